@@ -1,4 +1,15 @@
 //! Passerelle: the referral exchange between Niger (ANLTP/TIM) and Nigeria
 //! (NAPTIP) for victims of trafficking in persons and stranded migrants.
+//!
+//! Layout: [`domain`] holds the pure rules (no I/O); [`db`] stores them on
+//! SQLite or PostgreSQL; [`api`] is the caseworker HTTP API; [`startup`]
+//! assembles a node; [`cli`] is the command line.
 
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod db;
 pub mod domain;
+pub mod error;
+pub mod startup;
+pub mod telemetry;

@@ -154,6 +154,10 @@ string_enum!(
     }
 );
 
+/// The stages where border liaisons work on a case: from acceptance to the
+/// confirmed handover. Liaisons see cases only in these states.
+pub const HANDOVER_STAGES: &[State] = &[State::Accepted, State::HandoverScheduled, State::InTransit, State::HandedOver];
+
 /// Which node a case record sits on, relative to the referral.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -352,6 +356,78 @@ pub fn decide(
         },
         hold_from: (to == OnHold).then_some(state),
     })
+}
+
+/// Longest comment accepted on a transition.
+pub const MAX_COMMENT: usize = 2000;
+
+/// The parameters of a transition, checked against its rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitionParams {
+    pub reason_code: Option<String>,
+    pub outcome: Option<String>,
+    pub comment: Option<String>,
+}
+
+impl TransitionParams {
+    /// Checks that the reason code and outcome are present exactly when the
+    /// action needs them and come from the right code lists.
+    pub fn parse(
+        action: Action,
+        reason_code: Option<String>,
+        outcome: Option<String>,
+        comment: Option<String>,
+    ) -> Result<Self, Vec<super::FieldError>> {
+        use super::code_lists;
+        use super::FieldError;
+        let rule = rule(action);
+        let mut errors = Vec::new();
+        match (rule.reason_list, &reason_code) {
+            (Some(list), None) => errors.push(FieldError::new(
+                "reason_code",
+                "required",
+                format!("`{action}` needs a reason code from the list `{list}`"),
+            )),
+            (Some(list), Some(code)) if !code_lists::contains(list, code) => errors.push(FieldError::new(
+                "reason_code",
+                "unknown_code",
+                format!("`{code}` is not a code of the list `{list}`"),
+            )),
+            (None, Some(_)) => errors.push(FieldError::new(
+                "reason_code",
+                "not_applicable",
+                format!("`{action}` takes no reason code"),
+            )),
+            _ => {}
+        }
+        match (rule.needs_outcome, &outcome) {
+            (true, None) => errors.push(FieldError::new(
+                "outcome",
+                "required",
+                format!("`{action}` needs an outcome from the list `{}`", lists::CLOSURE_OUTCOME),
+            )),
+            (true, Some(o)) if !code_lists::contains(lists::CLOSURE_OUTCOME, o) => errors.push(FieldError::new(
+                "outcome",
+                "unknown_code",
+                format!("`{o}` is not a code of the list `{}`", lists::CLOSURE_OUTCOME),
+            )),
+            (false, Some(_)) => errors.push(FieldError::new(
+                "outcome",
+                "not_applicable",
+                format!("`{action}` takes no outcome"),
+            )),
+            _ => {}
+        }
+        let comment = comment.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
+        if comment.as_ref().is_some_and(|c| c.chars().count() > MAX_COMMENT) {
+            errors.push(FieldError::new("comment", "too_long", format!("at most {MAX_COMMENT} characters")));
+        }
+        if errors.is_empty() {
+            Ok(Self { reason_code, outcome, comment })
+        } else {
+            Err(errors)
+        }
+    }
 }
 
 fn side_name(side: Side) -> &'static str {
@@ -570,6 +646,23 @@ mod tests {
         assert!(d.notify_peer, "approval sends the referral");
         let d = decide(A::Submit, Draft, None, Side::Sending, Actor::User(Caseworker)).unwrap();
         assert!(!d.notify_peer);
+    }
+
+    #[test]
+    fn parameters_follow_the_rule() {
+        let p = |a, r: Option<&str>, o: Option<&str>| {
+            TransitionParams::parse(a, r.map(Into::into), o.map(Into::into), None)
+        };
+        assert!(p(A::Decline, Some("no_capacity"), None).is_ok());
+        assert!(p(A::Decline, None, None).is_err());
+        assert!(p(A::Decline, Some("reintegrated"), None).is_err());
+        assert!(p(A::Accept, Some("no_capacity"), None).is_err());
+        assert!(p(A::Close, Some("reintegrated"), Some("successful")).is_ok());
+        assert!(p(A::Close, Some("reintegrated"), None).is_err());
+        assert!(p(A::Close, Some("reintegrated"), Some("great")).is_err());
+        assert!(p(A::Submit, None, Some("successful")).is_err());
+        let long = "x".repeat(MAX_COMMENT + 1);
+        assert!(TransitionParams::parse(A::Submit, None, None, Some(long)).is_err());
     }
 
     #[test]

@@ -1,0 +1,589 @@
+//! `/api/v1/cases`: referral cases, their lifecycle and timeline.
+
+use actix_web::http::header;
+use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
+use base64::Engine;
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, IntoResponses, ToSchema};
+
+use super::auth::Auth;
+use super::AppState;
+use crate::db::cases::{self as repo, Case, CaseError, CaseFilter, Event, NewDraft};
+use crate::domain::case::{CaseDetails, CaseDetailsInput, HandoverView, Identity, IdentityInput};
+use crate::domain::ids::CaseId;
+use crate::domain::lifecycle::{self, Action, Actor, Side, State, TransitionParams, HANDOVER_STAGES};
+use crate::domain::roles::{CaseView, Permission, Role};
+use crate::domain::FieldError;
+use crate::error::{ApiError, Problem};
+
+/// Largest page of a case list.
+pub const MAX_PAGE: u32 = 200;
+/// Default page size.
+pub const DEFAULT_PAGE: u32 = 50;
+/// Longest accepted `Idempotency-Key`.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// Errors every authenticated endpoint may return.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum CommonErrors {
+    /// Malformed request: bad JSON, unknown field, bad path or query parameter (`malformed_json`, `unknown_field`, `invalid_body`, `invalid_path_parameter`, `invalid_query`).
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem),
+    /// Missing, unknown, expired or revoked token, or disabled account (`unauthenticated`).
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthenticated(Problem),
+    /// The caller's role may not do this (`forbidden`, `role_not_permitted`, `wrong_side`, `outside_role_scope`).
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+    /// Unexpected server error (`internal_error`); details are in the server log.
+    #[response(status = 500, content_type = "application/problem+json")]
+    Internal(Problem),
+    /// The database is unreachable (`database_unavailable`).
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+}
+
+/// Direction of a referral, seen from this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// This agency refers the person to the other one.
+    Outgoing,
+    /// The other agency referred the person to this one.
+    Incoming,
+}
+
+impl From<Side> for Direction {
+    fn from(side: Side) -> Self {
+        match side {
+            Side::Sending => Direction::Outgoing,
+            Side::Receiving => Direction::Incoming,
+        }
+    }
+}
+
+/// Body of a create or draft update: the coded data and the optional identity block.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaseRequest {
+    /// Coded case data; every field is optional while the case is a draft.
+    #[serde(default)]
+    pub details: CaseDetailsInput,
+    /// Names and contact details, if known and needed.
+    pub identity: Option<IdentityInput>,
+}
+
+/// A case as the caller's role may see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseResponse {
+    /// Case id on this node.
+    #[schema(value_type = String, format = Uuid)]
+    pub id: CaseId,
+    /// Referral id shared with the other node's copy of the case.
+    #[schema(value_type = String, format = Uuid)]
+    pub referral_id: crate::domain::ids::ReferralId,
+    /// Opaque reference to quote between agencies, e.g. `NE-2026-7K3QX9`.
+    #[schema(value_type = String, example = "NE-2026-7K3QX9")]
+    pub reference: crate::domain::ids::CaseReference,
+    /// Direction of the referral seen from this node.
+    pub direction: Direction,
+    /// Current state.
+    pub state: State,
+    /// For a case on hold: the state it resumes to.
+    pub hold_from_state: Option<State>,
+    /// Version, incremented by every change; the `ETag` is `"{version}"`.
+    pub version: i64,
+    /// The other node of this referral.
+    pub counterpart_node: crate::domain::ids::NodeId,
+    /// When the case was opened on this node (UTC).
+    pub created_at: DateTime<Utc>,
+    /// Last change (UTC).
+    pub updated_at: DateTime<Utc>,
+    /// When the case entered its current state (UTC).
+    pub state_changed_at: DateTime<Utc>,
+    /// When the current step is due under the SOP time limits, if it has one.
+    pub due_at: Option<DateTime<Utc>>,
+    /// Whether the current step is past its time limit.
+    pub overdue: bool,
+    /// Outcome, once closed (code list `closure_outcome`).
+    pub closure_outcome: Option<String>,
+    /// Last reason code given (decline, closure, cancellation, hold, failure…).
+    pub reason_code: Option<String>,
+    /// Actions the caller may take now.
+    pub allowed_actions: Vec<Action>,
+    /// Coded case data: caseworkers and supervisors only.
+    pub details: Option<CaseDetails>,
+    /// Identity block: caseworkers and supervisors only, and only when reading one case.
+    pub identity: Option<Identity>,
+    /// Handover essentials: border liaisons only.
+    pub handover: Option<HandoverView>,
+}
+
+/// A page of cases, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseList {
+    /// The cases of this page.
+    pub items: Vec<CaseResponse>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Query of `GET /api/v1/cases`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only cases in this state.
+    pub state: Option<State>,
+    /// Only outgoing or incoming referrals.
+    pub direction: Option<Direction>,
+    /// Only cases opened at or after this instant (RFC 3339).
+    pub created_from: Option<DateTime<Utc>>,
+    /// Only cases opened before this instant (RFC 3339).
+    pub created_to: Option<DateTime<Utc>>,
+    /// `true`: only cases past their step's time limit; `false`: only the others.
+    pub overdue: Option<bool>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// Cursor from the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// A lifecycle transition request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionRequest {
+    /// The action to take.
+    pub action: Action,
+    /// Reason code, required by `decline` (`decline_reason`), `close` (`closure_reason`),
+    /// `cancel` (`cancellation_reason`), `put_on_hold` (`hold_reason`), `fail`
+    /// (`failure_reason`), `return_to_draft` (`return_to_draft_reason`) and
+    /// `mark_entered_in_error` (`entered_in_error_reason`); refused otherwise.
+    pub reason_code: Option<String>,
+    /// Outcome, required by `close` (`closure_outcome`); refused otherwise.
+    pub outcome: Option<String>,
+    /// Free-text note for the timeline (at most 2000 characters). Shown only
+    /// to caseworkers and supervisors of this node; never sent to the other node.
+    pub comment: Option<String>,
+}
+
+/// One entry of a case's timeline.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventResponse {
+    /// Case version this event produced.
+    pub version: i64,
+    /// When it happened (UTC).
+    pub at: DateTime<Utc>,
+    /// `created`, `edited`, `received`, or the transition action.
+    pub kind: String,
+    /// State before.
+    pub from_state: Option<State>,
+    /// State after.
+    pub to_state: State,
+    /// `user` (a user of this node) or `peer` (the other node).
+    pub actor_kind: String,
+    /// Role of the user who acted.
+    pub actor_role: Option<String>,
+    /// Account of the user who acted: caseworkers and supervisors only.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub actor_user_id: Option<crate::domain::ids::UserId>,
+    /// Reason code given.
+    pub reason_code: Option<String>,
+    /// Outcome given.
+    pub outcome: Option<String>,
+    /// Comment: caseworkers and supervisors only.
+    pub comment: Option<String>,
+}
+
+/// A case's timeline, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventList {
+    /// The events.
+    pub items: Vec<EventResponse>,
+}
+
+fn utc(n: NaiveDateTime) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&n)
+}
+
+fn now() -> NaiveDateTime {
+    Utc::now().naive_utc()
+}
+
+fn etag(version: i64) -> (header::HeaderName, String) {
+    (header::ETAG, format!("\"{version}\""))
+}
+
+fn render(case: &Case, role: Role, now: NaiveDateTime) -> CaseResponse {
+    let view = role.case_view();
+    CaseResponse {
+        id: case.id,
+        referral_id: case.referral_id,
+        reference: case.reference.clone(),
+        direction: case.side.into(),
+        state: case.state,
+        hold_from_state: case.hold_from,
+        version: case.version,
+        counterpart_node: case.counterpart,
+        created_at: utc(case.created_at),
+        updated_at: utc(case.updated_at),
+        state_changed_at: utc(case.state_changed_at),
+        due_at: case.due_at.map(utc),
+        overdue: case.is_overdue(now),
+        closure_outcome: case.closure_outcome.clone(),
+        reason_code: case.reason_code.clone(),
+        allowed_actions: Action::ALL
+            .iter()
+            .copied()
+            .filter(|a| lifecycle::decide(*a, case.state, case.hold_from, case.side, Actor::User(role)).is_ok())
+            .collect(),
+        details: (view == Some(CaseView::Full)).then(|| case.details.clone()),
+        identity: if view == Some(CaseView::Full) { case.identity.clone() } else { None },
+        handover: (view == Some(CaseView::Handover)).then(|| HandoverView::of(&case.details, case.identity.as_ref())),
+    }
+}
+
+/// Liaisons work only on cases between acceptance and handover.
+fn check_scope(auth: &Auth, case: &Case) -> Result<(), ApiError> {
+    if auth.0.role.case_view() == Some(CaseView::Handover) && !HANDOVER_STAGES.contains(&case.state) {
+        return Err(ApiError::Forbidden(
+            "outside_role_scope",
+            "border liaisons see cases only from acceptance to handover".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn if_match(req: &HttpRequest) -> Result<i64, ApiError> {
+    let value = req.headers().get(header::IF_MATCH).ok_or(ApiError::PreconditionRequired)?;
+    value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .and_then(|v| v.strip_prefix('"'))
+        .and_then(|v| v.strip_suffix('"'))
+        .and_then(|v| v.parse::<i64>().ok())
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "invalid_if_match",
+                "If-Match must be the case's ETag, e.g. \"3\"".into(),
+            )
+        })
+}
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("Idempotency-Key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().ok().map(str::trim).unwrap_or("");
+    let ok = !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY && key.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(Some(key.to_owned()))
+    } else {
+        Err(ApiError::BadRequest(
+            "invalid_idempotency_key",
+            format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+        ))
+    }
+}
+
+fn parse_case_request(body: CaseRequest) -> Result<(CaseDetails, Option<Identity>), ApiError> {
+    let details = body.details.parse("details.");
+    let identity = body.identity.map(|i| i.parse("identity.")).transpose();
+    match (details, identity) {
+        (Ok(d), Ok(i)) => Ok((d, i.flatten())),
+        (d, i) => {
+            let mut errors: Vec<FieldError> = d.err().unwrap_or_default();
+            errors.extend(i.err().unwrap_or_default());
+            Err(ApiError::Validation(errors))
+        }
+    }
+}
+
+fn case_response(status: actix_web::http::StatusCode, case: &Case, role: Role, now: NaiveDateTime) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(etag(case.version))
+        .json(render(case, role, now))
+}
+
+/// Open a new outgoing referral as a draft.
+///
+/// Send an `Idempotency-Key` header to make retries safe: a repeated request
+/// with the same key and body returns the case created the first time
+/// (`Idempotent-Replayed: true`); the same key with another body is refused.
+#[utoipa::path(
+    tag = "cases",
+    request_body = CaseRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Client-chosen key making the create idempotent (1–255 visible ASCII characters)")),
+    responses(
+        (status = 201, description = "Draft created; `Location` and `ETag` headers set", body = CaseResponse),
+        (status = 413, description = "Body too large (`payload_too_large`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON (`unsupported_media_type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid values (`validation_failed`) or key reused with another body (`idempotency_key_reused`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
+    security(("bearer" = []))
+)]
+#[post("/cases")]
+pub async fn create_case(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<CaseRequest>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::CreateCase)?;
+    let key = idempotency_key(&req)?;
+    let (details, identity) = parse_case_request(body.into_inner())?;
+    let idempotency = match key {
+        Some(k) => Some((k, repo::request_digest(&details, identity.as_ref())?)),
+        None => None,
+    };
+    let now = now();
+    let mut attempt = 0;
+    let created = loop {
+        let draft = NewDraft { node: state.node, details: details.clone(), identity: identity.clone(), idempotency: idempotency.clone() };
+        let principal = auth.0.clone();
+        match state.db.write(move |c| repo::create_draft(c, draft, &principal, now)).await {
+            // Two concurrent requests with one key (PostgreSQL): the loser retries and replays.
+            Err(CaseError::Db(e)) if e.is_unique_violation() && idempotency.is_some() && attempt == 0 => attempt += 1,
+            other => break other?,
+        }
+    };
+    let case = &created.case;
+    let mut res = HttpResponse::Created();
+    res.insert_header((header::LOCATION, format!("/api/v1/cases/{}", case.id)))
+        .insert_header(etag(case.version));
+    if created.replayed {
+        res.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(res.json(render(case, auth.0.role, now)))
+}
+
+/// List cases, newest first, with filters and cursor pagination.
+///
+/// Border liaisons see only cases from acceptance to handover; JTWG
+/// reviewers see case skeletons without personal data.
+#[utoipa::path(
+    tag = "cases",
+    params(ListQuery),
+    responses((status = 200, description = "A page of cases", body = CaseList), CommonErrors),
+    security(("bearer" = []))
+)]
+#[get("/cases")]
+pub async fn list_cases(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::ListCases)?;
+    let q = query.into_inner();
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::BadRequest("invalid_query", format!("limit must be between 1 and {MAX_PAGE}")));
+    }
+    let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let filter = CaseFilter {
+        state: q.state,
+        states_in: (auth.0.role.case_view() == Some(CaseView::Handover)).then(|| HANDOVER_STAGES.to_vec()),
+        side: q.direction.map(|d| match d {
+            Direction::Outgoing => Side::Sending,
+            Direction::Incoming => Side::Receiving,
+        }),
+        created_from: q.created_from.map(|d| d.naive_utc()),
+        created_to: q.created_to.map(|d| d.naive_utc()),
+        overdue: q.overdue,
+        before,
+        limit: i64::from(limit) + 1,
+    };
+    let now = now();
+    let mut cases = state.db.read(move |c| repo::list(c, &filter, now)).await?;
+    let more = cases.len() > limit as usize;
+    cases.truncate(limit as usize);
+    let next_cursor = more.then(|| cases.last().map(|c| encode_cursor(c.id))).flatten();
+    Ok(HttpResponse::Ok().json(CaseList {
+        items: cases.iter().map(|c| render(c, auth.0.role, now)).collect(),
+        next_cursor,
+    }))
+}
+
+fn encode_cursor(id: CaseId) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.0.as_bytes())
+}
+
+fn decode_cursor(cursor: &str) -> Result<CaseId, ApiError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| uuid::Uuid::from_slice(&b).ok())
+        .map(CaseId)
+        .ok_or_else(|| ApiError::BadRequest("invalid_cursor", "the cursor is not one this server issued".into()))
+}
+
+/// Read one case, in the caller's role's view. The `ETag` header carries its version.
+#[utoipa::path(
+    tag = "cases",
+    params(("id" = String, Path, description = "Case id (UUID)")),
+    responses(
+        (status = 200, description = "The case", body = CaseResponse),
+        (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
+    security(("bearer" = []))
+)]
+#[get("/cases/{id}")]
+pub async fn get_case(
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<CaseId>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::ReadCase)?;
+    let id = id.into_inner();
+    let case = state.db.read(move |c| repo::get(c, id)).await?;
+    check_scope(&auth, &case)?;
+    Ok(case_response(actix_web::http::StatusCode::OK, &case, auth.0.role, now()))
+}
+
+/// Replace a draft's data and identity block. Needs `If-Match` with the current `ETag`.
+#[utoipa::path(
+    tag = "cases",
+    request_body = CaseRequest,
+    params(
+        ("id" = String, Path, description = "Case id (UUID)"),
+        ("If-Match" = String, Header, description = "Current ETag of the case, e.g. \"3\"")
+    ),
+    responses(
+        (status = 200, description = "Draft updated", body = CaseResponse),
+        (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not a draft (`case_not_editable`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The case changed since it was read (`version_mismatch`); nothing was changed", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large (`payload_too_large`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON (`unsupported_media_type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid values (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No If-Match header (`if_match_required`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
+    security(("bearer" = []))
+)]
+#[put("/cases/{id}")]
+pub async fn update_case(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<CaseId>,
+    body: web::Json<CaseRequest>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::EditDraft)?;
+    let expected = if_match(&req)?;
+    let (details, identity) = parse_case_request(body.into_inner())?;
+    let id = id.into_inner();
+    let now = now();
+    let principal = auth.0.clone();
+    let case = state
+        .db
+        .write(move |c| repo::update_draft(c, id, expected, details, identity, &principal, now))
+        .await?;
+    Ok(case_response(actix_web::http::StatusCode::OK, &case, auth.0.role, now))
+}
+
+/// Move a case through its lifecycle. Needs `If-Match` with the current `ETag`.
+///
+/// Which actions a role may take, on which node and from which state is the
+/// lifecycle table (see the README); `allowed_actions` on a case lists the
+/// caller's options. A change the other node must learn of is queued for it
+/// in the same transaction.
+#[utoipa::path(
+    tag = "cases",
+    request_body = TransitionRequest,
+    params(
+        ("id" = String, Path, description = "Case id (UUID)"),
+        ("If-Match" = String, Header, description = "Current ETag of the case, e.g. \"3\"")
+    ),
+    responses(
+        (status = 200, description = "Transition applied", body = CaseResponse),
+        (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed from the current state (`transition_not_allowed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The case changed since it was read (`version_mismatch`); nothing was changed", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large (`payload_too_large`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON (`unsupported_media_type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing or invalid reason/outcome (`validation_failed`), or the case is not ready to submit (`case_incomplete`)", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No If-Match header (`if_match_required`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
+    security(("bearer" = []))
+)]
+#[post("/cases/{id}/transitions")]
+pub async fn transition_case(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<CaseId>,
+    body: web::Json<TransitionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::TransitionCase)?;
+    let expected = if_match(&req)?;
+    let body = body.into_inner();
+    let action = body.action;
+    let params = TransitionParams::parse(action, body.reason_code, body.outcome, body.comment)
+        .map_err(ApiError::Validation)?;
+    let id = id.into_inner();
+    if auth.0.role.case_view() == Some(CaseView::Handover) {
+        let current = state.db.read(move |c| repo::get(c, id)).await?;
+        check_scope(&auth, &current)?;
+    }
+    let now = now();
+    let principal = auth.0.clone();
+    let deadlines = state.deadlines.clone();
+    let case = state
+        .db
+        .write(move |c| repo::transition(c, id, expected, action, params, &principal, &deadlines, now))
+        .await?;
+    tracing::info!(case = %case.id, action = %action, to = %case.state, "case transition");
+    Ok(case_response(actix_web::http::StatusCode::OK, &case, auth.0.role, now))
+}
+
+/// The timeline of a case, oldest first. Comments and user ids are shown
+/// only to caseworkers and supervisors.
+#[utoipa::path(
+    tag = "cases",
+    params(("id" = String, Path, description = "Case id (UUID)")),
+    responses(
+        (status = 200, description = "The timeline", body = EventList),
+        (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
+    security(("bearer" = []))
+)]
+#[get("/cases/{id}/events")]
+pub async fn case_events(
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<CaseId>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::ReadTimeline)?;
+    let id = id.into_inner();
+    let (case, events) = state
+        .db
+        .read(move |c| Ok::<_, CaseError>((repo::get(c, id)?, repo::events(c, id)?)))
+        .await?;
+    check_scope(&auth, &case)?;
+    let full = auth.0.role.case_view() == Some(CaseView::Full);
+    let items = events
+        .into_iter()
+        .map(|e: Event| EventResponse {
+            version: e.version,
+            at: utc(e.at),
+            kind: e.kind,
+            from_state: e.from_state,
+            to_state: e.to_state,
+            actor_kind: e.actor_kind,
+            actor_role: e.actor_role,
+            actor_user_id: if full { e.actor_user_id } else { None },
+            reason_code: e.reason_code,
+            outcome: e.outcome,
+            comment: if full { e.comment } else { None },
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(EventList { items }))
+}

@@ -1,0 +1,143 @@
+//! The caseworker HTTP API (`/api/v1`), its extractor configuration and
+//! its OpenAPI document. Routes and the spec come from one registration
+//! ([`configure`]), so an undocumented route cannot exist.
+
+pub mod auth;
+pub mod cases;
+pub mod meta;
+
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::{web, App, HttpRequest};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::{scope, AppExt};
+
+use crate::config::DeadlineSettings;
+use crate::db::Db;
+use crate::domain::ids::NodeId;
+use crate::error::ApiError;
+use crate::telemetry::Metrics;
+
+/// Shared state of the API handlers.
+pub struct AppState {
+    pub db: Db,
+    pub node: NodeId,
+    pub agency: String,
+    pub deadlines: DeadlineSettings,
+    pub metrics: Metrics,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Passerelle node API",
+        description = "Caseworker API of one Passerelle node (ANLTP/TIM Niamey or NAPTIP Abuja): \
+                       referral cases, their lifecycle and timeline, bilingual code lists. \
+                       Every error is `application/problem+json` with a stable `code`.",
+        license(name = "AGPL-3.0-only")
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "cases", description = "Referral cases and their lifecycle"),
+        (name = "reference", description = "Code lists and the caller's account"),
+        (name = "admin", description = "Node administration"),
+        (name = "operations", description = "Health, readiness and metrics")
+    ),
+    components(schemas(crate::error::Problem, crate::domain::FieldError))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("API token issued with `passerelle tokens issue` (`psl_…`)"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Registers every route (and so every path of the spec).
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(meta::healthz)
+        .service(meta::readyz)
+        .service(meta::metrics)
+        .service(
+            scope::scope("/api/v1")
+                .service(meta::code_lists)
+                .service(meta::code_list)
+                .service(meta::me)
+                .service(meta::list_users)
+                .service(cases::create_case)
+                .service(cases::list_cases)
+                .service(cases::get_case)
+                .service(cases::update_case)
+                .service(cases::transition_case)
+                .service(cases::case_events),
+        );
+}
+
+/// The OpenAPI document of this API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(configure)
+        .split_for_parts();
+    api
+}
+
+/// The spec as pretty JSON, as checked in at `openapi/openapi.json`.
+pub fn openapi_json() -> String {
+    let mut s = openapi().to_pretty_json().unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// Extractor configuration: size limits, strict content types, and problem
+/// documents for every extractor failure.
+pub fn extractor_config(body_limit: usize) -> (web::JsonConfig, web::PathConfig, web::QueryConfig) {
+    let json = web::JsonConfig::default()
+        .limit(body_limit)
+        .content_type_required(true)
+        .error_handler(move |err, _req: &HttpRequest| json_error(err, body_limit).into());
+    let path = web::PathConfig::default().error_handler(|err: PathError, _req| {
+        ApiError::BadRequest("invalid_path_parameter", err.to_string()).into()
+    });
+    let query = web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req| {
+        ApiError::BadRequest("invalid_query", err.to_string()).into()
+    });
+    (json, path, query)
+}
+
+fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
+    match err {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::PayloadTooLarge(limit)
+        }
+        JsonPayloadError::ContentType => {
+            ApiError::UnsupportedMediaType("the request body must be `application/json`".into())
+        }
+        JsonPayloadError::Deserialize(e) => {
+            use serde_json::error::Category;
+            match e.classify() {
+                Category::Syntax | Category::Eof | Category::Io => {
+                    ApiError::BadRequest("malformed_json", format!("the body is not valid JSON: {e}"))
+                }
+                Category::Data if e.to_string().starts_with("unknown field") => {
+                    ApiError::BadRequest("unknown_field", e.to_string())
+                }
+                Category::Data => ApiError::BadRequest("invalid_body", e.to_string()),
+            }
+        }
+        other => ApiError::BadRequest("invalid_body", other.to_string()),
+    }
+}

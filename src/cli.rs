@@ -1,0 +1,210 @@
+//! Command line: `passerelle serve | migrate | users … | tokens … | openapi`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::db::{self, users, Db};
+use crate::domain::roles::Role;
+use crate::startup::Application;
+use crate::telemetry;
+
+/// Passerelle: referral exchange between ANLTP/TIM (Niger) and NAPTIP (Nigeria).
+#[derive(Debug, Parser)]
+#[command(name = "passerelle", version, about)]
+pub struct Cli {
+    /// Configuration file (TOML). Environment variables `PASSERELLE__SECTION__KEY` override it.
+    #[arg(long, short, global = true, env = "PASSERELLE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the node (migrations are applied at start).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage user accounts.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create an account in this node's agency.
+    Add {
+        /// Login name (lower-case letters, digits, `.`, `_`, `-`).
+        #[arg(long)]
+        username: String,
+        /// caseworker, supervisor, liaison, jtwg_reviewer or admin.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Display name.
+        #[arg(long)]
+        display_name: String,
+    },
+    /// List accounts.
+    List,
+    /// Disable an account: its tokens stop working at once.
+    Disable {
+        #[arg(long)]
+        username: String,
+    },
+    /// Re-enable a disabled account.
+    Enable {
+        #[arg(long)]
+        username: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Issue a token; the secret is printed once and stored only hashed.
+    Issue {
+        #[arg(long)]
+        username: String,
+        /// What the token is for (shown in `tokens list`).
+        #[arg(long, default_value = "api")]
+        label: String,
+        /// Lifetime in days (default: `tokens.default_ttl_days`).
+        #[arg(long)]
+        ttl_days: Option<u32>,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        #[arg(long)]
+        id: String,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[arg(long)]
+        username: Option<String>,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s)
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn open_db(settings: &Settings) -> anyhow::Result<Db> {
+    Db::open(
+        &settings.database_url(),
+        settings.database.max_connections,
+        settings.database.busy_timeout_ms,
+    )
+    .context("cannot open the database")
+}
+
+fn now() -> chrono::NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Openapi = cli.command {
+        print!("{}", crate::api::openapi_json());
+        return Ok(());
+    }
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Openapi => Ok(()),
+        Command::Serve => {
+            telemetry::init(&settings.log);
+            actix_web::rt::System::new().block_on(async move {
+                let app = Application::build(settings).await?;
+                app.run_until_stopped().await?;
+                tracing::info!("stopped");
+                Ok(())
+            })
+        }
+        Command::Migrate => {
+            // Db::open applies pending migrations.
+            let db = open_db(&settings)?;
+            db.write_blocking(|c| db::migrate(c).map(|_| ()))?;
+            println!("database is up to date ({})", db.backend());
+            Ok(())
+        }
+        Command::Users(cmd) => {
+            let db = open_db(&settings)?;
+            match cmd {
+                UsersCommand::Add { username, role, display_name } => {
+                    let agency = settings.node.agency.clone();
+                    let user = db.write_blocking(|c| {
+                        users::create_user(c, &username, &display_name, role, &agency, now())
+                    })?;
+                    println!("created {} ({}) {}", user.username, user.role, user.id);
+                }
+                UsersCommand::List => {
+                    for u in db.read_blocking(users::list_users)? {
+                        println!(
+                            "{}\t{}\t{}\t{}{}",
+                            u.id,
+                            u.username,
+                            u.role,
+                            u.display_name,
+                            if u.disabled { "\t(disabled)" } else { "" }
+                        );
+                    }
+                }
+                UsersCommand::Disable { username } => {
+                    db.write_blocking(|c| users::set_disabled(c, &username, true))?;
+                    println!("disabled {username}");
+                }
+                UsersCommand::Enable { username } => {
+                    db.write_blocking(|c| users::set_disabled(c, &username, false))?;
+                    println!("enabled {username}");
+                }
+            }
+            Ok(())
+        }
+        Command::Tokens(cmd) => {
+            let db = open_db(&settings)?;
+            match cmd {
+                TokensCommand::Issue { username, label, ttl_days } => {
+                    let ttl = ttl_days.unwrap_or(settings.tokens.default_ttl_days);
+                    if ttl == 0 || ttl > settings.tokens.max_ttl_days {
+                        anyhow::bail!("--ttl-days must be between 1 and {}", settings.tokens.max_ttl_days);
+                    }
+                    let t = db.write_blocking(|c| users::issue_token(c, &username, &label, ttl, now()))?;
+                    eprintln!("token {} for {username}, expires {} UTC; it is shown only once:", t.id, t.expires_at);
+                    println!("{}", t.secret);
+                }
+                TokensCommand::Revoke { id } => {
+                    db.write_blocking(|c| users::revoke_token(c, &id, now()))?;
+                    println!("revoked {id}");
+                }
+                TokensCommand::List { username } => {
+                    for t in db.read_blocking(|c| users::list_tokens(c, username.as_deref()))? {
+                        let state = match t.revoked_at {
+                            Some(at) => format!("revoked {at}"),
+                            None => format!("expires {}", t.expires_at),
+                        };
+                        println!("{}\t{}\t{}\t{}", t.id, t.username, t.label, state);
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}

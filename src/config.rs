@@ -1,0 +1,313 @@
+//! Configuration: built-in defaults, then a TOML file, then environment
+//! variables `PASSERELLE__SECTION__KEY` (e.g. `PASSERELLE__DATABASE__URL`),
+//! each layer overriding the one before. Every setting is documented on its
+//! field below; the README carries the same reference as a table.
+//!
+//! Secrets (the database URL may hold a password) are wrapped in
+//! [`SecretString`] and never printed: `Debug` shows `[REDACTED]`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::domain::ids::NodeId;
+use crate::domain::lifecycle::State;
+
+/// Everything a node needs to run.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Who this node is.
+    pub node: NodeSettings,
+    /// The caseworker HTTP API.
+    #[serde(default)]
+    pub http: HttpSettings,
+    /// Storage.
+    #[serde(default)]
+    pub database: DatabaseSettings,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogSettings,
+    /// Time limits per lifecycle step (hours), used for `due_at` and the overdue filter.
+    #[serde(default)]
+    pub deadlines: DeadlineSettings,
+    /// API tokens.
+    #[serde(default)]
+    pub tokens: TokenSettings,
+}
+
+/// `[node]`: identity of this node.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    /// `node.id`: `ne-anltp` (Niamey) or `ng-naptip` (Abuja). Required.
+    pub id: NodeId,
+    /// `node.agency`: display name of the agency running the node; users belong to it.
+    pub agency: String,
+    /// `node.country`: ISO 3166-1 alpha-2 country; must match the node id (`NE` or `NG`).
+    pub country: String,
+    /// `node.data_dir`: directory for the embedded SQLite database and other
+    /// local state (default `data`). Created if missing.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+}
+
+/// `[http]`: the caseworker API listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// `http.listen`: address and port to listen on (default `127.0.0.1:8080`;
+    /// port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// `http.body_limit_bytes`: largest accepted request body (default 65536).
+    pub body_limit_bytes: usize,
+    /// `http.workers`: worker threads (default: one per CPU).
+    pub workers: Option<usize>,
+    /// `http.shutdown_timeout_secs`: how long in-flight requests may finish
+    /// after SIGINT/SIGTERM (default 30).
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            body_limit_bytes: 64 * 1024,
+            workers: None,
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+/// `[database]`: storage backend.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `database.url`: `sqlite://PATH`, a plain file path, or
+    /// `postgres://user:password@host/db`. Default: SQLite at
+    /// `{data_dir}/passerelle.db`. Secret: never printed.
+    pub url: Option<SecretString>,
+    /// `database.max_connections`: size of the read pool (SQLite) or of the
+    /// whole pool (PostgreSQL) (default 8). SQLite always has exactly one writer.
+    pub max_connections: u32,
+    /// `database.busy_timeout_ms`: SQLite busy timeout (default 5000).
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 8,
+            busy_timeout_ms: 5000,
+        }
+    }
+}
+
+/// `[log]`: logging.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `log.format`: `pretty` (default) or `json`.
+    pub format: LogFormat,
+    /// `log.filter`: tracing filter, e.g. `info,passerelle=debug` (default
+    /// `info`). `RUST_LOG`, when set, wins.
+    pub filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            filter: "info".into(),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// `[deadlines]`: how long a case may stay in a state before it is overdue,
+/// in hours. A state without a limit is never overdue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeadlineSettings {
+    /// `deadlines.submitted_hours`: supervisor approval (default 48).
+    pub submitted_hours: Option<u32>,
+    /// `deadlines.approved_hours`: acknowledgement by the other agency (default 24).
+    pub approved_hours: Option<u32>,
+    /// `deadlines.received_hours`: decision by the receiving agency (default 120).
+    pub received_hours: Option<u32>,
+    /// `deadlines.info_requested_hours`: answer to an information request (default 72).
+    pub info_requested_hours: Option<u32>,
+    /// `deadlines.accepted_hours`: scheduling the handover (default 168).
+    pub accepted_hours: Option<u32>,
+    /// `deadlines.handover_scheduled_hours`: departure (default 336).
+    pub handover_scheduled_hours: Option<u32>,
+    /// `deadlines.in_transit_hours`: handover confirmation (default 48).
+    pub in_transit_hours: Option<u32>,
+    /// `deadlines.handed_over_hours`: start of assistance (default 24).
+    pub handed_over_hours: Option<u32>,
+}
+
+impl Default for DeadlineSettings {
+    fn default() -> Self {
+        Self {
+            submitted_hours: Some(48),
+            approved_hours: Some(24),
+            received_hours: Some(120),
+            info_requested_hours: Some(72),
+            accepted_hours: Some(168),
+            handover_scheduled_hours: Some(336),
+            in_transit_hours: Some(48),
+            handed_over_hours: Some(24),
+        }
+    }
+}
+
+impl DeadlineSettings {
+    /// Time limit for a case entering `state`.
+    pub fn limit(&self, state: State) -> Option<chrono::Duration> {
+        let hours = match state {
+            State::Submitted => self.submitted_hours,
+            State::Approved => self.approved_hours,
+            State::Received => self.received_hours,
+            State::InfoRequested => self.info_requested_hours,
+            State::Accepted => self.accepted_hours,
+            State::HandoverScheduled => self.handover_scheduled_hours,
+            State::InTransit => self.in_transit_hours,
+            State::HandedOver => self.handed_over_hours,
+            _ => None,
+        };
+        hours.map(|h| chrono::Duration::hours(i64::from(h)))
+    }
+}
+
+/// `[tokens]`: API bearer tokens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenSettings {
+    /// `tokens.default_ttl_days`: lifetime of a token when none is given (default 90).
+    pub default_ttl_days: u32,
+    /// `tokens.max_ttl_days`: longest lifetime a token may be issued with (default 365).
+    pub max_ttl_days: u32,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            default_ttl_days: 90,
+            max_ttl_days: 365,
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
+/// Configuration errors, reported at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} not found")]
+    FileNotFound(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (if given; it must exist), then `PASSERELLE__…` variables.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError::FileNotFound(file.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let settings: Settings = figment
+            .merge(Env::prefixed("PASSERELLE__").split("__"))
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.node.country != self.node.id.country() {
+            return Err(ConfigError::Invalid(format!(
+                "node.country is `{}` but node `{}` is in `{}`",
+                self.node.country,
+                self.node.id,
+                self.node.id.country()
+            )));
+        }
+        if self.node.agency.trim().is_empty() {
+            return Err(ConfigError::Invalid("node.agency must not be empty".into()));
+        }
+        if self.tokens.default_ttl_days == 0 || self.tokens.default_ttl_days > self.tokens.max_ttl_days {
+            return Err(ConfigError::Invalid(
+                "tokens.default_ttl_days must be between 1 and tokens.max_ttl_days".into(),
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::Invalid("database.max_connections must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The database URL to use: the configured one or SQLite in the data directory.
+    pub fn database_url(&self) -> SecretString {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => {
+                let path = self.node.data_dir.join("passerelle.db");
+                SecretString::from(format!("sqlite://{}", path.display()))
+            }
+        }
+    }
+}
+
+/// The database URL with any password masked, for logs.
+pub fn redact_url(url: &SecretString) -> String {
+    let url = url.expose_secret();
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_masked() {
+        let u = SecretString::from("postgres://app:s3cret@db.example/passerelle".to_string());
+        assert_eq!(redact_url(&u), "postgres://app:***@db.example/passerelle");
+        assert!(!format!("{u:?}").contains("s3cret"));
+        let s = SecretString::from("sqlite://data/x.db".to_string());
+        assert_eq!(redact_url(&s), "sqlite://data/x.db");
+    }
+
+    #[test]
+    fn deadlines_cover_only_active_states() {
+        let d = DeadlineSettings::default();
+        assert_eq!(d.limit(State::Received), Some(chrono::Duration::hours(120)));
+        assert_eq!(d.limit(State::Closed), None);
+        assert_eq!(d.limit(State::Draft), None);
+    }
+}

@@ -1,0 +1,590 @@
+//! Referral cases: drafts, transitions, the timeline and the outbox.
+//!
+//! Every function runs inside the caller's transaction (see [`super::Db::write`]),
+//! so a state change, its timeline event and the message the other node must
+//! receive are committed together or not at all. Writes are guarded by the
+//! case `version` (optimistic concurrency): a stale version changes nothing.
+
+use chrono::{Datelike, NaiveDateTime};
+use diesel::prelude::*;
+use serde_json::json;
+
+use super::models::{CaseRow, EventRow, IdempotencyRow, IdentityRow, OutboxRow};
+use super::schema::{case_events, case_identities, cases, idempotency_keys, outbox_messages};
+use super::users::{hex, Principal};
+use super::{AnyConnection, DbError};
+use crate::config::DeadlineSettings;
+use crate::domain::case::{CaseDetails, Identity};
+use crate::domain::ids::{CaseId, CaseReference, MessageId, NodeId, ReferralId, UserId};
+use crate::domain::lifecycle::{self, Action, Actor, Side, State, TransitionError, TransitionParams};
+use crate::domain::FieldError;
+
+/// A case as stored, parsed.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub id: CaseId,
+    pub referral_id: ReferralId,
+    pub reference: CaseReference,
+    /// `Sending` for an outgoing referral, `Receiving` for an incoming one.
+    pub side: Side,
+    pub state: State,
+    pub hold_from: Option<State>,
+    pub version: i64,
+    pub counterpart: NodeId,
+    pub details: CaseDetails,
+    pub identity: Option<Identity>,
+    pub created_by: Option<UserId>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub state_changed_at: NaiveDateTime,
+    pub due_at: Option<NaiveDateTime>,
+    pub closure_outcome: Option<String>,
+    pub reason_code: Option<String>,
+}
+
+impl Case {
+    pub fn is_overdue(&self, now: NaiveDateTime) -> bool {
+        self.due_at.is_some_and(|d| d < now) && !self.state.is_terminal()
+    }
+}
+
+/// One entry of a case's timeline.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub version: i64,
+    pub at: NaiveDateTime,
+    /// `created`, `edited`, or a transition action.
+    pub kind: String,
+    pub from_state: Option<State>,
+    pub to_state: State,
+    /// `user` or `peer`.
+    pub actor_kind: String,
+    pub actor_user_id: Option<UserId>,
+    pub actor_role: Option<String>,
+    pub reason_code: Option<String>,
+    pub outcome: Option<String>,
+    pub comment: Option<String>,
+}
+
+/// Case operation errors.
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    #[error("no such case")]
+    NotFound,
+    #[error("the case was changed since it was read (current version {current})")]
+    VersionMismatch { current: i64 },
+    #[error("only drafts can be edited; this case is `{0}`")]
+    NotEditable(State),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("the case is not ready to be submitted")]
+    Incomplete(Vec<FieldError>),
+    #[error("invalid transition parameters")]
+    InvalidParameters(Vec<FieldError>),
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyKeyReused,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for CaseError {
+    fn from(e: diesel::result::Error) -> Self {
+        CaseError::Db(DbError::Query(e))
+    }
+}
+
+fn corrupt(what: &str, value: &str) -> DbError {
+    DbError::Corrupt(format!("{what} `{value}`"))
+}
+
+fn parse_state(s: &str) -> Result<State, DbError> {
+    State::parse(s).ok_or_else(|| corrupt("state", s))
+}
+
+fn direction(side: Side) -> &'static str {
+    match side {
+        Side::Sending => "outgoing",
+        Side::Receiving => "incoming",
+    }
+}
+
+fn parse_row(row: CaseRow, identity: Option<IdentityRow>) -> Result<Case, DbError> {
+    Ok(Case {
+        id: row.id.parse().map_err(|_| corrupt("case id", &row.id))?,
+        referral_id: row.referral_id.parse().map_err(|_| corrupt("referral id", &row.referral_id))?,
+        reference: CaseReference::parse(&row.reference).map_err(DbError::Corrupt)?,
+        side: match row.direction.as_str() {
+            "outgoing" => Side::Sending,
+            "incoming" => Side::Receiving,
+            other => return Err(corrupt("direction", other)),
+        },
+        state: parse_state(&row.state)?,
+        hold_from: row.hold_from_state.as_deref().map(parse_state).transpose()?,
+        version: row.version,
+        counterpart: NodeId::parse(&row.counterpart_node).map_err(DbError::Corrupt)?,
+        details: serde_json::from_str(&row.details).map_err(|e| DbError::Corrupt(format!("case details: {e}")))?,
+        identity: identity
+            .map(|i| serde_json::from_str(&i.identity))
+            .transpose()
+            .map_err(|e| DbError::Corrupt(format!("identity: {e}")))?,
+        created_by: row
+            .created_by
+            .as_deref()
+            .map(|u| u.parse().map_err(|_| corrupt("user id", u)))
+            .transpose()?,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        state_changed_at: row.state_changed_at,
+        due_at: row.due_at,
+        closure_outcome: row.closure_outcome,
+        reason_code: row.reason_code,
+    })
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, DbError> {
+    serde_json::to_string(value).map_err(|e| DbError::Corrupt(format!("cannot serialise: {e}")))
+}
+
+/// Loads one case with its identity block.
+pub fn get(conn: &mut AnyConnection, id: CaseId) -> Result<Case, CaseError> {
+    let row: CaseRow = cases::table
+        .find(id.to_string())
+        .select(CaseRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(CaseError::NotFound)?;
+    let identity: Option<IdentityRow> = case_identities::table
+        .find(id.to_string())
+        .select(IdentityRow::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(parse_row(row, identity)?)
+}
+
+/// Everything needed to open a draft.
+pub struct NewDraft {
+    pub node: NodeId,
+    pub details: CaseDetails,
+    pub identity: Option<Identity>,
+    /// `(Idempotency-Key, digest of the request)`.
+    pub idempotency: Option<(String, String)>,
+}
+
+/// Result of [`create_draft`].
+pub struct Created {
+    pub case: Case,
+    /// True when an earlier request with the same Idempotency-Key created it.
+    pub replayed: bool,
+}
+
+/// Digest identifying a create request, for Idempotency-Key checks.
+pub fn request_digest(details: &CaseDetails, identity: Option<&Identity>) -> Result<String, DbError> {
+    let body = to_json(&json!({ "details": details, "identity": identity }))?;
+    Ok(hex(&openssl::sha::sha256(body.as_bytes())))
+}
+
+fn random_reference(node: NodeId, now: NaiveDateTime) -> Result<CaseReference, DbError> {
+    let mut random = [0u8; 6];
+    openssl::rand::rand_bytes(&mut random).map_err(|e| DbError::Corrupt(format!("no randomness: {e}")))?;
+    Ok(CaseReference::generate(node, now.year(), random))
+}
+
+/// Opens a new outgoing referral as a draft.
+pub fn create_draft(
+    conn: &mut AnyConnection,
+    draft: NewDraft,
+    actor: &Principal,
+    now: NaiveDateTime,
+) -> Result<Created, CaseError> {
+    if let Some((key, digest)) = &draft.idempotency {
+        let earlier: Option<IdempotencyRow> = idempotency_keys::table
+            .find((actor.user_id.to_string(), key))
+            .select(IdempotencyRow::as_select())
+            .first(conn)
+            .optional()?;
+        if let Some(earlier) = earlier {
+            if !openssl::memcmp::eq(earlier.request_hash.as_bytes(), digest.as_bytes()) {
+                return Err(CaseError::IdempotencyKeyReused);
+            }
+            let id = earlier.case_id.parse().map_err(|_| corrupt("case id", &earlier.case_id))?;
+            return Ok(Created { case: get(conn, id)?, replayed: true });
+        }
+    }
+    let id = CaseId::new();
+    let row = CaseRow {
+        id: id.to_string(),
+        referral_id: ReferralId::new().to_string(),
+        reference: random_reference(draft.node, now)?.to_string(),
+        direction: direction(Side::Sending).into(),
+        state: State::Draft.as_str().into(),
+        hold_from_state: None,
+        version: 1,
+        counterpart_node: draft.node.counterpart().as_str().into(),
+        details: to_json(&draft.details)?,
+        created_by: Some(actor.user_id.to_string()),
+        created_at: now,
+        updated_at: now,
+        state_changed_at: now,
+        due_at: None,
+        closure_outcome: None,
+        reason_code: None,
+    };
+    diesel::insert_into(cases::table).values(&row).execute(conn)?;
+    if let Some(identity) = &draft.identity {
+        diesel::insert_into(case_identities::table)
+            .values(IdentityRow { case_id: row.id.clone(), identity: to_json(identity)?, updated_at: now })
+            .execute(conn)?;
+    }
+    record_event(conn, id, 1, now, "created", None, State::Draft, Some(actor), None)?;
+    if let Some((key, digest)) = draft.idempotency {
+        diesel::insert_into(idempotency_keys::table)
+            .values(IdempotencyRow {
+                user_id: actor.user_id.to_string(),
+                idem_key: key,
+                request_hash: digest,
+                case_id: row.id.clone(),
+                created_at: now,
+            })
+            .execute(conn)?;
+    }
+    Ok(Created { case: get(conn, id)?, replayed: false })
+}
+
+fn check_version(case: &Case, expected: i64) -> Result<(), CaseError> {
+    if case.version != expected {
+        return Err(CaseError::VersionMismatch { current: case.version });
+    }
+    Ok(())
+}
+
+/// Replaces a draft's details and identity block.
+pub fn update_draft(
+    conn: &mut AnyConnection,
+    id: CaseId,
+    expected_version: i64,
+    details: CaseDetails,
+    identity: Option<Identity>,
+    actor: &Principal,
+    now: NaiveDateTime,
+) -> Result<Case, CaseError> {
+    let case = get(conn, id)?;
+    check_version(&case, expected_version)?;
+    if case.state != State::Draft || case.side != Side::Sending {
+        return Err(CaseError::NotEditable(case.state));
+    }
+    let version = case.version + 1;
+    let n = diesel::update(
+        cases::table.filter(cases::id.eq(id.to_string())).filter(cases::version.eq(expected_version)),
+    )
+    .set((cases::details.eq(to_json(&details)?), cases::version.eq(version), cases::updated_at.eq(now)))
+    .execute(conn)?;
+    if n != 1 {
+        return Err(CaseError::VersionMismatch { current: case.version });
+    }
+    diesel::delete(case_identities::table.find(id.to_string())).execute(conn)?;
+    if let Some(identity) = &identity {
+        diesel::insert_into(case_identities::table)
+            .values(IdentityRow { case_id: id.to_string(), identity: to_json(identity)?, updated_at: now })
+            .execute(conn)?;
+    }
+    record_event(conn, id, version, now, "edited", Some(State::Draft), State::Draft, Some(actor), None)?;
+    get(conn, id)
+}
+
+/// Applies a lifecycle transition asked for by a user of this node.
+#[allow(clippy::too_many_arguments)]
+pub fn transition(
+    conn: &mut AnyConnection,
+    id: CaseId,
+    expected_version: i64,
+    action: Action,
+    params: TransitionParams,
+    actor: &Principal,
+    deadlines: &DeadlineSettings,
+    now: NaiveDateTime,
+) -> Result<Case, CaseError> {
+    let case = get(conn, id)?;
+    check_version(&case, expected_version)?;
+    apply(conn, case, action, params, Actor::User(actor.role), Some(actor), deadlines, now)
+}
+
+/// Applies a transition reported by the other node (or its receipt).
+pub fn apply_from_peer(
+    conn: &mut AnyConnection,
+    referral_id: ReferralId,
+    action: Action,
+    params: TransitionParams,
+    deadlines: &DeadlineSettings,
+    now: NaiveDateTime,
+) -> Result<Case, CaseError> {
+    let id: String = cases::table
+        .filter(cases::referral_id.eq(referral_id.to_string()))
+        .select(cases::id)
+        .first(conn)
+        .optional()?
+        .ok_or(CaseError::NotFound)?;
+    let case = get(conn, id.parse().map_err(|_| corrupt("case id", &id))?)?;
+    apply(conn, case, action, params, Actor::Peer, None, deadlines, now)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn apply(
+    conn: &mut AnyConnection,
+    case: Case,
+    action: Action,
+    params: TransitionParams,
+    actor: Actor,
+    user: Option<&Principal>,
+    deadlines: &DeadlineSettings,
+    now: NaiveDateTime,
+) -> Result<Case, CaseError> {
+    let decision = lifecycle::decide(action, case.state, case.hold_from, case.side, actor)?;
+    if action == Action::Submit {
+        case.details.check_ready(now.date()).map_err(CaseError::Incomplete)?;
+    }
+    let version = case.version + 1;
+    let hold_from = match decision.to {
+        State::OnHold => decision.hold_from,
+        _ => None,
+    };
+    let outcome = if decision.to == State::Closed { params.outcome.clone() } else { case.closure_outcome.clone() };
+    let n = diesel::update(
+        cases::table.filter(cases::id.eq(case.id.to_string())).filter(cases::version.eq(case.version)),
+    )
+    .set((
+        cases::state.eq(decision.to.as_str()),
+        cases::hold_from_state.eq(hold_from.map(State::as_str)),
+        cases::version.eq(version),
+        cases::updated_at.eq(now),
+        cases::state_changed_at.eq(now),
+        cases::due_at.eq(deadlines.limit(decision.to).map(|d| now + d)),
+        cases::closure_outcome.eq(outcome),
+        cases::reason_code.eq(params.reason_code.clone().or(case.reason_code.clone())),
+    ))
+    .execute(conn)?;
+    if n != 1 {
+        return Err(CaseError::VersionMismatch { current: case.version });
+    }
+    record_event(conn, case.id, version, now, action.as_str(), Some(decision.from), decision.to, user, Some(&params))?;
+    if decision.notify_peer {
+        enqueue(conn, &case, action, decision.from, decision.to, &params, now)?;
+    }
+    get(conn, case.id)
+}
+
+/// Writes the message the other node must receive, in the caller's transaction.
+fn enqueue(
+    conn: &mut AnyConnection,
+    case: &Case,
+    action: Action,
+    from: State,
+    to: State,
+    params: &TransitionParams,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    let (message_type, payload) = if action == Action::Approve {
+        // The referral itself. Identity travels only if the consent covers data sharing.
+        let shares_identity = case
+            .details
+            .consent
+            .as_ref()
+            .is_some_and(|c| c.withdrawn_on.is_none() && c.scope.iter().any(|s| s == "data_sharing"));
+        (
+            "referral_request",
+            json!({
+                "referral_id": case.referral_id,
+                "reference": case.reference,
+                "details": case.details,
+                "identity": if shares_identity { case.identity.as_ref() } else { None },
+            }),
+        )
+    } else {
+        (
+            "transition",
+            json!({
+                "referral_id": case.referral_id,
+                "action": action,
+                "from_state": from,
+                "to_state": to,
+                "reason_code": params.reason_code,
+                "outcome": params.outcome,
+            }),
+        )
+    };
+    diesel::insert_into(outbox_messages::table)
+        .values(OutboxRow {
+            id: MessageId::new().to_string(),
+            case_id: case.id.to_string(),
+            referral_id: case.referral_id.to_string(),
+            message_type: message_type.into(),
+            payload: to_json(&payload)?,
+            status: "pending".into(),
+            created_at: now,
+        })
+        .execute(conn)?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_event(
+    conn: &mut AnyConnection,
+    case_id: CaseId,
+    version: i64,
+    at: NaiveDateTime,
+    kind: &str,
+    from: Option<State>,
+    to: State,
+    user: Option<&Principal>,
+    params: Option<&TransitionParams>,
+) -> Result<(), DbError> {
+    diesel::insert_into(case_events::table)
+        .values(EventRow {
+            id: MessageId::new().to_string(),
+            case_id: case_id.to_string(),
+            version,
+            at,
+            kind: kind.into(),
+            from_state: from.map(|s| s.as_str().into()),
+            to_state: to.as_str().into(),
+            actor_kind: if user.is_some() { "user" } else { "peer" }.into(),
+            actor_user_id: user.map(|u| u.user_id.to_string()),
+            actor_role: user.map(|u| u.role.as_str().into()),
+            reason_code: params.and_then(|p| p.reason_code.clone()),
+            outcome: params.and_then(|p| p.outcome.clone()),
+            comment: params.and_then(|p| p.comment.clone()),
+        })
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A referral received from the other node: creates this node's copy of the
+/// case, linked by the referral id, in state `received`.
+#[allow(clippy::too_many_arguments)]
+pub fn insert_incoming(
+    conn: &mut AnyConnection,
+    referral_id: ReferralId,
+    reference: CaseReference,
+    from_node: NodeId,
+    details: CaseDetails,
+    identity: Option<Identity>,
+    deadlines: &DeadlineSettings,
+    now: NaiveDateTime,
+) -> Result<Case, CaseError> {
+    let id = CaseId::new();
+    let row = CaseRow {
+        id: id.to_string(),
+        referral_id: referral_id.to_string(),
+        reference: reference.to_string(),
+        direction: direction(Side::Receiving).into(),
+        state: State::Received.as_str().into(),
+        hold_from_state: None,
+        version: 1,
+        counterpart_node: from_node.as_str().into(),
+        details: to_json(&details)?,
+        created_by: None,
+        created_at: now,
+        updated_at: now,
+        state_changed_at: now,
+        due_at: deadlines.limit(State::Received).map(|d| now + d),
+        closure_outcome: None,
+        reason_code: None,
+    };
+    diesel::insert_into(cases::table).values(&row).execute(conn)?;
+    if let Some(identity) = &identity {
+        diesel::insert_into(case_identities::table)
+            .values(IdentityRow { case_id: row.id.clone(), identity: to_json(identity)?, updated_at: now })
+            .execute(conn)?;
+    }
+    record_event(conn, id, 1, now, "received", None, State::Received, None, None)?;
+    get(conn, id)
+}
+
+/// Filters for [`list`].
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub state: Option<State>,
+    /// Restrict to these states (e.g. the handover stages for liaisons).
+    pub states_in: Option<Vec<State>>,
+    pub side: Option<Side>,
+    pub created_from: Option<NaiveDateTime>,
+    pub created_to: Option<NaiveDateTime>,
+    /// `Some(true)`: only overdue; `Some(false)`: only not overdue.
+    pub overdue: Option<bool>,
+    /// Cursor: return cases created before this one (newest first).
+    pub before: Option<CaseId>,
+    pub limit: i64,
+}
+
+/// Lists cases, newest first (ids are time-ordered UUIDv7). Identity blocks
+/// are not loaded.
+pub fn list(conn: &mut AnyConnection, filter: &CaseFilter, now: NaiveDateTime) -> Result<Vec<Case>, CaseError> {
+    let mut q = cases::table.select(CaseRow::as_select()).into_boxed();
+    if let Some(s) = filter.state {
+        q = q.filter(cases::state.eq(s.as_str()));
+    }
+    if let Some(states) = &filter.states_in {
+        q = q.filter(cases::state.eq_any(states.iter().map(|s| s.as_str()).collect::<Vec<_>>()));
+    }
+    if let Some(side) = filter.side {
+        q = q.filter(cases::direction.eq(direction(side)));
+    }
+    if let Some(from) = filter.created_from {
+        q = q.filter(cases::created_at.ge(from));
+    }
+    if let Some(to) = filter.created_to {
+        q = q.filter(cases::created_at.lt(to));
+    }
+    let terminal: Vec<&str> = State::ALL.iter().filter(|s| s.is_terminal()).map(|s| s.as_str()).collect();
+    match filter.overdue {
+        Some(true) => q = q.filter(cases::due_at.lt(now)).filter(cases::state.ne_all(terminal)),
+        Some(false) => {
+            q = q.filter(cases::due_at.is_null().or(cases::due_at.ge(now)).or(cases::state.eq_any(terminal)))
+        }
+        None => {}
+    }
+    if let Some(before) = filter.before {
+        q = q.filter(cases::id.lt(before.to_string()));
+    }
+    let rows: Vec<CaseRow> = q.order(cases::id.desc()).limit(filter.limit).load(conn)?;
+    Ok(rows.into_iter().map(|r| parse_row(r, None)).collect::<Result<_, _>>()?)
+}
+
+/// The timeline of a case, oldest first.
+pub fn events(conn: &mut AnyConnection, id: CaseId) -> Result<Vec<Event>, CaseError> {
+    let rows: Vec<EventRow> = case_events::table
+        .filter(case_events::case_id.eq(id.to_string()))
+        .select(EventRow::as_select())
+        .order(case_events::version.asc())
+        .load(conn)?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Event {
+                version: r.version,
+                at: r.at,
+                kind: r.kind,
+                from_state: r.from_state.as_deref().map(parse_state).transpose()?,
+                to_state: parse_state(&r.to_state)?,
+                actor_kind: r.actor_kind,
+                actor_user_id: r
+                    .actor_user_id
+                    .as_deref()
+                    .map(|u| u.parse().map_err(|_| corrupt("user id", u)))
+                    .transpose()?,
+                actor_role: r.actor_role,
+                reason_code: r.reason_code,
+                outcome: r.outcome,
+                comment: r.comment,
+            })
+        })
+        .collect::<Result<_, DbError>>()
+        .map_err(CaseError::from)
+}
+
+/// Messages waiting for delivery to the other node, per case.
+pub fn outbox_for_case(conn: &mut AnyConnection, id: CaseId) -> Result<Vec<OutboxRow>, CaseError> {
+    Ok(outbox_messages::table
+        .filter(outbox_messages::case_id.eq(id.to_string()))
+        .select(OutboxRow::as_select())
+        .order(outbox_messages::id.asc())
+        .load(conn)?)
+}

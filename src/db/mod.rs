@@ -1,0 +1,305 @@
+//! Storage: one portable diesel schema over SQLite (embedded default) and
+//! PostgreSQL, in one binary.
+//!
+//! The backend is chosen from the scheme of `database.url` — never by trying
+//! each driver in turn, which would let SQLite swallow a mistyped PostgreSQL
+//! URL as a file name. SQLite runs in WAL mode with foreign keys on and a busy
+//! timeout, with exactly one writer connection (fair and fast under load) and
+//! a pool of read-only connections beside it.
+
+pub mod cases;
+pub mod models;
+pub mod schema;
+pub mod users;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, Pool};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use secrecy::{ExposeSecret, SecretString};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to either backend.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// Storage errors.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unsupported database URL: {0}")]
+    Url(String),
+    #[error("database connection unavailable: {0}")]
+    Pool(#[from] r2d2::PoolError),
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("database task was cancelled")]
+    Cancelled,
+}
+
+impl DbError {
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
+/// Which backend a URL designates.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Sqlite(PathBuf),
+    Postgres(SecretString),
+}
+
+impl Target {
+    /// `sqlite://PATH`, `sqlite:PATH`, a plain path, or `postgres://…` /
+    /// `postgresql://…`. Anything else is refused.
+    pub fn parse(url: &SecretString) -> Result<Target, DbError> {
+        let raw = url.expose_secret().trim();
+        if raw.is_empty() {
+            return Err(DbError::Url("the database URL is empty".into()));
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(Target::Postgres(SecretString::from(raw.to_owned())));
+        }
+        if let Some(path) = raw.strip_prefix("sqlite://").or_else(|| raw.strip_prefix("sqlite:")) {
+            if path.is_empty() {
+                return Err(DbError::Url("`sqlite://` needs a file path".into()));
+            }
+            return Ok(Target::Sqlite(PathBuf::from(path)));
+        }
+        if let Some((scheme, _)) = raw.split_once(':') {
+            let looks_like_scheme = scheme.len() > 1
+                && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.');
+            if looks_like_scheme {
+                return Err(DbError::Url(format!(
+                    "scheme `{scheme}:` is not supported: use sqlite://PATH or postgres://…"
+                )));
+            }
+        }
+        Ok(Target::Sqlite(PathBuf::from(raw)))
+    }
+}
+
+/// Opens connections for one [`Target`].
+#[derive(Debug)]
+struct Manager {
+    target: Target,
+    busy_timeout_ms: u64,
+    read_only: bool,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+        match &self.target {
+            Target::Sqlite(path) => {
+                let path = path.to_str().ok_or_else(|| {
+                    r2d2::Error::ConnectionError(ConnectionError::InvalidConnectionUrl(
+                        "the SQLite path is not valid UTF-8".into(),
+                    ))
+                })?;
+                let mut c = diesel::SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
+                // busy_timeout first: switching to WAL needs a lock.
+                c.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                     PRAGMA foreign_keys = ON;{}",
+                    self.busy_timeout_ms,
+                    if self.read_only { " PRAGMA query_only = ON;" } else { "" }
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Sqlite(c))
+            }
+            Target::Postgres(url) => diesel::PgConnection::establish(url.expose_secret())
+                .map(AnyConnection::Postgresql)
+                .map_err(r2d2::Error::ConnectionError),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
+        false
+    }
+}
+
+type AnyPool = Pool<Manager>;
+
+/// Handle on the node's database: a writer and readers.
+#[derive(Clone)]
+pub struct Db {
+    writer: AnyPool,
+    reader: AnyPool,
+    backend: &'static str,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Connects, creating the SQLite file and its directory if needed, and
+    /// applies pending migrations.
+    pub fn open(url: &SecretString, max_connections: u32, busy_timeout_ms: u64) -> Result<Db, DbError> {
+        let target = Target::parse(url)?;
+        let timeout = Duration::from_secs(10);
+        let db = match target {
+            Target::Sqlite(ref path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| DbError::Url(format!("cannot create {}: {e}", dir.display())))?;
+                }
+                let writer = Pool::builder()
+                    .max_size(1)
+                    .connection_timeout(timeout)
+                    .build(Manager { target: target.clone(), busy_timeout_ms, read_only: false })?;
+                // Migrate before readers open, so they see the schema.
+                migrate(&mut *writer.get()?)?;
+                let reader = Pool::builder()
+                    .max_size(max_connections)
+                    .min_idle(Some(1))
+                    .connection_timeout(timeout)
+                    .build(Manager { target, busy_timeout_ms, read_only: true })?;
+                Db { writer, reader, backend: "sqlite" }
+            }
+            Target::Postgres(_) => {
+                let pool = Pool::builder()
+                    .max_size(max_connections)
+                    .min_idle(Some(1))
+                    .connection_timeout(timeout)
+                    .build(Manager { target, busy_timeout_ms, read_only: false })?;
+                migrate(&mut *pool.get()?)?;
+                Db { writer: pool.clone(), reader: pool, backend: "postgres" }
+            }
+        };
+        Ok(db)
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// Runs `f` in one write transaction, on the blocking thread pool.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        let pool = self.writer.clone();
+        actix_web::rt::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(DbError::from)?;
+            (*conn).transaction(f)
+        })
+        .await
+        .map_err(|_| DbError::Cancelled)?
+    }
+
+    /// Runs `f` on a read connection, on the blocking thread pool.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        let pool = self.reader.clone();
+        actix_web::rt::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(DbError::from)?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|_| DbError::Cancelled)?
+    }
+
+    /// Synchronous write transaction, for command-line tools.
+    pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+        E: From<DbError> + From<diesel::result::Error>,
+    {
+        let mut conn = self.writer.get().map_err(DbError::from)?;
+        (*conn).transaction(f)
+    }
+
+    /// Synchronous read, for command-line tools.
+    pub fn read_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+        E: From<DbError>,
+    {
+        let mut conn = self.reader.get().map_err(DbError::from)?;
+        f(&mut conn)
+    }
+
+    /// Whether the database answers and every migration is applied.
+    pub async fn ready(&self) -> Result<(), DbError> {
+        self.read(|conn| {
+            conn.batch_execute("SELECT 1")?;
+            let pending = match conn {
+                AnyConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+                AnyConnection::Postgresql(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+            }
+            .map_err(|e| DbError::Migration(e.to_string()))?;
+            if pending {
+                Err(DbError::Migration("migrations are pending".into()))
+            } else {
+                Ok(())
+            }
+        })
+        .await
+    }
+}
+
+/// Applies pending migrations; returns how many were applied.
+pub fn migrate(conn: &mut AnyConnection) -> Result<usize, DbError> {
+    let applied = match conn {
+        AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        AnyConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+    }
+    .map_err(|e| DbError::Migration(e.to_string()))?;
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Target, DbError> {
+        Target::parse(&SecretString::from(s.to_string()))
+    }
+
+    #[test]
+    fn backend_comes_from_the_scheme() {
+        assert!(matches!(parse("sqlite://data/a.db"), Ok(Target::Sqlite(p)) if p == PathBuf::from("data/a.db")));
+        assert!(matches!(parse("sqlite:///var/lib/p.db"), Ok(Target::Sqlite(p)) if p == PathBuf::from("/var/lib/p.db")));
+        assert!(matches!(parse("data/b.db"), Ok(Target::Sqlite(_))));
+        assert!(matches!(parse("postgres://u:p@localhost/db"), Ok(Target::Postgres(_))));
+        assert!(matches!(parse("postgresql://localhost/db"), Ok(Target::Postgres(_))));
+        for bad in ["", "mysql://root@localhost/db", "postgre://x", "sqlite://", "http://example.org"] {
+            assert!(matches!(parse(bad), Err(DbError::Url(_))), "{bad}");
+        }
+    }
+}

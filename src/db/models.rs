@@ -1,0 +1,100 @@
+//! Row types, one per table, as stored. Conversion into domain types happens
+//! in the repository modules.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub agency: String,
+    pub disabled: bool,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_tokens)]
+pub struct TokenRow {
+    pub id: String,
+    pub user_id: String,
+    pub token_hash: String,
+    pub label: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = cases, treat_none_as_null = true)]
+pub struct CaseRow {
+    pub id: String,
+    pub referral_id: String,
+    pub reference: String,
+    pub direction: String,
+    pub state: String,
+    pub hold_from_state: Option<String>,
+    pub version: i64,
+    pub counterpart_node: String,
+    pub details: String,
+    pub created_by: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub state_changed_at: NaiveDateTime,
+    pub due_at: Option<NaiveDateTime>,
+    pub closure_outcome: Option<String>,
+    pub reason_code: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = case_identities)]
+pub struct IdentityRow {
+    pub case_id: String,
+    pub identity: String,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = case_events)]
+pub struct EventRow {
+    pub id: String,
+    pub case_id: String,
+    pub version: i64,
+    pub at: NaiveDateTime,
+    pub kind: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub actor_kind: String,
+    pub actor_user_id: Option<String>,
+    pub actor_role: Option<String>,
+    pub reason_code: Option<String>,
+    pub outcome: Option<String>,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = outbox_messages)]
+pub struct OutboxRow {
+    pub id: String,
+    pub case_id: String,
+    pub referral_id: String,
+    pub message_type: String,
+    pub payload: String,
+    pub status: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = idempotency_keys)]
+pub struct IdempotencyRow {
+    pub user_id: String,
+    pub idem_key: String,
+    pub request_hash: String,
+    pub case_id: String,
+    pub created_at: NaiveDateTime,
+}

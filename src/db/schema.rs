@@ -1,0 +1,110 @@
+// One portable schema for both backends: only types both SQLite and
+// PostgreSQL map the same way (Text, BigInt, Bool, Timestamp).
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        display_name -> Text,
+        role -> Text,
+        agency -> Text,
+        disabled -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        user_id -> Text,
+        token_hash -> Text,
+        label -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    cases (id) {
+        id -> Text,
+        referral_id -> Text,
+        reference -> Text,
+        direction -> Text,
+        state -> Text,
+        hold_from_state -> Nullable<Text>,
+        version -> BigInt,
+        counterpart_node -> Text,
+        details -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        state_changed_at -> Timestamp,
+        due_at -> Nullable<Timestamp>,
+        closure_outcome -> Nullable<Text>,
+        reason_code -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    case_identities (case_id) {
+        case_id -> Text,
+        identity -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    case_events (id) {
+        id -> Text,
+        case_id -> Text,
+        version -> BigInt,
+        at -> Timestamp,
+        kind -> Text,
+        from_state -> Nullable<Text>,
+        to_state -> Text,
+        actor_kind -> Text,
+        actor_user_id -> Nullable<Text>,
+        actor_role -> Nullable<Text>,
+        reason_code -> Nullable<Text>,
+        outcome -> Nullable<Text>,
+        comment -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    outbox_messages (id) {
+        id -> Text,
+        case_id -> Text,
+        referral_id -> Text,
+        message_type -> Text,
+        payload -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, idem_key) {
+        user_id -> Text,
+        idem_key -> Text,
+        request_hash -> Text,
+        case_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(case_identities -> cases (case_id));
+diesel::joinable!(case_events -> cases (case_id));
+diesel::joinable!(outbox_messages -> cases (case_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    api_tokens,
+    cases,
+    case_identities,
+    case_events,
+    outbox_messages,
+    idempotency_keys,
+);

@@ -1,0 +1,232 @@
+//! Error policy.
+//!
+//! * Every 4xx/5xx response is `application/problem+json` (RFC 9457) with a
+//!   stable machine-readable `code`; clients branch on `code`, never on
+//!   `title` or `detail`. The `type` is `urn:passerelle:problem:{code}`.
+//! * Each area has its own error enum (`CaseError`, `UserError`, `DbError`,
+//!   `TransitionError`); [`ApiError`] maps them to a status and a code in one
+//!   `match`, here. Validation problems list every bad field in `errors`.
+//! * Extractor failures (malformed JSON, unknown field, body too large, wrong
+//!   content type, bad path or query parameter) go through the same type via
+//!   the extractor configs in [`crate::api`], and [`problem_fallback`] turns
+//!   anything actix still answers in plain text (unknown route, wrong method)
+//!   into a problem too.
+//! * 5xx details are logged, never sent: the client gets a generic detail.
+//! * Every 401 and 403 is logged (method, route, user, code) by [`problem_fallback`].
+
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpMessage, HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::cases::CaseError;
+use crate::db::users::Principal;
+use crate::db::DbError;
+use crate::domain::lifecycle::TransitionError;
+use crate::domain::FieldError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// URI identifying the problem type: `urn:passerelle:problem:{code}`.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    /// Short, human-readable summary of the problem type.
+    pub title: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// Human-readable explanation of this occurrence.
+    pub detail: String,
+    /// Stable machine-readable code (e.g. `version_mismatch`).
+    pub code: String,
+    /// Field-level problems, for validation errors.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+        Self {
+            type_uri: format!("urn:passerelle:problem:{code}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            code: code.to_owned(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    pub fn response(&self) -> HttpResponse {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut res = HttpResponse::build(status);
+        res.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+        if status == StatusCode::UNAUTHORIZED {
+            res.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"passerelle\""));
+        }
+        res.body(serde_json::to_string(self).unwrap_or_else(|_| String::from("{}")))
+    }
+}
+
+/// Errors of the HTTP API, each with its status and code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("authentication required: {0}")]
+    Unauthenticated(&'static str),
+    #[error("{1}")]
+    Forbidden(&'static str, String),
+    #[error("{1}")]
+    BadRequest(&'static str, String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("the request is invalid")]
+    Validation(Vec<FieldError>),
+    #[error("this request needs an If-Match header with the case's current ETag")]
+    PreconditionRequired,
+    #[error(transparent)]
+    Case(#[from] CaseError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        ApiError::Db(DbError::Query(e))
+    }
+}
+
+impl ApiError {
+    fn db_problem(e: &DbError) -> (StatusCode, &'static str) {
+        match e {
+            DbError::Pool(_) | DbError::Cancelled => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+        }
+    }
+
+    /// Status and stable code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            ApiError::Forbidden(code, _) => (StatusCode::FORBIDDEN, code),
+            ApiError::BadRequest(code, _) => (StatusCode::BAD_REQUEST, code),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            ApiError::PreconditionRequired => (StatusCode::PRECONDITION_REQUIRED, "if_match_required"),
+            ApiError::Case(e) => match e {
+                CaseError::NotFound => (StatusCode::NOT_FOUND, "case_not_found"),
+                CaseError::VersionMismatch { .. } => (StatusCode::PRECONDITION_FAILED, "version_mismatch"),
+                CaseError::NotEditable(_) => (StatusCode::CONFLICT, "case_not_editable"),
+                CaseError::Transition(TransitionError::RoleNotPermitted { .. }) => {
+                    (StatusCode::FORBIDDEN, "role_not_permitted")
+                }
+                CaseError::Transition(TransitionError::WrongSide { .. }) => (StatusCode::FORBIDDEN, "wrong_side"),
+                CaseError::Transition(TransitionError::NotAllowedInState { .. }) => {
+                    (StatusCode::CONFLICT, "transition_not_allowed")
+                }
+                CaseError::Incomplete(_) => (StatusCode::UNPROCESSABLE_ENTITY, "case_incomplete"),
+                CaseError::InvalidParameters(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+                CaseError::IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
+                CaseError::Db(e) => Self::db_problem(e),
+            },
+            ApiError::Db(e) => Self::db_problem(e),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let (status, code) = self.status_and_code();
+        let detail = if status.is_server_error() {
+            tracing::error!(error = %self, code, "request failed");
+            "the server could not complete the request; it has been logged".to_owned()
+        } else {
+            self.to_string()
+        };
+        let errors = match self {
+            ApiError::Validation(errors)
+            | ApiError::Case(CaseError::Incomplete(errors))
+            | ApiError::Case(CaseError::InvalidParameters(errors)) => errors.clone(),
+            _ => Vec::new(),
+        };
+        Problem::new(status, code, detail).with_errors(errors)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.problem().response()
+    }
+}
+
+fn fallback_code(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNAUTHORIZED => "unauthenticated",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::SERVICE_UNAVAILABLE => "service_unavailable",
+        s if s.is_client_error() => "bad_request",
+        _ => "internal_error",
+    }
+}
+
+/// `ErrorHandlers` default handler: logs refusals and turns any error
+/// response that is not yet a problem document into one.
+pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let status = res.status();
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        let req = res.request();
+        let user = req.extensions().get::<Principal>().map(|p| (p.username.clone(), p.role.as_str()));
+        tracing::warn!(
+            status = status.as_u16(),
+            method = %req.method(),
+            path = %req.path(),
+            route = req.match_pattern().as_deref().unwrap_or("-"),
+            user = user.as_ref().map_or("-", |u| u.0.as_str()),
+            role = user.as_ref().map_or("-", |u| u.1),
+            peer = %req.connection_info().realip_remote_addr().unwrap_or("-"),
+            "request refused"
+        );
+    }
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let (req, _) = res.into_parts();
+    let detail = match status {
+        StatusCode::NOT_FOUND => format!("no resource at {}", req.path()),
+        StatusCode::METHOD_NOT_ALLOWED => format!("{} is not allowed on {}", req.method(), req.path()),
+        s => s.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    let mut response = Problem::new(status, fallback_code(status), detail).response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, response).map_into_right_body()))
+}
