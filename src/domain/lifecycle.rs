@@ -349,11 +349,13 @@ pub fn decide(
     Ok(Decision {
         from: state,
         to,
-        notify_peer: match rule.notify {
-            Notify::Never => false,
-            Notify::Always => true,
-            Notify::IfPeerKnowsCase => state.known_to_peer(),
-        },
+        // What the peer reported is never echoed back to it.
+        notify_peer: actor != Actor::Peer
+            && match rule.notify {
+                Notify::Never => false,
+                Notify::Always => true,
+                Notify::IfPeerKnowsCase => state.known_to_peer(),
+            },
         hold_from: (to == OnHold).then_some(state),
     })
 }
@@ -646,6 +648,8 @@ mod tests {
         assert!(d.notify_peer, "approval sends the referral");
         let d = decide(A::Submit, Draft, None, Side::Sending, Actor::User(Caseworker)).unwrap();
         assert!(!d.notify_peer);
+        let d = decide(A::Depart, HandoverScheduled, None, Side::Receiving, Actor::Peer).unwrap();
+        assert!(!d.notify_peer, "what the peer reported is not echoed back");
     }
 
     #[test]

@@ -1,0 +1,12 @@
+//! One integration-test binary: real servers on port 0, a fresh database per
+//! test (SQLite by default; PostgreSQL with `PASSERELLE_TEST_BACKEND=postgres`).
+
+mod cli;
+mod concurrency;
+mod helpers;
+mod lifecycle;
+mod malformed;
+mod openapi;
+mod operations;
+mod privacy;
+mod roles;
