@@ -109,12 +109,8 @@ pub fn main() -> ExitCode {
 }
 
 fn open_db(settings: &Settings) -> anyhow::Result<Db> {
-    Db::open(
-        &settings.database_url(),
-        settings.database.max_connections,
-        settings.database.busy_timeout_ms,
-    )
-    .context("cannot open the database")
+    Db::open_for_command(&settings.database_url(), settings.database.busy_timeout_ms)
+        .context("cannot open the database")
 }
 
 fn now() -> chrono::NaiveDateTime {

@@ -161,8 +161,23 @@ impl std::fmt::Debug for Db {
 
 impl Db {
     /// Connects, creating the SQLite file and its directory if needed, and
-    /// applies pending migrations.
+    /// applies pending migrations. Keeps one idle connection ready (servers).
     pub fn open(url: &SecretString, max_connections: u32, busy_timeout_ms: u64) -> Result<Db, DbError> {
+        Self::open_with(url, max_connections, busy_timeout_ms, 1)
+    }
+
+    /// Like [`Db::open`], for short-lived commands: no idle connections are
+    /// kept or replenished in the background, so the process can exit while
+    /// no connection is half-open (libpq would crash at exit otherwise).
+    pub fn open_for_command(url: &SecretString, busy_timeout_ms: u64) -> Result<Db, DbError> {
+        Self::open_with(url, 1, busy_timeout_ms, 0)
+    }
+
+    fn open_with(url: &SecretString, max_connections: u32, busy_timeout_ms: u64, min_idle: u32) -> Result<Db, DbError> {
+        // Initialise OpenSSL before libpq does: the openssl crate asks for no
+        // at-exit cleanup, which would otherwise free OpenSSL's state under
+        // threads still using it when the process exits.
+        openssl::init();
         let target = Target::parse(url)?;
         let timeout = Duration::from_secs(10);
         let db = match target {
@@ -173,13 +188,14 @@ impl Db {
                 }
                 let writer = Pool::builder()
                     .max_size(1)
+                    .min_idle(Some(min_idle.min(1)))
                     .connection_timeout(timeout)
                     .build(Manager { target: target.clone(), busy_timeout_ms, read_only: false })?;
                 // Migrate before readers open, so they see the schema.
                 migrate(&mut *writer.get()?)?;
                 let reader = Pool::builder()
                     .max_size(max_connections)
-                    .min_idle(Some(1))
+                    .min_idle(Some(min_idle))
                     .connection_timeout(timeout)
                     .build(Manager { target, busy_timeout_ms, read_only: true })?;
                 Db { writer, reader, backend: "sqlite" }
@@ -187,7 +203,7 @@ impl Db {
             Target::Postgres(_) => {
                 let pool = Pool::builder()
                     .max_size(max_connections)
-                    .min_idle(Some(1))
+                    .min_idle(Some(min_idle))
                     .connection_timeout(timeout)
                     .build(Manager { target, busy_timeout_ms, read_only: false })?;
                 migrate(&mut *pool.get()?)?;

@@ -26,9 +26,9 @@ async fn users_and_tokens_from_the_command_line() {
     let run = |args: &[&str]| passerelle(&config, &n.database_url, args);
 
     let out = run(&["migrate"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
     let out = run(&["users", "add", "--username", "moussa", "--role", "supervisor", "--display-name", "Moussa I."]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
     let out = run(&["users", "add", "--username", "moussa", "--role", "supervisor", "--display-name", "Again"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already taken"));
@@ -36,7 +36,7 @@ async fn users_and_tokens_from_the_command_line() {
     assert!(!out.status.success());
 
     let out = run(&["tokens", "issue", "--username", "moussa", "--ttl-days", "7"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(token.starts_with("psl_"));
     let me = format!("{}/api/v1/me", n.address);
@@ -51,7 +51,7 @@ async fn users_and_tokens_from_the_command_line() {
     assert!(!listing.contains(&token));
     let id = listing.split('\t').next().unwrap().to_owned();
     let out = run(&["tokens", "revoke", "--id", &id]);
-    assert!(out.status.success());
+    assert!(out.status.success(), "{:?}", out.status);
     let res = n.client.get(&me).bearer_auth(&token).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 

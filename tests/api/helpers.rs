@@ -39,6 +39,7 @@ pub struct PgDatabase {
 
 impl PgDatabase {
     fn create() -> Self {
+        openssl::init();
         let admin_url = std::env::var("PASSERELLE_TEST_PG_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         let name = format!("passerelle_t_{}", uuid::Uuid::new_v4().simple());
