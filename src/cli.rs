@@ -144,7 +144,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Users(cmd) => {
             let db = open_db(&settings)?;
             match cmd {
-                UsersCommand::Add { username, role, display_name } => {
+                UsersCommand::Add {
+                    username,
+                    role,
+                    display_name,
+                } => {
                     let agency = settings.node.agency.clone();
                     let user = db.write_blocking(|c| {
                         users::create_user(c, &username, &display_name, role, &agency, now())
@@ -177,13 +181,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tokens(cmd) => {
             let db = open_db(&settings)?;
             match cmd {
-                TokensCommand::Issue { username, label, ttl_days } => {
+                TokensCommand::Issue {
+                    username,
+                    label,
+                    ttl_days,
+                } => {
                     let ttl = ttl_days.unwrap_or(settings.tokens.default_ttl_days);
                     if ttl == 0 || ttl > settings.tokens.max_ttl_days {
-                        anyhow::bail!("--ttl-days must be between 1 and {}", settings.tokens.max_ttl_days);
+                        anyhow::bail!(
+                            "--ttl-days must be between 1 and {}",
+                            settings.tokens.max_ttl_days
+                        );
                     }
-                    let t = db.write_blocking(|c| users::issue_token(c, &username, &label, ttl, now()))?;
-                    eprintln!("token {} for {username}, expires {} UTC; it is shown only once:", t.id, t.expires_at);
+                    let t = db
+                        .write_blocking(|c| users::issue_token(c, &username, &label, ttl, now()))?;
+                    eprintln!(
+                        "token {} for {username}, expires {} UTC; it is shown only once:",
+                        t.id, t.expires_at
+                    );
                     println!("{}", t.secret);
                 }
                 TokensCommand::Revoke { id } => {

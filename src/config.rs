@@ -254,13 +254,17 @@ impl Settings {
         if self.node.agency.trim().is_empty() {
             return Err(ConfigError::Invalid("node.agency must not be empty".into()));
         }
-        if self.tokens.default_ttl_days == 0 || self.tokens.default_ttl_days > self.tokens.max_ttl_days {
+        if self.tokens.default_ttl_days == 0
+            || self.tokens.default_ttl_days > self.tokens.max_ttl_days
+        {
             return Err(ConfigError::Invalid(
                 "tokens.default_ttl_days must be between 1 and tokens.max_ttl_days".into(),
             ));
         }
         if self.database.max_connections == 0 {
-            return Err(ConfigError::Invalid("database.max_connections must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "database.max_connections must be at least 1".into(),
+            ));
         }
         Ok(())
     }

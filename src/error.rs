@@ -113,7 +113,9 @@ impl From<diesel::result::Error> for ApiError {
 impl ApiError {
     fn db_problem(e: &DbError) -> (StatusCode, &'static str) {
         match e {
-            DbError::Pool(_) | DbError::Cancelled => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
+            DbError::Pool(_) | DbError::Cancelled => {
+                (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
+            }
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
@@ -126,23 +128,35 @@ impl ApiError {
             ApiError::BadRequest(code, _) => (StatusCode::BAD_REQUEST, code),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
-            ApiError::PreconditionRequired => (StatusCode::PRECONDITION_REQUIRED, "if_match_required"),
+            ApiError::PreconditionRequired => {
+                (StatusCode::PRECONDITION_REQUIRED, "if_match_required")
+            }
             ApiError::Case(e) => match e {
                 CaseError::NotFound => (StatusCode::NOT_FOUND, "case_not_found"),
-                CaseError::VersionMismatch { .. } => (StatusCode::PRECONDITION_FAILED, "version_mismatch"),
+                CaseError::VersionMismatch { .. } => {
+                    (StatusCode::PRECONDITION_FAILED, "version_mismatch")
+                }
                 CaseError::NotEditable(_) => (StatusCode::CONFLICT, "case_not_editable"),
                 CaseError::Transition(TransitionError::RoleNotPermitted { .. }) => {
                     (StatusCode::FORBIDDEN, "role_not_permitted")
                 }
-                CaseError::Transition(TransitionError::WrongSide { .. }) => (StatusCode::FORBIDDEN, "wrong_side"),
+                CaseError::Transition(TransitionError::WrongSide { .. }) => {
+                    (StatusCode::FORBIDDEN, "wrong_side")
+                }
                 CaseError::Transition(TransitionError::NotAllowedInState { .. }) => {
                     (StatusCode::CONFLICT, "transition_not_allowed")
                 }
                 CaseError::Incomplete(_) => (StatusCode::UNPROCESSABLE_ENTITY, "case_incomplete"),
-                CaseError::InvalidParameters(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
-                CaseError::IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
+                CaseError::InvalidParameters(_) => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+                }
+                CaseError::IdempotencyKeyReused => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+                }
                 CaseError::Db(e) => Self::db_problem(e),
             },
             ApiError::Db(e) => Self::db_problem(e),
@@ -203,7 +217,10 @@ pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHa
         .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         let req = res.request();
-        let user = req.extensions().get::<Principal>().map(|p| (p.username.clone(), p.role.as_str()));
+        let user = req
+            .extensions()
+            .get::<Principal>()
+            .map(|p| (p.username.clone(), p.role.as_str()));
         tracing::warn!(
             status = status.as_u16(),
             method = %req.method(),
@@ -221,12 +238,16 @@ pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHa
     let (req, _) = res.into_parts();
     let detail = match status {
         StatusCode::NOT_FOUND => format!("no resource at {}", req.path()),
-        StatusCode::METHOD_NOT_ALLOWED => format!("{} is not allowed on {}", req.method(), req.path()),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            format!("{} is not allowed on {}", req.method(), req.path())
+        }
         s => s.canonical_reason().unwrap_or("error").to_owned(),
     };
     let mut response = Problem::new(status, fallback_code(status), detail).response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, response).map_into_right_body()))
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, response).map_into_right_body(),
+    ))
 }

@@ -29,7 +29,10 @@ impl Application {
     /// `http.listen` on port 0 the OS picks a free port: see [`Self::port`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let url = settings.database_url();
-        let (max, busy) = (settings.database.max_connections, settings.database.busy_timeout_ms);
+        let (max, busy) = (
+            settings.database.max_connections,
+            settings.database.busy_timeout_ms,
+        );
         let db = actix_web::rt::task::spawn_blocking(move || Db::open(&url, max, busy))
             .await
             .context("database start-up task failed")??;
@@ -68,10 +71,12 @@ impl Application {
                 .app_data(web::PayloadConfig::default().limit(body_limit))
                 .configure(api::configure)
                 .split_for_parts();
-            app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", spec.clone()))
-                .wrap(ErrorHandlers::new().default_handler(problem_fallback))
-                .wrap(from_fn(telemetry::observe))
-                .wrap(TracingLogger::default())
+            app.service(
+                SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", spec.clone()),
+            )
+            .wrap(ErrorHandlers::new().default_handler(problem_fallback))
+            .wrap(from_fn(telemetry::observe))
+            .wrap(TracingLogger::default())
         })
         .shutdown_timeout(settings.http.shutdown_timeout_secs)
         .client_request_timeout(Duration::from_secs(30))
@@ -79,7 +84,11 @@ impl Application {
         if let Some(workers) = settings.http.workers {
             server = server.workers(workers);
         }
-        Ok(Self { port, server: server.run(), db })
+        Ok(Self {
+            port,
+            server: server.run(),
+            db,
+        })
     }
 
     pub fn port(&self) -> u16 {

@@ -42,7 +42,9 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
         .split_once(' ')
         .ok_or(ApiError::Unauthenticated("malformed Authorization header"))?;
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::Unauthenticated("the Authorization scheme must be Bearer"));
+        return Err(ApiError::Unauthenticated(
+            "the Authorization scheme must be Bearer",
+        ));
     }
     Ok(token.trim().to_owned())
 }
@@ -60,7 +62,10 @@ impl FromRequest for Auth {
                 .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
             let token = bearer(&req)?;
             let now = chrono::Utc::now().naive_utc();
-            let outcome = state.db.read(move |c| users::authenticate(c, &token, now)).await?;
+            let outcome = state
+                .db
+                .read(move |c| users::authenticate(c, &token, now))
+                .await?;
             match outcome {
                 Ok(principal) => {
                     req.extensions_mut().insert(principal.clone());

@@ -12,7 +12,9 @@ use super::AppState;
 use crate::db::cases::{self as repo, Case, CaseError, CaseFilter, Event, NewDraft};
 use crate::domain::case::{CaseDetails, CaseDetailsInput, HandoverView, Identity, IdentityInput};
 use crate::domain::ids::CaseId;
-use crate::domain::lifecycle::{self, Action, Actor, Side, State, TransitionParams, HANDOVER_STAGES};
+use crate::domain::lifecycle::{
+    self, Action, Actor, Side, State, TransitionParams, HANDOVER_STAGES,
+};
 use crate::domain::roles::{CaseView, Permission, Role};
 use crate::domain::FieldError;
 use crate::error::{ApiError, Problem};
@@ -237,17 +239,26 @@ fn render(case: &Case, role: Role, now: NaiveDateTime) -> CaseResponse {
         allowed_actions: Action::ALL
             .iter()
             .copied()
-            .filter(|a| lifecycle::decide(*a, case.state, case.hold_from, case.side, Actor::User(role)).is_ok())
+            .filter(|a| {
+                lifecycle::decide(*a, case.state, case.hold_from, case.side, Actor::User(role))
+                    .is_ok()
+            })
             .collect(),
         details: (view == Some(CaseView::Full)).then(|| case.details.clone()),
-        identity: if view == Some(CaseView::Full) { case.identity.clone() } else { None },
-        handover: (view == Some(CaseView::Handover)).then(|| HandoverView::of(&case.details, case.identity.as_ref())),
+        identity: if view == Some(CaseView::Full) {
+            case.identity.clone()
+        } else {
+            None
+        },
+        handover: (view == Some(CaseView::Handover))
+            .then(|| HandoverView::of(&case.details, case.identity.as_ref())),
     }
 }
 
 /// Liaisons work only on cases between acceptance and handover.
 fn check_scope(auth: &Auth, case: &Case) -> Result<(), ApiError> {
-    if auth.0.role.case_view() == Some(CaseView::Handover) && !HANDOVER_STAGES.contains(&case.state) {
+    if auth.0.role.case_view() == Some(CaseView::Handover) && !HANDOVER_STAGES.contains(&case.state)
+    {
         return Err(ApiError::Forbidden(
             "outside_role_scope",
             "border liaisons see cases only from acceptance to handover".into(),
@@ -257,7 +268,10 @@ fn check_scope(auth: &Auth, case: &Case) -> Result<(), ApiError> {
 }
 
 fn if_match(req: &HttpRequest) -> Result<i64, ApiError> {
-    let value = req.headers().get(header::IF_MATCH).ok_or(ApiError::PreconditionRequired)?;
+    let value = req
+        .headers()
+        .get(header::IF_MATCH)
+        .ok_or(ApiError::PreconditionRequired)?;
     value
         .to_str()
         .ok()
@@ -278,7 +292,9 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         return Ok(None);
     };
     let key = value.to_str().ok().map(str::trim).unwrap_or("");
-    let ok = !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY && key.bytes().all(|b| b.is_ascii_graphic());
+    let ok = !key.is_empty()
+        && key.len() <= MAX_IDEMPOTENCY_KEY
+        && key.bytes().all(|b| b.is_ascii_graphic());
     if ok {
         Ok(Some(key.to_owned()))
     } else {
@@ -302,7 +318,12 @@ fn parse_case_request(body: CaseRequest) -> Result<(CaseDetails, Option<Identity
     }
 }
 
-fn case_response(status: actix_web::http::StatusCode, case: &Case, role: Role, now: NaiveDateTime) -> HttpResponse {
+fn case_response(
+    status: actix_web::http::StatusCode,
+    case: &Case,
+    role: Role,
+    now: NaiveDateTime,
+) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header(etag(case.version))
         .json(render(case, role, now))
@@ -343,11 +364,24 @@ pub async fn create_case(
     let now = now();
     let mut attempt = 0;
     let created = loop {
-        let draft = NewDraft { node: state.node, details: details.clone(), identity: identity.clone(), idempotency: idempotency.clone() };
+        let draft = NewDraft {
+            node: state.node,
+            details: details.clone(),
+            identity: identity.clone(),
+            idempotency: idempotency.clone(),
+        };
         let principal = auth.0.clone();
-        match state.db.write(move |c| repo::create_draft(c, draft, &principal, now)).await {
+        match state
+            .db
+            .write(move |c| repo::create_draft(c, draft, &principal, now))
+            .await
+        {
             // Two concurrent requests with one key (PostgreSQL): the loser retries and replays.
-            Err(CaseError::Db(e)) if e.is_unique_violation() && idempotency.is_some() && attempt == 0 => attempt += 1,
+            Err(CaseError::Db(e))
+                if e.is_unique_violation() && idempotency.is_some() && attempt == 0 =>
+            {
+                attempt += 1
+            }
             other => break other?,
         }
     };
@@ -381,12 +415,16 @@ pub async fn list_cases(
     let q = query.into_inner();
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::BadRequest("invalid_query", format!("limit must be between 1 and {MAX_PAGE}")));
+        return Err(ApiError::BadRequest(
+            "invalid_query",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
     }
     let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let filter = CaseFilter {
         state: q.state,
-        states_in: (auth.0.role.case_view() == Some(CaseView::Handover)).then(|| HANDOVER_STAGES.to_vec()),
+        states_in: (auth.0.role.case_view() == Some(CaseView::Handover))
+            .then(|| HANDOVER_STAGES.to_vec()),
         side: q.direction.map(|d| match d {
             Direction::Outgoing => Side::Sending,
             Direction::Incoming => Side::Receiving,
@@ -401,7 +439,9 @@ pub async fn list_cases(
     let mut cases = state.db.read(move |c| repo::list(c, &filter, now)).await?;
     let more = cases.len() > limit as usize;
     cases.truncate(limit as usize);
-    let next_cursor = more.then(|| cases.last().map(|c| encode_cursor(c.id))).flatten();
+    let next_cursor = more
+        .then(|| cases.last().map(|c| encode_cursor(c.id)))
+        .flatten();
     Ok(HttpResponse::Ok().json(CaseList {
         items: cases.iter().map(|c| render(c, auth.0.role, now)).collect(),
         next_cursor,
@@ -418,7 +458,12 @@ fn decode_cursor(cursor: &str) -> Result<CaseId, ApiError> {
         .ok()
         .and_then(|b| uuid::Uuid::from_slice(&b).ok())
         .map(CaseId)
-        .ok_or_else(|| ApiError::BadRequest("invalid_cursor", "the cursor is not one this server issued".into()))
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "invalid_cursor",
+                "the cursor is not one this server issued".into(),
+            )
+        })
 }
 
 /// Read one case, in the caller's role's view. The `ETag` header carries its version.
@@ -442,7 +487,12 @@ pub async fn get_case(
     let id = id.into_inner();
     let case = state.db.read(move |c| repo::get(c, id)).await?;
     check_scope(&auth, &case)?;
-    Ok(case_response(actix_web::http::StatusCode::OK, &case, auth.0.role, now()))
+    Ok(case_response(
+        actix_web::http::StatusCode::OK,
+        &case,
+        auth.0.role,
+        now(),
+    ))
 }
 
 /// Replace a draft's data and identity block. Needs `If-Match` with the current `ETag`.
@@ -484,7 +534,12 @@ pub async fn update_case(
         .db
         .write(move |c| repo::update_draft(c, id, expected, details, identity, &principal, now))
         .await?;
-    Ok(case_response(actix_web::http::StatusCode::OK, &case, auth.0.role, now))
+    Ok(case_response(
+        actix_web::http::StatusCode::OK,
+        &case,
+        auth.0.role,
+        now,
+    ))
 }
 
 /// Move a case through its lifecycle. Needs `If-Match` with the current `ETag`.
@@ -537,10 +592,17 @@ pub async fn transition_case(
     let deadlines = state.deadlines.clone();
     let case = state
         .db
-        .write(move |c| repo::transition(c, id, expected, action, params, &principal, &deadlines, now))
+        .write(move |c| {
+            repo::transition(c, id, expected, action, params, &principal, &deadlines, now)
+        })
         .await?;
     tracing::info!(case = %case.id, action = %action, to = %case.state, "case transition");
-    Ok(case_response(actix_web::http::StatusCode::OK, &case, auth.0.role, now))
+    Ok(case_response(
+        actix_web::http::StatusCode::OK,
+        &case,
+        auth.0.role,
+        now,
+    ))
 }
 
 /// The timeline of a case, oldest first. Comments and user ids are shown

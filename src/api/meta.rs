@@ -29,7 +29,9 @@ pub struct CodeLists {
 #[get("/code-lists")]
 pub async fn code_lists(auth: Auth) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReadCodeLists)?;
-    Ok(HttpResponse::Ok().json(CodeLists { lists: lists::CODE_LISTS }))
+    Ok(HttpResponse::Ok().json(CodeLists {
+        lists: lists::CODE_LISTS,
+    }))
 }
 
 /// One code list.
@@ -46,7 +48,8 @@ pub async fn code_lists(auth: Auth) -> Result<HttpResponse, ApiError> {
 #[get("/code-lists/{list}")]
 pub async fn code_list(auth: Auth, list: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReadCodeLists)?;
-    let list = lists::list(&list).ok_or_else(|| ApiError::NotFound(format!("no code list `{list}`")))?;
+    let list =
+        lists::list(&list).ok_or_else(|| ApiError::NotFound(format!("no code list `{list}`")))?;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -120,7 +123,11 @@ pub struct Status {
 #[utoipa::path(tag = "operations", responses((status = 200, description = "Alive", body = Status)))]
 #[get("/healthz")]
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(Status { status: "ok", node: state.node, backend: state.db.backend() })
+    HttpResponse::Ok().json(Status {
+        status: "ok",
+        node: state.node,
+        backend: state.db.backend(),
+    })
 }
 
 /// Readiness: the database answers and every migration is applied.
@@ -134,10 +141,19 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.db.ready().await {
-        Ok(()) => HttpResponse::Ok().json(Status { status: "ok", node: state.node, backend: state.db.backend() }),
+        Ok(()) => HttpResponse::Ok().json(Status {
+            status: "ok",
+            node: state.node,
+            backend: state.db.backend(),
+        }),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
-            Problem::new(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string()).response()
+            Problem::new(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                e.to_string(),
+            )
+            .response()
         }
     }
 }

@@ -58,7 +58,9 @@ impl utoipa::Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("API token issued with `passerelle tokens issue` (`psl_…`)"))
+                    .description(Some(
+                        "API token issued with `passerelle tokens issue` (`psl_…`)",
+                    ))
                     .build(),
             ),
         );
@@ -129,9 +131,10 @@ fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
         JsonPayloadError::Deserialize(e) => {
             use serde_json::error::Category;
             match e.classify() {
-                Category::Syntax | Category::Eof | Category::Io => {
-                    ApiError::BadRequest("malformed_json", format!("the body is not valid JSON: {e}"))
-                }
+                Category::Syntax | Category::Eof | Category::Io => ApiError::BadRequest(
+                    "malformed_json",
+                    format!("the body is not valid JSON: {e}"),
+                ),
                 Category::Data if e.to_string().starts_with("unknown field") => {
                     ApiError::BadRequest("unknown_field", e.to_string())
                 }

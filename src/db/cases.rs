@@ -16,7 +16,9 @@ use super::{AnyConnection, DbError};
 use crate::config::DeadlineSettings;
 use crate::domain::case::{CaseDetails, Identity};
 use crate::domain::ids::{CaseId, CaseReference, MessageId, NodeId, ReferralId, UserId};
-use crate::domain::lifecycle::{self, Action, Actor, Side, State, TransitionError, TransitionParams};
+use crate::domain::lifecycle::{
+    self, Action, Actor, Side, State, TransitionError, TransitionParams,
+};
 use crate::domain::FieldError;
 
 /// A case as stored, parsed.
@@ -111,7 +113,10 @@ fn direction(side: Side) -> &'static str {
 fn parse_row(row: CaseRow, identity: Option<IdentityRow>) -> Result<Case, DbError> {
     Ok(Case {
         id: row.id.parse().map_err(|_| corrupt("case id", &row.id))?,
-        referral_id: row.referral_id.parse().map_err(|_| corrupt("referral id", &row.referral_id))?,
+        referral_id: row
+            .referral_id
+            .parse()
+            .map_err(|_| corrupt("referral id", &row.referral_id))?,
         reference: CaseReference::parse(&row.reference).map_err(DbError::Corrupt)?,
         side: match row.direction.as_str() {
             "outgoing" => Side::Sending,
@@ -119,10 +124,15 @@ fn parse_row(row: CaseRow, identity: Option<IdentityRow>) -> Result<Case, DbErro
             other => return Err(corrupt("direction", other)),
         },
         state: parse_state(&row.state)?,
-        hold_from: row.hold_from_state.as_deref().map(parse_state).transpose()?,
+        hold_from: row
+            .hold_from_state
+            .as_deref()
+            .map(parse_state)
+            .transpose()?,
         version: row.version,
         counterpart: NodeId::parse(&row.counterpart_node).map_err(DbError::Corrupt)?,
-        details: serde_json::from_str(&row.details).map_err(|e| DbError::Corrupt(format!("case details: {e}")))?,
+        details: serde_json::from_str(&row.details)
+            .map_err(|e| DbError::Corrupt(format!("case details: {e}")))?,
         identity: identity
             .map(|i| serde_json::from_str(&i.identity))
             .transpose()
@@ -178,14 +188,18 @@ pub struct Created {
 }
 
 /// Digest identifying a create request, for Idempotency-Key checks.
-pub fn request_digest(details: &CaseDetails, identity: Option<&Identity>) -> Result<String, DbError> {
+pub fn request_digest(
+    details: &CaseDetails,
+    identity: Option<&Identity>,
+) -> Result<String, DbError> {
     let body = to_json(&json!({ "details": details, "identity": identity }))?;
     Ok(hex(&openssl::sha::sha256(body.as_bytes())))
 }
 
 fn random_reference(node: NodeId, now: NaiveDateTime) -> Result<CaseReference, DbError> {
     let mut random = [0u8; 6];
-    openssl::rand::rand_bytes(&mut random).map_err(|e| DbError::Corrupt(format!("no randomness: {e}")))?;
+    openssl::rand::rand_bytes(&mut random)
+        .map_err(|e| DbError::Corrupt(format!("no randomness: {e}")))?;
     Ok(CaseReference::generate(node, now.year(), random))
 }
 
@@ -206,8 +220,14 @@ pub fn create_draft(
             if !openssl::memcmp::eq(earlier.request_hash.as_bytes(), digest.as_bytes()) {
                 return Err(CaseError::IdempotencyKeyReused);
             }
-            let id = earlier.case_id.parse().map_err(|_| corrupt("case id", &earlier.case_id))?;
-            return Ok(Created { case: get(conn, id)?, replayed: true });
+            let id = earlier
+                .case_id
+                .parse()
+                .map_err(|_| corrupt("case id", &earlier.case_id))?;
+            return Ok(Created {
+                case: get(conn, id)?,
+                replayed: true,
+            });
         }
     }
     let id = CaseId::new();
@@ -229,13 +249,29 @@ pub fn create_draft(
         closure_outcome: None,
         reason_code: None,
     };
-    diesel::insert_into(cases::table).values(&row).execute(conn)?;
+    diesel::insert_into(cases::table)
+        .values(&row)
+        .execute(conn)?;
     if let Some(identity) = &draft.identity {
         diesel::insert_into(case_identities::table)
-            .values(IdentityRow { case_id: row.id.clone(), identity: to_json(identity)?, updated_at: now })
+            .values(IdentityRow {
+                case_id: row.id.clone(),
+                identity: to_json(identity)?,
+                updated_at: now,
+            })
             .execute(conn)?;
     }
-    record_event(conn, id, 1, now, "created", None, State::Draft, Some(actor), None)?;
+    record_event(
+        conn,
+        id,
+        1,
+        now,
+        "created",
+        None,
+        State::Draft,
+        Some(actor),
+        None,
+    )?;
     if let Some((key, digest)) = draft.idempotency {
         diesel::insert_into(idempotency_keys::table)
             .values(IdempotencyRow {
@@ -247,12 +283,17 @@ pub fn create_draft(
             })
             .execute(conn)?;
     }
-    Ok(Created { case: get(conn, id)?, replayed: false })
+    Ok(Created {
+        case: get(conn, id)?,
+        replayed: false,
+    })
 }
 
 fn check_version(case: &Case, expected: i64) -> Result<(), CaseError> {
     if case.version != expected {
-        return Err(CaseError::VersionMismatch { current: case.version });
+        return Err(CaseError::VersionMismatch {
+            current: case.version,
+        });
     }
     Ok(())
 }
@@ -274,20 +315,42 @@ pub fn update_draft(
     }
     let version = case.version + 1;
     let n = diesel::update(
-        cases::table.filter(cases::id.eq(id.to_string())).filter(cases::version.eq(expected_version)),
+        cases::table
+            .filter(cases::id.eq(id.to_string()))
+            .filter(cases::version.eq(expected_version)),
     )
-    .set((cases::details.eq(to_json(&details)?), cases::version.eq(version), cases::updated_at.eq(now)))
+    .set((
+        cases::details.eq(to_json(&details)?),
+        cases::version.eq(version),
+        cases::updated_at.eq(now),
+    ))
     .execute(conn)?;
     if n != 1 {
-        return Err(CaseError::VersionMismatch { current: case.version });
+        return Err(CaseError::VersionMismatch {
+            current: case.version,
+        });
     }
     diesel::delete(case_identities::table.find(id.to_string())).execute(conn)?;
     if let Some(identity) = &identity {
         diesel::insert_into(case_identities::table)
-            .values(IdentityRow { case_id: id.to_string(), identity: to_json(identity)?, updated_at: now })
+            .values(IdentityRow {
+                case_id: id.to_string(),
+                identity: to_json(identity)?,
+                updated_at: now,
+            })
             .execute(conn)?;
     }
-    record_event(conn, id, version, now, "edited", Some(State::Draft), State::Draft, Some(actor), None)?;
+    record_event(
+        conn,
+        id,
+        version,
+        now,
+        "edited",
+        Some(State::Draft),
+        State::Draft,
+        Some(actor),
+        None,
+    )?;
     get(conn, id)
 }
 
@@ -305,7 +368,16 @@ pub fn transition(
 ) -> Result<Case, CaseError> {
     let case = get(conn, id)?;
     check_version(&case, expected_version)?;
-    apply(conn, case, action, params, Actor::User(actor.role), Some(actor), deadlines, now)
+    apply(
+        conn,
+        case,
+        action,
+        params,
+        Actor::User(actor.role),
+        Some(actor),
+        deadlines,
+        now,
+    )
 }
 
 /// Applies a transition reported by the other node (or its receipt).
@@ -324,7 +396,16 @@ pub fn apply_from_peer(
         .optional()?
         .ok_or(CaseError::NotFound)?;
     let case = get(conn, id.parse().map_err(|_| corrupt("case id", &id))?)?;
-    apply(conn, case, action, params, Actor::Peer, None, deadlines, now)
+    apply(
+        conn,
+        case,
+        action,
+        params,
+        Actor::Peer,
+        None,
+        deadlines,
+        now,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -340,16 +421,24 @@ fn apply(
 ) -> Result<Case, CaseError> {
     let decision = lifecycle::decide(action, case.state, case.hold_from, case.side, actor)?;
     if action == Action::Submit {
-        case.details.check_ready(now.date()).map_err(CaseError::Incomplete)?;
+        case.details
+            .check_ready(now.date())
+            .map_err(CaseError::Incomplete)?;
     }
     let version = case.version + 1;
     let hold_from = match decision.to {
         State::OnHold => decision.hold_from,
         _ => None,
     };
-    let outcome = if decision.to == State::Closed { params.outcome.clone() } else { case.closure_outcome.clone() };
+    let outcome = if decision.to == State::Closed {
+        params.outcome.clone()
+    } else {
+        case.closure_outcome.clone()
+    };
     let n = diesel::update(
-        cases::table.filter(cases::id.eq(case.id.to_string())).filter(cases::version.eq(case.version)),
+        cases::table
+            .filter(cases::id.eq(case.id.to_string()))
+            .filter(cases::version.eq(case.version)),
     )
     .set((
         cases::state.eq(decision.to.as_str()),
@@ -363,11 +452,31 @@ fn apply(
     ))
     .execute(conn)?;
     if n != 1 {
-        return Err(CaseError::VersionMismatch { current: case.version });
+        return Err(CaseError::VersionMismatch {
+            current: case.version,
+        });
     }
-    record_event(conn, case.id, version, now, action.as_str(), Some(decision.from), decision.to, user, Some(&params))?;
+    record_event(
+        conn,
+        case.id,
+        version,
+        now,
+        action.as_str(),
+        Some(decision.from),
+        decision.to,
+        user,
+        Some(&params),
+    )?;
     if decision.notify_peer {
-        enqueue(conn, &case, action, decision.from, decision.to, &params, now)?;
+        enqueue(
+            conn,
+            &case,
+            action,
+            decision.from,
+            decision.to,
+            &params,
+            now,
+        )?;
     }
     get(conn, case.id)
 }
@@ -384,11 +493,9 @@ fn enqueue(
 ) -> Result<(), DbError> {
     let (message_type, payload) = if action == Action::Approve {
         // The referral itself. Identity travels only if the consent covers data sharing.
-        let shares_identity = case
-            .details
-            .consent
-            .as_ref()
-            .is_some_and(|c| c.withdrawn_on.is_none() && c.scope.iter().any(|s| s == "data_sharing"));
+        let shares_identity = case.details.consent.as_ref().is_some_and(|c| {
+            c.withdrawn_on.is_none() && c.scope.iter().any(|s| s == "data_sharing")
+        });
         (
             "referral_request",
             json!({
@@ -489,13 +596,29 @@ pub fn insert_incoming(
         closure_outcome: None,
         reason_code: None,
     };
-    diesel::insert_into(cases::table).values(&row).execute(conn)?;
+    diesel::insert_into(cases::table)
+        .values(&row)
+        .execute(conn)?;
     if let Some(identity) = &identity {
         diesel::insert_into(case_identities::table)
-            .values(IdentityRow { case_id: row.id.clone(), identity: to_json(identity)?, updated_at: now })
+            .values(IdentityRow {
+                case_id: row.id.clone(),
+                identity: to_json(identity)?,
+                updated_at: now,
+            })
             .execute(conn)?;
     }
-    record_event(conn, id, 1, now, "received", None, State::Received, None, None)?;
+    record_event(
+        conn,
+        id,
+        1,
+        now,
+        "received",
+        None,
+        State::Received,
+        None,
+        None,
+    )?;
     get(conn, id)
 }
 
@@ -517,7 +640,11 @@ pub struct CaseFilter {
 
 /// Lists cases, newest first (ids are time-ordered UUIDv7). Identity blocks
 /// are not loaded.
-pub fn list(conn: &mut AnyConnection, filter: &CaseFilter, now: NaiveDateTime) -> Result<Vec<Case>, CaseError> {
+pub fn list(
+    conn: &mut AnyConnection,
+    filter: &CaseFilter,
+    now: NaiveDateTime,
+) -> Result<Vec<Case>, CaseError> {
     let mut q = cases::table.select(CaseRow::as_select()).into_boxed();
     if let Some(s) = filter.state {
         q = q.filter(cases::state.eq(s.as_str()));
@@ -534,11 +661,24 @@ pub fn list(conn: &mut AnyConnection, filter: &CaseFilter, now: NaiveDateTime) -
     if let Some(to) = filter.created_to {
         q = q.filter(cases::created_at.lt(to));
     }
-    let terminal: Vec<&str> = State::ALL.iter().filter(|s| s.is_terminal()).map(|s| s.as_str()).collect();
+    let terminal: Vec<&str> = State::ALL
+        .iter()
+        .filter(|s| s.is_terminal())
+        .map(|s| s.as_str())
+        .collect();
     match filter.overdue {
-        Some(true) => q = q.filter(cases::due_at.lt(now)).filter(cases::state.ne_all(terminal)),
+        Some(true) => {
+            q = q
+                .filter(cases::due_at.lt(now))
+                .filter(cases::state.ne_all(terminal))
+        }
         Some(false) => {
-            q = q.filter(cases::due_at.is_null().or(cases::due_at.ge(now)).or(cases::state.eq_any(terminal)))
+            q = q.filter(
+                cases::due_at
+                    .is_null()
+                    .or(cases::due_at.ge(now))
+                    .or(cases::state.eq_any(terminal)),
+            )
         }
         None => {}
     }
@@ -546,7 +686,10 @@ pub fn list(conn: &mut AnyConnection, filter: &CaseFilter, now: NaiveDateTime) -
         q = q.filter(cases::id.lt(before.to_string()));
     }
     let rows: Vec<CaseRow> = q.order(cases::id.desc()).limit(filter.limit).load(conn)?;
-    Ok(rows.into_iter().map(|r| parse_row(r, None)).collect::<Result<_, _>>()?)
+    Ok(rows
+        .into_iter()
+        .map(|r| parse_row(r, None))
+        .collect::<Result<_, _>>()?)
 }
 
 /// The timeline of a case, oldest first.

@@ -78,7 +78,10 @@ impl Target {
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
             return Ok(Target::Postgres(SecretString::from(raw.to_owned())));
         }
-        if let Some(path) = raw.strip_prefix("sqlite://").or_else(|| raw.strip_prefix("sqlite:")) {
+        if let Some(path) = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+        {
             if path.is_empty() {
                 return Err(DbError::Url("`sqlite://` needs a file path".into()));
             }
@@ -86,7 +89,9 @@ impl Target {
         }
         if let Some((scheme, _)) = raw.split_once(':') {
             let looks_like_scheme = scheme.len() > 1
-                && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.');
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.');
             if looks_like_scheme {
                 return Err(DbError::Url(format!(
                     "scheme `{scheme}:` is not supported: use sqlite://PATH or postgres://…"
@@ -117,7 +122,8 @@ impl r2d2::ManageConnection for Manager {
                         "the SQLite path is not valid UTF-8".into(),
                     ))
                 })?;
-                let mut c = diesel::SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
+                let mut c = diesel::SqliteConnection::establish(path)
+                    .map_err(r2d2::Error::ConnectionError)?;
                 // busy_timeout first: switching to WAL needs a lock.
                 c.batch_execute(&format!(
                     "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
@@ -135,7 +141,8 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
@@ -155,14 +162,20 @@ pub struct Db {
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").field("backend", &self.backend).finish_non_exhaustive()
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
 impl Db {
     /// Connects, creating the SQLite file and its directory if needed, and
     /// applies pending migrations. Keeps one idle connection ready (servers).
-    pub fn open(url: &SecretString, max_connections: u32, busy_timeout_ms: u64) -> Result<Db, DbError> {
+    pub fn open(
+        url: &SecretString,
+        max_connections: u32,
+        busy_timeout_ms: u64,
+    ) -> Result<Db, DbError> {
         Self::open_with(url, max_connections, busy_timeout_ms, 1)
     }
 
@@ -173,7 +186,12 @@ impl Db {
         Self::open_with(url, 1, busy_timeout_ms, 0)
     }
 
-    fn open_with(url: &SecretString, max_connections: u32, busy_timeout_ms: u64, min_idle: u32) -> Result<Db, DbError> {
+    fn open_with(
+        url: &SecretString,
+        max_connections: u32,
+        busy_timeout_ms: u64,
+        min_idle: u32,
+    ) -> Result<Db, DbError> {
         // Initialise OpenSSL before libpq does: the openssl crate asks for no
         // at-exit cleanup, which would otherwise free OpenSSL's state under
         // threads still using it when the process exits.
@@ -183,31 +201,52 @@ impl Db {
         let db = match target {
             Target::Sqlite(ref path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| DbError::Url(format!("cannot create {}: {e}", dir.display())))?;
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        DbError::Url(format!("cannot create {}: {e}", dir.display()))
+                    })?;
                 }
                 let writer = Pool::builder()
                     .max_size(1)
                     .min_idle(Some(min_idle.min(1)))
                     .connection_timeout(timeout)
-                    .build(Manager { target: target.clone(), busy_timeout_ms, read_only: false })?;
+                    .build(Manager {
+                        target: target.clone(),
+                        busy_timeout_ms,
+                        read_only: false,
+                    })?;
                 // Migrate before readers open, so they see the schema.
                 migrate(&mut *writer.get()?)?;
                 let reader = Pool::builder()
                     .max_size(max_connections)
                     .min_idle(Some(min_idle))
                     .connection_timeout(timeout)
-                    .build(Manager { target, busy_timeout_ms, read_only: true })?;
-                Db { writer, reader, backend: "sqlite" }
+                    .build(Manager {
+                        target,
+                        busy_timeout_ms,
+                        read_only: true,
+                    })?;
+                Db {
+                    writer,
+                    reader,
+                    backend: "sqlite",
+                }
             }
             Target::Postgres(_) => {
                 let pool = Pool::builder()
                     .max_size(max_connections)
                     .min_idle(Some(min_idle))
                     .connection_timeout(timeout)
-                    .build(Manager { target, busy_timeout_ms, read_only: false })?;
+                    .build(Manager {
+                        target,
+                        busy_timeout_ms,
+                        read_only: false,
+                    })?;
                 migrate(&mut *pool.get()?)?;
-                Db { writer: pool.clone(), reader: pool, backend: "postgres" }
+                Db {
+                    writer: pool.clone(),
+                    reader: pool,
+                    backend: "postgres",
+                }
             }
         };
         Ok(db)
@@ -293,7 +332,9 @@ impl Db {
 pub fn migrate(conn: &mut AnyConnection) -> Result<usize, DbError> {
     let applied = match conn {
         AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-        AnyConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        AnyConnection::Postgresql(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
     }
     .map_err(|e| DbError::Migration(e.to_string()))?;
     Ok(applied)
@@ -309,12 +350,28 @@ mod tests {
 
     #[test]
     fn backend_comes_from_the_scheme() {
-        assert!(matches!(parse("sqlite://data/a.db"), Ok(Target::Sqlite(p)) if p == PathBuf::from("data/a.db")));
-        assert!(matches!(parse("sqlite:///var/lib/p.db"), Ok(Target::Sqlite(p)) if p == PathBuf::from("/var/lib/p.db")));
+        assert!(
+            matches!(parse("sqlite://data/a.db"), Ok(Target::Sqlite(p)) if p.as_os_str() == "data/a.db")
+        );
+        assert!(
+            matches!(parse("sqlite:///var/lib/p.db"), Ok(Target::Sqlite(p)) if p.as_os_str() == "/var/lib/p.db")
+        );
         assert!(matches!(parse("data/b.db"), Ok(Target::Sqlite(_))));
-        assert!(matches!(parse("postgres://u:p@localhost/db"), Ok(Target::Postgres(_))));
-        assert!(matches!(parse("postgresql://localhost/db"), Ok(Target::Postgres(_))));
-        for bad in ["", "mysql://root@localhost/db", "postgre://x", "sqlite://", "http://example.org"] {
+        assert!(matches!(
+            parse("postgres://u:p@localhost/db"),
+            Ok(Target::Postgres(_))
+        ));
+        assert!(matches!(
+            parse("postgresql://localhost/db"),
+            Ok(Target::Postgres(_))
+        ));
+        for bad in [
+            "",
+            "mysql://root@localhost/db",
+            "postgre://x",
+            "sqlite://",
+            "http://example.org",
+        ] {
             assert!(matches!(parse(bad), Err(DbError::Url(_))), "{bad}");
         }
     }

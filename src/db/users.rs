@@ -109,9 +109,9 @@ impl AuthFailure {
 
 fn validate_username(username: &str) -> Result<(), UserError> {
     let ok = (3..=64).contains(&username.len())
-        && username
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
+        && username.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        });
     if ok {
         Ok(())
     } else {
@@ -123,7 +123,10 @@ fn validate_username(username: &str) -> Result<(), UserError> {
 
 fn to_user(row: UserRow) -> Result<User, DbError> {
     Ok(User {
-        id: row.id.parse().map_err(|_| DbError::Corrupt(format!("user id {}", row.id)))?,
+        id: row
+            .id
+            .parse()
+            .map_err(|_| DbError::Corrupt(format!("user id {}", row.id)))?,
         role: Role::parse(&row.role).map_err(DbError::Corrupt)?,
         username: row.username,
         display_name: row.display_name,
@@ -144,7 +147,9 @@ pub fn create_user(
     validate_username(username)?;
     let display_name = display_name.trim();
     if display_name.is_empty() || display_name.chars().count() > 200 {
-        return Err(UserError::Invalid("the display name must have 1 to 200 characters".into()));
+        return Err(UserError::Invalid(
+            "the display name must have 1 to 200 characters".into(),
+        ));
     }
     let row = UserRow {
         id: UserId::new().to_string(),
@@ -178,7 +183,11 @@ pub fn list_users(conn: &mut AnyConnection) -> Result<Vec<User>, DbError> {
         .collect()
 }
 
-pub fn set_disabled(conn: &mut AnyConnection, username: &str, disabled: bool) -> Result<(), UserError> {
+pub fn set_disabled(
+    conn: &mut AnyConnection,
+    username: &str,
+    disabled: bool,
+) -> Result<(), UserError> {
     let n = diesel::update(users::table.filter(users::username.eq(username)))
         .set(users::disabled.eq(disabled))
         .execute(conn)?;
@@ -195,10 +204,12 @@ fn digest(secret: &str) -> String {
 /// Lower-case hexadecimal.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 pub fn issue_token(
@@ -218,7 +229,8 @@ pub fn issue_token(
         return Err(UserError::Invalid(format!("user `{username}` is disabled")));
     }
     let mut raw = [0u8; 32];
-    openssl::rand::rand_bytes(&mut raw).map_err(|e| UserError::Invalid(format!("no randomness: {e}")))?;
+    openssl::rand::rand_bytes(&mut raw)
+        .map_err(|e| UserError::Invalid(format!("no randomness: {e}")))?;
     let secret = format!(
         "{TOKEN_PREFIX}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
@@ -236,10 +248,18 @@ pub fn issue_token(
             revoked_at: None,
         })
         .execute(conn)?;
-    Ok(IssuedToken { id, secret, expires_at })
+    Ok(IssuedToken {
+        id,
+        secret,
+        expires_at,
+    })
 }
 
-pub fn revoke_token(conn: &mut AnyConnection, id: &str, now: NaiveDateTime) -> Result<(), UserError> {
+pub fn revoke_token(
+    conn: &mut AnyConnection,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<(), UserError> {
     let n = diesel::update(api_tokens::table.filter(api_tokens::id.eq(id)))
         .set(api_tokens::revoked_at.eq(Some(now)))
         .execute(conn)?;
@@ -249,7 +269,10 @@ pub fn revoke_token(conn: &mut AnyConnection, id: &str, now: NaiveDateTime) -> R
     Ok(())
 }
 
-pub fn list_tokens(conn: &mut AnyConnection, username: Option<&str>) -> Result<Vec<TokenInfo>, DbError> {
+pub fn list_tokens(
+    conn: &mut AnyConnection,
+    username: Option<&str>,
+) -> Result<Vec<TokenInfo>, DbError> {
     let mut q = api_tokens::table
         .inner_join(users::table)
         .select((TokenRow::as_select(), users::username))
@@ -262,7 +285,10 @@ pub fn list_tokens(conn: &mut AnyConnection, username: Option<&str>) -> Result<V
         .into_iter()
         .map(|(t, username)| {
             Ok(TokenInfo {
-                id: t.id.parse().map_err(|_| DbError::Corrupt(format!("token id {}", t.id)))?,
+                id: t
+                    .id
+                    .parse()
+                    .map_err(|_| DbError::Corrupt(format!("token id {}", t.id)))?,
                 username,
                 label: t.label,
                 created_at: t.created_at,
@@ -309,6 +335,9 @@ pub fn authenticate(
         user_id: user.id,
         username: user.username,
         role: user.role,
-        token_id: token.id.parse().map_err(|_| DbError::Corrupt(format!("token id {}", token.id)))?,
+        token_id: token
+            .id
+            .parse()
+            .map_err(|_| DbError::Corrupt(format!("token id {}", token.id)))?,
     }))
 }

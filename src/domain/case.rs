@@ -270,8 +270,11 @@ impl Errors {
             let path = format!("{field}[{i}]");
             if let Some(v) = self.code(&path, list, Some(v)) {
                 if out.contains(&v) {
-                    self.0
-                        .push(FieldError::new(path, "duplicate", format!("`{v}` is listed twice")));
+                    self.0.push(FieldError::new(
+                        path,
+                        "duplicate",
+                        format!("`{v}` is listed twice"),
+                    ));
                 } else {
                     out.push(v);
                 }
@@ -359,7 +362,11 @@ impl CaseDetailsInput {
             ));
         }
         let languages = if self.languages.len() > MAX_CODES {
-            e.0.push(FieldError::new(f("languages"), "too_many", format!("at most {MAX_CODES} entries")));
+            e.0.push(FieldError::new(
+                f("languages"),
+                "too_many",
+                format!("at most {MAX_CODES} entries"),
+            ));
             Vec::new()
         } else {
             self.languages
@@ -378,13 +385,22 @@ impl CaseDetailsInput {
         let consent = self.consent.map(|c| Consent {
             scope: e.codes(&f("consent.scope"), lists::CONSENT_SCOPE, c.scope),
             purpose: e
-                .code(&f("consent.purpose"), lists::CONSENT_PURPOSE, Some(c.purpose))
+                .code(
+                    &f("consent.purpose"),
+                    lists::CONSENT_PURPOSE,
+                    Some(c.purpose),
+                )
                 .unwrap_or_default(),
             given_on: c.given_on,
             given_by: e
-                .code(&f("consent.given_by"), lists::CONSENT_GIVEN_BY, Some(c.given_by))
+                .code(
+                    &f("consent.given_by"),
+                    lists::CONSENT_GIVEN_BY,
+                    Some(c.given_by),
+                )
                 .unwrap_or_default(),
-            interpreter_language: e.language(&f("consent.interpreter_language"), c.interpreter_language),
+            interpreter_language: e
+                .language(&f("consent.interpreter_language"), c.interpreter_language),
             withdrawn_on: c.withdrawn_on,
         });
         if let Some(c) = &consent {
@@ -397,14 +413,22 @@ impl CaseDetailsInput {
             }
         }
         let details = CaseDetails {
-            person_status: e.code(&f("person_status"), lists::PERSON_STATUS, self.person_status),
+            person_status: e.code(
+                &f("person_status"),
+                lists::PERSON_STATUS,
+                self.person_status,
+            ),
             sex: e.code(&f("sex"), lists::SEX, self.sex),
             age_band,
             minor: self.minor,
             citizenship: e.country(&f("citizenship"), self.citizenship),
             languages,
             origin,
-            exploitation_types: e.codes(&f("exploitation_types"), lists::EXPLOITATION_TYPE, self.exploitation_types),
+            exploitation_types: e.codes(
+                &f("exploitation_types"),
+                lists::EXPLOITATION_TYPE,
+                self.exploitation_types,
+            ),
             risk_level: e.code(&f("risk_level"), lists::RISK_LEVEL, self.risk_level),
             risk_flags: e.codes(&f("risk_flags"), lists::RISK_FLAG, self.risk_flags),
             urgent_needs: e.codes(&f("urgent_needs"), lists::URGENT_NEED, self.urgent_needs),
@@ -414,7 +438,11 @@ impl CaseDetailsInput {
                 lists::TRAVEL_DOCUMENT_STATUS,
                 self.travel_document_status,
             ),
-            requested_services: e.codes(&f("requested_services"), lists::SERVICE, self.requested_services),
+            requested_services: e.codes(
+                &f("requested_services"),
+                lists::SERVICE,
+                self.requested_services,
+            ),
             consent,
         };
         if e.0.is_empty() {
@@ -459,7 +487,11 @@ impl CaseDetails {
         let mut e = Vec::new();
         let mut required = |present: bool, field: &str| {
             if !present {
-                e.push(FieldError::new(format!("details.{field}"), "required", "required before submission"));
+                e.push(FieldError::new(
+                    format!("details.{field}"),
+                    "required",
+                    "required before submission",
+                ));
             }
         };
         required(self.person_status.is_some(), "person_status");
@@ -480,10 +512,18 @@ impl CaseDetails {
                 ));
             }
             if c.withdrawn_on.is_some() {
-                e.push(FieldError::new("details.consent.withdrawn_on", "consent_withdrawn", "the consent was withdrawn"));
+                e.push(FieldError::new(
+                    "details.consent.withdrawn_on",
+                    "consent_withdrawn",
+                    "the consent was withdrawn",
+                ));
             }
             if c.given_on > today {
-                e.push(FieldError::new("details.consent.given_on", "in_future", "the consent date is in the future"));
+                e.push(FieldError::new(
+                    "details.consent.given_on",
+                    "in_future",
+                    "the consent date is in the future",
+                ));
             }
             if self.minor == Some(true) && c.given_by != "guardian" {
                 e.push(FieldError::new(
@@ -513,7 +553,11 @@ mod tests {
             minor: Some(true),
             citizenship: Some("NG".into()),
             languages: vec!["hau".into(), "eng".into()],
-            origin: Some(OriginInput { country: "NG".into(), region: Some("Kano".into()), district: Some("Dala".into()) }),
+            origin: Some(OriginInput {
+                country: "NG".into(),
+                region: Some("Kano".into()),
+                district: Some("Dala".into()),
+            }),
             exploitation_types: vec!["domestic_servitude".into()],
             risk_level: Some("high".into()),
             risk_flags: vec!["unaccompanied_minor".into()],
@@ -577,20 +621,46 @@ mod tests {
     fn consent_rules() {
         let mut d = complete().parse("").unwrap();
         d.consent.as_mut().unwrap().given_by = "victim".into();
-        assert!(d.check_ready(today()).unwrap_err().iter().any(|e| e.code == "guardian_required"));
+        assert!(d
+            .check_ready(today())
+            .unwrap_err()
+            .iter()
+            .any(|e| e.code == "guardian_required"));
         let mut d = complete().parse("").unwrap();
         d.consent.as_mut().unwrap().scope = vec!["data_sharing".into()];
-        assert!(d.check_ready(today()).unwrap_err().iter().any(|e| e.code == "referral_not_covered"));
+        assert!(d
+            .check_ready(today())
+            .unwrap_err()
+            .iter()
+            .any(|e| e.code == "referral_not_covered"));
         let mut d = complete().parse("").unwrap();
         d.consent.as_mut().unwrap().withdrawn_on = Some(today());
-        assert!(d.check_ready(today()).unwrap_err().iter().any(|e| e.code == "consent_withdrawn"));
+        assert!(d
+            .check_ready(today())
+            .unwrap_err()
+            .iter()
+            .any(|e| e.code == "consent_withdrawn"));
     }
 
     #[test]
     fn identity_text_is_checked_and_empty_identity_is_none() {
-        let empty = IdentityInput { given_name: Some("  ".into()), family_name: None, other_names: None, date_of_birth: None, phone: None, family_address: None };
+        let empty = IdentityInput {
+            given_name: Some("  ".into()),
+            family_name: None,
+            other_names: None,
+            date_of_birth: None,
+            phone: None,
+            family_address: None,
+        };
         assert_eq!(empty.parse("identity."), Ok(None));
-        let long = IdentityInput { given_name: Some("x".repeat(MAX_TEXT + 1)), family_name: Some("a\u{0}b".into()), other_names: None, date_of_birth: None, phone: None, family_address: None };
+        let long = IdentityInput {
+            given_name: Some("x".repeat(MAX_TEXT + 1)),
+            family_name: Some("a\u{0}b".into()),
+            other_names: None,
+            date_of_birth: None,
+            phone: None,
+            family_address: None,
+        };
         assert_eq!(long.parse("identity.").unwrap_err().len(), 2);
     }
 }

@@ -445,7 +445,12 @@ mod tests {
             assert!(!l.entries.is_empty());
             let mut codes = HashSet::new();
             for e in l.entries {
-                assert!(codes.insert(e.code), "duplicate code {} in {}", e.code, l.id);
+                assert!(
+                    codes.insert(e.code),
+                    "duplicate code {} in {}",
+                    e.code,
+                    l.id
+                );
                 assert!(
                     e.code
                         .bytes()
@@ -464,6 +469,9 @@ mod tests {
         for b in MINOR_AGE_BANDS.iter().chain(ADULT_AGE_BANDS) {
             assert!(l.contains(b));
         }
-        assert_eq!(l.entries.len(), MINOR_AGE_BANDS.len() + ADULT_AGE_BANDS.len() + 1);
+        assert_eq!(
+            l.entries.len(),
+            MINOR_AGE_BANDS.len() + ADULT_AGE_BANDS.len() + 1
+        );
     }
 }

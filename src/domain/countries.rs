@@ -32,7 +32,9 @@ mod tests {
 
     #[test]
     fn languages() {
-        for l in ["hau", "yor", "ibo", "fra", "eng", "dje", "fuv", "kau", "tmh"] {
+        for l in [
+            "hau", "yor", "ibo", "fra", "eng", "dje", "fuv", "kau", "tmh",
+        ] {
             assert!(is_language(l));
         }
         for l in ["ha", "HAU", "hau1", ""] {

@@ -180,7 +180,14 @@ mod tests {
 
     #[test]
     fn bad_references_are_refused() {
-        for bad in ["", "NE-2026", "ne-2026-ABCDEF", "NE-26-ABCDEF", "NE-2026-ABCDEI", "NE-2026-ABCDEFG"] {
+        for bad in [
+            "",
+            "NE-2026",
+            "ne-2026-ABCDEF",
+            "NE-26-ABCDEF",
+            "NE-2026-ABCDEI",
+            "NE-2026-ABCDEFG",
+        ] {
             assert!(CaseReference::parse(bad).is_err(), "{bad}");
         }
     }

@@ -99,14 +99,21 @@ impl State {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            State::Declined | State::Closed | State::Cancelled | State::Failed | State::EnteredInError
+            State::Declined
+                | State::Closed
+                | State::Cancelled
+                | State::Failed
+                | State::EnteredInError
         )
     }
 
     /// Whether the other node knows of the case in this state (it has been
     /// approved and sent).
     pub fn known_to_peer(self) -> bool {
-        !matches!(self, State::Draft | State::Submitted | State::EnteredInError)
+        !matches!(
+            self,
+            State::Draft | State::Submitted | State::EnteredInError
+        )
     }
 }
 
@@ -156,7 +163,12 @@ string_enum!(
 
 /// The stages where border liaisons work on a case: from acceptance to the
 /// confirmed handover. Liaisons see cases only in these states.
-pub const HANDOVER_STAGES: &[State] = &[State::Accepted, State::HandoverScheduled, State::InTransit, State::HandedOver];
+pub const HANDOVER_STAGES: &[State] = &[
+    State::Accepted,
+    State::HandoverScheduled,
+    State::InTransit,
+    State::HandedOver,
+];
 
 /// Which node a case record sits on, relative to the referral.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -247,32 +259,222 @@ const ONLY_RECEIVING: Initiator = Initiator::Only(Side::Receiving);
 
 /// The transition table of the joint SOPs.
 pub const RULES: &[Rule] = &[
-    Rule { action: Action::Submit, from: &[Draft], to: Target::To(Submitted), by: ONLY_SENDING, roles: &[Caseworker, Supervisor], reason_list: None, needs_outcome: false, notify: Notify::Never },
-    Rule { action: Action::ReturnToDraft, from: &[Submitted], to: Target::To(Draft), by: ONLY_SENDING, roles: &[Supervisor], reason_list: Some(lists::RETURN_REASON), needs_outcome: false, notify: Notify::Never },
-    Rule { action: Action::Approve, from: &[Submitted], to: Target::To(Approved), by: ONLY_SENDING, roles: &[Supervisor], reason_list: None, needs_outcome: false, notify: Notify::Always },
-    Rule { action: Action::MarkReceived, from: &[Approved], to: Target::To(Received), by: ONLY_RECEIVING, roles: &[], reason_list: None, needs_outcome: false, notify: Notify::Never },
-    Rule { action: Action::RequestInfo, from: &[Received], to: Target::To(InfoRequested), by: ONLY_RECEIVING, roles: &[Caseworker, Supervisor], reason_list: None, needs_outcome: false, notify: Notify::IfPeerKnowsCase },
-    Rule { action: Action::ProvideInfo, from: &[InfoRequested], to: Target::To(Received), by: ONLY_SENDING, roles: &[Caseworker, Supervisor], reason_list: None, needs_outcome: false, notify: Notify::IfPeerKnowsCase },
-    Rule { action: Action::Accept, from: &[Received], to: Target::To(Accepted), by: ONLY_RECEIVING, roles: &[Supervisor], reason_list: None, needs_outcome: false, notify: Notify::IfPeerKnowsCase },
-    Rule { action: Action::Decline, from: &[Received, InfoRequested], to: Target::To(Declined), by: ONLY_RECEIVING, roles: &[Supervisor], reason_list: Some(lists::DECLINE_REASON), needs_outcome: false, notify: Notify::IfPeerKnowsCase },
-    Rule { action: Action::ScheduleHandover, from: &[Accepted], to: Target::To(HandoverScheduled), by: Initiator::Either, roles: &[Supervisor, Liaison], reason_list: None, needs_outcome: false, notify: Notify::IfPeerKnowsCase },
-    Rule { action: Action::Depart, from: &[HandoverScheduled], to: Target::To(InTransit), by: ONLY_SENDING, roles: &[Liaison], reason_list: None, needs_outcome: false, notify: Notify::IfPeerKnowsCase },
-    Rule { action: Action::ConfirmHandover, from: &[InTransit], to: Target::To(HandedOver), by: ONLY_RECEIVING, roles: &[Liaison], reason_list: None, needs_outcome: false, notify: Notify::IfPeerKnowsCase },
-    Rule { action: Action::StartAssistance, from: &[HandedOver], to: Target::To(InAssistance), by: ONLY_RECEIVING, roles: &[Caseworker, Supervisor], reason_list: None, needs_outcome: false, notify: Notify::IfPeerKnowsCase },
-    Rule { action: Action::StartReintegrationMonitoring, from: &[InAssistance], to: Target::To(ReintegrationMonitoring), by: ONLY_RECEIVING, roles: &[Caseworker, Supervisor], reason_list: None, needs_outcome: false, notify: Notify::IfPeerKnowsCase },
-    Rule { action: Action::Close, from: &[InAssistance, ReintegrationMonitoring], to: Target::To(Closed), by: ONLY_RECEIVING, roles: &[Supervisor], reason_list: Some(lists::CLOSURE_REASON), needs_outcome: true, notify: Notify::IfPeerKnowsCase },
-    Rule { action: Action::Cancel, from: &[Draft, Submitted, Approved, Received, InfoRequested, Accepted, HandoverScheduled, OnHold], to: Target::To(Cancelled), by: ONLY_SENDING, roles: &[Supervisor], reason_list: Some(lists::CANCELLATION_REASON), needs_outcome: false, notify: Notify::IfPeerKnowsCase },
-    Rule { action: Action::Fail, from: &[HandoverScheduled, InTransit], to: Target::To(Failed), by: Initiator::Either, roles: &[Supervisor, Liaison], reason_list: Some(lists::FAILURE_REASON), needs_outcome: false, notify: Notify::IfPeerKnowsCase },
-    Rule { action: Action::PutOnHold, from: &[Received, InfoRequested, Accepted, HandoverScheduled, InAssistance, ReintegrationMonitoring], to: Target::To(OnHold), by: Initiator::Either, roles: &[Supervisor], reason_list: Some(lists::HOLD_REASON), needs_outcome: false, notify: Notify::IfPeerKnowsCase },
-    Rule { action: Action::Resume, from: &[OnHold], to: Target::StateBeforeHold, by: Initiator::Either, roles: &[Supervisor], reason_list: None, needs_outcome: false, notify: Notify::IfPeerKnowsCase },
-    Rule { action: Action::MarkEnteredInError, from: &[Draft, Submitted], to: Target::To(EnteredInError), by: ONLY_SENDING, roles: &[Supervisor], reason_list: Some(lists::ERROR_REASON), needs_outcome: false, notify: Notify::Never },
+    Rule {
+        action: Action::Submit,
+        from: &[Draft],
+        to: Target::To(Submitted),
+        by: ONLY_SENDING,
+        roles: &[Caseworker, Supervisor],
+        reason_list: None,
+        needs_outcome: false,
+        notify: Notify::Never,
+    },
+    Rule {
+        action: Action::ReturnToDraft,
+        from: &[Submitted],
+        to: Target::To(Draft),
+        by: ONLY_SENDING,
+        roles: &[Supervisor],
+        reason_list: Some(lists::RETURN_REASON),
+        needs_outcome: false,
+        notify: Notify::Never,
+    },
+    Rule {
+        action: Action::Approve,
+        from: &[Submitted],
+        to: Target::To(Approved),
+        by: ONLY_SENDING,
+        roles: &[Supervisor],
+        reason_list: None,
+        needs_outcome: false,
+        notify: Notify::Always,
+    },
+    Rule {
+        action: Action::MarkReceived,
+        from: &[Approved],
+        to: Target::To(Received),
+        by: ONLY_RECEIVING,
+        roles: &[],
+        reason_list: None,
+        needs_outcome: false,
+        notify: Notify::Never,
+    },
+    Rule {
+        action: Action::RequestInfo,
+        from: &[Received],
+        to: Target::To(InfoRequested),
+        by: ONLY_RECEIVING,
+        roles: &[Caseworker, Supervisor],
+        reason_list: None,
+        needs_outcome: false,
+        notify: Notify::IfPeerKnowsCase,
+    },
+    Rule {
+        action: Action::ProvideInfo,
+        from: &[InfoRequested],
+        to: Target::To(Received),
+        by: ONLY_SENDING,
+        roles: &[Caseworker, Supervisor],
+        reason_list: None,
+        needs_outcome: false,
+        notify: Notify::IfPeerKnowsCase,
+    },
+    Rule {
+        action: Action::Accept,
+        from: &[Received],
+        to: Target::To(Accepted),
+        by: ONLY_RECEIVING,
+        roles: &[Supervisor],
+        reason_list: None,
+        needs_outcome: false,
+        notify: Notify::IfPeerKnowsCase,
+    },
+    Rule {
+        action: Action::Decline,
+        from: &[Received, InfoRequested],
+        to: Target::To(Declined),
+        by: ONLY_RECEIVING,
+        roles: &[Supervisor],
+        reason_list: Some(lists::DECLINE_REASON),
+        needs_outcome: false,
+        notify: Notify::IfPeerKnowsCase,
+    },
+    Rule {
+        action: Action::ScheduleHandover,
+        from: &[Accepted],
+        to: Target::To(HandoverScheduled),
+        by: Initiator::Either,
+        roles: &[Supervisor, Liaison],
+        reason_list: None,
+        needs_outcome: false,
+        notify: Notify::IfPeerKnowsCase,
+    },
+    Rule {
+        action: Action::Depart,
+        from: &[HandoverScheduled],
+        to: Target::To(InTransit),
+        by: ONLY_SENDING,
+        roles: &[Liaison],
+        reason_list: None,
+        needs_outcome: false,
+        notify: Notify::IfPeerKnowsCase,
+    },
+    Rule {
+        action: Action::ConfirmHandover,
+        from: &[InTransit],
+        to: Target::To(HandedOver),
+        by: ONLY_RECEIVING,
+        roles: &[Liaison],
+        reason_list: None,
+        needs_outcome: false,
+        notify: Notify::IfPeerKnowsCase,
+    },
+    Rule {
+        action: Action::StartAssistance,
+        from: &[HandedOver],
+        to: Target::To(InAssistance),
+        by: ONLY_RECEIVING,
+        roles: &[Caseworker, Supervisor],
+        reason_list: None,
+        needs_outcome: false,
+        notify: Notify::IfPeerKnowsCase,
+    },
+    Rule {
+        action: Action::StartReintegrationMonitoring,
+        from: &[InAssistance],
+        to: Target::To(ReintegrationMonitoring),
+        by: ONLY_RECEIVING,
+        roles: &[Caseworker, Supervisor],
+        reason_list: None,
+        needs_outcome: false,
+        notify: Notify::IfPeerKnowsCase,
+    },
+    Rule {
+        action: Action::Close,
+        from: &[InAssistance, ReintegrationMonitoring],
+        to: Target::To(Closed),
+        by: ONLY_RECEIVING,
+        roles: &[Supervisor],
+        reason_list: Some(lists::CLOSURE_REASON),
+        needs_outcome: true,
+        notify: Notify::IfPeerKnowsCase,
+    },
+    Rule {
+        action: Action::Cancel,
+        from: &[
+            Draft,
+            Submitted,
+            Approved,
+            Received,
+            InfoRequested,
+            Accepted,
+            HandoverScheduled,
+            OnHold,
+        ],
+        to: Target::To(Cancelled),
+        by: ONLY_SENDING,
+        roles: &[Supervisor],
+        reason_list: Some(lists::CANCELLATION_REASON),
+        needs_outcome: false,
+        notify: Notify::IfPeerKnowsCase,
+    },
+    Rule {
+        action: Action::Fail,
+        from: &[HandoverScheduled, InTransit],
+        to: Target::To(Failed),
+        by: Initiator::Either,
+        roles: &[Supervisor, Liaison],
+        reason_list: Some(lists::FAILURE_REASON),
+        needs_outcome: false,
+        notify: Notify::IfPeerKnowsCase,
+    },
+    Rule {
+        action: Action::PutOnHold,
+        from: &[
+            Received,
+            InfoRequested,
+            Accepted,
+            HandoverScheduled,
+            InAssistance,
+            ReintegrationMonitoring,
+        ],
+        to: Target::To(OnHold),
+        by: Initiator::Either,
+        roles: &[Supervisor],
+        reason_list: Some(lists::HOLD_REASON),
+        needs_outcome: false,
+        notify: Notify::IfPeerKnowsCase,
+    },
+    Rule {
+        action: Action::Resume,
+        from: &[OnHold],
+        to: Target::StateBeforeHold,
+        by: Initiator::Either,
+        roles: &[Supervisor],
+        reason_list: None,
+        needs_outcome: false,
+        notify: Notify::IfPeerKnowsCase,
+    },
+    Rule {
+        action: Action::MarkEnteredInError,
+        from: &[Draft, Submitted],
+        to: Target::To(EnteredInError),
+        by: ONLY_SENDING,
+        roles: &[Supervisor],
+        reason_list: Some(lists::ERROR_REASON),
+        needs_outcome: false,
+        notify: Notify::Never,
+    },
 ];
 
 /// The rule for an action.
 pub fn rule(action: Action) -> &'static Rule {
     // Every action has exactly one rule (checked by a unit test); fall back
     // to the first rule only to keep this total.
-    RULES.iter().find(|r| r.action == action).unwrap_or(&RULES[0])
+    RULES
+        .iter()
+        .find(|r| r.action == action)
+        .unwrap_or(&RULES[0])
 }
 
 /// Why a transition is refused.
@@ -281,7 +483,10 @@ pub enum TransitionError {
     #[error("the role `{role}` may not `{action}` a case")]
     RoleNotPermitted { action: Action, role: Role },
     #[error("`{action}` is taken by the {initiator} agency, not this one")]
-    WrongSide { action: Action, initiator: &'static str },
+    WrongSide {
+        action: Action,
+        initiator: &'static str,
+    },
     #[error("a case in state `{state}` cannot be moved by `{action}`")]
     NotAllowedInState { action: Action, state: State },
 }
@@ -390,11 +595,13 @@ impl TransitionParams {
                 "required",
                 format!("`{action}` needs a reason code from the list `{list}`"),
             )),
-            (Some(list), Some(code)) if !code_lists::contains(list, code) => errors.push(FieldError::new(
-                "reason_code",
-                "unknown_code",
-                format!("`{code}` is not a code of the list `{list}`"),
-            )),
+            (Some(list), Some(code)) if !code_lists::contains(list, code) => {
+                errors.push(FieldError::new(
+                    "reason_code",
+                    "unknown_code",
+                    format!("`{code}` is not a code of the list `{list}`"),
+                ))
+            }
             (None, Some(_)) => errors.push(FieldError::new(
                 "reason_code",
                 "not_applicable",
@@ -406,13 +613,21 @@ impl TransitionParams {
             (true, None) => errors.push(FieldError::new(
                 "outcome",
                 "required",
-                format!("`{action}` needs an outcome from the list `{}`", lists::CLOSURE_OUTCOME),
+                format!(
+                    "`{action}` needs an outcome from the list `{}`",
+                    lists::CLOSURE_OUTCOME
+                ),
             )),
-            (true, Some(o)) if !code_lists::contains(lists::CLOSURE_OUTCOME, o) => errors.push(FieldError::new(
-                "outcome",
-                "unknown_code",
-                format!("`{o}` is not a code of the list `{}`", lists::CLOSURE_OUTCOME),
-            )),
+            (true, Some(o)) if !code_lists::contains(lists::CLOSURE_OUTCOME, o) => {
+                errors.push(FieldError::new(
+                    "outcome",
+                    "unknown_code",
+                    format!(
+                        "`{o}` is not a code of the list `{}`",
+                        lists::CLOSURE_OUTCOME
+                    ),
+                ))
+            }
             (false, Some(_)) => errors.push(FieldError::new(
                 "outcome",
                 "not_applicable",
@@ -420,12 +635,25 @@ impl TransitionParams {
             )),
             _ => {}
         }
-        let comment = comment.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
-        if comment.as_ref().is_some_and(|c| c.chars().count() > MAX_COMMENT) {
-            errors.push(FieldError::new("comment", "too_long", format!("at most {MAX_COMMENT} characters")));
+        let comment = comment
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty());
+        if comment
+            .as_ref()
+            .is_some_and(|c| c.chars().count() > MAX_COMMENT)
+        {
+            errors.push(FieldError::new(
+                "comment",
+                "too_long",
+                format!("at most {MAX_COMMENT} characters"),
+            ));
         }
         if errors.is_empty() {
-            Ok(Self { reason_code, outcome, comment })
+            Ok(Self {
+                reason_code,
+                outcome,
+                comment,
+            })
         } else {
             Err(errors)
         }
@@ -452,20 +680,85 @@ mod tests {
     fn spec() -> Vec<(Action, Option<Side>, Vec<Role>, Vec<(State, State)>)> {
         use Side::{Receiving as R, Sending as S};
         vec![
-            (A::Submit, Some(S), vec![Caseworker, Supervisor], vec![(Draft, Submitted)]),
-            (A::ReturnToDraft, Some(S), vec![Supervisor], vec![(Submitted, Draft)]),
-            (A::Approve, Some(S), vec![Supervisor], vec![(Submitted, Approved)]),
+            (
+                A::Submit,
+                Some(S),
+                vec![Caseworker, Supervisor],
+                vec![(Draft, Submitted)],
+            ),
+            (
+                A::ReturnToDraft,
+                Some(S),
+                vec![Supervisor],
+                vec![(Submitted, Draft)],
+            ),
+            (
+                A::Approve,
+                Some(S),
+                vec![Supervisor],
+                vec![(Submitted, Approved)],
+            ),
             (A::MarkReceived, Some(R), vec![], vec![(Approved, Received)]),
-            (A::RequestInfo, Some(R), vec![Caseworker, Supervisor], vec![(Received, InfoRequested)]),
-            (A::ProvideInfo, Some(S), vec![Caseworker, Supervisor], vec![(InfoRequested, Received)]),
-            (A::Accept, Some(R), vec![Supervisor], vec![(Received, Accepted)]),
-            (A::Decline, Some(R), vec![Supervisor], vec![(Received, Declined), (InfoRequested, Declined)]),
-            (A::ScheduleHandover, None, vec![Supervisor, Liaison], vec![(Accepted, HandoverScheduled)]),
-            (A::Depart, Some(S), vec![Liaison], vec![(HandoverScheduled, InTransit)]),
-            (A::ConfirmHandover, Some(R), vec![Liaison], vec![(InTransit, HandedOver)]),
-            (A::StartAssistance, Some(R), vec![Caseworker, Supervisor], vec![(HandedOver, InAssistance)]),
-            (A::StartReintegrationMonitoring, Some(R), vec![Caseworker, Supervisor], vec![(InAssistance, ReintegrationMonitoring)]),
-            (A::Close, Some(R), vec![Supervisor], vec![(InAssistance, Closed), (ReintegrationMonitoring, Closed)]),
+            (
+                A::RequestInfo,
+                Some(R),
+                vec![Caseworker, Supervisor],
+                vec![(Received, InfoRequested)],
+            ),
+            (
+                A::ProvideInfo,
+                Some(S),
+                vec![Caseworker, Supervisor],
+                vec![(InfoRequested, Received)],
+            ),
+            (
+                A::Accept,
+                Some(R),
+                vec![Supervisor],
+                vec![(Received, Accepted)],
+            ),
+            (
+                A::Decline,
+                Some(R),
+                vec![Supervisor],
+                vec![(Received, Declined), (InfoRequested, Declined)],
+            ),
+            (
+                A::ScheduleHandover,
+                None,
+                vec![Supervisor, Liaison],
+                vec![(Accepted, HandoverScheduled)],
+            ),
+            (
+                A::Depart,
+                Some(S),
+                vec![Liaison],
+                vec![(HandoverScheduled, InTransit)],
+            ),
+            (
+                A::ConfirmHandover,
+                Some(R),
+                vec![Liaison],
+                vec![(InTransit, HandedOver)],
+            ),
+            (
+                A::StartAssistance,
+                Some(R),
+                vec![Caseworker, Supervisor],
+                vec![(HandedOver, InAssistance)],
+            ),
+            (
+                A::StartReintegrationMonitoring,
+                Some(R),
+                vec![Caseworker, Supervisor],
+                vec![(InAssistance, ReintegrationMonitoring)],
+            ),
+            (
+                A::Close,
+                Some(R),
+                vec![Supervisor],
+                vec![(InAssistance, Closed), (ReintegrationMonitoring, Closed)],
+            ),
             (
                 A::Cancel,
                 Some(S),
@@ -480,7 +773,12 @@ mod tests {
                     (HandoverScheduled, Cancelled),
                 ],
             ),
-            (A::Fail, None, vec![Supervisor, Liaison], vec![(HandoverScheduled, Failed), (InTransit, Failed)]),
+            (
+                A::Fail,
+                None,
+                vec![Supervisor, Liaison],
+                vec![(HandoverScheduled, Failed), (InTransit, Failed)],
+            ),
             (
                 A::PutOnHold,
                 None,
@@ -494,7 +792,12 @@ mod tests {
                     (ReintegrationMonitoring, OnHold),
                 ],
             ),
-            (A::MarkEnteredInError, Some(S), vec![Supervisor], vec![(Draft, EnteredInError), (Submitted, EnteredInError)]),
+            (
+                A::MarkEnteredInError,
+                Some(S),
+                vec![Supervisor],
+                vec![(Draft, EnteredInError), (Submitted, EnteredInError)],
+            ),
         ]
     }
 
@@ -580,7 +883,10 @@ mod tests {
             // A user on the other node, or the peer claiming the action from the wrong side.
             let wrong_node = node_side(actor, side).other();
             assert!(
-                matches!(decide(action, from, None, wrong_node, actor), Err(TransitionError::WrongSide { .. })),
+                matches!(
+                    decide(action, from, None, wrong_node, actor),
+                    Err(TransitionError::WrongSide { .. })
+                ),
                 "{action} on the wrong side"
             );
         }
@@ -588,24 +894,67 @@ mod tests {
 
     #[test]
     fn on_hold_resumes_to_the_state_it_came_from() {
-        for &held in &[Received, InfoRequested, Accepted, HandoverScheduled, InAssistance, ReintegrationMonitoring] {
-            let d = decide(A::PutOnHold, held, None, Side::Receiving, Actor::User(Supervisor)).unwrap();
+        for &held in &[
+            Received,
+            InfoRequested,
+            Accepted,
+            HandoverScheduled,
+            InAssistance,
+            ReintegrationMonitoring,
+        ] {
+            let d = decide(
+                A::PutOnHold,
+                held,
+                None,
+                Side::Receiving,
+                Actor::User(Supervisor),
+            )
+            .unwrap();
             assert_eq!((d.to, d.hold_from), (OnHold, Some(held)));
-            let r = decide(A::Resume, OnHold, Some(held), Side::Sending, Actor::User(Supervisor)).unwrap();
+            let r = decide(
+                A::Resume,
+                OnHold,
+                Some(held),
+                Side::Sending,
+                Actor::User(Supervisor),
+            )
+            .unwrap();
             assert_eq!(r.to, held);
         }
         // Resume is refused from every other state, and without a recorded origin.
         for &state in State::ALL {
             if state != OnHold {
-                assert!(decide(A::Resume, state, None, Side::Sending, Actor::User(Supervisor)).is_err());
+                assert!(decide(
+                    A::Resume,
+                    state,
+                    None,
+                    Side::Sending,
+                    Actor::User(Supervisor)
+                )
+                .is_err());
             }
         }
-        assert!(decide(A::Resume, OnHold, None, Side::Sending, Actor::User(Supervisor)).is_err());
+        assert!(decide(
+            A::Resume,
+            OnHold,
+            None,
+            Side::Sending,
+            Actor::User(Supervisor)
+        )
+        .is_err());
     }
 
     #[test]
     fn on_hold_may_be_cancelled_only_before_the_handover() {
-        let cancel = |held| decide(A::Cancel, OnHold, Some(held), Side::Sending, Actor::User(Supervisor));
+        let cancel = |held| {
+            decide(
+                A::Cancel,
+                OnHold,
+                Some(held),
+                Side::Sending,
+                Actor::User(Supervisor),
+            )
+        };
         for held in [Received, InfoRequested, Accepted, HandoverScheduled] {
             assert_eq!(cancel(held).map(|d| d.to), Ok(Cancelled));
         }
@@ -618,8 +967,16 @@ mod tests {
                 continue;
             }
             for side in [Side::Sending, Side::Receiving] {
-                for actor in [Actor::User(Supervisor), Actor::User(Liaison), Actor::User(Caseworker), Actor::Peer] {
-                    assert!(decide(a, OnHold, Some(Accepted), side, actor).is_err(), "{a} on hold");
+                for actor in [
+                    Actor::User(Supervisor),
+                    Actor::User(Liaison),
+                    Actor::User(Caseworker),
+                    Actor::Peer,
+                ] {
+                    assert!(
+                        decide(a, OnHold, Some(Accepted), side, actor).is_err(),
+                        "{a} on hold"
+                    );
                 }
             }
         }
@@ -630,7 +987,12 @@ mod tests {
         for &state in State::ALL.iter().filter(|s| s.is_terminal()) {
             for &a in Action::ALL {
                 for side in [Side::Sending, Side::Receiving] {
-                    for actor in [Actor::User(Supervisor), Actor::User(Liaison), Actor::User(Caseworker), Actor::Peer] {
+                    for actor in [
+                        Actor::User(Supervisor),
+                        Actor::User(Liaison),
+                        Actor::User(Caseworker),
+                        Actor::Peer,
+                    ] {
                         assert!(decide(a, state, None, side, actor).is_err());
                     }
                 }
@@ -640,15 +1002,50 @@ mod tests {
 
     #[test]
     fn the_peer_learns_only_of_cases_it_knows() {
-        let d = decide(A::Cancel, Draft, None, Side::Sending, Actor::User(Supervisor)).unwrap();
+        let d = decide(
+            A::Cancel,
+            Draft,
+            None,
+            Side::Sending,
+            Actor::User(Supervisor),
+        )
+        .unwrap();
         assert!(!d.notify_peer);
-        let d = decide(A::Cancel, Accepted, None, Side::Sending, Actor::User(Supervisor)).unwrap();
+        let d = decide(
+            A::Cancel,
+            Accepted,
+            None,
+            Side::Sending,
+            Actor::User(Supervisor),
+        )
+        .unwrap();
         assert!(d.notify_peer);
-        let d = decide(A::Approve, Submitted, None, Side::Sending, Actor::User(Supervisor)).unwrap();
+        let d = decide(
+            A::Approve,
+            Submitted,
+            None,
+            Side::Sending,
+            Actor::User(Supervisor),
+        )
+        .unwrap();
         assert!(d.notify_peer, "approval sends the referral");
-        let d = decide(A::Submit, Draft, None, Side::Sending, Actor::User(Caseworker)).unwrap();
+        let d = decide(
+            A::Submit,
+            Draft,
+            None,
+            Side::Sending,
+            Actor::User(Caseworker),
+        )
+        .unwrap();
         assert!(!d.notify_peer);
-        let d = decide(A::Depart, HandoverScheduled, None, Side::Receiving, Actor::Peer).unwrap();
+        let d = decide(
+            A::Depart,
+            HandoverScheduled,
+            None,
+            Side::Receiving,
+            Actor::Peer,
+        )
+        .unwrap();
         assert!(!d.notify_peer, "what the peer reported is not echoed back");
     }
 

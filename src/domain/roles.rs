@@ -118,14 +118,32 @@ use Role::*;
 
 /// The permission matrix.
 pub const MATRIX: &[(Permission, &[Role])] = &[
-    (Permission::ReadCodeLists, &[Caseworker, Supervisor, Liaison, JtwgReviewer, Admin]),
-    (Permission::ReadOwnAccount, &[Caseworker, Supervisor, Liaison, JtwgReviewer, Admin]),
+    (
+        Permission::ReadCodeLists,
+        &[Caseworker, Supervisor, Liaison, JtwgReviewer, Admin],
+    ),
+    (
+        Permission::ReadOwnAccount,
+        &[Caseworker, Supervisor, Liaison, JtwgReviewer, Admin],
+    ),
     (Permission::CreateCase, &[Caseworker, Supervisor]),
     (Permission::EditDraft, &[Caseworker, Supervisor]),
-    (Permission::ListCases, &[Caseworker, Supervisor, Liaison, JtwgReviewer]),
-    (Permission::ReadCase, &[Caseworker, Supervisor, Liaison, JtwgReviewer]),
-    (Permission::ReadTimeline, &[Caseworker, Supervisor, Liaison, JtwgReviewer]),
-    (Permission::TransitionCase, &[Caseworker, Supervisor, Liaison]),
+    (
+        Permission::ListCases,
+        &[Caseworker, Supervisor, Liaison, JtwgReviewer],
+    ),
+    (
+        Permission::ReadCase,
+        &[Caseworker, Supervisor, Liaison, JtwgReviewer],
+    ),
+    (
+        Permission::ReadTimeline,
+        &[Caseworker, Supervisor, Liaison, JtwgReviewer],
+    ),
+    (
+        Permission::TransitionCase,
+        &[Caseworker, Supervisor, Liaison],
+    ),
     (Permission::ListUsers, &[Admin]),
 ];
 

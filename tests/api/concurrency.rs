@@ -12,32 +12,63 @@ async fn a_stale_write_gets_412_and_loses_nothing() {
     let n = spawn_node(NodeId::NeAnltp).await;
     let (id, tag) = n.draft(&json!({ "details": { "sex": "female" } })).await;
     let put = |tag: Option<String>, body: Value| {
-        let mut r = n.request(Method::PUT, &format!("/api/v1/cases/{id}"), Caseworker).json(&body);
+        let mut r = n
+            .request(Method::PUT, &format!("/api/v1/cases/{id}"), Caseworker)
+            .json(&body);
         if let Some(t) = tag {
             r = r.header("If-Match", t);
         }
         r.send()
     };
     // Two caseworkers read version 1; the first write wins…
-    let first = put(Some(tag.clone()), json!({ "details": { "sex": "female", "risk_level": "high" } })).await.unwrap();
+    let first = put(
+        Some(tag.clone()),
+        json!({ "details": { "sex": "female", "risk_level": "high" } }),
+    )
+    .await
+    .unwrap();
     assert_eq!(first.status(), StatusCode::OK);
     let new_tag = etag(&first);
     assert_ne!(new_tag, tag);
     // …the second, based on the stale version, is refused and changes nothing.
-    let second = put(Some(tag.clone()), json!({ "details": { "sex": "male" } })).await.unwrap();
+    let second = put(Some(tag.clone()), json!({ "details": { "sex": "male" } }))
+        .await
+        .unwrap();
     let p = assert_problem(second, StatusCode::PRECONDITION_FAILED, "version_mismatch").await;
     assert!(p["detail"].as_str().unwrap().contains("version 2"));
     let (_, v, current) = n.read(Caseworker, &id).await;
     assert_eq!(current.as_deref(), Some(new_tag.as_str()));
-    assert_eq!((v["details"]["sex"].as_str(), v["details"]["risk_level"].as_str()), (Some("female"), Some("high")));
+    assert_eq!(
+        (
+            v["details"]["sex"].as_str(),
+            v["details"]["risk_level"].as_str()
+        ),
+        (Some("female"), Some("high"))
+    );
     // Same for transitions.
-    let res = n.transition(Caseworker, &id, &tag, json!({ "action": "submit" })).await;
+    let res = n
+        .transition(Caseworker, &id, &tag, json!({ "action": "submit" }))
+        .await;
     assert_problem(res, StatusCode::PRECONDITION_FAILED, "version_mismatch").await;
     // If-Match is required, and must be an ETag.
-    assert_problem(put(None, json!({})).await.unwrap(), StatusCode::PRECONDITION_REQUIRED, "if_match_required").await;
-    assert_problem(put(Some("3".into()), json!({})).await.unwrap(), StatusCode::BAD_REQUEST, "invalid_if_match").await;
+    assert_problem(
+        put(None, json!({})).await.unwrap(),
+        StatusCode::PRECONDITION_REQUIRED,
+        "if_match_required",
+    )
+    .await;
+    assert_problem(
+        put(Some("3".into()), json!({})).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_if_match",
+    )
+    .await;
     let res = n
-        .request(Method::POST, &format!("/api/v1/cases/{id}/transitions"), Caseworker)
+        .request(
+            Method::POST,
+            &format!("/api/v1/cases/{id}/transitions"),
+            Caseworker,
+        )
         .json(&json!({ "action": "submit" }))
         .send()
         .await
@@ -53,12 +84,26 @@ async fn concurrent_writes_with_one_etag_let_exactly_one_through() {
     let (id, tag) = n.draft(&ready_case()).await;
     let attempts = (0..6).map(|i| {
         let body = json!({ "details": { "dependants_count": i } });
-        n.request(Method::PUT, &format!("/api/v1/cases/{id}"), Caseworker).header("If-Match", &tag).json(&body).send()
+        n.request(Method::PUT, &format!("/api/v1/cases/{id}"), Caseworker)
+            .header("If-Match", &tag)
+            .json(&body)
+            .send()
     });
     let results = futures_util::future::join_all(attempts).await;
     let statuses: Vec<StatusCode> = results.into_iter().map(|r| r.unwrap().status()).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::PRECONDITION_FAILED).count(), 5, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::PRECONDITION_FAILED)
+            .count(),
+        5,
+        "{statuses:?}"
+    );
     let (_, v, _) = n.read(Caseworker, &id).await;
     assert_eq!(v["version"], 2);
 }
@@ -67,7 +112,10 @@ async fn concurrent_writes_with_one_etag_let_exactly_one_through() {
 async fn creates_are_idempotent_with_a_key() {
     let n = spawn_node(NodeId::NeAnltp).await;
     let post = |key: &str, body: Value| {
-        n.request(Method::POST, "/api/v1/cases", Caseworker).header("Idempotency-Key", key).json(&body).send()
+        n.request(Method::POST, "/api/v1/cases", Caseworker)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
     };
     let first = post("key-1", ready_case()).await.unwrap();
     assert_eq!(first.status(), StatusCode::CREATED);
@@ -82,8 +130,15 @@ async fn creates_are_idempotent_with_a_key() {
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["id"], first["id"]);
     // The same key with a different body is an error, not a silent replay.
-    let other = post("key-1", json!({ "details": { "sex": "male" } })).await.unwrap();
-    assert_problem(other, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused").await;
+    let other = post("key-1", json!({ "details": { "sex": "male" } }))
+        .await
+        .unwrap();
+    assert_problem(
+        other,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
     // Keys are per user: another user's key-1 is a new case.
     let res = n
         .request(Method::POST, "/api/v1/cases", Supervisor)
@@ -95,16 +150,27 @@ async fn creates_are_idempotent_with_a_key() {
     assert_eq!(res.status(), StatusCode::CREATED);
     // Concurrent retries with one key create one case.
     let burst = futures_util::future::join_all((0..5).map(|_| post("key-2", ready_case()))).await;
-    let ids: std::collections::HashSet<String> = futures_util::future::join_all(burst.into_iter().map(|r| async {
-        let r = r.unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED);
-        r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
-    }))
-    .await
-    .into_iter()
-    .collect();
+    let ids: std::collections::HashSet<String> =
+        futures_util::future::join_all(burst.into_iter().map(|r| async {
+            let r = r.unwrap();
+            assert_eq!(r.status(), StatusCode::CREATED);
+            r.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }))
+        .await
+        .into_iter()
+        .collect();
     assert_eq!(ids.len(), 1);
-    let all: Value = n.get("/api/v1/cases", Caseworker).send().await.unwrap().json().await.unwrap();
+    let all: Value = n
+        .get("/api/v1/cases", Caseworker)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(all["items"].as_array().unwrap().len(), 3);
     // A bad key is refused.
     let res = post("", ready_case()).await.unwrap();

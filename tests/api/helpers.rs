@@ -21,7 +21,10 @@ static TRACING: Once = Once::new();
 fn init_logs() {
     TRACING.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            passerelle::telemetry::init(&LogSettings { filter: "debug".into(), ..Default::default() });
+            passerelle::telemetry::init(&LogSettings {
+                filter: "debug".into(),
+                ..Default::default()
+            });
         }
     });
 }
@@ -44,7 +47,9 @@ impl PgDatabase {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         let name = format!("passerelle_t_{}", uuid::Uuid::new_v4().simple());
         let mut c = PgConnection::establish(&admin_url).expect("PostgreSQL reachable for tests");
-        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut c).expect("create test database");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut c)
+            .expect("create test database");
         Self { admin_url, name }
     }
 
@@ -59,7 +64,11 @@ impl PgDatabase {
 impl Drop for PgDatabase {
     fn drop(&mut self) {
         if let Ok(mut c) = PgConnection::establish(&self.admin_url) {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut c);
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut c);
         }
     }
 }
@@ -86,8 +95,16 @@ pub fn settings(node: NodeId, dir: &std::path::Path, database_url: &str) -> Sett
             country: node.country().into(),
             data_dir: dir.to_path_buf(),
         },
-        http: HttpSettings { listen: "127.0.0.1:0".parse().unwrap(), body_limit_bytes: 16 * 1024, workers: Some(2), ..Default::default() },
-        database: DatabaseSettings { url: Some(SecretString::from(database_url.to_owned())), ..Default::default() },
+        http: HttpSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            body_limit_bytes: 16 * 1024,
+            workers: Some(2),
+            ..Default::default()
+        },
+        database: DatabaseSettings {
+            url: Some(SecretString::from(database_url.to_owned())),
+            ..Default::default()
+        },
         log: LogSettings::default(),
         deadlines: Default::default(),
         tokens: Default::default(),
@@ -102,9 +119,14 @@ pub async fn spawn_node(node: NodeId) -> TestNode {
         let pg = PgDatabase::create();
         (pg.url(), Some(pg))
     } else {
-        (format!("sqlite://{}", dir.path().join("node.db").display()), None)
+        (
+            format!("sqlite://{}", dir.path().join("node.db").display()),
+            None,
+        )
     };
-    let app = Application::build(settings(node, dir.path(), &database_url)).await.expect("node starts");
+    let app = Application::build(settings(node, dir.path(), &database_url))
+        .await
+        .expect("node starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let db = app.db().clone();
     tokio::spawn(app.run_until_stopped());
@@ -120,7 +142,16 @@ pub async fn spawn_node(node: NodeId) -> TestNode {
             .unwrap();
         tokens.insert(role, token.secret);
     }
-    TestNode { address, client: reqwest::Client::new(), tokens, db, node, database_url, dir, _pg: pg }
+    TestNode {
+        address,
+        client: reqwest::Client::new(),
+        tokens,
+        db,
+        node,
+        database_url,
+        dir,
+        _pg: pg,
+    }
 }
 
 pub fn now() -> NaiveDateTime {
@@ -129,7 +160,9 @@ pub fn now() -> NaiveDateTime {
 
 impl TestNode {
     pub fn request(&self, method: Method, path: &str, role: Role) -> RequestBuilder {
-        self.client.request(method, format!("{}{path}", self.address)).bearer_auth(&self.tokens[&role])
+        self.client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(&self.tokens[&role])
     }
 
     pub fn get(&self, path: &str, role: Role) -> RequestBuilder {
@@ -137,7 +170,11 @@ impl TestNode {
     }
 
     pub async fn create_case(&self, role: Role, body: &Value) -> Response {
-        self.request(Method::POST, "/api/v1/cases", role).json(body).send().await.unwrap()
+        self.request(Method::POST, "/api/v1/cases", role)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Creates a draft and returns `(id, etag)`.
@@ -150,12 +187,16 @@ impl TestNode {
     }
 
     pub async fn transition(&self, role: Role, id: &str, etag: &str, body: Value) -> Response {
-        self.request(Method::POST, &format!("/api/v1/cases/{id}/transitions"), role)
-            .header("If-Match", etag)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
+        self.request(
+            Method::POST,
+            &format!("/api/v1/cases/{id}/transitions"),
+            role,
+        )
+        .header("If-Match", etag)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
     }
 
     /// Applies a transition and expects success; returns the new ETag and state.
@@ -169,7 +210,11 @@ impl TestNode {
     }
 
     pub async fn read(&self, role: Role, id: &str) -> (StatusCode, Value, Option<String>) {
-        let res = self.get(&format!("/api/v1/cases/{id}"), role).send().await.unwrap();
+        let res = self
+            .get(&format!("/api/v1/cases/{id}"), role)
+            .send()
+            .await
+            .unwrap();
         let status = res.status();
         let tag = etag_opt(&res);
         (status, res.json().await.unwrap(), tag)
@@ -179,9 +224,12 @@ impl TestNode {
     pub async fn receive_referral(&self, details: Value, identity: Option<Value>) -> Case {
         let details: CaseDetailsInput = serde_json::from_value(details).unwrap();
         let details = details.parse("").unwrap();
-        let identity = identity
-            .map(|i| serde_json::from_value::<IdentityInput>(i).unwrap().parse("").unwrap())
-            .flatten();
+        let identity = identity.and_then(|i| {
+            serde_json::from_value::<IdentityInput>(i)
+                .unwrap()
+                .parse("")
+                .unwrap()
+        });
         let from = self.node.counterpart();
         let mut random = [0u8; 6];
         random.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..6]);
@@ -189,7 +237,16 @@ impl TestNode {
         let now = now();
         self.db
             .write(move |c| {
-                repo::insert_incoming(c, ReferralId::new(), reference, from, details, identity, &Default::default(), now)
+                repo::insert_incoming(
+                    c,
+                    ReferralId::new(),
+                    reference,
+                    from,
+                    details,
+                    identity,
+                    &Default::default(),
+                    now,
+                )
             })
             .await
             .unwrap()
@@ -204,7 +261,11 @@ impl TestNode {
                     c,
                     referral_id,
                     action,
-                    TransitionParams { reason_code: None, outcome: None, comment: None },
+                    TransitionParams {
+                        reason_code: None,
+                        outcome: None,
+                        comment: None,
+                    },
                     &Default::default(),
                     now,
                 )
@@ -215,7 +276,9 @@ impl TestNode {
 }
 
 pub fn etag_opt(res: &Response) -> Option<String> {
-    res.headers().get("etag").map(|v| v.to_str().unwrap().to_owned())
+    res.headers()
+        .get("etag")
+        .map(|v| v.to_str().unwrap().to_owned())
 }
 
 pub fn etag(res: &Response) -> String {
@@ -225,7 +288,10 @@ pub fn etag(res: &Response) -> String {
 /// Asserts a problem+json response with this status and code; returns the body.
 pub async fn assert_problem(res: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(res.status(), status, "status for expected `{code}`");
-    let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+    let ct = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
     assert_eq!(ct.as_deref(), Some("application/problem+json"));
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["code"], code, "{v}");

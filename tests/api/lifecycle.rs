@@ -10,7 +10,12 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 fn kinds(events: &Value) -> Vec<String> {
-    events["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect()
+    events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test]
@@ -19,10 +24,20 @@ async fn sending_side_drafts_submits_approves_and_queues_the_referral() {
     // A draft may be incomplete…
     let (id, tag) = n.draft(&json!({ "details": { "sex": "female" } })).await;
     // …but cannot be submitted until consent and risk assessment are recorded.
-    let res = n.transition(Caseworker, &id, &tag, json!({ "action": "submit" })).await;
+    let res = n
+        .transition(Caseworker, &id, &tag, json!({ "action": "submit" }))
+        .await;
     let p = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "case_incomplete").await;
-    let fields: Vec<&str> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
-    assert!(fields.contains(&"details.consent") && fields.contains(&"details.risk_level"), "{fields:?}");
+    let fields: Vec<&str> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"details.consent") && fields.contains(&"details.risk_level"),
+        "{fields:?}"
+    );
 
     let res = n
         .request(Method::PUT, &format!("/api/v1/cases/{id}"), Caseworker)
@@ -33,24 +48,45 @@ async fn sending_side_drafts_submits_approves_and_queues_the_referral() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let tag = etag(&res);
-    let (tag, v) = n.step(Caseworker, &id, &tag, json!({ "action": "submit" })).await;
+    let (tag, v) = n
+        .step(Caseworker, &id, &tag, json!({ "action": "submit" }))
+        .await;
     assert_eq!(v["state"], "submitted");
     assert!(v["due_at"].is_string(), "approval has a time limit");
     // A caseworker cannot approve; a supervisor can.
-    let res = n.transition(Caseworker, &id, &tag, json!({ "action": "approve" })).await;
+    let res = n
+        .transition(Caseworker, &id, &tag, json!({ "action": "approve" }))
+        .await;
     assert_problem(res, StatusCode::FORBIDDEN, "role_not_permitted").await;
-    let (_, v) = n.step(Supervisor, &id, &tag, json!({ "action": "approve", "comment": "checked with the guardian" })).await;
+    let (_, v) = n
+        .step(
+            Supervisor,
+            &id,
+            &tag,
+            json!({ "action": "approve", "comment": "checked with the guardian" }),
+        )
+        .await;
     assert_eq!(v["state"], "approved");
-    assert_eq!(v["allowed_actions"], json!(["cancel"]), "while the other side receives, only cancelling is possible");
+    assert_eq!(
+        v["allowed_actions"],
+        json!(["cancel"]),
+        "while the other side receives, only cancelling is possible"
+    );
 
     // The referral is queued for the other node in the same transaction.
     let case_id: CaseId = id.parse().unwrap();
-    let outbox = n.db.read(move |c| repo::outbox_for_case(c, case_id)).await.unwrap();
+    let outbox =
+        n.db.read(move |c| repo::outbox_for_case(c, case_id))
+            .await
+            .unwrap();
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0].message_type, "referral_request");
     let payload: Value = serde_json::from_str(&outbox[0].payload).unwrap();
     assert_eq!(payload["details"]["risk_level"], "high");
-    assert_eq!(payload["identity"]["given_name"], "Zainab", "consent covers data sharing");
+    assert_eq!(
+        payload["identity"]["given_name"], "Zainab",
+        "consent covers data sharing"
+    );
 
     // The receiving node's acknowledgement moves it to received.
     let referral = v["referral_id"].as_str().unwrap().parse().unwrap();
@@ -61,11 +97,28 @@ async fn sending_side_drafts_submits_approves_and_queues_the_referral() {
     assert_eq!(v["allowed_actions"], json!(["cancel", "put_on_hold"]));
     let (_, _, tag) = n.read(Supervisor, &id).await;
     // The sending side cannot accept its own referral.
-    let res = n.transition(Supervisor, &id, &tag.unwrap(), json!({ "action": "accept" })).await;
+    let res = n
+        .transition(
+            Supervisor,
+            &id,
+            &tag.unwrap(),
+            json!({ "action": "accept" }),
+        )
+        .await;
     assert_problem(res, StatusCode::FORBIDDEN, "wrong_side").await;
 
-    let events: Value = n.get(&format!("/api/v1/cases/{id}/events"), Caseworker).send().await.unwrap().json().await.unwrap();
-    assert_eq!(kinds(&events), ["created", "edited", "submit", "approve", "mark_received"]);
+    let events: Value = n
+        .get(&format!("/api/v1/cases/{id}/events"), Caseworker)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        kinds(&events),
+        ["created", "edited", "submit", "approve", "mark_received"]
+    );
     assert_eq!(events["items"][3]["comment"], "checked with the guardian");
     assert_eq!(events["items"][4]["actor_kind"], "peer");
 }
@@ -77,45 +130,111 @@ async fn receiving_side_takes_a_referral_through_handover_to_closure() {
     let id = case.id.to_string();
     let (status, v, tag) = n.read(Supervisor, &id).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((v["state"].as_str(), v["direction"].as_str()), (Some("received"), Some("incoming")));
+    assert_eq!(
+        (v["state"].as_str(), v["direction"].as_str()),
+        (Some("received"), Some("incoming"))
+    );
     assert_eq!(v["identity"]["family_name"], "Qwertyson");
 
-    let (tag, v) = n.step(Caseworker, &id, &tag.unwrap(), json!({ "action": "request_info" })).await;
+    let (tag, v) = n
+        .step(
+            Caseworker,
+            &id,
+            &tag.unwrap(),
+            json!({ "action": "request_info" }),
+        )
+        .await;
     assert_eq!(v["state"], "info_requested");
     let case = n.peer_applies(case.referral_id, Action::ProvideInfo).await;
     assert_eq!(case.state.as_str(), "received");
-    let res = n.transition(Supervisor, &id, &tag, json!({ "action": "accept" })).await;
+    let res = n
+        .transition(Supervisor, &id, &tag, json!({ "action": "accept" }))
+        .await;
     assert_problem(res, StatusCode::PRECONDITION_FAILED, "version_mismatch").await;
     let (_, _, tag) = n.read(Supervisor, &id).await;
-    let (tag, v) = n.step(Supervisor, &id, &tag.unwrap(), json!({ "action": "accept" })).await;
+    let (tag, v) = n
+        .step(
+            Supervisor,
+            &id,
+            &tag.unwrap(),
+            json!({ "action": "accept" }),
+        )
+        .await;
     assert_eq!(v["state"], "accepted");
-    let (_, v) = n.step(Liaison, &id, &tag, json!({ "action": "schedule_handover" })).await;
+    let (_, v) = n
+        .step(Liaison, &id, &tag, json!({ "action": "schedule_handover" }))
+        .await;
     assert_eq!(v["state"], "handover_scheduled");
     // Departure is recorded by the sending side's liaison: here it arrives from the peer.
     let (_, _, tag) = n.read(Liaison, &id).await;
-    let res = n.transition(Liaison, &id, &tag.unwrap(), json!({ "action": "depart" })).await;
+    let res = n
+        .transition(Liaison, &id, &tag.unwrap(), json!({ "action": "depart" }))
+        .await;
     assert_problem(res, StatusCode::FORBIDDEN, "wrong_side").await;
     n.peer_applies(case.referral_id, Action::Depart).await;
     let (_, v, tag) = n.read(Liaison, &id).await;
     assert_eq!(v["state"], "in_transit");
     assert_eq!(v["handover"]["given_name"], "Zainab");
     assert!(v["details"].is_null() && v["identity"].is_null());
-    let (tag, _) = n.step(Liaison, &id, &tag.unwrap(), json!({ "action": "confirm_handover" })).await;
-    let (tag, _) = n.step(Caseworker, &id, &tag, json!({ "action": "start_assistance" })).await;
-    let (tag, v) = n.step(Caseworker, &id, &tag, json!({ "action": "start_reintegration_monitoring" })).await;
+    let (tag, _) = n
+        .step(
+            Liaison,
+            &id,
+            &tag.unwrap(),
+            json!({ "action": "confirm_handover" }),
+        )
+        .await;
+    let (tag, _) = n
+        .step(
+            Caseworker,
+            &id,
+            &tag,
+            json!({ "action": "start_assistance" }),
+        )
+        .await;
+    let (tag, v) = n
+        .step(
+            Caseworker,
+            &id,
+            &tag,
+            json!({ "action": "start_reintegration_monitoring" }),
+        )
+        .await;
     assert_eq!(v["state"], "reintegration_monitoring");
     // Closing needs an outcome and a coded reason.
-    let res = n.transition(Supervisor, &id, &tag, json!({ "action": "close", "reason_code": "reintegrated" })).await;
+    let res = n
+        .transition(
+            Supervisor,
+            &id,
+            &tag,
+            json!({ "action": "close", "reason_code": "reintegrated" }),
+        )
+        .await;
     let p = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert_eq!(p["errors"][0]["field"], "outcome");
     let (_, v) = n
-        .step(Supervisor, &id, &tag, json!({ "action": "close", "reason_code": "reintegrated", "outcome": "successful" }))
+        .step(
+            Supervisor,
+            &id,
+            &tag,
+            json!({ "action": "close", "reason_code": "reintegrated", "outcome": "successful" }),
+        )
         .await;
-    assert_eq!((v["state"].as_str(), v["closure_outcome"].as_str()), (Some("closed"), Some("successful")));
+    assert_eq!(
+        (v["state"].as_str(), v["closure_outcome"].as_str()),
+        (Some("closed"), Some("successful"))
+    );
     assert_eq!(v["allowed_actions"], json!([]));
     assert!(v["due_at"].is_null() && v["overdue"] == false);
 
-    let events: Value = n.get(&format!("/api/v1/cases/{id}/events"), Supervisor).send().await.unwrap().json().await.unwrap();
+    let events: Value = n
+        .get(&format!("/api/v1/cases/{id}/events"), Supervisor)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(
         kinds(&events),
         [
@@ -134,14 +253,30 @@ async fn receiving_side_takes_a_referral_through_handover_to_closure() {
     // Every change made here that the sending node must learn of was queued, in
     // order; what the sending node reported (provide_info, depart) is not echoed back.
     let case_id = case.id;
-    let outbox = n.db.read(move |c| repo::outbox_for_case(c, case_id)).await.unwrap();
+    let outbox =
+        n.db.read(move |c| repo::outbox_for_case(c, case_id))
+            .await
+            .unwrap();
     let sent: Vec<String> = outbox
         .iter()
-        .map(|m| serde_json::from_str::<Value>(&m.payload).unwrap()["action"].as_str().unwrap().to_owned())
+        .map(|m| {
+            serde_json::from_str::<Value>(&m.payload).unwrap()["action"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(
         sent,
-        ["request_info", "accept", "schedule_handover", "confirm_handover", "start_assistance", "start_reintegration_monitoring", "close"]
+        [
+            "request_info",
+            "accept",
+            "schedule_handover",
+            "confirm_handover",
+            "start_assistance",
+            "start_reintegration_monitoring",
+            "close"
+        ]
     );
 }
 
@@ -153,22 +288,60 @@ async fn decline_hold_resume_cancel_and_entered_in_error() {
     let id = c.id.to_string();
     let (_, _, tag) = n.read(Supervisor, &id).await;
     let tag = tag.unwrap();
-    let res = n.transition(Supervisor, &id, &tag, json!({ "action": "decline", "reason_code": "because" })).await;
+    let res = n
+        .transition(
+            Supervisor,
+            &id,
+            &tag,
+            json!({ "action": "decline", "reason_code": "because" }),
+        )
+        .await;
     assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    let (tag, v) = n.step(Supervisor, &id, &tag, json!({ "action": "decline", "reason_code": "no_capacity" })).await;
-    assert_eq!((v["state"].as_str(), v["reason_code"].as_str()), (Some("declined"), Some("no_capacity")));
+    let (tag, v) = n
+        .step(
+            Supervisor,
+            &id,
+            &tag,
+            json!({ "action": "decline", "reason_code": "no_capacity" }),
+        )
+        .await;
+    assert_eq!(
+        (v["state"].as_str(), v["reason_code"].as_str()),
+        (Some("declined"), Some("no_capacity"))
+    );
     // Declined is final.
-    let res = n.transition(Supervisor, &id, &tag, json!({ "action": "accept" })).await;
+    let res = n
+        .transition(Supervisor, &id, &tag, json!({ "action": "accept" }))
+        .await;
     assert_problem(res, StatusCode::CONFLICT, "transition_not_allowed").await;
 
     // On hold resumes to where it was.
     let c = n.receive_referral(ready_details(), None).await;
     let id = c.id.to_string();
     let (_, _, tag) = n.read(Supervisor, &id).await;
-    let (tag, _) = n.step(Supervisor, &id, &tag.unwrap(), json!({ "action": "accept" })).await;
-    let (tag, v) = n.step(Supervisor, &id, &tag, json!({ "action": "put_on_hold", "reason_code": "border_closed" })).await;
-    assert_eq!((v["state"].as_str(), v["hold_from_state"].as_str()), (Some("on_hold"), Some("accepted")));
-    let (_, v) = n.step(Supervisor, &id, &tag, json!({ "action": "resume" })).await;
+    let (tag, _) = n
+        .step(
+            Supervisor,
+            &id,
+            &tag.unwrap(),
+            json!({ "action": "accept" }),
+        )
+        .await;
+    let (tag, v) = n
+        .step(
+            Supervisor,
+            &id,
+            &tag,
+            json!({ "action": "put_on_hold", "reason_code": "border_closed" }),
+        )
+        .await;
+    assert_eq!(
+        (v["state"].as_str(), v["hold_from_state"].as_str()),
+        (Some("on_hold"), Some("accepted"))
+    );
+    let (_, v) = n
+        .step(Supervisor, &id, &tag, json!({ "action": "resume" }))
+        .await;
     assert_eq!(v["state"], "accepted");
     // The sending side cancels; here it arrives from the peer.
     let case = n.peer_applies(c.referral_id, Action::Cancel).await;
@@ -177,22 +350,65 @@ async fn decline_hold_resume_cancel_and_entered_in_error() {
     // On the sending side a draft entered in error never reaches the other node.
     let s = spawn_node(NodeId::NeAnltp).await;
     let (id, tag) = s.draft(&ready_case()).await;
-    let res = s.transition(Supervisor, &id, &tag, json!({ "action": "mark_entered_in_error" })).await;
+    let res = s
+        .transition(
+            Supervisor,
+            &id,
+            &tag,
+            json!({ "action": "mark_entered_in_error" }),
+        )
+        .await;
     assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    let (_, v) = s.step(Supervisor, &id, &tag, json!({ "action": "mark_entered_in_error", "reason_code": "duplicate_record" })).await;
+    let (_, v) = s
+        .step(
+            Supervisor,
+            &id,
+            &tag,
+            json!({ "action": "mark_entered_in_error", "reason_code": "duplicate_record" }),
+        )
+        .await;
     assert_eq!(v["state"], "entered_in_error");
     let case_id: CaseId = id.parse().unwrap();
-    assert!(s.db.read(move |c| repo::outbox_for_case(c, case_id)).await.unwrap().is_empty());
+    assert!(s
+        .db
+        .read(move |c| repo::outbox_for_case(c, case_id))
+        .await
+        .unwrap()
+        .is_empty());
     // A draft that was approved is cancelled, and the cancellation is queued after the referral.
     let (id, tag) = s.draft(&ready_case()).await;
-    let (tag, _) = s.step(Caseworker, &id, &tag, json!({ "action": "submit" })).await;
-    let (tag, _) = s.step(Supervisor, &id, &tag, json!({ "action": "approve" })).await;
-    let res = s.transition(Supervisor, &id, &tag, json!({ "action": "mark_entered_in_error", "reason_code": "duplicate_record" })).await;
+    let (tag, _) = s
+        .step(Caseworker, &id, &tag, json!({ "action": "submit" }))
+        .await;
+    let (tag, _) = s
+        .step(Supervisor, &id, &tag, json!({ "action": "approve" }))
+        .await;
+    let res = s
+        .transition(
+            Supervisor,
+            &id,
+            &tag,
+            json!({ "action": "mark_entered_in_error", "reason_code": "duplicate_record" }),
+        )
+        .await;
     assert_problem(res, StatusCode::CONFLICT, "transition_not_allowed").await;
-    let (_, v) = s.step(Supervisor, &id, &tag, json!({ "action": "cancel", "reason_code": "referred_elsewhere" })).await;
+    let (_, v) = s
+        .step(
+            Supervisor,
+            &id,
+            &tag,
+            json!({ "action": "cancel", "reason_code": "referred_elsewhere" }),
+        )
+        .await;
     assert_eq!(v["state"], "cancelled");
     let case_id: CaseId = id.parse().unwrap();
-    let types: Vec<String> = s.db.read(move |c| repo::outbox_for_case(c, case_id)).await.unwrap().into_iter().map(|m| m.message_type).collect();
+    let types: Vec<String> =
+        s.db.read(move |c| repo::outbox_for_case(c, case_id))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.message_type)
+            .collect();
     assert_eq!(types, ["referral_request", "transition"]);
     // Drafts can only be edited while they are drafts.
     let (_, _, tag) = s.read(Caseworker, &id).await;
@@ -217,9 +433,8 @@ async fn list_filters_overdue_and_paginates() {
     let from = n.node.counterpart();
     let long_ago = now() - chrono::Duration::days(10);
     let details = passerelle::domain::case::CaseDetails::default();
-    let old = n
-        .db
-        .write(move |c| {
+    let old =
+        n.db.write(move |c| {
             repo::insert_incoming(
                 c,
                 Default::default(),
@@ -237,22 +452,45 @@ async fn list_filters_overdue_and_paginates() {
     let list = |q: &'static str| {
         let n = &n;
         async move {
-            let res = n.get(&format!("/api/v1/cases{q}"), Supervisor).send().await.unwrap();
+            let res = n
+                .get(&format!("/api/v1/cases{q}"), Supervisor)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(res.status(), StatusCode::OK, "{q}");
             res.json::<Value>().await.unwrap()
         }
     };
-    let ids_of = |v: &Value| -> Vec<String> { v["items"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect() };
+    let ids_of = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
 
     let overdue = list("?overdue=true").await;
     assert_eq!(ids_of(&overdue), [old.id.to_string()]);
     assert_eq!(overdue["items"][0]["overdue"], true);
     assert_eq!(ids_of(&list("?overdue=false").await).len(), 5);
-    assert_eq!(ids_of(&list("?direction=incoming").await), [old.id.to_string()]);
-    assert_eq!(ids_of(&list("?direction=outgoing&state=draft").await).len(), 5);
+    assert_eq!(
+        ids_of(&list("?direction=incoming").await),
+        [old.id.to_string()]
+    );
+    assert_eq!(
+        ids_of(&list("?direction=outgoing&state=draft").await).len(),
+        5
+    );
     assert_eq!(ids_of(&list("?state=closed").await).len(), 0);
-    assert_eq!(ids_of(&list("?created_to=2000-01-01T00:00:00Z").await).len(), 0);
-    assert_eq!(ids_of(&list("?created_from=2000-01-01T00:00:00Z").await).len(), 6);
+    assert_eq!(
+        ids_of(&list("?created_to=2000-01-01T00:00:00Z").await).len(),
+        0
+    );
+    assert_eq!(
+        ids_of(&list("?created_from=2000-01-01T00:00:00Z").await).len(),
+        6
+    );
 
     // Pages of two, newest first, no duplicates, no gaps.
     let mut seen = Vec::new();
@@ -263,7 +501,14 @@ async fn list_filters_overdue_and_paginates() {
             Some(c) => format!("/api/v1/cases?direction=outgoing&limit=2&cursor={c}"),
             None => "/api/v1/cases?direction=outgoing&limit=2".into(),
         };
-        let v: Value = n.get(&q, Caseworker).send().await.unwrap().json().await.unwrap();
+        let v: Value = n
+            .get(&q, Caseworker)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         seen.extend(ids_of(&v));
         pages += 1;
         match v["next_cursor"].as_str() {

@@ -28,8 +28,14 @@ fn every_operation_is_tagged_and_documents_its_errors() {
     for (path, item) in paths {
         for (method, op) in item.as_object().unwrap() {
             let name = format!("{method} {path}");
-            assert!(op["tags"].as_array().is_some_and(|t| !t.is_empty()), "{name} has no tag");
-            assert!(op["description"].is_string() || op["summary"].is_string(), "{name} is not described");
+            assert!(
+                op["tags"].as_array().is_some_and(|t| !t.is_empty()),
+                "{name} has no tag"
+            );
+            assert!(
+                op["description"].is_string() || op["summary"].is_string(),
+                "{name} is not described"
+            );
             let responses = op["responses"].as_object().unwrap();
             if path.starts_with("/api/") {
                 for code in ["400", "401", "403", "500", "503"] {
@@ -39,7 +45,10 @@ fn every_operation_is_tagged_and_documents_its_errors() {
                         "{name} does not document {code} as a problem"
                     );
                 }
-                assert!(!op["security"].is_null(), "{name} has no security requirement");
+                assert!(
+                    !op["security"].is_null(),
+                    "{name} has no security requirement"
+                );
             }
         }
     }
@@ -53,13 +62,20 @@ fn every_schema_field_is_described() {
         if let Some(props) = schema["properties"].as_object() {
             for (field, p) in props {
                 let described = p["description"].is_string()
-                    || p["allOf"].as_array().is_some_and(|a| a.iter().any(|x| x["description"].is_string()))
-                    || p["oneOf"].as_array().is_some_and(|a| a.iter().any(|x| x["description"].is_string()));
+                    || p["allOf"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|x| x["description"].is_string()))
+                    || p["oneOf"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|x| x["description"].is_string()));
                 if !described {
                     undocumented.push(format!("{name}.{field}"));
                 }
             }
         }
     }
-    assert!(undocumented.is_empty(), "fields without a description: {undocumented:?}");
+    assert!(
+        undocumented.is_empty(),
+        "fields without a description: {undocumented:?}"
+    );
 }

@@ -10,28 +10,80 @@ use crate::helpers::*;
 #[tokio::test]
 async fn health_readiness_metrics_and_request_ids() {
     let n = spawn_node(NodeId::NgNaptip).await;
-    let res = n.client.get(format!("{}/healthz", n.address)).send().await.unwrap();
+    let res = n
+        .client
+        .get(format!("{}/healthz", n.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers().contains_key("x-request-id"));
     let v: Value = res.json().await.unwrap();
-    assert_eq!((v["node"].as_str(), v["backend"].as_str()), (Some("ng-naptip"), Some(backend().as_str())));
-    let res = n.client.get(format!("{}/readyz", n.address)).send().await.unwrap();
+    assert_eq!(
+        (v["node"].as_str(), v["backend"].as_str()),
+        (Some("ng-naptip"), Some(backend().as_str()))
+    );
+    let res = n
+        .client
+        .get(format!("{}/readyz", n.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 
     n.get("/api/v1/me", Caseworker).send().await.unwrap();
-    let res = n.client.get(format!("{}/api/v1/me", n.address)).send().await.unwrap();
-    assert!(res.headers().contains_key("x-request-id"), "refusals carry a request id too");
-    let metrics = n.client.get(format!("{}/metrics", n.address)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("passerelle_http_requests_total{method=\"GET\",route=\"/api/v1/me\",status=\"200\"} 1"), "{metrics}");
+    let res = n
+        .client
+        .get(format!("{}/api/v1/me", n.address))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.headers().contains_key("x-request-id"),
+        "refusals carry a request id too"
+    );
+    let metrics = n
+        .client
+        .get(format!("{}/metrics", n.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "passerelle_http_requests_total{method=\"GET\",route=\"/api/v1/me\",status=\"200\"} 1"
+        ),
+        "{metrics}"
+    );
     assert!(metrics.contains("status=\"401\""));
 
     // Swagger UI is served from the binary (no CDN), with the spec beside it.
-    let res = n.client.get(format!("{}/swagger-ui/", n.address)).send().await.unwrap();
+    let res = n
+        .client
+        .get(format!("{}/swagger-ui/", n.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let html = res.text().await.unwrap();
     assert!(html.contains("swagger-ui") && !html.contains("unpkg.com") && !html.contains("cdn"));
-    let res = n.client.get(format!("{}/swagger-ui/swagger-ui-bundle.js", n.address)).send().await.unwrap();
+    let res = n
+        .client
+        .get(format!("{}/swagger-ui/swagger-ui-bundle.js", n.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let spec: Value = n.client.get(format!("{}/api-docs/openapi.json", n.address)).send().await.unwrap().json().await.unwrap();
+    let spec: Value = n
+        .client
+        .get(format!("{}/api-docs/openapi.json", n.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(spec["openapi"], "3.1.0");
 }

@@ -29,9 +29,19 @@ const PERSONAL: &[&str] = &[
 async fn the_jtwg_role_never_sees_personal_data() {
     let n = spawn_node(NodeId::NeAnltp).await;
     let (id, tag) = n.draft(&ready_case()).await;
-    n.step(Caseworker, &id, &tag, json!({ "action": "submit", "comment": "the guardian confirmed by phone" })).await;
+    n.step(
+        Caseworker,
+        &id,
+        &tag,
+        json!({ "action": "submit", "comment": "the guardian confirmed by phone" }),
+    )
+    .await;
     // An incoming case too.
-    let incoming = n.receive_referral(ready_details(), Some(identity())).await.id.to_string();
+    let incoming = n
+        .receive_referral(ready_details(), Some(identity()))
+        .await
+        .id
+        .to_string();
 
     // Sanity: a caseworker does see these values, so their absence below means something.
     let (_, full, _) = n.read(Caseworker, &id).await;
@@ -55,7 +65,10 @@ async fn the_jtwg_role_never_sees_personal_data() {
         if !path.contains("code-lists") {
             let text = body.to_string();
             for value in PERSONAL {
-                assert!(!text.contains(value), "{path} leaks `{value}` to the JTWG: {text}");
+                assert!(
+                    !text.contains(value),
+                    "{path} leaks `{value}` to the JTWG: {text}"
+                );
             }
         }
         bodies.push(body);
@@ -63,7 +76,11 @@ async fn the_jtwg_role_never_sees_personal_data() {
     let case = &bodies[2];
     assert_eq!(case["state"], "submitted");
     assert!(case["details"].is_null() && case["identity"].is_null() && case["handover"].is_null());
-    assert!(bodies[3]["items"].as_array().unwrap().iter().all(|e| e["comment"].is_null() && e["actor_user_id"].is_null()));
+    assert!(bodies[3]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["comment"].is_null() && e["actor_user_id"].is_null()));
     // And it can change nothing.
     let res = n.create_case(JtwgReviewer, &ready_case()).await;
     assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;

@@ -9,6 +9,9 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
+/// (method, path, body, If-Match, expected status)
+type Probe<'a> = (Method, String, Option<Value>, Option<&'a str>, StatusCode);
+
 #[tokio::test]
 async fn every_role_against_every_endpoint() {
     let n = spawn_node(NodeId::NeAnltp).await;
@@ -16,36 +19,89 @@ async fn every_role_against_every_endpoint() {
     for role in Role::ALL {
         let reads = role != Admin;
         let writes = matches!(role, Caseworker | Supervisor);
-        // (method, path, body, expected status)
         let (fresh, fresh_tag) = n.draft(&ready_case()).await;
-        let cases: Vec<(Method, String, Option<Value>, Option<&str>, StatusCode)> = vec![
-            (Method::GET, "/api/v1/code-lists".into(), None, None, StatusCode::OK),
-            (Method::GET, "/api/v1/code-lists/exploitation_type".into(), None, None, StatusCode::OK),
+        let cases: Vec<Probe> = vec![
+            (
+                Method::GET,
+                "/api/v1/code-lists".into(),
+                None,
+                None,
+                StatusCode::OK,
+            ),
+            (
+                Method::GET,
+                "/api/v1/code-lists/exploitation_type".into(),
+                None,
+                None,
+                StatusCode::OK,
+            ),
             (Method::GET, "/api/v1/me".into(), None, None, StatusCode::OK),
-            (Method::GET, "/api/v1/users".into(), None, None, if role == Admin { StatusCode::OK } else { StatusCode::FORBIDDEN }),
-            (Method::POST, "/api/v1/cases".into(), Some(ready_case()), None, if writes { StatusCode::CREATED } else { StatusCode::FORBIDDEN }),
-            (Method::GET, "/api/v1/cases".into(), None, None, if reads { StatusCode::OK } else { StatusCode::FORBIDDEN }),
+            (
+                Method::GET,
+                "/api/v1/users".into(),
+                None,
+                None,
+                if role == Admin {
+                    StatusCode::OK
+                } else {
+                    StatusCode::FORBIDDEN
+                },
+            ),
+            (
+                Method::POST,
+                "/api/v1/cases".into(),
+                Some(ready_case()),
+                None,
+                if writes {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::FORBIDDEN
+                },
+            ),
+            (
+                Method::GET,
+                "/api/v1/cases".into(),
+                None,
+                None,
+                if reads {
+                    StatusCode::OK
+                } else {
+                    StatusCode::FORBIDDEN
+                },
+            ),
             // A draft is outside a liaison's scope (acceptance to handover).
             (
                 Method::GET,
                 format!("/api/v1/cases/{draft}"),
                 None,
                 None,
-                if reads && role != Liaison { StatusCode::OK } else { StatusCode::FORBIDDEN },
+                if reads && role != Liaison {
+                    StatusCode::OK
+                } else {
+                    StatusCode::FORBIDDEN
+                },
             ),
             (
                 Method::GET,
                 format!("/api/v1/cases/{draft}/events"),
                 None,
                 None,
-                if reads && role != Liaison { StatusCode::OK } else { StatusCode::FORBIDDEN },
+                if reads && role != Liaison {
+                    StatusCode::OK
+                } else {
+                    StatusCode::FORBIDDEN
+                },
             ),
             (
                 Method::PUT,
                 format!("/api/v1/cases/{fresh}"),
                 Some(ready_case()),
                 Some(&fresh_tag),
-                if writes { StatusCode::OK } else { StatusCode::FORBIDDEN },
+                if writes {
+                    StatusCode::OK
+                } else {
+                    StatusCode::FORBIDDEN
+                },
             ),
         ];
         for (method, path, body, if_match, expected) in cases {
@@ -64,7 +120,9 @@ async fn every_role_against_every_endpoint() {
         }
         // Transitions: submit the fresh draft (its version moved on if it was edited).
         let (_, _, tag) = n.read(Supervisor, &fresh).await;
-        let res = n.transition(role, &fresh, &tag.unwrap(), json!({ "action": "submit" })).await;
+        let res = n
+            .transition(role, &fresh, &tag.unwrap(), json!({ "action": "submit" }))
+            .await;
         let expected = match role {
             Caseworker | Supervisor => StatusCode::OK,
             _ => StatusCode::FORBIDDEN,
@@ -79,25 +137,54 @@ async fn liaisons_see_handover_cases_only_and_only_what_a_handover_needs() {
     let waiting = n.receive_referral(ready_details(), Some(identity())).await;
     let accepted = n.receive_referral(ready_details(), Some(identity())).await;
     let (_, _, tag) = n.read(Supervisor, &accepted.id.to_string()).await;
-    n.step(Supervisor, &accepted.id.to_string(), &tag.unwrap(), json!({ "action": "accept" })).await;
+    n.step(
+        Supervisor,
+        &accepted.id.to_string(),
+        &tag.unwrap(),
+        json!({ "action": "accept" }),
+    )
+    .await;
 
-    let list: Value = n.get("/api/v1/cases", Liaison).send().await.unwrap().json().await.unwrap();
+    let list: Value = n
+        .get("/api/v1/cases", Liaison)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["id"], accepted.id.to_string());
     let (status, _, _) = n.read(Liaison, &waiting.id.to_string()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, _, tag) = n.read(Supervisor, &waiting.id.to_string()).await;
-    let res = n.transition(Liaison, &waiting.id.to_string(), &tag.unwrap(), json!({ "action": "accept" })).await;
+    let res = n
+        .transition(
+            Liaison,
+            &waiting.id.to_string(),
+            &tag.unwrap(),
+            json!({ "action": "accept" }),
+        )
+        .await;
     assert_problem(res, StatusCode::FORBIDDEN, "outside_role_scope").await;
 
     let (status, v, _) = n.read(Liaison, &accepted.id.to_string()).await;
     assert_eq!(status, StatusCode::OK);
     assert!(v["details"].is_null() && v["identity"].is_null());
     let h = &v["handover"];
-    assert_eq!((h["minor"].as_bool(), h["given_name"].as_str()), (Some(true), Some("Zainab")));
+    assert_eq!(
+        (h["minor"].as_bool(), h["given_name"].as_str()),
+        (Some(true), Some("Zainab"))
+    );
     let text = v.to_string();
-    for secret in ["+2348012345678", "Kofar Mata", "domestic_servitude", "Dala", "voluntary_return"] {
+    for secret in [
+        "+2348012345678",
+        "Kofar Mata",
+        "domestic_servitude",
+        "Dala",
+        "voluntary_return",
+    ] {
         assert!(!text.contains(secret), "liaison view leaks {secret}");
     }
     assert_eq!(v["allowed_actions"], json!(["schedule_handover"]));
@@ -111,18 +198,29 @@ async fn every_refused_token_gets_401_problem() {
     let res = n.client.get(&url).send().await.unwrap();
     let p = assert_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     assert!(p["detail"].as_str().unwrap().contains("missing"));
-    let res = n.client.get(&url).header("Authorization", "Basic YTpi").send().await.unwrap();
+    let res = n
+        .client
+        .get(&url)
+        .header("Authorization", "Basic YTpi")
+        .send()
+        .await
+        .unwrap();
     assert_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     let res = n.client.get(&url).bearer_auth("nope").send().await.unwrap();
     assert_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
-    let res = n.client.get(&url).bearer_auth(format!("psl_{}", "A".repeat(43))).send().await.unwrap();
+    let res = n
+        .client
+        .get(&url)
+        .bearer_auth(format!("psl_{}", "A".repeat(43)))
+        .send()
+        .await
+        .unwrap();
     assert_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 
     // Revoked, expired, disabled account.
     let t = now();
-    let (revoked, expired) = n
-        .db
-        .write_blocking(|c| {
+    let (revoked, expired) =
+        n.db.write_blocking(|c| {
             users::create_user(c, "someone", "Someone", Caseworker, "ANLTP/TIM", t)?;
             let r = users::issue_token(c, "someone", "r", 30, t)?;
             users::revoke_token(c, &r.id.to_string(), t)?;
@@ -137,9 +235,17 @@ async fn every_refused_token_gets_401_problem() {
     }
     let res = n.get("/api/v1/me", Caseworker).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    n.db.write_blocking(|c| users::set_disabled(c, "caseworker", true)).unwrap();
+    n.db.write_blocking(|c| users::set_disabled(c, "caseworker", true))
+        .unwrap();
     let res = n.get("/api/v1/me", Caseworker).send().await.unwrap();
     let p = assert_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     assert!(p["detail"].as_str().unwrap().contains("user_disabled"));
-    assert!(n.client.get(&url).send().await.unwrap().headers().contains_key("www-authenticate"));
+    assert!(n
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .headers()
+        .contains_key("www-authenticate"));
 }
