@@ -42,7 +42,7 @@ pub enum CommonErrors {
     /// Unexpected server error (`internal_error`); details are in the server log.
     #[response(status = 500, content_type = "application/problem+json")]
     Internal(Problem),
-    /// The database is unreachable (`database_unavailable`).
+    /// The database is unreachable (`database_unavailable`) or busy (`database_busy`); nothing was changed, retry.
     #[response(status = 503, content_type = "application/problem+json")]
     Unavailable(Problem),
 }
