@@ -138,3 +138,63 @@ fn an_unsupported_database_url_is_a_clear_startup_error() {
     let out = passerelle(&config, "sqlite://x.db", &["migrate"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("node.country"));
 }
+
+#[test]
+fn serve_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("n.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[node]\nid = \"ne-anltp\"\nagency = \"ANLTP/TIM\"\ncountry = \"NE\"\ndata_dir = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "info")
+        .env("PASSERELLE__LOG__FORMAT", "json")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until it listens (JSON logs), then until it answers.
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let line = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("listening"))
+        .unwrap();
+    let log: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let address = log["fields"]["address"].as_str().unwrap().to_owned();
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(&address).is_err() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "did not stop"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        dir.path().join("passerelle.db").exists(),
+        "the default SQLite database lives in the data directory"
+    );
+}
