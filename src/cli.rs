@@ -37,6 +37,42 @@ pub enum Command {
     Tokens(TokensCommand),
     /// Print the OpenAPI document.
     Openapi,
+    /// Development certificates.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Messages to the other node (delivery status, retry).
+    #[command(subcommand)]
+    Messages(MessagesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Create the DEVELOPMENT PKI: one CA per country, and a server and a
+    /// client certificate per node (never use it in production).
+    Init {
+        /// Directory to write into (created if missing).
+        #[arg(default_value = "certs-dev")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MessagesCommand {
+    /// List outgoing messages.
+    List {
+        /// pending, delivered, rejected or suspended.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Put suspended messages back in the delivery queue (a running node
+    /// picks them up within its poll interval).
+    Retry {
+        /// One message id; all suspended messages if omitted.
+        #[arg(long)]
+        id: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,13 +154,54 @@ fn now() -> chrono::NaiveDateTime {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Openapi = cli.command {
-        print!("{}", crate::api::openapi_json());
-        return Ok(());
+    match &cli.command {
+        Command::Openapi => {
+            print!("{}", crate::api::openapi_json());
+            return Ok(());
+        }
+        Command::Certs(CertsCommand::Init { dir }) => {
+            let files = crate::tls::pki::init_dev(dir)?;
+            println!(
+                "DEVELOPMENT certificates written to {} ({} files)",
+                dir.display(),
+                files.len()
+            );
+            return Ok(());
+        }
+        _ => {}
     }
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Openapi => Ok(()),
+        Command::Openapi | Command::Certs(_) => Ok(()),
+        Command::Messages(cmd) => {
+            let db = open_db(&settings)?;
+            match cmd {
+                MessagesCommand::List { status, limit } => {
+                    for m in db.read_blocking(|c| {
+                        crate::db::peer::list_outgoing(c, status.as_deref(), None, limit)
+                    })? {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}\t{}",
+                            m.seq,
+                            m.id,
+                            m.message_type,
+                            m.status,
+                            m.attempts,
+                            m.last_error.unwrap_or_default()
+                        );
+                    }
+                }
+                MessagesCommand::Retry { id } => {
+                    let id = id
+                        .map(|i| i.parse::<crate::domain::ids::MessageId>())
+                        .transpose()
+                        .context("--id is not a message id")?;
+                    let n = db.write_blocking(|c| crate::db::peer::retry(c, id, now()))?;
+                    println!("{n} message(s) queued again");
+                }
+            }
+            Ok(())
+        }
         Command::Serve => {
             telemetry::init(&settings.log);
             actix_web::rt::System::new().block_on(async move {

@@ -38,6 +38,10 @@ pub struct Settings {
     /// API tokens.
     #[serde(default)]
     pub tokens: TokenSettings,
+    /// The other node and how to reach it.
+    pub peer: PeerSettings,
+    /// Certificates and keys.
+    pub tls: TlsSettings,
 }
 
 /// `[node]`: identity of this node.
@@ -70,6 +74,10 @@ pub struct HttpSettings {
     /// `http.shutdown_timeout_secs`: how long in-flight requests may finish
     /// after SIGINT/SIGTERM (default 30).
     pub shutdown_timeout_secs: u64,
+    /// `http.behind_tls_proxy`: serve plain HTTP because a TLS-terminating
+    /// proxy sits in front (default false: the listener serves HTTPS with
+    /// `tls.server_cert`).
+    pub behind_tls_proxy: bool,
 }
 
 impl Default for HttpSettings {
@@ -79,6 +87,7 @@ impl Default for HttpSettings {
             body_limit_bytes: 64 * 1024,
             workers: None,
             shutdown_timeout_secs: 30,
+            behind_tls_proxy: false,
         }
     }
 }
@@ -211,6 +220,81 @@ impl Default for TokenSettings {
     }
 }
 
+/// `[peer]`: the other node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerSettings {
+    /// `peer.url`: base URL of the other node's peer listener, e.g.
+    /// `https://naptip-passerelle.example:9443`. Required. Its TLS certificate
+    /// must name the other node's id, whatever host the URL uses.
+    pub url: String,
+    /// `peer.listen`: address of this node's peer listener (default `127.0.0.1:9443`).
+    #[serde(default = "default_peer_listen")]
+    pub listen: SocketAddr,
+    /// `peer.batch_size`: most messages sent in one request (default 256).
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// `peer.retry_schedule_ms`: waits before each retry of a failed delivery;
+    /// after the last one the message is suspended (default
+    /// `[250, 1000, 5000, 15000, 60000, 300000, 900000]`).
+    #[serde(default = "default_schedule")]
+    pub retry_schedule_ms: Vec<u64>,
+    /// `peer.jitter`: each wait varies randomly by up to this fraction (default 0.2).
+    #[serde(default = "default_jitter")]
+    pub jitter: f64,
+    /// `peer.poll_interval_ms`: how often the dispatcher looks for due messages
+    /// when nothing woke it (default 1000).
+    #[serde(default = "default_poll")]
+    pub poll_interval_ms: u64,
+    /// `peer.request_timeout_secs`: timeout of one delivery request (default 10).
+    #[serde(default = "default_peer_timeout")]
+    pub request_timeout_secs: u64,
+    /// `peer.body_limit_bytes`: largest batch accepted from the peer (default 8 MiB).
+    #[serde(default = "default_peer_body")]
+    pub body_limit_bytes: usize,
+}
+
+fn default_peer_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9443))
+}
+fn default_batch() -> usize {
+    256
+}
+fn default_schedule() -> Vec<u64> {
+    vec![250, 1000, 5000, 15_000, 60_000, 300_000, 900_000]
+}
+fn default_jitter() -> f64 {
+    0.2
+}
+fn default_poll() -> u64 {
+    1000
+}
+fn default_peer_timeout() -> u64 {
+    10
+}
+fn default_peer_body() -> usize {
+    8 * 1024 * 1024
+}
+
+/// `[tls]`: certificates and keys (PEM). Development set: `certs-dev/`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// `tls.server_cert`: this node's server certificate chain; DNS SANs: the
+    /// node id and the host names the caseworker and peer URLs use.
+    pub server_cert: PathBuf,
+    /// `tls.server_key`: its private key (also signs receipts). Secret: keep readable by the service only.
+    pub server_key: PathBuf,
+    /// `tls.client_cert`: this node's client certificate (DNS SAN = node id),
+    /// presented to the peer.
+    pub client_cert: PathBuf,
+    /// `tls.client_key`: its private key (also signs outgoing messages). Secret.
+    pub client_key: PathBuf,
+    /// `tls.peer_ca`: CA certificate files trusted for the peer (several at
+    /// once during a rotation).
+    pub peer_ca: Vec<PathBuf>,
+}
+
 fn default_data_dir() -> PathBuf {
     PathBuf::from("data")
 }
@@ -261,6 +345,34 @@ impl Settings {
                 "tokens.default_ttl_days must be between 1 and tokens.max_ttl_days".into(),
             ));
         }
+        if !(self.peer.url.starts_with("https://")) {
+            return Err(ConfigError::Invalid(
+                "peer.url must be an https:// URL".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.peer.jitter) {
+            return Err(ConfigError::Invalid(
+                "peer.jitter must be between 0 and 1".into(),
+            ));
+        }
+        let too_long = [
+            self.deadlines.submitted_hours,
+            self.deadlines.approved_hours,
+            self.deadlines.received_hours,
+            self.deadlines.info_requested_hours,
+            self.deadlines.accepted_hours,
+            self.deadlines.handover_scheduled_hours,
+            self.deadlines.in_transit_hours,
+            self.deadlines.handed_over_hours,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|h| h > 24 * 3660);
+        if too_long || self.tokens.max_ttl_days > 3660 {
+            return Err(ConfigError::Invalid(
+                "time limits and token lifetimes must be under ten years".into(),
+            ));
+        }
         if self.database.max_connections == 0 {
             return Err(ConfigError::Invalid(
                 "database.max_connections must be at least 1".into(),
@@ -281,16 +393,48 @@ impl Settings {
     }
 }
 
-/// The database URL with any password masked, for logs.
+/// The database URL with any password masked, for logs: the password of
+/// the user-info part and every query parameter value but a few harmless ones.
 pub fn redact_url(url: &SecretString) -> String {
     let url = url.expose_secret();
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let base = match (base.find("://"), base.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
+            let userinfo = &base[scheme_end + 3..at];
             let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+            format!("{}://{}:***@{}", &base[..scheme_end], user, &base[at + 1..])
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    match query {
+        None => base,
+        Some(q) => {
+            let params: Vec<String> = q
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, v))
+                        if matches!(
+                            k,
+                            "sslmode"
+                                | "connect_timeout"
+                                | "application_name"
+                                | "host"
+                                | "port"
+                                | "dbname"
+                                | "user"
+                        ) =>
+                    {
+                        format!("{k}={v}")
+                    }
+                    Some((k, _)) => format!("{k}=***"),
+                    None => kv.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", params.join("&"))
+        }
     }
 }
 
@@ -303,6 +447,13 @@ mod tests {
         let u = SecretString::from("postgres://app:s3cret@db.example/passerelle".to_string());
         assert_eq!(redact_url(&u), "postgres://app:***@db.example/passerelle");
         assert!(!format!("{u:?}").contains("s3cret"));
+        let q = SecretString::from(
+            "postgres://db/passerelle?user=app&password=s3cret&sslmode=require".to_string(),
+        );
+        assert_eq!(
+            redact_url(&q),
+            "postgres://db/passerelle?user=app&password=***&sslmode=require"
+        );
         let s = SecretString::from("sqlite://data/x.db".to_string());
         assert_eq!(redact_url(&s), "sqlite://data/x.db");
     }

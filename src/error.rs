@@ -80,7 +80,9 @@ impl Problem {
 /// Errors of the HTTP API, each with its status and code.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("authentication required: {0}")]
+    /// The reason is logged, never sent: the client only learns that a
+    /// valid token is required.
+    #[error("a valid bearer token is required")]
     Unauthenticated(&'static str),
     #[error("{1}")]
     Forbidden(&'static str, String),
@@ -116,6 +118,10 @@ impl ApiError {
             DbError::Pool(_) | DbError::Cancelled => {
                 (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
             }
+            // Another process holds SQLite's write lock beyond the busy
+            // timeout, or PostgreSQL aborted a transaction that conflicted
+            // with another: nothing was written and retrying is safe.
+            e if e.is_transient() => (StatusCode::SERVICE_UNAVAILABLE, "database_busy"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
@@ -188,9 +194,16 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        self.problem().response()
+        let mut res = self.problem().response();
+        res.extensions_mut()
+            .insert(ProblemCode(self.status_and_code().1));
+        res
     }
 }
+
+/// The problem code of an error response, for the refusal log line.
+#[derive(Debug, Clone, Copy)]
+pub struct ProblemCode(pub &'static str);
 
 fn fallback_code(status: StatusCode) -> &'static str {
     match status {
@@ -217,6 +230,15 @@ pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHa
         .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         let req = res.request();
+        let code = res
+            .response()
+            .extensions()
+            .get::<ProblemCode>()
+            .map_or("-", |c| c.0);
+        let reason = req
+            .extensions()
+            .get::<crate::api::auth::RefusalReason>()
+            .map_or("-", |r| r.0);
         let user = req
             .extensions()
             .get::<Principal>()
@@ -228,6 +250,8 @@ pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHa
             route = req.match_pattern().as_deref().unwrap_or("-"),
             user = user.as_ref().map_or("-", |u| u.0.as_str()),
             role = user.as_ref().map_or("-", |u| u.1),
+            code,
+            reason,
             peer = %req.connection_info().realip_remote_addr().unwrap_or("-"),
             "request refused"
         );

@@ -11,5 +11,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod peer;
 pub mod startup;
 pub mod telemetry;
+pub mod tls;

@@ -1,32 +1,60 @@
-//! Building and running the node's HTTP server.
+//! Building and running a node: the caseworker listener, the peer listener
+//! and the outbox dispatcher.
 
-use std::net::TcpListener;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
+use tokio::sync::Notify;
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::{self, AppState};
 use crate::config::{redact_url, Settings};
-use crate::db::Db;
+use crate::db::{Db, NodeCtx};
 use crate::error::problem_fallback;
+use crate::peer::client::PeerClient;
+use crate::peer::dispatcher::Dispatcher;
+use crate::peer::server::{self as peer_server, PeerState};
 use crate::telemetry::{self, Metrics};
+use crate::tls::{NodeTls, RefusalCounter};
 
-/// A node, bound to its port and ready to run.
+/// A node, bound to its ports and ready to run.
 pub struct Application {
-    port: u16,
-    server: Server,
+    api_addr: SocketAddr,
+    peer_addr: SocketAddr,
+    api_server: Server,
+    peer_server: Server,
+    dispatcher: Dispatcher,
     db: Db,
+    ctx: Arc<NodeCtx>,
+    wake: Arc<Notify>,
+    tls_api: bool,
+}
+
+/// Stops a running node.
+#[derive(Clone)]
+pub struct StopHandle {
+    api: ServerHandle,
+    peer: ServerHandle,
+}
+
+impl StopHandle {
+    /// Stops both listeners (gracefully: in-flight requests finish); the
+    /// dispatcher stops with them.
+    pub async fn stop(&self, graceful: bool) {
+        futures_util::future::join(self.api.stop(graceful), self.peer.stop(graceful)).await;
+    }
 }
 
 impl Application {
-    /// Opens (and migrates) the database and binds the listener. With
-    /// `http.listen` on port 0 the OS picks a free port: see [`Self::port`].
+    /// Opens (and migrates) the database, loads certificates and binds both
+    /// listeners (port 0 picks a free port: see [`Self::api_port`], [`Self::peer_port`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let url = settings.database_url();
         let (max, busy) = (
@@ -39,29 +67,35 @@ impl Application {
         Self::with_db(settings, db)
     }
 
-    /// Builds the server over an already opened database.
+    /// Builds the node over an already opened database.
     pub fn with_db(settings: Settings, db: Db) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(settings.http.listen)
-            .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
-        let port = listener.local_addr()?.port();
-        tracing::info!(
-            node = %settings.node.id,
-            backend = db.backend(),
-            database = %redact_url(&settings.database_url()),
-            address = %listener.local_addr()?,
-            "Passerelle node listening"
-        );
+        let metrics = Metrics::new();
+        let tls = NodeTls::load(
+            &settings.tls,
+            settings.node.id,
+            RefusalCounter(metrics.tls_refusals.clone()),
+        )
+        .context("cannot load the TLS certificates and keys")?;
+        let ctx = Arc::new(NodeCtx {
+            node: settings.node.id,
+            deadlines: settings.deadlines.clone(),
+            message_key: tls.message_key.clone(),
+            receipt_key: tls.receipt_key.clone(),
+        });
+        let wake = Arc::new(Notify::new());
         let state = web::Data::new(AppState {
             db: db.clone(),
-            node: settings.node.id,
+            ctx: ctx.clone(),
             agency: settings.node.agency.clone(),
-            deadlines: settings.deadlines.clone(),
-            metrics: Metrics::new(),
+            metrics: metrics.clone(),
+            wake: wake.clone(),
         });
+
+        // Caseworker listener.
         let body_limit = settings.http.body_limit_bytes;
         let (json, path, query) = api::extractor_config(body_limit);
         let spec = api::openapi();
-        let mut server = HttpServer::new(move || {
+        let api = HttpServer::new(move || {
             let (app, _) = App::new()
                 .into_utoipa_app()
                 .app_data(state.clone())
@@ -80,27 +114,123 @@ impl Application {
         })
         .shutdown_timeout(settings.http.shutdown_timeout_secs)
         .client_request_timeout(Duration::from_secs(30))
-        .listen(listener)?;
-        if let Some(workers) = settings.http.workers {
-            server = server.workers(workers);
+        .tcp_nodelay(true);
+        let api = if settings.http.behind_tls_proxy {
+            api.bind(settings.http.listen)
+        } else {
+            api.bind_rustls_0_23(settings.http.listen, (*tls.api_server).clone())
         }
+        .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
+        let api = match settings.http.workers {
+            Some(w) => api.workers(w),
+            None => api,
+        };
+        let api_addr = *api.addrs().first().context("no caseworker address")?;
+
+        // Peer listener: mTLS, node-to-node only.
+        let peer_state = web::Data::new(PeerState {
+            db: db.clone(),
+            ctx: ctx.clone(),
+        });
+        let peer_json = web::JsonConfig::default()
+            .limit(settings.peer.body_limit_bytes)
+            .content_type_required(true)
+            .error_handler(|err, _req| api::json_error(err, 0).into());
+        let peer = HttpServer::new(move || {
+            App::new()
+                .app_data(peer_state.clone())
+                .app_data(peer_json.clone())
+                .configure(peer_server::configure)
+                .wrap(ErrorHandlers::new().default_handler(problem_fallback))
+                .wrap(TracingLogger::default())
+        })
+        .on_connect(peer_server::capture_client_certificate)
+        .shutdown_timeout(settings.http.shutdown_timeout_secs)
+        .tcp_nodelay(true)
+        .bind_rustls_0_23(settings.peer.listen, (*tls.peer_server).clone())
+        .with_context(|| format!("cannot listen on {}", settings.peer.listen))?;
+        let peer = match settings.http.workers {
+            Some(w) => peer.workers(w),
+            None => peer,
+        };
+        let peer_addr = *peer.addrs().first().context("no peer address")?;
+
+        let client = PeerClient::new(
+            tls.peer_client.clone(),
+            &settings.peer.url,
+            Duration::from_secs(settings.peer.request_timeout_secs),
+        )?;
+        let dispatcher = Dispatcher {
+            db: db.clone(),
+            ctx: ctx.clone(),
+            client,
+            wake: wake.clone(),
+            settings: settings.peer.clone(),
+        };
+        tracing::info!(
+            node = %settings.node.id,
+            backend = db.backend(),
+            database = %redact_url(&settings.database_url()),
+            api = %api_addr,
+            api_tls = !settings.http.behind_tls_proxy,
+            peer_listener = %peer_addr,
+            peer_url = %settings.peer.url,
+            "Passerelle node listening"
+        );
         Ok(Self {
-            port,
-            server: server.run(),
+            api_addr,
+            peer_addr,
+            api_server: api.run(),
+            peer_server: peer.run(),
+            dispatcher,
             db,
+            ctx,
+            wake,
+            tls_api: !settings.http.behind_tls_proxy,
         })
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
+    pub fn api_port(&self) -> u16 {
+        self.api_addr.port()
+    }
+
+    pub fn peer_port(&self) -> u16 {
+        self.peer_addr.port()
+    }
+
+    /// Base URL of the caseworker API.
+    pub fn api_url(&self) -> String {
+        let scheme = if self.tls_api { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.api_port())
     }
 
     pub fn db(&self) -> &Db {
         &self.db
     }
 
-    /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
+    pub fn ctx(&self) -> Arc<NodeCtx> {
+        self.ctx.clone()
+    }
+
+    /// Wakes the dispatcher (it also polls on its own).
+    pub fn wake(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            api: self.api_server.handle(),
+            peer: self.peer_server.handle(),
+        }
+    }
+
+    /// Serves until SIGINT/SIGTERM (or [`StopHandle::stop`]), then lets
+    /// in-flight requests finish. The dispatcher runs alongside and stops
+    /// with the listeners; whatever it had not delivered stays in the outbox.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let dispatcher = tokio::spawn(self.dispatcher.run());
+        let result = futures_util::future::try_join(self.api_server, self.peer_server).await;
+        dispatcher.abort();
+        result.map(|_| ())
     }
 }

@@ -44,6 +44,8 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    /// TLS handshakes refused on the peer listener, by reason.
+    pub tls_refusals: IntCounterVec,
 }
 
 impl Metrics {
@@ -68,13 +70,23 @@ impl Metrics {
             &["route", "method"],
         )
         .unwrap_or_else(|e| panic!("metric definition: {e}"));
+        let tls_refusals = IntCounterVec::new(
+            Opts::new(
+                "passerelle_peer_tls_refusals_total",
+                "Peer client certificates refused in the TLS handshake, by reason",
+            ),
+            &["reason"],
+        )
+        .unwrap_or_else(|e| panic!("metric definition: {e}"));
         // Registration only fails on duplicate names, which a fresh registry cannot have.
         let _ = registry.register(Box::new(requests.clone()));
         let _ = registry.register(Box::new(latency.clone()));
+        let _ = registry.register(Box::new(tls_refusals.clone()));
         Self {
             registry,
             requests,
             latency,
+            tls_refusals,
         }
     }
 

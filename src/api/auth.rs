@@ -30,6 +30,11 @@ impl Auth {
     }
 }
 
+/// Why authentication failed, kept for the refusal log line (the client is
+/// only told that a valid token is required).
+#[derive(Debug, Clone, Copy)]
+pub struct RefusalReason(pub &'static str);
+
 fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
     let value = req
         .headers()
@@ -60,7 +65,11 @@ impl FromRequest for Auth {
                 .app_data::<web::Data<AppState>>()
                 .cloned()
                 .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-            let token = bearer(&req)?;
+            let token = bearer(&req).inspect_err(|e| {
+                if let ApiError::Unauthenticated(why) = e {
+                    req.extensions_mut().insert(RefusalReason(why));
+                }
+            })?;
             let now = chrono::Utc::now().naive_utc();
             let outcome = state
                 .db
@@ -71,7 +80,10 @@ impl FromRequest for Auth {
                     req.extensions_mut().insert(principal.clone());
                     Ok(Auth(principal))
                 }
-                Err(failure) => Err(ApiError::Unauthenticated(failure.as_str())),
+                Err(failure) => {
+                    req.extensions_mut().insert(RefusalReason(failure.as_str()));
+                    Err(ApiError::Unauthenticated(failure.as_str()))
+                }
             }
         })
     }

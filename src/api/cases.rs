@@ -111,7 +111,8 @@ pub struct CaseResponse {
     pub overdue: bool,
     /// Outcome, once closed (code list `closure_outcome`).
     pub closure_outcome: Option<String>,
-    /// Last reason code given (decline, closure, cancellation, hold, failure…).
+    /// Reason code of the last transition, if it took one (decline, closure,
+    /// cancellation, hold, failure…): caseworkers and supervisors only.
     pub reason_code: Option<String>,
     /// Actions the caller may take now.
     pub allowed_actions: Vec<Action>,
@@ -191,7 +192,7 @@ pub struct EventResponse {
     /// Account of the user who acted: caseworkers and supervisors only.
     #[schema(value_type = Option<String>, format = Uuid)]
     pub actor_user_id: Option<crate::domain::ids::UserId>,
-    /// Reason code given.
+    /// Reason code given: caseworkers and supervisors only.
     pub reason_code: Option<String>,
     /// Outcome given.
     pub outcome: Option<String>,
@@ -235,7 +236,13 @@ fn render(case: &Case, role: Role, now: NaiveDateTime) -> CaseResponse {
         due_at: case.due_at.map(utc),
         overdue: case.is_overdue(now),
         closure_outcome: case.closure_outcome.clone(),
-        reason_code: case.reason_code.clone(),
+        // Reason codes can say much about a person (deceased, medical
+        // treatment, legal proceedings): caseworkers and supervisors only.
+        reason_code: if view == Some(CaseView::Full) {
+            case.reason_code.clone()
+        } else {
+            None
+        },
         allowed_actions: Action::ALL
             .iter()
             .copied()
@@ -365,7 +372,7 @@ pub async fn create_case(
     let mut attempt = 0;
     let created = loop {
         let draft = NewDraft {
-            node: state.node,
+            node: state.ctx.node,
             details: details.clone(),
             identity: identity.clone(),
             idempotency: idempotency.clone(),
@@ -589,13 +596,13 @@ pub async fn transition_case(
     }
     let now = now();
     let principal = auth.0.clone();
-    let deadlines = state.deadlines.clone();
+    let ctx = state.ctx.clone();
     let case = state
         .db
-        .write(move |c| {
-            repo::transition(c, id, expected, action, params, &principal, &deadlines, now)
-        })
+        .write(move |c| repo::transition(c, &ctx, id, expected, action, params, &principal, now))
         .await?;
+    // A change the other node must learn of was queued: deliver it now.
+    state.wake.notify_one();
     tracing::info!(case = %case.id, action = %action, to = %case.state, "case transition");
     Ok(case_response(
         actix_web::http::StatusCode::OK,
@@ -642,7 +649,7 @@ pub async fn case_events(
             actor_kind: e.actor_kind,
             actor_role: e.actor_role,
             actor_user_id: if full { e.actor_user_id } else { None },
-            reason_code: e.reason_code,
+            reason_code: if full { e.reason_code } else { None },
             outcome: e.outcome,
             comment: if full { e.comment } else { None },
         })

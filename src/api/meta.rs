@@ -82,7 +82,7 @@ pub async fn me(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, 
         user_id: auth.0.user_id,
         username: auth.0.username.clone(),
         role: auth.0.role,
-        node: state.node,
+        node: state.ctx.node,
         agency: state.agency.clone(),
     }))
 }
@@ -125,7 +125,7 @@ pub struct Status {
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(Status {
         status: "ok",
-        node: state.node,
+        node: state.ctx.node,
         backend: state.db.backend(),
     })
 }
@@ -143,7 +143,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.db.ready().await {
         Ok(()) => HttpResponse::Ok().json(Status {
             status: "ok",
-            node: state.node,
+            node: state.ctx.node,
             backend: state.db.backend(),
         }),
         Err(e) => {
@@ -151,7 +151,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             Problem::new(
                 actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
                 "not_ready",
-                e.to_string(),
+                "the database is unreachable or migrations are pending",
             )
             .response()
         }

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod cases;
+pub mod exchange;
 pub mod meta;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
@@ -13,19 +14,19 @@ use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{scope, AppExt};
 
-use crate::config::DeadlineSettings;
-use crate::db::Db;
-use crate::domain::ids::NodeId;
+use crate::db::{Db, NodeCtx};
 use crate::error::ApiError;
 use crate::telemetry::Metrics;
 
 /// Shared state of the API handlers.
 pub struct AppState {
     pub db: Db,
-    pub node: NodeId,
+    /// This node: id, SOP time limits, signing keys.
+    pub ctx: std::sync::Arc<NodeCtx>,
     pub agency: String,
-    pub deadlines: DeadlineSettings,
     pub metrics: Metrics,
+    /// Wakes the dispatcher when a change queued a message for the peer.
+    pub wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 #[derive(OpenApi)]
@@ -42,6 +43,7 @@ pub struct AppState {
         (name = "cases", description = "Referral cases and their lifecycle"),
         (name = "reference", description = "Code lists and the caller's account"),
         (name = "admin", description = "Node administration"),
+        (name = "exchange", description = "Messages exchanged with the other node"),
         (name = "operations", description = "Health, readiness and metrics")
     ),
     components(schemas(crate::error::Problem, crate::domain::FieldError))
@@ -83,7 +85,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(cases::get_case)
                 .service(cases::update_case)
                 .service(cases::transition_case)
-                .service(cases::case_events),
+                .service(cases::case_events)
+                .service(exchange::case_messages)
+                .service(exchange::admin_messages)
+                .service(exchange::retry_message)
+                .service(exchange::alerts),
         );
 }
 
@@ -120,7 +126,8 @@ pub fn extractor_config(body_limit: usize) -> (web::JsonConfig, web::PathConfig,
     (json, path, query)
 }
 
-fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
+/// The problem for a JSON extractor failure.
+pub fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
     match err {
         JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
             ApiError::PayloadTooLarge(limit)

@@ -9,11 +9,10 @@ use chrono::{Datelike, NaiveDateTime};
 use diesel::prelude::*;
 use serde_json::json;
 
-use super::models::{CaseRow, EventRow, IdempotencyRow, IdentityRow, OutboxRow};
-use super::schema::{case_events, case_identities, cases, idempotency_keys, outbox_messages};
+use super::models::{CaseRow, EventRow, IdempotencyRow, IdentityRow};
+use super::schema::{case_events, case_identities, cases, idempotency_keys};
 use super::users::{hex, Principal};
-use super::{AnyConnection, DbError};
-use crate::config::DeadlineSettings;
+use super::{peer, AnyConnection, DbError, NodeCtx};
 use crate::domain::case::{CaseDetails, Identity};
 use crate::domain::ids::{CaseId, CaseReference, MessageId, NodeId, ReferralId, UserId};
 use crate::domain::lifecycle::{
@@ -358,65 +357,69 @@ pub fn update_draft(
 #[allow(clippy::too_many_arguments)]
 pub fn transition(
     conn: &mut AnyConnection,
+    ctx: &NodeCtx,
     id: CaseId,
     expected_version: i64,
     action: Action,
     params: TransitionParams,
     actor: &Principal,
-    deadlines: &DeadlineSettings,
     now: NaiveDateTime,
 ) -> Result<Case, CaseError> {
     let case = get(conn, id)?;
     check_version(&case, expected_version)?;
     apply(
         conn,
+        ctx,
         case,
         action,
         params,
         Actor::User(actor.role),
         Some(actor),
-        deadlines,
         now,
     )
+}
+
+/// This node's copy of a referral, if it has one.
+pub fn find_by_referral(
+    conn: &mut AnyConnection,
+    referral_id: ReferralId,
+) -> Result<Option<Case>, CaseError> {
+    let id: Option<String> = cases::table
+        .filter(cases::referral_id.eq(referral_id.to_string()))
+        .select(cases::id)
+        .first(conn)
+        .optional()?;
+    match id {
+        Some(id) => Ok(Some(get(
+            conn,
+            id.parse().map_err(|_| corrupt("case id", &id))?,
+        )?)),
+        None => Ok(None),
+    }
 }
 
 /// Applies a transition reported by the other node (or its receipt).
 pub fn apply_from_peer(
     conn: &mut AnyConnection,
+    ctx: &NodeCtx,
     referral_id: ReferralId,
     action: Action,
     params: TransitionParams,
-    deadlines: &DeadlineSettings,
     now: NaiveDateTime,
 ) -> Result<Case, CaseError> {
-    let id: String = cases::table
-        .filter(cases::referral_id.eq(referral_id.to_string()))
-        .select(cases::id)
-        .first(conn)
-        .optional()?
-        .ok_or(CaseError::NotFound)?;
-    let case = get(conn, id.parse().map_err(|_| corrupt("case id", &id))?)?;
-    apply(
-        conn,
-        case,
-        action,
-        params,
-        Actor::Peer,
-        None,
-        deadlines,
-        now,
-    )
+    let case = find_by_referral(conn, referral_id)?.ok_or(CaseError::NotFound)?;
+    apply(conn, ctx, case, action, params, Actor::Peer, None, now)
 }
 
 #[allow(clippy::too_many_arguments)]
 fn apply(
     conn: &mut AnyConnection,
+    ctx: &NodeCtx,
     case: Case,
     action: Action,
     params: TransitionParams,
     actor: Actor,
     user: Option<&Principal>,
-    deadlines: &DeadlineSettings,
     now: NaiveDateTime,
 ) -> Result<Case, CaseError> {
     let decision = lifecycle::decide(action, case.state, case.hold_from, case.side, actor)?;
@@ -446,9 +449,9 @@ fn apply(
         cases::version.eq(version),
         cases::updated_at.eq(now),
         cases::state_changed_at.eq(now),
-        cases::due_at.eq(deadlines.limit(decision.to).map(|d| now + d)),
+        cases::due_at.eq(ctx.deadlines.limit(decision.to).map(|d| now + d)),
         cases::closure_outcome.eq(outcome),
-        cases::reason_code.eq(params.reason_code.clone().or(case.reason_code.clone())),
+        cases::reason_code.eq(params.reason_code.clone()),
     ))
     .execute(conn)?;
     if n != 1 {
@@ -468,67 +471,79 @@ fn apply(
         Some(&params),
     )?;
     if decision.notify_peer {
-        enqueue(
-            conn,
-            &case,
-            action,
-            decision.from,
-            decision.to,
-            &params,
-            now,
-        )?;
+        enqueue(conn, ctx, &case, action, &params, now)?;
     }
     get(conn, case.id)
+}
+
+/// Adds a timeline entry that does not change the state (e.g. the other
+/// node rejected one of our messages).
+pub fn annotate(
+    conn: &mut AnyConnection,
+    id: CaseId,
+    kind: &str,
+    reason_code: Option<String>,
+    now: NaiveDateTime,
+) -> Result<(), CaseError> {
+    let case = get(conn, id)?;
+    let version = case.version + 1;
+    diesel::update(
+        cases::table
+            .filter(cases::id.eq(id.to_string()))
+            .filter(cases::version.eq(case.version)),
+    )
+    .set((cases::version.eq(version), cases::updated_at.eq(now)))
+    .execute(conn)?;
+    let params = TransitionParams {
+        reason_code,
+        outcome: None,
+        comment: None,
+    };
+    record_event(
+        conn,
+        id,
+        version,
+        now,
+        kind,
+        Some(case.state),
+        case.state,
+        None,
+        Some(&params),
+    )?;
+    Ok(())
 }
 
 /// Writes the message the other node must receive, in the caller's transaction.
 fn enqueue(
     conn: &mut AnyConnection,
+    ctx: &NodeCtx,
     case: &Case,
     action: Action,
-    from: State,
-    to: State,
     params: &TransitionParams,
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
-    let (message_type, payload) = if action == Action::Approve {
+    let payload = if action == Action::Approve {
         // The referral itself. Identity travels only if the consent covers data sharing.
         let shares_identity = case.details.consent.as_ref().is_some_and(|c| {
             c.withdrawn_on.is_none() && c.scope.iter().any(|s| s == "data_sharing")
         });
-        (
-            "referral_request",
-            json!({
-                "referral_id": case.referral_id,
-                "reference": case.reference,
-                "details": case.details,
-                "identity": if shares_identity { case.identity.as_ref() } else { None },
-            }),
-        )
-    } else {
-        (
-            "transition",
-            json!({
-                "referral_id": case.referral_id,
-                "action": action,
-                "from_state": from,
-                "to_state": to,
-                "reason_code": params.reason_code,
-                "outcome": params.outcome,
-            }),
-        )
-    };
-    diesel::insert_into(outbox_messages::table)
-        .values(OutboxRow {
-            id: MessageId::new().to_string(),
-            case_id: case.id.to_string(),
-            referral_id: case.referral_id.to_string(),
-            message_type: message_type.into(),
-            payload: to_json(&payload)?,
-            status: "pending".into(),
-            created_at: now,
+        json!({
+            "reference": case.reference,
+            "details": case.details,
+            "identity": if shares_identity { case.identity.as_ref() } else { None },
         })
-        .execute(conn)?;
+    } else {
+        peer::transition_payload(action, params)
+    };
+    peer::append_outgoing(
+        conn,
+        ctx,
+        case.id,
+        case.referral_id,
+        peer::message_type_for(action),
+        payload,
+        now,
+    )?;
     Ok(())
 }
 
@@ -569,12 +584,12 @@ fn record_event(
 #[allow(clippy::too_many_arguments)]
 pub fn insert_incoming(
     conn: &mut AnyConnection,
+    ctx: &NodeCtx,
     referral_id: ReferralId,
     reference: CaseReference,
     from_node: NodeId,
     details: CaseDetails,
     identity: Option<Identity>,
-    deadlines: &DeadlineSettings,
     now: NaiveDateTime,
 ) -> Result<Case, CaseError> {
     let id = CaseId::new();
@@ -592,7 +607,7 @@ pub fn insert_incoming(
         created_at: now,
         updated_at: now,
         state_changed_at: now,
-        due_at: deadlines.limit(State::Received).map(|d| now + d),
+        due_at: ctx.deadlines.limit(State::Received).map(|d| now + d),
         closure_outcome: None,
         reason_code: None,
     };
@@ -721,13 +736,4 @@ pub fn events(conn: &mut AnyConnection, id: CaseId) -> Result<Vec<Event>, CaseEr
         })
         .collect::<Result<_, DbError>>()
         .map_err(CaseError::from)
-}
-
-/// Messages waiting for delivery to the other node, per case.
-pub fn outbox_for_case(conn: &mut AnyConnection, id: CaseId) -> Result<Vec<OutboxRow>, CaseError> {
-    Ok(outbox_messages::table
-        .filter(outbox_messages::case_id.eq(id.to_string()))
-        .select(OutboxRow::as_select())
-        .order(outbox_messages::id.asc())
-        .load(conn)?)
 }

@@ -9,6 +9,7 @@
 
 pub mod cases;
 pub mod models;
+pub mod peer;
 pub mod schema;
 pub mod users;
 
@@ -23,6 +24,25 @@ use secrecy::{ExposeSecret, SecretString};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// What the repositories need to know about this node: who it is, the SOP
+/// time limits, and the keys that sign what it sends.
+pub struct NodeCtx {
+    pub node: crate::domain::ids::NodeId,
+    pub deadlines: crate::config::DeadlineSettings,
+    /// Signs outgoing messages (the key of the node's client certificate).
+    pub message_key: openssl::pkey::PKey<openssl::pkey::Private>,
+    /// Signs receipts (the key of the node's server certificate).
+    pub receipt_key: openssl::pkey::PKey<openssl::pkey::Private>,
+}
+
+impl std::fmt::Debug for NodeCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeCtx")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
 
 /// A connection to either backend.
 #[derive(diesel::MultiConnection)]
@@ -49,6 +69,22 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// A conflict with another writer that a retry can resolve: SQLite busy
+    /// beyond the timeout, PostgreSQL serialization failure or deadlock.
+    pub fn is_transient(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            DbError::Query(Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => {
+                true
+            }
+            DbError::Query(Error::DatabaseError(_, info)) => {
+                let m = info.message();
+                m.contains("database is locked") || m.contains("deadlock detected")
+            }
+            _ => false,
+        }
+    }
+
     pub fn is_unique_violation(&self) -> bool {
         matches!(
             self,
@@ -267,7 +303,10 @@ impl Db {
         let pool = self.writer.clone();
         actix_web::rt::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(DbError::from)?;
-            (*conn).transaction(f)
+            (*conn).transaction(|c| {
+                take_write_lock(c)?;
+                f(c)
+            })
         })
         .await
         .map_err(|_| DbError::Cancelled)?
@@ -296,7 +335,10 @@ impl Db {
         E: From<DbError> + From<diesel::result::Error>,
     {
         let mut conn = self.writer.get().map_err(DbError::from)?;
-        (*conn).transaction(f)
+        (*conn).transaction(|c| {
+            take_write_lock(c)?;
+            f(c)
+        })
     }
 
     /// Synchronous read, for command-line tools.
@@ -326,6 +368,19 @@ impl Db {
         })
         .await
     }
+}
+
+/// On SQLite, makes the transaction just begun a write transaction at once
+/// (what `BEGIN IMMEDIATE` does): a write statement that changes nothing
+/// takes the write lock, waiting up to the busy timeout. Without it a
+/// transaction that reads before it writes fails at once with
+/// `SQLITE_BUSY_SNAPSHOT` if another process (a CLI command) wrote in between.
+fn take_write_lock(conn: &mut AnyConnection) -> Result<(), diesel::result::Error> {
+    if let AnyConnection::Sqlite(_) = conn {
+        diesel::sql_query("UPDATE peer_channels SET last_seq = last_seq WHERE 1 = 0")
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Applies pending migrations; returns how many were applied.

@@ -81,12 +81,48 @@ pub struct EventRow {
 #[diesel(table_name = outbox_messages)]
 pub struct OutboxRow {
     pub id: String,
+    pub seq: i64,
     pub case_id: String,
     pub referral_id: String,
     pub message_type: String,
-    pub payload: String,
+    pub body: String,
+    pub signature: String,
+    pub hash: String,
     pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: NaiveDateTime,
+    pub last_error: Option<String>,
     pub created_at: NaiveDateTime,
+    pub settled_at: Option<NaiveDateTime>,
+    pub receipt: Option<String>,
+    pub receipt_signer: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = inbox_messages)]
+pub struct InboxRow {
+    pub id: String,
+    pub seq: i64,
+    pub sender: String,
+    pub referral_id: String,
+    pub message_type: String,
+    pub body: String,
+    pub signature: String,
+    pub hash: String,
+    pub signer: String,
+    pub status: String,
+    pub code: Option<String>,
+    pub receipt: String,
+    pub received_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = peer_alerts)]
+pub struct AlertRow {
+    pub id: String,
+    pub at: NaiveDateTime,
+    pub kind: String,
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -75,12 +75,64 @@ diesel::table! {
 diesel::table! {
     outbox_messages (id) {
         id -> Text,
+        seq -> BigInt,
         case_id -> Text,
         referral_id -> Text,
         message_type -> Text,
-        payload -> Text,
+        body -> Text,
+        signature -> Text,
+        hash -> Text,
         status -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> Timestamp,
+        last_error -> Nullable<Text>,
         created_at -> Timestamp,
+        settled_at -> Nullable<Timestamp>,
+        receipt -> Nullable<Text>,
+        receipt_signer -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    inbox_messages (id) {
+        id -> Text,
+        seq -> BigInt,
+        sender -> Text,
+        referral_id -> Text,
+        message_type -> Text,
+        body -> Text,
+        signature -> Text,
+        hash -> Text,
+        signer -> Text,
+        status -> Text,
+        code -> Nullable<Text>,
+        receipt -> Text,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    peer_channels (direction) {
+        direction -> Text,
+        last_seq -> BigInt,
+        last_hash -> Text,
+    }
+}
+
+diesel::table! {
+    certificates (fingerprint) {
+        fingerprint -> Text,
+        pem -> Text,
+        first_seen -> Timestamp,
+    }
+}
+
+diesel::table! {
+    peer_alerts (id) {
+        id -> Text,
+        at -> Timestamp,
+        kind -> Text,
+        detail -> Text,
     }
 }
 
@@ -106,5 +158,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_identities,
     case_events,
     outbox_messages,
+    inbox_messages,
+    peer_channels,
+    certificates,
+    peer_alerts,
     idempotency_keys,
 );

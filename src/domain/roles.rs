@@ -112,6 +112,10 @@ pub enum Permission {
     TransitionCase,
     /// List the node's user accounts.
     ListUsers,
+    /// See the messages exchanged with the other node about a case.
+    ReadCaseMessages,
+    /// Watch and repair the exchange: all messages, alerts, retrying suspended messages.
+    ManageExchange,
 }
 
 use Role::*;
@@ -145,6 +149,8 @@ pub const MATRIX: &[(Permission, &[Role])] = &[
         &[Caseworker, Supervisor, Liaison],
     ),
     (Permission::ListUsers, &[Admin]),
+    (Permission::ReadCaseMessages, &[Caseworker, Supervisor]),
+    (Permission::ManageExchange, &[Admin]),
 ];
 
 #[cfg(test)]
@@ -180,6 +186,8 @@ mod tests {
             Permission::ReadTimeline,
             Permission::TransitionCase,
             Permission::ListUsers,
+            Permission::ReadCaseMessages,
+            Permission::ManageExchange,
         ];
         assert_eq!(MATRIX.len(), all.len());
         for p in all {

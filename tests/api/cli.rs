@@ -22,11 +22,7 @@ fn passerelle(config: &std::path::Path, database_url: &str, args: &[&str]) -> st
 async fn users_and_tokens_from_the_command_line() {
     let n = spawn_node(NodeId::NeAnltp).await;
     let config = n.dir.path().join("niamey.toml");
-    std::fs::write(
-        &config,
-        "[node]\nid = \"ne-anltp\"\nagency = \"ANLTP/TIM\"\ncountry = \"NE\"\n",
-    )
-    .unwrap();
+    std::fs::write(&config, config_toml(NodeId::NeAnltp, n.dir.path(), "")).unwrap();
     let run = |args: &[&str]| passerelle(&config, &n.database_url, args);
 
     let out = run(&["migrate"]);
@@ -114,11 +110,7 @@ async fn users_and_tokens_from_the_command_line() {
 fn an_unsupported_database_url_is_a_clear_startup_error() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("n.toml");
-    std::fs::write(
-        &config,
-        "[node]\nid = \"ng-naptip\"\nagency = \"NAPTIP\"\ncountry = \"NG\"\n",
-    )
-    .unwrap();
+    std::fs::write(&config, config_toml(NodeId::NgNaptip, dir.path(), "")).unwrap();
     for url in [
         "mysql://root@localhost/passerelle",
         "postgre://typo@localhost/db",
@@ -130,11 +122,9 @@ fn an_unsupported_database_url_is_a_clear_startup_error() {
         assert!(!dir.path().join("mysql:").exists());
     }
     // A mismatched node/country is refused too.
-    std::fs::write(
-        &config,
-        "[node]\nid = \"ng-naptip\"\nagency = \"NAPTIP\"\ncountry = \"NE\"\n",
-    )
-    .unwrap();
+    let mismatched = config_toml(NodeId::NgNaptip, dir.path(), "")
+        .replace("country = \"NG\"", "country = \"NE\"");
+    std::fs::write(&config, mismatched).unwrap();
     let out = passerelle(&config, "sqlite://x.db", &["migrate"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("node.country"));
 }
@@ -143,14 +133,12 @@ fn an_unsupported_database_url_is_a_clear_startup_error() {
 fn serve_stops_gracefully_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("n.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[node]\nid = \"ne-anltp\"\nagency = \"ANLTP/TIM\"\ncountry = \"NE\"\ndata_dir = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n",
-            dir.path().display()
-        ),
-    )
-    .unwrap();
+    let toml = config_toml(
+        NodeId::NeAnltp,
+        dir.path(),
+        "[http]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    std::fs::write(&config, toml).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_passerelle"))
         .args(["serve", "--config", config.to_str().unwrap()])
         .env("RUST_LOG", "info")
@@ -167,7 +155,7 @@ fn serve_stops_gracefully_on_sigterm() {
         .find(|l| l.contains("listening"))
         .unwrap();
     let log: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let address = log["fields"]["address"].as_str().unwrap().to_owned();
+    let address = log["fields"]["api"].as_str().unwrap().to_owned();
     let started = std::time::Instant::now();
     while std::net::TcpStream::connect(&address).is_err() {
         assert!(started.elapsed() < std::time::Duration::from_secs(20));

@@ -3,14 +3,16 @@ use std::sync::Once;
 
 use chrono::{NaiveDateTime, Utc};
 use diesel::{Connection, PgConnection, RunQueryDsl};
-use passerelle::config::{DatabaseSettings, HttpSettings, LogSettings, NodeSettings, Settings};
+use passerelle::config::{
+    DatabaseSettings, HttpSettings, LogSettings, NodeSettings, PeerSettings, Settings, TlsSettings,
+};
 use passerelle::db::cases::{self as repo, Case};
 use passerelle::db::{users, Db};
 use passerelle::domain::case::{CaseDetailsInput, IdentityInput};
 use passerelle::domain::ids::{CaseReference, NodeId, ReferralId};
 use passerelle::domain::lifecycle::{Action, TransitionParams};
 use passerelle::domain::roles::Role;
-use passerelle::startup::Application;
+use passerelle::startup::{Application, StopHandle};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -78,13 +80,51 @@ pub struct TestNode {
     pub client: reqwest::Client,
     pub tokens: HashMap<Role, String>,
     pub db: Db,
+    pub ctx: std::sync::Arc<passerelle::db::NodeCtx>,
     pub node: NodeId,
     pub database_url: String,
     pub dir: tempfile::TempDir,
+    pub stop: StopHandle,
+    pub ports: Ports,
+    pub wake: std::sync::Arc<tokio::sync::Notify>,
     _pg: Option<PgDatabase>,
 }
 
-pub fn settings(node: NodeId, dir: &std::path::Path, database_url: &str) -> Settings {
+/// The ports of a node: its caseworker API, its peer listener, and the peer
+/// listener of the other node it talks to.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub api: u16,
+    pub peer: u16,
+    pub other_peer: u16,
+}
+
+/// A free port on loopback (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn certs_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("certs-dev")
+}
+
+pub fn tls_settings(node: NodeId) -> TlsSettings {
+    let files = passerelle::tls::pki::node_files(&certs_dir(), node);
+    let peer_ca = passerelle::tls::pki::node_files(&certs_dir(), node.counterpart()).ca_cert;
+    TlsSettings {
+        server_cert: files.server_cert,
+        server_key: files.server_key,
+        client_cert: files.client_cert,
+        client_key: files.client_key,
+        peer_ca: vec![peer_ca],
+    }
+}
+
+pub fn settings(node: NodeId, dir: &std::path::Path, database_url: &str, ports: Ports) -> Settings {
     Settings {
         node: NodeSettings {
             id: node,
@@ -96,7 +136,7 @@ pub fn settings(node: NodeId, dir: &std::path::Path, database_url: &str) -> Sett
             data_dir: dir.to_path_buf(),
         },
         http: HttpSettings {
-            listen: "127.0.0.1:0".parse().unwrap(),
+            listen: format!("127.0.0.1:{}", ports.api).parse().unwrap(),
             body_limit_bytes: 16 * 1024,
             workers: Some(2),
             ..Default::default()
@@ -108,11 +148,77 @@ pub fn settings(node: NodeId, dir: &std::path::Path, database_url: &str) -> Sett
         log: LogSettings::default(),
         deadlines: Default::default(),
         tokens: Default::default(),
+        peer: PeerSettings {
+            url: format!("https://127.0.0.1:{}", ports.other_peer),
+            listen: format!("127.0.0.1:{}", ports.peer).parse().unwrap(),
+            batch_size: 64,
+            retry_schedule_ms: vec![50, 100, 200, 400, 800, 1600],
+            jitter: 0.2,
+            poll_interval_ms: 100,
+            request_timeout_secs: 5,
+            body_limit_bytes: 8 * 1024 * 1024,
+        },
+        tls: tls_settings(node),
     }
 }
 
+/// HTTPS client for a node's caseworker API (trusts that node's dev CA).
+pub fn api_client(node: NodeId) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = passerelle::tls::pki::node_files(&certs_dir(), node).ca_cert;
+    for c in passerelle::tls::load_certs(&ca).unwrap() {
+        roots.add(c).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(passerelle::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .build()
+        .unwrap()
+}
+
 /// Starts a node with a fresh database and one user (and token) per role.
+/// Its peer is expected at `ports.other_peer` (nothing need listen there).
 pub async fn spawn_node(node: NodeId) -> TestNode {
+    spawn_with_ports(
+        node,
+        Ports {
+            api: 0,
+            peer: 0,
+            other_peer: free_port(),
+        },
+    )
+    .await
+}
+
+/// Two nodes, Niamey and Abuja, talking to each other over mTLS.
+pub async fn spawn_pair() -> (TestNode, TestNode) {
+    let (ne_peer, ng_peer) = (free_port(), free_port());
+    let ne = spawn_with_ports(
+        NodeId::NeAnltp,
+        Ports {
+            api: 0,
+            peer: ne_peer,
+            other_peer: ng_peer,
+        },
+    )
+    .await;
+    let ng = spawn_with_ports(
+        NodeId::NgNaptip,
+        Ports {
+            api: 0,
+            peer: ng_peer,
+            other_peer: ne_peer,
+        },
+    )
+    .await;
+    (ne, ng)
+}
+
+async fn spawn_with_ports(node: NodeId, ports: Ports) -> TestNode {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let (database_url, pg) = if backend() == "postgres" {
@@ -124,17 +230,13 @@ pub async fn spawn_node(node: NodeId) -> TestNode {
             None,
         )
     };
-    let app = Application::build(settings(node, dir.path(), &database_url))
-        .await
-        .expect("node starts");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let db = app.db().clone();
-    tokio::spawn(app.run_until_stopped());
+    let mut node = start(node, dir, database_url, pg, ports).await;
     let mut tokens = HashMap::new();
     for role in Role::ALL {
         let name = role.as_str().replace('_', "-");
         let now = now();
-        let token = db
+        let token = node
+            .db
             .write_blocking(|c| {
                 users::create_user(c, &name, &format!("Test {name}"), role, "test agency", now)?;
                 users::issue_token(c, &name, "test", 30, now)
@@ -142,15 +244,67 @@ pub async fn spawn_node(node: NodeId) -> TestNode {
             .unwrap();
         tokens.insert(role, token.secret);
     }
+    node.tokens = tokens;
+    node
+}
+
+async fn start(
+    node: NodeId,
+    dir: tempfile::TempDir,
+    database_url: String,
+    pg: Option<PgDatabase>,
+    ports: Ports,
+) -> TestNode {
+    let app = Application::build(settings(node, dir.path(), &database_url, ports))
+        .await
+        .expect("node starts");
+    let address = app.api_url();
+    let ports = Ports {
+        api: app.api_port(),
+        peer: app.peer_port(),
+        other_peer: ports.other_peer,
+    };
+    let db = app.db().clone();
+    let ctx = app.ctx();
+    let stop = app.stop_handle();
+    let wake = app.wake();
+    tokio::spawn(app.run_until_stopped());
     TestNode {
         address,
-        client: reqwest::Client::new(),
-        tokens,
+        client: api_client(node),
+        tokens: HashMap::new(),
         db,
+        ctx,
         node,
         database_url,
         dir,
+        stop,
+        ports,
+        wake,
         _pg: pg,
+    }
+}
+
+impl TestNode {
+    /// Stops the node (as if it went down); its database stays.
+    pub async fn shut_down(&self) {
+        self.stop.stop(false).await;
+    }
+
+    /// Starts the node again on the same database and ports.
+    pub async fn restart(self) -> TestNode {
+        let TestNode {
+            node,
+            dir,
+            database_url,
+            _pg,
+            ports,
+            tokens,
+            ..
+        } = self;
+        let mut n = start(node, dir, database_url, _pg, ports).await;
+        n.tokens = tokens;
+        n
     }
 }
 
@@ -231,6 +385,7 @@ impl TestNode {
                 .unwrap()
         });
         let from = self.node.counterpart();
+        let ctx = self.ctx.clone();
         let mut random = [0u8; 6];
         random.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..6]);
         let reference = CaseReference::generate(from, 2026, random);
@@ -239,12 +394,12 @@ impl TestNode {
             .write(move |c| {
                 repo::insert_incoming(
                     c,
+                    &ctx,
                     ReferralId::new(),
                     reference,
                     from,
                     details,
                     identity,
-                    &Default::default(),
                     now,
                 )
             })
@@ -255,10 +410,12 @@ impl TestNode {
     /// What the other node's message would do: apply its side's action here.
     pub async fn peer_applies(&self, referral_id: ReferralId, action: Action) -> Case {
         let now = now();
+        let ctx = self.ctx.clone();
         self.db
             .write(move |c| {
                 repo::apply_from_peer(
                     c,
+                    &ctx,
                     referral_id,
                     action,
                     TransitionParams {
@@ -266,7 +423,6 @@ impl TestNode {
                         outcome: None,
                         comment: None,
                     },
-                    &Default::default(),
                     now,
                 )
             })
@@ -333,4 +489,24 @@ pub fn identity() -> Value {
 
 pub fn ready_case() -> Value {
     json!({ "details": ready_details(), "identity": identity() })
+}
+
+/// A configuration file for `node`, with the dev certificates, for the CLI.
+pub fn config_toml(node: NodeId, data_dir: &std::path::Path, extra: &str) -> String {
+    let tls = tls_settings(node);
+    format!(
+        "[node]\nid = \"{id}\"\nagency = \"{agency}\"\ncountry = \"{country}\"\ndata_dir = \"{data}\"\n\
+         [peer]\nurl = \"https://127.0.0.1:{other}\"\nlisten = \"127.0.0.1:0\"\n\
+         [tls]\nserver_cert = \"{sc}\"\nserver_key = \"{sk}\"\nclient_cert = \"{cc}\"\nclient_key = \"{ck}\"\npeer_ca = [\"{ca}\"]\n{extra}",
+        id = node.as_str(),
+        agency = if node == NodeId::NeAnltp { "ANLTP/TIM" } else { "NAPTIP" },
+        country = node.country(),
+        data = data_dir.display(),
+        other = free_port(),
+        sc = tls.server_cert.display(),
+        sk = tls.server_key.display(),
+        cc = tls.client_cert.display(),
+        ck = tls.client_key.display(),
+        ca = tls.peer_ca[0].display(),
+    )
 }

@@ -76,12 +76,12 @@ async fn sending_side_drafts_submits_approves_and_queues_the_referral() {
     // The referral is queued for the other node in the same transaction.
     let case_id: CaseId = id.parse().unwrap();
     let outbox =
-        n.db.read(move |c| repo::outbox_for_case(c, case_id))
+        n.db.read(move |c| passerelle::db::peer::list_outgoing(c, None, Some(case_id), 100))
             .await
             .unwrap();
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0].message_type, "referral_request");
-    let payload: Value = serde_json::from_str(&outbox[0].payload).unwrap();
+    let payload: Value = serde_json::from_str::<Value>(&outbox[0].body).unwrap()["payload"].clone();
     assert_eq!(payload["details"]["risk_level"], "high");
     assert_eq!(
         payload["identity"]["given_name"], "Zainab",
@@ -254,13 +254,13 @@ async fn receiving_side_takes_a_referral_through_handover_to_closure() {
     // order; what the sending node reported (provide_info, depart) is not echoed back.
     let case_id = case.id;
     let outbox =
-        n.db.read(move |c| repo::outbox_for_case(c, case_id))
+        n.db.read(move |c| passerelle::db::peer::list_outgoing(c, None, Some(case_id), 100))
             .await
             .unwrap();
     let sent: Vec<String> = outbox
         .iter()
         .map(|m| {
-            serde_json::from_str::<Value>(&m.payload).unwrap()["action"]
+            serde_json::from_str::<Value>(&m.body).unwrap()["payload"]["action"]
                 .as_str()
                 .unwrap()
                 .to_owned()
@@ -371,7 +371,7 @@ async fn decline_hold_resume_cancel_and_entered_in_error() {
     let case_id: CaseId = id.parse().unwrap();
     assert!(s
         .db
-        .read(move |c| repo::outbox_for_case(c, case_id))
+        .read(move |c| passerelle::db::peer::list_outgoing(c, None, Some(case_id), 100))
         .await
         .unwrap()
         .is_empty());
@@ -403,13 +403,13 @@ async fn decline_hold_resume_cancel_and_entered_in_error() {
     assert_eq!(v["state"], "cancelled");
     let case_id: CaseId = id.parse().unwrap();
     let types: Vec<String> =
-        s.db.read(move |c| repo::outbox_for_case(c, case_id))
+        s.db.read(move |c| passerelle::db::peer::list_outgoing(c, None, Some(case_id), 100))
             .await
             .unwrap()
             .into_iter()
             .map(|m| m.message_type)
             .collect();
-    assert_eq!(types, ["referral_request", "transition"]);
+    assert_eq!(types, ["referral_request", "cancellation"]);
     // Drafts can only be edited while they are drafts.
     let (_, _, tag) = s.read(Caseworker, &id).await;
     let res = s
@@ -433,16 +433,17 @@ async fn list_filters_overdue_and_paginates() {
     let from = n.node.counterpart();
     let long_ago = now() - chrono::Duration::days(10);
     let details = passerelle::domain::case::CaseDetails::default();
+    let ctx = n.ctx.clone();
     let old =
         n.db.write(move |c| {
             repo::insert_incoming(
                 c,
+                &ctx,
                 Default::default(),
                 passerelle::domain::ids::CaseReference::generate(from, 2026, [9; 6]),
                 from,
                 details,
                 None,
-                &Default::default(),
                 long_ago,
             )
         })

@@ -3,6 +3,7 @@
 
 mod cli;
 mod concurrency;
+mod exchange;
 mod helpers;
 mod lifecycle;
 mod malformed;

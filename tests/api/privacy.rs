@@ -23,6 +23,7 @@ const PERSONAL: &[&str] = &[
     "hau",
     "guardian",
     "the guardian confirmed by phone",
+    "medical_treatment",
 ];
 
 #[tokio::test]
@@ -42,6 +43,15 @@ async fn the_jtwg_role_never_sees_personal_data() {
         .await
         .id
         .to_string();
+    // A reason code can say much about a person: put the incoming case on hold for medical treatment.
+    let (_, _, tag) = n.read(Supervisor, &incoming).await;
+    n.step(
+        Supervisor,
+        &incoming,
+        &tag.unwrap(),
+        json!({ "action": "put_on_hold", "reason_code": "medical_treatment" }),
+    )
+    .await;
 
     // Sanity: a caseworker does see these values, so their absence below means something.
     let (_, full, _) = n.read(Caseworker, &id).await;

@@ -197,7 +197,7 @@ async fn every_refused_token_gets_401_problem() {
     // No token, another scheme, garbage, a well-formed unknown token.
     let res = n.client.get(&url).send().await.unwrap();
     let p = assert_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
-    assert!(p["detail"].as_str().unwrap().contains("missing"));
+    let generic = p["detail"].clone();
     let res = n
         .client
         .get(&url)
@@ -231,7 +231,8 @@ async fn every_refused_token_gets_401_problem() {
     for (token, why) in [(revoked, "revoked_token"), (expired, "expired_token")] {
         let res = n.client.get(&url).bearer_auth(token).send().await.unwrap();
         let p = assert_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
-        assert!(p["detail"].as_str().unwrap().contains(why));
+        // The reason is logged, not told: a token holder learns nothing about the account.
+        assert_eq!(p["detail"], generic, "{why}");
     }
     let res = n.get("/api/v1/me", Caseworker).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
@@ -239,7 +240,7 @@ async fn every_refused_token_gets_401_problem() {
         .unwrap();
     let res = n.get("/api/v1/me", Caseworker).send().await.unwrap();
     let p = assert_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
-    assert!(p["detail"].as_str().unwrap().contains("user_disabled"));
+    assert_eq!(p["detail"], generic);
     assert!(n
         .client
         .get(&url)

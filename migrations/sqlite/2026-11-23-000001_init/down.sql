@@ -1,4 +1,8 @@
 DROP TABLE idempotency_keys;
+DROP TABLE peer_alerts;
+DROP TABLE certificates;
+DROP TABLE peer_channels;
+DROP TABLE inbox_messages;
 DROP TABLE outbox_messages;
 DROP TABLE case_events;
 DROP TABLE case_identities;

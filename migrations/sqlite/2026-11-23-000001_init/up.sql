@@ -66,18 +66,73 @@ CREATE TABLE case_events (
     UNIQUE (case_id, version)
 );
 
--- Transactional outbox: what the other node must learn of, written in the
--- same transaction as the change. Delivered by the peer dispatcher.
+-- Transactional outbox: what the other node must learn of, written, signed
+-- and chained in the same transaction as the change; delivered in `seq` order.
 CREATE TABLE outbox_messages (
     id TEXT PRIMARY KEY NOT NULL,
+    seq BIGINT NOT NULL UNIQUE,
     case_id TEXT NOT NULL REFERENCES cases(id),
     referral_id TEXT NOT NULL,
     message_type TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    created_at TIMESTAMP NOT NULL
+    body TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'rejected', 'suspended')),
+    attempts BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at TIMESTAMP NOT NULL,
+    last_error TEXT,
+    created_at TIMESTAMP NOT NULL,
+    settled_at TIMESTAMP,
+    receipt TEXT,
+    receipt_signer TEXT
 );
-CREATE INDEX outbox_status ON outbox_messages(status, created_at);
+CREATE INDEX outbox_status_seq ON outbox_messages(status, seq);
+CREATE INDEX outbox_case ON outbox_messages(case_id);
+
+-- Inbox: every message accepted into the incoming chain, with the signed
+-- receipt that was returned for it (a duplicate gets the same receipt back).
+CREATE TABLE inbox_messages (
+    id TEXT PRIMARY KEY NOT NULL,
+    seq BIGINT NOT NULL UNIQUE,
+    sender TEXT NOT NULL,
+    referral_id TEXT NOT NULL,
+    message_type TEXT NOT NULL,
+    body TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    signer TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('accepted', 'rejected')),
+    code TEXT,
+    receipt TEXT NOT NULL,
+    received_at TIMESTAMP NOT NULL
+);
+CREATE INDEX inbox_referral ON inbox_messages(referral_id);
+
+-- Head of each direction's hash chain.
+CREATE TABLE peer_channels (
+    direction TEXT PRIMARY KEY NOT NULL CHECK (direction IN ('outgoing', 'incoming')),
+    last_seq BIGINT NOT NULL,
+    last_hash TEXT NOT NULL
+);
+INSERT INTO peer_channels (direction, last_seq, last_hash) VALUES
+    ('outgoing', 0, '0000000000000000000000000000000000000000000000000000000000000000'),
+    ('incoming', 0, '0000000000000000000000000000000000000000000000000000000000000000');
+
+-- Certificates that signed messages or receipts, by SHA-256 fingerprint.
+CREATE TABLE certificates (
+    fingerprint TEXT PRIMARY KEY NOT NULL,
+    pem TEXT NOT NULL,
+    first_seen TIMESTAMP NOT NULL
+);
+
+-- Problems with the exchange that an administrator must see (sequence gaps,
+-- broken chains, suspended messages).
+CREATE TABLE peer_alerts (
+    id TEXT PRIMARY KEY NOT NULL,
+    at TIMESTAMP NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
 
 CREATE TABLE idempotency_keys (
     user_id TEXT NOT NULL REFERENCES users(id),

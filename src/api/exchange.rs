@@ -1,0 +1,262 @@
+//! What was exchanged with the other node: per case for caseworkers, and the
+//! whole queue, alerts and retries for administrators.
+
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Auth;
+use super::cases::CommonErrors;
+use super::AppState;
+use crate::db::cases::{self as repo, CaseError};
+use crate::db::models::{AlertRow, InboxRow, OutboxRow};
+use crate::db::peer as store;
+use crate::domain::ids::{CaseId, MessageId};
+use crate::domain::roles::Permission;
+use crate::error::{ApiError, Problem};
+
+fn utc(n: NaiveDateTime) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&n)
+}
+
+/// One message exchanged with the other node.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageInfo {
+    /// Message id (UUIDv7).
+    pub message_id: String,
+    /// `outgoing` (sent by this node) or `incoming` (received from the other).
+    pub direction: &'static str,
+    /// Position in its direction's hash chain.
+    pub seq: i64,
+    /// Message type, e.g. `referral_request`, `decision`.
+    pub message_type: String,
+    /// Outgoing: `pending`, `delivered`, `rejected` (by the other node) or
+    /// `suspended` (retries exhausted; an administrator must retry it).
+    /// Incoming: `accepted` or `rejected`.
+    pub status: String,
+    /// Delivery attempts so far (outgoing).
+    pub attempts: i64,
+    /// Last delivery error or rejection code.
+    pub last_error: Option<String>,
+    /// SHA-256 of the message's canonical bytes.
+    pub hash: String,
+    /// When it was created (outgoing) or received (incoming).
+    pub at: DateTime<Utc>,
+    /// When the other node's receipt was recorded (outgoing).
+    pub settled_at: Option<DateTime<Utc>>,
+}
+
+impl From<OutboxRow> for MessageInfo {
+    fn from(m: OutboxRow) -> Self {
+        Self {
+            message_id: m.id,
+            direction: "outgoing",
+            seq: m.seq,
+            message_type: m.message_type,
+            status: m.status,
+            attempts: m.attempts,
+            last_error: m.last_error,
+            hash: m.hash,
+            at: utc(m.created_at),
+            settled_at: m.settled_at.map(utc),
+        }
+    }
+}
+
+impl From<InboxRow> for MessageInfo {
+    fn from(m: InboxRow) -> Self {
+        Self {
+            message_id: m.id,
+            direction: "incoming",
+            seq: m.seq,
+            message_type: m.message_type,
+            status: m.status,
+            attempts: 0,
+            last_error: m.code,
+            hash: m.hash,
+            at: utc(m.received_at),
+            settled_at: None,
+        }
+    }
+}
+
+/// Messages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageList {
+    /// The messages, outgoing then incoming, each in chain order.
+    pub items: Vec<MessageInfo>,
+}
+
+/// Messages exchanged with the other node about one case: pending,
+/// delivered, rejected or suspended.
+#[utoipa::path(
+    tag = "exchange",
+    params(("id" = String, Path, description = "Case id (UUID)")),
+    responses(
+        (status = 200, description = "The case's messages", body = MessageList),
+        (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
+    security(("bearer" = []))
+)]
+#[get("/cases/{id}/messages")]
+pub async fn case_messages(
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<CaseId>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::ReadCaseMessages)?;
+    let id = id.into_inner();
+    let items = state
+        .db
+        .read(move |c| {
+            let case = repo::get(c, id)?;
+            let mut items: Vec<MessageInfo> = store::list_outgoing(c, None, Some(id), 10_000)?
+                .into_iter()
+                .map(Into::into)
+                .collect();
+            items.extend(
+                store::list_incoming(c, case.referral_id)?
+                    .into_iter()
+                    .map(MessageInfo::from),
+            );
+            Ok::<_, CaseError>(items)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(MessageList { items }))
+}
+
+/// Query of the outgoing message list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MessagesQuery {
+    /// `pending`, `delivered`, `rejected` or `suspended`.
+    pub status: Option<String>,
+    /// Most messages returned, 1 to 1000 (default 100), in chain order.
+    pub limit: Option<i64>,
+}
+
+/// Outgoing messages by status (administrators): e.g. the suspended ones.
+#[utoipa::path(
+    tag = "exchange",
+    params(MessagesQuery),
+    responses((status = 200, description = "Outgoing messages", body = MessageList), CommonErrors),
+    security(("bearer" = []))
+)]
+#[get("/admin/messages")]
+pub async fn admin_messages(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: web::Query<MessagesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::ManageExchange)?;
+    let q = query.into_inner();
+    let statuses = [
+        store::status::PENDING,
+        store::status::DELIVERED,
+        store::status::REJECTED,
+        store::status::SUSPENDED,
+    ];
+    if q.status.as_deref().is_some_and(|s| !statuses.contains(&s)) {
+        return Err(ApiError::BadRequest(
+            "invalid_query",
+            "unknown status".into(),
+        ));
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest(
+            "invalid_query",
+            "limit must be between 1 and 1000".into(),
+        ));
+    }
+    let rows = state
+        .db
+        .read(move |c| store::list_outgoing(c, q.status.as_deref(), None, limit))
+        .await?;
+    Ok(HttpResponse::Ok().json(MessageList {
+        items: rows.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Result of a retry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Retried {
+    /// How many suspended messages were queued again.
+    pub requeued: usize,
+}
+
+/// Queue a suspended message again (administrators). Use
+/// `passerelle messages retry` to retry all of them.
+#[utoipa::path(
+    tag = "exchange",
+    params(("id" = String, Path, description = "Message id (UUID)")),
+    responses(
+        (status = 200, description = "Queued again", body = Retried),
+        (status = 404, description = "No suspended message with this id (`not_found`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
+    security(("bearer" = []))
+)]
+#[post("/admin/messages/{id}/retry")]
+pub async fn retry_message(
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<MessageId>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::ManageExchange)?;
+    let id = id.into_inner();
+    let now = Utc::now().naive_utc();
+    let requeued = state
+        .db
+        .write(move |c| store::retry(c, Some(id), now))
+        .await?;
+    if requeued == 0 {
+        return Err(ApiError::NotFound(format!("no suspended message {id}")));
+    }
+    tracing::info!(message = %id, user = %auth.0.username, "suspended message queued again");
+    state.wake.notify_one();
+    Ok(HttpResponse::Ok().json(Retried { requeued }))
+}
+
+/// An exchange alert.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Alert {
+    /// When it was raised.
+    pub at: DateTime<Utc>,
+    /// `sequence_gap`, `chain_broken`, `message_suspended`, `message_rejected`…
+    pub kind: String,
+    /// What happened (message ids and sequence numbers, never personal data).
+    pub detail: String,
+}
+
+/// Alerts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertList {
+    /// Newest first.
+    pub items: Vec<Alert>,
+}
+
+/// Problems with the exchange that need an administrator (newest first).
+#[utoipa::path(
+    tag = "exchange",
+    responses((status = 200, description = "Alerts", body = AlertList), CommonErrors),
+    security(("bearer" = []))
+)]
+#[get("/admin/alerts")]
+pub async fn alerts(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::ManageExchange)?;
+    let rows = state.db.read(|c| store::list_alerts(c, 500)).await?;
+    Ok(HttpResponse::Ok().json(AlertList {
+        items: rows
+            .into_iter()
+            .map(|a: AlertRow| Alert {
+                at: utc(a.at),
+                kind: a.kind,
+                detail: a.detail,
+            })
+            .collect(),
+    }))
+}

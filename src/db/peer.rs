@@ -1,0 +1,623 @@
+//! Storage side of the node-to-node exchange: the signed, hash-chained
+//! outbox; the inbox with its receipts; certificates and alerts.
+//!
+//! Both directions form a gapless hash chain: the head of each is one row of
+//! `peer_channels`, updated in the same transaction as the message it adds.
+//! The outgoing head is bumped with an `UPDATE` first, which on PostgreSQL
+//! also locks the row, so concurrent writers take sequence numbers in turn.
+
+use chrono::{Duration, NaiveDateTime, TimeZone, Utc};
+use diesel::prelude::*;
+use serde_json::{json, Value};
+
+use super::cases::{self, CaseError};
+use super::models::{AlertRow, InboxRow, OutboxRow};
+use super::schema::{certificates, inbox_messages, outbox_messages, peer_alerts, peer_channels};
+use super::{AnyConnection, DbError, NodeCtx};
+use crate::domain::case::{CaseDetails, Identity};
+use crate::domain::ids::{CaseId, CaseReference, MessageId, ReferralId};
+use crate::domain::lifecycle::{Action, TransitionError, TransitionParams};
+use crate::peer::envelope::{self, types, Envelope, Receipt, Signed, SOP_VERSION};
+
+const OUTGOING: &str = "outgoing";
+const INCOMING: &str = "incoming";
+
+/// Delivery status of an outgoing message.
+pub mod status {
+    pub const PENDING: &str = "pending";
+    pub const DELIVERED: &str = "delivered";
+    pub const REJECTED: &str = "rejected";
+    pub const SUSPENDED: &str = "suspended";
+}
+
+fn to_text<T: serde::Serialize>(value: &T) -> Result<String, DbError> {
+    serde_json::to_string(value).map_err(|e| DbError::Corrupt(format!("cannot serialise: {e}")))
+}
+
+fn signing_error(e: envelope::SignatureError) -> DbError {
+    DbError::Corrupt(format!("signing failed: {e}"))
+}
+
+/// The message type that carries a lifecycle action to the other node.
+pub fn message_type_for(action: Action) -> &'static str {
+    match action {
+        Action::Approve => types::REFERRAL_REQUEST,
+        Action::Accept | Action::Decline => types::DECISION,
+        Action::RequestInfo => types::INFO_REQUEST,
+        Action::ProvideInfo => types::INFO_RESPONSE,
+        Action::ScheduleHandover => types::HANDOVER_PROPOSAL,
+        Action::Depart => types::DEPARTURE,
+        Action::ConfirmHandover => types::HANDOVER_CONFIRMATION,
+        Action::StartAssistance => types::REPATRIATION_UPDATE,
+        Action::StartReintegrationMonitoring => types::REINTEGRATION_UPDATE,
+        Action::Close => types::CLOSURE,
+        Action::Cancel => types::CANCELLATION,
+        Action::Fail | Action::PutOnHold | Action::Resume => types::STATUS_UPDATE,
+        Action::Submit
+        | Action::ReturnToDraft
+        | Action::MarkReceived
+        | Action::MarkEnteredInError => types::STATUS_UPDATE,
+    }
+}
+
+/// Appends a signed message to the outgoing chain, in the caller's transaction.
+#[allow(clippy::too_many_arguments)]
+pub fn append_outgoing(
+    conn: &mut AnyConnection,
+    ctx: &NodeCtx,
+    case_id: CaseId,
+    referral_id: ReferralId,
+    message_type: &str,
+    payload: Value,
+    now: NaiveDateTime,
+) -> Result<MessageId, DbError> {
+    diesel::update(peer_channels::table.find(OUTGOING))
+        .set(peer_channels::last_seq.eq(peer_channels::last_seq + 1))
+        .execute(conn)?;
+    let (seq, prev_hash): (i64, String) = peer_channels::table
+        .find(OUTGOING)
+        .select((peer_channels::last_seq, peer_channels::last_hash))
+        .first(conn)?;
+    let id = MessageId::new();
+    let env = Envelope {
+        message_id: id,
+        message_type: message_type.to_owned(),
+        referral_id,
+        sender: ctx.node,
+        receiver: ctx.node.counterpart(),
+        seq,
+        prev_hash,
+        created_at: Utc.from_utc_datetime(&now),
+        sop_version: SOP_VERSION.to_owned(),
+        payload,
+    };
+    let body = serde_json::to_value(&env).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    let signed = Signed::sign(body, &ctx.message_key).map_err(signing_error)?;
+    let hash = signed.hash();
+    diesel::insert_into(outbox_messages::table)
+        .values(OutboxRow {
+            id: id.to_string(),
+            seq,
+            case_id: case_id.to_string(),
+            referral_id: referral_id.to_string(),
+            message_type: message_type.to_owned(),
+            body: String::from_utf8(envelope::canonical(&signed.body))
+                .map_err(|e| DbError::Corrupt(e.to_string()))?,
+            signature: signed.signature,
+            hash: hash.clone(),
+            status: status::PENDING.into(),
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            created_at: now,
+            settled_at: None,
+            receipt: None,
+            receipt_signer: None,
+        })
+        .execute(conn)?;
+    diesel::update(peer_channels::table.find(OUTGOING))
+        .set(peer_channels::last_hash.eq(hash))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// The signed message of an outbox row, as sent.
+pub fn signed_of(row: &OutboxRow) -> Result<Signed, DbError> {
+    Ok(Signed {
+        body: serde_json::from_str(&row.body)
+            .map_err(|e| DbError::Corrupt(format!("outbox body: {e}")))?,
+        signature: row.signature.clone(),
+    })
+}
+
+/// What to send next: pending messages in sequence order, stopping at the
+/// first one that is not deliverable (suspended, or not yet due: the chain
+/// must arrive in order). `Err(at)` when the head waits for its retry time.
+pub fn next_batch(
+    conn: &mut AnyConnection,
+    now: NaiveDateTime,
+    limit: i64,
+) -> Result<Result<Vec<OutboxRow>, Option<NaiveDateTime>>, DbError> {
+    let rows: Vec<OutboxRow> = outbox_messages::table
+        .filter(outbox_messages::status.eq_any([status::PENDING, status::SUSPENDED]))
+        .order(outbox_messages::seq.asc())
+        .limit(limit)
+        .select(OutboxRow::as_select())
+        .load(conn)?;
+    match rows.first() {
+        None => Ok(Err(None)),
+        Some(head) if head.status != status::PENDING => Ok(Err(None)),
+        Some(head) if head.next_attempt_at > now => Ok(Err(Some(head.next_attempt_at))),
+        Some(_) => Ok(Ok(rows
+            .into_iter()
+            .take_while(|r| r.status == status::PENDING)
+            .collect())),
+    }
+}
+
+/// Records a failed delivery of `id`: schedules the next try, or suspends the
+/// message when the retry schedule is exhausted or the failure is permanent.
+/// Returns whether it is now suspended.
+pub fn record_failure(
+    conn: &mut AnyConnection,
+    id: MessageId,
+    error: &str,
+    retry_after: Option<Duration>,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let row: OutboxRow = outbox_messages::table
+        .find(id.to_string())
+        .select(OutboxRow::as_select())
+        .first(conn)?;
+    let attempts = row.attempts + 1;
+    let suspended = retry_after.is_none();
+    diesel::update(outbox_messages::table.find(id.to_string()))
+        .set((
+            outbox_messages::attempts.eq(attempts),
+            outbox_messages::last_error.eq(Some(error)),
+            outbox_messages::status.eq(if suspended {
+                status::SUSPENDED
+            } else {
+                status::PENDING
+            }),
+            outbox_messages::next_attempt_at.eq(now + retry_after.unwrap_or_default()),
+        ))
+        .execute(conn)?;
+    if suspended {
+        alert(
+            conn,
+            "message_suspended",
+            &format!(
+                "message {id} (seq {}) suspended after {attempts} attempts: {error}",
+                row.seq
+            ),
+            now,
+        )?;
+    }
+    Ok(suspended)
+}
+
+/// Puts suspended messages (one, or all) back in the queue. Returns how many.
+pub fn retry(
+    conn: &mut AnyConnection,
+    id: Option<MessageId>,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    let mut q = diesel::update(outbox_messages::table)
+        .filter(outbox_messages::status.eq(status::SUSPENDED))
+        .into_boxed();
+    if let Some(id) = id {
+        q = q.filter(outbox_messages::id.eq(id.to_string()));
+    }
+    Ok(q.set((
+        outbox_messages::status.eq(status::PENDING),
+        outbox_messages::attempts.eq(0),
+        outbox_messages::next_attempt_at.eq(now),
+    ))
+    .execute(conn)?)
+}
+
+/// Outgoing messages, optionally by status, in sequence order.
+pub fn list_outgoing(
+    conn: &mut AnyConnection,
+    status: Option<&str>,
+    case: Option<CaseId>,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, DbError> {
+    let mut q = outbox_messages::table
+        .select(OutboxRow::as_select())
+        .into_boxed();
+    if let Some(s) = status {
+        q = q.filter(outbox_messages::status.eq(s.to_owned()));
+    }
+    if let Some(c) = case {
+        q = q.filter(outbox_messages::case_id.eq(c.to_string()));
+    }
+    Ok(q.order(outbox_messages::seq.asc())
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Incoming messages about one referral.
+pub fn list_incoming(
+    conn: &mut AnyConnection,
+    referral: ReferralId,
+) -> Result<Vec<InboxRow>, DbError> {
+    Ok(inbox_messages::table
+        .filter(inbox_messages::referral_id.eq(referral.to_string()))
+        .select(InboxRow::as_select())
+        .order(inbox_messages::seq.asc())
+        .load(conn)?)
+}
+
+/// Records an alert for administrators (and the log).
+pub fn alert(
+    conn: &mut AnyConnection,
+    kind: &str,
+    detail: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    tracing::warn!(kind, detail, "peer exchange alert");
+    diesel::insert_into(peer_alerts::table)
+        .values(AlertRow {
+            id: MessageId::new().to_string(),
+            at: now,
+            kind: kind.into(),
+            detail: detail.into(),
+        })
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn list_alerts(conn: &mut AnyConnection, limit: i64) -> Result<Vec<AlertRow>, DbError> {
+    Ok(peer_alerts::table
+        .select(AlertRow::as_select())
+        .order(peer_alerts::id.desc())
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Keeps a signer certificate, once.
+pub fn remember_certificate(
+    conn: &mut AnyConnection,
+    fingerprint: &str,
+    pem: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    let known: i64 = certificates::table
+        .filter(certificates::fingerprint.eq(fingerprint))
+        .count()
+        .get_result(conn)?;
+    if known == 0 {
+        diesel::insert_into(certificates::table)
+            .values((
+                certificates::fingerprint.eq(fingerprint),
+                certificates::pem.eq(pem),
+                certificates::first_seen.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Why a message is refused outright (not taken into the chain).
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error("{detail}")]
+    Refused { code: &'static str, detail: String },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for ReceiveError {
+    fn from(e: diesel::result::Error) -> Self {
+        ReceiveError::Db(DbError::Query(e))
+    }
+}
+
+fn refused(code: &'static str, detail: String) -> ReceiveError {
+    ReceiveError::Refused { code, detail }
+}
+
+/// A verified message from the peer (signature already checked against its certificate).
+pub struct Incoming<'a> {
+    pub signed: &'a Signed,
+    pub envelope: &'a Envelope,
+    pub signer_fingerprint: &'a str,
+    pub signer_pem: &'a str,
+}
+
+/// Takes a message into the incoming chain and applies it, in the caller's
+/// transaction. Returns the signed receipt — the original one for a
+/// duplicate, which has no second effect.
+pub fn receive(
+    conn: &mut AnyConnection,
+    ctx: &NodeCtx,
+    msg: Incoming<'_>,
+    now: NaiveDateTime,
+) -> Result<Signed, ReceiveError> {
+    let env = msg.envelope;
+    let hash = msg.signed.hash();
+    let earlier: Option<InboxRow> = inbox_messages::table
+        .find(env.message_id.to_string())
+        .select(InboxRow::as_select())
+        .first(conn)
+        .optional()?;
+    if let Some(earlier) = earlier {
+        if earlier.hash != hash {
+            return Err(refused(
+                "message_id_conflict",
+                format!(
+                    "message {} was already received with different content",
+                    env.message_id
+                ),
+            ));
+        }
+        return serde_json::from_str(&earlier.receipt)
+            .map_err(|e| ReceiveError::Db(DbError::Corrupt(format!("stored receipt: {e}"))));
+    }
+    let (last_seq, last_hash): (i64, String) = peer_channels::table
+        .find(INCOMING)
+        .select((peer_channels::last_seq, peer_channels::last_hash))
+        .first(conn)?;
+    if env.seq <= last_seq {
+        return Err(refused(
+            "sequence_replay",
+            format!(
+                "sequence number {} was already used (last received {last_seq})",
+                env.seq
+            ),
+        ));
+    }
+    if env.seq > last_seq + 1 {
+        let detail = format!(
+            "sequence gap: expected {} but received {} ({})",
+            last_seq + 1,
+            env.seq,
+            env.message_id
+        );
+        alert(conn, "sequence_gap", &detail, now)?;
+        return Err(refused("sequence_gap", detail));
+    }
+    if env.prev_hash != last_hash {
+        let detail = format!(
+            "message {} does not chain to the previous message {}",
+            env.seq, last_seq
+        );
+        alert(conn, "chain_broken", &detail, now)?;
+        return Err(refused("chain_broken", detail));
+    }
+    // The effect runs in a savepoint: a rejected message changes nothing but the chain.
+    let outcome = conn.transaction(|c| apply_incoming(c, ctx, env, now));
+    let (status, code, detail) = match outcome {
+        Ok(()) => ("accepted", None, None),
+        Err(e) => {
+            let code = rejection_code(&e);
+            tracing::info!(message = %env.message_id, code, error = %e, "peer message rejected");
+            ("rejected", Some(code.to_owned()), Some(e.to_string()))
+        }
+    };
+    remember_certificate(conn, msg.signer_fingerprint, msg.signer_pem, now)?;
+    let receipt = Receipt {
+        message_id: env.message_id,
+        message_hash: hash.clone(),
+        sender: env.sender,
+        receiver: env.receiver,
+        seq: env.seq,
+        status: status.to_owned(),
+        code: code.clone(),
+        detail,
+        log_index: env.seq,
+        received_at: Utc.from_utc_datetime(&now),
+    };
+    let body = serde_json::to_value(&receipt).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    let signed_receipt = Signed::sign(body, &ctx.receipt_key).map_err(signing_error)?;
+    diesel::insert_into(inbox_messages::table)
+        .values(InboxRow {
+            id: env.message_id.to_string(),
+            seq: env.seq,
+            sender: env.sender.as_str().into(),
+            referral_id: env.referral_id.to_string(),
+            message_type: env.message_type.clone(),
+            body: String::from_utf8(envelope::canonical(&msg.signed.body))
+                .map_err(|e| DbError::Corrupt(e.to_string()))?,
+            signature: msg.signed.signature.clone(),
+            hash: hash.clone(),
+            signer: msg.signer_fingerprint.to_owned(),
+            status: status.into(),
+            code,
+            receipt: to_text(&signed_receipt)?,
+            received_at: now,
+        })
+        .execute(conn)?;
+    diesel::update(peer_channels::table.find(INCOMING))
+        .set((
+            peer_channels::last_seq.eq(env.seq),
+            peer_channels::last_hash.eq(hash),
+        ))
+        .execute(conn)?;
+    Ok(signed_receipt)
+}
+
+fn rejection_code(e: &CaseError) -> &'static str {
+    match e {
+        CaseError::NotFound => "unknown_referral",
+        CaseError::Transition(TransitionError::NotAllowedInState { .. }) => {
+            "transition_not_allowed"
+        }
+        CaseError::Transition(TransitionError::WrongSide { .. }) => "wrong_side",
+        CaseError::Transition(TransitionError::RoleNotPermitted { .. }) => "role_not_permitted",
+        CaseError::InvalidParameters(_) => "invalid_payload",
+        CaseError::Db(e) if e.is_unique_violation() => "duplicate_referral",
+        _ => "not_applicable",
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReferralPayload {
+    reference: String,
+    details: CaseDetails,
+    identity: Option<Identity>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransitionPayload {
+    action: Action,
+    reason_code: Option<String>,
+    outcome: Option<String>,
+}
+
+fn invalid(e: impl std::fmt::Display) -> CaseError {
+    CaseError::InvalidParameters(vec![crate::domain::FieldError::new(
+        "payload",
+        "invalid_payload",
+        e.to_string(),
+    )])
+}
+
+/// Applies what a message means to this node's copy of the case.
+fn apply_incoming(
+    conn: &mut AnyConnection,
+    ctx: &NodeCtx,
+    env: &Envelope,
+    now: NaiveDateTime,
+) -> Result<(), CaseError> {
+    if env.message_type == types::REFERRAL_REQUEST {
+        let p: ReferralPayload = serde_json::from_value(env.payload.clone()).map_err(invalid)?;
+        let reference = CaseReference::parse(&p.reference).map_err(invalid)?;
+        cases::insert_incoming(
+            conn,
+            ctx,
+            env.referral_id,
+            reference,
+            env.sender,
+            p.details,
+            p.identity,
+            now,
+        )?;
+        return Ok(());
+    }
+    let p: TransitionPayload = serde_json::from_value(env.payload.clone()).map_err(invalid)?;
+    if message_type_for(p.action) != env.message_type
+        || matches!(p.action, Action::Approve | Action::MarkReceived)
+    {
+        return Err(invalid(format!(
+            "a `{}` message cannot carry `{}`",
+            env.message_type, p.action
+        )));
+    }
+    let params = TransitionParams::parse(p.action, p.reason_code, p.outcome, None)
+        .map_err(CaseError::InvalidParameters)?;
+    cases::apply_from_peer(conn, ctx, env.referral_id, p.action, params, now)?;
+    Ok(())
+}
+
+/// The payload of a transition message.
+pub fn transition_payload(action: Action, params: &TransitionParams) -> Value {
+    json!({ "action": action, "reason_code": params.reason_code, "outcome": params.outcome })
+}
+
+/// Why a receipt could not be settled.
+#[derive(Debug, thiserror::Error)]
+pub enum SettleError {
+    #[error("receipt does not match message {0}: {1}")]
+    Mismatch(String, String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for SettleError {
+    fn from(e: diesel::result::Error) -> Self {
+        SettleError::Db(DbError::Query(e))
+    }
+}
+
+/// Records a verified receipt from the peer for one of our messages, in the
+/// caller's transaction, and applies what it means here.
+pub fn settle(
+    conn: &mut AnyConnection,
+    ctx: &NodeCtx,
+    receipt: &Signed,
+    signer_fingerprint: &str,
+    signer_pem: &str,
+    now: NaiveDateTime,
+) -> Result<(), SettleError> {
+    let r: Receipt = serde_json::from_value(receipt.body.clone())
+        .map_err(|e| SettleError::Mismatch("?".into(), format!("unreadable receipt: {e}")))?;
+    let row: OutboxRow = outbox_messages::table
+        .find(r.message_id.to_string())
+        .select(OutboxRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| {
+            SettleError::Mismatch(r.message_id.to_string(), "no such outgoing message".into())
+        })?;
+    if r.message_hash != row.hash
+        || r.seq != row.seq
+        || r.sender != ctx.node
+        || r.receiver != ctx.node.counterpart()
+    {
+        return Err(SettleError::Mismatch(
+            row.id,
+            "hash, sequence or parties differ".into(),
+        ));
+    }
+    if row.status == status::DELIVERED || row.status == status::REJECTED {
+        return Ok(()); // already settled (a resend after a lost response)
+    }
+    remember_certificate(conn, signer_fingerprint, signer_pem, now)?;
+    let accepted = r.status == "accepted";
+    diesel::update(outbox_messages::table.find(&row.id))
+        .set((
+            outbox_messages::status.eq(if accepted {
+                status::DELIVERED
+            } else {
+                status::REJECTED
+            }),
+            outbox_messages::settled_at.eq(Some(now)),
+            outbox_messages::receipt.eq(Some(to_text(receipt)?)),
+            outbox_messages::receipt_signer.eq(Some(signer_fingerprint)),
+            outbox_messages::last_error.eq(r.code.clone()),
+        ))
+        .execute(conn)?;
+    let referral: ReferralId = row
+        .referral_id
+        .parse()
+        .map_err(|_| DbError::Corrupt(format!("referral id {}", row.referral_id)))?;
+    if accepted && row.message_type == types::REFERRAL_REQUEST {
+        let params = TransitionParams {
+            reason_code: None,
+            outcome: None,
+            comment: None,
+        };
+        let marked = conn.transaction(|c| {
+            cases::apply_from_peer(c, ctx, referral, Action::MarkReceived, params, now)
+        });
+        if let Err(e) = marked {
+            tracing::info!(referral = %referral, error = %e, "receipt of a referral the sender no longer holds as approved");
+        }
+    }
+    if !accepted {
+        let code = r.code.unwrap_or_else(|| "rejected".into());
+        alert(
+            conn,
+            "message_rejected",
+            &format!(
+                "message {} (seq {}) rejected by the peer: {code}",
+                row.id, row.seq
+            ),
+            now,
+        )?;
+        let case_id: CaseId = row
+            .case_id
+            .parse()
+            .map_err(|_| DbError::Corrupt(format!("case id {}", row.case_id)))?;
+        cases::annotate(conn, case_id, "peer_rejected", Some(code), now).map_err(|e| match e {
+            CaseError::Db(d) => SettleError::Db(d),
+            other => SettleError::Db(DbError::Corrupt(other.to_string())),
+        })?;
+    }
+    Ok(())
+}

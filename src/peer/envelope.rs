@@ -1,0 +1,249 @@
+//! The one envelope of every node-to-node exchange, its canonical bytes and
+//! its signature.
+//!
+//! Canonical bytes: the envelope as a JSON value serialised with object keys
+//! sorted and no insignificant whitespace (the RFC 8785 rules for the value
+//! types used here: objects, arrays, strings, integers, booleans, null). The
+//! receiver recomputes them from the JSON it received, so formatting on the
+//! wire does not matter. Signatures are ECDSA P-256 over SHA-256 (DER,
+//! base64); a message's hash is the SHA-256 of its canonical bytes, and each
+//! envelope carries the hash of the previous one in the same direction.
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use openssl::hash::MessageDigest;
+use openssl::pkey::{HasPublic, PKey, PKeyRef, Private};
+use openssl::sign::{Signer, Verifier};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::db::users::hex;
+use crate::domain::ids::{MessageId, NodeId, ReferralId};
+
+/// SOP version this node follows and sends.
+pub const SOP_VERSION: &str = "1.0";
+/// SOP versions this node accepts.
+pub const SUPPORTED_SOP_VERSIONS: &[&str] = &["1.0"];
+/// `prev_hash` of the first message in a direction.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Message types: the whole SOP.
+pub mod types {
+    pub const REFERRAL_REQUEST: &str = "referral_request";
+    pub const DECISION: &str = "decision";
+    pub const INFO_REQUEST: &str = "info_request";
+    pub const INFO_RESPONSE: &str = "info_response";
+    pub const HANDOVER_PROPOSAL: &str = "handover_proposal";
+    pub const HANDOVER_COUNTER_PROPOSAL: &str = "handover_counter_proposal";
+    pub const HANDOVER_CONFIRMATION: &str = "handover_confirmation";
+    pub const DEPARTURE: &str = "departure";
+    pub const ARRIVAL: &str = "arrival";
+    pub const REPATRIATION_UPDATE: &str = "repatriation_update";
+    pub const REINTEGRATION_UPDATE: &str = "reintegration_update";
+    pub const STATUS_UPDATE: &str = "status_update";
+    pub const CLOSURE: &str = "closure";
+    pub const CANCELLATION: &str = "cancellation";
+    pub const CONSENT_WITHDRAWAL: &str = "consent_withdrawal";
+
+    pub const ALL: &[&str] = &[
+        REFERRAL_REQUEST,
+        DECISION,
+        INFO_REQUEST,
+        INFO_RESPONSE,
+        HANDOVER_PROPOSAL,
+        HANDOVER_COUNTER_PROPOSAL,
+        HANDOVER_CONFIRMATION,
+        DEPARTURE,
+        ARRIVAL,
+        REPATRIATION_UPDATE,
+        REINTEGRATION_UPDATE,
+        STATUS_UPDATE,
+        CLOSURE,
+        CANCELLATION,
+        CONSENT_WITHDRAWAL,
+    ];
+}
+
+/// The envelope (what is signed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// UUIDv7 of the message.
+    pub message_id: MessageId,
+    /// One of [`types::ALL`].
+    pub message_type: String,
+    /// The referral the message is about.
+    pub referral_id: ReferralId,
+    pub sender: NodeId,
+    pub receiver: NodeId,
+    /// Position in the sender→receiver direction, from 1, gapless.
+    pub seq: i64,
+    /// Hash of the previous message in this direction ([`GENESIS_HASH`] for the first).
+    pub prev_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub sop_version: String,
+    pub payload: Value,
+}
+
+/// An envelope with its signature, as sent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signed {
+    /// The signed object, kept as received so its canonical bytes can be recomputed.
+    pub body: Value,
+    /// Base64 DER ECDSA signature over the canonical bytes of `body`.
+    pub signature: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignatureError {
+    #[error("the signature is not valid base64")]
+    Encoding,
+    #[error("the signature does not verify")]
+    Invalid,
+    #[error("cryptographic failure: {0}")]
+    Crypto(#[from] openssl::error::ErrorStack),
+}
+
+/// Canonical bytes of a JSON value (sorted keys, compact).
+pub fn canonical(value: &Value) -> Vec<u8> {
+    // serde_json's map is a BTreeMap (the `preserve_order` feature is off), so
+    // keys serialise sorted; compact output has no insignificant whitespace.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// SHA-256 of the canonical bytes, lower-case hex.
+pub fn digest(value: &Value) -> String {
+    hex(&openssl::sha::sha256(&canonical(value)))
+}
+
+impl Signed {
+    /// Signs `body` with `key`.
+    pub fn sign(body: Value, key: &PKeyRef<Private>) -> Result<Signed, SignatureError> {
+        let mut signer = Signer::new(MessageDigest::sha256(), key)?;
+        signer.update(&canonical(&body))?;
+        let signature = base64::engine::general_purpose::STANDARD.encode(signer.sign_to_vec()?);
+        Ok(Signed { body, signature })
+    }
+
+    /// Verifies the signature with `key` (from the signer's certificate).
+    pub fn verify<T: HasPublic>(&self, key: &PKeyRef<T>) -> Result<(), SignatureError> {
+        let sig = base64::engine::general_purpose::STANDARD
+            .decode(&self.signature)
+            .map_err(|_| SignatureError::Encoding)?;
+        let mut verifier = Verifier::new(MessageDigest::sha256(), key)?;
+        verifier.update(&canonical(&self.body))?;
+        // openssl reports a malformed DER signature as an error: both mean "does not verify".
+        match verifier.verify(&sig) {
+            Ok(true) => Ok(()),
+            _ => Err(SignatureError::Invalid),
+        }
+    }
+
+    /// Hash of the signed body.
+    pub fn hash(&self) -> String {
+        digest(&self.body)
+    }
+}
+
+/// Public key of a DER certificate.
+pub fn public_key_of(cert_der: &[u8]) -> Result<PKey<openssl::pkey::Public>, SignatureError> {
+    Ok(openssl::x509::X509::from_der(cert_der)?.public_key()?)
+}
+
+/// SHA-256 fingerprint of a DER certificate, hex.
+pub fn fingerprint(cert_der: &[u8]) -> String {
+    hex(&openssl::sha::sha256(cert_der))
+}
+
+/// What a receiver says about a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receipt {
+    pub message_id: MessageId,
+    /// Hash of the message as received.
+    pub message_hash: String,
+    pub sender: NodeId,
+    pub receiver: NodeId,
+    pub seq: i64,
+    /// `accepted` (applied) or `rejected` (kept in the chain, not applied).
+    pub status: String,
+    /// For a rejection: stable code.
+    pub code: Option<String>,
+    /// For a rejection: explanation.
+    pub detail: Option<String>,
+    /// Where the receiver logged the message: its position in the receiver's inbox log.
+    pub log_index: i64,
+    pub received_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::pki;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_form_ignores_key_order_and_whitespace() {
+        let a: Value = serde_json::from_str(r#"{ "b": 1, "a": {"y": [1, 2], "x": "é"} }"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"a":{"x":"é","y":[1,2]},"b":1}"#).unwrap();
+        assert_eq!(canonical(&a), canonical(&b));
+        assert_eq!(
+            canonical(&a),
+            r#"{"a":{"x":"é","y":[1,2]},"b":1}"#.as_bytes()
+        );
+    }
+
+    #[test]
+    fn signatures_verify_and_tampering_is_detected() {
+        let ca = pki::new_authority("test", 1).unwrap();
+        let (cert, key) = pki::issue(
+            &ca,
+            &pki::LeafSpec {
+                common_name: "n",
+                dns: vec!["n".into()],
+                ips: vec![],
+                usage: pki::Usage::Client,
+                not_before_days: -1,
+                not_after_days: 1,
+            },
+        )
+        .unwrap();
+        let public = public_key_of(&cert.to_der().unwrap()).unwrap();
+        let signed = Signed::sign(json!({"seq": 1, "payload": {"x": "y"}}), &key).unwrap();
+        signed.verify(&public).unwrap();
+        let mut tampered = signed.clone();
+        tampered.body["seq"] = json!(2);
+        assert!(matches!(
+            tampered.verify(&public),
+            Err(SignatureError::Invalid)
+        ));
+        let mut garbage = signed.clone();
+        garbage.signature = "AAAA".into();
+        assert!(matches!(
+            garbage.verify(&public),
+            Err(SignatureError::Invalid)
+        ));
+        garbage.signature = "%%%".into();
+        assert!(matches!(
+            garbage.verify(&public),
+            Err(SignatureError::Encoding)
+        ));
+        // Another key does not verify it.
+        let (other, _) = pki::issue(
+            &ca,
+            &pki::LeafSpec {
+                common_name: "m",
+                dns: vec!["m".into()],
+                ips: vec![],
+                usage: pki::Usage::Client,
+                not_before_days: -1,
+                not_after_days: 1,
+            },
+        )
+        .unwrap();
+        assert!(signed
+            .verify(&public_key_of(&other.to_der().unwrap()).unwrap())
+            .is_err());
+    }
+}

@@ -1,0 +1,268 @@
+//! The peer listener: node-to-node traffic only, over mutually authenticated
+//! TLS (the handshake already checked the client certificate: peer CA,
+//! validity, clientAuth, and the peer's node id as DNS SAN).
+//!
+//! `POST /peer/v1/messages` takes a batch of signed messages, in sequence
+//! order. Each is checked before anything else — signature against the
+//! client certificate of the connection, then envelope, parties, SOP version
+//! and type — and then taken into the incoming chain in one transaction for
+//! the whole batch (one commit for many messages). The answer holds a signed
+//! receipt per message; the first message refused stops the batch and is
+//! reported with a coded problem (the whole answer is that problem when it is
+//! the first message).
+
+use std::any::Any;
+use std::sync::Arc;
+
+use actix_web::dev::Extensions;
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use super::envelope::{self, types, Envelope, Signed, SUPPORTED_SOP_VERSIONS};
+use crate::db::peer::{self as store, Incoming, ReceiveError};
+use crate::db::{Db, DbError, NodeCtx};
+use crate::domain::ids::NodeId;
+use crate::error::{ApiError, Problem};
+
+/// State of the peer listener.
+pub struct PeerState {
+    pub db: Db,
+    pub ctx: Arc<NodeCtx>,
+}
+
+/// The client certificate of the connection (DER), captured at accept time.
+#[derive(Debug, Clone)]
+pub struct ClientCertificate(pub Vec<u8>);
+
+/// `HttpServer::on_connect` hook: keeps the TLS client certificate for handlers.
+pub fn capture_client_certificate(conn: &dyn Any, ext: &mut Extensions) {
+    type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
+    if let Some(tls) = conn.downcast_ref::<Tls>() {
+        let (_, session) = tls.get_ref();
+        if let Some(cert) = session.peer_certificates().and_then(|c| c.first()) {
+            ext.insert(ClientCertificate(cert.to_vec()));
+        }
+    }
+}
+
+/// A batch of signed messages, in sequence order.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    pub messages: Vec<Signed>,
+}
+
+/// The first message of a batch that was refused.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Refusal {
+    /// Position in the batch.
+    pub index: usize,
+    /// The refused message's id, if it could be read.
+    pub message_id: Option<String>,
+    pub problem: ProblemBody,
+}
+
+/// A problem document as read back by the client.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProblemBody {
+    pub status: u16,
+    pub code: String,
+    pub detail: String,
+}
+
+/// Receipts for the messages taken, in order, and the refusal that stopped the batch.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BatchResponse {
+    pub receipts: Vec<Signed>,
+    pub refusal: Option<Refusal>,
+}
+
+struct Refused {
+    status: StatusCode,
+    code: &'static str,
+    detail: String,
+}
+
+fn refusal_status(code: &str) -> StatusCode {
+    match code {
+        "invalid_signature" | "wrong_sender" | "wrong_receiver" => StatusCode::FORBIDDEN,
+        "invalid_envelope" => StatusCode::BAD_REQUEST,
+        "unsupported_sop_version" | "unknown_message_type" => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::CONFLICT,
+    }
+}
+
+fn refuse(code: &'static str, detail: impl Into<String>) -> Refused {
+    Refused {
+        status: refusal_status(code),
+        code,
+        detail: detail.into(),
+    }
+}
+
+/// Checks one message before anything touches the database.
+fn check(
+    msg: &Signed,
+    signer: &openssl::pkey::PKeyRef<openssl::pkey::Public>,
+    node: NodeId,
+) -> Result<Envelope, Refused> {
+    msg.verify(signer).map_err(|e| {
+        refuse(
+            "invalid_signature",
+            format!("{e}: not signed by the certificate of this connection"),
+        )
+    })?;
+    let env: Envelope = serde_json::from_value(msg.body.clone())
+        .map_err(|e| refuse("invalid_envelope", e.to_string()))?;
+    if env.sender != node.counterpart() {
+        return Err(refuse(
+            "wrong_sender",
+            format!("messages on this channel come from {}", node.counterpart()),
+        ));
+    }
+    if env.receiver != node {
+        return Err(refuse("wrong_receiver", format!("this node is {node}")));
+    }
+    if !SUPPORTED_SOP_VERSIONS.contains(&env.sop_version.as_str()) {
+        return Err(refuse(
+            "unsupported_sop_version",
+            format!(
+                "SOP version {} is not supported (supported: {})",
+                env.sop_version,
+                SUPPORTED_SOP_VERSIONS.join(", ")
+            ),
+        ));
+    }
+    if !types::ALL.contains(&env.message_type.as_str())
+        || env.message_type == types::CONSENT_WITHDRAWAL
+    {
+        return Err(refuse(
+            "unknown_message_type",
+            format!("unknown message type `{}`", env.message_type),
+        ));
+    }
+    Ok(env)
+}
+
+fn peer_identity(der: &[u8], peer: NodeId) -> bool {
+    openssl::x509::X509::from_der(der).ok().is_some_and(|c| {
+        c.subject_alt_names()
+            .is_some_and(|names| names.iter().any(|n| n.dnsname() == Some(peer.as_str())))
+    })
+}
+
+/// Receive a batch of signed messages from the peer node.
+#[post("/peer/v1/messages")]
+pub async fn receive(
+    state: web::Data<PeerState>,
+    req: HttpRequest,
+    batch: web::Json<Batch>,
+) -> Result<HttpResponse, ApiError> {
+    let node = state.ctx.node;
+    let Some(cert) = req.conn_data::<ClientCertificate>().cloned() else {
+        return Err(ApiError::Forbidden(
+            "client_certificate_required",
+            "a client certificate is required".into(),
+        ));
+    };
+    // The handshake checked this already; checked again so that no
+    // misconfiguration of the listener can let another identity through.
+    if !peer_identity(&cert.0, node.counterpart()) {
+        return Err(ApiError::Forbidden(
+            "wrong_peer_identity",
+            format!(
+                "the client certificate does not name {}",
+                node.counterpart()
+            ),
+        ));
+    }
+    let x509 =
+        openssl::x509::X509::from_der(&cert.0).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let public = x509
+        .public_key()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let pem = String::from_utf8(
+        x509.to_pem()
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+    )
+    .unwrap_or_default();
+    let fp = envelope::fingerprint(&cert.0);
+
+    let messages = batch.into_inner().messages;
+    let mut checked = Vec::with_capacity(messages.len());
+    let mut refusal: Option<(usize, Option<String>, Refused)> = None;
+    for (i, m) in messages.iter().enumerate() {
+        match check(m, &public, node) {
+            Ok(env) => checked.push(env),
+            Err(r) => {
+                let id = m
+                    .body
+                    .get("message_id")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned);
+                refusal = Some((i, id, r));
+                break;
+            }
+        }
+    }
+    let ctx = state.ctx.clone();
+    let now = Utc::now().naive_utc();
+    let count = checked.len();
+    let (receipts, db_refusal) = state
+        .db
+        .write(move |c| {
+            let mut receipts = Vec::with_capacity(count);
+            for (i, env) in checked.iter().enumerate() {
+                let incoming = Incoming {
+                    signed: &messages[i],
+                    envelope: env,
+                    signer_fingerprint: &fp,
+                    signer_pem: &pem,
+                };
+                match store::receive(c, &ctx, incoming, now) {
+                    Ok(r) => receipts.push(r),
+                    Err(ReceiveError::Refused { code, detail }) => {
+                        return Ok::<_, DbError>((
+                            receipts,
+                            Some((i, Some(env.message_id.to_string()), refuse(code, detail))),
+                        ));
+                    }
+                    Err(ReceiveError::Db(e)) => return Err(e),
+                }
+            }
+            Ok((receipts, None))
+        })
+        .await?;
+    let refusal = db_refusal.or(refusal);
+    if let Some((i, id, r)) = &refusal {
+        tracing::warn!(index = i, message = id.as_deref().unwrap_or("-"), code = r.code, detail = %r.detail, "peer message refused");
+    }
+    match refusal {
+        Some((0, _, r)) => Ok(Problem::new(r.status, r.code, r.detail).response()),
+        other => Ok(HttpResponse::Ok().json(BatchResponse {
+            receipts,
+            refusal: other.map(|(index, message_id, r)| Refusal {
+                index,
+                message_id,
+                problem: ProblemBody {
+                    status: r.status.as_u16(),
+                    code: r.code.to_owned(),
+                    detail: r.detail,
+                },
+            }),
+        })),
+    }
+}
+
+/// Which node answers (a trivial authenticated request).
+#[get("/peer/v1/ping")]
+pub async fn ping(state: web::Data<PeerState>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "node": state.ctx.node }))
+}
+
+/// Registers the peer routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(receive).service(ping);
+}

@@ -1,0 +1,314 @@
+//! TLS for both listeners and the peer client, with rustls (aws-lc-rs).
+//!
+//! * The caseworker listener serves the node's server certificate (server
+//!   authentication only), unless `http.behind_tls_proxy` says a proxy
+//!   terminates TLS in front of it.
+//! * The peer listener requires a client certificate that chains to one of
+//!   the configured peer CAs (several may be trusted at once, for rotation)
+//!   and whose DNS SAN is the peer's node id. Refusals happen in the
+//!   handshake and are logged and counted (`passerelle_peer_tls_refusals_total`).
+//! * The peer client trusts only the peer CAs, presents the node's client
+//!   certificate, and accepts only a server certificate naming the peer node
+//!   id, whatever host the peer URL uses.
+
+pub mod pki;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use openssl::pkey::{PKey, Private};
+use openssl::x509::X509;
+use prometheus::IntCounterVec;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{
+    ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig,
+    SignatureScheme,
+};
+
+use crate::config::TlsSettings;
+use crate::domain::ids::NodeId;
+
+/// The crypto provider used everywhere (no process-wide default needed).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Certificates (leaf first) from a PEM file.
+pub fn load_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let certs = X509::stack_from_pem(&read(path)?)
+        .with_context(|| format!("{} is not PEM certificates", path.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!("{} holds no certificate", path.display());
+    }
+    certs
+        .iter()
+        .map(|c| Ok(CertificateDer::from(c.to_der()?)))
+        .collect()
+}
+
+/// A private key from a PEM file (PKCS#8, SEC1 or PKCS#1).
+pub fn load_key(path: &Path) -> anyhow::Result<PKey<Private>> {
+    PKey::private_key_from_pem(&read(path)?)
+        .with_context(|| format!("{} is not a PEM private key", path.display()))
+}
+
+fn rustls_key(key: &PKey<Private>) -> anyhow::Result<PrivateKeyDer<'static>> {
+    PrivateKeyDer::try_from(key.private_key_to_pkcs8()?)
+        .map_err(|e| anyhow::anyhow!("unusable private key: {e}"))
+}
+
+/// Everything TLS a node needs, loaded once at start-up.
+pub struct NodeTls {
+    /// Server config of the caseworker listener (no client authentication).
+    pub api_server: Arc<ServerConfig>,
+    /// Server config of the peer listener (client certificate required).
+    pub peer_server: Arc<ServerConfig>,
+    /// Client config for talking to the peer.
+    pub peer_client: ClientConfig,
+    /// Key signing outgoing messages (the client certificate's key).
+    pub message_key: PKey<Private>,
+    /// Key signing receipts (the server certificate's key).
+    pub receipt_key: PKey<Private>,
+}
+
+/// Counts TLS refusals on the peer listener by reason.
+#[derive(Clone)]
+pub struct RefusalCounter(pub IntCounterVec);
+
+impl NodeTls {
+    pub fn load(
+        settings: &TlsSettings,
+        node: NodeId,
+        refusals: RefusalCounter,
+    ) -> anyhow::Result<NodeTls> {
+        let provider = provider();
+        let server_chain = load_certs(&settings.server_cert)?;
+        let server_key = load_key(&settings.server_key)?;
+        let client_chain = load_certs(&settings.client_cert)?;
+        let client_key = load_key(&settings.client_key)?;
+        let mut roots = RootCertStore::empty();
+        if settings.peer_ca.is_empty() {
+            anyhow::bail!("tls.peer_ca must name at least one CA certificate file");
+        }
+        for ca in &settings.peer_ca {
+            for cert in load_certs(ca)? {
+                roots
+                    .add(cert)
+                    .with_context(|| format!("{} is not a usable CA certificate", ca.display()))?;
+            }
+        }
+        let roots = Arc::new(roots);
+        let peer = node.counterpart();
+
+        let api_server = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(server_chain.clone(), rustls_key(&server_key)?)
+            .context("server certificate and key do not match")?;
+
+        let inner = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+            .build()
+            .context("cannot build the client certificate verifier")?;
+        let verifier = Arc::new(PeerClientVerifier {
+            inner,
+            peer,
+            refusals,
+        });
+        let peer_server = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(server_chain, rustls_key(&server_key)?)
+            .context("server certificate and key do not match")?;
+
+        let inner =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                .build()
+                .context("cannot build the server certificate verifier")?;
+        let peer_name = ServerName::try_from(peer.as_str().to_owned())?;
+        let mut peer_client = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(PeerServerVerifier { inner, peer_name }))
+            .with_client_auth_cert(client_chain, rustls_key(&client_key)?)
+            .context("client certificate and key do not match")?;
+        peer_client.alpn_protocols = vec![b"http/1.1".to_vec()];
+
+        Ok(NodeTls {
+            api_server: Arc::new(api_server),
+            peer_server: Arc::new(peer_server),
+            peer_client,
+            message_key: client_key,
+            receipt_key: server_key,
+        })
+    }
+}
+
+fn refusal_reason(e: &rustls::Error) -> &'static str {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => "expired",
+        rustls::Error::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
+            "not_yet_valid"
+        }
+        rustls::Error::InvalidCertificate(C::UnknownIssuer) => "unknown_ca",
+        rustls::Error::InvalidCertificate(
+            C::NotValidForName | C::NotValidForNameContext { .. },
+        ) => "wrong_node_id",
+        rustls::Error::InvalidCertificate(C::InvalidPurpose | C::InvalidPurposeContext { .. }) => {
+            "wrong_key_usage"
+        }
+        rustls::Error::InvalidCertificate(C::BadSignature) => "bad_signature",
+        _ => "invalid_certificate",
+    }
+}
+
+/// Checks the peer's client certificate (chain, validity, clientAuth) and
+/// that it names the peer node; logs and counts every refusal.
+#[derive(Debug)]
+struct PeerClientVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+    peer: NodeId,
+    refusals: RefusalCounter,
+}
+
+impl std::fmt::Debug for RefusalCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefusalCounter")
+    }
+}
+
+impl PeerClientVerifier {
+    fn refuse(&self, e: rustls::Error, cert: &CertificateDer<'_>) -> rustls::Error {
+        let reason = refusal_reason(&e);
+        self.refusals.0.with_label_values(&[reason]).inc();
+        let subject = X509::from_der(cert)
+            .ok()
+            .map(|c| {
+                c.subject_name()
+                    .entries()
+                    .filter_map(|e| e.data().to_string().ok())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        tracing::warn!(reason, error = %e, subject, expected = %self.peer, "peer client certificate refused");
+        e
+    }
+}
+
+impl ClientCertVerifier for PeerClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)
+            .map_err(|e| self.refuse(e, end_entity))?;
+        let name = ServerName::try_from(self.peer.as_str())
+            .map_err(|_| rustls::Error::General("bad peer id".into()))?;
+        let named = webpki::EndEntityCert::try_from(end_entity)
+            .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))
+            .and_then(|ee| {
+                ee.verify_is_valid_for_subject_name(&name).map_err(|_| {
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName)
+                })
+            });
+        named.map_err(|e| self.refuse(e, end_entity))?;
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Verifies the peer's server certificate as issued to the peer node id,
+/// whatever host name or address the peer URL uses.
+#[derive(Debug)]
+struct PeerServerVerifier {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    peer_name: ServerName<'static>,
+}
+
+impl ServerCertVerifier for PeerServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            &self.peer_name,
+            ocsp_response,
+            now,
+        )
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}

@@ -1,0 +1,373 @@
+//! Two real nodes over real mTLS on loopback: the mirrored lifecycle,
+//! refused certificates, refused messages, the peer down and back, and a
+//! node stopped mid-dispatch.
+
+use std::time::Duration;
+
+use passerelle::db::cases as repo;
+use passerelle::domain::ids::{NodeId, ReferralId};
+use passerelle::domain::roles::Role::{self, *};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// Polls `check` until it yields `Some`, for up to 20 s.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The node's copy of a referral, once it has one.
+async fn copy_of(n: &TestNode, referral: ReferralId) -> Option<repo::Case> {
+    n.db.read(move |c| repo::find_by_referral(c, referral))
+        .await
+        .unwrap()
+}
+
+/// Waits until both nodes hold the referral in `state`; returns both ids.
+async fn both_in(
+    a: &TestNode,
+    b: &TestNode,
+    referral: ReferralId,
+    state: &str,
+) -> (String, String) {
+    let mut ids = Vec::new();
+    for n in [a, b] {
+        let id = eventually(&format!("{} to reach {state}", n.node), || async {
+            copy_of(n, referral)
+                .await
+                .filter(|c| c.state.as_str() == state)
+                .map(|c| c.id.to_string())
+        })
+        .await;
+        ids.push(id);
+    }
+    (ids[0].clone(), ids[1].clone())
+}
+
+async fn etag_of(n: &TestNode, id: &str) -> String {
+    n.read(Supervisor, id).await.2.unwrap()
+}
+
+async fn act(n: &TestNode, role: Role, id: &str, body: Value) {
+    let tag = etag_of(n, id).await;
+    n.step(role, id, &tag, body).await;
+}
+
+/// Niamey drafts, submits and approves a referral; returns its id and referral id.
+async fn refer(ne: &TestNode) -> (String, ReferralId) {
+    let (id, tag) = ne.draft(&ready_case()).await;
+    let (tag, _) = ne
+        .step(Caseworker, &id, &tag, json!({ "action": "submit" }))
+        .await;
+    let (_, v) = ne
+        .step(Supervisor, &id, &tag, json!({ "action": "approve" }))
+        .await;
+    (id, v["referral_id"].as_str().unwrap().parse().unwrap())
+}
+
+async fn messages(n: &TestNode, id: &str) -> Vec<Value> {
+    let v: Value = n
+        .get(&format!("/api/v1/cases/{id}/messages"), Caseworker)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["items"].as_array().unwrap().clone()
+}
+
+/// Waits until every outgoing message about the case has a receipt.
+async fn all_settled(n: &TestNode, id: &str) -> Vec<Value> {
+    eventually("all messages settled", || async {
+        let m = messages(n, id).await;
+        m.iter()
+            .filter(|m| m["direction"] == "outgoing")
+            .all(|m| m["status"] == "delivered")
+            .then_some(m)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_whole_lifecycle_is_mirrored_on_both_nodes() {
+    let (ne, ng) = spawn_pair().await;
+    let (ne_id, referral) = refer(&ne).await;
+    // Acceptance of the referral request creates Abuja's copy; its receipt moves Niamey to received.
+    let (_, ng_id) = both_in(&ne, &ng, referral, "received").await;
+    let (_, copy, _) = ng.read(Supervisor, &ng_id).await;
+    assert_eq!(
+        (copy["direction"].as_str(), copy["reference"].clone()),
+        (
+            Some("incoming"),
+            ne.read(Supervisor, &ne_id).await.1["reference"].clone()
+        )
+    );
+    assert_eq!(copy["identity"]["given_name"], "Zainab");
+    assert_eq!(copy["details"]["risk_level"], "high");
+
+    let steps: Vec<(&TestNode, &str, Role, Value, &str)> = vec![
+        (
+            &ng,
+            &ng_id,
+            Caseworker,
+            json!({ "action": "request_info" }),
+            "info_requested",
+        ),
+        (
+            &ne,
+            &ne_id,
+            Caseworker,
+            json!({ "action": "provide_info" }),
+            "received",
+        ),
+        (
+            &ng,
+            &ng_id,
+            Supervisor,
+            json!({ "action": "accept" }),
+            "accepted",
+        ),
+        (
+            &ng,
+            &ng_id,
+            Liaison,
+            json!({ "action": "schedule_handover" }),
+            "handover_scheduled",
+        ),
+        (
+            &ne,
+            &ne_id,
+            Liaison,
+            json!({ "action": "depart" }),
+            "in_transit",
+        ),
+        (
+            &ng,
+            &ng_id,
+            Liaison,
+            json!({ "action": "confirm_handover" }),
+            "handed_over",
+        ),
+        (
+            &ng,
+            &ng_id,
+            Caseworker,
+            json!({ "action": "start_assistance" }),
+            "in_assistance",
+        ),
+        (
+            &ng,
+            &ng_id,
+            Caseworker,
+            json!({ "action": "start_reintegration_monitoring" }),
+            "reintegration_monitoring",
+        ),
+        (
+            &ng,
+            &ng_id,
+            Supervisor,
+            json!({ "action": "close", "reason_code": "reintegrated", "outcome": "successful" }),
+            "closed",
+        ),
+    ];
+    for (node, id, role, body, state) in steps {
+        act(node, role, id, body).await;
+        both_in(&ne, &ng, referral, state).await;
+    }
+    let (_, closed, _) = ne.read(Supervisor, &ne_id).await;
+    assert_eq!(closed["closure_outcome"], "successful");
+
+    // Every message both ways was delivered once, with a receipt, in chain order.
+    let ne_msgs = all_settled(&ne, &ne_id).await;
+    let ng_msgs = all_settled(&ng, &ng_id).await;
+    let types = |m: &[Value], dir: &str| -> Vec<String> {
+        m.iter()
+            .filter(|x| x["direction"] == dir)
+            .map(|x| x["message_type"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        types(&ne_msgs, "outgoing"),
+        ["referral_request", "info_response", "departure"]
+    );
+    assert_eq!(types(&ng_msgs, "incoming"), types(&ne_msgs, "outgoing"));
+    assert_eq!(
+        types(&ng_msgs, "outgoing"),
+        [
+            "info_request",
+            "decision",
+            "handover_proposal",
+            "handover_confirmation",
+            "repatriation_update",
+            "reintegration_update",
+            "closure"
+        ]
+    );
+    assert_eq!(types(&ne_msgs, "incoming"), types(&ng_msgs, "outgoing"));
+    // The same hashes on both sides.
+    let hashes = |m: &[Value], dir: &str| -> Vec<String> {
+        m.iter()
+            .filter(|x| x["direction"] == dir)
+            .map(|x| x["hash"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(hashes(&ne_msgs, "outgoing"), hashes(&ng_msgs, "incoming"));
+    // Timelines record the other side's actions as the peer's.
+    let events: Value = ne
+        .get(&format!("/api/v1/cases/{ne_id}/events"), Supervisor)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let accept = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "accept")
+        .unwrap();
+    assert_eq!(accept["actor_kind"], "peer");
+}
+
+/// An mTLS client to `n`'s peer listener presenting `identity` (if any).
+fn peer_client(
+    n: &TestNode,
+    identity: Option<(
+        &openssl::x509::X509,
+        &openssl::pkey::PKey<openssl::pkey::Private>,
+    )>,
+) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in
+        passerelle::tls::load_certs(&passerelle::tls::pki::node_files(&certs_dir(), n.node).ca_cert)
+            .unwrap()
+    {
+        roots.add(c).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(passerelle::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                vec![rustls::pki_types::CertificateDer::from(
+                    cert.to_der().unwrap(),
+                )],
+                rustls::pki_types::PrivateKeyDer::try_from(key.private_key_to_pkcs8().unwrap())
+                    .unwrap(),
+            )
+            .unwrap(),
+    };
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .build()
+        .unwrap()
+}
+
+async fn ping(client: &reqwest::Client, n: &TestNode) -> Result<StatusCode, reqwest::Error> {
+    client
+        .get(format!("https://127.0.0.1:{}/peer/v1/ping", n.ports.peer))
+        .send()
+        .await
+        .map(|r| r.status())
+}
+
+#[tokio::test]
+async fn the_peer_listener_refuses_every_wrong_certificate_and_records_it() {
+    use passerelle::tls::pki::{self, LeafSpec, Usage};
+    let ng = spawn_node(NodeId::NgNaptip).await;
+    let ne_files = pki::node_files(&certs_dir(), NodeId::NeAnltp);
+    let ne_ca = pki::load_authority(&ne_files.ca_cert, &ne_files.ca_key).unwrap();
+    let leaf = |ca: &pki::Authority, dns: &str, from: i64, to: i64| {
+        pki::issue(
+            ca,
+            &LeafSpec {
+                common_name: dns,
+                dns: vec![dns.into()],
+                ips: vec![],
+                usage: Usage::Client,
+                not_before_days: from,
+                not_after_days: to,
+            },
+        )
+        .unwrap()
+    };
+    // The right certificate works.
+    let good = (
+        openssl::x509::X509::from_pem(&std::fs::read(&ne_files.client_cert).unwrap()).unwrap(),
+        passerelle::tls::load_key(&ne_files.client_key).unwrap(),
+    );
+    assert_eq!(
+        ping(&peer_client(&ng, Some((&good.0, &good.1))), &ng)
+            .await
+            .unwrap(),
+        StatusCode::OK
+    );
+
+    let stranger = pki::new_authority("Somebody else's CA", 10).unwrap();
+    let cases = [
+        ("unknown_ca", leaf(&stranger, "ne-anltp", -1, 10)),
+        ("wrong_node_id", leaf(&ne_ca, "ne-rogue", -1, 10)),
+        ("wrong_node_id", leaf(&ne_ca, "ng-naptip", -1, 10)),
+        ("expired", leaf(&ne_ca, "ne-anltp", -10, -1)),
+        ("not_yet_valid", leaf(&ne_ca, "ne-anltp", 2, 10)),
+    ];
+    for (reason, (cert, key)) in &cases {
+        let res = ping(&peer_client(&ng, Some((cert, key))), &ng).await;
+        assert!(
+            res.is_err(),
+            "{reason}: a refused certificate must fail the handshake, got {res:?}"
+        );
+    }
+    // A server certificate is not a client certificate.
+    let server_cert =
+        openssl::x509::X509::from_pem(&std::fs::read(&ne_files.server_cert).unwrap()).unwrap();
+    let server_key = passerelle::tls::load_key(&ne_files.server_key).unwrap();
+    assert!(
+        ping(&peer_client(&ng, Some((&server_cert, &server_key))), &ng)
+            .await
+            .is_err()
+    );
+    // No certificate at all.
+    assert!(ping(&peer_client(&ng, None), &ng).await.is_err());
+
+    // Every refusal was recorded, by reason.
+    let metrics = ng
+        .client
+        .get(format!("{}/metrics", ng.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (reason, count) in [
+        ("unknown_ca", 1),
+        ("wrong_node_id", 2),
+        ("expired", 1),
+        ("not_yet_valid", 1),
+        ("wrong_key_usage", 1),
+    ] {
+        let line = format!("passerelle_peer_tls_refusals_total{{reason=\"{reason}\"}} {count}");
+        assert!(metrics.contains(&line), "missing `{line}` in\n{metrics}");
+    }
+}
