@@ -371,3 +371,359 @@ async fn the_peer_listener_refuses_every_wrong_certificate_and_records_it() {
         assert!(metrics.contains(&line), "missing `{line}` in\n{metrics}");
     }
 }
+
+/// Niamey's real client identity (certificate and key) from certs-dev.
+fn niamey_identity() -> (
+    openssl::x509::X509,
+    openssl::pkey::PKey<openssl::pkey::Private>,
+) {
+    let f = passerelle::tls::pki::node_files(&certs_dir(), NodeId::NeAnltp);
+    (
+        openssl::x509::X509::from_pem(&std::fs::read(&f.client_cert).unwrap()).unwrap(),
+        passerelle::tls::load_key(&f.client_key).unwrap(),
+    )
+}
+
+fn referral_envelope(
+    seq: i64,
+    prev_hash: &str,
+    message_type: &str,
+) -> passerelle::peer::envelope::Envelope {
+    let details: passerelle::domain::case::CaseDetailsInput =
+        serde_json::from_value(ready_details()).unwrap();
+    passerelle::peer::envelope::Envelope {
+        message_id: passerelle::domain::ids::MessageId::new(),
+        message_type: message_type.into(),
+        referral_id: ReferralId::new(),
+        sender: NodeId::NeAnltp,
+        receiver: NodeId::NgNaptip,
+        seq,
+        prev_hash: prev_hash.into(),
+        created_at: chrono::Utc::now(),
+        sop_version: passerelle::peer::envelope::SOP_VERSION.into(),
+        payload: json!({
+            "reference": passerelle::domain::ids::CaseReference::generate(NodeId::NeAnltp, 2026, [seq as u8; 6]).to_string(),
+            "details": details.parse("").unwrap(),
+            "identity": null,
+        }),
+    }
+}
+
+fn sign(
+    env: &passerelle::peer::envelope::Envelope,
+    key: &openssl::pkey::PKey<openssl::pkey::Private>,
+) -> passerelle::peer::envelope::Signed {
+    passerelle::peer::envelope::Signed::sign(serde_json::to_value(env).unwrap(), key).unwrap()
+}
+
+async fn post(
+    client: &reqwest::Client,
+    n: &TestNode,
+    messages: Vec<passerelle::peer::envelope::Signed>,
+) -> reqwest::Response {
+    client
+        .post(format!(
+            "https://127.0.0.1:{}/peer/v1/messages",
+            n.ports.peer
+        ))
+        .json(&json!({ "messages": messages }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn case_count(n: &TestNode) -> usize {
+    let v: Value = n
+        .get("/api/v1/cases", Supervisor)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["items"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn tampered_replayed_out_of_sequence_and_unknown_messages_are_refused() {
+    use passerelle::peer::envelope::GENESIS_HASH;
+    let ng = spawn_node(NodeId::NgNaptip).await;
+    let (cert, key) = niamey_identity();
+    let client = peer_client(&ng, Some((&cert, &key)));
+
+    // Unknown type.
+    let res = post(
+        &client,
+        &ng,
+        vec![sign(&referral_envelope(1, GENESIS_HASH, "teleport"), &key)],
+    )
+    .await;
+    assert_problem(
+        res,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown_message_type",
+    )
+    .await;
+    // Tampered after signing.
+    let mut tampered = sign(
+        &referral_envelope(1, GENESIS_HASH, "referral_request"),
+        &key,
+    );
+    tampered.body["payload"]["details"]["risk_level"] = json!("low");
+    let res = post(&client, &ng, vec![tampered]).await;
+    assert_problem(res, StatusCode::FORBIDDEN, "invalid_signature").await;
+    // Signed by someone else's key (Abuja's own client key) over Niamey's connection.
+    let other_key = passerelle::tls::load_key(
+        &passerelle::tls::pki::node_files(&certs_dir(), NodeId::NgNaptip).client_key,
+    )
+    .unwrap();
+    let res = post(
+        &client,
+        &ng,
+        vec![sign(
+            &referral_envelope(1, GENESIS_HASH, "referral_request"),
+            &other_key,
+        )],
+    )
+    .await;
+    assert_problem(res, StatusCode::FORBIDDEN, "invalid_signature").await;
+    // Out of sequence: 2 before 1 is a gap, reported as an alert.
+    let res = post(
+        &client,
+        &ng,
+        vec![sign(
+            &referral_envelope(2, GENESIS_HASH, "referral_request"),
+            &key,
+        )],
+    )
+    .await;
+    assert_problem(res, StatusCode::CONFLICT, "sequence_gap").await;
+    // Wrong previous hash.
+    let res = post(
+        &client,
+        &ng,
+        vec![sign(
+            &referral_envelope(1, &"f".repeat(64), "referral_request"),
+            &key,
+        )],
+    )
+    .await;
+    assert_problem(res, StatusCode::CONFLICT, "chain_broken").await;
+    // An unsupported SOP version.
+    let mut old = referral_envelope(1, GENESIS_HASH, "referral_request");
+    old.sop_version = "0.9".into();
+    let res = post(&client, &ng, vec![sign(&old, &key)]).await;
+    assert_problem(
+        res,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unsupported_sop_version",
+    )
+    .await;
+    assert_eq!(case_count(&ng).await, 0, "nothing refused was applied");
+
+    // The right first message is accepted, with a signed receipt.
+    let first = sign(
+        &referral_envelope(1, GENESIS_HASH, "referral_request"),
+        &key,
+    );
+    let res = post(&client, &ng, vec![first.clone()]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let answer: Value = res.json().await.unwrap();
+    let receipt = answer["receipts"][0].clone();
+    assert_eq!(receipt["body"]["status"], "accepted");
+    assert_eq!(receipt["body"]["message_hash"], first.hash());
+    assert_eq!(receipt["body"]["log_index"], 1);
+    assert_eq!(case_count(&ng).await, 1);
+    // Replayed: the original receipt again, and no second effect.
+    let res = post(&client, &ng, vec![first.clone()]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let again: Value = res.json().await.unwrap();
+    assert_eq!(again["receipts"][0], receipt);
+    assert_eq!(case_count(&ng).await, 1);
+    // Replayed under a new id with a used sequence number.
+    let res = post(
+        &client,
+        &ng,
+        vec![sign(
+            &referral_envelope(1, GENESIS_HASH, "referral_request"),
+            &key,
+        )],
+    )
+    .await;
+    assert_problem(res, StatusCode::CONFLICT, "sequence_replay").await;
+    // Same id, different content.
+    let mut forged = referral_envelope(2, &first.hash(), "referral_request");
+    forged.message_id = serde_json::from_value(first.body["message_id"].clone()).unwrap();
+    let res = post(&client, &ng, vec![sign(&forged, &key)]).await;
+    assert_problem(res, StatusCode::CONFLICT, "message_id_conflict").await;
+    assert_eq!(case_count(&ng).await, 1);
+
+    // A valid message whose effect is impossible is kept in the chain with a signed, coded rejection.
+    let mut cancel = referral_envelope(2, &first.hash(), "cancellation");
+    cancel.payload = json!({ "action": "accept", "reason_code": null, "outcome": null });
+    let res = post(&client, &ng, vec![sign(&cancel, &key)]).await;
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(answer["receipts"][0]["body"]["status"], "rejected");
+    assert_eq!(answer["receipts"][0]["body"]["code"], "invalid_payload");
+
+    let alerts: Value = ng
+        .get("/api/v1/admin/alerts", Admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = alerts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"sequence_gap") && kinds.contains(&"chain_broken"),
+        "{kinds:?}"
+    );
+}
+
+#[tokio::test]
+async fn everything_queued_while_the_peer_is_down_is_delivered_once_in_order() {
+    let (ne, ng) = spawn_pair().await;
+    ng.shut_down().await;
+    let mut referrals = Vec::new();
+    for _ in 0..3 {
+        referrals.push(refer(&ne).await);
+    }
+    // Cancel the second one while the peer is still down: its cancellation queues behind it.
+    act(
+        &ne,
+        Supervisor,
+        &referrals[1].0,
+        json!({ "action": "cancel", "reason_code": "referred_elsewhere" }),
+    )
+    .await;
+    eventually("failed attempts", || async {
+        let m = messages(&ne, &referrals[0].0).await;
+        (m[0]["attempts"].as_i64().unwrap() > 0 && m[0]["status"] == "pending").then_some(())
+    })
+    .await;
+    let ng = ng.restart().await;
+    for (id, referral) in &referrals[..] {
+        let state = if *id == referrals[1].0 {
+            "cancelled"
+        } else {
+            "received"
+        };
+        both_in(&ne, &ng, *referral, state).await;
+        all_settled(&ne, id).await;
+    }
+    // Abuja received each message exactly once, in sequence.
+    let seqs: Vec<i64> = ng
+        .db
+        .read(|c| {
+            use diesel::prelude::*;
+            use passerelle::db::schema::inbox_messages::dsl::*;
+            Ok::<_, passerelle::db::DbError>(
+                inbox_messages.select(seq).order(seq.asc()).load::<i64>(c)?,
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    assert_eq!(case_count(&ng).await, 3);
+}
+
+#[tokio::test]
+async fn a_message_whose_retries_run_out_is_suspended_until_an_administrator_retries_it() {
+    let (ne, ng) = spawn_pair().await;
+    ng.shut_down().await;
+    let (id, referral) = refer(&ne).await;
+    // The test schedule (50…1600 ms) runs out in about three seconds.
+    let msg = eventually("suspension", || async {
+        let m = messages(&ne, &id).await;
+        (m[0]["status"] == "suspended").then(|| m[0].clone())
+    })
+    .await;
+    assert!(
+        msg["last_error"].as_str().unwrap().contains("unreachable"),
+        "{msg}"
+    );
+    let listed: Value = ne
+        .get("/api/v1/admin/messages?status=suspended", Admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    // Back up, the peer does not get it on its own…
+    let ng = ng.restart().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(copy_of(&ng, referral).await.is_none());
+    // …until an administrator retries it.
+    let retry = |role| {
+        ne.request(
+            reqwest::Method::POST,
+            &format!(
+                "/api/v1/admin/messages/{}/retry",
+                msg["message_id"].as_str().unwrap()
+            ),
+            role,
+        )
+    };
+    assert_eq!(
+        retry(Supervisor).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(retry(Admin).send().await.unwrap().status(), StatusCode::OK);
+    both_in(&ne, &ng, referral, "received").await;
+    let res = retry(Admin).send().await.unwrap();
+    assert_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[tokio::test]
+async fn a_node_stopped_mid_dispatch_loses_nothing_and_applies_nothing_twice() {
+    let (ne, ng) = spawn_pair().await;
+    let mut referrals = Vec::new();
+    for _ in 0..20 {
+        referrals.push(refer(&ne).await);
+    }
+    // Stop Niamey abruptly while it is delivering, then start it again.
+    ne.shut_down().await;
+    let ne = ne.restart().await;
+    for (_, referral) in &referrals {
+        both_in(&ne, &ng, *referral, "received").await;
+    }
+    // Simulate a crash after the peer applied a message but before its receipt
+    // was recorded: put a delivered message back to pending.
+    let (first_id, first_referral) = referrals[0].clone();
+    ne.db
+        .write(|c| {
+            use diesel::prelude::*;
+            use passerelle::db::schema::outbox_messages::dsl::*;
+            let n = diesel::update(outbox_messages.filter(seq.eq(1)))
+                .set((status.eq("pending"), receipt.eq(None::<String>)))
+                .execute(c)?;
+            Ok::<_, passerelle::db::DbError>(n)
+        })
+        .await
+        .unwrap();
+    ne.wake.notify_one();
+    let m = all_settled(&ne, &first_id).await;
+    assert_eq!(m[0]["status"], "delivered");
+    let counts: (i64, i64) = ng
+        .db
+        .read(|c| {
+            use diesel::prelude::*;
+            let inbox = passerelle::db::schema::inbox_messages::table
+                .count()
+                .get_result(c)?;
+            let cases = passerelle::db::schema::cases::table.count().get_result(c)?;
+            Ok::<_, passerelle::db::DbError>((inbox, cases))
+        })
+        .await
+        .unwrap();
+    assert_eq!(counts, (20, 20), "each referral applied exactly once");
+    assert!(copy_of(&ng, first_referral).await.is_some());
+}

@@ -93,6 +93,50 @@ async fn every_role_against_every_endpoint() {
                 },
             ),
             (
+                Method::GET,
+                format!("/api/v1/cases/{draft}/messages"),
+                None,
+                None,
+                if writes {
+                    StatusCode::OK
+                } else {
+                    StatusCode::FORBIDDEN
+                },
+            ),
+            (
+                Method::GET,
+                "/api/v1/admin/messages".into(),
+                None,
+                None,
+                if role == Admin {
+                    StatusCode::OK
+                } else {
+                    StatusCode::FORBIDDEN
+                },
+            ),
+            (
+                Method::GET,
+                "/api/v1/admin/alerts".into(),
+                None,
+                None,
+                if role == Admin {
+                    StatusCode::OK
+                } else {
+                    StatusCode::FORBIDDEN
+                },
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/admin/messages/{}/retry", uuid::Uuid::now_v7()),
+                None,
+                None,
+                if role == Admin {
+                    StatusCode::NOT_FOUND
+                } else {
+                    StatusCode::FORBIDDEN
+                },
+            ),
+            (
                 Method::PUT,
                 format!("/api/v1/cases/{fresh}"),
                 Some(ready_case()),
