@@ -37,6 +37,23 @@ pub enum Command {
     Tokens(TokensCommand),
     /// Print the OpenAPI document.
     Openapi,
+    /// Start both nodes on loopback (SQLite, dev certificates), walk one
+    /// referral from Niamey to Abuja through the whole SOP over mTLS, print
+    /// both timelines, and keep serving (Ctrl-C stops).
+    Demo {
+        /// Directory for the two databases (default: a fresh temporary directory, removed at exit).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Development certificates.
+        #[arg(long, default_value = "certs-dev")]
+        certs: PathBuf,
+        /// First of four ports: Niamey API, Abuja API, Niamey peer, Abuja peer.
+        #[arg(long, default_value_t = 8080)]
+        base_port: u16,
+        /// Exit after the walk-through instead of serving.
+        #[arg(long)]
+        exit: bool,
+    },
     /// Development certificates.
     #[command(subcommand)]
     Certs(CertsCommand),
@@ -159,6 +176,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", crate::api::openapi_json());
             return Ok(());
         }
+        Command::Demo {
+            dir,
+            certs,
+            base_port,
+            exit,
+        } => {
+            let opts = crate::demo::DemoOptions {
+                dir: dir.clone(),
+                certs: certs.clone(),
+                base_port: *base_port,
+                exit: *exit,
+            };
+            telemetry::init(&crate::config::LogSettings {
+                filter: "warn".into(),
+                ..Default::default()
+            });
+            return actix_web::rt::System::new().block_on(crate::demo::run(opts));
+        }
         Command::Certs(CertsCommand::Init { dir }) => {
             let files = crate::tls::pki::init_dev(dir)?;
             println!(
@@ -172,7 +207,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Openapi | Command::Certs(_) => Ok(()),
+        Command::Openapi | Command::Certs(_) | Command::Demo { .. } => Ok(()),
         Command::Messages(cmd) => {
             let db = open_db(&settings)?;
             match cmd {

@@ -186,3 +186,46 @@ fn serve_stops_gracefully_on_sigterm() {
         "the default SQLite database lives in the data directory"
     );
 }
+
+#[test]
+fn the_demo_walks_a_referral_to_closure_on_both_nodes() {
+    let certs = crate::helpers::certs_dir();
+    let mut last = String::new();
+    for _ in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let base = crate::helpers::free_port().clamp(1024, 65000);
+        let out = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+            .args([
+                "demo",
+                "--exit",
+                "--base-port",
+                &base.to_string(),
+                "--certs",
+                certs.to_str().unwrap(),
+            ])
+            .args(["--dir", dir.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() {
+            assert!(
+                stdout.contains("Both nodes agree: the referral is closed"),
+                "{stdout}"
+            );
+            assert_eq!(
+                stdout.matches("closure                  delivered").count(),
+                1,
+                "{stdout}"
+            );
+            assert_eq!(
+                stdout.matches("closure                  accepted").count(),
+                1,
+                "{stdout}"
+            );
+            return;
+        }
+        // Four consecutive ports were not all free: try another base.
+        last = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    }
+    panic!("the demo failed: {last}");
+}

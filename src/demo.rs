@@ -1,0 +1,478 @@
+//! `passerelle demo`: both nodes on loopback over the real mTLS channel,
+//! one referral walked from Niamey to Abuja through the whole SOP, then the
+//! nodes keep serving so the API can be tried.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+use crate::config::{
+    DatabaseSettings, HttpSettings, LogSettings, NodeSettings, PeerSettings, Settings, TlsSettings,
+};
+use crate::db::users;
+use crate::domain::ids::NodeId;
+use crate::domain::roles::Role;
+use crate::startup::Application;
+use crate::tls::pki;
+
+/// Options of the demo.
+pub struct DemoOptions {
+    /// Where the two SQLite databases go (a fresh temporary directory if `None`).
+    pub dir: Option<PathBuf>,
+    /// The development certificates.
+    pub certs: PathBuf,
+    /// First of four consecutive ports: Niamey API, Abuja API, Niamey peer, Abuja peer.
+    pub base_port: u16,
+    /// Stop after the walk-through instead of serving.
+    pub exit: bool,
+}
+
+struct DemoNode {
+    name: &'static str,
+    node: NodeId,
+    url: String,
+    http: reqwest::Client,
+    tokens: HashMap<Role, String>,
+}
+
+fn settings(
+    node: NodeId,
+    dir: &Path,
+    certs: &Path,
+    api: u16,
+    peer: u16,
+    other_peer: u16,
+) -> Settings {
+    let files = pki::node_files(certs, node);
+    Settings {
+        node: NodeSettings {
+            id: node,
+            agency: if node == NodeId::NeAnltp {
+                "ANLTP/TIM"
+            } else {
+                "NAPTIP"
+            }
+            .into(),
+            country: node.country().into(),
+            data_dir: dir.to_path_buf(),
+        },
+        http: HttpSettings {
+            listen: ([127, 0, 0, 1], api).into(),
+            ..Default::default()
+        },
+        database: DatabaseSettings {
+            url: Some(SecretString::from(format!(
+                "sqlite://{}",
+                dir.join(format!("{node}.db")).display()
+            ))),
+            ..Default::default()
+        },
+        log: LogSettings {
+            filter: "warn".into(),
+            ..Default::default()
+        },
+        deadlines: Default::default(),
+        tokens: Default::default(),
+        peer: PeerSettings {
+            url: format!("https://127.0.0.1:{other_peer}"),
+            listen: ([127, 0, 0, 1], peer).into(),
+            batch_size: 256,
+            retry_schedule_ms: vec![100, 250, 500, 1000, 2000, 5000, 15_000, 60_000],
+            jitter: 0.2,
+            poll_interval_ms: 500,
+            request_timeout_secs: 10,
+            body_limit_bytes: 8 * 1024 * 1024,
+        },
+        tls: TlsSettings {
+            server_cert: files.server_cert,
+            server_key: files.server_key,
+            client_cert: files.client_cert,
+            client_key: files.client_key,
+            peer_ca: vec![pki::node_files(certs, node.counterpart()).ca_cert],
+        },
+    }
+}
+
+/// An HTTPS client trusting `ca`.
+pub fn https_client(ca: &Path) -> anyhow::Result<reqwest::Client> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in crate::tls::load_certs(ca)? {
+        roots.add(c)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .build()?)
+}
+
+impl DemoNode {
+    async fn call(
+        &self,
+        role: Role,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        if_match: Option<&str>,
+    ) -> anyhow::Result<(Value, Option<String>)> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.tokens[&role]);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        if let Some(t) = if_match {
+            req = req.header("If-Match", t);
+        }
+        let res = req.send().await?;
+        let status = res.status();
+        let etag = res
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let v: Value = res.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("{} {path} answered {status}: {v}", self.name);
+        }
+        Ok((v, etag))
+    }
+
+    async fn case(&self, id: &str) -> anyhow::Result<(Value, String)> {
+        let (v, tag) = self
+            .call(
+                Role::Supervisor,
+                reqwest::Method::GET,
+                &format!("/api/v1/cases/{id}"),
+                None,
+                None,
+            )
+            .await?;
+        Ok((v, tag.unwrap_or_default()))
+    }
+
+    async fn act(&self, role: Role, id: &str, body: Value) -> anyhow::Result<()> {
+        let (_, tag) = self.case(id).await?;
+        let action = body["action"].as_str().unwrap_or("").to_owned();
+        self.call(
+            role,
+            reqwest::Method::POST,
+            &format!("/api/v1/cases/{id}/transitions"),
+            Some(body),
+            Some(&tag),
+        )
+        .await?;
+        println!("  {:<7} {:<12} {action}", self.name, role.as_str());
+        Ok(())
+    }
+
+    /// Waits until this node's copy of `referral` is in `state`; returns its id.
+    async fn wait_for(&self, referral: &str, state: &str) -> anyhow::Result<String> {
+        for _ in 0..300 {
+            let (list, _) = self
+                .call(
+                    Role::Supervisor,
+                    reqwest::Method::GET,
+                    "/api/v1/cases?limit=200",
+                    None,
+                    None,
+                )
+                .await?;
+            let found = list["items"]
+                .as_array()
+                .and_then(|items| {
+                    items
+                        .iter()
+                        .find(|c| c["referral_id"] == referral && c["state"] == state)
+                })
+                .and_then(|c| c["id"].as_str().map(str::to_owned));
+            if let Some(id) = found {
+                return Ok(id);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("{} never reached `{state}`", self.name)
+    }
+
+    async fn print_timeline(&self, id: &str) -> anyhow::Result<()> {
+        let (events, _) = self
+            .call(
+                Role::Supervisor,
+                reqwest::Method::GET,
+                &format!("/api/v1/cases/{id}/events"),
+                None,
+                None,
+            )
+            .await?;
+        let (messages, _) = self
+            .call(
+                Role::Supervisor,
+                reqwest::Method::GET,
+                &format!("/api/v1/cases/{id}/messages"),
+                None,
+                None,
+            )
+            .await?;
+        println!("\n{} ({}) — timeline of case {id}", self.name, self.node);
+        for e in events["items"].as_array().into_iter().flatten() {
+            println!(
+                "  v{:<3} {}  {:<32} {:>22} → {:<25} by {}",
+                e["version"],
+                e["at"].as_str().unwrap_or("").get(..19).unwrap_or(""),
+                e["kind"].as_str().unwrap_or(""),
+                e["from_state"].as_str().unwrap_or("-"),
+                e["to_state"].as_str().unwrap_or(""),
+                e["actor_role"]
+                    .as_str()
+                    .unwrap_or(e["actor_kind"].as_str().unwrap_or("")),
+            );
+        }
+        println!("  messages:");
+        for m in messages["items"].as_array().into_iter().flatten() {
+            println!(
+                "    {:<8} #{:<3} {:<24} {:<10} {}…",
+                m["direction"].as_str().unwrap_or(""),
+                m["seq"],
+                m["message_type"].as_str().unwrap_or(""),
+                m["status"].as_str().unwrap_or(""),
+                m["hash"].as_str().unwrap_or("").get(..16).unwrap_or(""),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Runs the demo.
+pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
+    if !pki::node_files(&opts.certs, NodeId::NeAnltp)
+        .client_cert
+        .is_file()
+    {
+        bail!(
+            "no development certificates in {} (run `passerelle certs init {}`)",
+            opts.certs.display(),
+            opts.certs.display()
+        );
+    }
+    let (_temp, dir) = match &opts.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            (None, d.clone())
+        }
+        None => {
+            let t = tempfile_dir()?;
+            let p = t.clone();
+            (Some(t), p)
+        }
+    };
+    let p = opts.base_port;
+    let (ne_api, ng_api, ne_peer, ng_peer) = (p, p + 1, p + 2, p + 3);
+    let ne_app = Application::build(settings(
+        NodeId::NeAnltp,
+        &dir,
+        &opts.certs,
+        ne_api,
+        ne_peer,
+        ng_peer,
+    ))
+    .await?;
+    let ng_app = Application::build(settings(
+        NodeId::NgNaptip,
+        &dir,
+        &opts.certs,
+        ng_api,
+        ng_peer,
+        ne_peer,
+    ))
+    .await?;
+
+    let mut nodes = Vec::new();
+    println!(
+        "Passerelle demo — DEVELOPMENT certificates from {}, data in {}\n",
+        opts.certs.display(),
+        dir.display()
+    );
+    for (app, name, node) in [
+        (&ne_app, "Niamey", NodeId::NeAnltp),
+        (&ng_app, "Abuja", NodeId::NgNaptip),
+    ] {
+        let now = chrono::Utc::now().naive_utc();
+        let mut tokens = HashMap::new();
+        let agency = if node == NodeId::NeAnltp {
+            "ANLTP/TIM"
+        } else {
+            "NAPTIP"
+        };
+        println!(
+            "{name} ({node}, {agency}): API {}  (CA: {})",
+            app.api_url(),
+            pki::node_files(&opts.certs, node).ca_cert.display()
+        );
+        for role in Role::ALL {
+            let username = format!("demo-{}", role.as_str().replace('_', "-"));
+            let token = app
+                .db()
+                .write_blocking(|c| {
+                    if users::list_users(c)?.iter().all(|u| u.username != username) {
+                        users::create_user(
+                            c,
+                            &username,
+                            &format!("Demo {role}"),
+                            role,
+                            agency,
+                            now,
+                        )?;
+                    }
+                    users::issue_token(c, &username, "demo", 7, now)
+                })
+                .context("cannot create the demo users")?;
+            println!("  {:<14} {:<22} {}", role.as_str(), username, token.secret);
+            tokens.insert(role, token.secret);
+        }
+        nodes.push(DemoNode {
+            name,
+            node,
+            url: app.api_url(),
+            http: https_client(&pki::node_files(&opts.certs, node).ca_cert)?,
+            tokens,
+        });
+    }
+    let stops = [ne_app.stop_handle(), ng_app.stop_handle()];
+    let ne_run = tokio::spawn(ne_app.run_until_stopped());
+    let ng_run = tokio::spawn(ng_app.run_until_stopped());
+    let (ne, ng) = (&nodes[0], &nodes[1]);
+
+    println!("\nWalking one referral from Niamey to Abuja over mutually authenticated TLS:");
+    let case = json!({
+        "details": {
+            "person_status": "presumed_victim_trafficking", "sex": "female", "age_band": "15_17", "minor": true,
+            "citizenship": "NG", "languages": ["hau"], "origin": { "country": "NG", "region": "Kano", "district": "Dala" },
+            "exploitation_types": ["domestic_servitude"], "risk_level": "high", "risk_flags": ["unaccompanied_minor"],
+            "urgent_needs": ["safe_shelter"], "dependants_count": 0, "travel_document_status": "no_document",
+            "requested_services": ["family_tracing", "repatriation", "reintegration_support"],
+            "consent": { "scope": ["referral", "data_sharing", "repatriation"], "purpose": "voluntary_return",
+                         "given_on": chrono::Utc::now().date_naive(), "given_by": "guardian", "interpreter_language": "hau" }
+        },
+        "identity": { "given_name": "Demo", "family_name": "Person" }
+    });
+    let (created, _) = ne
+        .call(
+            Role::Caseworker,
+            reqwest::Method::POST,
+            "/api/v1/cases",
+            Some(case),
+            None,
+        )
+        .await?;
+    let ne_id = created["id"].as_str().context("no case id")?.to_owned();
+    let referral = created["referral_id"]
+        .as_str()
+        .context("no referral id")?
+        .to_owned();
+    println!(
+        "  Niamey  caseworker   create draft {} (consent by guardian, risk assessed)",
+        created["reference"].as_str().unwrap_or("")
+    );
+    ne.act(Role::Caseworker, &ne_id, json!({ "action": "submit" }))
+        .await?;
+    ne.act(Role::Supervisor, &ne_id, json!({ "action": "approve" }))
+        .await?;
+    let ng_id = ng.wait_for(&referral, "received").await?;
+    ne.wait_for(&referral, "received").await?;
+    let steps: [(&DemoNode, &str, Role, Value, &str); 7] = [
+        (
+            ng,
+            &ng_id,
+            Role::Supervisor,
+            json!({ "action": "accept" }),
+            "accepted",
+        ),
+        (
+            ng,
+            &ng_id,
+            Role::Liaison,
+            json!({ "action": "schedule_handover", "comment": "Jibia–Maradi crossing" }),
+            "handover_scheduled",
+        ),
+        (
+            ne,
+            &ne_id,
+            Role::Liaison,
+            json!({ "action": "depart" }),
+            "in_transit",
+        ),
+        (
+            ng,
+            &ng_id,
+            Role::Liaison,
+            json!({ "action": "confirm_handover" }),
+            "handed_over",
+        ),
+        (
+            ng,
+            &ng_id,
+            Role::Caseworker,
+            json!({ "action": "start_assistance" }),
+            "in_assistance",
+        ),
+        (
+            ng,
+            &ng_id,
+            Role::Caseworker,
+            json!({ "action": "start_reintegration_monitoring" }),
+            "reintegration_monitoring",
+        ),
+        (
+            ng,
+            &ng_id,
+            Role::Supervisor,
+            json!({ "action": "close", "reason_code": "reintegrated", "outcome": "successful" }),
+            "closed",
+        ),
+    ];
+    for (node, id, role, body, state) in steps {
+        node.act(role, id, body).await?;
+        ne.wait_for(&referral, state).await?;
+        ng.wait_for(&referral, state).await?;
+    }
+    // Let the last receipts come back before printing.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ne.print_timeline(&ne_id).await?;
+    ng.print_timeline(&ng_id).await?;
+    println!("\nBoth nodes agree: the referral is closed (successful).");
+
+    if opts.exit {
+        for s in &stops {
+            s.stop(true).await;
+        }
+    } else {
+        println!(
+            "\nThe nodes keep serving; try for example\n  curl --cacert {} -H 'Authorization: Bearer {}' {}/api/v1/cases\nSwagger UI: {}/swagger-ui/   Ctrl-C stops.",
+            pki::node_files(&opts.certs, NodeId::NeAnltp).ca_cert.display(),
+            ne.tokens[&Role::Supervisor],
+            ne.url,
+            ne.url
+        );
+    }
+    let (a, b) = futures_util::future::join(ne_run, ng_run).await;
+    a??;
+    b??;
+    if let Some(t) = _temp {
+        let _ = std::fs::remove_dir_all(t);
+    }
+    Ok(())
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir =
+        std::env::temp_dir().join(format!("passerelle-demo-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
