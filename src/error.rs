@@ -115,7 +115,7 @@ impl From<diesel::result::Error> for ApiError {
 impl ApiError {
     fn db_problem(e: &DbError) -> (StatusCode, &'static str) {
         match e {
-            DbError::Pool(_) | DbError::Cancelled => {
+            DbError::Pool(_) | DbError::Cancelled | DbError::Commit(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
             }
             // Another process holds SQLite's write lock beyond the busy

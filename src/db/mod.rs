@@ -8,6 +8,7 @@
 //! a pool of read-only connections beside it.
 
 pub mod cases;
+pub mod group;
 pub mod models;
 pub mod peer;
 pub mod schema;
@@ -66,6 +67,8 @@ pub enum DbError {
     Corrupt(String),
     #[error("database task was cancelled")]
     Cancelled,
+    #[error("the transaction could not be committed: {0}")]
+    Commit(String),
 }
 
 impl DbError {
@@ -140,7 +143,7 @@ impl Target {
 
 /// Opens connections for one [`Target`].
 #[derive(Debug)]
-struct Manager {
+pub(crate) struct Manager {
     target: Target,
     busy_timeout_ms: u64,
     read_only: bool,
@@ -194,6 +197,8 @@ pub struct Db {
     writer: AnyPool,
     reader: AnyPool,
     backend: &'static str,
+    /// SQLite: the group-commit writer that [`Db::write`] hands its work to.
+    group: Option<std::sync::Arc<group::GroupWriter>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -261,10 +266,14 @@ impl Db {
                         busy_timeout_ms,
                         read_only: true,
                     })?;
+                let group = Some(std::sync::Arc::new(group::GroupWriter::start(
+                    writer.clone(),
+                )?));
                 Db {
                     writer,
                     reader,
                     backend: "sqlite",
+                    group,
                 }
             }
             Target::Postgres(_) => {
@@ -282,6 +291,7 @@ impl Db {
                     writer: pool.clone(),
                     reader: pool,
                     backend: "postgres",
+                    group: None,
                 }
             }
         };
@@ -293,13 +303,17 @@ impl Db {
         self.backend
     }
 
-    /// Runs `f` in one write transaction, on the blocking thread pool.
+    /// Runs `f` in a write transaction of its own (a savepoint within a group
+    /// commit on SQLite, see [`group`]); it commits or rolls back as a whole.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
+        if let Some(group) = &self.group {
+            return group.submit(f).await;
+        }
         let pool = self.writer.clone();
         actix_web::rt::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(DbError::from)?;
@@ -375,7 +389,7 @@ impl Db {
 /// takes the write lock, waiting up to the busy timeout. Without it a
 /// transaction that reads before it writes fails at once with
 /// `SQLITE_BUSY_SNAPSHOT` if another process (a CLI command) wrote in between.
-fn take_write_lock(conn: &mut AnyConnection) -> Result<(), diesel::result::Error> {
+pub(crate) fn take_write_lock(conn: &mut AnyConnection) -> Result<(), diesel::result::Error> {
     if let AnyConnection::Sqlite(_) = conn {
         diesel::sql_query("UPDATE peer_channels SET last_seq = last_seq WHERE 1 = 0")
             .execute(conn)?;
