@@ -54,6 +54,22 @@ pub enum Command {
         #[arg(long)]
         exit: bool,
     },
+    /// Benchmark two nodes on loopback and print the figures beside their
+    /// baselines (build with --release).
+    Bench {
+        /// Development certificates.
+        #[arg(long, default_value = "certs-dev")]
+        certs: PathBuf,
+        /// Length of each timed phase.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Messages queued while the peer is down in the drain test.
+        #[arg(long, default_value_t = 10_000)]
+        backlog: usize,
+        /// Concurrent caseworker requests at peak.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
     /// Development certificates.
     #[command(subcommand)]
     Certs(CertsCommand),
@@ -194,6 +210,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             });
             return actix_web::rt::System::new().block_on(crate::demo::run(opts));
         }
+        Command::Bench {
+            certs,
+            seconds,
+            backlog,
+            concurrency,
+        } => {
+            let opts = crate::bench::BenchOptions {
+                certs: certs.clone(),
+                seconds: *seconds,
+                backlog: *backlog,
+                concurrency: *concurrency,
+            };
+            telemetry::init(&crate::config::LogSettings {
+                filter: "error".into(),
+                ..Default::default()
+            });
+            return actix_web::rt::System::new().block_on(crate::bench::run(opts));
+        }
         Command::Certs(CertsCommand::Init { dir }) => {
             let files = crate::tls::pki::init_dev(dir)?;
             println!(
@@ -207,7 +241,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Openapi | Command::Certs(_) | Command::Demo { .. } => Ok(()),
+        Command::Openapi | Command::Certs(_) | Command::Demo { .. } | Command::Bench { .. } => {
+            Ok(())
+        }
         Command::Messages(cmd) => {
             let db = open_db(&settings)?;
             match cmd {

@@ -39,7 +39,7 @@ struct DemoNode {
     tokens: HashMap<Role, String>,
 }
 
-fn settings(
+pub(crate) fn settings(
     node: NodeId,
     dir: &Path,
     certs: &Path,

@@ -35,6 +35,7 @@ pub struct Application {
     ctx: Arc<NodeCtx>,
     wake: Arc<Notify>,
     tls_api: bool,
+    settled: tokio::sync::broadcast::Sender<String>,
 }
 
 /// Stops a running node.
@@ -160,12 +161,14 @@ impl Application {
             &settings.peer.url,
             Duration::from_secs(settings.peer.request_timeout_secs),
         )?;
+        let (settled, _) = tokio::sync::broadcast::channel(65_536);
         let dispatcher = Dispatcher {
             db: db.clone(),
             ctx: ctx.clone(),
             client,
             wake: wake.clone(),
             settings: settings.peer.clone(),
+            settled: settled.clone(),
         };
         tracing::info!(
             node = %settings.node.id,
@@ -187,6 +190,7 @@ impl Application {
             ctx,
             wake,
             tls_api: !settings.http.behind_tls_proxy,
+            settled,
         })
     }
 
@@ -215,6 +219,11 @@ impl Application {
     /// Wakes the dispatcher (it also polls on its own).
     pub fn wake(&self) -> Arc<Notify> {
         self.wake.clone()
+    }
+
+    /// Case ids of outgoing messages as their receipts are recorded.
+    pub fn subscribe_settled(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.settled.subscribe()
     }
 
     pub fn stop_handle(&self) -> StopHandle {

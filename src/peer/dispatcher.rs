@@ -27,6 +27,8 @@ pub struct Dispatcher {
     pub client: PeerClient,
     pub wake: Arc<Notify>,
     pub settings: PeerSettings,
+    /// Announces each outgoing message whose receipt was recorded (by case id).
+    pub settled: tokio::sync::broadcast::Sender<String>,
 }
 
 /// What the loop does next.
@@ -215,6 +217,10 @@ impl Dispatcher {
             return self
                 .protocol_failure(&batch[0], &format!("receipt mismatch {why}"))
                 .await;
+        }
+        for row in &batch[..settled] {
+            // Nobody listening is fine.
+            let _ = self.settled.send(row.case_id.clone());
         }
         if let Some((Some(row), problem)) = refused {
             let error = format!("{}: {}", problem.code, problem.detail);

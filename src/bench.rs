@@ -1,0 +1,541 @@
+//! `passerelle bench`: two nodes on loopback over real mTLS and SQLite, and
+//! the figures that matter, each printed beside its baseline in one run:
+//!
+//! (a) the raw ceiling of a trivial mTLS request on this machine;
+//! (b) the raw durable-commit ceiling (one SQLite row per fsynced transaction);
+//! (c) end-to-end referrals per second — caseworker request → durable outbox →
+//!     mTLS delivery → durable inbox → signed receipt back and recorded — with
+//!     p50/p99 latency at peak and at half of peak;
+//! (d) the time to drain a backlog queued while the peer was down, batched
+//!     versus one message per request.
+//!
+//! Build with `--release`; the figures are printed, not asserted.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::Utc;
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, RunQueryDsl};
+use tokio::sync::Mutex;
+
+use crate::config::Settings;
+use crate::db::cases::{self as repo, NewDraft};
+use crate::db::users::{self, Principal};
+use crate::db::{AnyConnection, DbError, NodeCtx};
+use crate::domain::case::CaseDetails;
+use crate::domain::ids::{CaseId, NodeId};
+use crate::domain::lifecycle::{Action, TransitionParams};
+use crate::domain::roles::Role;
+use crate::peer::client::PeerClient;
+use crate::startup::{Application, StopHandle};
+use crate::tls::{pki, NodeTls, RefusalCounter};
+
+/// Options of the benchmark.
+pub struct BenchOptions {
+    pub certs: PathBuf,
+    /// Duration of each timed phase.
+    pub seconds: u64,
+    /// Size of the backlog drained in (d).
+    pub backlog: usize,
+    /// Concurrent caseworker requests at peak in (c).
+    pub concurrency: usize,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+struct Pair {
+    ne: Node,
+    ng: Node,
+    dir: PathBuf,
+    certs: PathBuf,
+    ports: (u16, u16),
+    batch_size: usize,
+}
+
+struct Node {
+    settled: tokio::sync::broadcast::Receiver<String>,
+    stop: StopHandle,
+    db: crate::db::Db,
+    ctx: Arc<NodeCtx>,
+    api_url: String,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+fn node_settings(
+    node: NodeId,
+    dir: &Path,
+    certs: &Path,
+    peer: u16,
+    other: u16,
+    batch_size: usize,
+) -> Settings {
+    let mut s = crate::demo::settings(node, dir, certs, 0, peer, other);
+    s.peer.batch_size = batch_size;
+    // Never suspend during the benchmark: retry every 100 ms for a long time.
+    s.peer.retry_schedule_ms = vec![100; 600];
+    s.peer.poll_interval_ms = 100;
+    s.log.filter = "error".into();
+    s
+}
+
+async fn start(settings: Settings) -> anyhow::Result<Node> {
+    let app = Application::build(settings).await?;
+    Ok(Node {
+        settled: app.subscribe_settled(),
+        stop: app.stop_handle(),
+        db: app.db().clone(),
+        ctx: app.ctx(),
+        api_url: app.api_url(),
+        task: tokio::spawn(app.run_until_stopped()),
+    })
+}
+
+impl Pair {
+    async fn new(certs: &Path, batch_size: usize) -> anyhow::Result<Pair> {
+        let dir = std::env::temp_dir().join(format!(
+            "passerelle-bench-{}",
+            uuid::Uuid::now_v7().simple()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let (p1, p2) = (free_port()?, free_port()?);
+        let ne = start(node_settings(
+            NodeId::NeAnltp,
+            &dir.join("ne"),
+            certs,
+            p1,
+            p2,
+            batch_size,
+        ))
+        .await?;
+        let ng = start(node_settings(
+            NodeId::NgNaptip,
+            &dir.join("ng"),
+            certs,
+            p2,
+            p1,
+            batch_size,
+        ))
+        .await?;
+        Ok(Pair {
+            ne,
+            ng,
+            dir,
+            certs: certs.to_path_buf(),
+            ports: (p1, p2),
+            batch_size,
+        })
+    }
+
+    async fn restart_ng(&mut self) -> anyhow::Result<()> {
+        let (p1, p2) = self.ports;
+        self.ng = start(node_settings(
+            NodeId::NgNaptip,
+            &self.dir.join("ng"),
+            &self.certs,
+            p2,
+            p1,
+            self.batch_size,
+        ))
+        .await?;
+        Ok(())
+    }
+
+    async fn stop(self) {
+        self.ne.stop.stop(false).await;
+        self.ng.stop.stop(false).await;
+        let _ = self.ne.task.await;
+        let _ = self.ng.task.await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn ready_details() -> anyhow::Result<CaseDetails> {
+    let input: crate::domain::case::CaseDetailsInput = serde_json::from_value(serde_json::json!({
+        "person_status": "presumed_victim_trafficking", "sex": "female", "age_band": "15_17", "minor": true,
+        "citizenship": "NG", "languages": ["hau"], "risk_level": "high", "requested_services": ["repatriation"],
+        "consent": { "scope": ["referral"], "purpose": "voluntary_return", "given_on": Utc::now().date_naive(), "given_by": "guardian" }
+    }))?;
+    input.parse("").map_err(|e| anyhow::anyhow!("{e:?}"))
+}
+
+/// Creates `n` submitted drafts (setup, not timed); with `approve`, approves
+/// them too (queuing `n` referral requests). Returns their ids and a supervisor token.
+fn seed(
+    db: &crate::db::Db,
+    ctx: &NodeCtx,
+    n: usize,
+    approve: bool,
+) -> anyhow::Result<(Vec<CaseId>, String)> {
+    let now = Utc::now().naive_utc();
+    let name = format!("bench-{}", uuid::Uuid::now_v7().simple());
+    let details = ready_details()?;
+    let (user, token) = db.write_blocking(|c| {
+        let u = users::create_user(c, &name, "Bench", Role::Supervisor, "bench", now)?;
+        let t = users::issue_token(c, &name, "bench", 1, now)?;
+        Ok::<_, users::UserError>((u, t))
+    })?;
+    let principal = Principal {
+        user_id: user.id,
+        username: name,
+        role: Role::Supervisor,
+        token_id: token.id,
+    };
+    let mut ids = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let created = db.write_blocking(|c: &mut AnyConnection| {
+            let mut out = Vec::new();
+            for _ in chunk {
+                let draft = NewDraft {
+                    node: ctx.node,
+                    details: details.clone(),
+                    identity: None,
+                    idempotency: None,
+                };
+                let case = repo::create_draft(c, draft, &principal, now)?.case;
+                let none = || TransitionParams {
+                    reason_code: None,
+                    outcome: None,
+                    comment: None,
+                };
+                let case = repo::transition(
+                    c,
+                    ctx,
+                    case.id,
+                    case.version,
+                    Action::Submit,
+                    none(),
+                    &principal,
+                    now,
+                )?;
+                if approve {
+                    repo::transition(
+                        c,
+                        ctx,
+                        case.id,
+                        case.version,
+                        Action::Approve,
+                        none(),
+                        &principal,
+                        now,
+                    )?;
+                }
+                out.push(case.id);
+            }
+            Ok::<_, repo::CaseError>(out)
+        })?;
+        ids.extend(created);
+    }
+    Ok((ids, token.secret))
+}
+
+/// Runs the benchmark and prints the figures.
+pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) {
+        println!(
+            "warning: debug build — run `cargo run --release -- bench` for meaningful figures\n"
+        );
+    }
+    let secs = Duration::from_secs(opts.seconds.max(1));
+    println!("Passerelle benchmark — two nodes on loopback, SQLite (WAL, synchronous=FULL), mTLS; {} CPU(s)\n", std::thread::available_parallelism().map_or(1, |n| n.get()));
+
+    // (a) trivial mTLS requests.
+    let mut pair = Pair::new(&opts.certs, 256).await?;
+    let files = pki::node_files(&opts.certs, NodeId::NeAnltp);
+    let tls_settings = crate::config::TlsSettings {
+        server_cert: files.server_cert,
+        server_key: files.server_key,
+        client_cert: files.client_cert,
+        client_key: files.client_key,
+        peer_ca: vec![pki::node_files(&opts.certs, NodeId::NgNaptip).ca_cert],
+    };
+    let tls = NodeTls::load(
+        &tls_settings,
+        NodeId::NeAnltp,
+        RefusalCounter(crate::telemetry::Metrics::new().tls_refusals),
+    )?;
+    let client = PeerClient::new(
+        tls.peer_client.clone(),
+        &format!("https://127.0.0.1:{}", pair.ports.1),
+        Duration::from_secs(10),
+    )?;
+    let (rps, lat) = closed_loop(8, secs, {
+        let client = client.clone();
+        move || {
+            let client = client.clone();
+            async move {
+                let r = client
+                    .http()
+                    .get(format!("{}/peer/v1/ping", client.url()))
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status().is_success(), "ping answered {}", r.status());
+                Ok(())
+            }
+        }
+    })
+    .await?;
+    println!("(a) trivial mTLS request, 8 keep-alive connections: {rps:>9.0} req/s   p50 {:.2} ms  p99 {:.2} ms", pct(&lat, 0.5), pct(&lat, 0.99));
+
+    // (b) durable commits, one row per transaction.
+    let fsync_path = pair.dir.join("fsync.db");
+    let commits = tokio::task::spawn_blocking(move || fsync_ceiling(&fsync_path, secs)).await??;
+    println!("(b) durable commit ceiling, one SQLite row per fsynced transaction: {commits:>9.0} commits/s");
+
+    // (c) end-to-end referrals.
+    let http = crate::demo::https_client(&pki::node_files(&opts.certs, NodeId::NeAnltp).ca_cert)?;
+    let n_cases = (opts.concurrency * 400).max(2000);
+    let (ne_db, ne_ctx) = (pair.ne.db.clone(), pair.ne.ctx.clone());
+    let (ids, token) =
+        tokio::task::spawn_blocking(move || seed(&ne_db, &ne_ctx, n_cases, false)).await??;
+    let e2e = EndToEnd::new(
+        http,
+        pair.ne.api_url.clone(),
+        token,
+        ids,
+        pair.ne.settled.resubscribe(),
+    );
+    let (peak, peak_lat) = e2e.closed_loop(opts.concurrency, secs).await?;
+    let half = peak / 2.0;
+    let half_lat = e2e.open_loop(half, secs).await?;
+    println!(
+        "(c) end-to-end referrals (approve → outbox → mTLS → inbox → signed receipt recorded):\n    peak {peak:>9.0} referrals/s at {} concurrent requests   p50 {:.2} ms  p99 {:.2} ms\n    half {half:>9.0} referrals/s (open loop)                 p50 {:.2} ms  p99 {:.2} ms\n    vs (b): {:.2}× the one-commit-per-request ceiling (target ≥ 1×); p99 at half peak target < 50 ms",
+        opts.concurrency,
+        pct(&peak_lat, 0.5),
+        pct(&peak_lat, 0.99),
+        pct(&half_lat, 0.5),
+        pct(&half_lat, 0.99),
+        peak / commits.max(1.0),
+    );
+
+    // (d) backlog drain, batched.
+    let batched = drain(&mut pair, opts.backlog).await?;
+    pair.stop().await;
+    // Baseline: one message per request.
+    let mut single = Pair::new(&opts.certs, 1).await?;
+    let baseline_n = (opts.backlog / 10).max(500);
+    let one_by_one = drain(&mut single, baseline_n).await?;
+    single.stop().await;
+    let batched_rate = opts.backlog as f64 / batched.as_secs_f64();
+    let single_rate = baseline_n as f64 / one_by_one.as_secs_f64();
+    println!(
+        "(d) backlog of {} referral requests queued while the peer was down: drained in {:.2} s ({batched_rate:.0} msg/s)\n    baseline one message per request ({baseline_n} messages): {single_rate:.0} msg/s → batched is {:.1}× faster (target ≥ 5×)",
+        opts.backlog,
+        batched.as_secs_f64(),
+        batched_rate / single_rate.max(f64::MIN_POSITIVE),
+    );
+    Ok(())
+}
+
+/// Runs `op` from `workers` concurrent loops for `secs`: throughput and sorted latencies.
+async fn closed_loop<F, Fut>(
+    workers: usize,
+    secs: Duration,
+    op: F,
+) -> anyhow::Result<(f64, Vec<Duration>)>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let op = op.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while started.elapsed() < secs {
+                let t = Instant::now();
+                op().await?;
+                lat.push(t.elapsed());
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    Ok((all.len() as f64 / elapsed, all))
+}
+
+fn fsync_ceiling(path: &Path, secs: Duration) -> anyhow::Result<f64> {
+    let mut c = diesel::SqliteConnection::establish(&path.display().to_string())?;
+    c.batch_execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL);")?;
+    let started = Instant::now();
+    let mut n = 0u64;
+    while started.elapsed() < secs {
+        c.transaction::<_, diesel::result::Error, _>(|c| {
+            diesel::sql_query("INSERT INTO t (v) VALUES ('x')").execute(c)?;
+            Ok(())
+        })?;
+        n += 1;
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Approve requests over the caseworker API, each timed until its receipt is recorded.
+struct EndToEnd {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    ids: Mutex<Vec<CaseId>>,
+    waiting: Arc<Mutex<HashMap<String, tokio::sync::oneshot::Sender<()>>>>,
+}
+
+impl EndToEnd {
+    fn new(
+        http: reqwest::Client,
+        url: String,
+        token: String,
+        ids: Vec<CaseId>,
+        mut settled: tokio::sync::broadcast::Receiver<String>,
+    ) -> Arc<Self> {
+        let waiting: Arc<Mutex<HashMap<String, tokio::sync::oneshot::Sender<()>>>> = Arc::default();
+        let w = waiting.clone();
+        tokio::spawn(async move {
+            loop {
+                match settled.recv().await {
+                    Ok(case) => {
+                        if let Some(tx) = w.lock().await.remove(&case) {
+                            let _ = tx.send(());
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => break,
+                }
+            }
+        });
+        Arc::new(EndToEnd {
+            http,
+            url,
+            token,
+            ids: Mutex::new(ids),
+            waiting,
+        })
+    }
+
+    /// One referral: approve a submitted case and wait for the receipt.
+    async fn one(&self) -> anyhow::Result<Duration> {
+        let id = self
+            .ids
+            .lock()
+            .await
+            .pop()
+            .context("ran out of seeded cases: lower --seconds or --concurrency")?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.waiting.lock().await.insert(id.to_string(), tx);
+        let t = Instant::now();
+        let res = self
+            .http
+            .post(format!("{}/api/v1/cases/{id}/transitions", self.url))
+            .bearer_auth(&self.token)
+            .header("If-Match", "\"2\"")
+            .json(&serde_json::json!({ "action": "approve" }))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            res.status().is_success(),
+            "approve answered {}",
+            res.status()
+        );
+        tokio::time::timeout(Duration::from_secs(30), rx)
+            .await
+            .context("no receipt within 30 s")??;
+        Ok(t.elapsed())
+    }
+
+    async fn closed_loop(
+        self: &Arc<Self>,
+        workers: usize,
+        secs: Duration,
+    ) -> anyhow::Result<(f64, Vec<Duration>)> {
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..workers {
+            let me = self.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                while started.elapsed() < secs {
+                    lat.push(me.one().await?);
+                }
+                Ok::<_, anyhow::Error>(lat)
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await??);
+        }
+        let rate = all.len() as f64 / started.elapsed().as_secs_f64();
+        all.sort();
+        Ok((rate, all))
+    }
+
+    /// Fixed arrival rate for `secs`: latencies.
+    async fn open_loop(
+        self: &Arc<Self>,
+        rate: f64,
+        secs: Duration,
+    ) -> anyhow::Result<Vec<Duration>> {
+        let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        let mut next = Instant::now();
+        while started.elapsed() < secs {
+            let me = self.clone();
+            tasks.push(tokio::spawn(async move { me.one().await }));
+            next += interval;
+            tokio::time::sleep_until(next.into()).await;
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.push(t.await??);
+        }
+        all.sort();
+        Ok(all)
+    }
+}
+
+/// Stops the receiving node, queues `n` referral requests, starts it again
+/// and times the delivery of all of them.
+async fn drain(pair: &mut Pair, n: usize) -> anyhow::Result<Duration> {
+    pair.ng.stop.stop(false).await;
+    let (db, ctx) = (pair.ne.db.clone(), pair.ne.ctx.clone());
+    tokio::task::spawn_blocking(move || seed(&db, &ctx, n, true)).await??;
+    let pending = |db: crate::db::Db| async move {
+        db.read(|c| {
+            crate::db::peer::list_outgoing(c, Some("pending"), None, i64::MAX).map(|v| v.len())
+        })
+        .await
+        .map_err(|e: DbError| anyhow::anyhow!(e))
+    };
+    let started = Instant::now();
+    pair.restart_ng().await?;
+    loop {
+        if pending(pair.ne.db.clone()).await? == 0 {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "backlog not drained in 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(started.elapsed())
+}
