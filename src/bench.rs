@@ -299,7 +299,8 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
 
     // (c) end-to-end referrals.
     let http = crate::demo::https_client(&pki::node_files(&opts.certs, NodeId::NeAnltp).ca_cert)?;
-    let n_cases = (opts.concurrency * 400).max(2000);
+    // Enough submitted cases for the peak and half-peak phases.
+    let n_cases = (opts.seconds as usize * 8_000).max(opts.concurrency * 10);
     let (ne_db, ne_ctx) = (pair.ne.db.clone(), pair.ne.ctx.clone());
     let (ids, token) =
         tokio::task::spawn_blocking(move || seed(&ne_db, &ne_ctx, n_cases, false)).await??;

@@ -195,11 +195,30 @@ pub fn request_digest(
     Ok(hex(&openssl::sha::sha256(body.as_bytes())))
 }
 
-fn random_reference(node: NodeId, now: NaiveDateTime) -> Result<CaseReference, DbError> {
-    let mut random = [0u8; 6];
-    openssl::rand::rand_bytes(&mut random)
-        .map_err(|e| DbError::Corrupt(format!("no randomness: {e}")))?;
-    Ok(CaseReference::generate(node, now.year(), random))
+/// A fresh reference not yet used on this node. Six random base32
+/// characters per country and year leave about a billion values, so
+/// collisions are rare but certain at scale: draw again when one is taken.
+fn random_reference(
+    conn: &mut AnyConnection,
+    node: NodeId,
+    now: NaiveDateTime,
+) -> Result<CaseReference, DbError> {
+    for _ in 0..16 {
+        let mut random = [0u8; 6];
+        openssl::rand::rand_bytes(&mut random)
+            .map_err(|e| DbError::Corrupt(format!("no randomness: {e}")))?;
+        let candidate = CaseReference::generate(node, now.year(), random);
+        let taken: i64 = cases::table
+            .filter(cases::reference.eq(candidate.as_str()))
+            .count()
+            .get_result(conn)?;
+        if taken == 0 {
+            return Ok(candidate);
+        }
+    }
+    Err(DbError::Corrupt(
+        "could not draw an unused case reference".into(),
+    ))
 }
 
 /// Opens a new outgoing referral as a draft.
@@ -233,7 +252,7 @@ pub fn create_draft(
     let row = CaseRow {
         id: id.to_string(),
         referral_id: ReferralId::new().to_string(),
-        reference: random_reference(draft.node, now)?.to_string(),
+        reference: random_reference(conn, draft.node, now)?.to_string(),
         direction: direction(Side::Sending).into(),
         state: State::Draft.as_str().into(),
         hold_from_state: None,

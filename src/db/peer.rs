@@ -323,8 +323,8 @@ fn refused(code: &'static str, detail: String) -> ReceiveError {
 pub struct Incoming<'a> {
     pub signed: &'a Signed,
     pub envelope: &'a Envelope,
+    /// The signer's certificate must have been kept with [`remember_certificate`].
     pub signer_fingerprint: &'a str,
-    pub signer_pem: &'a str,
 }
 
 /// Takes a message into the incoming chain and applies it, in the caller's
@@ -397,7 +397,6 @@ pub fn receive(
             ("rejected", Some(code.to_owned()), Some(e.to_string()))
         }
     };
-    remember_certificate(conn, msg.signer_fingerprint, msg.signer_pem, now)?;
     let receipt = Receipt {
         message_id: env.message_id,
         message_hash: hash.clone(),
@@ -541,7 +540,6 @@ pub fn settle(
     ctx: &NodeCtx,
     receipt: &Signed,
     signer_fingerprint: &str,
-    signer_pem: &str,
     now: NaiveDateTime,
 ) -> Result<(), SettleError> {
     let r: Receipt = serde_json::from_value(receipt.body.clone())
@@ -567,7 +565,6 @@ pub fn settle(
     if row.status == status::DELIVERED || row.status == status::REJECTED {
         return Ok(()); // already settled (a resend after a lost response)
     }
-    remember_certificate(conn, signer_fingerprint, signer_pem, now)?;
     let accepted = r.status == "accepted";
     diesel::update(outbox_messages::table.find(&row.id))
         .set((

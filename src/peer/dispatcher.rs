@@ -201,8 +201,11 @@ impl Dispatcher {
         let mismatch = self
             .db
             .write(move |c| {
+                if !receipts.is_empty() {
+                    store::remember_certificate(c, &fp, &pem, t)?;
+                }
                 for r in &receipts {
-                    match store::settle(c, &ctx, r, &fp, &pem, t) {
+                    match store::settle(c, &ctx, r, &fp, t) {
                         Ok(()) => {}
                         Err(SettleError::Mismatch(id, why)) => {
                             return Ok::<_, DbError>(Some(format!("{id}: {why}")))

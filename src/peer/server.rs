@@ -214,12 +214,14 @@ pub async fn receive(
         .db
         .write(move |c| {
             let mut receipts = Vec::with_capacity(count);
+            if count > 0 {
+                store::remember_certificate(c, &fp, &pem, now)?;
+            }
             for (i, env) in checked.iter().enumerate() {
                 let incoming = Incoming {
                     signed: &messages[i],
                     envelope: env,
                     signer_fingerprint: &fp,
-                    signer_pem: &pem,
                 };
                 match store::receive(c, &ctx, incoming, now) {
                     Ok(r) => receipts.push(r),
