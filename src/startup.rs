@@ -169,6 +169,7 @@ impl Application {
             wake: wake.clone(),
             settings: settings.peer.clone(),
             settled: settled.clone(),
+            in_flight: None,
         };
         tracing::info!(
             node = %settings.node.id,

@@ -132,14 +132,17 @@ pub fn signed_of(row: &OutboxRow) -> Result<Signed, DbError> {
 
 /// What to send next: pending messages in sequence order, stopping at the
 /// first one that is not deliverable (suspended, or not yet due: the chain
-/// must arrive in order). `Err(at)` when the head waits for its retry time.
+/// must arrive in order), after `after_seq` (sent, receipts being recorded).
+/// `Err(at)` when the head waits for its retry time.
 pub fn next_batch(
     conn: &mut AnyConnection,
     now: NaiveDateTime,
     limit: i64,
+    after_seq: i64,
 ) -> Result<Result<Vec<OutboxRow>, Option<NaiveDateTime>>, DbError> {
     let rows: Vec<OutboxRow> = outbox_messages::table
         .filter(outbox_messages::status.eq_any([status::PENDING, status::SUSPENDED]))
+        .filter(outbox_messages::seq.gt(after_seq))
         .order(outbox_messages::seq.asc())
         .limit(limit)
         .select(OutboxRow::as_select())

@@ -29,6 +29,16 @@ pub struct Dispatcher {
     pub settings: PeerSettings,
     /// Announces each outgoing message whose receipt was recorded (by case id).
     pub settled: tokio::sync::broadcast::Sender<String>,
+    /// Receipts of the last batch being recorded while the next batch is sent.
+    pub in_flight: Option<InFlight>,
+}
+
+/// A batch the peer has answered whose receipts are still being recorded.
+pub struct InFlight {
+    /// Highest sequence number of the batch: the next batch starts after it.
+    up_to: i64,
+    head: OutboxRow,
+    task: tokio::task::JoinHandle<Result<Option<String>, DbError>>,
 }
 
 /// What the loop does next.
@@ -68,7 +78,7 @@ fn is_permanent(code: &str) -> bool {
 
 impl Dispatcher {
     /// Runs until the task is dropped.
-    pub async fn run(self) {
+    pub async fn run(mut self) {
         let poll = Duration::from_millis(self.settings.poll_interval_ms.max(10));
         loop {
             let next = match self.tick().await {
@@ -93,16 +103,23 @@ impl Dispatcher {
         }
     }
 
-    async fn tick(&self) -> Result<Next, DbError> {
+    async fn tick(&mut self) -> Result<Next, DbError> {
         let limit = i64::try_from(self.settings.batch_size.max(1)).unwrap_or(256);
         let t = now();
+        let after = self.in_flight.as_ref().map_or(0, |f| f.up_to);
         let batch = match self
             .db
-            .read(move |c| store::next_batch(c, t, limit))
+            .read(move |c| store::next_batch(c, t, limit, after))
             .await?
         {
             Ok(rows) => rows,
-            Err(until) => return Ok(Next::Wait(until)),
+            Err(until) => {
+                if self.in_flight.is_some() {
+                    self.finish_in_flight().await?;
+                    return Ok(Next::Continue);
+                }
+                return Ok(Next::Wait(until));
+            }
         };
         let Some(head) = batch.first().cloned() else {
             return Ok(Next::Wait(None));
@@ -159,8 +176,33 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// Waits for the receipts of the previous batch to be recorded. If that
+    /// failed, its messages are still pending and are simply sent again (the
+    /// peer answers duplicates with their original receipts).
+    async fn finish_in_flight(&mut self) -> Result<(), DbError> {
+        let Some(f) = self.in_flight.take() else {
+            return Ok(());
+        };
+        match f.task.await {
+            Ok(Ok(None)) => Ok(()),
+            Ok(Ok(Some(why))) => {
+                self.protocol_failure(&f.head, &format!("receipt mismatch {why}"))
+                    .await?;
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "recording receipts failed; the batch will be sent again");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "receipt task failed; the batch will be sent again");
+                Ok(())
+            }
+        }
+    }
+
     async fn settle(
-        &self,
+        &mut self,
         batch: &[OutboxRow],
         delivery: super::client::Delivery,
     ) -> Result<Next, DbError> {
@@ -198,32 +240,51 @@ impl Dispatcher {
         });
         let t = now();
         let settled = receipts.len();
-        let mismatch = self
-            .db
-            .write(move |c| {
-                if !receipts.is_empty() {
-                    store::remember_certificate(c, &fp, &pem, t)?;
-                }
-                for r in &receipts {
-                    match store::settle(c, &ctx, r, &fp, t) {
-                        Ok(()) => {}
-                        Err(SettleError::Mismatch(id, why)) => {
-                            return Ok::<_, DbError>(Some(format!("{id}: {why}")))
-                        }
-                        Err(SettleError::Db(e)) => return Err(e),
+        let db = self.db.clone();
+        let announce = self.settled.clone();
+        let case_ids: Vec<String> = batch[..settled].iter().map(|r| r.case_id.clone()).collect();
+        let record = async move {
+            let mismatch = db
+                .write(move |c| {
+                    if !receipts.is_empty() {
+                        store::remember_certificate(c, &fp, &pem, t)?;
                     }
+                    for r in &receipts {
+                        match store::settle(c, &ctx, r, &fp, t) {
+                            Ok(()) => {}
+                            Err(SettleError::Mismatch(id, why)) => {
+                                return Ok::<_, DbError>(Some(format!("{id}: {why}")))
+                            }
+                            Err(SettleError::Db(e)) => return Err(e),
+                        }
+                    }
+                    Ok(None)
+                })
+                .await?;
+            if mismatch.is_none() {
+                for case in case_ids {
+                    // Nobody listening is fine.
+                    let _ = announce.send(case);
                 }
-                Ok(None)
-            })
-            .await?;
-        if let Some(why) = mismatch {
+            }
+            Ok(mismatch)
+        };
+        // One batch's receipts at a time are recorded in the background while
+        // the next batch travels; a refusal is handled in order instead.
+        self.finish_in_flight().await?;
+        if refused.is_none() && settled > 0 {
+            let up_to = batch[settled - 1].seq;
+            self.in_flight = Some(InFlight {
+                up_to,
+                head: batch[0].clone(),
+                task: tokio::spawn(record),
+            });
+            return Ok(Next::Continue);
+        }
+        if let Some(why) = record.await? {
             return self
                 .protocol_failure(&batch[0], &format!("receipt mismatch {why}"))
                 .await;
-        }
-        for row in &batch[..settled] {
-            // Nobody listening is fine.
-            let _ = self.settled.send(row.case_id.clone());
         }
         if let Some((Some(row), problem)) = refused {
             let error = format!("{}: {}", problem.code, problem.detail);
