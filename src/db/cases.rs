@@ -5,7 +5,7 @@
 //! receive are committed together or not at all. Writes are guarded by the
 //! case `version` (optimistic concurrency): a stale version changes nothing.
 
-use chrono::{Datelike, NaiveDateTime};
+use chrono::{Datelike, NaiveDateTime, SubsecRound};
 use diesel::prelude::*;
 use serde_json::json;
 
@@ -441,6 +441,9 @@ fn apply(
     user: Option<&Principal>,
     now: NaiveDateTime,
 ) -> Result<Case, CaseError> {
+    // Timestamps at the precision both backends store, so that the case
+    // returned below equals what a later read gives.
+    let now = now.trunc_subsecs(6);
     let decision = lifecycle::decide(action, case.state, case.hold_from, case.side, actor)?;
     if action == Action::Submit {
         case.details
@@ -457,6 +460,7 @@ fn apply(
     } else {
         case.closure_outcome.clone()
     };
+    let due_at = ctx.deadlines.limit(decision.to).map(|d| now + d);
     let n = diesel::update(
         cases::table
             .filter(cases::id.eq(case.id.to_string()))
@@ -468,8 +472,8 @@ fn apply(
         cases::version.eq(version),
         cases::updated_at.eq(now),
         cases::state_changed_at.eq(now),
-        cases::due_at.eq(ctx.deadlines.limit(decision.to).map(|d| now + d)),
-        cases::closure_outcome.eq(outcome),
+        cases::due_at.eq(due_at),
+        cases::closure_outcome.eq(outcome.clone()),
         cases::reason_code.eq(params.reason_code.clone()),
     ))
     .execute(conn)?;
@@ -492,7 +496,18 @@ fn apply(
     if decision.notify_peer {
         enqueue(conn, ctx, &case, action, &params, now)?;
     }
-    get(conn, case.id)
+    // What was just written, without reading it back.
+    Ok(Case {
+        state: decision.to,
+        hold_from,
+        version,
+        updated_at: now,
+        state_changed_at: now,
+        due_at,
+        closure_outcome: outcome,
+        reason_code: params.reason_code,
+        ..case
+    })
 }
 
 /// Adds a timeline entry that does not change the state (e.g. the other
@@ -611,6 +626,7 @@ pub fn insert_incoming(
     identity: Option<Identity>,
     now: NaiveDateTime,
 ) -> Result<Case, CaseError> {
+    let now = now.trunc_subsecs(6);
     let id = CaseId::new();
     let row = CaseRow {
         id: id.to_string(),
@@ -653,7 +669,25 @@ pub fn insert_incoming(
         None,
         None,
     )?;
-    get(conn, id)
+    Ok(Case {
+        id,
+        referral_id,
+        reference,
+        side: Side::Receiving,
+        state: State::Received,
+        hold_from: None,
+        version: 1,
+        counterpart: from_node,
+        details,
+        identity,
+        created_by: None,
+        created_at: now,
+        updated_at: now,
+        state_changed_at: now,
+        due_at: row.due_at,
+        closure_outcome: None,
+        reason_code: None,
+    })
 }
 
 /// Filters for [`list`].
