@@ -274,7 +274,13 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
         &format!("https://127.0.0.1:{}", pair.ports.1),
         Duration::from_secs(10),
     )?;
-    let (rps, lat) = closed_loop(8, secs, {
+    let load_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bench-load")
+        .enable_all()
+        .build()?;
+    let load = load_rt.handle().clone();
+    let (rps, lat) = closed_loop(&load, 8, secs, {
         let client = client.clone();
         move || {
             let client = client.clone();
@@ -305,6 +311,7 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
     let (ids, token) =
         tokio::task::spawn_blocking(move || seed(&ne_db, &ne_ctx, n_cases, false)).await??;
     let e2e = EndToEnd::new(
+        load.clone(),
         http,
         pair.ne.api_url.clone(),
         token,
@@ -340,11 +347,13 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
         batched.as_secs_f64(),
         batched_rate / single_rate.max(f64::MIN_POSITIVE),
     );
+    load_rt.shutdown_background();
     Ok(())
 }
 
 /// Runs `op` from `workers` concurrent loops for `secs`: throughput and sorted latencies.
 async fn closed_loop<F, Fut>(
+    rt: &tokio::runtime::Handle,
     workers: usize,
     secs: Duration,
     op: F,
@@ -357,7 +366,7 @@ where
     let mut tasks = Vec::new();
     for _ in 0..workers {
         let op = op.clone();
-        tasks.push(tokio::spawn(async move {
+        tasks.push(rt.spawn(async move {
             let mut lat = Vec::new();
             while started.elapsed() < secs {
                 let t = Instant::now();
@@ -393,6 +402,9 @@ fn fsync_ceiling(path: &Path, secs: Duration) -> anyhow::Result<f64> {
 
 /// Approve requests over the caseworker API, each timed until its receipt is recorded.
 struct EndToEnd {
+    /// The load generator's own runtime, so that it does not share the
+    /// nodes' System thread (which runs both dispatchers here).
+    rt: tokio::runtime::Handle,
     http: reqwest::Client,
     url: String,
     token: String,
@@ -402,6 +414,7 @@ struct EndToEnd {
 
 impl EndToEnd {
     fn new(
+        rt: tokio::runtime::Handle,
         http: reqwest::Client,
         url: String,
         token: String,
@@ -410,7 +423,7 @@ impl EndToEnd {
     ) -> Arc<Self> {
         let waiting: Arc<Mutex<HashMap<String, tokio::sync::oneshot::Sender<()>>>> = Arc::default();
         let w = waiting.clone();
-        tokio::spawn(async move {
+        rt.spawn(async move {
             loop {
                 match settled.recv().await {
                     Ok(case) => {
@@ -424,6 +437,7 @@ impl EndToEnd {
             }
         });
         Arc::new(EndToEnd {
+            rt,
             http,
             url,
             token,
@@ -471,7 +485,7 @@ impl EndToEnd {
         let mut tasks = Vec::new();
         for _ in 0..workers {
             let me = self.clone();
-            tasks.push(tokio::spawn(async move {
+            tasks.push(self.rt.spawn(async move {
                 let mut lat = Vec::new();
                 while started.elapsed() < secs {
                     lat.push(me.one().await?);
@@ -500,7 +514,7 @@ impl EndToEnd {
         let mut next = Instant::now();
         while started.elapsed() < secs {
             let me = self.clone();
-            tasks.push(tokio::spawn(async move { me.one().await }));
+            tasks.push(self.rt.spawn(async move { me.one().await }));
             next += interval;
             tokio::time::sleep_until(next.into()).await;
         }
