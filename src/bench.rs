@@ -303,6 +303,15 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
     let commits = tokio::task::spawn_blocking(move || fsync_ceiling(&fsync_path, secs)).await??;
     println!("(b) durable commit ceiling, one SQLite row per fsynced transaction: {commits:>9.0} commits/s");
 
+    // What signing costs: every referral is signed and verified twice
+    // (message and receipt), which bounds (c) on this CPU.
+    let (sign_us, verify_us) = signature_cost(&tls.message_key)?;
+    let cores = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
+    println!(
+        "    ECDSA P-256 over a referral envelope: sign {sign_us:.0} µs, verify {verify_us:.0} µs → signatures alone cap referrals at ≈ {:.0}/s on {cores} core(s)",
+        cores * 1e6 / (2.0 * sign_us + 2.0 * verify_us)
+    );
+
     // (c) end-to-end referrals.
     let http = crate::demo::https_client(&pki::node_files(&opts.certs, NodeId::NeAnltp).ca_cert)?;
     // Enough submitted cases for the peak and half-peak phases.
@@ -349,6 +358,27 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
     );
     load_rt.shutdown_background();
     Ok(())
+}
+
+/// Mean cost of signing and verifying a typical referral envelope, in µs.
+fn signature_cost(key: &openssl::pkey::PKey<openssl::pkey::Private>) -> anyhow::Result<(f64, f64)> {
+    use crate::peer::envelope::Signed;
+    let body = serde_json::json!({ "payload": ready_details()?, "seq": 1, "message_type": "referral_request" });
+    let public = openssl::pkey::PKey::public_key_from_der(&key.public_key_to_der()?)?;
+    let n = 2000;
+    let t = Instant::now();
+    let mut last = None;
+    for _ in 0..n {
+        last = Some(Signed::sign(body.clone(), key).map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    let sign = t.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+    let signed = last.context("no signature")?;
+    let t = Instant::now();
+    for _ in 0..n {
+        signed.verify(&public).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let verify = t.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+    Ok((sign, verify))
 }
 
 /// Runs `op` from `workers` concurrent loops for `secs`: throughput and sorted latencies.
