@@ -256,14 +256,7 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
 
     // (a) trivial mTLS requests.
     let mut pair = Pair::new(&opts.certs, 256).await?;
-    let files = pki::node_files(&opts.certs, NodeId::NeAnltp);
-    let tls_settings = crate::config::TlsSettings {
-        server_cert: files.server_cert,
-        server_key: files.server_key,
-        client_cert: files.client_cert,
-        client_key: files.client_key,
-        peer_ca: vec![pki::node_files(&opts.certs, NodeId::NgNaptip).ca_cert],
-    };
+    let tls_settings = pki::dev_tls_settings(&opts.certs, NodeId::NeAnltp);
     let tls = NodeTls::load(
         &tls_settings,
         NodeId::NeAnltp,
@@ -313,7 +306,7 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
     );
 
     // (c) end-to-end referrals.
-    let http = crate::demo::https_client(&pki::node_files(&opts.certs, NodeId::NeAnltp).ca_cert)?;
+    let http = crate::tls::https_client(&pki::node_files(&opts.certs, NodeId::NeAnltp).ca_cert)?;
     // Enough submitted cases for the peak and half-peak phases.
     let n_cases = (opts.seconds as usize * 8_000).max(opts.concurrency * 10);
     let (ne_db, ne_ctx) = (pair.ne.db.clone(), pair.ne.ctx.clone());

@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 
 use crate::config::{
-    DatabaseSettings, HttpSettings, LogSettings, NodeSettings, PeerSettings, Settings, TlsSettings,
+    DatabaseSettings, HttpSettings, LogSettings, NodeSettings, PeerSettings, Settings,
 };
 use crate::db::users;
 use crate::domain::ids::NodeId;
@@ -47,7 +47,6 @@ pub(crate) fn settings(
     peer: u16,
     other_peer: u16,
 ) -> Settings {
-    let files = pki::node_files(certs, node);
     Settings {
         node: NodeSettings {
             id: node,
@@ -87,29 +86,8 @@ pub(crate) fn settings(
             request_timeout_secs: 10,
             body_limit_bytes: 8 * 1024 * 1024,
         },
-        tls: TlsSettings {
-            server_cert: files.server_cert,
-            server_key: files.server_key,
-            client_cert: files.client_cert,
-            client_key: files.client_key,
-            peer_ca: vec![pki::node_files(certs, node.counterpart()).ca_cert],
-        },
+        tls: pki::dev_tls_settings(certs, node),
     }
-}
-
-/// An HTTPS client trusting `ca`.
-pub fn https_client(ca: &Path) -> anyhow::Result<reqwest::Client> {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in crate::tls::load_certs(ca)? {
-        roots.add(c)?;
-    }
-    let config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .build()?)
 }
 
 impl DemoNode {
@@ -340,7 +318,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             name,
             node,
             url: app.api_url(),
-            http: https_client(&pki::node_files(&opts.certs, node).ca_cert)?,
+            http: crate::tls::https_client(&pki::node_files(&opts.certs, node).ca_cert)?,
             tokens,
         });
     }

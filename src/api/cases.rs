@@ -3,12 +3,12 @@
 use actix_web::http::header;
 use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
 use base64::Engine;
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, IntoResponses, ToSchema};
 
 use super::auth::Auth;
-use super::AppState;
+use super::{utc, AppState};
 use crate::db::cases::{self as repo, Case, CaseError, CaseFilter, Event, NewDraft};
 use crate::domain::case::{CaseDetails, CaseDetailsInput, HandoverView, Identity, IdentityInput};
 use crate::domain::ids::CaseId;
@@ -205,10 +205,6 @@ pub struct EventResponse {
 pub struct EventList {
     /// The events.
     pub items: Vec<EventResponse>,
-}
-
-fn utc(n: NaiveDateTime) -> DateTime<Utc> {
-    Utc.from_utc_datetime(&n)
 }
 
 fn now() -> NaiveDateTime {

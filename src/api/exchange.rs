@@ -2,23 +2,19 @@
 //! whole queue, alerts and retries for administrators.
 
 use actix_web::{get, post, web, HttpResponse};
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Auth;
 use super::cases::CommonErrors;
-use super::AppState;
+use super::{utc, AppState};
 use crate::db::cases::{self as repo, CaseError};
 use crate::db::models::{AlertRow, InboxRow, OutboxRow};
 use crate::db::peer as store;
 use crate::domain::ids::{CaseId, MessageId};
 use crate::domain::roles::Permission;
 use crate::error::{ApiError, Problem};
-
-fn utc(n: NaiveDateTime) -> DateTime<Utc> {
-    Utc.from_utc_datetime(&n)
-}
 
 /// One message exchanged with the other node.
 #[derive(Debug, Serialize, ToSchema)]

@@ -69,6 +69,11 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// A stored (naive, UTC) timestamp as an RFC 3339 UTC instant.
+pub(crate) fn utc(n: chrono::NaiveDateTime) -> chrono::DateTime<chrono::Utc> {
+    chrono::TimeZone::from_utc_datetime(&chrono::Utc, &n)
+}
+
 /// Registers every route (and so every path of the spec).
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(meta::healthz)

@@ -131,11 +131,7 @@ impl Dispatcher {
         match self.client.send(signed).await {
             Ok(delivery) => self.settle(&batch, delivery).await,
             Err(SendError::Refused(problem)) => {
-                let error = format!("{}: {}", problem.code, problem.detail);
-                let retry = (!is_permanent(&problem.code))
-                    .then(|| self.backoff(&head))
-                    .flatten();
-                self.fail(&head, error, retry).await?;
+                self.refused(&head, &problem).await?;
                 Ok(Next::Continue)
             }
             Err(e) => {
@@ -153,6 +149,19 @@ impl Dispatcher {
             self.settings.jitter,
             row.attempts,
         )
+    }
+
+    /// The peer refused `row`: retry later if a resend can help, else suspend it.
+    async fn refused(
+        &self,
+        row: &OutboxRow,
+        problem: &super::server::ProblemBody,
+    ) -> Result<(), DbError> {
+        let error = format!("{}: {}", problem.code, problem.detail);
+        let retry = (!is_permanent(&problem.code))
+            .then(|| self.backoff(row))
+            .flatten();
+        self.fail(row, error, retry).await
     }
 
     async fn fail(
@@ -287,11 +296,7 @@ impl Dispatcher {
                 .await;
         }
         if let Some((Some(row), problem)) = refused {
-            let error = format!("{}: {}", problem.code, problem.detail);
-            let retry = (!is_permanent(&problem.code))
-                .then(|| self.backoff(&row))
-                .flatten();
-            self.fail(&row, error, retry).await?;
+            self.refused(&row, &problem).await?;
         }
         tracing::debug!(settled, "batch delivered");
         Ok(Next::Continue)

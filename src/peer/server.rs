@@ -146,11 +146,9 @@ fn check(
     Ok(env)
 }
 
-fn peer_identity(der: &[u8], peer: NodeId) -> bool {
-    openssl::x509::X509::from_der(der).ok().is_some_and(|c| {
-        c.subject_alt_names()
-            .is_some_and(|names| names.iter().any(|n| n.dnsname() == Some(peer.as_str())))
-    })
+fn names_node(cert: &openssl::x509::X509Ref, peer: NodeId) -> bool {
+    cert.subject_alt_names()
+        .is_some_and(|names| names.iter().any(|n| n.dnsname() == Some(peer.as_str())))
 }
 
 /// Receive a batch of signed messages from the peer node.
@@ -169,17 +167,18 @@ pub async fn receive(
     };
     // The handshake checked this already; checked again so that no
     // misconfiguration of the listener can let another identity through.
-    if !peer_identity(&cert.0, node.counterpart()) {
-        return Err(ApiError::Forbidden(
-            "wrong_peer_identity",
-            format!(
-                "the client certificate does not name {}",
-                node.counterpart()
-            ),
-        ));
-    }
-    let x509 =
-        openssl::x509::X509::from_der(&cert.0).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let x509 = openssl::x509::X509::from_der(&cert.0)
+        .ok()
+        .filter(|c| names_node(c, node.counterpart()))
+        .ok_or_else(|| {
+            ApiError::Forbidden(
+                "wrong_peer_identity",
+                format!(
+                    "the client certificate does not name {}",
+                    node.counterpart()
+                ),
+            )
+        })?;
     let public = x509
         .public_key()
         .map_err(|e| ApiError::Internal(e.to_string()))?;

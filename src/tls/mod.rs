@@ -66,6 +66,21 @@ fn rustls_key(key: &PKey<Private>) -> anyhow::Result<PrivateKeyDer<'static>> {
         .map_err(|e| anyhow::anyhow!("unusable private key: {e}"))
 }
 
+/// An HTTPS client (for the caseworker API) trusting only the CA in `ca`.
+pub fn https_client(ca: &Path) -> anyhow::Result<reqwest::Client> {
+    let mut roots = RootCertStore::empty();
+    for c in load_certs(ca)? {
+        roots.add(c)?;
+    }
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .build()?)
+}
+
 /// Everything TLS a node needs, loaded once at start-up.
 pub struct NodeTls {
     /// Server config of the caseworker listener (no client authentication).

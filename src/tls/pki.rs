@@ -171,6 +171,19 @@ pub struct NodeFiles {
     pub client_key: PathBuf,
 }
 
+/// The `[tls]` settings of `node` with the development set in `dir`: its own
+/// certificates, and the other country's CA as the peer CA.
+pub fn dev_tls_settings(dir: &Path, node: NodeId) -> crate::config::TlsSettings {
+    let files = node_files(dir, node);
+    crate::config::TlsSettings {
+        server_cert: files.server_cert,
+        server_key: files.server_key,
+        client_cert: files.client_cert,
+        client_key: files.client_key,
+        peer_ca: vec![node_files(dir, node.counterpart()).ca_cert],
+    }
+}
+
 /// DNS names a node's server certificate carries.
 pub fn server_dns(node: NodeId) -> Vec<String> {
     vec![node.as_str().to_owned(), "localhost".to_owned()]

@@ -113,15 +113,7 @@ pub fn certs_dir() -> std::path::PathBuf {
 }
 
 pub fn tls_settings(node: NodeId) -> TlsSettings {
-    let files = passerelle::tls::pki::node_files(&certs_dir(), node);
-    let peer_ca = passerelle::tls::pki::node_files(&certs_dir(), node.counterpart()).ca_cert;
-    TlsSettings {
-        server_cert: files.server_cert,
-        server_key: files.server_key,
-        client_cert: files.client_cert,
-        client_key: files.client_key,
-        peer_ca: vec![peer_ca],
-    }
+    passerelle::tls::pki::dev_tls_settings(&certs_dir(), node)
 }
 
 pub fn settings(node: NodeId, dir: &std::path::Path, database_url: &str, ports: Ports) -> Settings {
@@ -164,19 +156,7 @@ pub fn settings(node: NodeId, dir: &std::path::Path, database_url: &str, ports: 
 
 /// HTTPS client for a node's caseworker API (trusts that node's dev CA).
 pub fn api_client(node: NodeId) -> reqwest::Client {
-    let mut roots = rustls::RootCertStore::empty();
-    let ca = passerelle::tls::pki::node_files(&certs_dir(), node).ca_cert;
-    for c in passerelle::tls::load_certs(&ca).unwrap() {
-        roots.add(c).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(passerelle::tls::provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .build()
+    passerelle::tls::https_client(&passerelle::tls::pki::node_files(&certs_dir(), node).ca_cert)
         .unwrap()
 }
 
