@@ -557,16 +557,14 @@ async fn drain(pair: &mut Pair, n: usize) -> anyhow::Result<Duration> {
     let (db, ctx) = (pair.ne.db.clone(), pair.ne.ctx.clone());
     tokio::task::spawn_blocking(move || seed(&db, &ctx, n, true)).await??;
     let pending = |db: crate::db::Db| async move {
-        db.read(|c| {
-            crate::db::peer::list_outgoing(c, Some("pending"), None, i64::MAX).map(|v| v.len())
-        })
-        .await
-        .map_err(|e: DbError| anyhow::anyhow!(e))
+        db.read(|c| crate::db::peer::count_outgoing(c, "pending"))
+            .await
+            .map_err(|e: DbError| anyhow::anyhow!(e))
     };
     let started = Instant::now();
     pair.restart_ng().await?;
     loop {
-        if pending(pair.ne.db.clone()).await? == 0 {
+        if pending(pair.ne.db.clone()).await? == 0_i64 {
             break;
         }
         anyhow::ensure!(

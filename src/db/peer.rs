@@ -241,6 +241,14 @@ pub fn list_outgoing(
         .load(conn)?)
 }
 
+/// How many outgoing messages have this status.
+pub fn count_outgoing(conn: &mut AnyConnection, status: &str) -> Result<i64, DbError> {
+    Ok(outbox_messages::table
+        .filter(outbox_messages::status.eq(status.to_owned()))
+        .count()
+        .get_result(conn)?)
+}
+
 /// Incoming messages about one referral.
 pub fn list_incoming(
     conn: &mut AnyConnection,

@@ -227,15 +227,22 @@ impl Dispatcher {
                 .protocol_failure(&batch[0], "more receipts than messages")
                 .await;
         }
-        for r in &receipts {
-            if r.verify(&public).is_err() {
-                return self
-                    .protocol_failure(
-                        &batch[0],
-                        "a receipt is not signed by the peer's server certificate",
-                    )
-                    .await;
-            }
+        let (receipts, verified) = match tokio::task::spawn_blocking(move || {
+            let verified = envelope::verify_all(&receipts, &public).is_ok();
+            (receipts, verified)
+        })
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => (Vec::new(), false),
+        };
+        if !verified {
+            return self
+                .protocol_failure(
+                    &batch[0],
+                    "a receipt is not signed by the peer's server certificate",
+                )
+                .await;
         }
         let fp = envelope::fingerprint(cert);
         let pem = openssl::x509::X509::from_der(cert)
