@@ -76,6 +76,115 @@ pub enum Command {
     /// Messages to the other node (delivery status, retry).
     #[command(subcommand)]
     Messages(MessagesCommand),
+    /// The tamper-evident audit log: export, verify, reconcile.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Write a signed bundle of the log (entries, checkpoints, cosignatures,
+    /// proofs, certificates) for offline verification.
+    Export {
+        /// Entries recorded at or after this instant (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<String>,
+        /// Entries recorded before this instant (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        to: Option<String>,
+        /// The bundle file to write.
+        file: PathBuf,
+    },
+    /// Check every hash, signature and consistency proof of a bundle,
+    /// without a database or network. Exits non-zero on any failure.
+    Verify {
+        /// The bundle file.
+        file: PathBuf,
+    },
+    /// Verify two nodes' bundles and reconcile their exchange records.
+    /// Exits non-zero unless every message is matched (or rejected by both).
+    Reconcile {
+        /// One node's bundle.
+        a: PathBuf,
+        /// The other node's bundle.
+        b: PathBuf,
+    },
+}
+
+fn parse_instant(s: &str) -> anyhow::Result<chrono::NaiveDateTime> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.naive_utc());
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| d.and_time(chrono::NaiveTime::MIN))
+        .with_context(|| format!("`{s}` is neither RFC 3339 nor YYYY-MM-DD"))
+}
+
+fn verify_file(path: &std::path::Path) -> anyhow::Result<crate::audit::bundle::Bundle> {
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let name = path.display().to_string();
+    let mut progress = |done: u64, total: u64| {
+        if total >= 100_000 {
+            eprintln!("{name}: {done}/{total} entries checked");
+        }
+    };
+    match crate::audit::bundle::verify(&text, &mut progress) {
+        Ok((bundle, v)) => {
+            println!(
+                "OK {name}: node {}, entries [{}, {}) of {}, {} checkpoint(s), {} cosignature(s); every hash, signature and proof verifies",
+                v.node, bundle.from, bundle.to, v.size, v.checkpoints, v.cosigned
+            );
+            Ok(bundle)
+        }
+        Err(f) => {
+            println!("FAILED {name}: {f}");
+            anyhow::bail!("{name} does not verify: {f}")
+        }
+    }
+}
+
+fn audit_offline(cmd: &AuditCommand) -> Option<anyhow::Result<()>> {
+    match cmd {
+        AuditCommand::Verify { file } => Some(verify_file(file).map(|_| ())),
+        AuditCommand::Reconcile { a, b } => Some((|| {
+            let a = verify_file(a)?;
+            let b = verify_file(b)?;
+            let report =
+                crate::audit::reconcile::reconcile(&a.node, &a.entries, &b.node, Some(&b.entries));
+            for r in &report.rows {
+                println!(
+                    "{}\t{} → {}\t{}\tseq {}\t{}{}",
+                    r.message_id,
+                    r.sender,
+                    r.receiver,
+                    r.message_type,
+                    r.seq.map_or("-".into(), |s| s.to_string()),
+                    r.status,
+                    r.detail
+                        .as_deref()
+                        .map_or(String::new(), |d| format!(" ({d})"))
+                );
+            }
+            let summary: Vec<String> = report
+                .counts
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            let bad = report
+                .rows
+                .iter()
+                .filter(|r| r.status != "matched" && r.status != "rejected")
+                .count();
+            if bad == 0 {
+                println!("RECONCILED: {}", summary.join(", "));
+                Ok(())
+            } else {
+                println!("NOT RECONCILED: {}", summary.join(", "));
+                anyhow::bail!("{bad} message(s) are not matched")
+            }
+        })()),
+        AuditCommand::Export { .. } => None,
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -228,6 +337,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             });
             return actix_web::rt::System::new().block_on(crate::bench::run(opts));
         }
+        Command::Audit(cmd) => {
+            if let Some(result) = audit_offline(cmd) {
+                return result;
+            }
+        }
         Command::Certs(CertsCommand::Init { dir }) => {
             let files = crate::tls::pki::init_dev(dir)?;
             println!(
@@ -244,6 +358,45 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Openapi | Command::Certs(_) | Command::Demo { .. } | Command::Bench { .. } => {
             Ok(())
         }
+        Command::Audit(AuditCommand::Export { from, to, file }) => {
+            let db = open_db(&settings)?;
+            let ctx = db::NodeCtx {
+                node: settings.node.id,
+                deadlines: settings.deadlines.clone(),
+                message_key: crate::tls::load_key(&settings.tls.client_key)?,
+                receipt_key: crate::tls::load_key(&settings.tls.server_key)?,
+            };
+            let signer = std::fs::read_to_string(&settings.tls.client_cert)
+                .with_context(|| format!("cannot read {}", settings.tls.client_cert.display()))?;
+            let from = from.as_deref().map(parse_instant).transpose()?;
+            let to = to.as_deref().map(parse_instant).transpose()?;
+            let signed = db.write_blocking(|c| {
+                let a = match from {
+                    Some(t) => db::audit::index_at(c, t)?,
+                    None => 0,
+                };
+                let b = match to {
+                    Some(t) => db::audit::index_at(c, t)?,
+                    None => db::audit::size(c)?,
+                };
+                db::audit::export(c, &ctx, a, b, &signer)
+            })?;
+            let text = serde_json::to_vec(&signed)?;
+            std::fs::write(&file, text)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            let n = signed
+                .body
+                .get("entries")
+                .and_then(|e| e.as_array())
+                .map_or(0, Vec::len);
+            println!(
+                "wrote {} ({n} entries, signed by {})",
+                file.display(),
+                settings.node.id
+            );
+            Ok(())
+        }
+        Command::Audit(_) => Ok(()),
         Command::Messages(cmd) => {
             let db = open_db(&settings)?;
             match cmd {

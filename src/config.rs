@@ -38,6 +38,9 @@ pub struct Settings {
     /// API tokens.
     #[serde(default)]
     pub tokens: TokenSettings,
+    /// The audit log: checkpoints, witnessing, the JTWG's statistics.
+    #[serde(default)]
+    pub audit: AuditSettings,
     /// The other node and how to reach it.
     pub peer: PeerSettings,
     /// Certificates and keys.
@@ -220,6 +223,31 @@ impl Default for TokenSettings {
     }
 }
 
+/// `[audit]`: the tamper-evident log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// `audit.checkpoint_interval_secs`: how often the node signs its tree
+    /// head (when the log grew) and sends it to the peer to cosign (default 60).
+    pub checkpoint_interval_secs: u64,
+    /// `audit.witness_batch`: most leaf hashes sent with one checkpoint; a
+    /// longer backlog is witnessed in several checkpoints (default 10000).
+    pub witness_batch: u64,
+    /// `audit.min_cell_count`: statistics counts below this are suppressed
+    /// (shown as null) so that no victim can be singled out (default 5).
+    pub min_cell_count: u64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            checkpoint_interval_secs: 60,
+            witness_batch: 10_000,
+            min_cell_count: 5,
+        }
+    }
+}
+
 /// `[peer]`: the other node.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -337,6 +365,17 @@ impl Settings {
         }
         if self.node.agency.trim().is_empty() {
             return Err(ConfigError::Invalid("node.agency must not be empty".into()));
+        }
+        if self.audit.checkpoint_interval_secs == 0 || self.audit.checkpoint_interval_secs > 86_400
+        {
+            return Err(ConfigError::Invalid(
+                "audit.checkpoint_interval_secs must be between 1 and 86400".into(),
+            ));
+        }
+        if self.audit.witness_batch == 0 || self.audit.witness_batch > 100_000 {
+            return Err(ConfigError::Invalid(
+                "audit.witness_batch must be between 1 and 100000".into(),
+            ));
         }
         if self.tokens.default_ttl_days == 0
             || self.tokens.default_ttl_days > self.tokens.max_ttl_days

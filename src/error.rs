@@ -102,6 +102,14 @@ pub enum ApiError {
     Case(#[from] CaseError),
     #[error(transparent)]
     Db(#[from] DbError),
+    /// A dependency is unavailable (the detail is safe to send).
+    #[error("{1}")]
+    Unavailable(&'static str, String),
+    #[error("{1}")]
+    Conflict(&'static str, String),
+    /// The peer node refused or could not be reached (the detail is safe to send).
+    #[error("{1}")]
+    BadGateway(&'static str, String),
     #[error("{0}")]
     Internal(String),
 }
@@ -166,13 +174,18 @@ impl ApiError {
                 CaseError::Db(e) => Self::db_problem(e),
             },
             ApiError::Db(e) => Self::db_problem(e),
+            ApiError::Unavailable(code, _) => (StatusCode::SERVICE_UNAVAILABLE, code),
+            ApiError::Conflict(code, _) => (StatusCode::CONFLICT, code),
+            ApiError::BadGateway(code, _) => (StatusCode::BAD_GATEWAY, code),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
 
     pub fn problem(&self) -> Problem {
         let (status, code) = self.status_and_code();
-        let detail = if status.is_server_error() {
+        let detail = if status.is_server_error()
+            && !matches!(self, ApiError::Unavailable(..) | ApiError::BadGateway(..))
+        {
             tracing::error!(error = %self, code, "request failed");
             "the server could not complete the request; it has been logged".to_owned()
         } else {
@@ -268,6 +281,9 @@ pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHa
         s => s.canonical_reason().unwrap_or("error").to_owned(),
     };
     let mut response = Problem::new(status, fallback_code(status), detail).response();
+    response
+        .extensions_mut()
+        .insert(ProblemCode(fallback_code(status)));
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));

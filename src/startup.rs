@@ -21,6 +21,7 @@ use crate::error::problem_fallback;
 use crate::peer::client::PeerClient;
 use crate::peer::dispatcher::Dispatcher;
 use crate::peer::server::{self as peer_server, PeerState};
+use crate::peer::witness::{self, Witnessing};
 use crate::telemetry::{self, Metrics};
 use crate::tls::{NodeTls, RefusalCounter};
 
@@ -36,6 +37,8 @@ pub struct Application {
     wake: Arc<Notify>,
     tls_api: bool,
     settled: tokio::sync::broadcast::Sender<String>,
+    witnessing: Witnessing,
+    checkpoint_interval: Duration,
 }
 
 /// Stops a running node.
@@ -84,12 +87,26 @@ impl Application {
             receipt_key: tls.receipt_key.clone(),
         });
         let wake = Arc::new(Notify::new());
+        let client = PeerClient::new(
+            tls.peer_client.clone(),
+            &settings.peer.url,
+            Duration::from_secs(settings.peer.request_timeout_secs),
+        )?;
+        let witnessing = Witnessing {
+            db: db.clone(),
+            ctx: ctx.clone(),
+            client: client.clone(),
+            batch: settings.audit.witness_batch,
+        };
         let state = web::Data::new(AppState {
             db: db.clone(),
             ctx: ctx.clone(),
             agency: settings.node.agency.clone(),
             metrics: metrics.clone(),
             wake: wake.clone(),
+            witnessing: witnessing.clone(),
+            audit: settings.audit.clone(),
+            signer_certificate: tls.client_certificate_pem.clone(),
         });
 
         // Caseworker listener.
@@ -110,6 +127,7 @@ impl Application {
                 SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", spec.clone()),
             )
             .wrap(ErrorHandlers::new().default_handler(problem_fallback))
+            .wrap(from_fn(api::audit::record))
             .wrap(from_fn(telemetry::observe))
             .wrap(TracingLogger::default())
         })
@@ -142,6 +160,7 @@ impl Application {
                 .app_data(peer_state.clone())
                 .app_data(peer_json.clone())
                 .configure(peer_server::configure)
+                .configure(witness::configure)
                 .wrap(ErrorHandlers::new().default_handler(problem_fallback))
                 .wrap(TracingLogger::default())
         })
@@ -156,11 +175,6 @@ impl Application {
         };
         let peer_addr = *peer.addrs().first().context("no peer address")?;
 
-        let client = PeerClient::new(
-            tls.peer_client.clone(),
-            &settings.peer.url,
-            Duration::from_secs(settings.peer.request_timeout_secs),
-        )?;
         let (settled, _) = tokio::sync::broadcast::channel(65_536);
         let dispatcher = Dispatcher {
             db: db.clone(),
@@ -192,6 +206,8 @@ impl Application {
             wake,
             tls_api: !settings.http.behind_tls_proxy,
             settled,
+            witnessing,
+            checkpoint_interval: Duration::from_secs(settings.audit.checkpoint_interval_secs),
         })
     }
 
@@ -211,6 +227,11 @@ impl Application {
 
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// Checkpoints and cosigning with the peer (tests drive rounds directly).
+    pub fn witnessing(&self) -> Witnessing {
+        self.witnessing.clone()
     }
 
     pub fn ctx(&self) -> Arc<NodeCtx> {
@@ -239,8 +260,10 @@ impl Application {
     /// with the listeners; whatever it had not delivered stays in the outbox.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let dispatcher = tokio::spawn(self.dispatcher.run());
+        let witnessing = tokio::spawn(self.witnessing.run(self.checkpoint_interval));
         let result = futures_util::future::try_join(self.api_server, self.peer_server).await;
         dispatcher.abort();
+        witnessing.abort();
         result.map(|_| ())
     }
 }

@@ -1,14 +1,17 @@
 //! `/api/v1/cases`: referral cases, their lifecycle and timeline.
 
 use actix_web::http::header;
-use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
+use actix_web::{get, post, put, web, HttpMessage, HttpRequest, HttpResponse};
 use base64::Engine;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, IntoResponses, ToSchema};
 
+use super::audit;
 use super::auth::Auth;
 use super::{utc, AppState};
+use crate::audit::kinds;
+use crate::db::audit as audit_store;
 use crate::db::cases::{self as repo, Case, CaseError, CaseFilter, Event, NewDraft};
 use crate::domain::case::{CaseDetails, CaseDetailsInput, HandoverView, Identity, IdentityInput};
 use crate::domain::ids::CaseId;
@@ -376,7 +379,16 @@ pub async fn create_case(
         let principal = auth.0.clone();
         match state
             .db
-            .write(move |c| repo::create_draft(c, draft, &principal, now))
+            .write(move |c| {
+                let created = repo::create_draft(c, draft, &principal, now)?;
+                let mut e = audit::entry(kinds::API_ACTION, &principal, "POST /api/v1/cases");
+                e.case_id = Some(created.case.id.to_string());
+                e.referral_id = Some(created.case.referral_id.to_string());
+                e.seq = Some(created.case.version);
+                e.code = created.replayed.then(|| "idempotent_replay".to_owned());
+                audit_store::append(c, e)?;
+                Ok(created)
+            })
             .await
         {
             // Two concurrent requests with one key (PostgreSQL): the loser retries and replays.
@@ -388,6 +400,7 @@ pub async fn create_case(
             other => break other?,
         }
     };
+    req.extensions_mut().insert(audit::Audited);
     let case = &created.case;
     let mut res = HttpResponse::Created();
     res.insert_header((header::LOCATION, format!("/api/v1/cases/{}", case.id)))
@@ -535,8 +548,17 @@ pub async fn update_case(
     let principal = auth.0.clone();
     let case = state
         .db
-        .write(move |c| repo::update_draft(c, id, expected, details, identity, &principal, now))
+        .write(move |c| {
+            let case = repo::update_draft(c, id, expected, details, identity, &principal, now)?;
+            let mut e = audit::entry(kinds::API_ACTION, &principal, "PUT /api/v1/cases/{id}");
+            e.case_id = Some(case.id.to_string());
+            e.referral_id = Some(case.referral_id.to_string());
+            e.seq = Some(case.version);
+            audit_store::append(c, e)?;
+            Ok::<_, CaseError>(case)
+        })
         .await?;
+    req.extensions_mut().insert(audit::Audited);
     Ok(case_response(
         actix_web::http::StatusCode::OK,
         &case,
@@ -595,8 +617,17 @@ pub async fn transition_case(
     let ctx = state.ctx.clone();
     let case = state
         .db
-        .write(move |c| repo::transition(c, &ctx, id, expected, action, params, &principal, now))
+        .write(move |c| {
+            let case = repo::transition(c, &ctx, id, expected, action, params, &principal, now)?;
+            let mut e = audit::entry(kinds::API_ACTION, &principal, action.as_str());
+            e.case_id = Some(case.id.to_string());
+            e.referral_id = Some(case.referral_id.to_string());
+            e.seq = Some(case.version);
+            audit_store::append(c, e)?;
+            Ok::<_, CaseError>(case)
+        })
         .await?;
+    req.extensions_mut().insert(audit::Audited);
     // A change the other node must learn of was queued: deliver it now.
     state.wake.notify_one();
     tracing::info!(case = %case.id, action = %action, to = %case.state, "case transition");

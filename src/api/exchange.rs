@@ -1,17 +1,21 @@
 //! What was exchanged with the other node: per case for caseworkers, and the
 //! whole queue, alerts and retries for administrators.
 
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{get, post, web, HttpMessage, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::audit;
 use super::auth::Auth;
 use super::cases::CommonErrors;
 use super::{utc, AppState};
+use crate::audit::kinds;
+use crate::db::audit as audit_store;
 use crate::db::cases::{self as repo, CaseError};
 use crate::db::models::{AlertRow, InboxRow, OutboxRow};
 use crate::db::peer as store;
+use crate::db::DbError;
 use crate::domain::ids::{CaseId, MessageId};
 use crate::domain::roles::Permission;
 use crate::error::{ApiError, Problem};
@@ -200,18 +204,33 @@ pub struct Retried {
 pub async fn retry_message(
     auth: Auth,
     state: web::Data<AppState>,
+    req: HttpRequest,
     id: web::Path<MessageId>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ManageExchange)?;
     let id = id.into_inner();
     let now = Utc::now().naive_utc();
+    let principal = auth.0.clone();
     let requeued = state
         .db
-        .write(move |c| store::retry(c, Some(id), now))
+        .write(move |c| {
+            let n = store::retry(c, Some(id), now)?;
+            if n > 0 {
+                let mut e = audit::entry(
+                    kinds::API_ACTION,
+                    &principal,
+                    "POST /api/v1/admin/messages/{id}/retry",
+                );
+                e.message_id = Some(id.to_string());
+                audit_store::append(c, e)?;
+            }
+            Ok::<_, DbError>(n)
+        })
         .await?;
     if requeued == 0 {
         return Err(ApiError::NotFound(format!("no suspended message {id}")));
     }
+    req.extensions_mut().insert(audit::Audited);
     tracing::info!(message = %id, user = %auth.0.username, "suspended message queued again");
     state.wake.notify_one();
     Ok(HttpResponse::Ok().json(Retried { requeued }))

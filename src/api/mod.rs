@@ -2,9 +2,11 @@
 //! its OpenAPI document. Routes and the spec come from one registration
 //! ([`configure`]), so an undocumented route cannot exist.
 
+pub mod audit;
 pub mod auth;
 pub mod cases;
 pub mod exchange;
+pub mod jtwg;
 pub mod meta;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
@@ -27,6 +29,12 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Wakes the dispatcher when a change queued a message for the peer.
     pub wake: std::sync::Arc<tokio::sync::Notify>,
+    /// Checkpoints and cosigning with the peer.
+    pub witnessing: crate::peer::witness::Witnessing,
+    /// Audit settings (statistics suppression threshold).
+    pub audit: crate::config::AuditSettings,
+    /// PEM of the certificate whose key signs this node's checkpoints.
+    pub signer_certificate: String,
 }
 
 #[derive(OpenApi)]
@@ -44,6 +52,8 @@ pub struct AppState {
         (name = "reference", description = "Code lists and the caller's account"),
         (name = "admin", description = "Node administration"),
         (name = "exchange", description = "Messages exchanged with the other node"),
+        (name = "jtwg", description = "The JTWG's review: exchange log, checkpoints, reconciliation, statistics (no personal data)"),
+        (name = "audit", description = "The tamper-evident audit log: checkpoints and cross-witnessing"),
         (name = "operations", description = "Health, readiness and metrics")
     ),
     components(schemas(crate::error::Problem, crate::domain::FieldError))
@@ -94,7 +104,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(exchange::case_messages)
                 .service(exchange::admin_messages)
                 .service(exchange::retry_message)
-                .service(exchange::alerts),
+                .service(exchange::alerts)
+                .service(jtwg::exchange_log)
+                .service(jtwg::checkpoints)
+                .service(jtwg::reconciliation)
+                .service(jtwg::statistics)
+                .service(jtwg::checkpoint_now)
+                .service(jtwg::peer_check),
         );
 }
 

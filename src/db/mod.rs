@@ -7,6 +7,7 @@
 //! timeout, with exactly one writer connection (fair and fast under load) and
 //! a pool of read-only connections beside it.
 
+pub mod audit;
 pub mod cases;
 pub mod group;
 pub mod models;

@@ -134,3 +134,54 @@ pub struct IdempotencyRow {
     pub case_id: String,
     pub created_at: NaiveDateTime,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_log)]
+pub struct AuditRow {
+    pub idx: i64,
+    pub at: NaiveDateTime,
+    pub kind: String,
+    pub actor: String,
+    pub role: Option<String>,
+    pub action: String,
+    pub case_id: Option<String>,
+    pub referral_id: Option<String>,
+    pub message_id: Option<String>,
+    pub seq: Option<i64>,
+    pub digest: Option<String>,
+    pub peer_index: Option<i64>,
+    pub outcome: String,
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_checkpoints)]
+pub struct CheckpointRow {
+    pub origin: String,
+    pub size: i64,
+    pub root: String,
+    pub signed_at: NaiveDateTime,
+    pub note: String,
+    pub recorded_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_cosignatures)]
+pub struct CosignatureRow {
+    pub origin: String,
+    pub size: i64,
+    pub witness: String,
+    pub signature: String,
+    pub cosigned_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_evidence)]
+pub struct EvidenceRow {
+    pub id: String,
+    pub origin: String,
+    pub received_at: NaiveDateTime,
+    pub reason: String,
+    pub note: String,
+    pub proof: String,
+}

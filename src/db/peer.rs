@@ -10,10 +10,12 @@ use chrono::{Duration, NaiveDateTime, TimeZone, Utc};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
+use super::audit;
 use super::cases::{self, CaseError};
 use super::models::{AlertRow, InboxRow, OutboxRow};
 use super::schema::{certificates, inbox_messages, outbox_messages, peer_alerts, peer_channels};
 use super::{AnyConnection, DbError, NodeCtx};
+use crate::audit::{kinds, Entry};
 use crate::domain::case::{CaseDetails, Identity};
 use crate::domain::ids::{CaseId, CaseReference, MessageId, ReferralId};
 use crate::domain::lifecycle::{Action, TransitionError, TransitionParams};
@@ -116,8 +118,15 @@ pub fn append_outgoing(
         })
         .execute(conn)?;
     diesel::update(peer_channels::table.find(OUTGOING))
-        .set(peer_channels::last_hash.eq(hash))
+        .set(peer_channels::last_hash.eq(&hash))
         .execute(conn)?;
+    let mut entry = Entry::new(kinds::MESSAGE_QUEUED, "system", message_type);
+    entry.case_id = Some(case_id.to_string());
+    entry.referral_id = Some(referral_id.to_string());
+    entry.message_id = Some(id.to_string());
+    entry.seq = Some(seq);
+    entry.digest = Some(hash);
+    audit::append(conn, entry)?;
     Ok(id)
 }
 
@@ -408,6 +417,19 @@ pub fn receive(
             ("rejected", Some(code.to_owned()), Some(e.to_string()))
         }
     };
+    // The receipt names where this message is logged here.
+    let mut entry = Entry::new(
+        kinds::MESSAGE_RECEIVED,
+        format!("peer:{}", env.sender),
+        env.message_type.clone(),
+    );
+    entry.referral_id = Some(env.referral_id.to_string());
+    entry.message_id = Some(env.message_id.to_string());
+    entry.seq = Some(env.seq);
+    entry.digest = Some(hash.clone());
+    entry.outcome = status.to_owned();
+    entry.code = code.clone();
+    let logged = audit::append(conn, entry)?;
     let receipt = Receipt {
         message_id: env.message_id,
         message_hash: hash.clone(),
@@ -417,7 +439,7 @@ pub fn receive(
         status: status.to_owned(),
         code: code.clone(),
         detail,
-        log_index: env.seq,
+        log_index: logged.index as i64,
         received_at: Utc.from_utc_datetime(&now),
     };
     let body = serde_json::to_value(&receipt).map_err(|e| DbError::Corrupt(e.to_string()))?;
@@ -590,6 +612,20 @@ pub fn settle(
             outbox_messages::last_error.eq(r.code.clone()),
         ))
         .execute(conn)?;
+    let mut entry = Entry::new(
+        kinds::RECEIPT_RECEIVED,
+        format!("peer:{}", ctx.node.counterpart()),
+        row.message_type.clone(),
+    );
+    entry.case_id = Some(row.case_id.clone());
+    entry.referral_id = Some(row.referral_id.clone());
+    entry.message_id = Some(row.id.clone());
+    entry.seq = Some(row.seq);
+    entry.digest = Some(receipt.hash());
+    entry.peer_index = Some(r.log_index);
+    entry.outcome = if accepted { "delivered" } else { "rejected" }.to_owned();
+    entry.code = r.code.clone();
+    audit::append(conn, entry)?;
     let referral: ReferralId = row
         .referral_id
         .parse()

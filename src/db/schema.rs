@@ -146,6 +146,73 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_log (idx) {
+        idx -> BigInt,
+        at -> Timestamp,
+        kind -> Text,
+        actor -> Text,
+        role -> Nullable<Text>,
+        action -> Text,
+        case_id -> Nullable<Text>,
+        referral_id -> Nullable<Text>,
+        message_id -> Nullable<Text>,
+        seq -> Nullable<BigInt>,
+        digest -> Nullable<Text>,
+        peer_index -> Nullable<BigInt>,
+        outcome -> Text,
+        code -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_tree (tree, level, idx) {
+        tree -> Text,
+        level -> BigInt,
+        idx -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_head (id) {
+        id -> BigInt,
+        size -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_checkpoints (origin, size) {
+        origin -> Text,
+        size -> BigInt,
+        root -> Text,
+        signed_at -> Timestamp,
+        note -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_cosignatures (origin, size, witness) {
+        origin -> Text,
+        size -> BigInt,
+        witness -> Text,
+        signature -> Text,
+        cosigned_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_evidence (id) {
+        id -> Text,
+        origin -> Text,
+        received_at -> Timestamp,
+        reason -> Text,
+        note -> Text,
+        proof -> Text,
+    }
+}
+
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(case_identities -> cases (case_id));
 diesel::joinable!(case_events -> cases (case_id));
@@ -163,4 +230,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     certificates,
     peer_alerts,
     idempotency_keys,
+    audit_log,
+    audit_tree,
+    audit_head,
+    audit_checkpoints,
+    audit_cosignatures,
+    audit_evidence,
 );

@@ -116,6 +116,11 @@ pub enum Permission {
     ReadCaseMessages,
     /// Watch and repair the exchange: all messages, alerts, retrying suspended messages.
     ManageExchange,
+    /// Review the exchange log, checkpoints, reconciliation and statistics
+    /// (read-only, no personal data).
+    ReviewExchange,
+    /// Sign a checkpoint now and have the peer cosign it; re-check the peer's log.
+    ManageAudit,
 }
 
 use Role::*;
@@ -151,6 +156,8 @@ pub const MATRIX: &[(Permission, &[Role])] = &[
     (Permission::ListUsers, &[Admin]),
     (Permission::ReadCaseMessages, &[Caseworker, Supervisor]),
     (Permission::ManageExchange, &[Admin]),
+    (Permission::ReviewExchange, &[JtwgReviewer, Admin]),
+    (Permission::ManageAudit, &[Admin]),
 ];
 
 #[cfg(test)]
@@ -188,6 +195,8 @@ mod tests {
             Permission::ListUsers,
             Permission::ReadCaseMessages,
             Permission::ManageExchange,
+            Permission::ReviewExchange,
+            Permission::ManageAudit,
         ];
         assert_eq!(MATRIX.len(), all.len());
         for p in all {

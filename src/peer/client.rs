@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
 use super::envelope::Signed;
 use super::server::{Batch, BatchResponse, ProblemBody};
 
@@ -63,10 +66,40 @@ impl PeerClient {
     }
 
     pub async fn send(&self, messages: Vec<Signed>) -> Result<Delivery, SendError> {
-        let res = self
-            .http
-            .post(format!("{}/peer/v1/messages", self.url))
-            .json(&Batch { messages })
+        let (response, server_certificate) = self
+            .request(
+                self.http
+                    .post(format!("{}/peer/v1/messages", self.url))
+                    .json(&Batch { messages }),
+            )
+            .await?;
+        Ok(Delivery {
+            response,
+            server_certificate,
+        })
+    }
+
+    /// `GET path` on the peer listener: the answer and the server certificate.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<(T, Vec<u8>), SendError> {
+        self.request(self.http.get(format!("{}{path}", self.url)))
+            .await
+    }
+
+    /// `POST path` with a JSON body: the answer and the server certificate.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<(T, Vec<u8>), SendError> {
+        self.request(self.http.post(format!("{}{path}", self.url)).json(body))
+            .await
+    }
+
+    async fn request<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(T, Vec<u8>), SendError> {
+        let res = req
             .send()
             .await
             .map_err(|e| SendError::Unreachable(format!("{e:#}")))?;
@@ -77,7 +110,7 @@ impl PeerClient {
             .map(<[u8]>::to_vec)
             .ok_or_else(|| SendError::Protocol("no server certificate on the connection".into()))?;
         let status = res.status();
-        if status.is_server_error() || status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+        if status.is_server_error() {
             return Err(SendError::Unreachable(format!("peer answered {status}")));
         }
         if !status.is_success() {
@@ -87,13 +120,10 @@ impl PeerClient {
                 .map_err(|e| SendError::Protocol(format!("unreadable refusal ({status}): {e}")))?;
             return Err(SendError::Refused(problem));
         }
-        let response: BatchResponse = res
+        let answer: T = res
             .json()
             .await
             .map_err(|e| SendError::Protocol(format!("unreadable answer: {e}")))?;
-        Ok(Delivery {
-            response,
-            server_certificate,
-        })
+        Ok((answer, server_certificate))
     }
 }

@@ -227,15 +227,13 @@ impl Dispatcher {
                 .protocol_failure(&batch[0], "more receipts than messages")
                 .await;
         }
-        let (receipts, verified) = match tokio::task::spawn_blocking(move || {
+        // A failed task yields (no receipts, not verified).
+        let (receipts, verified) = tokio::task::spawn_blocking(move || {
             let verified = envelope::verify_all(&receipts, &public).is_ok();
             (receipts, verified)
         })
         .await
-        {
-            Ok(outcome) => outcome,
-            Err(_) => (Vec::new(), false),
-        };
+        .unwrap_or_default();
         if !verified {
             return self
                 .protocol_failure(

@@ -205,7 +205,8 @@ pub struct Receipt {
     pub code: Option<String>,
     /// For a rejection: explanation.
     pub detail: Option<String>,
-    /// Where the receiver logged the message: its position in the receiver's inbox log.
+    /// Where the receiver logged the message: the index of its `message_received`
+    /// entry in the receiver's audit log (provable by an inclusion proof).
     pub log_index: i64,
     pub received_at: DateTime<Utc>,
 }

@@ -5,3 +5,4 @@ pub mod client;
 pub mod dispatcher;
 pub mod envelope;
 pub mod server;
+pub mod witness;

@@ -21,6 +21,8 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::envelope::{self, types, Envelope, Signed, SUPPORTED_SOP_VERSIONS};
+use crate::audit::{kinds, Entry};
+use crate::db::audit as audit_store;
 use crate::db::peer::{self as store, Incoming, ReceiveError};
 use crate::db::{Db, DbError, NodeCtx};
 use crate::domain::ids::NodeId;
@@ -249,6 +251,18 @@ pub async fn receive(
     let refusal = db_refusal.or(refusal);
     if let Some((i, id, r)) = &refusal {
         tracing::warn!(index = i, message = id.as_deref().unwrap_or("-"), code = r.code, detail = %r.detail, "peer message refused");
+        let mut e = Entry::new(
+            kinds::MESSAGE_REFUSED,
+            format!("peer:{}", node.counterpart()),
+            "POST /peer/v1/messages",
+        );
+        e.message_id = id.clone().filter(|m| uuid::Uuid::parse_str(m).is_ok());
+        e.outcome = "refused".into();
+        e.code = Some(r.code.to_owned());
+        state
+            .db
+            .write(move |c| audit_store::append(c, e).map(|_| ()))
+            .await?;
     }
     match refusal {
         Some((0, _, r)) => Ok(Problem::new(r.status, r.code, r.detail).response()),

@@ -93,6 +93,8 @@ pub struct NodeTls {
     pub message_key: PKey<Private>,
     /// Key signing receipts (the server certificate's key).
     pub receipt_key: PKey<Private>,
+    /// PEM of the client certificate (its key signs messages and checkpoints).
+    pub client_certificate_pem: String,
 }
 
 /// Counts TLS refusals on the peer listener by reason.
@@ -163,6 +165,8 @@ impl NodeTls {
             peer_client,
             message_key: client_key,
             receipt_key: server_key,
+            client_certificate_pem: std::fs::read_to_string(&settings.client_cert)
+                .with_context(|| format!("cannot read {}", settings.client_cert.display()))?,
         })
     }
 }

@@ -32,14 +32,14 @@ where
 }
 
 /// The node's copy of a referral, once it has one.
-async fn copy_of(n: &TestNode, referral: ReferralId) -> Option<repo::Case> {
+pub async fn copy_of(n: &TestNode, referral: ReferralId) -> Option<repo::Case> {
     n.db.read(move |c| repo::find_by_referral(c, referral))
         .await
         .unwrap()
 }
 
 /// Waits until both nodes hold the referral in `state`; returns both ids.
-async fn both_in(
+pub async fn both_in(
     a: &TestNode,
     b: &TestNode,
     referral: ReferralId,
@@ -59,17 +59,17 @@ async fn both_in(
     (ids[0].clone(), ids[1].clone())
 }
 
-async fn etag_of(n: &TestNode, id: &str) -> String {
+pub async fn etag_of(n: &TestNode, id: &str) -> String {
     n.read(Supervisor, id).await.2.unwrap()
 }
 
-async fn act(n: &TestNode, role: Role, id: &str, body: Value) {
+pub async fn act(n: &TestNode, role: Role, id: &str, body: Value) {
     let tag = etag_of(n, id).await;
     n.step(role, id, &tag, body).await;
 }
 
 /// Niamey drafts, submits and approves a referral; returns its id and referral id.
-async fn refer(ne: &TestNode) -> (String, ReferralId) {
+pub async fn refer(ne: &TestNode) -> (String, ReferralId) {
     let (id, tag) = ne.draft(&ready_case()).await;
     let (tag, _) = ne
         .step(Caseworker, &id, &tag, json!({ "action": "submit" }))
@@ -80,7 +80,7 @@ async fn refer(ne: &TestNode) -> (String, ReferralId) {
     (id, v["referral_id"].as_str().unwrap().parse().unwrap())
 }
 
-async fn messages(n: &TestNode, id: &str) -> Vec<Value> {
+pub async fn messages(n: &TestNode, id: &str) -> Vec<Value> {
     let v: Value = n
         .get(&format!("/api/v1/cases/{id}/messages"), Caseworker)
         .send()
@@ -93,7 +93,7 @@ async fn messages(n: &TestNode, id: &str) -> Vec<Value> {
 }
 
 /// Waits until every outgoing message about the case has a receipt.
-async fn all_settled(n: &TestNode, id: &str) -> Vec<Value> {
+pub async fn all_settled(n: &TestNode, id: &str) -> Vec<Value> {
     eventually("all messages settled", || async {
         let m = messages(n, id).await;
         m.iter()
@@ -247,7 +247,7 @@ async fn the_whole_lifecycle_is_mirrored_on_both_nodes() {
 }
 
 /// An mTLS client to `n`'s peer listener presenting `identity` (if any).
-fn peer_client(
+pub fn peer_client(
     n: &TestNode,
     identity: Option<(
         &openssl::x509::X509,
@@ -532,7 +532,14 @@ async fn tampered_replayed_out_of_sequence_and_unknown_messages_are_refused() {
     let receipt = answer["receipts"][0].clone();
     assert_eq!(receipt["body"]["status"], "accepted");
     assert_eq!(receipt["body"]["message_hash"], first.hash());
-    assert_eq!(receipt["body"]["log_index"], 1);
+    // The receipt names the receiver's audit entry for this message.
+    let index = receipt["body"]["log_index"].as_u64().unwrap();
+    let logged = ng
+        .db
+        .read_blocking(|c| passerelle::db::audit::entries(c, index, index + 1))
+        .unwrap();
+    assert_eq!(logged[0].kind, "message_received");
+    assert_eq!(logged[0].digest.as_deref(), Some(first.hash().as_str()));
     assert_eq!(case_count(&ng).await, 1);
     // Replayed: the original receipt again, and no second effect.
     let res = post(&client, &ng, vec![first.clone()]).await;

@@ -1,6 +1,7 @@
 //! One integration-test binary: real servers on port 0, a fresh database per
 //! test (SQLite by default; PostgreSQL with `PASSERELLE_TEST_BACKEND=postgres`).
 
+mod audit;
 mod certs;
 mod cli;
 mod concurrency;

@@ -1,0 +1,7 @@
+DROP TABLE audit_evidence;
+DROP TABLE audit_cosignatures;
+DROP TABLE audit_checkpoints;
+DROP TABLE audit_head;
+DROP TABLE audit_tree;
+DROP TABLE audit_log;
+DROP FUNCTION passerelle_head_grows(); DROP FUNCTION passerelle_append_only();

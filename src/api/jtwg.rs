@@ -1,0 +1,704 @@
+//! The JTWG's review (role `jtwg_reviewer`, read-only, no personal data):
+//! the exchange log, checkpoints with cosignatures, the reconciliation
+//! report between the two nodes, and statistics with small counts
+//! suppressed. Every table is also CSV (`?format=csv` or `Accept: text/csv`).
+//! Administrators can also sign a checkpoint now and re-check the peer's log.
+
+use std::collections::{BTreeMap, HashMap};
+
+use actix_web::http::header;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Auth;
+use super::cases::CommonErrors;
+use super::AppState;
+use crate::audit::reconcile::{self, Report, EXCHANGE_KINDS};
+use crate::audit::{kinds, origin, Entry};
+use crate::db::audit as store;
+use crate::db::schema::{case_events, cases};
+use crate::db::DbError;
+use crate::domain::roles::Permission;
+use crate::error::{ApiError, Problem};
+use crate::peer::witness::{PeerCheck, Round};
+
+/// Period and output format.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PeriodQuery {
+    /// Start of the period (RFC 3339, inclusive).
+    pub from: Option<DateTime<Utc>>,
+    /// End of the period (RFC 3339, exclusive).
+    pub to: Option<DateTime<Utc>>,
+    /// Only this message type (exchange log).
+    #[serde(rename = "type")]
+    pub message_type: Option<String>,
+    /// `outgoing` or `incoming` (exchange log).
+    pub direction: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+fn wants_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool, ApiError> {
+    match format {
+        Some("csv") => Ok(true),
+        Some("json") => Ok(false),
+        Some(other) => Err(ApiError::BadRequest(
+            "invalid_query",
+            format!("format must be `json` or `csv`, not `{other}`"),
+        )),
+        None => Ok(req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/csv"))),
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    // A leading formula character is neutralised for spreadsheet users.
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+fn csv_response(name: &str, header_row: &[&str], rows: Vec<Vec<String>>) -> HttpResponse {
+    let mut out = header_row.join(",");
+    out.push_str("\r\n");
+    for r in rows {
+        out.push_str(&r.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+        out.push_str("\r\n");
+    }
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}.csv\""),
+        ))
+        .body(out)
+}
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+/// One exchanged message as the log records it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExchangeRecord {
+    /// Log index on this node.
+    pub index: u64,
+    /// When it was logged.
+    pub at: DateTime<Utc>,
+    /// `message_queued`, `message_received`, `message_refused` or `receipt_received`.
+    pub kind: String,
+    /// `outgoing` (this node sent it) or `incoming`.
+    pub direction: String,
+    /// Message type.
+    pub message_type: String,
+    /// Message id.
+    pub message_id: Option<String>,
+    /// Referral id (shared by both nodes; not personal data).
+    pub referral_id: Option<String>,
+    /// Sequence number in its direction.
+    pub seq: Option<i64>,
+    /// SHA-256 of the message (or receipt).
+    pub digest: Option<String>,
+    /// For receipts: the peer's log index of the message.
+    pub peer_index: Option<i64>,
+    /// Outcome.
+    pub outcome: String,
+    /// Refusal or rejection code.
+    pub code: Option<String>,
+}
+
+/// The exchange log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExchangeLog {
+    /// Records in log order.
+    pub items: Vec<ExchangeRecord>,
+}
+
+fn direction_of(kind: &str) -> &'static str {
+    match kind {
+        kinds::MESSAGE_QUEUED | kinds::RECEIPT_RECEIVED => "outgoing",
+        _ => "incoming",
+    }
+}
+
+fn naive(t: Option<DateTime<Utc>>) -> Option<NaiveDateTime> {
+    t.map(|t| t.naive_utc())
+}
+
+/// The exchange log of this node, both directions, by period and type.
+#[utoipa::path(
+    tag = "jtwg",
+    params(PeriodQuery),
+    responses((status = 200, description = "Messages and receipts, in log order (JSON or CSV)", body = ExchangeLog), CommonErrors),
+    security(("bearer" = []))
+)]
+#[get("/jtwg/exchange")]
+pub async fn exchange_log(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<PeriodQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::ReviewExchange)?;
+    let q = query.into_inner();
+    let csv = wants_csv(&req, q.format.as_deref())?;
+    if let Some(d) = q.direction.as_deref() {
+        if d != "outgoing" && d != "incoming" {
+            return Err(ApiError::BadRequest(
+                "invalid_query",
+                "direction must be `outgoing` or `incoming`".into(),
+            ));
+        }
+    }
+    let (from, to) = (naive(q.from), naive(q.to));
+    let entries = state
+        .db
+        .read(move |c| store::entries_of_kinds(c, EXCHANGE_KINDS, from, to, 100_000))
+        .await?;
+    let items: Vec<ExchangeRecord> = entries
+        .into_iter()
+        .map(|e| ExchangeRecord {
+            index: e.index,
+            at: e.at,
+            direction: direction_of(&e.kind).to_owned(),
+            kind: e.kind,
+            message_type: e.action,
+            message_id: e.message_id,
+            referral_id: e.referral_id,
+            seq: e.seq,
+            digest: e.digest,
+            peer_index: e.peer_index,
+            outcome: e.outcome,
+            code: e.code,
+        })
+        .filter(|r| q.message_type.as_ref().is_none_or(|t| &r.message_type == t))
+        .filter(|r| q.direction.as_ref().is_none_or(|d| &r.direction == d))
+        .collect();
+    if csv {
+        return Ok(csv_response(
+            "exchange",
+            &[
+                "index",
+                "at",
+                "kind",
+                "direction",
+                "message_type",
+                "message_id",
+                "referral_id",
+                "seq",
+                "digest",
+                "peer_index",
+                "outcome",
+                "code",
+            ],
+            items
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.index.to_string(),
+                        r.at.to_rfc3339(),
+                        r.kind.clone(),
+                        r.direction.clone(),
+                        r.message_type.clone(),
+                        opt(&r.message_id),
+                        opt(&r.referral_id),
+                        opt(&r.seq),
+                        opt(&r.digest),
+                        opt(&r.peer_index),
+                        r.outcome.clone(),
+                        opt(&r.code),
+                    ]
+                })
+                .collect(),
+        ));
+    }
+    Ok(HttpResponse::Ok().json(ExchangeLog { items }))
+}
+
+/// A checkpoint and who cosigned it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckpointView {
+    /// Whose log: `passerelle/ne-anltp` or `passerelle/ng-naptip`.
+    pub origin: String,
+    /// Number of entries.
+    pub size: i64,
+    /// Tree root (hex).
+    pub root: String,
+    /// When it was signed.
+    pub signed_at: DateTime<Utc>,
+    /// Key names that cosigned it.
+    pub cosigned_by: Vec<String>,
+    /// The signed note with its cosignature lines.
+    pub note: String,
+}
+
+/// Checkpoints.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckpointList {
+    /// This node's checkpoints, then the peer's, each oldest first.
+    pub items: Vec<CheckpointView>,
+}
+
+/// This node's checkpoints (with the peer's cosignatures) and the peer's
+/// checkpoints this node cosigned.
+#[utoipa::path(
+    tag = "jtwg",
+    params(PeriodQuery),
+    responses((status = 200, description = "Checkpoints, both logs (JSON or CSV)", body = CheckpointList), CommonErrors),
+    security(("bearer" = []))
+)]
+#[get("/jtwg/checkpoints")]
+pub async fn checkpoints(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<PeriodQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::ReviewExchange)?;
+    let q = query.into_inner();
+    let csv = wants_csv(&req, q.format.as_deref())?;
+    let node = state.ctx.node;
+    let items = state
+        .db
+        .read(move |c| {
+            let mut items = Vec::new();
+            for o in [origin(node), origin(node.counterpart())] {
+                let cosigs = store::cosignatures(c, &o)?;
+                for cp in store::checkpoints(c, &o, 100_000)? {
+                    let mine: Vec<_> = cosigs.iter().filter(|s| s.size == cp.size).collect();
+                    let mut note = cp.note.clone();
+                    for s in &mine {
+                        note.push_str(&s.signature);
+                        note.push('\n');
+                    }
+                    items.push(CheckpointView {
+                        origin: cp.origin,
+                        size: cp.size,
+                        root: cp.root,
+                        signed_at: store::utc(cp.signed_at),
+                        cosigned_by: mine.iter().map(|s| s.witness.clone()).collect(),
+                        note,
+                    });
+                }
+            }
+            Ok::<_, DbError>(items)
+        })
+        .await?;
+    let items: Vec<_> = items
+        .into_iter()
+        .filter(|c| q.from.is_none_or(|f| c.signed_at >= f))
+        .filter(|c| q.to.is_none_or(|t| c.signed_at < t))
+        .collect();
+    if csv {
+        return Ok(csv_response(
+            "checkpoints",
+            &["origin", "size", "root", "signed_at", "cosigned_by"],
+            items
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.origin.clone(),
+                        c.size.to_string(),
+                        c.root.clone(),
+                        c.signed_at.to_rfc3339(),
+                        c.cosigned_by.join(" "),
+                    ]
+                })
+                .collect(),
+        ));
+    }
+    Ok(HttpResponse::Ok().json(CheckpointList { items }))
+}
+
+/// The reconciliation report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reconciliation {
+    /// Whether the peer's log could be consulted (if not, delivered
+    /// messages are `unverified`).
+    pub peer_reachable: bool,
+    /// The report.
+    #[serde(flatten)]
+    pub report: Report,
+}
+
+/// Every message each node sent, matched with its receipt and the
+/// receiver's log entry: `matched`, `pending`, `missing`, `rejected`,
+/// `conflict`, or `unverified` when the peer cannot be reached.
+#[utoipa::path(
+    tag = "jtwg",
+    params(PeriodQuery),
+    responses((status = 200, description = "The report (JSON or CSV)", body = Reconciliation), CommonErrors),
+    security(("bearer" = []))
+)]
+#[get("/jtwg/reconciliation")]
+pub async fn reconciliation(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<PeriodQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::ReviewExchange)?;
+    let q = query.into_inner();
+    let csv = wants_csv(&req, q.format.as_deref())?;
+    let ours = state
+        .db
+        .read(|c| store::entries_of_kinds(c, EXCHANGE_KINDS, None, None, i64::MAX))
+        .await?;
+    let theirs = fetch_peer_exchange(&state).await;
+    let node = state.ctx.node;
+    let report = reconcile::reconcile(
+        node.as_str(),
+        &ours,
+        node.counterpart().as_str(),
+        theirs.as_deref(),
+    );
+    if csv {
+        return Ok(csv_response(
+            "reconciliation",
+            &[
+                "message_id",
+                "sender",
+                "receiver",
+                "message_type",
+                "seq",
+                "sent_index",
+                "receipt_index",
+                "received_index",
+                "status",
+                "detail",
+            ],
+            report
+                .rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.message_id.clone(),
+                        r.sender.clone(),
+                        r.receiver.clone(),
+                        r.message_type.clone(),
+                        opt(&r.seq),
+                        opt(&r.sent_index),
+                        opt(&r.receipt_index),
+                        opt(&r.received_index),
+                        r.status.clone(),
+                        opt(&r.detail),
+                    ]
+                })
+                .collect(),
+        ));
+    }
+    Ok(HttpResponse::Ok().json(Reconciliation {
+        peer_reachable: theirs.is_some(),
+        report,
+    }))
+}
+
+/// The peer's exchange entries, page by page; `None` if it cannot be reached.
+async fn fetch_peer_exchange(state: &AppState) -> Option<Vec<Entry>> {
+    let mut all: Vec<Entry> = Vec::new();
+    loop {
+        let path = match all.last() {
+            Some(e) => format!("/peer/v1/audit/exchange?after={}", e.index),
+            None => "/peer/v1/audit/exchange".to_owned(),
+        };
+        match state.witnessing.client.get::<Vec<Entry>>(&path).await {
+            Ok((page, _)) if page.is_empty() => return Some(all),
+            Ok((page, _)) => {
+                let full = page.len() >= 10_000;
+                all.extend(page);
+                if !full {
+                    return Some(all);
+                }
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "the peer's exchange log cannot be consulted");
+                return None;
+            }
+        }
+    }
+}
+
+/// A count, or `null` when below the suppression threshold.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Count {
+    /// What is counted (e.g. `outgoing/accepted`).
+    pub key: String,
+    /// The count; `null` when suppressed.
+    pub count: Option<u64>,
+    /// Whether it was suppressed (fewer than `min_cell_count`).
+    pub suppressed: bool,
+}
+
+/// A duration statistic in hours.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Timing {
+    /// `acknowledgement`, `decision`, `handover` or `closure`.
+    pub step: String,
+    /// How many cases or messages (`null` when suppressed).
+    pub count: Option<u64>,
+    /// Median in hours (`null` when suppressed or none).
+    pub median_hours: Option<f64>,
+    /// 90th percentile in hours.
+    pub p90_hours: Option<f64>,
+    /// Whether it was suppressed.
+    pub suppressed: bool,
+}
+
+/// Statistics for a period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Statistics {
+    /// Counts below this are suppressed.
+    pub min_cell_count: u64,
+    /// Referrals (cases) by direction and current state.
+    pub referrals_by_state: Vec<Count>,
+    /// Messages by direction and type.
+    pub messages_by_type: Vec<Count>,
+    /// Time to acknowledgement (message → receipt), decision (submitted →
+    /// accepted/declined), handover (accepted → handed over) and closure
+    /// (submitted → closed).
+    pub timings: Vec<Timing>,
+}
+
+fn counts(map: BTreeMap<String, u64>, min: u64) -> Vec<Count> {
+    map.into_iter()
+        .map(|(key, n)| Count {
+            key,
+            count: (n >= min).then_some(n),
+            suppressed: n < min,
+        })
+        .collect()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some((sorted[rank - 1] * 100.0).round() / 100.0)
+}
+
+fn timing(step: &str, mut hours: Vec<f64>, min: u64) -> Timing {
+    hours.sort_by(f64::total_cmp);
+    let n = hours.len() as u64;
+    let suppressed = n < min;
+    Timing {
+        step: step.to_owned(),
+        count: (!suppressed).then_some(n),
+        median_hours: if suppressed {
+            None
+        } else {
+            percentile(&hours, 0.5)
+        },
+        p90_hours: if suppressed {
+            None
+        } else {
+            percentile(&hours, 0.9)
+        },
+        suppressed,
+    }
+}
+
+fn hours(a: NaiveDateTime, b: NaiveDateTime) -> f64 {
+    (b - a).num_milliseconds() as f64 / 3_600_000.0
+}
+
+/// Statistics per period, small counts suppressed.
+#[utoipa::path(
+    tag = "jtwg",
+    params(PeriodQuery),
+    responses((status = 200, description = "Statistics (JSON, or CSV of the counts and timings)", body = Statistics), CommonErrors),
+    security(("bearer" = []))
+)]
+#[get("/jtwg/statistics")]
+pub async fn statistics(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<PeriodQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::ReviewExchange)?;
+    let q = query.into_inner();
+    let csv = wants_csv(&req, q.format.as_deref())?;
+    let min = state.audit.min_cell_count;
+    let (from, to) = (naive(q.from), naive(q.to));
+    let stats = state
+        .db
+        .read(move |c| {
+            let mut case_q = cases::table
+                .select((cases::id, cases::direction, cases::state, cases::created_at))
+                .into_boxed();
+            if let Some(f) = from {
+                case_q = case_q.filter(cases::created_at.ge(f));
+            }
+            if let Some(t) = to {
+                case_q = case_q.filter(cases::created_at.lt(t));
+            }
+            let case_rows: Vec<(String, String, String, NaiveDateTime)> = case_q.load(c)?;
+            let mut by_state = BTreeMap::new();
+            for (_, direction, st, _) in &case_rows {
+                *by_state.entry(format!("{direction}/{st}")).or_insert(0) += 1;
+            }
+            let ids: Vec<String> = case_rows.iter().map(|r| r.0.clone()).collect();
+            let events: Vec<(String, String, NaiveDateTime)> = case_events::table
+                .filter(case_events::case_id.eq_any(&ids))
+                .order(case_events::at.asc())
+                .select((case_events::case_id, case_events::to_state, case_events::at))
+                .load(c)?;
+            let mut first: HashMap<(String, String), NaiveDateTime> = HashMap::new();
+            for (case, st, at) in events {
+                first.entry((case, st)).or_insert(at);
+            }
+            let span = |a: &[&str], b: &[&str]| -> Vec<f64> {
+                ids.iter()
+                    .filter_map(|id| {
+                        let start = a
+                            .iter()
+                            .filter_map(|s| first.get(&(id.clone(), (*s).to_owned())))
+                            .min()?;
+                        let end = b
+                            .iter()
+                            .filter_map(|s| first.get(&(id.clone(), (*s).to_owned())))
+                            .min()?;
+                        Some(hours(*start, *end))
+                    })
+                    .collect()
+            };
+            let decision = span(&["submitted", "received"], &["accepted", "declined"]);
+            let handover = span(&["accepted"], &["handed_over"]);
+            let closure = span(&["submitted", "received"], &["closed"]);
+            let entries = store::entries_of_kinds(c, EXCHANGE_KINDS, from, to, i64::MAX)?;
+            let mut by_type = BTreeMap::new();
+            let mut queued_at = HashMap::new();
+            let mut ack = Vec::new();
+            for e in &entries {
+                match e.kind.as_str() {
+                    kinds::MESSAGE_QUEUED => {
+                        *by_type.entry(format!("outgoing/{}", e.action)).or_insert(0) += 1;
+                        queued_at.insert(e.message_id.clone(), e.at);
+                    }
+                    kinds::MESSAGE_RECEIVED => {
+                        *by_type.entry(format!("incoming/{}", e.action)).or_insert(0) += 1;
+                    }
+                    kinds::RECEIPT_RECEIVED => {
+                        if let Some(q) = queued_at.get(&e.message_id) {
+                            ack.push(hours(q.naive_utc(), e.at.naive_utc()));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Ok::<_, DbError>(Statistics {
+                min_cell_count: min,
+                referrals_by_state: counts(by_state, min),
+                messages_by_type: counts(by_type, min),
+                timings: vec![
+                    timing("acknowledgement", ack, min),
+                    timing("decision", decision, min),
+                    timing("handover", handover, min),
+                    timing("closure", closure, min),
+                ],
+            })
+        })
+        .await?;
+    if csv {
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        for (table, list) in [
+            ("referrals_by_state", &stats.referrals_by_state),
+            ("messages_by_type", &stats.messages_by_type),
+        ] {
+            for c in list {
+                rows.push(vec![
+                    table.to_owned(),
+                    c.key.clone(),
+                    opt(&c.count),
+                    String::new(),
+                    String::new(),
+                    c.suppressed.to_string(),
+                ]);
+            }
+        }
+        for t in &stats.timings {
+            rows.push(vec![
+                "timings".to_owned(),
+                t.step.clone(),
+                opt(&t.count),
+                opt(&t.median_hours),
+                opt(&t.p90_hours),
+                t.suppressed.to_string(),
+            ]);
+        }
+        return Ok(csv_response(
+            "statistics",
+            &[
+                "table",
+                "key",
+                "count",
+                "median_hours",
+                "p90_hours",
+                "suppressed",
+            ],
+            rows,
+        ));
+    }
+    Ok(HttpResponse::Ok().json(stats))
+}
+
+/// Sign a checkpoint now and have the peer cosign it.
+#[utoipa::path(
+    tag = "audit",
+    responses(
+        (status = 200, description = "The log's size and what the peer has cosigned", body = Round),
+        (status = 502, description = "The peer refused or could not be reached (`witnessing_failed`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
+    security(("bearer" = []))
+)]
+#[post("/audit/checkpoints")]
+pub async fn checkpoint_now(
+    auth: Auth,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::ManageAudit)?;
+    let round = state
+        .witnessing
+        .round()
+        .await
+        .map_err(|e| ApiError::BadGateway("witnessing_failed", e.to_string()))?;
+    Ok(HttpResponse::Ok().json(round))
+}
+
+/// Re-check the peer's log against the leaf hashes witnessed here.
+#[utoipa::path(
+    tag = "audit",
+    responses(
+        (status = 200, description = "The verdict, with the first changed entry if any", body = PeerCheck),
+        (status = 502, description = "The peer could not be reached (`witnessing_failed`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
+    security(("bearer" = []))
+)]
+#[post("/audit/peer-check")]
+pub async fn peer_check(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::ManageAudit)?;
+    let check = state
+        .witnessing
+        .check_peer()
+        .await
+        .map_err(|e| ApiError::BadGateway("witnessing_failed", e.to_string()))?;
+    Ok(HttpResponse::Ok().json(check))
+}

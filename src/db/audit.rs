@@ -1,0 +1,547 @@
+//! Storage of the audit log and its Merkle tree, checkpoints, cosignatures
+//! and evidence. Appends run in the caller's transaction, so an action and
+//! its entry commit together; nothing here updates or deletes an entry (and
+//! the database's triggers refuse it).
+
+use chrono::{NaiveDateTime, SubsecRound, TimeZone, Utc};
+use diesel::prelude::*;
+
+use super::models::{AuditRow, CheckpointRow, CosignatureRow, EvidenceRow};
+use super::schema::{
+    audit_checkpoints, audit_cosignatures, audit_evidence, audit_head, audit_log, audit_tree,
+};
+use super::{AnyConnection, DbError};
+use crate::audit::merkle::{self, Hash, MerkleError};
+use crate::audit::{from_hex, note, to_hex, Entry};
+
+fn row_of(e: &Entry) -> AuditRow {
+    AuditRow {
+        idx: e.index as i64,
+        at: e.at.naive_utc(),
+        kind: e.kind.clone(),
+        actor: e.actor.clone(),
+        role: e.role.clone(),
+        action: e.action.clone(),
+        case_id: e.case_id.clone(),
+        referral_id: e.referral_id.clone(),
+        message_id: e.message_id.clone(),
+        seq: e.seq,
+        digest: e.digest.clone(),
+        peer_index: e.peer_index,
+        outcome: e.outcome.clone(),
+        code: e.code.clone(),
+    }
+}
+
+/// The entry a stored row says (as stored: possibly tampered with).
+pub fn entry_of(r: AuditRow) -> Entry {
+    Entry {
+        index: r.idx.max(0) as u64,
+        at: Utc.from_utc_datetime(&r.at),
+        kind: r.kind,
+        actor: r.actor,
+        role: r.role,
+        action: r.action,
+        case_id: r.case_id,
+        referral_id: r.referral_id,
+        message_id: r.message_id,
+        seq: r.seq,
+        digest: r.digest,
+        peer_index: r.peer_index,
+        outcome: r.outcome,
+        code: r.code,
+    }
+}
+
+/// Appends `entry` to the log in the caller's transaction and returns it
+/// with its index. The head row is the append lock (PostgreSQL writers
+/// queue on it; SQLite has one writer).
+pub fn append(conn: &mut AnyConnection, mut entry: Entry) -> Result<Entry, DbError> {
+    diesel::update(audit_head::table.find(1_i64))
+        .set(audit_head::size.eq(audit_head::size + 1))
+        .execute(conn)?;
+    let size: i64 = audit_head::table
+        .find(1_i64)
+        .select(audit_head::size)
+        .first(conn)?;
+    let index = (size - 1) as u64;
+    entry.index = index;
+    let leaf = entry.leaf_hash();
+    diesel::insert_into(audit_log::table)
+        .values(row_of(&entry))
+        .execute(conn)?;
+    append_leaf(conn, Tree::Own, index, leaf)?;
+    Ok(entry)
+}
+
+/// Which Merkle tree: this node's log, or the peer's as witnessed here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tree {
+    Own,
+    Peer,
+}
+
+impl Tree {
+    fn as_str(self) -> &'static str {
+        match self {
+            Tree::Own => "own",
+            Tree::Peer => "peer",
+        }
+    }
+}
+
+/// Stores leaf `index` of `tree` and the perfect subtrees it completes.
+fn append_leaf(
+    conn: &mut AnyConnection,
+    tree: Tree,
+    index: u64,
+    leaf: Hash,
+) -> Result<(), DbError> {
+    let mut nodes = vec![(0_i64, index as i64, to_hex(&leaf))];
+    let mut right = leaf;
+    for (level, idx) in merkle::completed_by(index) {
+        let left = node(conn, tree, level - 1, 2 * idx)?.ok_or_else(|| {
+            DbError::Corrupt(format!(
+                "audit tree node ({}, {}) is missing",
+                level - 1,
+                2 * idx
+            ))
+        })?;
+        right = merkle::node_hash(&left, &right);
+        nodes.push((i64::from(level), idx as i64, to_hex(&right)));
+    }
+    // One statement per row: MultiConnection has no batch insert.
+    for (l, i, h) in nodes {
+        diesel::insert_into(audit_tree::table)
+            .values((
+                audit_tree::tree.eq(tree.as_str()),
+                audit_tree::level.eq(l),
+                audit_tree::idx.eq(i),
+                audit_tree::hash.eq(h),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The number of entries.
+pub fn size(conn: &mut AnyConnection) -> Result<u64, DbError> {
+    let size: i64 = audit_head::table
+        .find(1_i64)
+        .select(audit_head::size)
+        .first(conn)?;
+    Ok(size.max(0) as u64)
+}
+
+/// A stored perfect subtree hash.
+pub fn node(
+    conn: &mut AnyConnection,
+    tree: Tree,
+    level: u32,
+    idx: u64,
+) -> Result<Option<Hash>, DbError> {
+    let hex: Option<String> = audit_tree::table
+        .find((tree.as_str(), i64::from(level), idx as i64))
+        .select(audit_tree::hash)
+        .first(conn)
+        .optional()?;
+    match hex {
+        None => Ok(None),
+        Some(h) => from_hex(&h).map(Some).ok_or_else(|| {
+            DbError::Corrupt(format!("audit tree node ({level}, {idx}) is not a hash"))
+        }),
+    }
+}
+
+fn merkle_error(e: MerkleError<DbError>) -> DbError {
+    match e {
+        MerkleError::Source(e) => e,
+        other => DbError::Corrupt(format!("audit tree: {other}")),
+    }
+}
+
+/// The tree root at `size` entries, from the stored nodes.
+pub fn root(conn: &mut AnyConnection, tree: Tree, size: u64) -> Result<Hash, DbError> {
+    merkle::root(&mut |l, i| node(conn, tree, l, i), size).map_err(merkle_error)
+}
+
+/// RFC 9162 inclusion proof of entry `index` in the tree of `size` entries.
+pub fn inclusion_proof(
+    conn: &mut AnyConnection,
+    index: u64,
+    size: u64,
+) -> Result<Vec<Hash>, DbError> {
+    merkle::inclusion_proof(&mut |l, i| node(conn, Tree::Own, l, i), index, size)
+        .map_err(merkle_error)
+}
+
+/// RFC 9162 consistency proof between the trees of `old` and `new` entries.
+pub fn consistency_proof(
+    conn: &mut AnyConnection,
+    old: u64,
+    new: u64,
+) -> Result<Vec<Hash>, DbError> {
+    if old == 0 || old == new {
+        return Ok(Vec::new());
+    }
+    merkle::consistency_proof(&mut |l, i| node(conn, Tree::Own, l, i), old, new)
+        .map_err(merkle_error)
+}
+
+/// The perfect subtrees covering leaves `[lo, hi)` that a verifier needs
+/// beside the entries it has: greedy aligned blocks, left to right.
+pub fn cover(conn: &mut AnyConnection, lo: u64, hi: u64) -> Result<Vec<(u32, u64, Hash)>, DbError> {
+    let mut out = Vec::new();
+    let mut at = lo;
+    while at < hi {
+        let mut level = if at == 0 { 63 } else { at.trailing_zeros() };
+        while level > 0 && at + (1u64 << level) > hi {
+            level -= 1;
+        }
+        let idx = at >> level;
+        let hash = node(conn, Tree::Own, level, idx)?.ok_or_else(|| {
+            DbError::Corrupt(format!("audit tree node ({level}, {idx}) is missing"))
+        })?;
+        out.push((level, idx, hash));
+        at += 1u64 << level;
+    }
+    Ok(out)
+}
+
+/// Entries `[from, to)` in index order, as stored.
+pub fn entries(conn: &mut AnyConnection, from: u64, to: u64) -> Result<Vec<Entry>, DbError> {
+    let rows: Vec<AuditRow> = audit_log::table
+        .filter(audit_log::idx.ge(from as i64))
+        .filter(audit_log::idx.lt(to as i64))
+        .order(audit_log::idx.asc())
+        .select(AuditRow::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().map(entry_of).collect())
+}
+
+/// Entries of the given kinds, in index order, optionally within a period.
+pub fn entries_of_kinds(
+    conn: &mut AnyConnection,
+    kinds: &[&str],
+    from: Option<NaiveDateTime>,
+    to: Option<NaiveDateTime>,
+    limit: i64,
+) -> Result<Vec<Entry>, DbError> {
+    let kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
+    let mut q = audit_log::table
+        .filter(audit_log::kind.eq_any(kinds))
+        .select(AuditRow::as_select())
+        .into_boxed();
+    if let Some(f) = from {
+        q = q.filter(audit_log::at.ge(f));
+    }
+    if let Some(t) = to {
+        q = q.filter(audit_log::at.lt(t));
+    }
+    let rows: Vec<AuditRow> = q.order(audit_log::idx.asc()).limit(limit).load(conn)?;
+    Ok(rows.into_iter().map(entry_of).collect())
+}
+
+/// The first index recorded at or after `at` (the size when none is).
+pub fn index_at(conn: &mut AnyConnection, at: NaiveDateTime) -> Result<u64, DbError> {
+    let idx: Option<i64> = audit_log::table
+        .filter(audit_log::at.ge(at))
+        .select(diesel::dsl::min(audit_log::idx))
+        .first(conn)?;
+    match idx {
+        Some(i) => Ok(i.max(0) as u64),
+        None => size(conn),
+    }
+}
+
+/// Stored leaf hashes `[from, to)`, in order (what the tree was built from).
+pub fn leaves(conn: &mut AnyConnection, from: u64, to: u64) -> Result<Vec<(u64, String)>, DbError> {
+    let rows: Vec<(i64, String)> = audit_tree::table
+        .filter(audit_tree::tree.eq(Tree::Own.as_str()))
+        .filter(audit_tree::level.eq(0_i64))
+        .filter(audit_tree::idx.ge(from as i64))
+        .filter(audit_tree::idx.lt(to as i64))
+        .order(audit_tree::idx.asc())
+        .select((audit_tree::idx, audit_tree::hash))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(i, h)| (i.max(0) as u64, h))
+        .collect())
+}
+
+/// Stores a checkpoint (this node's or one of the peer's it witnessed).
+pub fn insert_checkpoint(conn: &mut AnyConnection, row: &CheckpointRow) -> Result<(), DbError> {
+    let exists: i64 = audit_checkpoints::table
+        .find((row.origin.as_str(), row.size))
+        .count()
+        .get_result(conn)?;
+    if exists == 0 {
+        diesel::insert_into(audit_checkpoints::table)
+            .values(row)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The latest checkpoint of `origin`.
+pub fn latest_checkpoint(
+    conn: &mut AnyConnection,
+    origin: &str,
+) -> Result<Option<CheckpointRow>, DbError> {
+    Ok(audit_checkpoints::table
+        .filter(audit_checkpoints::origin.eq(origin))
+        .order(audit_checkpoints::size.desc())
+        .select(CheckpointRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Checkpoints of `origin`, oldest first.
+pub fn checkpoints(
+    conn: &mut AnyConnection,
+    origin: &str,
+    limit: i64,
+) -> Result<Vec<CheckpointRow>, DbError> {
+    Ok(audit_checkpoints::table
+        .filter(audit_checkpoints::origin.eq(origin))
+        .order(audit_checkpoints::size.asc())
+        .limit(limit)
+        .select(CheckpointRow::as_select())
+        .load(conn)?)
+}
+
+/// Stores a cosignature (idempotent).
+pub fn insert_cosignature(conn: &mut AnyConnection, row: &CosignatureRow) -> Result<(), DbError> {
+    let exists: i64 = audit_cosignatures::table
+        .find((row.origin.as_str(), row.size, row.witness.as_str()))
+        .count()
+        .get_result(conn)?;
+    if exists == 0 {
+        diesel::insert_into(audit_cosignatures::table)
+            .values(row)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Cosignatures on checkpoints of `origin`.
+pub fn cosignatures(
+    conn: &mut AnyConnection,
+    origin: &str,
+) -> Result<Vec<CosignatureRow>, DbError> {
+    Ok(audit_cosignatures::table
+        .filter(audit_cosignatures::origin.eq(origin))
+        .order(audit_cosignatures::size.asc())
+        .select(CosignatureRow::as_select())
+        .load(conn)?)
+}
+
+/// The largest size of `origin` that `witness` cosigned.
+pub fn last_cosigned(
+    conn: &mut AnyConnection,
+    origin: &str,
+    witness: &str,
+) -> Result<Option<CheckpointRow>, DbError> {
+    let size: Option<i64> = audit_cosignatures::table
+        .filter(audit_cosignatures::origin.eq(origin))
+        .filter(audit_cosignatures::witness.eq(witness))
+        .select(diesel::dsl::max(audit_cosignatures::size))
+        .first(conn)?;
+    let Some(size) = size else { return Ok(None) };
+    Ok(audit_checkpoints::table
+        .find((origin, size))
+        .select(CheckpointRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Keeps a refused checkpoint as evidence.
+pub fn insert_evidence(conn: &mut AnyConnection, row: &EvidenceRow) -> Result<(), DbError> {
+    diesel::insert_into(audit_evidence::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Evidence kept, newest first.
+pub fn evidence(conn: &mut AnyConnection, limit: i64) -> Result<Vec<EvidenceRow>, DbError> {
+    Ok(audit_evidence::table
+        .order(audit_evidence::received_at.desc())
+        .limit(limit)
+        .select(EvidenceRow::as_select())
+        .load(conn)?)
+}
+
+/// How many of the peer's leaf hashes this node keeps.
+pub fn peer_leaves_len(conn: &mut AnyConnection) -> Result<u64, DbError> {
+    let n: i64 = audit_tree::table
+        .filter(audit_tree::tree.eq(Tree::Peer.as_str()))
+        .filter(audit_tree::level.eq(0_i64))
+        .count()
+        .get_result(conn)?;
+    Ok(n.max(0) as u64)
+}
+
+/// Adds witnessed leaf hashes of the peer's log, starting at `from`.
+pub fn add_peer_leaves(
+    conn: &mut AnyConnection,
+    from: u64,
+    leaves: &[Hash],
+) -> Result<(), DbError> {
+    for (i, leaf) in leaves.iter().enumerate() {
+        append_leaf(conn, Tree::Peer, from + i as u64, *leaf)?;
+    }
+    Ok(())
+}
+
+/// The peer's witnessed leaf hashes `[from, to)`.
+pub fn peer_leaves(conn: &mut AnyConnection, from: u64, to: u64) -> Result<Vec<Hash>, DbError> {
+    let rows: Vec<String> = audit_tree::table
+        .filter(audit_tree::tree.eq(Tree::Peer.as_str()))
+        .filter(audit_tree::level.eq(0_i64))
+        .filter(audit_tree::idx.ge(from as i64))
+        .filter(audit_tree::idx.lt(to as i64))
+        .order(audit_tree::idx.asc())
+        .select(audit_tree::hash)
+        .load(conn)?;
+    rows.iter()
+        .map(|h| from_hex(h).ok_or_else(|| DbError::Corrupt("witnessed leaf is not a hash".into())))
+        .collect()
+}
+
+/// When something was recorded, as stored.
+pub fn utc(at: NaiveDateTime) -> chrono::DateTime<Utc> {
+    Utc.from_utc_datetime(&at)
+}
+
+/// Signs this node's tree head at `size` entries (or returns the checkpoint
+/// already signed at that size) and stores it.
+pub fn sign_checkpoint(
+    conn: &mut AnyConnection,
+    ctx: &super::NodeCtx,
+    size: u64,
+    now: NaiveDateTime,
+) -> Result<CheckpointRow, DbError> {
+    let origin = crate::audit::origin(ctx.node);
+    if let Some(existing) = audit_checkpoints::table
+        .find((origin.as_str(), size as i64))
+        .select(CheckpointRow::as_select())
+        .first(conn)
+        .optional()?
+    {
+        return Ok(existing);
+    }
+    let root = root(conn, Tree::Own, size)?;
+    let cp = note::Checkpoint {
+        origin: origin.clone(),
+        size,
+        root,
+        time: utc(now).trunc_subsecs(0),
+    };
+    let text = note::sign_checkpoint(&cp, &origin, &ctx.message_key)
+        .map_err(|e| DbError::Corrupt(format!("signing a checkpoint: {e}")))?;
+    let row = CheckpointRow {
+        origin,
+        size: size as i64,
+        root: to_hex(&root),
+        signed_at: cp.time.naive_utc(),
+        note: text,
+        recorded_at: now,
+    };
+    insert_checkpoint(conn, &row)?;
+    Ok(row)
+}
+
+/// Entries of the given kinds after index `after` (all when `None`), in order.
+pub fn entries_of_kinds_after(
+    conn: &mut AnyConnection,
+    kinds: &[&str],
+    after: Option<u64>,
+    limit: i64,
+) -> Result<Vec<Entry>, DbError> {
+    let kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
+    let mut q = audit_log::table
+        .filter(audit_log::kind.eq_any(kinds))
+        .select(AuditRow::as_select())
+        .into_boxed();
+    if let Some(a) = after {
+        q = q.filter(audit_log::idx.gt(a as i64));
+    }
+    let rows: Vec<AuditRow> = q.order(audit_log::idx.asc()).limit(limit).load(conn)?;
+    Ok(rows.into_iter().map(entry_of).collect())
+}
+
+/// Builds the signed bundle of entries `[from, to)` (clamped to the log):
+/// signs a checkpoint of the whole log first, so the bundle ends on one.
+pub fn export(
+    conn: &mut AnyConnection,
+    ctx: &super::NodeCtx,
+    from: u64,
+    to: u64,
+    signer_certificate: &str,
+) -> Result<crate::peer::envelope::Signed, DbError> {
+    use crate::audit::bundle::{Bundle, BundleCheckpoint, Node, FORMAT};
+    let size = size(conn)?;
+    let to = to.min(size);
+    let from = from.min(to);
+    let now = Utc::now().naive_utc();
+    if size > 0 {
+        sign_checkpoint(conn, ctx, size, now)?;
+    }
+    let origin = crate::audit::origin(ctx.node);
+    let witness = crate::audit::origin(ctx.node.counterpart());
+    let cosigs = cosignatures(conn, &origin)?;
+    let mut checkpoints = Vec::new();
+    for cp in self::checkpoints(conn, &origin, i64::MAX)? {
+        let cp_size = cp.size.max(0) as u64;
+        if cp_size > size {
+            continue;
+        }
+        checkpoints.push(BundleCheckpoint {
+            consistency_to_last: consistency_proof(conn, cp_size, size)?
+                .iter()
+                .map(|h| to_hex(h))
+                .collect(),
+            cosignatures: cosigs
+                .iter()
+                .filter(|s| s.size == cp.size && s.witness == witness)
+                .map(|s| s.signature.clone())
+                .collect(),
+            note: cp.note,
+        });
+    }
+    let mut cover_nodes = cover(conn, 0, from)?;
+    cover_nodes.extend(cover(conn, to, size)?);
+    let witness_certificates: Vec<String> = super::schema::certificates::table
+        .select(super::schema::certificates::pem)
+        .load(conn)?;
+    let bundle = Bundle {
+        format: FORMAT.into(),
+        node: ctx.node.as_str().into(),
+        origin,
+        witness,
+        from,
+        to,
+        size,
+        entries: entries(conn, from, to)?,
+        leaves: leaves(conn, from, to)?
+            .into_iter()
+            .map(|(_, h)| h)
+            .collect(),
+        cover: cover_nodes
+            .into_iter()
+            .map(|(level, index, h)| Node {
+                level,
+                index,
+                hash: to_hex(&h),
+            })
+            .collect(),
+        checkpoints,
+        signer_certificate: signer_certificate.to_owned(),
+        witness_certificates,
+    };
+    let body = serde_json::to_value(&bundle).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    crate::peer::envelope::Signed::sign(body, &ctx.message_key)
+        .map_err(|e| DbError::Corrupt(format!("signing the bundle: {e}")))
+}

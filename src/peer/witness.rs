@@ -1,0 +1,600 @@
+//! Cross-witnessing of the two nodes' audit logs, over the peer channel.
+//!
+//! At every `audit.checkpoint_interval_secs` (and on demand) a node whose log
+//! grew signs a checkpoint and sends it to the peer with a consistency proof
+//! from the last checkpoint the peer cosigned, and the new leaf hashes
+//! (hashes only, never entries). The peer verifies the signature against the
+//! client certificate of the connection, the consistency proof, and that the
+//! leaves it now holds give the checkpoint's root; then it cosigns with its
+//! server key and keeps the checkpoint. A refused checkpoint is kept as
+//! evidence, raises an alert and is logged on both sides.
+//!
+//! The peer can later re-check the node's log: the node answers with the leaf
+//! hashes recomputed from its entries as they are now, and the peer names
+//! the first index that differs from what it witnessed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use super::client::{PeerClient, SendError};
+use super::server::{ClientCertificate, PeerState};
+use crate::audit::merkle::{self, Hash};
+use crate::audit::note::{self, NoteSignature};
+use crate::audit::{from_hex, kinds, origin, to_hex, Entry};
+use crate::db::audit::{self as store, Tree};
+use crate::db::models::{CheckpointRow, CosignatureRow, EvidenceRow};
+use crate::db::{Db, DbError, NodeCtx};
+use crate::error::ApiError;
+
+/// What the peer last cosigned for this node.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Witnessed {
+    /// Size of the last checkpoint of the caller's log that this node cosigned (0: none).
+    pub size: u64,
+}
+
+/// A checkpoint sent to the peer for cosigning.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Submission {
+    /// The signed checkpoint note.
+    pub checkpoint: String,
+    /// The size the consistency proof starts from: the last one the peer cosigned.
+    pub from_size: u64,
+    /// RFC 9162 consistency proof from `from_size` to the checkpoint's size (hex).
+    pub consistency: Vec<String>,
+    /// Leaf hashes `[from_size, size)` (hex).
+    pub leaves: Vec<String>,
+}
+
+/// The peer's cosignature.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cosigned {
+    /// A signature line (`— <witness> <base64>`) to add to the checkpoint note.
+    pub cosignature: String,
+}
+
+/// Leaf hashes recomputed from the entries as they are now (`None`: no entry).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Leaves {
+    pub from: u64,
+    pub leaves: Vec<Option<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Range {
+    pub from: u64,
+    pub to: u64,
+}
+
+/// Most leaves one answer carries.
+pub const MAX_LEAVES: u64 = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WitnessError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Send(#[from] SendError),
+    #[error("{0}")]
+    Protocol(String),
+}
+
+fn cert_key(
+    req: &HttpRequest,
+) -> Result<(openssl::pkey::PKey<openssl::pkey::Public>, Vec<u8>), ApiError> {
+    let cert = req
+        .conn_data::<ClientCertificate>()
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::Forbidden(
+                "client_certificate_required",
+                "a client certificate is required".into(),
+            )
+        })?;
+    let key = openssl::x509::X509::from_der(&cert.0)
+        .and_then(|c| c.public_key())
+        .map_err(|_| {
+            ApiError::Forbidden(
+                "wrong_peer_identity",
+                "unreadable client certificate".into(),
+            )
+        })?;
+    Ok((key, cert.0))
+}
+
+fn hashes(hex: &[String]) -> Option<Vec<Hash>> {
+    hex.iter().map(|h| from_hex(h)).collect()
+}
+
+/// What this node last cosigned of the peer's log.
+#[get("/peer/v1/checkpoints/latest")]
+pub async fn latest(state: web::Data<PeerState>) -> Result<HttpResponse, ApiError> {
+    let peer_origin = origin(state.ctx.node.counterpart());
+    let size = state
+        .db
+        .read(move |c| store::latest_checkpoint(c, &peer_origin))
+        .await?
+        .map_or(0, |r| r.size.max(0) as u64);
+    Ok(HttpResponse::Ok().json(Witnessed { size }))
+}
+
+/// Why a checkpoint was refused.
+struct Refusal {
+    code: &'static str,
+    detail: String,
+}
+
+/// Verifies and cosigns a checkpoint of the peer's log.
+#[post("/peer/v1/checkpoints")]
+pub async fn cosign(
+    state: web::Data<PeerState>,
+    req: HttpRequest,
+    body: web::Json<Submission>,
+) -> Result<HttpResponse, ApiError> {
+    let (key, _) = cert_key(&req)?;
+    let sub = body.into_inner();
+    let ctx = state.ctx.clone();
+    let peer = ctx.node.counterpart();
+    let peer_origin = origin(peer);
+    let now = Utc::now().naive_utc();
+    let cp = match note::verify_checkpoint(&sub.checkpoint, &peer_origin, &key) {
+        Ok(cp) if cp.origin == peer_origin => cp,
+        Ok(cp) => {
+            return refuse(
+                &state.db,
+                &sub,
+                Refusal {
+                    code: "wrong_origin",
+                    detail: format!("checkpoint of `{}`, expected `{peer_origin}`", cp.origin),
+                },
+            )
+            .await
+        }
+        Err(e) => {
+            return refuse(
+                &state.db,
+                &sub,
+                Refusal {
+                    code: "invalid_checkpoint_signature",
+                    detail: format!("the checkpoint does not verify: {e}"),
+                },
+            )
+            .await
+        }
+    };
+    let (Some(proof), Some(leaves)) = (hashes(&sub.consistency), hashes(&sub.leaves)) else {
+        return Err(ApiError::BadRequest(
+            "invalid_checkpoint_submission",
+            "proof and leaves must be 64-character hex hashes".into(),
+        ));
+    };
+    let from = sub.from_size;
+    let note_text = sub.checkpoint.clone();
+    let witness_name = origin(ctx.node);
+    let outcome = state
+        .db
+        .write(move |c| {
+            let last = store::latest_checkpoint(c, &peer_origin)?;
+            let (last_size, last_root) = match &last {
+                Some(r) => (
+                    r.size.max(0) as u64,
+                    from_hex(&r.root)
+                        .ok_or_else(|| DbError::Corrupt("stored checkpoint root".into()))?,
+                ),
+                None => (0, merkle::empty_root()),
+            };
+            if cp.size < last_size {
+                return Ok(Err(Refusal {
+                    code: "inconsistent_checkpoint",
+                    detail: format!(
+                        "size {} is smaller than the size {last_size} already cosigned",
+                        cp.size
+                    ),
+                }));
+            }
+            if from != last_size {
+                return Ok(Err(Refusal {
+                    code: "consistency_base_mismatch",
+                    detail: format!("the last checkpoint cosigned here has size {last_size}"),
+                }));
+            }
+            if cp.size == last_size {
+                if cp.root != last_root {
+                    return Ok(Err(Refusal {
+                        code: "inconsistent_checkpoint",
+                        detail: format!("another root for size {last_size}, already cosigned"),
+                    }));
+                }
+            } else if last_size > 0 {
+                if let Err(e) =
+                    merkle::verify_consistency(last_size, cp.size, &last_root, &cp.root, &proof)
+                {
+                    return Ok(Err(Refusal {
+                        code: "inconsistent_checkpoint",
+                        detail: format!(
+                            "not consistent with the checkpoint of size {last_size} cosigned here: {e}"
+                        ),
+                    }));
+                }
+            }
+            if leaves.len() as u64 != cp.size - last_size {
+                return Ok(Err(Refusal {
+                    code: "invalid_checkpoint_submission",
+                    detail: format!(
+                        "{} leaves sent for {} new entries",
+                        leaves.len(),
+                        cp.size - last_size
+                    ),
+                }));
+            }
+            let held = store::peer_leaves_len(c)?;
+            if held != last_size {
+                return Err(DbError::Corrupt(format!(
+                    "{held} witnessed leaves for a cosigned size of {last_size}"
+                )));
+            }
+            store::add_peer_leaves(c, last_size, &leaves)?;
+            let root = store::root(c, Tree::Peer, cp.size)?;
+            if root != cp.root {
+                // Nothing of this submission is kept but the evidence.
+                return Err(DbError::Corrupt(LEAVES_MISMATCH.into()));
+            }
+            let sig = note::cosign(&cp, &witness_name, Utc::now(), &ctx.receipt_key)
+                .map_err(|e| DbError::Corrupt(format!("cosigning: {e}")))?;
+            store::insert_checkpoint(
+                c,
+                &CheckpointRow {
+                    origin: peer_origin.clone(),
+                    size: cp.size as i64,
+                    root: to_hex(&cp.root),
+                    signed_at: cp.time.naive_utc(),
+                    note: note_text,
+                    recorded_at: now,
+                },
+            )?;
+            let line = sig.to_line();
+            store::insert_cosignature(
+                c,
+                &CosignatureRow {
+                    origin: peer_origin,
+                    size: cp.size as i64,
+                    witness: witness_name,
+                    signature: line.trim_end().to_owned(),
+                    cosigned_at: now,
+                },
+            )?;
+            Ok::<_, DbError>(Ok(line))
+        })
+        .await;
+    match outcome {
+        Ok(Ok(line)) => Ok(HttpResponse::Ok().json(Cosigned {
+            cosignature: line.trim_end().to_owned(),
+        })),
+        Ok(Err(r)) => refuse(&state.db, &sub, r).await,
+        Err(DbError::Corrupt(m)) if m == LEAVES_MISMATCH => {
+            refuse(
+                &state.db,
+                &sub,
+                Refusal {
+                    code: "inconsistent_checkpoint",
+                    detail: "the leaves sent do not give the checkpoint's root".into(),
+                },
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+const LEAVES_MISMATCH: &str = "leaves do not give the checkpoint root";
+
+/// Keeps the refused checkpoint as evidence, raises an alert, logs it, and
+/// answers with a coded problem.
+async fn refuse(db: &Db, sub: &Submission, r: Refusal) -> Result<HttpResponse, ApiError> {
+    tracing::warn!(code = r.code, detail = %r.detail, "peer checkpoint refused");
+    let now = Utc::now().naive_utc();
+    let evidence = EvidenceRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        origin: note::Note::parse(&sub.checkpoint)
+            .ok()
+            .and_then(|n| note::Checkpoint::parse_body(&n.body).ok())
+            .map_or_else(|| "?".into(), |c| c.origin),
+        received_at: now,
+        reason: format!("{}: {}", r.code, r.detail),
+        note: sub.checkpoint.clone(),
+        proof: serde_json::json!({
+            "from_size": sub.from_size,
+            "consistency": sub.consistency,
+            "leaves": sub.leaves.len(),
+        })
+        .to_string(),
+    };
+    let code = r.code;
+    let detail = r.detail.clone();
+    let keep = code != "consistency_base_mismatch";
+    db.write(move |c| {
+        if keep {
+            store::insert_evidence(c, &evidence)?;
+            crate::db::peer::alert(c, "checkpoint_refused", &detail, now)?;
+        }
+        let mut e = Entry::new(
+            kinds::CHECKPOINT_REFUSED,
+            "peer",
+            "POST /peer/v1/checkpoints",
+        );
+        e.outcome = "refused".into();
+        e.code = Some(code.to_owned());
+        store::append(c, e).map(|_| ())
+    })
+    .await?;
+    Err(match r.code {
+        "invalid_checkpoint_signature" | "wrong_origin" => ApiError::Forbidden(r.code, r.detail),
+        _ => ApiError::Conflict(r.code, r.detail),
+    })
+}
+
+/// Leaf hashes recomputed from this node's entries `[from, to)` as they are now.
+#[get("/peer/v1/audit/leaves")]
+pub async fn current_leaves(
+    state: web::Data<PeerState>,
+    range: web::Query<Range>,
+) -> Result<HttpResponse, ApiError> {
+    let Range { from, to } = range.into_inner();
+    if to < from || to - from > MAX_LEAVES {
+        return Err(ApiError::BadRequest(
+            "invalid_range",
+            format!("from ≤ to and at most {MAX_LEAVES} leaves"),
+        ));
+    }
+    let entries = state.db.read(move |c| store::entries(c, from, to)).await?;
+    let mut out = vec![None; (to - from) as usize];
+    for e in entries {
+        if let Some(slot) = out.get_mut((e.index - from) as usize) {
+            *slot = Some(to_hex(&e.leaf_hash()));
+        }
+    }
+    Ok(HttpResponse::Ok().json(Leaves { from, leaves: out }))
+}
+
+/// This node's exchange records (message and receipt entries) after index `after`.
+#[get("/peer/v1/audit/exchange")]
+pub async fn exchange(
+    state: web::Data<PeerState>,
+    query: web::Query<After>,
+) -> Result<HttpResponse, ApiError> {
+    let after = query.into_inner().after;
+    let entries = state
+        .db
+        .read(move |c| {
+            store::entries_of_kinds_after(c, crate::audit::reconcile::EXCHANGE_KINDS, after, 10_000)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(entries))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct After {
+    #[serde(default)]
+    pub after: Option<u64>,
+}
+
+/// Registers the witness routes on the peer listener.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(latest)
+        .service(cosign)
+        .service(current_leaves)
+        .service(exchange);
+}
+
+/// The node side: signs checkpoints and has the peer cosign them.
+#[derive(Clone)]
+pub struct Witnessing {
+    pub db: Db,
+    pub ctx: Arc<NodeCtx>,
+    pub client: PeerClient,
+    pub batch: u64,
+}
+
+/// Outcome of one round.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Round {
+    /// Size of this node's log.
+    pub size: u64,
+    /// Size the peer has now cosigned.
+    pub cosigned: u64,
+}
+
+impl Witnessing {
+    /// Signs a checkpoint (if the log grew since the last one the peer
+    /// cosigned) and has the peer cosign it; repeats until the peer holds
+    /// the whole log.
+    pub async fn round(&self) -> Result<Round, WitnessError> {
+        loop {
+            let (theirs, _): (Witnessed, _) =
+                self.client.get("/peer/v1/checkpoints/latest").await?;
+            let db = self.db.clone();
+            let ctx = self.ctx.clone();
+            let batch = self.batch;
+            let from = theirs.size;
+            let prepared = db
+                .write(move |c| {
+                    let size = store::size(c)?;
+                    if size <= from {
+                        return Ok(None);
+                    }
+                    let target = size.min(from + batch);
+                    let now = Utc::now().naive_utc();
+                    let cp = store::sign_checkpoint(c, &ctx, target, now)?;
+                    let proof = store::consistency_proof(c, from, target)?;
+                    let leaves = store::leaves(c, from, target)?;
+                    Ok::<_, DbError>(Some((size, cp, proof, leaves)))
+                })
+                .await?;
+            let Some((size, cp, proof, leaves)) = prepared else {
+                let size = self.db.read(store::size).await?;
+                return Ok(Round {
+                    size,
+                    cosigned: theirs.size,
+                });
+            };
+            let sub = Submission {
+                checkpoint: cp.note.clone(),
+                from_size: from,
+                consistency: proof.iter().map(|h| to_hex(h)).collect(),
+                leaves: leaves.into_iter().map(|(_, h)| h).collect(),
+            };
+            let answer: Result<(Cosigned, Vec<u8>), SendError> =
+                self.client.post("/peer/v1/checkpoints", &sub).await;
+            let (cosigned, server_cert) = match answer {
+                Ok(a) => a,
+                Err(SendError::Refused(p)) => {
+                    let detail = format!(
+                        "the peer refused checkpoint {}: {} ({})",
+                        cp.size, p.code, p.detail
+                    );
+                    let now = Utc::now().naive_utc();
+                    let code = p.code.clone();
+                    self.db
+                        .write(move |c| {
+                            crate::db::peer::alert(c, "checkpoint_refused_by_peer", &detail, now)?;
+                            let mut e =
+                                Entry::new(kinds::CHECKPOINT_REFUSED, "system", "checkpoint");
+                            e.seq = Some(cp.size);
+                            e.outcome = "refused".into();
+                            e.code = Some(code);
+                            store::append(c, e).map(|_| ())
+                        })
+                        .await?;
+                    return Err(WitnessError::Protocol(format!(
+                        "checkpoint refused by the peer: {}",
+                        p.code
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let key = crate::peer::envelope::public_key_of(&server_cert)
+                .map_err(|e| WitnessError::Protocol(e.to_string()))?;
+            let sig = NoteSignature::parse_line(cosigned.cosignature.trim_end())
+                .map_err(|e| WitnessError::Protocol(format!("unreadable cosignature: {e}")))?;
+            let body = note::Note::parse(&cp.note)
+                .and_then(|n| note::Checkpoint::parse_body(&n.body))
+                .map_err(|e| WitnessError::Protocol(e.to_string()))?;
+            let witness = origin(self.ctx.node.counterpart());
+            let at = note::verify_cosignature(&body, &sig, &witness, &key)
+                .map_err(|e| WitnessError::Protocol(format!("cosignature does not verify: {e}")))?;
+            let pem = openssl::x509::X509::from_der(&server_cert)
+                .and_then(|c| c.to_pem())
+                .map(|p| String::from_utf8_lossy(&p).into_owned())
+                .unwrap_or_default();
+            let fp = crate::peer::envelope::fingerprint(&server_cert);
+            let row = CosignatureRow {
+                origin: cp.origin.clone(),
+                size: cp.size,
+                witness,
+                signature: cosigned.cosignature.trim_end().to_owned(),
+                cosigned_at: at.naive_utc(),
+            };
+            self.db
+                .write(move |c| {
+                    crate::db::peer::remember_certificate(c, &fp, &pem, Utc::now().naive_utc())?;
+                    store::insert_cosignature(c, &row)
+                })
+                .await?;
+            if cp.size as u64 >= size {
+                return Ok(Round {
+                    size,
+                    cosigned: cp.size as u64,
+                });
+            }
+        }
+    }
+
+    /// Runs rounds at `interval` until the task is dropped.
+    pub async fn run(self, interval: Duration) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.round().await {
+                tracing::warn!(error = %e, "witnessing round failed; next at the next interval");
+            }
+        }
+    }
+
+    /// Re-checks the peer's log against the leaf hashes witnessed here:
+    /// returns the first index whose entry changed, disappeared or moved.
+    pub async fn check_peer(&self) -> Result<PeerCheck, WitnessError> {
+        let held = self.db.read(store::peer_leaves_len).await?;
+        let mut from = 0;
+        while from < held {
+            let to = held.min(from + MAX_LEAVES);
+            let (theirs, _): (Leaves, _) = self
+                .client
+                .get(&format!("/peer/v1/audit/leaves?from={from}&to={to}"))
+                .await?;
+            let ours = self
+                .db
+                .read(move |c| store::peer_leaves(c, from, to))
+                .await?;
+            for (i, mine) in ours.iter().enumerate() {
+                let index = from + i as u64;
+                let theirs = theirs.leaves.get(i).cloned().flatten();
+                let problem = match theirs.as_deref().and_then(from_hex) {
+                    None => Some("missing"),
+                    Some(h) if &h != mine => Some("changed"),
+                    Some(_) => None,
+                };
+                if let Some(problem) = problem {
+                    let detail = format!(
+                        "entry {index} of the peer's log is {problem} since it was witnessed"
+                    );
+                    let now = Utc::now().naive_utc();
+                    let d = detail.clone();
+                    self.db
+                        .write(move |c| {
+                            crate::db::peer::alert(c, kinds::PEER_LOG_MISMATCH, &d, now)?;
+                            let mut e =
+                                Entry::new(kinds::PEER_LOG_MISMATCH, "system", "peer_check");
+                            e.seq = Some(index as i64);
+                            e.outcome = "refused".into();
+                            e.code = Some(problem.to_owned());
+                            store::append(c, e).map(|_| ())
+                        })
+                        .await?;
+                    return Ok(PeerCheck {
+                        checked: index,
+                        first_bad_index: Some(index),
+                        detail,
+                    });
+                }
+            }
+            from = to;
+        }
+        Ok(PeerCheck {
+            checked: held,
+            first_bad_index: None,
+            detail: format!("the {held} witnessed entries of the peer's log are unchanged"),
+        })
+    }
+}
+
+/// Result of re-checking the peer's log.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PeerCheck {
+    /// Entries checked.
+    pub checked: u64,
+    /// The first entry that changed, disappeared or moved, if any.
+    pub first_bad_index: Option<u64>,
+    /// The verdict in words.
+    pub detail: String,
+}
