@@ -69,6 +69,12 @@ pub enum Command {
         /// Concurrent caseworker requests at peak.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+        /// Size of the audit log on which proof generation is timed.
+        #[arg(long, default_value_t = 1_000_000)]
+        audit_entries: u64,
+        /// Run only (e), the audit log figures.
+        #[arg(long)]
+        audit_only: bool,
     },
     /// Development certificates.
     #[command(subcommand)]
@@ -324,12 +330,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             seconds,
             backlog,
             concurrency,
+            audit_entries,
+            audit_only,
         } => {
             let opts = crate::bench::BenchOptions {
                 certs: certs.clone(),
                 seconds: *seconds,
                 backlog: *backlog,
                 concurrency: *concurrency,
+                audit_entries: *audit_entries,
+                audit_only: *audit_only,
             };
             telemetry::init(&crate::config::LogSettings {
                 filter: "error".into(),

@@ -426,6 +426,32 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     ne.print_timeline(&ne_id).await?;
     ng.print_timeline(&ng_id).await?;
     println!("\nBoth nodes agree: the referral is closed (successful).");
+    // Each audit log checkpointed and cosigned by the other node, and the
+    // JTWG's reconciliation of the exchange.
+    for n in [&ne, &ng] {
+        let (round, _) = n
+            .call(
+                Role::Admin,
+                reqwest::Method::POST,
+                "/api/v1/audit/checkpoints",
+                None,
+                None,
+            )
+            .await?;
+        let (report, _) = n
+            .call(
+                Role::JtwgReviewer,
+                reqwest::Method::GET,
+                "/api/v1/jtwg/reconciliation",
+                None,
+                None,
+            )
+            .await?;
+        println!(
+            "{}: audit log of {} entries, cosigned by the other node up to {}; JTWG reconciliation: {}",
+            n.name, round["size"], round["cosigned"], report["counts"]
+        );
+    }
 
     if opts.exit {
         for s in &stops {

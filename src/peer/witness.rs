@@ -381,6 +381,69 @@ pub async fn exchange(
     Ok(HttpResponse::Ok().json(entries))
 }
 
+/// Asked for: inclusion proofs of entries in the tree of `size` entries.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofRequest {
+    /// A size the asker holds a cosigned checkpoint for.
+    pub size: u64,
+    /// Entry indexes (at most 1000).
+    pub indexes: Vec<u64>,
+}
+
+/// An entry with its inclusion proof.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Included {
+    pub entry: Entry,
+    /// RFC 9162 inclusion proof (hex).
+    pub proof: Vec<String>,
+}
+
+/// Entries of this node's log with their inclusion proofs in the tree of
+/// `size` entries (so that a receipt's `log_index` can be proven).
+#[post("/peer/v1/audit/proofs")]
+pub async fn proofs(
+    state: web::Data<PeerState>,
+    body: web::Json<ProofRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let ProofRequest { size, indexes } = body.into_inner();
+    if indexes.len() > 1000 {
+        return Err(ApiError::BadRequest(
+            "invalid_range",
+            "at most 1000 indexes".into(),
+        ));
+    }
+    let answer = state
+        .db
+        .read(move |c| {
+            let have = store::size(c)?;
+            if size > have || indexes.iter().any(|i| *i >= size) {
+                return Ok(None);
+            }
+            let mut out = Vec::with_capacity(indexes.len());
+            for i in indexes {
+                let Some(entry) = store::entries(c, i, i + 1)?.pop() else {
+                    return Ok(None);
+                };
+                let proof = store::inclusion_proof(c, i, size)?;
+                out.push(Included {
+                    entry,
+                    proof: proof.iter().map(|h| to_hex(h)).collect(),
+                });
+            }
+            Ok::<_, DbError>(Some(out))
+        })
+        .await?;
+    match answer {
+        Some(items) => Ok(HttpResponse::Ok().json(items)),
+        None => Err(ApiError::BadRequest(
+            "invalid_range",
+            "size beyond the log or index beyond size".into(),
+        )),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct After {
@@ -393,6 +456,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(latest)
         .service(cosign)
         .service(current_leaves)
+        .service(proofs)
         .service(exchange);
 }
 
@@ -580,11 +644,106 @@ impl Witnessing {
             }
             from = to;
         }
+        let proven = match self.prove_receipts().await? {
+            Ok(n) => n,
+            Err((index, detail)) => {
+                let now = Utc::now().naive_utc();
+                let d = detail.clone();
+                self.db
+                    .write(move |c| {
+                        crate::db::peer::alert(c, kinds::PEER_LOG_MISMATCH, &d, now)?;
+                        let mut e = Entry::new(kinds::PEER_LOG_MISMATCH, "system", "peer_check");
+                        e.seq = Some(index as i64);
+                        e.outcome = "refused".into();
+                        e.code = Some("receipt_not_proven".into());
+                        store::append(c, e).map(|_| ())
+                    })
+                    .await?;
+                return Ok(PeerCheck {
+                    checked: held,
+                    first_bad_index: Some(index),
+                    detail,
+                });
+            }
+        };
         Ok(PeerCheck {
             checked: held,
             first_bad_index: None,
-            detail: format!("the {held} witnessed entries of the peer's log are unchanged"),
+            detail: format!(
+                "the {held} witnessed entries of the peer's log are unchanged; {proven} receipt(s) proven logged there"
+            ),
         })
+    }
+
+    /// For every receipt this node holds, has the peer prove that its log
+    /// holds the message at the receipt's `log_index`, in the last
+    /// checkpoint this node cosigned. Returns how many were proven.
+    async fn prove_receipts(&self) -> Result<Result<u64, (u64, String)>, WitnessError> {
+        let peer_origin = origin(self.ctx.node.counterpart());
+        let (cp, receipts) = self
+            .db
+            .read(move |c| {
+                let cp = store::latest_checkpoint(c, &peer_origin)?;
+                let receipts = store::entries_of_kinds_after(
+                    c,
+                    &[kinds::RECEIPT_RECEIVED, kinds::MESSAGE_QUEUED],
+                    None,
+                    i64::MAX,
+                )?;
+                Ok::<_, DbError>((cp, receipts))
+            })
+            .await?;
+        let Some(cp) = cp else { return Ok(Ok(0)) };
+        let size = cp.size.max(0) as u64;
+        let root = from_hex(&cp.root)
+            .ok_or_else(|| WitnessError::Protocol("stored checkpoint root".into()))?;
+        let digests: std::collections::HashMap<_, _> = receipts
+            .iter()
+            .filter(|e| e.kind == kinds::MESSAGE_QUEUED)
+            .map(|e| (e.message_id.clone(), e.digest.clone()))
+            .collect();
+        let wanted: Vec<(u64, Option<String>)> = receipts
+            .iter()
+            .filter(|e| e.kind == kinds::RECEIPT_RECEIVED)
+            .filter_map(|e| {
+                let i = u64::try_from(e.peer_index?).ok()?;
+                (i < size).then(|| (i, digests.get(&e.message_id).cloned().flatten()))
+            })
+            .collect();
+        let mut proven = 0;
+        for chunk in wanted.chunks(1000) {
+            let req = ProofRequest {
+                size,
+                indexes: chunk.iter().map(|(i, _)| *i).collect(),
+            };
+            let (items, _): (Vec<Included>, _) =
+                self.client.post("/peer/v1/audit/proofs", &req).await?;
+            if items.len() != chunk.len() {
+                return Err(WitnessError::Protocol(
+                    "the peer answered too few proofs".into(),
+                ));
+            }
+            for ((index, digest), item) in chunk.iter().zip(items) {
+                let proof = hashes(&item.proof)
+                    .ok_or_else(|| WitnessError::Protocol("malformed proof".into()))?;
+                let logged = item.entry.index == *index
+                    && item.entry.kind == kinds::MESSAGE_RECEIVED
+                    && item.entry.digest == *digest;
+                let included =
+                    merkle::verify_inclusion(&item.entry.leaf_hash(), *index, size, &proof, &root)
+                        .is_ok();
+                if !(logged && included) {
+                    return Ok(Err((
+                        *index,
+                        format!(
+                            "the peer's log does not prove entry {index}, named by one of our receipts"
+                        ),
+                    )));
+                }
+                proven += 1;
+            }
+        }
+        Ok(Ok(proven))
     }
 }
 

@@ -95,6 +95,19 @@ async fn after_an_exchange_both_logs_are_cosigned_reconciled_and_verify_offline(
             .any(|c| c["origin"] == format!("passerelle/{}", n.node)
                 && c["cosigned_by"][0] == format!("passerelle/{}", n.node.counterpart())));
     }
+    // Each node re-checks the other's log: unchanged, and every receipt it
+    // holds is proven logged at its `log_index` by an inclusion proof.
+    for n in [&ne, &ng] {
+        let check = peer_check(n).await;
+        assert!(check["first_bad_index"].is_null(), "{check}");
+        assert!(
+            check["detail"]
+                .as_str()
+                .unwrap()
+                .contains("1 receipt(s) proven"),
+            "{check}"
+        );
+    }
     // `passerelle audit reconcile` on the two bundles, and `audit verify`.
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("ne.json"), dir.path().join("ng.json"));
