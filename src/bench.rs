@@ -263,7 +263,7 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
         let tls = NodeTls::load(
             &tls_settings,
             NodeId::NeAnltp,
-            RefusalCounter(crate::telemetry::Metrics::new().tls_refusals),
+            RefusalCounter::metric_only(crate::telemetry::Metrics::new().tls_refusals),
         )?;
         return audit(opts.audit_entries, &tls).await;
     }
@@ -272,7 +272,7 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
     let tls = NodeTls::load(
         &tls_settings,
         NodeId::NeAnltp,
-        RefusalCounter(crate::telemetry::Metrics::new().tls_refusals),
+        RefusalCounter::metric_only(crate::telemetry::Metrics::new().tls_refusals),
     )?;
     let client = PeerClient::new(
         tls.peer_client.clone(),

@@ -39,6 +39,7 @@ pub struct Application {
     settled: tokio::sync::broadcast::Sender<String>,
     witnessing: Witnessing,
     checkpoint_interval: Duration,
+    tls_refusals: tokio::sync::mpsc::Receiver<&'static str>,
 }
 
 /// Stops a running node.
@@ -74,10 +75,14 @@ impl Application {
     /// Builds the node over an already opened database.
     pub fn with_db(settings: Settings, db: Db) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
+        let (tls_refusals_tx, tls_refusals) = tokio::sync::mpsc::channel(1024);
         let tls = NodeTls::load(
             &settings.tls,
             settings.node.id,
-            RefusalCounter(metrics.tls_refusals.clone()),
+            RefusalCounter {
+                counter: metrics.tls_refusals.clone(),
+                audit: Some(tls_refusals_tx),
+            },
         )
         .context("cannot load the TLS certificates and keys")?;
         let ctx = Arc::new(NodeCtx {
@@ -97,6 +102,7 @@ impl Application {
             ctx: ctx.clone(),
             client: client.clone(),
             batch: settings.audit.witness_batch,
+            lock: Default::default(),
         };
         let state = web::Data::new(AppState {
             db: db.clone(),
@@ -208,6 +214,7 @@ impl Application {
             settled,
             witnessing,
             checkpoint_interval: Duration::from_secs(settings.audit.checkpoint_interval_secs),
+            tls_refusals,
         })
     }
 
@@ -261,9 +268,31 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let dispatcher = tokio::spawn(self.dispatcher.run());
         let witnessing = tokio::spawn(self.witnessing.run(self.checkpoint_interval));
+        let refusals = tokio::spawn(audit_tls_refusals(self.db.clone(), self.tls_refusals));
         let result = futures_util::future::try_join(self.api_server, self.peer_server).await;
         dispatcher.abort();
         witnessing.abort();
+        refusals.abort();
         result.map(|_| ())
+    }
+}
+
+/// Writes every client certificate the peer listener refused in the TLS
+/// handshake to the audit log.
+async fn audit_tls_refusals(db: Db, mut refusals: tokio::sync::mpsc::Receiver<&'static str>) {
+    while let Some(reason) = refusals.recv().await {
+        let mut e = crate::audit::Entry::new(
+            crate::audit::kinds::REFUSAL,
+            "peer-listener",
+            "TLS handshake",
+        );
+        e.outcome = "refused".into();
+        e.code = Some(reason.to_owned());
+        if let Err(err) = db
+            .write(move |c| crate::db::audit::append(c, e).map(|_| ()))
+            .await
+        {
+            tracing::error!(error = %err, reason, "refused handshake not written to the audit log");
+        }
     }
 }

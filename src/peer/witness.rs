@@ -467,6 +467,8 @@ pub struct Witnessing {
     pub ctx: Arc<NodeCtx>,
     pub client: PeerClient,
     pub batch: u64,
+    /// One round at a time (the interval and on-demand requests).
+    pub lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Outcome of one round.
@@ -483,6 +485,7 @@ impl Witnessing {
     /// cosigned) and has the peer cosign it; repeats until the peer holds
     /// the whole log.
     pub async fn round(&self) -> Result<Round, WitnessError> {
+        let _one_at_a_time = self.lock.lock().await;
         loop {
             let (theirs, _): (Witnessed, _) =
                 self.client.get("/peer/v1/checkpoints/latest").await?;
@@ -506,6 +509,27 @@ impl Witnessing {
                 .await?;
             let Some((size, cp, proof, leaves)) = prepared else {
                 let size = self.db.read(store::size).await?;
+                if theirs.size > size {
+                    // The peer cosigned more of this log than it now holds.
+                    let detail = format!(
+                        "the peer cosigned {} entries of this node's log, which now has {size}: entries were removed",
+                        theirs.size
+                    );
+                    let now = Utc::now().naive_utc();
+                    let d = detail.clone();
+                    self.db
+                        .write(move |c| {
+                            crate::db::peer::alert(c, "audit_log_rolled_back", &d, now)?;
+                            let mut e =
+                                Entry::new(kinds::CHECKPOINT_REFUSED, "system", "checkpoint");
+                            e.seq = Some(size as i64);
+                            e.outcome = "refused".into();
+                            e.code = Some("log_rolled_back".into());
+                            store::append(c, e).map(|_| ())
+                        })
+                        .await?;
+                    return Err(WitnessError::Protocol(detail));
+                }
                 return Ok(Round {
                     size,
                     cosigned: theirs.size,

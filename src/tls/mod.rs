@@ -99,7 +99,23 @@ pub struct NodeTls {
 
 /// Counts TLS refusals on the peer listener by reason.
 #[derive(Clone)]
-pub struct RefusalCounter(pub IntCounterVec);
+pub struct RefusalCounter {
+    /// The metric, by reason.
+    pub counter: IntCounterVec,
+    /// Where refusals go to be written to the audit log (bounded: when full,
+    /// a refusal is only counted and logged).
+    pub audit: Option<tokio::sync::mpsc::Sender<&'static str>>,
+}
+
+impl RefusalCounter {
+    /// Counts only (no audit log), for tools.
+    pub fn metric_only(counter: IntCounterVec) -> Self {
+        Self {
+            counter,
+            audit: None,
+        }
+    }
+}
 
 impl NodeTls {
     pub fn load(
@@ -208,7 +224,10 @@ impl std::fmt::Debug for RefusalCounter {
 impl PeerClientVerifier {
     fn refuse(&self, e: rustls::Error, cert: &CertificateDer<'_>) -> rustls::Error {
         let reason = refusal_reason(&e);
-        self.refusals.0.with_label_values(&[reason]).inc();
+        self.refusals.counter.with_label_values(&[reason]).inc();
+        if let Some(audit) = &self.refusals.audit {
+            let _ = audit.try_send(reason);
+        }
         let subject = X509::from_der(cert)
             .ok()
             .map(|c| {

@@ -351,6 +351,25 @@ async fn forged_and_inconsistent_checkpoints_are_detected() {
         Err(Failure::Checkpoint { .. }) => {}
         other => panic!("forged checkpoint: {other:?}"),
     }
+    // A forged checkpoint sent to the peer (over Niamey's real mTLS
+    // identity): refused, kept as evidence.
+    let (cert, key) = crate::exchange::niamey_identity();
+    let client = crate::exchange::peer_client(&ng, Some((&cert, &key)));
+    let res = client
+        .post(format!(
+            "https://127.0.0.1:{}/peer/v1/checkpoints",
+            ng.ports.peer
+        ))
+        .json(&json!({
+            "checkpoint": forged,
+            "from_size": size,
+            "consistency": [],
+            "leaves": [],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::FORBIDDEN, "invalid_checkpoint_signature").await;
     // The tree rewritten under a cosigned checkpoint: the peer refuses the
     // next checkpoint, keeps it as evidence and raises an alert.
     sql(
@@ -375,8 +394,17 @@ async fn forged_and_inconsistent_checkpoints_are_detected() {
         .db
         .read_blocking(|c| passerelle::db::audit::evidence(c, 10))
         .unwrap();
-    assert_eq!(evidence.len(), 1);
-    assert!(evidence[0].reason.starts_with("inconsistent_checkpoint"));
+    assert_eq!(evidence.len(), 2);
+    assert!(
+        evidence[0].reason.starts_with("inconsistent_checkpoint"),
+        "{evidence:?}"
+    );
+    assert!(
+        evidence[1]
+            .reason
+            .starts_with("invalid_checkpoint_signature"),
+        "{evidence:?}"
+    );
     let alerts: Value = ng
         .get("/api/v1/admin/alerts", Admin)
         .send()

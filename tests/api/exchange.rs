@@ -370,10 +370,30 @@ async fn the_peer_listener_refuses_every_wrong_certificate_and_records_it() {
         let line = format!("passerelle_peer_tls_refusals_total{{reason=\"{reason}\"}} {count}");
         assert!(metrics.contains(&line), "missing `{line}` in\n{metrics}");
     }
+    // ... and each refusal is in the audit log.
+    let refused = eventually("refused handshakes in the audit log", || async {
+        let entries = ng
+            .db
+            .read(|c| {
+                let size = passerelle::db::audit::size(c)?;
+                passerelle::db::audit::entries(c, 0, size)
+            })
+            .await
+            .unwrap();
+        let n = entries
+            .iter()
+            .filter(|e| e.kind == "refusal" && e.action == "TLS handshake")
+            .count();
+        (n == 6).then_some(entries)
+    })
+    .await;
+    assert!(refused
+        .iter()
+        .any(|e| e.action == "TLS handshake" && e.code.as_deref() == Some("expired")));
 }
 
 /// Niamey's real client identity (certificate and key) from certs-dev.
-fn niamey_identity() -> (
+pub fn niamey_identity() -> (
     openssl::x509::X509,
     openssl::pkey::PKey<openssl::pkey::Private>,
 ) {
