@@ -14,6 +14,7 @@ use super::schema::{case_events, case_identities, cases, idempotency_keys};
 use super::users::{hex, Principal};
 use super::{peer, AnyConnection, DbError, NodeCtx};
 use crate::domain::case::{CaseDetails, Identity};
+use crate::domain::disclosure;
 use crate::domain::ids::{CaseId, CaseReference, MessageId, NodeId, ReferralId, UserId};
 use crate::domain::lifecycle::{
     self, Action, Actor, Side, State, TransitionError, TransitionParams,
@@ -557,15 +558,18 @@ fn enqueue(
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
     let payload = if action == Action::Approve {
-        // The referral itself. Identity travels only if the consent covers data sharing.
-        let shares_identity = case.details.consent.as_ref().is_some_and(|c| {
-            c.withdrawn_on.is_none() && c.scope.iter().any(|s| s == "data_sharing")
-        });
-        json!({
+        // The referral itself, with only what the consent covers.
+        let mut payload = json!({
             "reference": case.reference,
             "details": case.details,
-            "identity": if shares_identity { case.identity.as_ref() } else { None },
-        })
+            "identity": case.identity,
+        });
+        let stripped = disclosure::strip(&mut payload)
+            .map_err(|e| DbError::Corrupt(format!("the consent gate refused the referral: {e}")))?;
+        if !stripped.is_empty() {
+            tracing::info!(case = %case.id, fields = ?stripped, "fields beyond the consent's scope kept back");
+        }
+        payload
     } else {
         peer::transition_payload(action, params)
     };

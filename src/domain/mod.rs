@@ -8,6 +8,7 @@
 pub mod case;
 pub mod code_lists;
 pub mod countries;
+pub mod disclosure;
 pub mod ids;
 pub mod lifecycle;
 pub mod roles;

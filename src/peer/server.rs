@@ -91,7 +91,12 @@ fn refusal_status(code: &str) -> StatusCode {
     match code {
         "invalid_signature" | "wrong_sender" | "wrong_receiver" => StatusCode::FORBIDDEN,
         "invalid_envelope" => StatusCode::BAD_REQUEST,
-        "unsupported_sop_version" | "unknown_message_type" => StatusCode::UNPROCESSABLE_ENTITY,
+        "unsupported_sop_version"
+        | "unknown_message_type"
+        | "consent_scope_exceeded"
+        | "consent_required"
+        | "consent_withdrawn"
+        | "invalid_payload" => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::CONFLICT,
     }
 }
@@ -135,6 +140,9 @@ fn check(msg: &Signed, node: NodeId) -> Result<Envelope, Refused> {
             format!("unknown message type `{}`", env.message_type),
         ));
     }
+    // The consent gate: nothing beyond what the type declares and the consent covers.
+    crate::domain::disclosure::check(&env.message_type, &env.payload)
+        .map_err(|e| refuse(e.code(), e.to_string()))?;
     Ok(env)
 }
 

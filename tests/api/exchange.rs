@@ -404,7 +404,7 @@ pub fn niamey_identity() -> (
     )
 }
 
-fn referral_envelope(
+pub fn referral_envelope(
     seq: i64,
     prev_hash: &str,
     message_type: &str,
@@ -429,14 +429,14 @@ fn referral_envelope(
     }
 }
 
-fn sign(
+pub fn sign(
     env: &passerelle::peer::envelope::Envelope,
     key: &openssl::pkey::PKey<openssl::pkey::Private>,
 ) -> passerelle::peer::envelope::Signed {
     passerelle::peer::envelope::Signed::sign(serde_json::to_value(env).unwrap(), key).unwrap()
 }
 
-async fn post(
+pub async fn post(
     client: &reqwest::Client,
     n: &TestNode,
     messages: Vec<passerelle::peer::envelope::Signed>,
@@ -452,7 +452,7 @@ async fn post(
         .unwrap()
 }
 
-async fn case_count(n: &TestNode) -> usize {
+pub async fn case_count(n: &TestNode) -> usize {
     let v: Value = n
         .get("/api/v1/cases", Supervisor)
         .send()

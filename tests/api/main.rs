@@ -13,3 +13,4 @@ mod openapi;
 mod operations;
 mod privacy;
 mod roles;
+mod sop;
