@@ -171,6 +171,7 @@ impl ApiError {
                 CaseError::IdempotencyKeyReused => {
                     (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
                 }
+                CaseError::AlreadyErased => (StatusCode::CONFLICT, "personal_data_erased"),
                 CaseError::Db(e) => Self::db_problem(e),
             },
             ApiError::Db(e) => Self::db_problem(e),

@@ -125,6 +125,9 @@ pub struct CaseResponse {
     pub identity: Option<Identity>,
     /// Handover essentials: border liaisons only.
     pub handover: Option<HandoverView>,
+    /// When the person's data was erased on this node after consent was
+    /// withdrawn (only the case skeleton and the consent record remain).
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 /// A page of cases, newest first.
@@ -256,8 +259,9 @@ fn render(case: &Case, role: Role, now: NaiveDateTime) -> CaseResponse {
         } else {
             None
         },
-        handover: (view == Some(CaseView::Handover))
+        handover: (view == Some(CaseView::Handover) && case.erased_at.is_none())
             .then(|| HandoverView::of(&case.details, case.identity.as_ref())),
+        erased_at: case.erased_at.map(utc),
     }
 }
 
@@ -682,4 +686,77 @@ pub async fn case_events(
         })
         .collect();
     Ok(HttpResponse::Ok().json(EventList { items }))
+}
+
+/// Withdrawal of consent.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentWithdrawalRequest {
+    /// Date the person (or guardian) withdrew consent; today if absent.
+    pub withdrawn_on: Option<chrono::NaiveDate>,
+}
+
+/// Record that the person withdrew consent: the person's data is erased on
+/// this node at once and, if the other node holds the case, it is told to
+/// erase its copy and confirms it did (event `erasure_confirmed`). The case
+/// skeleton, its timeline, the messages' digests and the audit log stay.
+#[utoipa::path(
+    tag = "cases",
+    request_body = ConsentWithdrawalRequest,
+    params(("id" = String, Path, description = "Case id (UUID)")),
+    responses(
+        (status = 200, description = "Consent withdrawn and data erased", body = CaseResponse),
+        (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already withdrawn and erased (`personal_data_erased`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The date is in the future (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
+    security(("bearer" = []))
+)]
+#[post("/cases/{id}/consent-withdrawal")]
+pub async fn withdraw_consent(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<CaseId>,
+    body: web::Json<ConsentWithdrawalRequest>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::WithdrawConsent)?;
+    let now = now();
+    let withdrawn_on = body.into_inner().withdrawn_on.unwrap_or(now.date());
+    if withdrawn_on > now.date() {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "withdrawn_on",
+            "in_future",
+            "the withdrawal date is in the future",
+        )]));
+    }
+    let id = id.into_inner();
+    let principal = auth.0.clone();
+    let ctx = state.ctx.clone();
+    let case = state
+        .db
+        .write(move |c| {
+            let case = repo::withdraw_consent(c, &ctx, id, withdrawn_on, &principal, now)?;
+            let mut e = audit::entry(
+                kinds::API_ACTION,
+                &principal,
+                "POST /api/v1/cases/{id}/consent-withdrawal",
+            );
+            e.case_id = Some(case.id.to_string());
+            e.referral_id = Some(case.referral_id.to_string());
+            e.seq = Some(case.version);
+            audit_store::append(c, e)?;
+            Ok::<_, CaseError>(case)
+        })
+        .await?;
+    req.extensions_mut().insert(audit::Audited);
+    state.wake.notify_one();
+    tracing::info!(case = %case.id, "consent withdrawn: personal data erased");
+    Ok(case_response(
+        actix_web::http::StatusCode::OK,
+        &case,
+        auth.0.role,
+        now,
+    ))
 }

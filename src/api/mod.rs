@@ -101,6 +101,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(cases::update_case)
                 .service(cases::transition_case)
                 .service(cases::case_events)
+                .service(cases::withdraw_consent)
                 .service(exchange::case_messages)
                 .service(exchange::admin_messages)
                 .service(exchange::retry_message)

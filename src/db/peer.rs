@@ -495,6 +495,19 @@ struct ReferralPayload {
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
+struct WithdrawalPayload {
+    withdrawn_on: chrono::NaiveDate,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ErasurePayload {
+    #[allow(dead_code)]
+    erased_at: chrono::DateTime<Utc>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TransitionPayload {
     action: Action,
     reason_code: Option<String>,
@@ -529,6 +542,16 @@ fn apply_incoming(
             p.identity,
             now,
         )?;
+        return Ok(());
+    }
+    if env.message_type == types::CONSENT_WITHDRAWAL {
+        let p: WithdrawalPayload = serde_json::from_value(env.payload.clone()).map_err(invalid)?;
+        cases::withdrawal_from_peer(conn, ctx, env.referral_id, p.withdrawn_on, now)?;
+        return Ok(());
+    }
+    if env.message_type == types::ERASURE_CONFIRMATION {
+        let _: ErasurePayload = serde_json::from_value(env.payload.clone()).map_err(invalid)?;
+        cases::erasure_confirmed(conn, env.referral_id, now)?;
         return Ok(());
     }
     let p: TransitionPayload = serde_json::from_value(env.payload.clone()).map_err(invalid)?;

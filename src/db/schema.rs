@@ -47,6 +47,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    case_erasures (case_id) {
+        case_id -> Text,
+        withdrawn_on -> Date,
+        erased_at -> Timestamp,
+        confirmed_by_peer_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     case_identities (case_id) {
         case_id -> Text,
         identity -> Text,
@@ -216,6 +225,7 @@ diesel::table! {
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(case_identities -> cases (case_id));
 diesel::joinable!(case_events -> cases (case_id));
+diesel::joinable!(case_erasures -> cases (case_id));
 diesel::joinable!(outbox_messages -> cases (case_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -230,6 +240,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     certificates,
     peer_alerts,
     idempotency_keys,
+    case_erasures,
     audit_log,
     audit_tree,
     audit_head,

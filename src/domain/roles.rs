@@ -121,6 +121,8 @@ pub enum Permission {
     ReviewExchange,
     /// Sign a checkpoint now and have the peer cosign it; re-check the peer's log.
     ManageAudit,
+    /// Record that the person withdrew consent (erases the person's data on both nodes).
+    WithdrawConsent,
 }
 
 use Role::*;
@@ -158,6 +160,7 @@ pub const MATRIX: &[(Permission, &[Role])] = &[
     (Permission::ManageExchange, &[Admin]),
     (Permission::ReviewExchange, &[JtwgReviewer, Admin]),
     (Permission::ManageAudit, &[Admin]),
+    (Permission::WithdrawConsent, &[Caseworker, Supervisor]),
 ];
 
 #[cfg(test)]
@@ -197,6 +200,7 @@ mod tests {
             Permission::ManageExchange,
             Permission::ReviewExchange,
             Permission::ManageAudit,
+            Permission::WithdrawConsent,
         ];
         assert_eq!(MATRIX.len(), all.len());
         for p in all {

@@ -44,6 +44,7 @@ pub mod types {
     pub const CLOSURE: &str = "closure";
     pub const CANCELLATION: &str = "cancellation";
     pub const CONSENT_WITHDRAWAL: &str = "consent_withdrawal";
+    pub const ERASURE_CONFIRMATION: &str = "erasure_confirmation";
 
     pub const ALL: &[&str] = &[
         REFERRAL_REQUEST,
@@ -61,6 +62,7 @@ pub mod types {
         CLOSURE,
         CANCELLATION,
         CONSENT_WITHDRAWAL,
+        ERASURE_CONFIRMATION,
     ];
 }
 

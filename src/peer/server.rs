@@ -132,9 +132,7 @@ fn check(msg: &Signed, node: NodeId) -> Result<Envelope, Refused> {
             ),
         ));
     }
-    if !types::ALL.contains(&env.message_type.as_str())
-        || env.message_type == types::CONSENT_WITHDRAWAL
-    {
+    if !types::ALL.contains(&env.message_type.as_str()) {
         return Err(refuse(
             "unknown_message_type",
             format!("unknown message type `{}`", env.message_type),

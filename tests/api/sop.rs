@@ -64,3 +64,123 @@ async fn the_sender_keeps_back_what_the_consent_does_not_cover() {
     assert!(copy["identity"]["phone"].is_null(), "{copy}");
     assert!(copy["identity"]["family_address"].is_null(), "{copy}");
 }
+
+#[tokio::test]
+async fn withdrawing_consent_mid_case_erases_the_data_on_both_nodes_and_the_logs_still_verify() {
+    let (ne, ng) = spawn_pair().await;
+    let (ne_id, referral) = refer(&ne).await;
+    let (_, ng_id) = both_in(&ne, &ng, referral, "received").await;
+    act(&ng, Supervisor, &ng_id, json!({ "action": "accept" })).await;
+    both_in(&ne, &ng, referral, "accepted").await;
+    let (_, copy, _) = ng.read(Supervisor, &ng_id).await;
+    assert_eq!(copy["identity"]["given_name"], "Zainab");
+    // The person withdraws consent, telling Niamey.
+    let res = ne
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/cases/{ne_id}/consent-withdrawal"),
+            Caseworker,
+        )
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let erased: serde_json::Value = res.json().await.unwrap();
+    assert!(erased["identity"].is_null());
+    assert!(erased["erased_at"].is_string());
+    // Abuja erases its copy and confirms; the skeleton stays.
+    let copy = eventually("Abuja erased its copy", || async {
+        let (_, c, _) = ng.read(Supervisor, &ng_id).await;
+        c["erased_at"].is_string().then_some(c)
+    })
+    .await;
+    assert_eq!(copy["state"], "accepted");
+    assert!(copy["identity"].is_null());
+    for p in [
+        "Zainab",
+        "Qwertyson",
+        "Kano",
+        "Dala",
+        "domestic_servitude",
+        "female",
+    ] {
+        for path in [
+            format!("/api/v1/cases/{ng_id}"),
+            format!("/api/v1/cases/{ng_id}/events"),
+            format!("/api/v1/cases/{ng_id}/messages"),
+        ] {
+            let body = ng
+                .get(&path, Supervisor)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(!body.contains(p), "{path} still holds {p}");
+        }
+        // Not in the stored messages either.
+        let stored = ng
+            .db
+            .read_blocking(|c| {
+                use diesel::prelude::*;
+                use passerelle::db::schema::{case_identities, inbox_messages};
+                let bodies: Vec<String> =
+                    inbox_messages::table.select(inbox_messages::body).load(c)?;
+                let ids: i64 = case_identities::table.count().get_result(c)?;
+                Ok::<_, passerelle::db::DbError>((bodies.join(" "), ids))
+            })
+            .unwrap();
+        assert!(!stored.0.contains(p), "Abuja's inbox still holds {p}");
+        assert_eq!(stored.1, 0);
+    }
+    // Niamey hears that Abuja erased its copy.
+    eventually("Niamey records the confirmation", || async {
+        let v: serde_json::Value = ne
+            .get(&format!("/api/v1/cases/{ne_id}/events"), Supervisor)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "erasure_confirmed")
+            .then_some(())
+    })
+    .await;
+    // Both audit logs still verify offline.
+    for n in [&ne, &ng] {
+        let res = n
+            .request(reqwest::Method::POST, "/api/v1/audit/checkpoints", Admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let pem = std::fs::read_to_string(&tls_settings(n.node).client_cert).unwrap();
+        let signed =
+            n.db.write_blocking(|c| {
+                let size = passerelle::db::audit::size(c)?;
+                passerelle::db::audit::export(c, &n.ctx, 0, size, &pem)
+            })
+            .unwrap();
+        passerelle::audit::bundle::verify(&serde_json::to_vec(&signed).unwrap(), &mut |_, _| {})
+            .expect("the audit log still verifies");
+    }
+    // A second withdrawal is refused: there is nothing left to erase.
+    let res = ne
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/cases/{ne_id}/consent-withdrawal"),
+            Caseworker,
+        )
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::CONFLICT, "personal_data_erased").await;
+}
