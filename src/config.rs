@@ -169,6 +169,9 @@ pub struct DeadlineSettings {
     pub in_transit_hours: Option<u32>,
     /// `deadlines.handed_over_hours`: start of assistance (default 24).
     pub handed_over_hours: Option<u32>,
+    /// `deadlines.check_interval_secs`: how often the node looks for steps
+    /// past their time limit and records each once in the audit log (default 60).
+    pub check_interval_secs: u64,
 }
 
 impl Default for DeadlineSettings {
@@ -182,6 +185,7 @@ impl Default for DeadlineSettings {
             handover_scheduled_hours: Some(336),
             in_transit_hours: Some(48),
             handed_over_hours: Some(24),
+            check_interval_secs: 60,
         }
     }
 }
@@ -365,6 +369,11 @@ impl Settings {
         }
         if self.node.agency.trim().is_empty() {
             return Err(ConfigError::Invalid("node.agency must not be empty".into()));
+        }
+        if self.deadlines.check_interval_secs == 0 || self.deadlines.check_interval_secs > 86_400 {
+            return Err(ConfigError::Invalid(
+                "deadlines.check_interval_secs must be between 1 and 86400".into(),
+            ));
         }
         if self.audit.checkpoint_interval_secs == 0 || self.audit.checkpoint_interval_secs > 86_400
         {

@@ -40,6 +40,7 @@ pub struct Application {
     witnessing: Witnessing,
     checkpoint_interval: Duration,
     tls_refusals: tokio::sync::mpsc::Receiver<&'static str>,
+    deadline_check: Duration,
 }
 
 /// Stops a running node.
@@ -215,6 +216,7 @@ impl Application {
             witnessing,
             checkpoint_interval: Duration::from_secs(settings.audit.checkpoint_interval_secs),
             tls_refusals,
+            deadline_check: Duration::from_secs(settings.deadlines.check_interval_secs),
         })
     }
 
@@ -269,10 +271,12 @@ impl Application {
         let dispatcher = tokio::spawn(self.dispatcher.run());
         let witnessing = tokio::spawn(self.witnessing.run(self.checkpoint_interval));
         let refusals = tokio::spawn(audit_tls_refusals(self.db.clone(), self.tls_refusals));
+        let overdue = tokio::spawn(watch_deadlines(self.db.clone(), self.deadline_check));
         let result = futures_util::future::try_join(self.api_server, self.peer_server).await;
         dispatcher.abort();
         witnessing.abort();
         refusals.abort();
+        overdue.abort();
         result.map(|_| ())
     }
 }
@@ -293,6 +297,27 @@ async fn audit_tls_refusals(db: Db, mut refusals: tokio::sync::mpsc::Receiver<&'
             .await
         {
             tracing::error!(error = %err, reason, "refused handshake not written to the audit log");
+        }
+    }
+}
+
+/// Records, at every interval, the lifecycle steps that went past their SOP
+/// time limit (each once, in the audit log).
+async fn watch_deadlines(db: Db, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = chrono::Utc::now().naive_utc();
+        match db
+            .write(move |c| crate::db::cases::record_overdue(c, now))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(steps = n, "steps past their SOP time limit recorded"),
+            Err(e) => {
+                tracing::warn!(error = %e, "overdue steps not recorded; next at the next interval")
+            }
         }
     }
 }

@@ -468,6 +468,8 @@ pub struct Statistics {
     pub referrals_by_state: Vec<Count>,
     /// Messages by direction and type.
     pub messages_by_type: Vec<Count>,
+    /// Lifecycle steps that went past their SOP time limit, by state.
+    pub overdue_by_state: Vec<Count>,
     /// Time to acknowledgement (message → receipt), decision (submitted →
     /// accepted/declined), handover (accepted → handed over) and closure
     /// (submitted → closed).
@@ -581,6 +583,10 @@ pub async fn statistics(
             let decision = span(&["submitted", "received"], &["accepted", "declined"]);
             let handover = span(&["accepted"], &["handed_over"]);
             let closure = span(&["submitted", "received"], &["closed"]);
+            let mut overdue = BTreeMap::new();
+            for e in store::entries_of_kinds(c, &[kinds::DEADLINE_OVERDUE], from, to, i64::MAX)? {
+                *overdue.entry(e.action).or_insert(0) += 1;
+            }
             let entries = store::entries_of_kinds(c, EXCHANGE_KINDS, from, to, i64::MAX)?;
             let mut by_type = BTreeMap::new();
             let mut queued_at = HashMap::new();
@@ -606,6 +612,7 @@ pub async fn statistics(
                 min_cell_count: min,
                 referrals_by_state: counts(by_state, min),
                 messages_by_type: counts(by_type, min),
+                overdue_by_state: counts(overdue, min),
                 timings: vec![
                     timing("acknowledgement", ack, min),
                     timing("decision", decision, min),
@@ -620,6 +627,7 @@ pub async fn statistics(
         for (table, list) in [
             ("referrals_by_state", &stats.referrals_by_state),
             ("messages_by_type", &stats.messages_by_type),
+            ("overdue_by_state", &stats.overdue_by_state),
         ] {
             for c in list {
                 rows.push(vec![

@@ -40,6 +40,9 @@ pub mod kinds {
     pub const CHECKPOINT_REFUSED: &str = "checkpoint_refused";
     /// The peer's log no longer matches what this node witnessed.
     pub const PEER_LOG_MISMATCH: &str = "peer_log_mismatch";
+    /// A lifecycle step found past its SOP time limit (`action` is the state,
+    /// `code` the time it was due).
+    pub const DEADLINE_OVERDUE: &str = "deadline_overdue";
     /// An administrative command run on the node (users, tokens).
     pub const ADMIN_COMMAND: &str = "admin_command";
 }

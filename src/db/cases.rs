@@ -995,3 +995,53 @@ pub fn erasure_confirmed(
         .execute(conn)?;
     annotate(conn, case.id, "erasure_confirmed", None, now)
 }
+
+/// Finds the steps past their SOP time limit that were not yet recorded,
+/// records each once (table `overdue_steps` and a `deadline_overdue` audit
+/// entry) and returns how many it found.
+pub fn record_overdue(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<usize, DbError> {
+    use super::schema::overdue_steps;
+    let now = now.trunc_subsecs(6);
+    let due: Vec<(String, String, String, NaiveDateTime)> = cases::table
+        .filter(cases::due_at.lt(now))
+        .select((
+            cases::id,
+            cases::referral_id,
+            cases::state,
+            cases::due_at.assume_not_null(),
+        ))
+        .load(conn)?;
+    let mut found = 0;
+    for (id, referral, state, due_at) in due {
+        if parse_state(&state)?.is_terminal() {
+            continue;
+        }
+        let known: i64 = overdue_steps::table
+            .find((id.as_str(), state.as_str(), due_at))
+            .count()
+            .get_result(conn)?;
+        if known > 0 {
+            continue;
+        }
+        diesel::insert_into(overdue_steps::table)
+            .values((
+                overdue_steps::case_id.eq(&id),
+                overdue_steps::state.eq(&state),
+                overdue_steps::due_at.eq(due_at),
+                overdue_steps::found_at.eq(now),
+            ))
+            .execute(conn)?;
+        let mut e =
+            crate::audit::Entry::new(crate::audit::kinds::DEADLINE_OVERDUE, "system", state);
+        e.case_id = Some(id);
+        e.referral_id = Some(referral);
+        e.outcome = "overdue".into();
+        e.code = Some(
+            chrono::TimeZone::from_utc_datetime(&chrono::Utc, &due_at)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
+        super::audit::append(conn, e)?;
+        found += 1;
+    }
+    Ok(found)
+}

@@ -47,6 +47,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    overdue_steps (case_id, state, due_at) {
+        case_id -> Text,
+        state -> Text,
+        due_at -> Timestamp,
+        found_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     case_erasures (case_id) {
         case_id -> Text,
         withdrawn_on -> Date,
@@ -241,6 +250,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     peer_alerts,
     idempotency_keys,
     case_erasures,
+    overdue_steps,
     audit_log,
     audit_tree,
     audit_head,

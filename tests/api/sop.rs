@@ -184,3 +184,68 @@ async fn withdrawing_consent_mid_case_erases_the_data_on_both_nodes_and_the_logs
         .unwrap();
     assert_problem(res, StatusCode::CONFLICT, "personal_data_erased").await;
 }
+
+#[tokio::test]
+async fn a_step_past_its_time_limit_is_recorded_once_in_the_audit_log() {
+    let (ne, _ng) = spawn_pair().await;
+    let (id, _) = ne.draft(&ready_case()).await;
+    let tag = etag(
+        &ne.get(&format!("/api/v1/cases/{id}"), Caseworker)
+            .send()
+            .await
+            .unwrap(),
+    );
+    ne.step(Caseworker, &id, &tag, json!({ "action": "submit" }))
+        .await;
+    // The supervisor's 48 hours have passed.
+    ne.db
+        .write_blocking(|c| {
+            use diesel::prelude::*;
+            use passerelle::db::schema::cases;
+            diesel::update(cases::table.filter(cases::id.eq(&id)))
+                .set(cases::due_at.eq(Some(now() - chrono::Duration::hours(1))))
+                .execute(c)
+                .map_err(passerelle::db::DbError::from)
+        })
+        .unwrap();
+    let found = |n: &TestNode| {
+        n.db.write_blocking(|c| passerelle::db::cases::record_overdue(c, now()))
+            .unwrap()
+    };
+    assert_eq!(found(&ne), 1);
+    assert_eq!(found(&ne), 0, "recorded once");
+    let entries = ne
+        .db
+        .read_blocking(|c| {
+            let size = passerelle::db::audit::size(c)?;
+            passerelle::db::audit::entries(c, 0, size)
+        })
+        .unwrap();
+    let overdue: Vec<_> = entries
+        .iter()
+        .filter(|e| e.kind == "deadline_overdue")
+        .collect();
+    assert_eq!(overdue.len(), 1);
+    assert_eq!(overdue[0].action, "submitted");
+    assert_eq!(overdue[0].case_id.as_deref(), Some(id.as_str()));
+    // Listed among the overdue cases, and counted (suppressed: one case) for the JTWG.
+    let list: serde_json::Value = ne
+        .get("/api/v1/cases?overdue=true", Supervisor)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let stats: serde_json::Value = ne
+        .get("/api/v1/jtwg/statistics", JtwgReviewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["overdue_by_state"][0]["key"], "submitted");
+    assert_eq!(stats["overdue_by_state"][0]["suppressed"], true);
+}

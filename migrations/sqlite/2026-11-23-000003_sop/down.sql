@@ -1,1 +1,2 @@
+DROP TABLE overdue_steps;
 DROP TABLE case_erasures;

@@ -6,3 +6,13 @@ CREATE TABLE case_erasures (
     erased_at TIMESTAMP NOT NULL,
     confirmed_by_peer_at TIMESTAMP
 );
+
+-- Steps found past their SOP time limit, each recorded once (and in the
+-- audit log, so that the JTWG sees it).
+CREATE TABLE overdue_steps (
+    case_id TEXT NOT NULL REFERENCES cases(id),
+    state TEXT NOT NULL,
+    due_at TIMESTAMP NOT NULL,
+    found_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (case_id, state, due_at)
+);
