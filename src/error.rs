@@ -30,6 +30,16 @@ use crate::domain::FieldError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+tokio::task_local! {
+    /// The language of the request being answered (from `Accept-Language`).
+    pub static LANG: crate::domain::i18n::Lang;
+}
+
+/// The language of the request being answered (English outside a request).
+pub fn current_lang() -> crate::domain::i18n::Lang {
+    LANG.try_with(|l| *l).unwrap_or_default()
+}
+
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Problem {
@@ -53,7 +63,7 @@ impl Problem {
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
         Self {
             type_uri: format!("urn:passerelle:problem:{code}"),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            title: crate::domain::i18n::problem_title(code, current_lang()).to_owned(),
             status: status.as_u16(),
             detail: detail.into(),
             code: code.to_owned(),

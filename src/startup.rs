@@ -135,6 +135,7 @@ impl Application {
             )
             .wrap(ErrorHandlers::new().default_handler(problem_fallback))
             .wrap(from_fn(api::audit::record))
+            .wrap(from_fn(api::language))
             .wrap(from_fn(telemetry::observe))
             .wrap(TracingLogger::default())
         })

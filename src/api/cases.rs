@@ -96,6 +96,8 @@ pub struct CaseResponse {
     pub direction: Direction,
     /// Current state.
     pub state: State,
+    /// The state's label in the language `Accept-Language` picks.
+    pub state_label: &'static str,
     /// For a case on hold: the state it resumes to.
     pub hold_from_state: Option<State>,
     /// Version, incremented by every change; the `ETag` is `"{version}"`.
@@ -229,6 +231,11 @@ fn render(case: &Case, role: Role, now: NaiveDateTime) -> CaseResponse {
         reference: case.reference.clone(),
         direction: case.side.into(),
         state: case.state,
+        state_label: crate::domain::i18n::state_label(
+            case.state.as_str(),
+            crate::error::current_lang(),
+        )
+        .unwrap_or(case.state.as_str()),
         hold_from_state: case.hold_from,
         version: case.version,
         counterpart_node: case.counterpart,

@@ -13,11 +13,62 @@ use crate::domain::ids::NodeId;
 use crate::domain::roles::{Permission, Role};
 use crate::error::{ApiError, Problem};
 
+/// One entry of a code list, labelled in the language of the request.
+#[derive(Serialize, ToSchema)]
+pub struct CodeEntryView {
+    /// Stable code used on the wire and in storage.
+    pub code: &'static str,
+    /// Label in the language `Accept-Language` picked.
+    pub label: &'static str,
+    /// English label.
+    pub en: &'static str,
+    /// French label.
+    pub fr: &'static str,
+}
+
+/// A versioned code list, titled in the language of the request.
+#[derive(Serialize, ToSchema)]
+pub struct CodeListView {
+    /// Stable identifier of the list, e.g. `exploitation_type`.
+    pub id: &'static str,
+    /// Version of the list; bumped on any change.
+    pub version: u32,
+    /// Title in the language `Accept-Language` picked.
+    pub title: &'static str,
+    /// English title.
+    pub title_en: &'static str,
+    /// French title.
+    pub title_fr: &'static str,
+    /// The entries, in display order.
+    pub entries: Vec<CodeEntryView>,
+}
+
+fn view(list: &'static CodeList) -> CodeListView {
+    let lang = crate::error::current_lang();
+    CodeListView {
+        id: list.id,
+        version: list.version,
+        title: lang.pick(list.title_en, list.title_fr),
+        title_en: list.title_en,
+        title_fr: list.title_fr,
+        entries: list
+            .entries
+            .iter()
+            .map(|e| CodeEntryView {
+                code: e.code,
+                label: lang.pick(e.en, e.fr),
+                en: e.en,
+                fr: e.fr,
+            })
+            .collect(),
+    }
+}
+
 /// All code lists.
 #[derive(Serialize, ToSchema)]
 pub struct CodeLists {
     /// Every list with its version and bilingual entries.
-    pub lists: &'static [CodeList],
+    pub lists: Vec<CodeListView>,
 }
 
 /// Bilingual (English/French) code lists: stable codes, versioned lists.
@@ -30,7 +81,7 @@ pub struct CodeLists {
 pub async fn code_lists(auth: Auth) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReadCodeLists)?;
     Ok(HttpResponse::Ok().json(CodeLists {
-        lists: lists::CODE_LISTS,
+        lists: lists::CODE_LISTS.iter().map(view).collect(),
     }))
 }
 
@@ -39,7 +90,7 @@ pub async fn code_lists(auth: Auth) -> Result<HttpResponse, ApiError> {
     tag = "reference",
     params(("list" = String, Path, description = "List id, e.g. `exploitation_type`")),
     responses(
-        (status = 200, description = "The list", body = CodeList),
+        (status = 200, description = "The list, labelled in the language `Accept-Language` picks (English or French)", body = CodeListView),
         (status = 404, description = "No such list (`not_found`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
@@ -50,7 +101,7 @@ pub async fn code_list(auth: Auth, list: web::Path<String>) -> Result<HttpRespon
     auth.require(Permission::ReadCodeLists)?;
     let list =
         lists::list(&list).ok_or_else(|| ApiError::NotFound(format!("no code list `{list}`")))?;
-    Ok(HttpResponse::Ok().json(list))
+    Ok(HttpResponse::Ok().json(view(list)))
 }
 
 /// The caller's account.

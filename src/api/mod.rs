@@ -7,6 +7,26 @@ pub mod auth;
 pub mod cases;
 pub mod exchange;
 pub mod jtwg;
+
+/// Middleware: answers in the language `Accept-Language` picks (English or
+/// French) and says which in `Content-Language`.
+pub async fn language(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let lang = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(crate::domain::i18n::Lang::from_accept_language)
+        .unwrap_or_default();
+    let mut res = crate::error::LANG.scope(lang, next.call(req)).await?;
+    res.headers_mut().insert(
+        actix_web::http::header::CONTENT_LANGUAGE,
+        actix_web::http::header::HeaderValue::from_static(lang.as_str()),
+    );
+    Ok(res)
+}
 pub mod meta;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};

@@ -67,6 +67,8 @@ pub mod ids {
     pub const CASE_STATE: &str = "case_state";
     pub const TRANSITION_ACTION: &str = "transition_action";
     pub const DIRECTION: &str = "direction";
+    pub const ESCORT_AGENCY: &str = "escort_agency";
+    pub const CROSSING_POINT: &str = "crossing_point";
 }
 
 macro_rules! entries {
@@ -82,6 +84,38 @@ pub const ADULT_AGE_BANDS: &[&str] = &["18_24", "25_34", "35_49", "50_plus"];
 
 /// Every code list served by `GET /api/v1/code-lists`.
 pub static CODE_LISTS: &[CodeList] = &[
+    CodeList {
+        id: ids::ESCORT_AGENCY,
+        version: 1,
+        title_en: "Escorting agency",
+        title_fr: "Service d'escorte",
+        entries: entries![
+            "naptip" => "NAPTIP" / "NAPTIP",
+            "anltp_tim" => "ANLTP/TIM" / "ANLTP/TIM",
+            "dst_police" => "Niger police (DST)" / "Police nationale du Niger (DST)",
+            "nigeria_police" => "Nigeria Police Force" / "Police nigériane",
+            "nigeria_immigration" => "Nigeria Immigration Service" / "Service d'immigration du Nigeria",
+            "iom" => "IOM" / "OIM",
+            "unicef" => "UNICEF" / "UNICEF",
+            "social_welfare" => "Social welfare services" / "Services de l'action sociale",
+            "ngo" => "Partner NGO" / "ONG partenaire",
+        ],
+    },
+    CodeList {
+        id: ids::CROSSING_POINT,
+        version: 1,
+        title_en: "Border crossing point (Niger – Nigeria)",
+        title_fr: "Point de passage frontalier (Niger – Nigeria)",
+        entries: entries![
+            "konni_illela" => "Birni-N'Konni (Tahoua) – Illela (Sokoto)" / "Birni-N'Konni (Tahoua) – Illela (Sokoto)",
+            "maradi_jibia" => "Maradi / Dan Issa – Jibia (Katsina)" / "Maradi / Dan Issa – Jibia (Katsina)",
+            "matameye_kongolam" => "Matamèye (Zinder) – Kongolam (Katsina)" / "Matamèye (Zinder) – Kongolam (Katsina)",
+            "magaria_babura" => "Magaria (Zinder) – Babura (Jigawa)" / "Magaria (Zinder) – Babura (Jigawa)",
+            "zinder_maigatari" => "Zinder – Maigatari (Jigawa)" / "Zinder – Maigatari (Jigawa)",
+            "gaya_kamba" => "Gaya (Dosso) – Kamba (Kebbi)" / "Gaya (Dosso) – Kamba (Kebbi)",
+            "diffa_damasak" => "Diffa – Damasak (Borno)" / "Diffa – Damasak (Borno)",
+        ],
+    },
     CodeList {
         id: ids::PERSON_STATUS,
         version: 1,

@@ -9,6 +9,8 @@ pub mod case;
 pub mod code_lists;
 pub mod countries;
 pub mod disclosure;
+pub mod handover;
+pub mod i18n;
 pub mod ids;
 pub mod lifecycle;
 pub mod roles;

@@ -249,3 +249,94 @@ async fn a_step_past_its_time_limit_is_recorded_once_in_the_audit_log() {
     assert_eq!(stats["overdue_by_state"][0]["key"], "submitted");
     assert_eq!(stats["overdue_by_state"][0]["suppressed"], true);
 }
+
+#[tokio::test]
+async fn the_same_endpoints_answer_in_french_or_english() {
+    let n = spawn_node(NodeId::NeAnltp).await;
+    let get = |path: String, lang: &'static str| {
+        n.get(&path, Caseworker)
+            .header("Accept-Language", lang)
+            .send()
+    };
+    // Code lists: the label in the language asked for, stable codes.
+    let fr = get(
+        "/api/v1/code-lists/consent_scope".into(),
+        "fr-NE,fr;q=0.9,en;q=0.5",
+    )
+    .await
+    .unwrap();
+    assert_eq!(fr.headers()["content-language"], "fr");
+    let fr: serde_json::Value = fr.json().await.unwrap();
+    let en: serde_json::Value = get("/api/v1/code-lists/consent_scope".into(), "en-GB")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fr["title"], "Portée du consentement");
+    assert_eq!(en["title"], "Scope of consent");
+    assert_eq!(fr["entries"][0]["code"], en["entries"][0]["code"]);
+    assert_eq!(fr["entries"][0]["label"], "Orientation vers l'autre agence");
+    // States.
+    let (id, _) = n.draft(&ready_case()).await;
+    let fr: serde_json::Value = get(format!("/api/v1/cases/{id}"), "fr")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let en: serde_json::Value = get(format!("/api/v1/cases/{id}"), "en")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (fr["state"].as_str(), en["state"].as_str()),
+        (Some("draft"), Some("draft"))
+    );
+    assert_eq!(en["state_label"], "Draft");
+    assert_eq!(fr["state_label"], "Brouillon");
+    // Errors: same code, title in the language asked for.
+    let missing = format!("/api/v1/cases/{}", uuid::Uuid::now_v7());
+    let fr = get(missing.clone(), "fr").await.unwrap();
+    let fr = assert_problem(fr, StatusCode::NOT_FOUND, "case_not_found").await;
+    let en = assert_problem(
+        get(missing, "en").await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "case_not_found",
+    )
+    .await;
+    assert_ne!(fr["title"], en["title"]);
+    assert_eq!(
+        en["title"],
+        passerelle::domain::i18n::problem_title(
+            "case_not_found",
+            passerelle::domain::i18n::Lang::En
+        )
+    );
+    assert_eq!(
+        fr["title"],
+        passerelle::domain::i18n::problem_title(
+            "case_not_found",
+            passerelle::domain::i18n::Lang::Fr
+        )
+    );
+    // Extractor errors too.
+    let res = n
+        .request(reqwest::Method::POST, "/api/v1/cases", Caseworker)
+        .header("Accept-Language", "fr")
+        .header("Content-Type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    let p = assert_problem(res, StatusCode::BAD_REQUEST, "malformed_json").await;
+    assert_eq!(
+        p["title"],
+        passerelle::domain::i18n::problem_title(
+            "malformed_json",
+            passerelle::domain::i18n::Lang::Fr
+        )
+    );
+}
