@@ -216,6 +216,7 @@ fn seed(
                     reason_code: None,
                     outcome: None,
                     comment: None,
+                    handover: None,
                 };
                 let case = repo::transition(
                     c,

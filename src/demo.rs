@@ -124,6 +124,27 @@ impl DemoNode {
         Ok((v, etag))
     }
 
+    /// Waits until this node's board shows the plan in `status` at `crossing`.
+    async fn wait_for_plan(&self, status: &str, crossing: &str) -> anyhow::Result<()> {
+        for _ in 0..500 {
+            let (board, _) = self
+                .call(
+                    Role::Liaison,
+                    reqwest::Method::GET,
+                    "/api/v1/handovers",
+                    None,
+                    None,
+                )
+                .await?;
+            let item = &board["items"][0];
+            if item["plan_status"] == status && item["plan"]["crossing_point"] == crossing {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        bail!("{}: the handover plan did not become {status}", self.name)
+    }
+
     async fn case(&self, id: &str) -> anyhow::Result<(Value, String)> {
         let (v, tag) = self
             .call(
@@ -365,7 +386,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         .await?;
     let ng_id = ng.wait_for(&referral, "received").await?;
     ne.wait_for(&referral, "received").await?;
-    let steps: [(&DemoNode, &str, Role, Value, &str); 7] = [
+    let steps: [(&DemoNode, &str, Role, Value, &str); 8] = [
         (
             ng,
             &ng_id,
@@ -377,7 +398,11 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             ng,
             &ng_id,
             Role::Liaison,
-            json!({ "action": "schedule_handover", "comment": "Jibia–Maradi crossing" }),
+            json!({ "action": "schedule_handover", "handover": {
+                "crossing_point": "maradi_jibia",
+                "window_from": chrono::Utc::now().date_naive(),
+                "window_to": chrono::Utc::now().date_naive() + chrono::Duration::days(4),
+                "escorts": ["naptip", "dst_police"] } }),
             "handover_scheduled",
         ),
         (
@@ -390,6 +415,13 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         (
             ng,
             &ng_id,
+            Role::Liaison,
+            json!({ "action": "confirm_handover" }),
+            "in_transit",
+        ),
+        (
+            ne,
+            &ne_id,
             Role::Liaison,
             json!({ "action": "confirm_handover" }),
             "handed_over",
@@ -420,6 +452,29 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         node.act(role, id, body).await?;
         ne.wait_for(&referral, state).await?;
         ng.wait_for(&referral, state).await?;
+        if state == "handover_scheduled" {
+            // Niamey counter-proposes another crossing; Abuja accepts it.
+            let plan = json!({
+                "crossing_point": "konni_illela",
+                "window_from": chrono::Utc::now().date_naive(),
+                "window_to": chrono::Utc::now().date_naive() + chrono::Duration::days(5),
+                "escorts": ["anltp_tim", "dst_police", "naptip"],
+            });
+            let path = format!("/api/v1/cases/{ne_id}/handover/counter-proposal");
+            ne.call(
+                Role::Liaison,
+                reqwest::Method::POST,
+                &path,
+                Some(plan),
+                None,
+            )
+            .await?;
+            ng.wait_for_plan("proposed", "konni_illela").await?;
+            let path = format!("/api/v1/cases/{ng_id}/handover/acceptance");
+            ng.call(Role::Liaison, reqwest::Method::POST, &path, None, None)
+                .await?;
+            ne.wait_for_plan("agreed", "konni_illela").await?;
+        }
     }
     // Let the last receipts come back before printing.
     tokio::time::sleep(Duration::from_millis(300)).await;

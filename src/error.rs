@@ -182,6 +182,7 @@ impl ApiError {
                     (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
                 }
                 CaseError::AlreadyErased => (StatusCode::CONFLICT, "personal_data_erased"),
+                CaseError::Handover(h) => (StatusCode::CONFLICT, h.code()),
                 CaseError::Db(e) => Self::db_problem(e),
             },
             ApiError::Db(e) => Self::db_problem(e),

@@ -72,6 +72,7 @@ pub struct AppState {
         (name = "reference", description = "Code lists and the caller's account"),
         (name = "admin", description = "Node administration"),
         (name = "exchange", description = "Messages exchanged with the other node"),
+        (name = "handover", description = "The handover at the border: plan, negotiation, the liaisons' board"),
         (name = "jtwg", description = "The JTWG's review: exchange log, checkpoints, reconciliation, statistics (no personal data)"),
         (name = "audit", description = "The tamper-evident audit log: checkpoints and cross-witnessing"),
         (name = "operations", description = "Health, readiness and metrics")
@@ -122,6 +123,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(cases::transition_case)
                 .service(cases::case_events)
                 .service(cases::withdraw_consent)
+                .service(cases::counter_propose_handover)
+                .service(cases::accept_handover)
+                .service(cases::handover_board)
                 .service(exchange::case_messages)
                 .service(exchange::admin_messages)
                 .service(exchange::retry_message)

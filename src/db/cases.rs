@@ -9,12 +9,14 @@ use chrono::{Datelike, NaiveDateTime, SubsecRound};
 use diesel::prelude::*;
 use serde_json::json;
 
+use super::handovers;
 use super::models::{CaseRow, EventRow, IdempotencyRow, IdentityRow};
 use super::schema::{case_events, case_identities, cases, idempotency_keys};
 use super::users::{hex, Principal};
 use super::{peer, AnyConnection, DbError, NodeCtx};
 use crate::domain::case::{CaseDetails, Identity};
 use crate::domain::disclosure;
+use crate::domain::handover::{self, AtCrossing, HandoverError, HandoverParams, PlanStatus};
 use crate::domain::ids::{CaseId, CaseReference, MessageId, NodeId, ReferralId, UserId};
 use crate::domain::lifecycle::{
     self, Action, Actor, Side, State, TransitionError, TransitionParams,
@@ -89,6 +91,8 @@ pub enum CaseError {
     IdempotencyKeyReused,
     #[error("consent was already withdrawn and the person's data erased")]
     AlreadyErased,
+    #[error(transparent)]
+    Handover(#[from] crate::domain::handover::HandoverError),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -453,6 +457,83 @@ fn apply(
     // returned below equals what a later read gives.
     let now = now.trunc_subsecs(6);
     let decision = lifecycle::decide(action, case.state, case.hold_from, case.side, actor)?;
+    let mut params = params;
+    // The side that acts: this node for a user, the other for the peer.
+    let acting = match actor {
+        Actor::User(_) => case.side,
+        Actor::Peer => case.side.other(),
+    };
+    match action {
+        Action::ScheduleHandover => {
+            let Some(HandoverParams::Plan(plan)) = &params.handover else {
+                return Err(CaseError::InvalidParameters(vec![FieldError::new(
+                    "handover",
+                    "required",
+                    "a handover is scheduled with a plan",
+                )]));
+            };
+            handovers::propose(conn, case.id, plan, acting, now)?;
+        }
+        Action::Depart => {
+            let h = handovers::get(conn, case.id)?.ok_or(HandoverError::NoPlan)?;
+            if h.status != PlanStatus::Agreed {
+                return Err(HandoverError::NotAgreed.into());
+            }
+            let at = resolve_at(params.handover.as_ref(), &h.plan, now);
+            handovers::depart(conn, case.id, &at, now)?;
+            params.handover = Some(HandoverParams::At {
+                crossing_point: Some(at.crossing_point),
+                at: Some(at.at),
+            });
+        }
+        Action::ConfirmHandover => {
+            let h = handovers::get(conn, case.id)?.ok_or(HandoverError::NoPlan)?;
+            let (mine, theirs) = match acting {
+                Side::Sending => (&h.sending, &h.receiving),
+                Side::Receiving => (&h.receiving, &h.sending),
+            };
+            if mine.is_some() {
+                return Err(HandoverError::AlreadyConfirmed.into());
+            }
+            let at = resolve_at(params.handover.as_ref(), &h.plan, now);
+            handovers::confirm(conn, case.id, acting, &at, now)?;
+            params.handover = Some(HandoverParams::At {
+                crossing_point: Some(at.crossing_point.clone()),
+                at: Some(at.at),
+            });
+            let Some(theirs) = theirs.clone() else {
+                // The first of the two confirmations: the handover is not
+                // complete until the other side confirms too.
+                let case = note_event(conn, case, "handover_confirmed", user, &params, now)?;
+                if actor != Actor::Peer {
+                    enqueue(conn, ctx, &case, action, &params, now)?;
+                }
+                return Ok(case);
+            };
+            let (sending, receiving) = match acting {
+                Side::Sending => (at, theirs),
+                Side::Receiving => (theirs, at),
+            };
+            if let Some(m) =
+                handover::mismatch(&h.plan, h.departure.as_ref(), &sending, &receiving, 12)
+            {
+                handovers::flag(conn, case.id, &m, now)?;
+                peer::alert(
+                    conn,
+                    "handover_mismatch",
+                    &format!("case {}: {m}", case.reference),
+                    now,
+                )?;
+                let mut e =
+                    crate::audit::Entry::new("handover_mismatch", "system", "confirm_handover");
+                e.case_id = Some(case.id.to_string());
+                e.referral_id = Some(case.referral_id.to_string());
+                e.outcome = "flagged".into();
+                super::audit::append(conn, e)?;
+            }
+        }
+        _ => {}
+    }
     if action == Action::Submit {
         case.details
             .check_ready(now.date())
@@ -518,6 +599,126 @@ fn apply(
     })
 }
 
+/// Where and when a liaison's record happened: what was given, else the
+/// agreed plan's crossing point and now.
+fn resolve_at(
+    given: Option<&HandoverParams>,
+    plan: &crate::domain::handover::Plan,
+    now: NaiveDateTime,
+) -> AtCrossing {
+    let (cp, at) = match given {
+        Some(HandoverParams::At { crossing_point, at }) => (crossing_point.clone(), *at),
+        _ => (None, None),
+    };
+    AtCrossing {
+        at: at.unwrap_or_else(|| chrono::TimeZone::from_utc_datetime(&chrono::Utc, &now)),
+        crossing_point: cp.unwrap_or_else(|| plan.crossing_point.clone()),
+    }
+}
+
+/// A timeline entry by `user` (or the peer) that does not change the state.
+fn note_event(
+    conn: &mut AnyConnection,
+    case: Case,
+    kind: &str,
+    user: Option<&Principal>,
+    params: &TransitionParams,
+    now: NaiveDateTime,
+) -> Result<Case, CaseError> {
+    let version = case.version + 1;
+    let n = diesel::update(
+        cases::table
+            .filter(cases::id.eq(case.id.to_string()))
+            .filter(cases::version.eq(case.version)),
+    )
+    .set((cases::version.eq(version), cases::updated_at.eq(now)))
+    .execute(conn)?;
+    if n != 1 {
+        return Err(CaseError::VersionMismatch {
+            current: case.version,
+        });
+    }
+    record_event(
+        conn,
+        case.id,
+        version,
+        now,
+        kind,
+        Some(case.state),
+        case.state,
+        user,
+        Some(params),
+    )?;
+    Ok(Case {
+        version,
+        updated_at: now,
+        ..case
+    })
+}
+
+/// A counter-proposal (`plan`) or the acceptance (`None`) of the handover
+/// plan, by the side that did not make the current proposal: this node's
+/// `user`, or the peer (`user` is `None`).
+pub fn answer_handover(
+    conn: &mut AnyConnection,
+    ctx: &NodeCtx,
+    case: Case,
+    plan: Option<crate::domain::handover::Plan>,
+    user: Option<&Principal>,
+    now: NaiveDateTime,
+) -> Result<Case, CaseError> {
+    let now = now.trunc_subsecs(6);
+    if case.state != State::HandoverScheduled {
+        return Err(HandoverError::NotScheduled.into());
+    }
+    let acting = if user.is_some() {
+        case.side
+    } else {
+        case.side.other()
+    };
+    let h = handovers::get(conn, case.id)?;
+    let verb = if plan.is_some() {
+        "counter-propose"
+    } else {
+        "accept"
+    };
+    handover::may_answer(
+        h.as_ref().map(|h| h.status),
+        h.as_ref().map_or(acting, |h| h.proposed_by),
+        acting,
+        verb,
+    )?;
+    let params = TransitionParams {
+        reason_code: None,
+        outcome: None,
+        comment: None,
+        handover: plan.clone().map(HandoverParams::Plan),
+    };
+    let (kind, message, payload) = match &plan {
+        Some(p) => {
+            handovers::propose(conn, case.id, p, acting, now)?;
+            (
+                "handover_counter_proposed",
+                crate::peer::envelope::types::HANDOVER_COUNTER_PROPOSAL,
+                json!({ "handover": p }),
+            )
+        }
+        None => {
+            handovers::agree(conn, case.id, now)?;
+            (
+                "handover_agreed",
+                crate::peer::envelope::types::HANDOVER_ACCEPTANCE,
+                json!({}),
+            )
+        }
+    };
+    let case = note_event(conn, case, kind, user, &params, now)?;
+    if user.is_some() {
+        peer::append_outgoing(conn, ctx, case.id, case.referral_id, message, payload, now)?;
+    }
+    Ok(case)
+}
+
 /// Adds a timeline entry that does not change the state (e.g. the other
 /// node rejected one of our messages).
 pub fn annotate(
@@ -540,6 +741,7 @@ pub fn annotate(
         reason_code,
         outcome: None,
         comment: None,
+        handover: None,
     };
     record_event(
         conn,
@@ -580,12 +782,18 @@ fn enqueue(
     } else {
         peer::transition_payload(action, params)
     };
+    // The receiving side's confirmation of the handover is the arrival.
+    let message_type = if action == Action::ConfirmHandover && case.side == Side::Receiving {
+        crate::peer::envelope::types::ARRIVAL
+    } else {
+        peer::message_type_for(action)
+    };
     peer::append_outgoing(
         conn,
         ctx,
         case.id,
         case.referral_id,
-        peer::message_type_for(action),
+        message_type,
         payload,
         now,
     )?;

@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod cases;
 pub mod group;
+pub mod handovers;
 pub mod models;
 pub mod peer;
 pub mod schema;

@@ -512,6 +512,8 @@ struct TransitionPayload {
     action: Action,
     reason_code: Option<String>,
     outcome: Option<String>,
+    #[serde(default)]
+    handover: Option<Value>,
 }
 
 fn invalid(e: impl std::fmt::Display) -> CaseError {
@@ -554,24 +556,73 @@ fn apply_incoming(
         cases::erasure_confirmed(conn, env.referral_id, now)?;
         return Ok(());
     }
-    let p: TransitionPayload = serde_json::from_value(env.payload.clone()).map_err(invalid)?;
-    if message_type_for(p.action) != env.message_type
-        || matches!(p.action, Action::Approve | Action::MarkReceived)
+    if env.message_type == types::HANDOVER_COUNTER_PROPOSAL
+        || env.message_type == types::HANDOVER_ACCEPTANCE
     {
+        let plan = match env.payload.get("handover") {
+            Some(v) => Some(
+                serde_json::from_value::<crate::domain::handover::Plan>(v.clone())
+                    .map_err(invalid)?,
+            ),
+            None => None,
+        };
+        if plan.is_some() != (env.message_type == types::HANDOVER_COUNTER_PROPOSAL) {
+            return Err(invalid(
+                "a counter-proposal carries a plan, an acceptance none",
+            ));
+        }
+        let case = cases::find_by_referral(conn, env.referral_id)?.ok_or(CaseError::NotFound)?;
+        cases::answer_handover(conn, ctx, case, plan, None, now)?;
+        return Ok(());
+    }
+    let p: TransitionPayload = serde_json::from_value(env.payload.clone()).map_err(invalid)?;
+    let expected = if p.action == Action::ConfirmHandover && env.message_type == types::ARRIVAL {
+        types::ARRIVAL
+    } else {
+        message_type_for(p.action)
+    };
+    if expected != env.message_type || matches!(p.action, Action::Approve | Action::MarkReceived) {
         return Err(invalid(format!(
             "a `{}` message cannot carry `{}`",
             env.message_type, p.action
         )));
     }
-    let params = TransitionParams::parse(p.action, p.reason_code, p.outcome, None)
+    let mut params = TransitionParams::parse(p.action, p.reason_code, p.outcome, None)
         .map_err(CaseError::InvalidParameters)?;
+    params.handover = match (p.action, p.handover) {
+        (Action::ScheduleHandover, Some(v)) => Some(crate::domain::handover::HandoverParams::Plan(
+            serde_json::from_value(v).map_err(invalid)?,
+        )),
+        (Action::Depart | Action::ConfirmHandover, Some(v)) => {
+            let at: crate::domain::handover::AtCrossing =
+                serde_json::from_value(v).map_err(invalid)?;
+            Some(crate::domain::handover::HandoverParams::At {
+                crossing_point: Some(at.crossing_point),
+                at: Some(at.at),
+            })
+        }
+        (_, None) => None,
+        (action, Some(_)) => {
+            return Err(invalid(format!("`{action}` carries no handover data")));
+        }
+    };
     cases::apply_from_peer(conn, ctx, env.referral_id, p.action, params, now)?;
     Ok(())
 }
 
 /// The payload of a transition message.
 pub fn transition_payload(action: Action, params: &TransitionParams) -> Value {
-    json!({ "action": action, "reason_code": params.reason_code, "outcome": params.outcome })
+    use crate::domain::handover::HandoverParams;
+    let mut payload =
+        json!({ "action": action, "reason_code": params.reason_code, "outcome": params.outcome });
+    match &params.handover {
+        Some(HandoverParams::Plan(plan)) => payload["handover"] = json!(plan),
+        Some(HandoverParams::At { crossing_point, at }) => {
+            payload["handover"] = json!({ "crossing_point": crossing_point, "at": at })
+        }
+        None => {}
+    }
+    payload
 }
 
 /// Why a receipt could not be settled.
@@ -658,6 +709,7 @@ pub fn settle(
             reason_code: None,
             outcome: None,
             comment: None,
+            handover: None,
         };
         let marked = conn.transaction(|c| {
             cases::apply_from_peer(c, ctx, referral, Action::MarkReceived, params, now)

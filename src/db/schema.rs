@@ -47,6 +47,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    handovers (case_id) {
+        case_id -> Text,
+        plan -> Text,
+        proposed_by -> Text,
+        status -> Text,
+        round -> BigInt,
+        departure -> Nullable<Text>,
+        sending_confirmation -> Nullable<Text>,
+        receiving_confirmation -> Nullable<Text>,
+        mismatch -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     overdue_steps (case_id, state, due_at) {
         case_id -> Text,
         state -> Text,
@@ -251,6 +266,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     case_erasures,
     overdue_steps,
+    handovers,
     audit_log,
     audit_tree,
     audit_head,

@@ -64,14 +64,14 @@ pub fn allowed_fields(message_type: &str) -> Option<&'static [&'static str]> {
         "referral_request" => &["reference", "details", "identity"],
         "consent_withdrawal" => &["withdrawn_on"],
         "erasure_confirmation" => &["erased_at"],
+        "handover_counter_proposal" => &["handover"],
+        "handover_acceptance" => &[],
+        "handover_proposal" | "handover_confirmation" | "departure" | "arrival" => {
+            &["action", "reason_code", "outcome", "handover"]
+        }
         "decision"
         | "info_request"
         | "info_response"
-        | "handover_proposal"
-        | "handover_counter_proposal"
-        | "handover_confirmation"
-        | "departure"
-        | "arrival"
         | "repatriation_update"
         | "reintegration_update"
         | "status_update"

@@ -146,6 +146,22 @@ pub enum HandoverError {
     NotAgreed,
     #[error("this side already confirmed the handover")]
     AlreadyConfirmed,
+    #[error("the handover can only be negotiated while it is scheduled")]
+    NotScheduled,
+}
+
+impl HandoverError {
+    /// Stable problem code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            HandoverError::NoPlan => "handover_not_planned",
+            HandoverError::AlreadyAgreed => "handover_already_agreed",
+            HandoverError::OwnProposal(_) => "own_handover_proposal",
+            HandoverError::NotAgreed => "handover_not_agreed",
+            HandoverError::AlreadyConfirmed => "handover_already_confirmed",
+            HandoverError::NotScheduled => "handover_not_scheduled",
+        }
+    }
 }
 
 /// May `side` accept or counter-propose a plan `proposed_by` in `status`?
@@ -301,5 +317,134 @@ mod tests {
         );
         assert!(m.contains("apart"), "{m}");
         assert!(m.contains("outside the window"), "{m}");
+    }
+}
+
+/// Handover data a lifecycle transition carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandoverParams {
+    /// `schedule_handover`: the proposed plan.
+    Plan(Plan),
+    /// `depart`, `confirm_handover`: where and when (defaults: the agreed
+    /// plan's crossing point, now).
+    At {
+        crossing_point: Option<String>,
+        at: Option<DateTime<Utc>>,
+    },
+}
+
+/// Handover data as sent by a client with a transition.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandoverInput {
+    /// Crossing point (code list `crossing_point`): required to schedule;
+    /// for a departure or a confirmation, defaults to the agreed plan's.
+    pub crossing_point: Option<String>,
+    /// First day of the window (to schedule).
+    pub window_from: Option<NaiveDate>,
+    /// Last day of the window (to schedule).
+    pub window_to: Option<NaiveDate>,
+    /// Escorting agencies (to schedule; code list `escort_agency`).
+    pub escorts: Option<Vec<String>>,
+    /// When it happened (departure, confirmation); defaults to now.
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// Checks the handover data of a transition: required to schedule, optional
+/// for a departure or a confirmation, refused otherwise.
+pub fn params_for(
+    action: super::lifecycle::Action,
+    input: Option<HandoverInput>,
+    today: NaiveDate,
+) -> Result<Option<HandoverParams>, Vec<FieldError>> {
+    use super::lifecycle::Action;
+    let missing = |f: &str| {
+        FieldError::new(
+            format!("handover.{f}"),
+            "required",
+            "needed to schedule a handover",
+        )
+    };
+    match (action, input) {
+        (Action::ScheduleHandover, None) => Err(vec![FieldError::new(
+            "handover",
+            "required",
+            "a handover is scheduled with a plan: crossing point, date window, escorting agencies",
+        )]),
+        (Action::ScheduleHandover, Some(i)) => {
+            let mut errors = Vec::new();
+            if i.crossing_point.is_none() {
+                errors.push(missing("crossing_point"));
+            }
+            if i.window_from.is_none() {
+                errors.push(missing("window_from"));
+            }
+            if i.window_to.is_none() {
+                errors.push(missing("window_to"));
+            }
+            if i.escorts.is_none() {
+                errors.push(missing("escorts"));
+            }
+            if i.at.is_some() {
+                errors.push(FieldError::new(
+                    "handover.at",
+                    "not_applicable",
+                    "a plan has a window, not a time",
+                ));
+            }
+            match (i.crossing_point, i.window_from, i.window_to, i.escorts) {
+                (Some(crossing_point), Some(window_from), Some(window_to), Some(escorts))
+                    if errors.is_empty() =>
+                {
+                    PlanInput {
+                        crossing_point,
+                        window_from,
+                        window_to,
+                        escorts,
+                    }
+                    .parse(today)
+                    .map(|p| Some(HandoverParams::Plan(p)))
+                }
+                _ => Err(errors),
+            }
+        }
+        (Action::Depart | Action::ConfirmHandover, None) => Ok(Some(HandoverParams::At {
+            crossing_point: None,
+            at: None,
+        })),
+        (Action::Depart | Action::ConfirmHandover, Some(i)) => {
+            let mut errors = Vec::new();
+            if i.window_from.is_some() || i.window_to.is_some() || i.escorts.is_some() {
+                errors.push(FieldError::new(
+                    "handover",
+                    "not_applicable",
+                    "a departure or a confirmation records a crossing point and a time only",
+                ));
+            }
+            if let Some(cp) = &i.crossing_point {
+                if !code_lists::list(lists::CROSSING_POINT).is_some_and(|l| l.contains(cp)) {
+                    errors.push(FieldError::new(
+                        "handover.crossing_point",
+                        "unknown_crossing_point",
+                        format!("`{cp}` is not a crossing point (code list `crossing_point`)"),
+                    ));
+                }
+            }
+            if errors.is_empty() {
+                Ok(Some(HandoverParams::At {
+                    crossing_point: i.crossing_point,
+                    at: i.at,
+                }))
+            } else {
+                Err(errors)
+            }
+        }
+        (_, None) => Ok(None),
+        (_, Some(_)) => Err(vec![FieldError::new(
+            "handover",
+            "not_applicable",
+            format!("`{action}` takes no handover data"),
+        )]),
     }
 }

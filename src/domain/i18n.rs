@@ -486,6 +486,41 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
         "Directory entry not found",
         "Entrée d'annuaire introuvable",
     ),
+    (
+        "handover_not_planned",
+        "No handover plan",
+        "Aucun plan de remise",
+    ),
+    (
+        "handover_already_agreed",
+        "Handover plan already agreed",
+        "Plan de remise déjà convenu",
+    ),
+    (
+        "own_handover_proposal",
+        "Own handover proposal",
+        "Proposition de remise de la même partie",
+    ),
+    (
+        "handover_not_agreed",
+        "Handover plan not agreed",
+        "Plan de remise non convenu",
+    ),
+    (
+        "handover_already_confirmed",
+        "Handover already confirmed",
+        "Remise déjà confirmée",
+    ),
+    (
+        "handover_not_scheduled",
+        "Handover not scheduled",
+        "Remise non programmée",
+    ),
+    (
+        "audit_log_rolled_back",
+        "Audit log rolled back",
+        "Journal d'audit tronqué",
+    ),
 ];
 
 /// The codes of [`PROBLEMS`], in table order.
@@ -869,6 +904,13 @@ mod tests {
             "handover_mismatch",
             "unknown_crossing_point",
             "directory_entry_not_found",
+            "handover_not_planned",
+            "handover_already_agreed",
+            "own_handover_proposal",
+            "handover_not_agreed",
+            "handover_already_confirmed",
+            "handover_not_scheduled",
+            "audit_log_rolled_back",
         ];
         assert_eq!(PROBLEM_CODES, expected);
     }

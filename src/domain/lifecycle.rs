@@ -363,7 +363,8 @@ pub const RULES: &[Rule] = &[
         action: Action::ConfirmHandover,
         from: &[InTransit],
         to: Target::To(HandedOver),
-        by: ONLY_RECEIVING,
+        // Both sides' liaisons confirm; the case is handed over when both have.
+        by: Initiator::Either,
         roles: &[Liaison],
         reason_list: None,
         needs_outcome: false,
@@ -574,6 +575,9 @@ pub struct TransitionParams {
     pub reason_code: Option<String>,
     pub outcome: Option<String>,
     pub comment: Option<String>,
+    /// The plan of `schedule_handover`; where and when for `depart` and
+    /// `confirm_handover`.
+    pub handover: Option<super::handover::HandoverParams>,
 }
 
 impl TransitionParams {
@@ -653,6 +657,7 @@ impl TransitionParams {
                 reason_code,
                 outcome,
                 comment,
+                handover: None,
             })
         } else {
             Err(errors)
@@ -737,7 +742,7 @@ mod tests {
             ),
             (
                 A::ConfirmHandover,
-                Some(R),
+                None,
                 vec![Liaison],
                 vec![(InTransit, HandedOver)],
             ),

@@ -123,6 +123,10 @@ pub enum Permission {
     ManageAudit,
     /// Record that the person withdrew consent (erases the person's data on both nodes).
     WithdrawConsent,
+    /// Counter-propose or accept a handover plan.
+    NegotiateHandover,
+    /// See the liaisons' board of upcoming and open handovers.
+    ViewHandovers,
 }
 
 use Role::*;
@@ -161,6 +165,11 @@ pub const MATRIX: &[(Permission, &[Role])] = &[
     (Permission::ReviewExchange, &[JtwgReviewer, Admin]),
     (Permission::ManageAudit, &[Admin]),
     (Permission::WithdrawConsent, &[Caseworker, Supervisor]),
+    (Permission::NegotiateHandover, &[Supervisor, Liaison]),
+    (
+        Permission::ViewHandovers,
+        &[Caseworker, Supervisor, Liaison],
+    ),
 ];
 
 #[cfg(test)]
@@ -201,6 +210,8 @@ mod tests {
             Permission::ReviewExchange,
             Permission::ManageAudit,
             Permission::WithdrawConsent,
+            Permission::NegotiateHandover,
+            Permission::ViewHandovers,
         ];
         assert_eq!(MATRIX.len(), all.len());
         for p in all {

@@ -45,6 +45,7 @@ pub mod types {
     pub const CANCELLATION: &str = "cancellation";
     pub const CONSENT_WITHDRAWAL: &str = "consent_withdrawal";
     pub const ERASURE_CONFIRMATION: &str = "erasure_confirmation";
+    pub const HANDOVER_ACCEPTANCE: &str = "handover_acceptance";
 
     pub const ALL: &[&str] = &[
         REFERRAL_REQUEST,
@@ -63,6 +64,7 @@ pub mod types {
         CANCELLATION,
         CONSENT_WITHDRAWAL,
         ERASURE_CONFIRMATION,
+        HANDOVER_ACCEPTANCE,
     ];
 }
 

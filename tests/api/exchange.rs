@@ -147,7 +147,7 @@ async fn the_whole_lifecycle_is_mirrored_on_both_nodes() {
             &ng,
             &ng_id,
             Liaison,
-            json!({ "action": "schedule_handover" }),
+            json!({ "action": "schedule_handover", "handover": handover_plan() }),
             "handover_scheduled",
         ),
         (
@@ -157,9 +157,17 @@ async fn the_whole_lifecycle_is_mirrored_on_both_nodes() {
             json!({ "action": "depart" }),
             "in_transit",
         ),
+        // Both liaisons confirm: handed over once both have.
         (
             &ng,
             &ng_id,
+            Liaison,
+            json!({ "action": "confirm_handover" }),
+            "in_transit",
+        ),
+        (
+            &ne,
+            &ne_id,
             Liaison,
             json!({ "action": "confirm_handover" }),
             "handed_over",
@@ -189,6 +197,31 @@ async fn the_whole_lifecycle_is_mirrored_on_both_nodes() {
     for (node, id, role, body, state) in steps {
         act(node, role, id, body).await;
         both_in(&ne, &ng, referral, state).await;
+        if state == "handover_scheduled" {
+            // Niamey accepts Abuja's plan; Abuja learns it.
+            let res = ne
+                .request(
+                    reqwest::Method::POST,
+                    &format!("/api/v1/cases/{ne_id}/handover/acceptance"),
+                    Liaison,
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            eventually("Abuja sees the plan agreed", || async {
+                let b: Value = ng
+                    .get("/api/v1/handovers", Liaison)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                (b["items"][0]["plan_status"] == "agreed").then_some(())
+            })
+            .await;
+        }
     }
     let (_, closed, _) = ne.read(Supervisor, &ne_id).await;
     assert_eq!(closed["closure_outcome"], "successful");
@@ -204,7 +237,13 @@ async fn the_whole_lifecycle_is_mirrored_on_both_nodes() {
     };
     assert_eq!(
         types(&ne_msgs, "outgoing"),
-        ["referral_request", "info_response", "departure"]
+        [
+            "referral_request",
+            "info_response",
+            "handover_acceptance",
+            "departure",
+            "handover_confirmation"
+        ]
     );
     assert_eq!(types(&ng_msgs, "incoming"), types(&ne_msgs, "outgoing"));
     assert_eq!(
@@ -213,7 +252,7 @@ async fn the_whole_lifecycle_is_mirrored_on_both_nodes() {
             "info_request",
             "decision",
             "handover_proposal",
-            "handover_confirmation",
+            "arrival",
             "repatriation_update",
             "reintegration_update",
             "closure"

@@ -403,6 +403,7 @@ impl TestNode {
                         reason_code: None,
                         outcome: None,
                         comment: None,
+                        handover: None,
                     },
                     now,
                 )
@@ -410,6 +411,30 @@ impl TestNode {
             .await
             .unwrap()
     }
+
+    /// The other node accepts the handover plan this node proposed.
+    pub async fn peer_accepts_handover(&self, referral_id: ReferralId) -> Case {
+        let now = now();
+        let ctx = self.ctx.clone();
+        self.db
+            .write(move |c| {
+                let case = repo::find_by_referral(c, referral_id)?.unwrap();
+                repo::answer_handover(c, &ctx, case, None, None, now)
+            })
+            .await
+            .unwrap()
+    }
+}
+
+/// A handover plan for `schedule_handover` (a window from tomorrow).
+pub fn handover_plan() -> Value {
+    let from = Utc::now().date_naive() + chrono::Duration::days(1);
+    json!({
+        "crossing_point": "maradi_jibia",
+        "window_from": from,
+        "window_to": from + chrono::Duration::days(3),
+        "escorts": ["naptip", "dst_police"],
+    })
 }
 
 pub fn etag_opt(res: &Response) -> Option<String> {

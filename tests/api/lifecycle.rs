@@ -161,10 +161,32 @@ async fn receiving_side_takes_a_referral_through_handover_to_closure() {
         )
         .await;
     assert_eq!(v["state"], "accepted");
+    // A handover is scheduled with a plan.
+    let res = n
+        .transition(Liaison, &id, &tag, json!({ "action": "schedule_handover" }))
+        .await;
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     let (_, v) = n
-        .step(Liaison, &id, &tag, json!({ "action": "schedule_handover" }))
+        .step(
+            Liaison,
+            &id,
+            &tag,
+            json!({ "action": "schedule_handover", "handover": handover_plan() }),
+        )
         .await;
     assert_eq!(v["state"], "handover_scheduled");
+    // This side proposed it: only the other side may accept it.
+    let res = n
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/cases/{id}/handover/acceptance"),
+            Liaison,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::CONFLICT, "own_handover_proposal").await;
+    n.peer_accepts_handover(case.referral_id).await;
     // Departure is recorded by the sending side's liaison: here it arrives from the peer.
     let (_, _, tag) = n.read(Liaison, &id).await;
     let res = n
@@ -176,7 +198,9 @@ async fn receiving_side_takes_a_referral_through_handover_to_closure() {
     assert_eq!(v["state"], "in_transit");
     assert_eq!(v["handover"]["given_name"], "Zainab");
     assert!(v["details"].is_null() && v["identity"].is_null());
-    let (tag, _) = n
+    // This side's liaison confirms; the handover is complete only when the
+    // sending side's liaison has confirmed too.
+    let (_, v) = n
         .step(
             Liaison,
             &id,
@@ -184,6 +208,12 @@ async fn receiving_side_takes_a_referral_through_handover_to_closure() {
             json!({ "action": "confirm_handover" }),
         )
         .await;
+    assert_eq!(v["state"], "in_transit");
+    n.peer_applies(case.referral_id, Action::ConfirmHandover)
+        .await;
+    let (_, v, tag) = n.read(Caseworker, &id).await;
+    assert_eq!(v["state"], "handed_over");
+    let tag = tag.unwrap();
     let (tag, _) = n
         .step(
             Caseworker,
@@ -243,7 +273,9 @@ async fn receiving_side_takes_a_referral_through_handover_to_closure() {
             "provide_info",
             "accept",
             "schedule_handover",
+            "handover_agreed",
             "depart",
+            "handover_confirmed",
             "confirm_handover",
             "start_assistance",
             "start_reintegration_monitoring",

@@ -1,2 +1,3 @@
+DROP TABLE handovers;
 DROP TABLE overdue_steps;
 DROP TABLE case_erasures;

@@ -16,3 +16,18 @@ CREATE TABLE overdue_steps (
     found_at TIMESTAMP NOT NULL,
     PRIMARY KEY (case_id, state, due_at)
 );
+
+-- The handover at the border: the plan under negotiation or agreed, the
+-- departure, and each side's confirmation (JSON of the domain types).
+CREATE TABLE handovers (
+    case_id TEXT PRIMARY KEY NOT NULL REFERENCES cases(id),
+    plan TEXT NOT NULL,
+    proposed_by TEXT NOT NULL CHECK (proposed_by IN ('sending', 'receiving')),
+    status TEXT NOT NULL CHECK (status IN ('proposed', 'agreed')),
+    round BIGINT NOT NULL,
+    departure TEXT,
+    sending_confirmation TEXT,
+    receiving_confirmation TEXT,
+    mismatch TEXT,
+    updated_at TIMESTAMP NOT NULL
+);

@@ -1,0 +1,183 @@
+//! Storage of handovers: the plan under negotiation, the departure and each
+//! side's confirmation. Called inside the case's transaction.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::handovers;
+use super::{AnyConnection, DbError};
+use crate::domain::handover::{AtCrossing, Plan, PlanStatus};
+use crate::domain::ids::CaseId;
+use crate::domain::lifecycle::Side;
+
+/// A case's handover as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handover {
+    pub plan: Plan,
+    pub proposed_by: Side,
+    pub status: PlanStatus,
+    /// 1 for the first proposal, +1 for each counter-proposal.
+    pub round: i64,
+    pub departure: Option<AtCrossing>,
+    pub sending: Option<AtCrossing>,
+    pub receiving: Option<AtCrossing>,
+    pub mismatch: Option<String>,
+}
+
+fn side_str(s: Side) -> &'static str {
+    match s {
+        Side::Sending => "sending",
+        Side::Receiving => "receiving",
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, DbError> {
+    serde_json::to_string(v).map_err(|e| DbError::Corrupt(e.to_string()))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, DbError> {
+    serde_json::from_str(s).map_err(|e| DbError::Corrupt(format!("handover: {e}")))
+}
+
+type Row = (
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// The case's handover, if one was proposed.
+pub fn get(conn: &mut AnyConnection, case: CaseId) -> Result<Option<Handover>, DbError> {
+    let row: Option<Row> = handovers::table
+        .find(case.to_string())
+        .select((
+            handovers::plan,
+            handovers::proposed_by,
+            handovers::status,
+            handovers::round,
+            handovers::departure,
+            handovers::sending_confirmation,
+            handovers::receiving_confirmation,
+            handovers::mismatch,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((plan, by, status, round, dep, snd, rcv, mismatch)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(Handover {
+        plan: parse(&plan)?,
+        proposed_by: if by == "sending" {
+            Side::Sending
+        } else {
+            Side::Receiving
+        },
+        status: if status == "agreed" {
+            PlanStatus::Agreed
+        } else {
+            PlanStatus::Proposed
+        },
+        round,
+        departure: dep.as_deref().map(parse).transpose()?,
+        sending: snd.as_deref().map(parse).transpose()?,
+        receiving: rcv.as_deref().map(parse).transpose()?,
+        mismatch,
+    }))
+}
+
+/// Stores a (counter-)proposal by `side`.
+pub fn propose(
+    conn: &mut AnyConnection,
+    case: CaseId,
+    plan: &Plan,
+    side: Side,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    let round = get(conn, case)?.map_or(1, |h| h.round + 1);
+    diesel::delete(handovers::table.find(case.to_string())).execute(conn)?;
+    diesel::insert_into(handovers::table)
+        .values((
+            handovers::case_id.eq(case.to_string()),
+            handovers::plan.eq(json(plan)?),
+            handovers::proposed_by.eq(side_str(side)),
+            handovers::status.eq("proposed"),
+            handovers::round.eq(round),
+            handovers::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The plan is agreed.
+pub fn agree(conn: &mut AnyConnection, case: CaseId, now: NaiveDateTime) -> Result<(), DbError> {
+    diesel::update(handovers::table.find(case.to_string()))
+        .set((
+            handovers::status.eq("agreed"),
+            handovers::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records the departure.
+pub fn depart(
+    conn: &mut AnyConnection,
+    case: CaseId,
+    at: &AtCrossing,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(handovers::table.find(case.to_string()))
+        .set((
+            handovers::departure.eq(json(at)?),
+            handovers::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records `side`'s confirmation of the handover.
+pub fn confirm(
+    conn: &mut AnyConnection,
+    case: CaseId,
+    side: Side,
+    at: &AtCrossing,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    let at = json(at)?;
+    let q = diesel::update(handovers::table.find(case.to_string()));
+    match side {
+        Side::Sending => q
+            .set((
+                handovers::sending_confirmation.eq(at),
+                handovers::updated_at.eq(now),
+            ))
+            .execute(conn)?,
+        Side::Receiving => q
+            .set((
+                handovers::receiving_confirmation.eq(at),
+                handovers::updated_at.eq(now),
+            ))
+            .execute(conn)?,
+    };
+    Ok(())
+}
+
+/// Flags a mismatch between the records.
+pub fn flag(
+    conn: &mut AnyConnection,
+    case: CaseId,
+    mismatch: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(handovers::table.find(case.to_string()))
+        .set((
+            handovers::mismatch.eq(mismatch),
+            handovers::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
