@@ -172,6 +172,9 @@ pub struct DeadlineSettings {
     /// `deadlines.check_interval_secs`: how often the node looks for steps
     /// past their time limit and records each once in the audit log (default 60).
     pub check_interval_secs: u64,
+    /// `deadlines.follow_up_months`: reintegration follow-ups are due this
+    /// many months after monitoring starts (default `[3, 6, 12]`).
+    pub follow_up_months: Vec<u32>,
 }
 
 impl Default for DeadlineSettings {
@@ -186,6 +189,7 @@ impl Default for DeadlineSettings {
             in_transit_hours: Some(48),
             handed_over_hours: Some(24),
             check_interval_secs: 60,
+            follow_up_months: vec![3, 6, 12],
         }
     }
 }
@@ -373,6 +377,17 @@ impl Settings {
         if self.deadlines.check_interval_secs == 0 || self.deadlines.check_interval_secs > 86_400 {
             return Err(ConfigError::Invalid(
                 "deadlines.check_interval_secs must be between 1 and 86400".into(),
+            ));
+        }
+        if self.deadlines.follow_up_months.len() > 24
+            || self
+                .deadlines
+                .follow_up_months
+                .iter()
+                .any(|m| *m == 0 || *m > 120)
+        {
+            return Err(ConfigError::Invalid(
+                "deadlines.follow_up_months: at most 24 follow-ups, each 1 to 120 months".into(),
             ));
         }
         if self.audit.checkpoint_interval_secs == 0 || self.audit.checkpoint_interval_secs > 86_400

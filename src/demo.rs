@@ -145,6 +145,29 @@ impl DemoNode {
         bail!("{}: the handover plan did not become {status}", self.name)
     }
 
+    /// Waits until the other side's confirmation of the handover is here.
+    async fn wait_for_confirmation(&self) -> anyhow::Result<()> {
+        for _ in 0..500 {
+            let (board, _) = self
+                .call(
+                    Role::Liaison,
+                    reqwest::Method::GET,
+                    "/api/v1/handovers",
+                    None,
+                    None,
+                )
+                .await?;
+            if board["items"][0]["receiving_confirmation"].is_object() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        bail!(
+            "{}: the other side's confirmation did not arrive",
+            self.name
+        )
+    }
+
     async fn case(&self, id: &str) -> anyhow::Result<(Value, String)> {
         let (v, tag) = self
             .call(
@@ -449,6 +472,10 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         ),
     ];
     for (node, id, role, body, state) in steps {
+        if body["action"] == "confirm_handover" && node.node == NodeId::NeAnltp {
+            // Niamey's liaison confirms once Abuja's confirmation has arrived.
+            ne.wait_for_confirmation().await?;
+        }
         node.act(role, id, body).await?;
         ne.wait_for(&referral, state).await?;
         ng.wait_for(&referral, state).await?;

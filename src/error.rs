@@ -183,6 +183,10 @@ impl ApiError {
                 }
                 CaseError::AlreadyErased => (StatusCode::CONFLICT, "personal_data_erased"),
                 CaseError::Handover(h) => (StatusCode::CONFLICT, h.code()),
+                CaseError::ConsentScope(_) => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "consent_scope_exceeded")
+                }
+                CaseError::ReportExists(_) => (StatusCode::CONFLICT, "report_exists"),
                 CaseError::Db(e) => Self::db_problem(e),
             },
             ApiError::Db(e) => Self::db_problem(e),

@@ -114,6 +114,7 @@ impl Application {
             witnessing: witnessing.clone(),
             audit: settings.audit.clone(),
             signer_certificate: tls.client_certificate_pem.clone(),
+            follow_up_months: settings.deadlines.follow_up_months.clone(),
         });
 
         // Caseworker listener.

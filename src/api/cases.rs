@@ -965,3 +965,220 @@ pub async fn handover_board(
     items.sort_by_key(|i| (i.plan.is_none(), i.plan.as_ref().map(|p| p.window_from)));
     Ok(HttpResponse::Ok().json(Board { items }))
 }
+
+/// Record a repatriation report (family tracing and assessment, risk, travel
+/// documents, return plan); it is sent to the other node. Family tracing
+/// and assessment travel only if the person's consent covers `family_tracing`.
+#[utoipa::path(
+    tag = "repatriation",
+    request_body = crate::domain::reports::Repatriation,
+    params(("id" = String, Path, description = "Case id (UUID)")),
+    responses(
+        (status = 200, description = "Recorded and sent", body = CaseResponse),
+        (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Data erased (`personal_data_erased`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown codes (`validation_failed`), or beyond the consent (`consent_scope_exceeded`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
+    security(("bearer" = []))
+)]
+#[post("/cases/{id}/repatriation")]
+pub async fn report_repatriation(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<CaseId>,
+    body: web::Json<crate::domain::reports::Repatriation>,
+) -> Result<HttpResponse, ApiError> {
+    let report = body.into_inner();
+    report.check().map_err(ApiError::Validation)?;
+    record_report(
+        auth,
+        state,
+        req,
+        id.into_inner(),
+        repo::NewReport::Repatriation(report),
+        "POST /api/v1/cases/{id}/repatriation",
+    )
+    .await
+}
+
+/// Record a reintegration follow-up (receiving side, during monitoring); it
+/// is sent back to the referring side. Follow-ups are numbered 1.. after
+/// the schedule `deadlines.follow_up_months` (default 3, 6 and 12 months).
+#[utoipa::path(
+    tag = "repatriation",
+    request_body = crate::domain::reports::FollowUp,
+    params(("id" = String, Path, description = "Case id (UUID)")),
+    responses(
+        (status = 200, description = "Recorded and sent", body = CaseResponse),
+        (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not in monitoring (`transition_not_allowed`), already recorded (`report_exists`), data erased (`personal_data_erased`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown codes or number out of the schedule (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
+    security(("bearer" = []))
+)]
+#[post("/cases/{id}/follow-ups")]
+pub async fn report_follow_up(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<CaseId>,
+    body: web::Json<crate::domain::reports::FollowUp>,
+) -> Result<HttpResponse, ApiError> {
+    let report = body.into_inner();
+    report
+        .check(state.follow_up_months.len())
+        .map_err(ApiError::Validation)?;
+    record_report(
+        auth,
+        state,
+        req,
+        id.into_inner(),
+        repo::NewReport::FollowUp(report),
+        "POST /api/v1/cases/{id}/follow-ups",
+    )
+    .await
+}
+
+async fn record_report(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: CaseId,
+    report: repo::NewReport,
+    action: &'static str,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::ReportOutcomes)?;
+    let now = now();
+    let principal = auth.0.clone();
+    let ctx = state.ctx.clone();
+    let follow_up = matches!(report, repo::NewReport::FollowUp(_));
+    let case = state
+        .db
+        .write(move |c| {
+            let case = repo::get(c, id)?;
+            if follow_up && case.side != Side::Receiving {
+                return Err(CaseError::Transition(
+                    crate::domain::lifecycle::TransitionError::WrongSide {
+                        action: Action::StartReintegrationMonitoring,
+                        initiator: "receiving",
+                    },
+                ));
+            }
+            let case = repo::record_report(c, &ctx, case, report, Some(&principal), now)?;
+            let mut e = audit::entry(kinds::API_ACTION, &principal, action);
+            e.case_id = Some(case.id.to_string());
+            e.referral_id = Some(case.referral_id.to_string());
+            e.seq = Some(case.version);
+            audit_store::append(c, e)?;
+            Ok::<_, CaseError>(case)
+        })
+        .await?;
+    req.extensions_mut().insert(audit::Audited);
+    state.wake.notify_one();
+    Ok(case_response(
+        actix_web::http::StatusCode::OK,
+        &case,
+        auth.0.role,
+        now,
+    ))
+}
+
+/// A follow-up of the schedule.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FollowUpView {
+    /// 1 for the first.
+    pub number: u32,
+    /// When it is due (from the start of monitoring), once monitoring started.
+    pub due_on: Option<chrono::NaiveDate>,
+    /// Whether it is past due and not reported.
+    pub overdue: bool,
+    /// The report, once recorded.
+    pub report: Option<crate::domain::reports::FollowUp>,
+    /// When it was recorded.
+    pub recorded_at: Option<DateTime<Utc>>,
+}
+
+/// A repatriation report as recorded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RepatriationView {
+    /// The report.
+    pub report: crate::domain::reports::Repatriation,
+    /// Which side recorded it.
+    pub by: crate::domain::lifecycle::Side,
+    /// When.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Repatriation reports and the follow-up schedule.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reports {
+    /// Repatriation reports, oldest first.
+    pub repatriation: Vec<RepatriationView>,
+    /// The follow-ups of the schedule, with their reports.
+    pub follow_ups: Vec<FollowUpView>,
+}
+
+/// Repatriation reports and the reintegration follow-ups (due, done, overdue).
+#[utoipa::path(
+    tag = "repatriation",
+    params(("id" = String, Path, description = "Case id (UUID)")),
+    responses(
+        (status = 200, description = "The reports", body = Reports),
+        (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
+    security(("bearer" = []))
+)]
+#[get("/cases/{id}/reports")]
+pub async fn case_reports(
+    auth: Auth,
+    state: web::Data<AppState>,
+    id: web::Path<CaseId>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::ReportOutcomes)?;
+    let id = id.into_inner();
+    let (reports, started) = state
+        .db
+        .read(move |c| {
+            repo::get(c, id)?;
+            Ok::<_, CaseError>((repo::reports(c, id)?, repo::monitoring_started(c, id)?))
+        })
+        .await?;
+    let today = now().date();
+    let due = started
+        .map(|s| crate::domain::reports::schedule(s.date(), &state.follow_up_months))
+        .unwrap_or_default();
+    let mut follow_ups = Vec::new();
+    for (i, _) in state.follow_up_months.iter().enumerate() {
+        let number = i as u32 + 1;
+        let rec = reports
+            .iter()
+            .find(|r| r.kind == "follow_up" && r.number == i64::from(number));
+        let due_on = due.get(i).copied();
+        follow_ups.push(FollowUpView {
+            number,
+            due_on,
+            overdue: rec.is_none() && due_on.is_some_and(|d| d < today),
+            report: rec.and_then(|r| serde_json::from_value(r.data.clone()).ok()),
+            recorded_at: rec.map(|r| utc(r.recorded_at)),
+        });
+    }
+    let repatriation = reports
+        .iter()
+        .filter(|r| r.kind == "repatriation")
+        .filter_map(|r| {
+            Some(RepatriationView {
+                report: serde_json::from_value(r.data.clone()).ok()?,
+                by: r.by,
+                recorded_at: utc(r.recorded_at),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(Reports {
+        repatriation,
+        follow_ups,
+    }))
+}

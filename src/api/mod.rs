@@ -55,6 +55,8 @@ pub struct AppState {
     pub audit: crate::config::AuditSettings,
     /// PEM of the certificate whose key signs this node's checkpoints.
     pub signer_certificate: String,
+    /// Months after the start of monitoring when follow-ups are due.
+    pub follow_up_months: Vec<u32>,
 }
 
 #[derive(OpenApi)]
@@ -73,6 +75,7 @@ pub struct AppState {
         (name = "admin", description = "Node administration"),
         (name = "exchange", description = "Messages exchanged with the other node"),
         (name = "handover", description = "The handover at the border: plan, negotiation, the liaisons' board"),
+        (name = "repatriation", description = "Repatriation reports and reintegration follow-ups"),
         (name = "jtwg", description = "The JTWG's review: exchange log, checkpoints, reconciliation, statistics (no personal data)"),
         (name = "audit", description = "The tamper-evident audit log: checkpoints and cross-witnessing"),
         (name = "operations", description = "Health, readiness and metrics")
@@ -126,6 +129,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(cases::counter_propose_handover)
                 .service(cases::accept_handover)
                 .service(cases::handover_board)
+                .service(cases::report_repatriation)
+                .service(cases::report_follow_up)
+                .service(cases::case_reports)
                 .service(exchange::case_messages)
                 .service(exchange::admin_messages)
                 .service(exchange::retry_message)

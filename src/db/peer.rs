@@ -556,6 +556,20 @@ fn apply_incoming(
         cases::erasure_confirmed(conn, env.referral_id, now)?;
         return Ok(());
     }
+    if let Some(report) = env.payload.get("report") {
+        let report = match env.message_type.as_str() {
+            types::REPATRIATION_UPDATE => cases::NewReport::Repatriation(
+                serde_json::from_value(report.clone()).map_err(invalid)?,
+            ),
+            types::REINTEGRATION_UPDATE => {
+                cases::NewReport::FollowUp(serde_json::from_value(report.clone()).map_err(invalid)?)
+            }
+            other => return Err(invalid(format!("a `{other}` message carries no report"))),
+        };
+        let case = cases::find_by_referral(conn, env.referral_id)?.ok_or(CaseError::NotFound)?;
+        cases::record_report(conn, ctx, case, report, None, now)?;
+        return Ok(());
+    }
     if env.message_type == types::HANDOVER_COUNTER_PROPOSAL
         || env.message_type == types::HANDOVER_ACCEPTANCE
     {

@@ -47,6 +47,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    case_reports (id) {
+        id -> Text,
+        case_id -> Text,
+        kind -> Text,
+        number -> BigInt,
+        data -> Text,
+        by_side -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     handovers (case_id) {
         case_id -> Text,
         plan -> Text,
@@ -267,6 +279,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_erasures,
     overdue_steps,
     handovers,
+    case_reports,
     audit_log,
     audit_tree,
     audit_head,

@@ -69,6 +69,10 @@ pub mod ids {
     pub const DIRECTION: &str = "direction";
     pub const ESCORT_AGENCY: &str = "escort_agency";
     pub const CROSSING_POINT: &str = "crossing_point";
+    pub const FAMILY_TRACING_OUTCOME: &str = "family_tracing_outcome";
+    pub const FAMILY_ASSESSMENT: &str = "family_assessment";
+    pub const RETURN_PLAN: &str = "return_plan";
+    pub const FOLLOW_UP_OUTCOME: &str = "follow_up_outcome";
 }
 
 macro_rules! entries {
@@ -84,6 +88,53 @@ pub const ADULT_AGE_BANDS: &[&str] = &["18_24", "25_34", "35_49", "50_plus"];
 
 /// Every code list served by `GET /api/v1/code-lists`.
 pub static CODE_LISTS: &[CodeList] = &[
+    CodeList {
+        id: ids::FAMILY_TRACING_OUTCOME,
+        version: 1,
+        title_en: "Family tracing outcome",
+        title_fr: "Résultat de la recherche familiale",
+        entries: entries![
+            "in_progress" => "In progress" / "En cours",
+            "found" => "Family found" / "Famille retrouvée",
+            "not_found" => "Family not found" / "Famille non retrouvée",
+            "not_requested" => "Not requested" / "Non demandée",
+        ],
+    },
+    CodeList {
+        id: ids::FAMILY_ASSESSMENT,
+        version: 1,
+        title_en: "Family assessment",
+        title_fr: "Évaluation de la famille",
+        entries: entries![
+            "pending" => "Pending" / "En attente",
+            "suitable" => "Return to family is safe" / "Retour en famille sans danger",
+            "unsuitable" => "Return to family is not safe" / "Retour en famille dangereux",
+        ],
+    },
+    CodeList {
+        id: ids::RETURN_PLAN,
+        version: 1,
+        title_en: "Return plan",
+        title_fr: "Plan de retour",
+        entries: entries![
+            "family_reunification" => "Reunification with the family" / "Réunification familiale",
+            "shelter_placement" => "Placement in a shelter" / "Placement en centre d'accueil",
+            "alternative_care" => "Alternative care (minor)" / "Prise en charge alternative (mineur)",
+            "independent_living" => "Independent living" / "Vie autonome",
+        ],
+    },
+    CodeList {
+        id: ids::FOLLOW_UP_OUTCOME,
+        version: 1,
+        title_en: "Reintegration follow-up outcome",
+        title_fr: "Résultat du suivi de la réinsertion",
+        entries: entries![
+            "reintegrating_well" => "Reintegrating well" / "Réinsertion en bonne voie",
+            "needs_support" => "Needs further support" / "Besoin d'un soutien supplémentaire",
+            "at_risk" => "At risk" / "En danger",
+            "unreachable" => "Could not be reached" / "Injoignable",
+        ],
+    },
     CodeList {
         id: ids::ESCORT_AGENCY,
         version: 1,

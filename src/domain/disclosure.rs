@@ -69,13 +69,10 @@ pub fn allowed_fields(message_type: &str) -> Option<&'static [&'static str]> {
         "handover_proposal" | "handover_confirmation" | "departure" | "arrival" => {
             &["action", "reason_code", "outcome", "handover"]
         }
-        "decision"
-        | "info_request"
-        | "info_response"
-        | "repatriation_update"
-        | "reintegration_update"
-        | "status_update"
-        | "closure"
+        "repatriation_update" | "reintegration_update" => {
+            &["action", "reason_code", "outcome", "report"]
+        }
+        "decision" | "info_request" | "info_response" | "status_update" | "closure"
         | "cancellation" => &["action", "reason_code", "outcome"],
         _ => return None,
     })

@@ -13,6 +13,7 @@ pub mod handover;
 pub mod i18n;
 pub mod ids;
 pub mod lifecycle;
+pub mod reports;
 pub mod roles;
 
 /// One problem with one input field, reported back to the caller so that all

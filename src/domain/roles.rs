@@ -127,6 +127,8 @@ pub enum Permission {
     NegotiateHandover,
     /// See the liaisons' board of upcoming and open handovers.
     ViewHandovers,
+    /// Record and read repatriation reports and reintegration follow-ups.
+    ReportOutcomes,
 }
 
 use Role::*;
@@ -170,6 +172,7 @@ pub const MATRIX: &[(Permission, &[Role])] = &[
         Permission::ViewHandovers,
         &[Caseworker, Supervisor, Liaison],
     ),
+    (Permission::ReportOutcomes, &[Caseworker, Supervisor]),
 ];
 
 #[cfg(test)]
@@ -212,6 +215,7 @@ mod tests {
             Permission::WithdrawConsent,
             Permission::NegotiateHandover,
             Permission::ViewHandovers,
+            Permission::ReportOutcomes,
         ];
         assert_eq!(MATRIX.len(), all.len());
         for p in all {

@@ -195,6 +195,23 @@ async fn the_whole_lifecycle_is_mirrored_on_both_nodes() {
         ),
     ];
     for (node, id, role, body, state) in steps {
+        if body["action"] == "confirm_handover" && node.node == ne.node {
+            // Niamey confirms once it has Abuja's confirmation (which changes its copy).
+            eventually("Niamey has Abuja's confirmation", || async {
+                let b: Value = ne
+                    .get("/api/v1/handovers", Liaison)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                b["items"][0]["receiving_confirmation"]
+                    .is_object()
+                    .then_some(())
+            })
+            .await;
+        }
         act(node, role, id, body).await;
         both_in(&ne, &ng, referral, state).await;
         if state == "handover_scheduled" {

@@ -340,3 +340,215 @@ async fn the_same_endpoints_answer_in_french_or_english() {
         )
     );
 }
+
+async fn post_json(
+    n: &TestNode,
+    role: passerelle::domain::roles::Role,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let res = n
+        .request(reqwest::Method::POST, path, role)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{path}: {v}");
+    v
+}
+
+async fn get_json(
+    n: &TestNode,
+    role: passerelle::domain::roles::Role,
+    path: &str,
+) -> serde_json::Value {
+    n.get(path, role)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_minor_is_referred_handed_over_followed_up_and_closed_under_the_joint_sop() {
+    let (ne, ng) = spawn_pair().await;
+    // A minor: the guardian's consent, covering family tracing and follow-up contact.
+    let mut case = ready_case();
+    case["details"]["consent"]["scope"] = json!([
+        "referral",
+        "data_sharing",
+        "family_tracing",
+        "follow_up_contact"
+    ]);
+    assert_eq!(case["details"]["minor"], true);
+    assert_eq!(case["details"]["consent"]["given_by"], "guardian");
+    let (ne_id, tag) = ne.draft(&case).await;
+    let (tag, _) = ne
+        .step(Caseworker, &ne_id, &tag, json!({ "action": "submit" }))
+        .await;
+    let (_, v) = ne
+        .step(Supervisor, &ne_id, &tag, json!({ "action": "approve" }))
+        .await;
+    let referral = v["referral_id"].as_str().unwrap().parse().unwrap();
+    let (_, ng_id) = both_in(&ne, &ng, referral, "received").await;
+    // Decision.
+    act(&ng, Supervisor, &ng_id, json!({ "action": "accept" })).await;
+    both_in(&ne, &ng, referral, "accepted").await;
+    // Abuja proposes a handover; Niamey counter-proposes; Abuja accepts.
+    act(
+        &ng,
+        Liaison,
+        &ng_id,
+        json!({ "action": "schedule_handover", "handover": handover_plan() }),
+    )
+    .await;
+    both_in(&ne, &ng, referral, "handover_scheduled").await;
+    let today = chrono::Utc::now().date_naive();
+    post_json(
+        &ne,
+        Liaison,
+        &format!("/api/v1/cases/{ne_id}/handover/counter-proposal"),
+        json!({ "crossing_point": "konni_illela", "window_from": today, "window_to": today + chrono::Duration::days(2), "escorts": ["anltp_tim", "dst_police"] }),
+    )
+    .await;
+    eventually("Abuja has the counter-proposal", || async {
+        let b = get_json(&ng, Liaison, "/api/v1/handovers").await;
+        (b["items"][0]["plan"]["crossing_point"] == "konni_illela").then_some(())
+    })
+    .await;
+    post_json(
+        &ng,
+        Liaison,
+        &format!("/api/v1/cases/{ng_id}/handover/acceptance"),
+        json!(null),
+    )
+    .await;
+    eventually("Niamey has the plan agreed", || async {
+        let b = get_json(&ne, Liaison, "/api/v1/handovers").await;
+        (b["items"][0]["plan_status"] == "agreed").then_some(())
+    })
+    .await;
+    // Departure (Niamey's liaison), then both liaisons confirm.
+    act(&ne, Liaison, &ne_id, json!({ "action": "depart" })).await;
+    both_in(&ne, &ng, referral, "in_transit").await;
+    act(
+        &ng,
+        Liaison,
+        &ng_id,
+        json!({ "action": "confirm_handover" }),
+    )
+    .await;
+    let (_, v, _) = ng.read(Caseworker, &ng_id).await;
+    assert_eq!(v["state"], "in_transit", "one confirmation is not enough");
+    eventually("Niamey has Abuja's confirmation", || async {
+        let b = get_json(&ne, Liaison, "/api/v1/handovers").await;
+        b["items"][0]["receiving_confirmation"]
+            .is_object()
+            .then_some(())
+    })
+    .await;
+    act(
+        &ne,
+        Liaison,
+        &ne_id,
+        json!({ "action": "confirm_handover" }),
+    )
+    .await;
+    both_in(&ne, &ng, referral, "handed_over").await;
+    for n in [&ne, &ng] {
+        let b = get_json(n, Liaison, "/api/v1/handovers").await;
+        assert!(
+            b["items"].as_array().unwrap().is_empty(),
+            "no mismatch: {b}"
+        );
+    }
+    // Repatriation: family traced and assessed, return plan.
+    post_json(
+        &ng,
+        Caseworker,
+        &format!("/api/v1/cases/{ng_id}/repatriation"),
+        json!({ "family_tracing": "found", "family_assessment": "suitable", "risk_level": "medium", "travel_document_status": "no_document", "return_plan": "family_reunification" }),
+    )
+    .await;
+    act(
+        &ng,
+        Caseworker,
+        &ng_id,
+        json!({ "action": "start_assistance" }),
+    )
+    .await;
+    act(
+        &ng,
+        Caseworker,
+        &ng_id,
+        json!({ "action": "start_reintegration_monitoring" }),
+    )
+    .await;
+    both_in(&ne, &ng, referral, "reintegration_monitoring").await;
+    // Three follow-ups, sent back to Niamey.
+    for (number, outcome) in [
+        (1, "needs_support"),
+        (2, "reintegrating_well"),
+        (3, "reintegrating_well"),
+    ] {
+        post_json(
+            &ng,
+            Caseworker,
+            &format!("/api/v1/cases/{ng_id}/follow-ups"),
+            json!({ "number": number, "outcome": outcome, "risk_level": "low", "services": ["education"] }),
+        )
+        .await;
+    }
+    let reports = eventually("Niamey has the three follow-ups", || async {
+        let r = get_json(&ne, Caseworker, &format!("/api/v1/cases/{ne_id}/reports")).await;
+        r["follow_ups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["report"].is_object())
+            .then_some(r)
+    })
+    .await;
+    assert_eq!(
+        reports["follow_ups"][0]["report"]["outcome"],
+        "needs_support"
+    );
+    assert_eq!(
+        reports["repatriation"][0]["report"]["family_tracing"],
+        "found"
+    );
+    assert_eq!(reports["repatriation"][0]["by"], "receiving");
+    // Closure with an outcome and a coded reason.
+    act(
+        &ng,
+        Supervisor,
+        &ng_id,
+        json!({ "action": "close", "reason_code": "reintegrated", "outcome": "successful" }),
+    )
+    .await;
+    both_in(&ne, &ng, referral, "closed").await;
+    all_settled(&ne, &ne_id).await;
+    all_settled(&ng, &ng_id).await;
+    // Both audit logs: cosigned, every message matched, verifiable offline.
+    for n in [&ne, &ng] {
+        let round = post_json(n, Admin, "/api/v1/audit/checkpoints", json!(null)).await;
+        assert_eq!(round["cosigned"], round["size"]);
+        let r = get_json(n, JtwgReviewer, "/api/v1/jtwg/reconciliation").await;
+        let rows = r["rows"].as_array().unwrap();
+        assert!(rows.len() >= 14, "{r}");
+        assert!(rows.iter().all(|x| x["status"] == "matched"), "{r}");
+        let pem = std::fs::read_to_string(&tls_settings(n.node).client_cert).unwrap();
+        let signed =
+            n.db.write_blocking(|c| {
+                let size = passerelle::db::audit::size(c)?;
+                passerelle::db::audit::export(c, &n.ctx, 0, size, &pem)
+            })
+            .unwrap();
+        passerelle::audit::bundle::verify(&serde_json::to_vec(&signed).unwrap(), &mut |_, _| {})
+            .expect("the audit log verifies");
+    }
+}

@@ -1,3 +1,4 @@
+DROP TABLE case_reports;
 DROP TABLE handovers;
 DROP TABLE overdue_steps;
 DROP TABLE case_erasures;

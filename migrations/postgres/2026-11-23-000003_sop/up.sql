@@ -31,3 +31,16 @@ CREATE TABLE handovers (
     mismatch TEXT,
     updated_at TIMESTAMP NOT NULL
 );
+
+-- Repatriation reports and reintegration follow-ups (coded JSON), on both
+-- nodes: recorded by one side, received by the other.
+CREATE TABLE case_reports (
+    id TEXT PRIMARY KEY NOT NULL,
+    case_id TEXT NOT NULL REFERENCES cases(id),
+    kind TEXT NOT NULL CHECK (kind IN ('repatriation', 'follow_up')),
+    number BIGINT NOT NULL,
+    data TEXT NOT NULL,
+    by_side TEXT NOT NULL CHECK (by_side IN ('sending', 'receiving')),
+    recorded_at TIMESTAMP NOT NULL
+);
+CREATE UNIQUE INDEX case_reports_number ON case_reports(case_id, kind, number);
