@@ -100,6 +100,8 @@ pub enum ApiError {
     BadRequest(&'static str, String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{1}")]
+    NotFoundCode(&'static str, String),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("{0}")]
@@ -151,6 +153,7 @@ impl ApiError {
             ApiError::Forbidden(code, _) => (StatusCode::FORBIDDEN, code),
             ApiError::BadRequest(code, _) => (StatusCode::BAD_REQUEST, code),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::NotFoundCode(code, _) => (StatusCode::NOT_FOUND, code),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod auth;
 pub mod cases;
+pub mod directory;
 pub mod exchange;
 pub mod jtwg;
 
@@ -76,6 +77,7 @@ pub struct AppState {
         (name = "exchange", description = "Messages exchanged with the other node"),
         (name = "handover", description = "The handover at the border: plan, negotiation, the liaisons' board"),
         (name = "repatriation", description = "Repatriation reports and reintegration follow-ups"),
+        (name = "directory", description = "First-line responders on both sides, with shelters' capacity"),
         (name = "jtwg", description = "The JTWG's review: exchange log, checkpoints, reconciliation, statistics (no personal data)"),
         (name = "audit", description = "The tamper-evident audit log: checkpoints and cross-witnessing"),
         (name = "operations", description = "Health, readiness and metrics")
@@ -132,6 +134,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(cases::report_repatriation)
                 .service(cases::report_follow_up)
                 .service(cases::case_reports)
+                .service(directory::search)
+                .service(directory::add_organization)
+                .service(directory::add_service)
+                .service(directory::set_capacity)
                 .service(exchange::case_messages)
                 .service(exchange::admin_messages)
                 .service(exchange::retry_message)

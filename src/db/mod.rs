@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod cases;
+pub mod directory;
 pub mod group;
 pub mod handovers;
 pub mod models;

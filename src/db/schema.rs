@@ -47,6 +47,36 @@ diesel::table! {
 }
 
 diesel::table! {
+    directory_organizations (id) {
+        id -> Text,
+        name -> Text,
+        org_type -> Text,
+        country -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    directory_services (id) {
+        id -> Text,
+        organization_id -> Text,
+        name -> Text,
+        service_type -> Text,
+        region -> Nullable<Text>,
+        district -> Nullable<Text>,
+        address -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        email -> Nullable<Text>,
+        is_shelter -> Bool,
+        places_adults -> Nullable<BigInt>,
+        places_children -> Nullable<BigInt>,
+        places_women -> Nullable<BigInt>,
+        capacity_updated_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     case_reports (id) {
         id -> Text,
         case_id -> Text,
@@ -262,6 +292,7 @@ diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(case_identities -> cases (case_id));
 diesel::joinable!(case_events -> cases (case_id));
 diesel::joinable!(case_erasures -> cases (case_id));
+diesel::joinable!(directory_services -> directory_organizations (organization_id));
 diesel::joinable!(outbox_messages -> cases (case_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -280,6 +311,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     overdue_steps,
     handovers,
     case_reports,
+    directory_organizations,
+    directory_services,
     audit_log,
     audit_tree,
     audit_head,

@@ -73,6 +73,7 @@ pub mod ids {
     pub const FAMILY_ASSESSMENT: &str = "family_assessment";
     pub const RETURN_PLAN: &str = "return_plan";
     pub const FOLLOW_UP_OUTCOME: &str = "follow_up_outcome";
+    pub const ORGANIZATION_TYPE: &str = "organization_type";
 }
 
 macro_rules! entries {
@@ -88,6 +89,20 @@ pub const ADULT_AGE_BANDS: &[&str] = &["18_24", "25_34", "35_49", "50_plus"];
 
 /// Every code list served by `GET /api/v1/code-lists`.
 pub static CODE_LISTS: &[CodeList] = &[
+    CodeList {
+        id: ids::ORGANIZATION_TYPE,
+        version: 1,
+        title_en: "Type of organisation",
+        title_fr: "Type d'organisation",
+        entries: entries![
+            "government_agency" => "Government agency" / "Service de l'État",
+            "police" => "Police or border service" / "Police ou service frontalier",
+            "ngo" => "Non-governmental organisation" / "Organisation non gouvernementale",
+            "international_organization" => "International organisation" / "Organisation internationale",
+            "health" => "Health facility" / "Établissement de santé",
+            "faith_based" => "Faith-based organisation" / "Organisation confessionnelle",
+        ],
+    },
     CodeList {
         id: ids::FAMILY_TRACING_OUTCOME,
         version: 1,

@@ -8,6 +8,7 @@
 pub mod case;
 pub mod code_lists;
 pub mod countries;
+pub mod directory;
 pub mod disclosure;
 pub mod handover;
 pub mod i18n;

@@ -129,6 +129,10 @@ pub enum Permission {
     ViewHandovers,
     /// Record and read repatriation reports and reintegration follow-ups.
     ReportOutcomes,
+    /// Search the directory of first-line responders.
+    ReadDirectory,
+    /// Keep this side's directory current (organisations, services, shelter places).
+    ManageDirectory,
 }
 
 use Role::*;
@@ -173,6 +177,11 @@ pub const MATRIX: &[(Permission, &[Role])] = &[
         &[Caseworker, Supervisor, Liaison],
     ),
     (Permission::ReportOutcomes, &[Caseworker, Supervisor]),
+    (
+        Permission::ReadDirectory,
+        &[Caseworker, Supervisor, Liaison],
+    ),
+    (Permission::ManageDirectory, &[Supervisor, Admin]),
 ];
 
 #[cfg(test)]
@@ -216,6 +225,8 @@ mod tests {
             Permission::NegotiateHandover,
             Permission::ViewHandovers,
             Permission::ReportOutcomes,
+            Permission::ReadDirectory,
+            Permission::ManageDirectory,
         ];
         assert_eq!(MATRIX.len(), all.len());
         for p in all {

@@ -451,13 +451,21 @@ pub struct After {
     pub after: Option<u64>,
 }
 
+/// This node's side of the directory of first-line responders (no personal data).
+#[get("/peer/v1/directory")]
+pub async fn directory(state: web::Data<PeerState>) -> Result<HttpResponse, ApiError> {
+    let all = state.db.read(crate::db::directory::all).await?;
+    Ok(HttpResponse::Ok().json(all))
+}
+
 /// Registers the witness routes on the peer listener.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(latest)
         .service(cosign)
         .service(current_leaves)
         .service(proofs)
-        .service(exchange);
+        .service(exchange)
+        .service(directory);
 }
 
 /// The node side: signs checkpoints and has the peer cosign them.

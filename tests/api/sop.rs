@@ -552,3 +552,95 @@ async fn a_minor_is_referred_handed_over_followed_up_and_closed_under_the_joint_
             .expect("the audit log verifies");
     }
 }
+
+#[tokio::test]
+async fn the_directory_shows_the_other_sides_shelters_with_current_places() {
+    let (ne, ng) = spawn_pair().await;
+    let post = |n: &TestNode, role, path: &str, body: serde_json::Value| {
+        n.request(reqwest::Method::POST, path, role)
+            .json(&body)
+            .send()
+    };
+    let org: serde_json::Value = post(
+        &ng,
+        Supervisor,
+        "/api/v1/directory/organizations",
+        json!({ "name": "NAPTIP Kano zonal command", "org_type": "government_agency" }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let org_id = org["id"].as_str().unwrap();
+    let res = post(
+        &ng,
+        Supervisor,
+        &format!("/api/v1/directory/organizations/{org_id}/services"),
+        json!({ "name": "NAPTIP shelter, Kano", "service_type": "shelter", "region": "Kano", "district": "Nassarawa",
+                "phone": "+234 803 000 0000", "email": "kano@naptip.example", "is_shelter": true,
+                "capacity": { "adults": 4, "children": 6, "women": 2 } }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let shelter: serde_json::Value = res.json().await.unwrap();
+    // Invalid entries and the wrong role are refused.
+    let res = post(&ng, Supervisor, &format!("/api/v1/directory/organizations/{org_id}/services"), json!({ "name": "x", "service_type": "spa", "is_shelter": false, "capacity": { "adults": 1, "children": 1, "women": 1 } })).await.unwrap();
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let res = post(
+        &ng,
+        Caseworker,
+        "/api/v1/directory/organizations",
+        json!({ "name": "x", "org_type": "ngo" }),
+    )
+    .await
+    .unwrap();
+    assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    // Niamey's liaison, planning a handover, finds Abuja's shelters near Kano.
+    let found: serde_json::Value = ne
+        .get("/api/v1/directory?side=peer&shelter=true&q=kano", Liaison)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let side = &found["sides"][0];
+    assert_eq!(side["node"], "ng-naptip");
+    assert_eq!(side["reachable"], true);
+    let svc = &side["organizations"][0]["services"][0];
+    assert_eq!(svc["capacity"]["children"], 6);
+    assert_eq!(svc["contact"]["email"], "kano@naptip.example");
+    // Abuja keeps the places current; Niamey sees the change at once.
+    let res = ng
+        .request(
+            reqwest::Method::PUT,
+            &format!(
+                "/api/v1/directory/services/{}/capacity",
+                shelter["id"].as_str().unwrap()
+            ),
+            Supervisor,
+        )
+        .json(&json!({ "adults": 4, "children": 0, "women": 2 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let found: serde_json::Value = ne
+        .get(
+            "/api/v1/directory?side=all&service_type=shelter",
+            Caseworker,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["sides"][0]["node"], "ne-anltp");
+    assert_eq!(
+        found["sides"][1]["organizations"][0]["services"][0]["capacity"]["children"],
+        0
+    );
+}

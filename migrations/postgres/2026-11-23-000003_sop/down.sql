@@ -1,3 +1,5 @@
+DROP TABLE directory_services;
+DROP TABLE directory_organizations;
 DROP TABLE case_reports;
 DROP TABLE handovers;
 DROP TABLE overdue_steps;

@@ -44,3 +44,32 @@ CREATE TABLE case_reports (
     recorded_at TIMESTAMP NOT NULL
 );
 CREATE UNIQUE INDEX case_reports_number ON case_reports(case_id, kind, number);
+
+-- Directory of first-line responders (after the Open Referral HSDS model:
+-- organization → service, with its location and contact). Each node keeps
+-- its own side's entries; the other node reads them over the peer channel.
+CREATE TABLE directory_organizations (
+    id TEXT PRIMARY KEY NOT NULL,
+    name TEXT NOT NULL,
+    org_type TEXT NOT NULL,
+    country TEXT NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+CREATE TABLE directory_services (
+    id TEXT PRIMARY KEY NOT NULL,
+    organization_id TEXT NOT NULL REFERENCES directory_organizations(id),
+    name TEXT NOT NULL,
+    service_type TEXT NOT NULL,
+    region TEXT,
+    district TEXT,
+    address TEXT,
+    phone TEXT,
+    email TEXT,
+    is_shelter BOOLEAN NOT NULL,
+    places_adults BIGINT,
+    places_children BIGINT,
+    places_women BIGINT,
+    capacity_updated_at TIMESTAMP,
+    updated_at TIMESTAMP NOT NULL
+);
+CREATE INDEX directory_services_org ON directory_services(organization_id);
