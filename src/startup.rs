@@ -41,6 +41,7 @@ pub struct Application {
     checkpoint_interval: Duration,
     tls_refusals: tokio::sync::mpsc::Receiver<&'static str>,
     deadline_check: Duration,
+    follow_up_months: Vec<u32>,
 }
 
 /// Stops a running node.
@@ -219,6 +220,7 @@ impl Application {
             checkpoint_interval: Duration::from_secs(settings.audit.checkpoint_interval_secs),
             tls_refusals,
             deadline_check: Duration::from_secs(settings.deadlines.check_interval_secs),
+            follow_up_months: settings.deadlines.follow_up_months.clone(),
         })
     }
 
@@ -273,7 +275,11 @@ impl Application {
         let dispatcher = tokio::spawn(self.dispatcher.run());
         let witnessing = tokio::spawn(self.witnessing.run(self.checkpoint_interval));
         let refusals = tokio::spawn(audit_tls_refusals(self.db.clone(), self.tls_refusals));
-        let overdue = tokio::spawn(watch_deadlines(self.db.clone(), self.deadline_check));
+        let overdue = tokio::spawn(watch_deadlines(
+            self.db.clone(),
+            self.deadline_check,
+            self.follow_up_months,
+        ));
         let result = futures_util::future::try_join(self.api_server, self.peer_server).await;
         dispatcher.abort();
         witnessing.abort();
@@ -305,14 +311,17 @@ async fn audit_tls_refusals(db: Db, mut refusals: tokio::sync::mpsc::Receiver<&'
 
 /// Records, at every interval, the lifecycle steps that went past their SOP
 /// time limit (each once, in the audit log).
-async fn watch_deadlines(db: Db, interval: Duration) {
+async fn watch_deadlines(db: Db, interval: Duration, months: Vec<u32>) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let now = chrono::Utc::now().naive_utc();
         match db
-            .write(move |c| crate::db::cases::record_overdue(c, now))
+            .write({
+                let months = months.clone();
+                move |c| crate::db::cases::record_overdue(c, &months, now)
+            })
             .await
         {
             Ok(0) => {}

@@ -31,6 +31,8 @@ pub struct MessageInfo {
     pub seq: i64,
     /// Message type, e.g. `referral_request`, `decision`.
     pub message_type: String,
+    /// The message type's label in the language `Accept-Language` picks.
+    pub message_type_label: String,
     /// Outgoing: `pending`, `delivered`, `rejected` (by the other node) or
     /// `suspended` (retries exhausted; an administrator must retry it).
     /// Incoming: `accepted` or `rejected`.
@@ -53,6 +55,7 @@ impl From<OutboxRow> for MessageInfo {
             message_id: m.id,
             direction: "outgoing",
             seq: m.seq,
+            message_type_label: label(&m.message_type),
             message_type: m.message_type,
             status: m.status,
             attempts: m.attempts,
@@ -70,6 +73,7 @@ impl From<InboxRow> for MessageInfo {
             message_id: m.id,
             direction: "incoming",
             seq: m.seq,
+            message_type_label: label(&m.message_type),
             message_type: m.message_type,
             status: m.status,
             attempts: 0,
@@ -234,6 +238,12 @@ pub async fn retry_message(
     tracing::info!(message = %id, user = %auth.0.username, "suspended message queued again");
     state.wake.notify_one();
     Ok(HttpResponse::Ok().json(Retried { requeued }))
+}
+
+fn label(message_type: &str) -> String {
+    crate::domain::i18n::message_type_label(message_type, crate::error::current_lang())
+        .unwrap_or(message_type)
+        .to_owned()
 }
 
 /// An exchange alert.

@@ -1211,9 +1211,14 @@ pub fn erasure_confirmed(
 /// Finds the steps past their SOP time limit that were not yet recorded,
 /// records each once (table `overdue_steps` and a `deadline_overdue` audit
 /// entry) and returns how many it found.
-pub fn record_overdue(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<usize, DbError> {
+pub fn record_overdue(
+    conn: &mut AnyConnection,
+    follow_up_months: &[u32],
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
     use super::schema::overdue_steps;
     let now = now.trunc_subsecs(6);
+    let mut found = record_overdue_follow_ups(conn, follow_up_months, now)?;
     let due: Vec<(String, String, String, NaiveDateTime)> = cases::table
         .filter(cases::due_at.lt(now))
         .select((
@@ -1223,7 +1228,6 @@ pub fn record_overdue(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<us
             cases::due_at.assume_not_null(),
         ))
         .load(conn)?;
-    let mut found = 0;
     for (id, referral, state, due_at) in due {
         if parse_state(&state)?.is_terminal() {
             continue;
@@ -1254,6 +1258,68 @@ pub fn record_overdue(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<us
         );
         super::audit::append(conn, e)?;
         found += 1;
+    }
+    Ok(found)
+}
+
+/// Records once each reintegration follow-up past its due date without a
+/// report (state `follow_up_N` in `overdue_steps` and the audit log).
+fn record_overdue_follow_ups(
+    conn: &mut AnyConnection,
+    months: &[u32],
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    use super::schema::{case_reports, overdue_steps};
+    let monitored: Vec<(String, String)> = cases::table
+        .filter(cases::state.eq(State::ReintegrationMonitoring.as_str()))
+        .select((cases::id, cases::referral_id))
+        .load(conn)?;
+    let mut found = 0;
+    for (id, referral) in monitored {
+        let case_id: CaseId = id.parse().map_err(|_| corrupt("case id", &id))?;
+        let Some(start) = monitoring_started(conn, case_id)? else {
+            continue;
+        };
+        for (i, due) in crate::domain::reports::schedule(start.date(), months)
+            .into_iter()
+            .enumerate()
+        {
+            let due_at = due.and_time(chrono::NaiveTime::MIN);
+            if due_at >= now {
+                continue;
+            }
+            let number = i as i64 + 1;
+            let reported: i64 = case_reports::table
+                .filter(case_reports::case_id.eq(&id))
+                .filter(case_reports::kind.eq("follow_up"))
+                .filter(case_reports::number.eq(number))
+                .count()
+                .get_result(conn)?;
+            let step = format!("follow_up_{number}");
+            let known: i64 = overdue_steps::table
+                .find((id.as_str(), step.as_str(), due_at))
+                .count()
+                .get_result(conn)?;
+            if reported > 0 || known > 0 {
+                continue;
+            }
+            diesel::insert_into(overdue_steps::table)
+                .values((
+                    overdue_steps::case_id.eq(&id),
+                    overdue_steps::state.eq(&step),
+                    overdue_steps::due_at.eq(due_at),
+                    overdue_steps::found_at.eq(now),
+                ))
+                .execute(conn)?;
+            let mut e =
+                crate::audit::Entry::new(crate::audit::kinds::DEADLINE_OVERDUE, "system", step);
+            e.case_id = Some(id.clone());
+            e.referral_id = Some(referral.clone());
+            e.outcome = "overdue".into();
+            e.code = Some(due.to_string());
+            super::audit::append(conn, e)?;
+            found += 1;
+        }
     }
     Ok(found)
 }

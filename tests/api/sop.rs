@@ -209,7 +209,7 @@ async fn a_step_past_its_time_limit_is_recorded_once_in_the_audit_log() {
         })
         .unwrap();
     let found = |n: &TestNode| {
-        n.db.write_blocking(|c| passerelle::db::cases::record_overdue(c, now()))
+        n.db.write_blocking(|c| passerelle::db::cases::record_overdue(c, &[3, 6, 12], now()))
             .unwrap()
     };
     assert_eq!(found(&ne), 1);
@@ -643,4 +643,70 @@ async fn the_directory_shows_the_other_sides_shelters_with_current_places() {
         found["sides"][1]["organizations"][0]["services"][0]["capacity"]["children"],
         0
     );
+}
+
+#[tokio::test]
+async fn a_follow_up_past_its_due_date_is_recorded_once_in_the_audit_log() {
+    let ng = spawn_node(NodeId::NgNaptip).await;
+    let case = ng.receive_referral(ready_details(), None).await;
+    let id = case.id.to_string();
+    // Monitoring started 100 days ago: the 3-month follow-up is overdue.
+    ng.db
+        .write_blocking(|c| {
+            use diesel::prelude::*;
+            use passerelle::db::models::EventRow;
+            use passerelle::db::schema::{case_events, cases};
+            diesel::update(cases::table.filter(cases::id.eq(&id)))
+                .set((
+                    cases::state.eq("reintegration_monitoring"),
+                    cases::due_at.eq(None::<chrono::NaiveDateTime>),
+                ))
+                .execute(c)?;
+            diesel::insert_into(case_events::table)
+                .values(EventRow {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    case_id: id.clone(),
+                    version: 2,
+                    at: now() - chrono::Duration::days(100),
+                    kind: "start_reintegration_monitoring".into(),
+                    from_state: Some("in_assistance".into()),
+                    to_state: "reintegration_monitoring".into(),
+                    actor_kind: "user".into(),
+                    actor_user_id: None,
+                    actor_role: None,
+                    reason_code: None,
+                    outcome: None,
+                    comment: None,
+                })
+                .execute(c)?;
+            Ok::<_, passerelle::db::DbError>(())
+        })
+        .unwrap();
+    let sweep = || {
+        ng.db
+            .write_blocking(|c| passerelle::db::cases::record_overdue(c, &[3, 6, 12], now()))
+            .unwrap()
+    };
+    assert_eq!(sweep(), 1);
+    assert_eq!(sweep(), 0, "recorded once");
+    let entries = ng
+        .db
+        .read_blocking(|c| {
+            let size = passerelle::db::audit::size(c)?;
+            passerelle::db::audit::entries(c, 0, size)
+        })
+        .unwrap();
+    assert!(entries
+        .iter()
+        .any(|e| e.kind == "deadline_overdue" && e.action == "follow_up_1"));
+    let r: serde_json::Value = ng
+        .get(&format!("/api/v1/cases/{}/reports", case.id), Caseworker)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["follow_ups"][0]["overdue"], true);
+    assert_eq!(r["follow_ups"][1]["overdue"], false);
 }
