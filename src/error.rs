@@ -190,6 +190,7 @@ impl ApiError {
                     (StatusCode::UNPROCESSABLE_ENTITY, "consent_scope_exceeded")
                 }
                 CaseError::ReportExists(_) => (StatusCode::CONFLICT, "report_exists"),
+                CaseError::NotInMonitoring(_) => (StatusCode::CONFLICT, "not_in_monitoring"),
                 CaseError::Db(e) => Self::db_problem(e),
             },
             ApiError::Db(e) => Self::db_problem(e),

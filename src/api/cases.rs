@@ -847,7 +847,7 @@ async fn answer_handover(
         .db
         .write(move |c| {
             let case = repo::get(c, id)?;
-            let case = repo::answer_handover(c, &ctx, case, plan, Some(&principal), now)?;
+            let case = repo::answer_handover(c, &ctx, case, plan, Some(&principal), None, now)?;
             let mut e = audit::entry(kinds::API_ACTION, &principal, action);
             e.case_id = Some(case.id.to_string());
             e.referral_id = Some(case.referral_id.to_string());

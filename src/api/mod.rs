@@ -26,6 +26,10 @@ pub async fn language(
         actix_web::http::header::CONTENT_LANGUAGE,
         actix_web::http::header::HeaderValue::from_static(lang.as_str()),
     );
+    res.headers_mut().append(
+        actix_web::http::header::VARY,
+        actix_web::http::header::HeaderValue::from_static("Accept-Language"),
+    );
     Ok(res)
 }
 pub mod meta;

@@ -97,6 +97,8 @@ pub enum CaseError {
     ConsentScope(&'static str),
     #[error("report {0} was already recorded")]
     ReportExists(i64),
+    #[error("follow-ups are recorded during reintegration monitoring; the case is `{0}`")]
+    NotInMonitoring(State),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -461,6 +463,10 @@ fn apply(
     // returned below equals what a later read gives.
     let now = now.trunc_subsecs(6);
     let decision = lifecycle::decide(action, case.state, case.hold_from, case.side, actor)?;
+    if case.erased_at.is_some() && matches!(action, Action::Submit | Action::Approve) {
+        // Consent was withdrawn: nothing about the person may leave.
+        return Err(CaseError::AlreadyErased);
+    }
     let mut params = params;
     // The side that acts: this node for a user, the other for the peer.
     let acting = match actor {
@@ -669,6 +675,7 @@ pub fn answer_handover(
     case: Case,
     plan: Option<crate::domain::handover::Plan>,
     user: Option<&Principal>,
+    peer_round: Option<i64>,
     now: NaiveDateTime,
 ) -> Result<Case, CaseError> {
     let now = now.trunc_subsecs(6);
@@ -692,6 +699,13 @@ pub fn answer_handover(
         acting,
         verb,
     )?;
+    // Both nodes must be answering the same proposal: an acceptance names
+    // the round it accepts, a counter-proposal the round it opens.
+    let current = h.as_ref().map_or(0, |h| h.round);
+    let round = if plan.is_some() { current + 1 } else { current };
+    if peer_round.is_some_and(|r| r != round) {
+        return Err(HandoverError::RoundMismatch.into());
+    }
     let params = TransitionParams {
         reason_code: None,
         outcome: None,
@@ -704,7 +718,7 @@ pub fn answer_handover(
             (
                 "handover_counter_proposed",
                 crate::peer::envelope::types::HANDOVER_COUNTER_PROPOSAL,
-                json!({ "handover": p }),
+                json!({ "handover": p, "round": round }),
             )
         }
         None => {
@@ -712,7 +726,7 @@ pub fn answer_handover(
             (
                 "handover_agreed",
                 crate::peer::envelope::types::HANDOVER_ACCEPTANCE,
-                json!({}),
+                json!({ "round": round }),
             )
         }
     };
@@ -1072,6 +1086,20 @@ fn erase(
     )
     .set(inbox_messages::body.eq(ERASED))
     .execute(conn)?;
+    // Reports (family tracing, assessments), timeline comments and the
+    // digest of the create request go too.
+    {
+        use super::schema::{case_reports, idempotency_keys};
+        diesel::delete(case_reports::table.filter(case_reports::case_id.eq(case.id.to_string())))
+            .execute(conn)?;
+        diesel::update(case_events::table.filter(case_events::case_id.eq(case.id.to_string())))
+            .set(case_events::comment.eq(None::<String>))
+            .execute(conn)?;
+        diesel::delete(
+            idempotency_keys::table.filter(idempotency_keys::case_id.eq(case.id.to_string())),
+        )
+        .execute(conn)?;
+    }
     diesel::insert_into(case_erasures::table)
         .values((
             case_erasures::case_id.eq(case.id.to_string()),
@@ -1176,11 +1204,12 @@ pub fn withdrawal_from_peer(
 ) -> Result<Case, CaseError> {
     let now = now.trunc_subsecs(6);
     let case = find_by_referral(conn, referral_id)?.ok_or(CaseError::NotFound)?;
-    if erasure(conn, case.id)?.is_some() {
-        // Both sides withdrew at once: already erased here; confirm anyway.
-        return Ok(case);
-    }
-    let case = erase(conn, case, withdrawn_on, "consent_withdrawn", None, now)?;
+    // Both sides may have withdrawn at once: already erased here; confirm anyway.
+    let case = if erasure(conn, case.id)?.is_some() {
+        case
+    } else {
+        erase(conn, case, withdrawn_on, "consent_withdrawn", None, now)?
+    };
     peer::append_outgoing(
         conn,
         ctx,
@@ -1389,9 +1418,12 @@ pub fn record_report(
         }
         NewReport::FollowUp(f) => {
             if case.state != State::ReintegrationMonitoring {
-                return Err(CaseError::Transition(TransitionError::NotAllowedInState {
+                return Err(CaseError::NotInMonitoring(case.state));
+            }
+            if by != Side::Receiving {
+                return Err(CaseError::Transition(TransitionError::WrongSide {
                     action: Action::StartReintegrationMonitoring,
-                    state: case.state,
+                    initiator: "receiving",
                 }));
             }
             (

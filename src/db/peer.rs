@@ -481,6 +481,11 @@ fn rejection_code(e: &CaseError) -> &'static str {
         CaseError::Transition(TransitionError::RoleNotPermitted { .. }) => "role_not_permitted",
         CaseError::InvalidParameters(_) => "invalid_payload",
         CaseError::Db(e) if e.is_unique_violation() => "duplicate_referral",
+        CaseError::Handover(h) => h.code(),
+        CaseError::ConsentScope(_) => "consent_scope_exceeded",
+        CaseError::AlreadyErased => "personal_data_erased",
+        CaseError::ReportExists(_) => "report_exists",
+        CaseError::NotInMonitoring(_) => "not_in_monitoring",
         _ => "not_applicable",
     }
 }
@@ -558,11 +563,19 @@ fn apply_incoming(
     }
     if let Some(report) = env.payload.get("report") {
         let report = match env.message_type.as_str() {
-            types::REPATRIATION_UPDATE => cases::NewReport::Repatriation(
-                serde_json::from_value(report.clone()).map_err(invalid)?,
-            ),
+            types::REPATRIATION_UPDATE => {
+                let r: crate::domain::reports::Repatriation =
+                    serde_json::from_value(report.clone()).map_err(invalid)?;
+                r.check().map_err(CaseError::InvalidParameters)?;
+                cases::NewReport::Repatriation(r)
+            }
             types::REINTEGRATION_UPDATE => {
-                cases::NewReport::FollowUp(serde_json::from_value(report.clone()).map_err(invalid)?)
+                let f: crate::domain::reports::FollowUp =
+                    serde_json::from_value(report.clone()).map_err(invalid)?;
+                // The sender's schedule may be longer than ours: codes only.
+                f.check(u32::MAX as usize)
+                    .map_err(CaseError::InvalidParameters)?;
+                cases::NewReport::FollowUp(f)
             }
             other => return Err(invalid(format!("a `{other}` message carries no report"))),
         };
@@ -574,10 +587,12 @@ fn apply_incoming(
         || env.message_type == types::HANDOVER_ACCEPTANCE
     {
         let plan = match env.payload.get("handover") {
-            Some(v) => Some(
-                serde_json::from_value::<crate::domain::handover::Plan>(v.clone())
-                    .map_err(invalid)?,
-            ),
+            Some(v) => {
+                let plan = serde_json::from_value::<crate::domain::handover::Plan>(v.clone())
+                    .map_err(invalid)?;
+                plan.check_codes().map_err(CaseError::InvalidParameters)?;
+                Some(plan)
+            }
             None => None,
         };
         if plan.is_some() != (env.message_type == types::HANDOVER_COUNTER_PROPOSAL) {
@@ -585,8 +600,13 @@ fn apply_incoming(
                 "a counter-proposal carries a plan, an acceptance none",
             ));
         }
+        let round = env
+            .payload
+            .get("round")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| invalid("the negotiation round is missing"))?;
         let case = cases::find_by_referral(conn, env.referral_id)?.ok_or(CaseError::NotFound)?;
-        cases::answer_handover(conn, ctx, case, plan, None, now)?;
+        cases::answer_handover(conn, ctx, case, plan, None, Some(round), now)?;
         return Ok(());
     }
     let p: TransitionPayload = serde_json::from_value(env.payload.clone()).map_err(invalid)?;
@@ -604,9 +624,11 @@ fn apply_incoming(
     let mut params = TransitionParams::parse(p.action, p.reason_code, p.outcome, None)
         .map_err(CaseError::InvalidParameters)?;
     params.handover = match (p.action, p.handover) {
-        (Action::ScheduleHandover, Some(v)) => Some(crate::domain::handover::HandoverParams::Plan(
-            serde_json::from_value(v).map_err(invalid)?,
-        )),
+        (Action::ScheduleHandover, Some(v)) => {
+            let plan: crate::domain::handover::Plan = serde_json::from_value(v).map_err(invalid)?;
+            plan.check_codes().map_err(CaseError::InvalidParameters)?;
+            Some(crate::domain::handover::HandoverParams::Plan(plan))
+        }
         (Action::Depart | Action::ConfirmHandover, Some(v)) => {
             let at: crate::domain::handover::AtCrossing =
                 serde_json::from_value(v).map_err(invalid)?;
@@ -700,6 +722,16 @@ pub fn settle(
             outbox_messages::last_error.eq(r.code.clone()),
         ))
         .execute(conn)?;
+    // Consent was withdrawn while it travelled: its body goes now.
+    let case_id: CaseId = row
+        .case_id
+        .parse()
+        .map_err(|_| DbError::Corrupt(format!("case id {}", row.case_id)))?;
+    if cases::erasure(conn, case_id)?.is_some() {
+        diesel::update(outbox_messages::table.find(&row.id))
+            .set(outbox_messages::body.eq("{\"erased\":true}"))
+            .execute(conn)?;
+    }
     let mut entry = Entry::new(
         kinds::RECEIPT_RECEIVED,
         format!("peer:{}", ctx.node.counterpart()),

@@ -64,8 +64,8 @@ pub fn allowed_fields(message_type: &str) -> Option<&'static [&'static str]> {
         "referral_request" => &["reference", "details", "identity"],
         "consent_withdrawal" => &["withdrawn_on"],
         "erasure_confirmation" => &["erased_at"],
-        "handover_counter_proposal" => &["handover"],
-        "handover_acceptance" => &[],
+        "handover_counter_proposal" => &["handover", "round"],
+        "handover_acceptance" => &["round"],
         "handover_proposal" | "handover_confirmation" | "departure" | "arrival" => {
             &["action", "reason_code", "outcome", "handover"]
         }

@@ -113,6 +113,21 @@ impl PlanInput {
     }
 }
 
+impl Plan {
+    /// Checks the codes and the window's shape of a plan received from the
+    /// other node (its window may have begun by the time it arrives).
+    pub fn check_codes(&self) -> Result<(), Vec<FieldError>> {
+        PlanInput {
+            crossing_point: self.crossing_point.clone(),
+            window_from: self.window_from,
+            window_to: self.window_to,
+            escorts: self.escorts.clone(),
+        }
+        .parse(self.window_from)
+        .map(|_| ())
+    }
+}
+
 /// Where a plan stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -148,6 +163,8 @@ pub enum HandoverError {
     AlreadyConfirmed,
     #[error("the handover can only be negotiated while it is scheduled")]
     NotScheduled,
+    #[error("the other side answered another round of the negotiation")]
+    RoundMismatch,
 }
 
 impl HandoverError {
@@ -160,6 +177,7 @@ impl HandoverError {
             HandoverError::NotAgreed => "handover_not_agreed",
             HandoverError::AlreadyConfirmed => "handover_already_confirmed",
             HandoverError::NotScheduled => "handover_not_scheduled",
+            HandoverError::RoundMismatch => "handover_round_mismatch",
         }
     }
 }

@@ -521,6 +521,21 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
         "Audit log rolled back",
         "Journal d'audit tronqué",
     ),
+    (
+        "handover_round_mismatch",
+        "Handover negotiation out of step",
+        "Négociation de la remise désynchronisée",
+    ),
+    (
+        "not_in_monitoring",
+        "Not in reintegration monitoring",
+        "Hors suivi de réinsertion",
+    ),
+    (
+        "report_exists",
+        "Report already recorded",
+        "Rapport déjà enregistré",
+    ),
 ];
 
 /// The codes of [`PROBLEMS`], in table order.
@@ -911,6 +926,9 @@ mod tests {
             "handover_already_confirmed",
             "handover_not_scheduled",
             "audit_log_rolled_back",
+            "handover_round_mismatch",
+            "not_in_monitoring",
+            "report_exists",
         ];
         assert_eq!(PROBLEM_CODES, expected);
     }

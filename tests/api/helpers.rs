@@ -419,7 +419,7 @@ impl TestNode {
         self.db
             .write(move |c| {
                 let case = repo::find_by_referral(c, referral_id)?.unwrap();
-                repo::answer_handover(c, &ctx, case, None, None, now)
+                repo::answer_handover(c, &ctx, case, None, None, Some(1), now)
             })
             .await
             .unwrap()

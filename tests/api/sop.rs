@@ -70,7 +70,13 @@ async fn withdrawing_consent_mid_case_erases_the_data_on_both_nodes_and_the_logs
     let (ne, ng) = spawn_pair().await;
     let (ne_id, referral) = refer(&ne).await;
     let (_, ng_id) = both_in(&ne, &ng, referral, "received").await;
-    act(&ng, Supervisor, &ng_id, json!({ "action": "accept" })).await;
+    act(
+        &ng,
+        Supervisor,
+        &ng_id,
+        json!({ "action": "accept", "comment": "Zainab's aunt in Dala called" }),
+    )
+    .await;
     both_in(&ne, &ng, referral, "accepted").await;
     let (_, copy, _) = ng.read(Supervisor, &ng_id).await;
     assert_eq!(copy["identity"]["given_name"], "Zainab");
