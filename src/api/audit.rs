@@ -29,6 +29,21 @@ pub fn entry(kind: &str, principal: &Principal, action: impl Into<String>) -> En
     e
 }
 
+/// Logs, in the caller's transaction, that `principal` did `action` to
+/// `case` (its ids and the version the action produced).
+pub fn log_case_action(
+    conn: &mut crate::db::AnyConnection,
+    principal: &Principal,
+    action: &str,
+    case: &crate::db::cases::Case,
+) -> Result<(), DbError> {
+    let mut e = entry(kinds::API_ACTION, principal, action);
+    e.case_id = Some(case.id.to_string());
+    e.referral_id = Some(case.referral_id.to_string());
+    e.seq = Some(case.version);
+    store::append(conn, e).map(|_| ())
+}
+
 /// Routes whose successful GET returns case data (the access log).
 fn reads_case_data(route: &str) -> bool {
     route.starts_with("/api/v1/cases")

@@ -565,11 +565,7 @@ pub async fn update_case(
         .db
         .write(move |c| {
             let case = repo::update_draft(c, id, expected, details, identity, &principal, now)?;
-            let mut e = audit::entry(kinds::API_ACTION, &principal, "PUT /api/v1/cases/{id}");
-            e.case_id = Some(case.id.to_string());
-            e.referral_id = Some(case.referral_id.to_string());
-            e.seq = Some(case.version);
-            audit_store::append(c, e)?;
+            audit::log_case_action(c, &principal, "PUT /api/v1/cases/{id}", &case)?;
             Ok::<_, CaseError>(case)
         })
         .await?;
@@ -636,11 +632,7 @@ pub async fn transition_case(
         .db
         .write(move |c| {
             let case = repo::transition(c, &ctx, id, expected, action, params, &principal, now)?;
-            let mut e = audit::entry(kinds::API_ACTION, &principal, action.as_str());
-            e.case_id = Some(case.id.to_string());
-            e.referral_id = Some(case.referral_id.to_string());
-            e.seq = Some(case.version);
-            audit_store::append(c, e)?;
+            audit::log_case_action(c, &principal, action.as_str(), &case)?;
             Ok::<_, CaseError>(case)
         })
         .await?;
@@ -751,15 +743,12 @@ pub async fn withdraw_consent(
         .db
         .write(move |c| {
             let case = repo::withdraw_consent(c, &ctx, id, withdrawn_on, &principal, now)?;
-            let mut e = audit::entry(
-                kinds::API_ACTION,
+            audit::log_case_action(
+                c,
                 &principal,
                 "POST /api/v1/cases/{id}/consent-withdrawal",
-            );
-            e.case_id = Some(case.id.to_string());
-            e.referral_id = Some(case.referral_id.to_string());
-            e.seq = Some(case.version);
-            audit_store::append(c, e)?;
+                &case,
+            )?;
             Ok::<_, CaseError>(case)
         })
         .await?;
@@ -848,11 +837,7 @@ async fn answer_handover(
         .write(move |c| {
             let case = repo::get(c, id)?;
             let case = repo::answer_handover(c, &ctx, case, plan, Some(&principal), None, now)?;
-            let mut e = audit::entry(kinds::API_ACTION, &principal, action);
-            e.case_id = Some(case.id.to_string());
-            e.referral_id = Some(case.referral_id.to_string());
-            e.seq = Some(case.version);
-            audit_store::append(c, e)?;
+            audit::log_case_action(c, &principal, action, &case)?;
             Ok::<_, CaseError>(case)
         })
         .await?;
@@ -1068,11 +1053,7 @@ async fn record_report(
                 ));
             }
             let case = repo::record_report(c, &ctx, case, report, Some(&principal), now)?;
-            let mut e = audit::entry(kinds::API_ACTION, &principal, action);
-            e.case_id = Some(case.id.to_string());
-            e.referral_id = Some(case.referral_id.to_string());
-            e.seq = Some(case.version);
-            audit_store::append(c, e)?;
+            audit::log_case_action(c, &principal, action, &case)?;
             Ok::<_, CaseError>(case)
         })
         .await?;

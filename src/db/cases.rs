@@ -1245,7 +1245,6 @@ pub fn record_overdue(
     follow_up_months: &[u32],
     now: NaiveDateTime,
 ) -> Result<usize, DbError> {
-    use super::schema::overdue_steps;
     let now = now.trunc_subsecs(6);
     let mut found = record_overdue_follow_ups(conn, follow_up_months, now)?;
     let due: Vec<(String, String, String, NaiveDateTime)> = cases::table
@@ -1261,32 +1260,9 @@ pub fn record_overdue(
         if parse_state(&state)?.is_terminal() {
             continue;
         }
-        let known: i64 = overdue_steps::table
-            .find((id.as_str(), state.as_str(), due_at))
-            .count()
-            .get_result(conn)?;
-        if known > 0 {
-            continue;
+        if mark_overdue(conn, &id, &referral, &state, due_at, now)? {
+            found += 1;
         }
-        diesel::insert_into(overdue_steps::table)
-            .values((
-                overdue_steps::case_id.eq(&id),
-                overdue_steps::state.eq(&state),
-                overdue_steps::due_at.eq(due_at),
-                overdue_steps::found_at.eq(now),
-            ))
-            .execute(conn)?;
-        let mut e =
-            crate::audit::Entry::new(crate::audit::kinds::DEADLINE_OVERDUE, "system", state);
-        e.case_id = Some(id);
-        e.referral_id = Some(referral);
-        e.outcome = "overdue".into();
-        e.code = Some(
-            chrono::TimeZone::from_utc_datetime(&chrono::Utc, &due_at)
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        );
-        super::audit::append(conn, e)?;
-        found += 1;
     }
     Ok(found)
 }
@@ -1298,7 +1274,7 @@ fn record_overdue_follow_ups(
     months: &[u32],
     now: NaiveDateTime,
 ) -> Result<usize, DbError> {
-    use super::schema::{case_reports, overdue_steps};
+    use super::schema::case_reports;
     let monitored: Vec<(String, String)> = cases::table
         .filter(cases::state.eq(State::ReintegrationMonitoring.as_str()))
         .select((cases::id, cases::referral_id))
@@ -1324,33 +1300,60 @@ fn record_overdue_follow_ups(
                 .filter(case_reports::number.eq(number))
                 .count()
                 .get_result(conn)?;
-            let step = format!("follow_up_{number}");
-            let known: i64 = overdue_steps::table
-                .find((id.as_str(), step.as_str(), due_at))
-                .count()
-                .get_result(conn)?;
-            if reported > 0 || known > 0 {
-                continue;
+            if reported == 0
+                && mark_overdue(
+                    conn,
+                    &id,
+                    &referral,
+                    &format!("follow_up_{number}"),
+                    due_at,
+                    now,
+                )?
+            {
+                found += 1;
             }
-            diesel::insert_into(overdue_steps::table)
-                .values((
-                    overdue_steps::case_id.eq(&id),
-                    overdue_steps::state.eq(&step),
-                    overdue_steps::due_at.eq(due_at),
-                    overdue_steps::found_at.eq(now),
-                ))
-                .execute(conn)?;
-            let mut e =
-                crate::audit::Entry::new(crate::audit::kinds::DEADLINE_OVERDUE, "system", step);
-            e.case_id = Some(id.clone());
-            e.referral_id = Some(referral.clone());
-            e.outcome = "overdue".into();
-            e.code = Some(due.to_string());
-            super::audit::append(conn, e)?;
-            found += 1;
         }
     }
     Ok(found)
+}
+
+/// Records that `step` of a case was due at `due_at` and is not done, once
+/// (`overdue_steps` and a `deadline_overdue` audit entry); false if it was
+/// recorded already.
+fn mark_overdue(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    referral_id: &str,
+    step: &str,
+    due_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    use super::schema::overdue_steps;
+    let known: i64 = overdue_steps::table
+        .find((case_id, step, due_at))
+        .count()
+        .get_result(conn)?;
+    if known > 0 {
+        return Ok(false);
+    }
+    diesel::insert_into(overdue_steps::table)
+        .values((
+            overdue_steps::case_id.eq(case_id),
+            overdue_steps::state.eq(step),
+            overdue_steps::due_at.eq(due_at),
+            overdue_steps::found_at.eq(now),
+        ))
+        .execute(conn)?;
+    let mut e = crate::audit::Entry::new(crate::audit::kinds::DEADLINE_OVERDUE, "system", step);
+    e.case_id = Some(case_id.to_owned());
+    e.referral_id = Some(referral_id.to_owned());
+    e.outcome = "overdue".into();
+    e.code = Some(
+        chrono::TimeZone::from_utc_datetime(&chrono::Utc, &due_at)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
+    super::audit::append(conn, e)?;
+    Ok(true)
 }
 
 /// A repatriation report or a reintegration follow-up, as stored.
