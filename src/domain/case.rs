@@ -59,6 +59,9 @@ pub struct CaseDetailsInput {
     /// Services requested from the receiving agency (code list `service`).
     #[serde(default)]
     pub requested_services: Vec<String>,
+    /// The service of the other side's directory the referral is addressed
+    /// to (its id in `GET /api/v1/directory`), if one was chosen.
+    pub addressed_to: Option<String>,
     /// The consent record.
     pub consent: Option<ConsentInput>,
 }
@@ -143,6 +146,8 @@ pub struct CaseDetails {
     pub travel_document_status: Option<String>,
     /// Services requested (code list `service`).
     pub requested_services: Vec<String>,
+    /// The other side's directory service the referral is addressed to.
+    pub addressed_to: Option<String>,
     /// The consent record.
     pub consent: Option<Consent>,
 }
@@ -443,6 +448,17 @@ impl CaseDetailsInput {
                 lists::SERVICE,
                 self.requested_services,
             ),
+            addressed_to: match self.addressed_to {
+                Some(id) if uuid::Uuid::parse_str(&id).is_err() => {
+                    e.0.push(FieldError::new(
+                        f("addressed_to"),
+                        "invalid",
+                        "the id of a service in the other side's directory",
+                    ));
+                    None
+                }
+                other => other,
+            },
             consent,
         };
         if e.0.is_empty() {
@@ -525,11 +541,14 @@ impl CaseDetails {
                     "the consent date is in the future",
                 ));
             }
-            if self.minor == Some(true) && c.given_by != "guardian" {
+            if self.minor == Some(true)
+                && c.given_by != "guardian"
+                && c.given_by != "best_interests_decision"
+            {
                 e.push(FieldError::new(
                     "details.consent.given_by",
                     "guardian_required",
-                    "for a minor the consent must be given by a parent or guardian",
+                    "for a minor the consent must be given by a parent or guardian, or replaced by a supervisor's documented best-interests decision",
                 ));
             }
         }
@@ -565,6 +584,7 @@ mod tests {
             dependants_count: Some(0),
             travel_document_status: Some("no_document".into()),
             requested_services: vec!["family_tracing".into(), "repatriation".into()],
+            addressed_to: None,
             consent: Some(ConsentInput {
                 scope: vec!["referral".into(), "data_sharing".into()],
                 purpose: "voluntary_return".into(),
@@ -626,6 +646,10 @@ mod tests {
             .unwrap_err()
             .iter()
             .any(|e| e.code == "guardian_required"));
+        // No reachable guardian: a supervisor's documented best-interests decision.
+        let mut d = complete().parse("").unwrap();
+        d.consent.as_mut().unwrap().given_by = "best_interests_decision".into();
+        assert_eq!(d.check_ready(today()), Ok(()));
         let mut d = complete().parse("").unwrap();
         d.consent.as_mut().unwrap().scope = vec!["data_sharing".into()];
         assert!(d

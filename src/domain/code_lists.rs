@@ -346,12 +346,13 @@ pub static CODE_LISTS: &[CodeList] = &[
     },
     CodeList {
         id: ids::CONSENT_GIVEN_BY,
-        version: 1,
+        version: 2,
         title_en: "Consent given by",
         title_fr: "Consentement donné par",
         entries: entries![
             "victim" => "The person concerned" / "La personne concernée",
             "guardian" => "Parent or legal guardian" / "Parent ou tuteur légal",
+            "best_interests_decision" => "Supervisor's documented best-interests decision (minor without a reachable guardian)" / "Décision documentée d'un superviseur dans l'intérêt supérieur de l'enfant (mineur sans tuteur joignable)",
         ],
     },
     CodeList {

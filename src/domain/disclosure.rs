@@ -45,6 +45,7 @@ const DETAILS: &[(&str, Option<&str>)] = &[
     ("dependants_count", None),
     ("travel_document_status", None),
     ("requested_services", None),
+    ("addressed_to", None),
     ("consent", None),
 ];
 

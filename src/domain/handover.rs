@@ -27,6 +27,9 @@ pub struct PlanInput {
     pub window_to: NaiveDate,
     /// Escorting agencies (code list `escort_agency`), at least one.
     pub escorts: Vec<String>,
+    /// The receiving side's service (a shelter, say) the person is handed
+    /// to: its id in the directory (`GET /api/v1/directory`).
+    pub receiving_service: Option<String>,
 }
 
 /// A checked handover plan.
@@ -41,6 +44,9 @@ pub struct Plan {
     pub window_to: NaiveDate,
     /// Escorting agencies (code list `escort_agency`).
     pub escorts: Vec<String>,
+    /// The receiving side's directory service the person is handed to.
+    #[serde(default)]
+    pub receiving_service: Option<String>,
 }
 
 impl PlanInput {
@@ -80,6 +86,17 @@ impl PlanInput {
                 "the window has already ended",
             ));
         }
+        if self
+            .receiving_service
+            .as_ref()
+            .is_some_and(|id| uuid::Uuid::parse_str(id).is_err())
+        {
+            errors.push(FieldError::new(
+                "handover.receiving_service",
+                "invalid",
+                "the id of a service in the receiving side's directory",
+            ));
+        }
         if self.escorts.is_empty() {
             errors.push(FieldError::new(
                 "handover.escorts",
@@ -106,6 +123,7 @@ impl PlanInput {
                 window_from: self.window_from,
                 window_to: self.window_to,
                 escorts,
+                receiving_service: self.receiving_service,
             })
         } else {
             Err(errors)
@@ -122,6 +140,7 @@ impl Plan {
             window_from: self.window_from,
             window_to: self.window_to,
             escorts: self.escorts.clone(),
+            receiving_service: self.receiving_service.clone(),
         }
         .parse(self.window_from)
         .map(|_| ())
@@ -252,6 +271,7 @@ mod tests {
             window_from: d("2026-12-01"),
             window_to: d("2026-12-05"),
             escorts: vec!["naptip".into(), "dst_police".into(), "naptip".into()],
+            receiving_service: None,
         }
     }
 
@@ -365,6 +385,8 @@ pub struct HandoverInput {
     pub window_to: Option<NaiveDate>,
     /// Escorting agencies (to schedule; code list `escort_agency`).
     pub escorts: Option<Vec<String>>,
+    /// The receiving side's directory service the person is handed to (to schedule).
+    pub receiving_service: Option<String>,
     /// When it happened (departure, confirmation); defaults to now.
     pub at: Option<DateTime<Utc>>,
 }
@@ -420,6 +442,7 @@ pub fn params_for(
                         window_from,
                         window_to,
                         escorts,
+                        receiving_service: i.receiving_service,
                     }
                     .parse(today)
                     .map(|p| Some(HandoverParams::Plan(p)))
@@ -433,7 +456,11 @@ pub fn params_for(
         })),
         (Action::Depart | Action::ConfirmHandover, Some(i)) => {
             let mut errors = Vec::new();
-            if i.window_from.is_some() || i.window_to.is_some() || i.escorts.is_some() {
+            if i.window_from.is_some()
+                || i.window_to.is_some()
+                || i.escorts.is_some()
+                || i.receiving_service.is_some()
+            {
                 errors.push(FieldError::new(
                     "handover",
                     "not_applicable",

@@ -414,16 +414,20 @@ async fn a_minor_is_referred_handed_over_followed_up_and_closed_under_the_joint_
     .await;
     both_in(&ne, &ng, referral, "handover_scheduled").await;
     let today = chrono::Utc::now().date_naive();
+    // The handover is addressed to a shelter of Abuja's directory.
+    let shelter = uuid::Uuid::now_v7().to_string();
     post_json(
         &ne,
         Liaison,
         &format!("/api/v1/cases/{ne_id}/handover/counter-proposal"),
-        json!({ "crossing_point": "konni_illela", "window_from": today, "window_to": today + chrono::Duration::days(2), "escorts": ["anltp_tim", "dst_police"] }),
+        json!({ "crossing_point": "konni_illela", "window_from": today, "window_to": today + chrono::Duration::days(2), "escorts": ["anltp_tim", "dst_police"], "receiving_service": shelter }),
     )
     .await;
     eventually("Abuja has the counter-proposal", || async {
         let b = get_json(&ng, Liaison, "/api/v1/handovers").await;
-        (b["items"][0]["plan"]["crossing_point"] == "konni_illela").then_some(())
+        (b["items"][0]["plan"]["crossing_point"] == "konni_illela"
+            && b["items"][0]["plan"]["receiving_service"] == shelter.as_str())
+        .then_some(())
     })
     .await;
     post_json(
