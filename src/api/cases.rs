@@ -618,8 +618,17 @@ pub async fn transition_case(
     let action = body.action;
     let mut params = TransitionParams::parse(action, body.reason_code, body.outcome, body.comment)
         .map_err(ApiError::Validation)?;
-    params.handover = crate::domain::handover::params_for(action, body.handover, now().date())
-        .map_err(ApiError::Validation)?;
+    let crossings = if matches!(
+        action,
+        Action::ScheduleHandover | Action::Depart | Action::ConfirmHandover
+    ) {
+        state.db.read(crate::db::crossings::active_codes).await?
+    } else {
+        Vec::new()
+    };
+    params.handover =
+        crate::domain::handover::params_for(action, body.handover, now().date(), &crossings)
+            .map_err(ApiError::Validation)?;
     let id = id.into_inner();
     if auth.0.role.case_view() == Some(CaseView::Handover) {
         let current = state.db.read(move |c| repo::get(c, id)).await?;
@@ -789,7 +798,10 @@ pub async fn counter_propose_handover(
     let now = now();
     let plan = body
         .into_inner()
-        .parse(now.date())
+        .parse(
+            now.date(),
+            &state.db.read(crate::db::crossings::active_codes).await?,
+        )
         .map_err(ApiError::Validation)?;
     answer_handover(auth, state, req, id.into_inner(), Some(plan), now).await
 }

@@ -1,6 +1,6 @@
 //! Code lists, the caller's account, user administration, health and metrics.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, put, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -219,4 +219,154 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
+}
+
+/// A crossing point, named in the language of the request.
+#[derive(Serialize, ToSchema)]
+pub struct CrossingPointView {
+    /// Stable code used in handover plans.
+    pub code: String,
+    /// Name in the language `Accept-Language` picks.
+    pub name: String,
+    /// English name.
+    pub name_en: String,
+    /// French name.
+    pub name_fr: String,
+    /// Whether plans may name it.
+    pub active: bool,
+}
+
+/// Crossing points.
+#[derive(Serialize, ToSchema)]
+pub struct CrossingPoints {
+    /// By code.
+    pub items: Vec<CrossingPointView>,
+}
+
+/// The border crossing points where handovers take place.
+#[utoipa::path(
+    tag = "handover",
+    responses((status = 200, description = "Every crossing point, active or not", body = CrossingPoints), CommonErrors),
+    security(("bearer" = []))
+)]
+#[get("/crossing-points")]
+pub async fn crossing_points(
+    auth: Auth,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::ReadCodeLists)?;
+    let lang = crate::error::current_lang();
+    let items = state
+        .db
+        .read(crate::db::crossings::all)
+        .await?
+        .into_iter()
+        .map(|c| CrossingPointView {
+            name: if lang == crate::domain::i18n::Lang::Fr {
+                c.name_fr.clone()
+            } else {
+                c.name_en.clone()
+            },
+            code: c.code,
+            name_en: c.name_en,
+            name_fr: c.name_fr,
+            active: c.active,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(CrossingPoints { items }))
+}
+
+/// A crossing point as an administrator sets it.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CrossingPointInput {
+    /// English name.
+    pub name_en: String,
+    /// French name.
+    pub name_fr: String,
+    /// Whether plans may name it (a retired crossing stays known, inactive).
+    pub active: bool,
+}
+
+/// Add or update a crossing point (administrators; both nodes must know a
+/// crossing point before handover plans name it).
+#[utoipa::path(
+    tag = "handover",
+    request_body = CrossingPointInput,
+    params(("code" = String, Path, description = "Code: lower-case letters, digits and `_`, 3–40 characters")),
+    responses(
+        (status = 200, description = "Updated"),
+        (status = 201, description = "Added"),
+        (status = 422, description = "Invalid code or names (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
+    security(("bearer" = []))
+)]
+#[put("/crossing-points/{code}")]
+pub async fn set_crossing_point(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    code: web::Path<String>,
+    body: web::Json<CrossingPointInput>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::domain::FieldError;
+    use actix_web::HttpMessage;
+    auth.require(Permission::ManageCrossingPoints)?;
+    let code = code.into_inner();
+    let input = body.into_inner();
+    let mut errors = Vec::new();
+    if !(3..=40).contains(&code.len())
+        || !code
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        errors.push(FieldError::new(
+            "code",
+            "invalid",
+            "lower-case letters, digits and `_`, 3–40 characters",
+        ));
+    }
+    for (field, name) in [("name_en", &input.name_en), ("name_fr", &input.name_fr)] {
+        if name.trim().is_empty()
+            || name.chars().count() > 200
+            || name.chars().any(char::is_control)
+        {
+            errors.push(FieldError::new(
+                field,
+                "invalid",
+                "1–200 printable characters",
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let point = crate::db::crossings::CrossingPoint {
+        code,
+        name_en: input.name_en.trim().to_owned(),
+        name_fr: input.name_fr.trim().to_owned(),
+        active: input.active,
+    };
+    let principal = auth.0.clone();
+    let now = chrono::Utc::now().naive_utc();
+    let existed = state
+        .db
+        .write(move |c| {
+            let existed = crate::db::crossings::upsert(c, &point, now)?;
+            let e = crate::api::audit::entry(
+                crate::audit::kinds::API_ACTION,
+                &principal,
+                "PUT /api/v1/crossing-points/{code}",
+            );
+            crate::db::audit::append(c, e)?;
+            Ok::<_, crate::db::DbError>(existed)
+        })
+        .await?;
+    req.extensions_mut().insert(crate::api::audit::Audited);
+    Ok(if existed {
+        HttpResponse::Ok().finish()
+    } else {
+        HttpResponse::Created().finish()
+    })
 }

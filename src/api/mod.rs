@@ -123,6 +123,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
             scope::scope("/api/v1")
                 .service(meta::code_lists)
                 .service(meta::code_list)
+                .service(meta::crossing_points)
+                .service(meta::set_crossing_point)
                 .service(meta::me)
                 .service(meta::list_users)
                 .service(cases::create_case)

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod cases;
+pub mod crossings;
 pub mod directory;
 pub mod group;
 pub mod handovers;

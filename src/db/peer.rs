@@ -590,7 +590,8 @@ fn apply_incoming(
             Some(v) => {
                 let plan = serde_json::from_value::<crate::domain::handover::Plan>(v.clone())
                     .map_err(invalid)?;
-                plan.check_codes().map_err(CaseError::InvalidParameters)?;
+                plan.check_codes(&super::crossings::active_codes(conn)?)
+                    .map_err(CaseError::InvalidParameters)?;
                 Some(plan)
             }
             None => None,
@@ -626,7 +627,8 @@ fn apply_incoming(
     params.handover = match (p.action, p.handover) {
         (Action::ScheduleHandover, Some(v)) => {
             let plan: crate::domain::handover::Plan = serde_json::from_value(v).map_err(invalid)?;
-            plan.check_codes().map_err(CaseError::InvalidParameters)?;
+            plan.check_codes(&super::crossings::active_codes(conn)?)
+                .map_err(CaseError::InvalidParameters)?;
             Some(crate::domain::handover::HandoverParams::Plan(plan))
         }
         (Action::Depart | Action::ConfirmHandover, Some(v)) => {

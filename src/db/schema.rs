@@ -47,6 +47,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    crossing_points (code) {
+        code -> Text,
+        name_en -> Text,
+        name_fr -> Text,
+        active -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     directory_organizations (id) {
         id -> Text,
         name -> Text,
@@ -313,6 +323,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_reports,
     directory_organizations,
     directory_services,
+    crossing_points,
     audit_log,
     audit_tree,
     audit_head,

@@ -68,7 +68,6 @@ pub mod ids {
     pub const TRANSITION_ACTION: &str = "transition_action";
     pub const DIRECTION: &str = "direction";
     pub const ESCORT_AGENCY: &str = "escort_agency";
-    pub const CROSSING_POINT: &str = "crossing_point";
     pub const FAMILY_TRACING_OUTCOME: &str = "family_tracing_outcome";
     pub const FAMILY_ASSESSMENT: &str = "family_assessment";
     pub const RETURN_PLAN: &str = "return_plan";
@@ -165,21 +164,6 @@ pub static CODE_LISTS: &[CodeList] = &[
             "unicef" => "UNICEF" / "UNICEF",
             "social_welfare" => "Social welfare services" / "Services de l'action sociale",
             "ngo" => "Partner NGO" / "ONG partenaire",
-        ],
-    },
-    CodeList {
-        id: ids::CROSSING_POINT,
-        version: 1,
-        title_en: "Border crossing point (Niger – Nigeria)",
-        title_fr: "Point de passage frontalier (Niger – Nigeria)",
-        entries: entries![
-            "konni_illela" => "Birni-N'Konni (Tahoua) – Illela (Sokoto)" / "Birni-N'Konni (Tahoua) – Illela (Sokoto)",
-            "maradi_jibia" => "Maradi / Dan Issa – Jibia (Katsina)" / "Maradi / Dan Issa – Jibia (Katsina)",
-            "matameye_kongolam" => "Matamèye (Zinder) – Kongolam (Katsina)" / "Matamèye (Zinder) – Kongolam (Katsina)",
-            "magaria_babura" => "Magaria (Zinder) – Babura (Jigawa)" / "Magaria (Zinder) – Babura (Jigawa)",
-            "zinder_maigatari" => "Zinder – Maigatari (Jigawa)" / "Zinder – Maigatari (Jigawa)",
-            "gaya_kamba" => "Gaya (Dosso) – Kamba (Kebbi)" / "Gaya (Dosso) – Kamba (Kebbi)",
-            "diffa_damasak" => "Diffa – Damasak (Borno)" / "Diffa – Damasak (Borno)",
         ],
     },
     CodeList {

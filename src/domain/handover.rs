@@ -19,7 +19,7 @@ pub const MAX_WINDOW_DAYS: i64 = 31;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanInput {
-    /// Crossing point (code list `crossing_point`).
+    /// Crossing point (`GET /api/v1/crossing-points`).
     pub crossing_point: String,
     /// First day of the window.
     pub window_from: NaiveDate,
@@ -36,7 +36,7 @@ pub struct PlanInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
-    /// Crossing point (code list `crossing_point`).
+    /// Crossing point (`GET /api/v1/crossing-points`).
     pub crossing_point: String,
     /// First day of the window.
     pub window_from: NaiveDate,
@@ -52,16 +52,14 @@ pub struct Plan {
 impl PlanInput {
     /// Checks the plan against the code lists and the window rules
     /// (`today` bounds the window: it may not end in the past).
-    pub fn parse(self, today: NaiveDate) -> Result<Plan, Vec<FieldError>> {
+    pub fn parse(self, today: NaiveDate, crossings: &[String]) -> Result<Plan, Vec<FieldError>> {
         let mut errors = Vec::new();
-        if !code_lists::list(lists::CROSSING_POINT)
-            .is_some_and(|l| l.contains(&self.crossing_point))
-        {
+        if !crossings.contains(&self.crossing_point) {
             errors.push(FieldError::new(
                 "handover.crossing_point",
                 "unknown_crossing_point",
                 format!(
-                    "`{}` is not a crossing point (code list `crossing_point`)",
+                    "`{}` is not an active crossing point (GET /api/v1/crossing-points)",
                     self.crossing_point
                 ),
             ));
@@ -134,7 +132,7 @@ impl PlanInput {
 impl Plan {
     /// Checks the codes and the window's shape of a plan received from the
     /// other node (its window may have begun by the time it arrives).
-    pub fn check_codes(&self) -> Result<(), Vec<FieldError>> {
+    pub fn check_codes(&self, crossings: &[String]) -> Result<(), Vec<FieldError>> {
         PlanInput {
             crossing_point: self.crossing_point.clone(),
             window_from: self.window_from,
@@ -142,7 +140,7 @@ impl Plan {
             escorts: self.escorts.clone(),
             receiving_service: self.receiving_service.clone(),
         }
-        .parse(self.window_from)
+        .parse(self.window_from, crossings)
         .map(|_| ())
     }
 }
@@ -163,7 +161,7 @@ pub enum PlanStatus {
 pub struct AtCrossing {
     /// When (UTC).
     pub at: DateTime<Utc>,
-    /// Where (code list `crossing_point`).
+    /// Where (`GET /api/v1/crossing-points`).
     pub crossing_point: String,
 }
 
@@ -265,6 +263,10 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn crossings() -> Vec<String> {
+        vec!["maradi_jibia".into(), "konni_illela".into()]
+    }
+
     fn input() -> PlanInput {
         PlanInput {
             crossing_point: "maradi_jibia".into(),
@@ -277,14 +279,14 @@ mod tests {
 
     #[test]
     fn plans_are_checked() {
-        let plan = input().parse(d("2026-11-23")).unwrap();
+        let plan = input().parse(d("2026-11-23"), &crossings()).unwrap();
         assert_eq!(plan.escorts, vec!["dst_police", "naptip"]);
         let mut bad = input();
         bad.crossing_point = "lagos".into();
         bad.window_to = d("2026-11-01");
         bad.escorts = vec!["army".into()];
         let codes: Vec<_> = bad
-            .parse(d("2026-11-23"))
+            .parse(d("2026-11-23"), &crossings())
             .unwrap_err()
             .into_iter()
             .map(|e| e.code)
@@ -325,7 +327,7 @@ mod tests {
 
     #[test]
     fn a_mismatch_is_named() {
-        let plan = input().parse(d("2026-11-23")).unwrap();
+        let plan = input().parse(d("2026-11-23"), &crossings()).unwrap();
         let at = |s: &str, cp: &str| AtCrossing {
             at: s.parse().unwrap(),
             crossing_point: cp.into(),
@@ -376,7 +378,7 @@ pub enum HandoverParams {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HandoverInput {
-    /// Crossing point (code list `crossing_point`): required to schedule;
+    /// Crossing point (`GET /api/v1/crossing-points`): required to schedule;
     /// for a departure or a confirmation, defaults to the agreed plan's.
     pub crossing_point: Option<String>,
     /// First day of the window (to schedule).
@@ -397,6 +399,7 @@ pub fn params_for(
     action: super::lifecycle::Action,
     input: Option<HandoverInput>,
     today: NaiveDate,
+    crossings: &[String],
 ) -> Result<Option<HandoverParams>, Vec<FieldError>> {
     use super::lifecycle::Action;
     let missing = |f: &str| {
@@ -444,7 +447,7 @@ pub fn params_for(
                         escorts,
                         receiving_service: i.receiving_service,
                     }
-                    .parse(today)
+                    .parse(today, crossings)
                     .map(|p| Some(HandoverParams::Plan(p)))
                 }
                 _ => Err(errors),
@@ -468,11 +471,13 @@ pub fn params_for(
                 ));
             }
             if let Some(cp) = &i.crossing_point {
-                if !code_lists::list(lists::CROSSING_POINT).is_some_and(|l| l.contains(cp)) {
+                if !crossings.contains(cp) {
                     errors.push(FieldError::new(
                         "handover.crossing_point",
                         "unknown_crossing_point",
-                        format!("`{cp}` is not a crossing point (code list `crossing_point`)"),
+                        format!(
+                            "`{cp}` is not an active crossing point (GET /api/v1/crossing-points)"
+                        ),
                     ));
                 }
             }

@@ -133,6 +133,8 @@ pub enum Permission {
     ReadDirectory,
     /// Keep this side's directory current (organisations, services, shelter places).
     ManageDirectory,
+    /// Add, rename, retire border crossing points.
+    ManageCrossingPoints,
 }
 
 use Role::*;
@@ -182,6 +184,7 @@ pub const MATRIX: &[(Permission, &[Role])] = &[
         &[Caseworker, Supervisor, Liaison],
     ),
     (Permission::ManageDirectory, &[Supervisor, Admin]),
+    (Permission::ManageCrossingPoints, &[Admin]),
 ];
 
 #[cfg(test)]
@@ -227,6 +230,7 @@ mod tests {
             Permission::ReportOutcomes,
             Permission::ReadDirectory,
             Permission::ManageDirectory,
+            Permission::ManageCrossingPoints,
         ];
         assert_eq!(MATRIX.len(), all.len());
         for p in all {

@@ -720,3 +720,83 @@ async fn a_follow_up_past_its_due_date_is_recorded_once_in_the_audit_log() {
     assert_eq!(r["follow_ups"][0]["overdue"], true);
     assert_eq!(r["follow_ups"][1]["overdue"], false);
 }
+
+#[tokio::test]
+async fn crossing_points_are_data_the_administrators_keep() {
+    let ng = spawn_node(NodeId::NgNaptip).await;
+    let put = |code: &str, body: serde_json::Value, role| {
+        ng.request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/crossing-points/{code}"),
+            role,
+        )
+        .json(&body)
+        .send()
+    };
+    // Seeded with the main crossings, named in the language asked for.
+    let list: serde_json::Value = ng
+        .get("/api/v1/crossing-points", Liaison)
+        .header("Accept-Language", "fr")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 7);
+    // Only administrators change them.
+    let res = put("tahoua_sabon_birni", json!({ "name_en": "Tahoua – Sabon Birni", "name_fr": "Tahoua – Sabon Birni", "active": true }), Supervisor).await.unwrap();
+    assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = put(
+        "Bad Code!",
+        json!({ "name_en": "x", "name_fr": "x", "active": true }),
+        Admin,
+    )
+    .await
+    .unwrap();
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let res = put("tahoua_sabon_birni", json!({ "name_en": "Tahoua – Sabon Birni", "name_fr": "Tahoua – Sabon Birni", "active": true }), Admin).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    // Retire one.
+    let res = put(
+        "maradi_jibia",
+        json!({ "name_en": "Maradi – Jibia", "name_fr": "Maradi – Jibia", "active": false }),
+        Admin,
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // A plan may name the new crossing, not the retired one.
+    let case = ng.receive_referral(ready_details(), None).await;
+    let id = case.id.to_string();
+    let (_, _, tag) = ng.read(Supervisor, &id).await;
+    let (tag, _) = ng
+        .step(
+            Supervisor,
+            &id,
+            &tag.unwrap(),
+            json!({ "action": "accept" }),
+        )
+        .await;
+    let res = ng
+        .transition(
+            Liaison,
+            &id,
+            &tag,
+            json!({ "action": "schedule_handover", "handover": handover_plan() }),
+        )
+        .await;
+    let p = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(p["errors"][0]["code"], "unknown_crossing_point");
+    let mut plan = handover_plan();
+    plan["crossing_point"] = json!("tahoua_sabon_birni");
+    let (_, v) = ng
+        .step(
+            Liaison,
+            &id,
+            &tag,
+            json!({ "action": "schedule_handover", "handover": plan }),
+        )
+        .await;
+    assert_eq!(v["state"], "handover_scheduled");
+}

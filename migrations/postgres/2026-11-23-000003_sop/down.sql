@@ -1,3 +1,4 @@
+DROP TABLE crossing_points;
 DROP TABLE directory_services;
 DROP TABLE directory_organizations;
 DROP TABLE case_reports;

@@ -73,3 +73,22 @@ CREATE TABLE directory_services (
     updated_at TIMESTAMP NOT NULL
 );
 CREATE INDEX directory_services_org ON directory_services(organization_id);
+
+-- Border crossing points where handovers take place: data the
+-- administrators keep (both nodes must know a crossing point before plans
+-- name it), seeded with the main Niger–Nigeria crossings.
+CREATE TABLE crossing_points (
+    code TEXT PRIMARY KEY NOT NULL,
+    name_en TEXT NOT NULL,
+    name_fr TEXT NOT NULL,
+    active BOOLEAN NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+INSERT INTO crossing_points (code, name_en, name_fr, active, updated_at) VALUES
+    ('konni_illela', 'Birni-N''Konni (Tahoua) – Illela (Sokoto)', 'Birni-N''Konni (Tahoua) – Illela (Sokoto)', TRUE, '2026-11-23 00:00:00'),
+    ('maradi_jibia', 'Maradi / Dan Issa – Jibia (Katsina)', 'Maradi / Dan Issa – Jibia (Katsina)', TRUE, '2026-11-23 00:00:00'),
+    ('matameye_kongolam', 'Matamèye (Zinder) – Kongolam (Katsina)', 'Matamèye (Zinder) – Kongolam (Katsina)', TRUE, '2026-11-23 00:00:00'),
+    ('magaria_babura', 'Magaria (Zinder) – Babura (Jigawa)', 'Magaria (Zinder) – Babura (Jigawa)', TRUE, '2026-11-23 00:00:00'),
+    ('zinder_maigatari', 'Zinder – Maigatari (Jigawa)', 'Zinder – Maigatari (Jigawa)', TRUE, '2026-11-23 00:00:00'),
+    ('gaya_kamba', 'Gaya (Dosso) – Kamba (Kebbi)', 'Gaya (Dosso) – Kamba (Kebbi)', TRUE, '2026-11-23 00:00:00'),
+    ('diffa_damasak', 'Diffa – Damasak (Borno)', 'Diffa – Damasak (Borno)', TRUE, '2026-11-23 00:00:00');
