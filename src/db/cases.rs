@@ -992,10 +992,24 @@ pub fn list(
         q = q.filter(cases::id.lt(before.to_string()));
     }
     let rows: Vec<CaseRow> = q.order(cases::id.desc()).limit(filter.limit).load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| parse_row(r, None))
-        .collect::<Result<_, _>>()?)
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let erased: std::collections::HashMap<String, NaiveDateTime> = {
+        use super::schema::case_erasures;
+        case_erasures::table
+            .filter(case_erasures::case_id.eq_any(&ids))
+            .select((case_erasures::case_id, case_erasures::erased_at))
+            .load::<(String, NaiveDateTime)>(conn)?
+            .into_iter()
+            .collect()
+    };
+    rows.into_iter()
+        .map(|r| {
+            let at = erased.get(&r.id).copied();
+            let mut case = parse_row(r, None)?;
+            case.erased_at = at;
+            Ok(case)
+        })
+        .collect()
 }
 
 /// The timeline of a case, oldest first.
