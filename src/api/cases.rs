@@ -1010,7 +1010,8 @@ pub async fn report_repatriation(
     responses(
         (status = 200, description = "Recorded and sent", body = CaseResponse),
         (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not in monitoring (`transition_not_allowed`), already recorded (`report_exists`), data erased (`personal_data_erased`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only the receiving side records follow-ups (`wrong_side`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not in monitoring (`not_in_monitoring`), already recorded (`report_exists`), data erased (`personal_data_erased`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown codes or number out of the schedule (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
@@ -1051,19 +1052,10 @@ async fn record_report(
     let now = now();
     let principal = auth.0.clone();
     let ctx = state.ctx.clone();
-    let follow_up = matches!(report, repo::NewReport::FollowUp(_));
     let case = state
         .db
         .write(move |c| {
             let case = repo::get(c, id)?;
-            if follow_up && case.side != Side::Receiving {
-                return Err(CaseError::Transition(
-                    crate::domain::lifecycle::TransitionError::WrongSide {
-                        action: Action::StartReintegrationMonitoring,
-                        initiator: "receiving",
-                    },
-                ));
-            }
             let case = repo::record_report(c, &ctx, case, report, Some(&principal), now)?;
             audit::log_case_action(c, &principal, action, &case)?;
             Ok::<_, CaseError>(case)

@@ -1434,14 +1434,14 @@ pub fn record_report(
             )
         }
         NewReport::FollowUp(f) => {
-            if case.state != State::ReintegrationMonitoring {
-                return Err(CaseError::NotInMonitoring(case.state));
-            }
             if by != Side::Receiving {
                 return Err(CaseError::Transition(TransitionError::WrongSide {
                     action: Action::StartReintegrationMonitoring,
                     initiator: "receiving",
                 }));
+            }
+            if case.state != State::ReintegrationMonitoring {
+                return Err(CaseError::NotInMonitoring(case.state));
             }
             (
                 "follow_up",

@@ -489,6 +489,29 @@ pub struct Round {
 }
 
 impl Witnessing {
+    /// Raises an alert and logs the refusal it is about, in one transaction.
+    async fn alert_and_log(
+        &self,
+        alert: &'static str,
+        detail: String,
+        kind: &'static str,
+        action: &'static str,
+        seq: i64,
+        code: String,
+    ) -> Result<(), DbError> {
+        let now = Utc::now().naive_utc();
+        self.db
+            .write(move |c| {
+                crate::db::peer::alert(c, alert, &detail, now)?;
+                let mut e = Entry::new(kind, "system", action);
+                e.seq = Some(seq);
+                e.outcome = "refused".into();
+                e.code = Some(code);
+                store::append(c, e).map(|_| ())
+            })
+            .await
+    }
+
     /// Signs a checkpoint (if the log grew since the last one the peer
     /// cosigned) and has the peer cosign it; repeats until the peer holds
     /// the whole log.
@@ -523,19 +546,15 @@ impl Witnessing {
                         "the peer cosigned {} entries of this node's log, which now has {size}: entries were removed",
                         theirs.size
                     );
-                    let now = Utc::now().naive_utc();
-                    let d = detail.clone();
-                    self.db
-                        .write(move |c| {
-                            crate::db::peer::alert(c, "audit_log_rolled_back", &d, now)?;
-                            let mut e =
-                                Entry::new(kinds::CHECKPOINT_REFUSED, "system", "checkpoint");
-                            e.seq = Some(size as i64);
-                            e.outcome = "refused".into();
-                            e.code = Some("log_rolled_back".into());
-                            store::append(c, e).map(|_| ())
-                        })
-                        .await?;
+                    self.alert_and_log(
+                        "audit_log_rolled_back",
+                        detail.clone(),
+                        kinds::CHECKPOINT_REFUSED,
+                        "checkpoint",
+                        size as i64,
+                        "log_rolled_back".into(),
+                    )
+                    .await?;
                     return Err(WitnessError::Protocol(detail));
                 }
                 return Ok(Round {
@@ -558,19 +577,15 @@ impl Witnessing {
                         "the peer refused checkpoint {}: {} ({})",
                         cp.size, p.code, p.detail
                     );
-                    let now = Utc::now().naive_utc();
-                    let code = p.code.clone();
-                    self.db
-                        .write(move |c| {
-                            crate::db::peer::alert(c, "checkpoint_refused_by_peer", &detail, now)?;
-                            let mut e =
-                                Entry::new(kinds::CHECKPOINT_REFUSED, "system", "checkpoint");
-                            e.seq = Some(cp.size);
-                            e.outcome = "refused".into();
-                            e.code = Some(code);
-                            store::append(c, e).map(|_| ())
-                        })
-                        .await?;
+                    self.alert_and_log(
+                        "checkpoint_refused_by_peer",
+                        detail,
+                        kinds::CHECKPOINT_REFUSED,
+                        "checkpoint",
+                        cp.size,
+                        p.code.clone(),
+                    )
+                    .await?;
                     return Err(WitnessError::Protocol(format!(
                         "checkpoint refused by the peer: {}",
                         p.code
@@ -654,19 +669,15 @@ impl Witnessing {
                     let detail = format!(
                         "entry {index} of the peer's log is {problem} since it was witnessed"
                     );
-                    let now = Utc::now().naive_utc();
-                    let d = detail.clone();
-                    self.db
-                        .write(move |c| {
-                            crate::db::peer::alert(c, kinds::PEER_LOG_MISMATCH, &d, now)?;
-                            let mut e =
-                                Entry::new(kinds::PEER_LOG_MISMATCH, "system", "peer_check");
-                            e.seq = Some(index as i64);
-                            e.outcome = "refused".into();
-                            e.code = Some(problem.to_owned());
-                            store::append(c, e).map(|_| ())
-                        })
-                        .await?;
+                    self.alert_and_log(
+                        kinds::PEER_LOG_MISMATCH,
+                        detail.clone(),
+                        kinds::PEER_LOG_MISMATCH,
+                        "peer_check",
+                        index as i64,
+                        problem.to_owned(),
+                    )
+                    .await?;
                     return Ok(PeerCheck {
                         checked: index,
                         first_bad_index: Some(index),
@@ -679,18 +690,15 @@ impl Witnessing {
         let proven = match self.prove_receipts().await? {
             Ok(n) => n,
             Err((index, detail)) => {
-                let now = Utc::now().naive_utc();
-                let d = detail.clone();
-                self.db
-                    .write(move |c| {
-                        crate::db::peer::alert(c, kinds::PEER_LOG_MISMATCH, &d, now)?;
-                        let mut e = Entry::new(kinds::PEER_LOG_MISMATCH, "system", "peer_check");
-                        e.seq = Some(index as i64);
-                        e.outcome = "refused".into();
-                        e.code = Some("receipt_not_proven".into());
-                        store::append(c, e).map(|_| ())
-                    })
-                    .await?;
+                self.alert_and_log(
+                    kinds::PEER_LOG_MISMATCH,
+                    detail.clone(),
+                    kinds::PEER_LOG_MISMATCH,
+                    "peer_check",
+                    index as i64,
+                    "receipt_not_proven".into(),
+                )
+                .await?;
                 return Ok(PeerCheck {
                     checked: held,
                     first_bad_index: Some(index),

@@ -59,7 +59,8 @@ fn statuses(report: &Value) -> Vec<String> {
         .collect()
 }
 
-fn export(n: &TestNode) -> Vec<u8> {
+/// The node's whole audit log as a signed bundle.
+pub fn export(n: &TestNode) -> Vec<u8> {
     let pem = std::fs::read_to_string(&tls_settings(n.node).client_cert).unwrap();
     let signed =
         n.db.write_blocking(|c| {
@@ -70,7 +71,8 @@ fn export(n: &TestNode) -> Vec<u8> {
     serde_json::to_vec(&signed).unwrap()
 }
 
-fn verify(bytes: &[u8]) -> Result<bundle::Verdict, Failure> {
+/// Offline verification of a bundle.
+pub fn verify(bytes: &[u8]) -> Result<bundle::Verdict, Failure> {
     bundle::verify(bytes, &mut |_, _| {}).map(|(_, v)| v)
 }
 

@@ -167,15 +167,7 @@ async fn withdrawing_consent_mid_case_erases_the_data_on_both_nodes_and_the_logs
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK);
-        let pem = std::fs::read_to_string(&tls_settings(n.node).client_cert).unwrap();
-        let signed =
-            n.db.write_blocking(|c| {
-                let size = passerelle::db::audit::size(c)?;
-                passerelle::db::audit::export(c, &n.ctx, 0, size, &pem)
-            })
-            .unwrap();
-        passerelle::audit::bundle::verify(&serde_json::to_vec(&signed).unwrap(), &mut |_, _| {})
-            .expect("the audit log still verifies");
+        crate::audit::verify(&crate::audit::export(n)).expect("the audit log still verifies");
     }
     // A second withdrawal is refused: there is nothing left to erase.
     let res = ne
@@ -551,15 +543,7 @@ async fn a_minor_is_referred_handed_over_followed_up_and_closed_under_the_joint_
         let rows = r["rows"].as_array().unwrap();
         assert!(rows.len() >= 14, "{r}");
         assert!(rows.iter().all(|x| x["status"] == "matched"), "{r}");
-        let pem = std::fs::read_to_string(&tls_settings(n.node).client_cert).unwrap();
-        let signed =
-            n.db.write_blocking(|c| {
-                let size = passerelle::db::audit::size(c)?;
-                passerelle::db::audit::export(c, &n.ctx, 0, size, &pem)
-            })
-            .unwrap();
-        passerelle::audit::bundle::verify(&serde_json::to_vec(&signed).unwrap(), &mut |_, _| {})
-            .expect("the audit log verifies");
+        crate::audit::verify(&crate::audit::export(n)).expect("the audit log verifies");
     }
 }
 
