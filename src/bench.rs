@@ -91,8 +91,9 @@ fn node_settings(
 ) -> Settings {
     let mut s = crate::demo::settings(node, dir, certs, 0, peer, other);
     s.peer.batch_size = batch_size;
-    // Never suspend during the benchmark: retry every 100 ms for a long time.
-    s.peer.retry_schedule_ms = vec![100; 600];
+    // Retry every 100 ms during the benchmark.
+    s.peer.retry_initial_ms = 100;
+    s.peer.retry_max_ms = 100;
     s.peer.poll_interval_ms = 100;
     s.log.filter = "error".into();
     s
@@ -275,10 +276,14 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
         NodeId::NeAnltp,
         RefusalCounter::metric_only(crate::telemetry::Metrics::new().tls_refusals),
     )?;
+    let peer_settings = crate::config::PeerSettings {
+        url: format!("https://127.0.0.1:{}", pair.ports.1),
+        ..Default::default()
+    };
     let client = PeerClient::new(
         tls.peer_client.clone(),
-        &format!("https://127.0.0.1:{}", pair.ports.1),
-        Duration::from_secs(10),
+        &peer_settings,
+        Arc::new(crate::peer::link::Link::new(&peer_settings)),
     )?;
     let load_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -80,12 +80,10 @@ pub(crate) fn settings(
         peer: PeerSettings {
             url: format!("https://127.0.0.1:{other_peer}"),
             listen: ([127, 0, 0, 1], peer).into(),
-            batch_size: 256,
-            retry_schedule_ms: vec![100, 250, 500, 1000, 2000, 5000, 15_000, 60_000],
-            jitter: 0.2,
+            retry_initial_ms: 100,
+            retry_max_ms: 60_000,
             poll_interval_ms: 500,
-            request_timeout_secs: 10,
-            body_limit_bytes: 8 * 1024 * 1024,
+            ..Default::default()
         },
         tls: pki::dev_tls_settings(certs, node),
     }

@@ -19,6 +19,7 @@ use crate::config::{redact_url, Settings};
 use crate::db::{Db, NodeCtx};
 use crate::error::problem_fallback;
 use crate::peer::client::PeerClient;
+use crate::peer::convergence::Convergence;
 use crate::peer::dispatcher::Dispatcher;
 use crate::peer::server::{self as peer_server, PeerState};
 use crate::peer::witness::{self, Witnessing};
@@ -39,6 +40,8 @@ pub struct Application {
     settled: tokio::sync::broadcast::Sender<String>,
     witnessing: Witnessing,
     checkpoint_interval: Duration,
+    convergence: Convergence,
+    compare_interval: Duration,
     tls_refusals: tokio::sync::mpsc::Receiver<&'static str>,
     deadline_check: Duration,
     follow_up_months: Vec<u32>,
@@ -94,16 +97,20 @@ impl Application {
             receipt_key: tls.receipt_key.clone(),
         });
         let wake = Arc::new(Notify::new());
-        let client = PeerClient::new(
-            tls.peer_client.clone(),
-            &settings.peer.url,
-            Duration::from_secs(settings.peer.request_timeout_secs),
-        )?;
+        let link = Arc::new(crate::peer::link::Link::new(&settings.peer));
+        let client = PeerClient::new(tls.peer_client.clone(), &settings.peer, link)?;
         let witnessing = Witnessing {
             db: db.clone(),
             ctx: ctx.clone(),
             client: client.clone(),
             batch: settings.audit.witness_batch,
+            lock: Default::default(),
+        };
+        let convergence = Convergence {
+            db: db.clone(),
+            ctx: ctx.clone(),
+            client: client.clone(),
+            metrics: metrics.clone(),
             lock: Default::default(),
         };
         let state = web::Data::new(AppState {
@@ -116,6 +123,7 @@ impl Application {
             audit: settings.audit.clone(),
             signer_certificate: tls.client_certificate_pem.clone(),
             follow_up_months: settings.deadlines.follow_up_months.clone(),
+            convergence: convergence.clone(),
         });
 
         // Caseworker listener.
@@ -157,9 +165,12 @@ impl Application {
         let api_addr = *api.addrs().first().context("no caseworker address")?;
 
         // Peer listener: mTLS, node-to-node only.
+        let (settled, _) = tokio::sync::broadcast::channel(65_536);
         let peer_state = web::Data::new(PeerState {
             db: db.clone(),
             ctx: ctx.clone(),
+            client: client.clone(),
+            settled: settled.clone(),
         });
         let peer_json = web::JsonConfig::default()
             .limit(settings.peer.body_limit_bytes)
@@ -171,10 +182,15 @@ impl Application {
                 .app_data(peer_json.clone())
                 .configure(peer_server::configure)
                 .configure(witness::configure)
+                .configure(crate::peer::convergence::configure)
                 .wrap(ErrorHandlers::new().default_handler(problem_fallback))
                 .wrap(TracingLogger::default())
         })
         .on_connect(peer_server::capture_client_certificate)
+        // Idle connections from the peer stay open, so that an occasional
+        // message costs one round trip, not a new TLS handshake.
+        .keep_alive(Duration::from_secs(settings.peer.idle_timeout_secs + 5))
+        .client_request_timeout(Duration::from_secs(settings.peer.stall_timeout_secs))
         .shutdown_timeout(settings.http.shutdown_timeout_secs)
         .tcp_nodelay(true)
         .bind_rustls_0_23(settings.peer.listen, (*tls.peer_server).clone())
@@ -185,16 +201,15 @@ impl Application {
         };
         let peer_addr = *peer.addrs().first().context("no peer address")?;
 
-        let (settled, _) = tokio::sync::broadcast::channel(65_536);
-        let dispatcher = Dispatcher {
-            db: db.clone(),
-            ctx: ctx.clone(),
-            client,
-            wake: wake.clone(),
-            settings: settings.peer.clone(),
-            settled: settled.clone(),
-            in_flight: None,
-        };
+        let dispatcher = Dispatcher::new(
+            db.clone(),
+            ctx.clone(),
+            client.clone(),
+            wake.clone(),
+            settings.peer.clone(),
+            metrics.clone(),
+            settled.clone(),
+        );
         tracing::info!(
             node = %settings.node.id,
             backend = db.backend(),
@@ -218,6 +233,8 @@ impl Application {
             settled,
             witnessing,
             checkpoint_interval: Duration::from_secs(settings.audit.checkpoint_interval_secs),
+            convergence,
+            compare_interval: Duration::from_secs(settings.peer.compare_interval_secs),
             tls_refusals,
             deadline_check: Duration::from_secs(settings.deadlines.check_interval_secs),
             follow_up_months: settings.deadlines.follow_up_months.clone(),
@@ -274,6 +291,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let dispatcher = tokio::spawn(self.dispatcher.run());
         let witnessing = tokio::spawn(self.witnessing.run(self.checkpoint_interval));
+        let comparing = tokio::spawn(self.convergence.run(self.compare_interval));
         let refusals = tokio::spawn(audit_tls_refusals(self.db.clone(), self.tls_refusals));
         let overdue = tokio::spawn(watch_deadlines(
             self.db.clone(),
@@ -283,6 +301,7 @@ impl Application {
         let result = futures_util::future::try_join(self.api_server, self.peer_server).await;
         dispatcher.abort();
         witnessing.abort();
+        comparing.abort();
         refusals.abort();
         overdue.abort();
         result.map(|_| ())

@@ -8,7 +8,8 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::HttpMessage;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 use tracing_actix_web::RequestId;
 use tracing_subscriber::layer::SubscriberExt;
@@ -46,6 +47,24 @@ pub struct Metrics {
     latency: HistogramVec,
     /// TLS handshakes refused on the peer listener, by reason.
     pub tls_refusals: IntCounterVec,
+    /// Messages per delivery request.
+    pub peer_batch_messages: Histogram,
+    /// Bytes sent per delivery request.
+    pub peer_batch_bytes: Histogram,
+    /// Throughput measured on the link to the peer, bytes per second.
+    pub peer_throughput: Gauge,
+    /// Byte budget of the next request to the peer.
+    pub peer_link_budget: Gauge,
+    /// Age of the oldest message not yet delivered to the peer, seconds.
+    pub peer_oldest_undelivered: IntGauge,
+    /// Failed deliveries, by cause.
+    pub peer_delivery_failures: IntCounterVec,
+    /// Shared cases on which the two nodes disagree (at the last comparison).
+    pub peer_disagreements: IntGauge,
+}
+
+fn metric<T>(m: Result<T, prometheus::Error>) -> T {
+    m.unwrap_or_else(|e| panic!("metric definition: {e}"))
 }
 
 impl Metrics {
@@ -78,15 +97,68 @@ impl Metrics {
             &["reason"],
         )
         .unwrap_or_else(|e| panic!("metric definition: {e}"));
+        let peer_batch_messages = metric(Histogram::with_opts(
+            HistogramOpts::new(
+                "passerelle_peer_batch_messages",
+                "Messages per delivery request to the peer",
+            )
+            .buckets(vec![
+                1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0,
+            ]),
+        ));
+        let peer_batch_bytes = metric(Histogram::with_opts(
+            HistogramOpts::new(
+                "passerelle_peer_batch_bytes",
+                "Bytes sent per delivery request to the peer",
+            )
+            .buckets(prometheus::exponential_buckets(1024.0, 4.0, 8).unwrap_or_default()),
+        ));
+        let peer_throughput = metric(Gauge::new(
+            "passerelle_peer_link_bytes_per_second",
+            "Throughput measured on the link to the peer (smoothed)",
+        ));
+        let peer_link_budget = metric(Gauge::new(
+            "passerelle_peer_link_budget_bytes",
+            "Byte budget of the next request to the peer",
+        ));
+        let peer_oldest_undelivered = metric(IntGauge::new(
+            "passerelle_peer_oldest_undelivered_seconds",
+            "Age of the oldest message not yet delivered to the peer (0: none)",
+        ));
+        let peer_delivery_failures = metric(IntCounterVec::new(
+            Opts::new(
+                "passerelle_peer_delivery_failures_total",
+                "Failed deliveries to the peer, by cause",
+            ),
+            &["cause"],
+        ));
+        let peer_disagreements = metric(IntGauge::new(
+            "passerelle_peer_disagreements",
+            "Shared cases on which the two nodes disagree, at the last comparison",
+        ));
         // Registration only fails on duplicate names, which a fresh registry cannot have.
         let _ = registry.register(Box::new(requests.clone()));
         let _ = registry.register(Box::new(latency.clone()));
         let _ = registry.register(Box::new(tls_refusals.clone()));
+        let _ = registry.register(Box::new(peer_batch_messages.clone()));
+        let _ = registry.register(Box::new(peer_batch_bytes.clone()));
+        let _ = registry.register(Box::new(peer_throughput.clone()));
+        let _ = registry.register(Box::new(peer_link_budget.clone()));
+        let _ = registry.register(Box::new(peer_oldest_undelivered.clone()));
+        let _ = registry.register(Box::new(peer_delivery_failures.clone()));
+        let _ = registry.register(Box::new(peer_disagreements.clone()));
         Self {
             registry,
             requests,
             latency,
             tls_refusals,
+            peer_batch_messages,
+            peer_batch_bytes,
+            peer_throughput,
+            peer_link_budget,
+            peer_oldest_undelivered,
+            peer_delivery_failures,
+            peer_disagreements,
         }
     }
 

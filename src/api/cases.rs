@@ -130,6 +130,41 @@ pub struct CaseResponse {
     /// When the person's data was erased on this node after consent was
     /// withdrawn (only the case skeleton and the consent record remain).
     pub erased_at: Option<DateTime<Utc>>,
+    /// "Waiting for the other node since …": when the oldest message about
+    /// this case that the other node has not yet received was queued (UTC).
+    /// Single-case reads only; `null` when nothing is waiting.
+    pub waiting_for_peer_since: Option<DateTime<Utc>>,
+    /// The other node's copy of the case disagrees with this one (found when
+    /// the nodes compared their cases) and is not yet repaired. Single-case
+    /// reads only.
+    pub disagreement: Option<DisagreementView>,
+}
+
+/// A disagreement between the two nodes' copies of a case.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DisagreementView {
+    /// The state the other node holds (`absent`: it has no copy).
+    pub peer_state: String,
+    /// The state this node held when the disagreement was found.
+    pub local_state: String,
+    /// When it was found (UTC).
+    pub detected_at: DateTime<Utc>,
+    /// How it is being settled: `reapplied` (this node applied again a
+    /// message it had rejected), `adopted_peer_state`, `kept_local_state`
+    /// (the other node adopts this one's), or `escalated` (a supervisor
+    /// decides: `POST /cases/{id}/disagreement`).
+    pub resolution: String,
+}
+
+impl From<crate::db::models::DisagreementRow> for DisagreementView {
+    fn from(r: crate::db::models::DisagreementRow) -> Self {
+        Self {
+            peer_state: r.peer_state,
+            local_state: r.local_state,
+            detected_at: utc(r.detected_at),
+            resolution: r.resolution,
+        }
+    }
 }
 
 /// A page of cases, newest first.
@@ -223,11 +258,11 @@ fn now() -> NaiveDateTime {
     Utc::now().naive_utc()
 }
 
-fn etag(version: i64) -> (header::HeaderName, String) {
+pub(crate) fn etag(version: i64) -> (header::HeaderName, String) {
     (header::ETAG, format!("\"{version}\""))
 }
 
-fn render(case: &Case, role: Role, now: NaiveDateTime) -> CaseResponse {
+pub(crate) fn render(case: &Case, role: Role, now: NaiveDateTime) -> CaseResponse {
     let view = role.case_view();
     CaseResponse {
         id: case.id,
@@ -273,6 +308,8 @@ fn render(case: &Case, role: Role, now: NaiveDateTime) -> CaseResponse {
         handover: (view == Some(CaseView::Handover) && case.erased_at.is_none())
             .then(|| HandoverView::of(&case.details, case.identity.as_ref())),
         erased_at: case.erased_at.map(utc),
+        waiting_for_peer_since: None,
+        disagreement: None,
     }
 }
 
@@ -516,14 +553,22 @@ pub async fn get_case(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReadCase)?;
     let id = id.into_inner();
-    let case = state.db.read(move |c| repo::get(c, id)).await?;
+    let (case, waiting, disagreement) = state
+        .db
+        .read(move |c| {
+            let case = repo::get(c, id)?;
+            let waiting = crate::db::peer::waiting_since(c, id)?;
+            let disagreement = crate::db::convergence::open_for_case(c, id)?;
+            Ok::<_, repo::CaseError>((case, waiting, disagreement))
+        })
+        .await?;
     check_scope(&auth, &case)?;
-    Ok(case_response(
-        actix_web::http::StatusCode::OK,
-        &case,
-        auth.0.role,
-        now(),
-    ))
+    let mut body = render(&case, auth.0.role, now());
+    body.waiting_for_peer_since = waiting.map(utc);
+    body.disagreement = disagreement.map(Into::into);
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(case.version))
+        .json(body))
 }
 
 /// Replace a draft's data and identity block. Needs `If-Match` with the current `ETag`.

@@ -33,8 +33,10 @@ pub struct MessageInfo {
     pub message_type: String,
     /// The message type's label in the language `Accept-Language` picks.
     pub message_type_label: String,
-    /// Outgoing: `pending`, `delivered`, `rejected` (by the other node) or
-    /// `suspended` (retries exhausted; an administrator must retry it).
+    /// Outgoing: `pending` (on its way: a link failure is retried for as
+    /// long as it takes), `delivered`, `rejected` (taken into the chain by
+    /// the other node but not applied) or `suspended` (refused outright by
+    /// the other node; an administrator must retry it).
     /// Incoming: `accepted` or `rejected`.
     pub status: String,
     /// Delivery attempts so far (outgoing).

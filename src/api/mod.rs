@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod auth;
 pub mod cases;
+pub mod convergence;
 pub mod directory;
 pub mod exchange;
 pub mod jtwg;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub signer_certificate: String,
     /// Months after the start of monitoring when follow-ups are due.
     pub follow_up_months: Vec<u32>,
+    /// Comparisons of the shared cases with the peer.
+    pub convergence: crate::peer::convergence::Convergence,
 }
 
 #[derive(OpenApi)]
@@ -148,6 +151,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(exchange::admin_messages)
                 .service(exchange::retry_message)
                 .service(exchange::alerts)
+                .service(convergence::list)
+                .service(convergence::compare_now)
+                .service(convergence::decide)
                 .service(jtwg::exchange_log)
                 .service(jtwg::checkpoints)
                 .service(jtwg::reconciliation)

@@ -609,6 +609,70 @@ fn apply(
     })
 }
 
+/// Puts this node's copy of a shared case in the state the other node holds,
+/// when the two disagree and the other side is authoritative (see
+/// `domain::convergence`). Recorded on the timeline (`resynchronised`, by the
+/// peer) and in the audit log; nothing is sent.
+pub fn resynchronise(
+    conn: &mut AnyConnection,
+    ctx: &NodeCtx,
+    id: CaseId,
+    to: State,
+    hold_from: Option<State>,
+    now: NaiveDateTime,
+) -> Result<Case, CaseError> {
+    let now = now.trunc_subsecs(6);
+    let case = get(conn, id)?;
+    let version = case.version + 1;
+    let hold_from = if to == State::OnHold { hold_from } else { None };
+    let due_at = ctx.deadlines.limit(to).map(|d| now + d);
+    let n = diesel::update(
+        cases::table
+            .filter(cases::id.eq(case.id.to_string()))
+            .filter(cases::version.eq(case.version)),
+    )
+    .set((
+        cases::state.eq(to.as_str()),
+        cases::hold_from_state.eq(hold_from.map(State::as_str)),
+        cases::version.eq(version),
+        cases::updated_at.eq(now),
+        cases::state_changed_at.eq(now),
+        cases::due_at.eq(due_at),
+    ))
+    .execute(conn)?;
+    if n != 1 {
+        return Err(CaseError::VersionMismatch {
+            current: case.version,
+        });
+    }
+    record_event(
+        conn,
+        case.id,
+        version,
+        now,
+        "resynchronised",
+        Some(case.state),
+        to,
+        None,
+        None,
+    )?;
+    let mut e = crate::audit::Entry::new("case_resynchronised", "system", "convergence");
+    e.case_id = Some(case.id.to_string());
+    e.referral_id = Some(case.referral_id.to_string());
+    e.outcome = to.as_str().to_owned();
+    e.code = Some(case.state.as_str().to_owned());
+    super::audit::append(conn, e)?;
+    Ok(Case {
+        state: to,
+        hold_from,
+        version,
+        updated_at: now,
+        state_changed_at: now,
+        due_at,
+        ..case
+    })
+}
+
 /// Where and when a liaison's record happened: what was given, else the
 /// agreed plan's crossing point and now.
 fn resolve_at(

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod cases;
+pub mod convergence;
 pub mod crossings;
 pub mod directory;
 pub mod group;

@@ -185,3 +185,16 @@ pub struct EvidenceRow {
     pub note: String,
     pub proof: String,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = case_disagreements)]
+pub struct DisagreementRow {
+    pub referral_id: String,
+    pub case_id: String,
+    pub local_state: String,
+    pub peer_state: String,
+    pub detected_at: NaiveDateTime,
+    pub checked_at: NaiveDateTime,
+    pub resolution: String,
+    pub resolved_at: Option<NaiveDateTime>,
+}

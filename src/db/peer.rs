@@ -80,6 +80,11 @@ pub fn append_outgoing(
         .find(OUTGOING)
         .select((peer_channels::last_seq, peer_channels::last_hash))
         .first(conn)?;
+    // What this node has seen of the other direction when it speaks.
+    let ack: i64 = peer_channels::table
+        .find(INCOMING)
+        .select(peer_channels::last_seq)
+        .first(conn)?;
     let id = MessageId::new();
     let env = Envelope {
         message_id: id,
@@ -92,6 +97,7 @@ pub fn append_outgoing(
         created_at: Utc.from_utc_datetime(&now),
         sop_version: SOP_VERSION.to_owned(),
         payload,
+        ack: Some(ack),
     };
     let body = serde_json::to_value(&env).map_err(|e| DbError::Corrupt(e.to_string()))?;
     let signed = Signed::sign(body, &ctx.message_key).map_err(signing_error)?;
@@ -139,14 +145,21 @@ pub fn signed_of(row: &OutboxRow) -> Result<Signed, DbError> {
     })
 }
 
+/// Bytes a message takes in a batch on the wire (body, signature, framing).
+pub fn wire_size(row: &OutboxRow) -> usize {
+    row.body.len() + row.signature.len() + 32
+}
+
 /// What to send next: pending messages in sequence order, stopping at the
 /// first one that is not deliverable (suspended, or not yet due: the chain
-/// must arrive in order), after `after_seq` (sent, receipts being recorded).
+/// must arrive in order), after `after_seq` (sent, receipts being recorded),
+/// at most `limit` messages and `budget` bytes (but always the first).
 /// `Err(at)` when the head waits for its retry time.
 pub fn next_batch(
     conn: &mut AnyConnection,
     now: NaiveDateTime,
     limit: i64,
+    budget: usize,
     after_seq: i64,
 ) -> Result<Result<Vec<OutboxRow>, Option<NaiveDateTime>>, DbError> {
     let rows: Vec<OutboxRow> = outbox_messages::table
@@ -160,11 +173,94 @@ pub fn next_batch(
         None => Ok(Err(None)),
         Some(head) if head.status != status::PENDING => Ok(Err(None)),
         Some(head) if head.next_attempt_at > now => Ok(Err(Some(head.next_attempt_at))),
-        Some(_) => Ok(Ok(rows
-            .into_iter()
-            .take_while(|r| r.status == status::PENDING)
-            .collect())),
+        Some(_) => {
+            let mut used = 0;
+            Ok(Ok(rows
+                .into_iter()
+                .take_while(|r| r.status == status::PENDING)
+                .take_while(|r| {
+                    let first = used == 0;
+                    used += wire_size(r);
+                    first || used <= budget
+                })
+                .collect()))
+        }
     }
+}
+
+/// Brings every pending message waiting for a retry forward to `now` (the
+/// peer is back). Returns how many.
+pub fn resume_now(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<usize, DbError> {
+    Ok(diesel::update(outbox_messages::table)
+        .filter(outbox_messages::status.eq(status::PENDING))
+        .filter(outbox_messages::next_attempt_at.gt(now))
+        .set(outbox_messages::next_attempt_at.eq(now))
+        .execute(conn)?)
+}
+
+/// When the oldest message not yet delivered (pending or suspended) was queued.
+pub fn oldest_undelivered(conn: &mut AnyConnection) -> Result<Option<NaiveDateTime>, DbError> {
+    Ok(outbox_messages::table
+        .filter(outbox_messages::status.eq_any([status::PENDING, status::SUSPENDED]))
+        .order(outbox_messages::seq.asc())
+        .select(outbox_messages::created_at)
+        .first(conn)
+        .optional()?)
+}
+
+/// Since when the oldest undelivered message about one case waits.
+pub fn waiting_since(
+    conn: &mut AnyConnection,
+    case: CaseId,
+) -> Result<Option<NaiveDateTime>, DbError> {
+    Ok(outbox_messages::table
+        .filter(outbox_messages::case_id.eq(case.to_string()))
+        .filter(outbox_messages::status.eq_any([status::PENDING, status::SUSPENDED]))
+        .order(outbox_messages::seq.asc())
+        .select(outbox_messages::created_at)
+        .first(conn)
+        .optional()?)
+}
+
+/// The outgoing messages up to `ack` still waiting for their receipts:
+/// `(first, last)` sequence numbers, or `None` when all are settled.
+pub fn unsettled_up_to(conn: &mut AnyConnection, ack: i64) -> Result<Option<(i64, i64)>, DbError> {
+    let first: Option<i64> = outbox_messages::table
+        .filter(outbox_messages::status.eq_any([status::PENDING, status::SUSPENDED]))
+        .filter(outbox_messages::seq.le(ack))
+        .select(diesel::dsl::min(outbox_messages::seq))
+        .first(conn)?;
+    Ok(first.map(|f| (f, ack)))
+}
+
+/// Signed receipts this node gave for incoming messages `from..=to`, in
+/// order, at most `max_bytes` of them (but always the first).
+pub fn receipts_between(
+    conn: &mut AnyConnection,
+    from: i64,
+    to: i64,
+    max_bytes: usize,
+) -> Result<Vec<Signed>, DbError> {
+    let rows: Vec<String> = inbox_messages::table
+        .filter(inbox_messages::seq.ge(from))
+        .filter(inbox_messages::seq.le(to))
+        .order(inbox_messages::seq.asc())
+        .limit(10_000)
+        .select(inbox_messages::receipt)
+        .load(conn)?;
+    let mut used = 0;
+    let mut out = Vec::new();
+    for r in rows {
+        used += r.len();
+        if !out.is_empty() && used > max_bytes {
+            break;
+        }
+        out.push(
+            serde_json::from_str(&r)
+                .map_err(|e| DbError::Corrupt(format!("stored receipt: {e}")))?,
+        );
+    }
+    Ok(out)
 }
 
 /// Records a failed delivery of `id`: schedules the next try, or suspends the
@@ -441,6 +537,7 @@ pub fn receive(
         detail,
         log_index: logged.index as i64,
         received_at: Utc.from_utc_datetime(&now),
+        ack: Some(env.seq),
     };
     let body = serde_json::to_value(&receipt).map_err(|e| DbError::Corrupt(e.to_string()))?;
     let signed_receipt = Signed::sign(body, &ctx.receipt_key).map_err(signing_error)?;
@@ -469,6 +566,51 @@ pub fn receive(
         ))
         .execute(conn)?;
     Ok(signed_receipt)
+}
+
+/// Applies again, in chain order, the messages of the other node about a
+/// referral that this node rejected (a repair when the two disagree: the
+/// reason for the rejection may be gone). Returns how many now applied; the
+/// others stay rejected.
+pub fn reapply_rejected(
+    conn: &mut AnyConnection,
+    ctx: &NodeCtx,
+    referral: ReferralId,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    let rows: Vec<InboxRow> = inbox_messages::table
+        .filter(inbox_messages::referral_id.eq(referral.to_string()))
+        .filter(inbox_messages::status.eq("rejected"))
+        .order(inbox_messages::seq.asc())
+        .select(InboxRow::as_select())
+        .load(conn)?;
+    let mut applied = 0;
+    for row in rows {
+        let Ok(env) = serde_json::from_str::<Envelope>(&row.body) else {
+            continue; // erased or unreadable: nothing to apply
+        };
+        if conn
+            .transaction(|c| apply_incoming(c, ctx, &env, now))
+            .is_err()
+        {
+            continue;
+        }
+        diesel::update(inbox_messages::table.find(&row.id))
+            .set((
+                inbox_messages::status.eq("accepted"),
+                inbox_messages::code.eq(Some("reapplied")),
+            ))
+            .execute(conn)?;
+        let mut entry = Entry::new("message_reapplied", "system", env.message_type.clone());
+        entry.referral_id = Some(env.referral_id.to_string());
+        entry.message_id = Some(env.message_id.to_string());
+        entry.seq = Some(env.seq);
+        entry.digest = Some(row.hash.clone());
+        entry.outcome = "accepted".into();
+        audit::append(conn, entry)?;
+        applied += 1;
+    }
+    Ok(applied)
 }
 
 fn rejection_code(e: &CaseError) -> &'static str {
@@ -679,14 +821,15 @@ impl From<diesel::result::Error> for SettleError {
 }
 
 /// Records a verified receipt from the peer for one of our messages, in the
-/// caller's transaction, and applies what it means here.
+/// caller's transaction, and applies what it means here. Returns the id of
+/// the case the message is about.
 pub fn settle(
     conn: &mut AnyConnection,
     ctx: &NodeCtx,
     receipt: &Signed,
     signer_fingerprint: &str,
     now: NaiveDateTime,
-) -> Result<(), SettleError> {
+) -> Result<String, SettleError> {
     let r: Receipt = serde_json::from_value(receipt.body.clone())
         .map_err(|e| SettleError::Mismatch("?".into(), format!("unreadable receipt: {e}")))?;
     let row: OutboxRow = outbox_messages::table
@@ -708,7 +851,7 @@ pub fn settle(
         ));
     }
     if row.status == status::DELIVERED || row.status == status::REJECTED {
-        return Ok(()); // already settled (a resend after a lost response)
+        return Ok(row.case_id); // already settled (a resend after a lost response)
     }
     let accepted = r.status == "accepted";
     diesel::update(outbox_messages::table.find(&row.id))
@@ -786,5 +929,5 @@ pub fn settle(
             other => SettleError::Db(DbError::Corrupt(other.to_string())),
         })?;
     }
-    Ok(())
+    Ok(row.case_id)
 }

@@ -179,6 +179,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    case_disagreements (referral_id) {
+        referral_id -> Text,
+        case_id -> Text,
+        local_state -> Text,
+        peer_state -> Text,
+        detected_at -> Timestamp,
+        checked_at -> Timestamp,
+        resolution -> Text,
+        resolved_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     inbox_messages (id) {
         id -> Text,
         seq -> BigInt,
@@ -304,6 +317,7 @@ diesel::joinable!(case_events -> cases (case_id));
 diesel::joinable!(case_erasures -> cases (case_id));
 diesel::joinable!(directory_services -> directory_organizations (organization_id));
 diesel::joinable!(outbox_messages -> cases (case_id));
+diesel::joinable!(case_disagreements -> cases (case_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -312,6 +326,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_identities,
     case_events,
     outbox_messages,
+    case_disagreements,
     inbox_messages,
     peer_channels,
     certificates,

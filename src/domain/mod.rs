@@ -7,6 +7,7 @@
 
 pub mod case;
 pub mod code_lists;
+pub mod convergence;
 pub mod countries;
 pub mod directory;
 pub mod disclosure;

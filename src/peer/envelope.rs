@@ -87,6 +87,12 @@ pub struct Envelope {
     pub created_at: DateTime<Utc>,
     pub sop_version: String,
     pub payload: Value,
+    /// The highest sequence number the sender had received from the receiver
+    /// when it signed this message: what it had seen of the other direction.
+    /// A receiver that is still waiting for the receipts of its own messages
+    /// up to `ack` settles them before applying this message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<i64>,
 }
 
 /// An envelope with its signature, as sent.
@@ -213,6 +219,10 @@ pub struct Receipt {
     /// entry in the receiver's audit log (provable by an inclusion proof).
     pub log_index: i64,
     pub received_at: DateTime<Utc>,
+    /// The highest sequence number the receiver had received from the sender
+    /// when it signed this receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<i64>,
 }
 
 #[cfg(test)]

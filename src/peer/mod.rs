@@ -2,7 +2,10 @@
 //! listener (server), and the dispatcher that delivers the outbox (client).
 
 pub mod client;
+pub mod convergence;
 pub mod dispatcher;
 pub mod envelope;
+pub mod link;
+pub mod receipts;
 pub mod server;
 pub mod witness;

@@ -32,6 +32,10 @@ use crate::error::{ApiError, Problem};
 pub struct PeerState {
     pub db: Db,
     pub ctx: Arc<NodeCtx>,
+    /// To fetch receipts this node is still waiting for (see [`receive`]).
+    pub client: super::client::PeerClient,
+    /// Announces each outgoing message whose receipt was recorded (by case id).
+    pub settled: tokio::sync::broadcast::Sender<String>,
 }
 
 /// The client certificate of the connection (DER), captured at accept time.
@@ -224,6 +228,39 @@ pub async fn receive(
             }
         }
     }
+    // Causality: a message whose sender had already received messages of
+    // ours that we still wait to hear about is not refused for arriving
+    // early. We first settle our own messages from the sender's receipts
+    // (fetched from it), then apply it.
+    if let Some(ack) = checked.iter().filter_map(|e| e.ack).max() {
+        let outstanding = state
+            .db
+            .read(move |c| store::unsettled_up_to(c, ack))
+            .await?;
+        if let Some((from, to)) = outstanding {
+            match super::receipts::catch_up(&state.db, &state.ctx, &state.client, from, to).await {
+                Ok(cases) => {
+                    tracing::info!(
+                        from,
+                        to,
+                        "receipts caught up before applying the peer's messages"
+                    );
+                    for case in cases {
+                        let _ = state.settled.send(case);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(from, to, error = %e, "cannot fetch the receipts this batch depends on; the peer will resend it");
+                    return Err(ApiError::Unavailable(
+                        "awaiting_receipts",
+                        format!(
+                            "this node still waits for the receipts of its messages {from} to {to}, which the batch's sender has received; send the batch again"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
     let ctx = state.ctx.clone();
     let now = Utc::now().naive_utc();
     let count = checked.len();
@@ -287,6 +324,45 @@ pub async fn receive(
     }
 }
 
+/// Which receipts to return.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptRange {
+    pub from: i64,
+    pub to: i64,
+    /// Most bytes of receipts in the answer (at least one receipt is returned).
+    pub max_bytes: Option<usize>,
+}
+
+/// The signed receipts this node gave for the peer's messages `from..=to`,
+/// in order: the peer fetches them when it learns (from one of this node's
+/// messages) that its messages arrived although it never got their answer.
+#[get("/peer/v1/receipts")]
+pub async fn receipts_given(
+    state: web::Data<PeerState>,
+    range: web::Query<ReceiptRange>,
+) -> Result<HttpResponse, ApiError> {
+    let ReceiptRange {
+        from,
+        to,
+        max_bytes,
+    } = range.into_inner();
+    if from < 1 || to < from {
+        return Err(ApiError::BadRequest(
+            "invalid_range",
+            "1 ≤ from ≤ to".into(),
+        ));
+    }
+    let max = max_bytes
+        .unwrap_or(1024 * 1024)
+        .clamp(1024, 4 * 1024 * 1024);
+    let page = state
+        .db
+        .read(move |c| store::receipts_between(c, from, to, max))
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
 /// Which node answers (a trivial authenticated request).
 #[get("/peer/v1/ping")]
 pub async fn ping(state: web::Data<PeerState>) -> HttpResponse {
@@ -295,5 +371,5 @@ pub async fn ping(state: web::Data<PeerState>) -> HttpResponse {
 
 /// Registers the peer routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(receive).service(ping);
+    cfg.service(receive).service(ping).service(receipts_given);
 }

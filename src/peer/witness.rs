@@ -78,6 +78,14 @@ pub struct Range {
 /// Most leaves one answer carries.
 pub const MAX_LEAVES: u64 = 10_000;
 
+/// Bytes a leaf hash takes in a request or answer (64 hex digits, quotes, comma).
+const LEAF_BYTES: usize = 67;
+
+/// How many leaf hashes fit in the link's byte budget (at least 16).
+fn leaves_per_request(client: &PeerClient) -> u64 {
+    (client.link().budget() / LEAF_BYTES).max(16) as u64
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum WitnessError {
     #[error(transparent)]
@@ -522,7 +530,8 @@ impl Witnessing {
                 self.client.get("/peer/v1/checkpoints/latest").await?;
             let db = self.db.clone();
             let ctx = self.ctx.clone();
-            let batch = self.batch;
+            // As many leaf hashes as the link carries in one request.
+            let batch = self.batch.min(leaves_per_request(&self.client));
             let from = theirs.size;
             let prepared = db
                 .write(move |c| {
@@ -648,7 +657,7 @@ impl Witnessing {
         let held = self.db.read(store::peer_leaves_len).await?;
         let mut from = 0;
         while from < held {
-            let to = held.min(from + MAX_LEAVES);
+            let to = held.min(from + MAX_LEAVES.min(leaves_per_request(&self.client)));
             let (theirs, _): (Leaves, _) = self
                 .client
                 .get(&format!("/peer/v1/audit/leaves?from={from}&to={to}"))

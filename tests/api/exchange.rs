@@ -482,6 +482,7 @@ pub fn referral_envelope(
             "details": details.parse("").unwrap(),
             "identity": null,
         }),
+        ack: Some(0),
     }
 }
 
@@ -717,18 +718,39 @@ async fn everything_queued_while_the_peer_is_down_is_delivered_once_in_order() {
 }
 
 #[tokio::test]
-async fn a_message_whose_retries_run_out_is_suspended_until_an_administrator_retries_it() {
+async fn a_message_the_peer_refuses_outright_is_suspended_until_an_administrator_retries_it() {
     let (ne, ng) = spawn_pair().await;
     ng.shut_down().await;
     let (id, referral) = refer(&ne).await;
-    // The test schedule (50…1600 ms) runs out in about three seconds.
+    // Its signature is damaged while it waits (a disk fault, say): Abuja
+    // refuses it for good, which no resend can cure.
+    let good: String = ne
+        .db
+        .write(|c| {
+            use diesel::prelude::*;
+            use passerelle::db::schema::outbox_messages::dsl::*;
+            let sig: String = outbox_messages
+                .select(signature)
+                .filter(seq.eq(1))
+                .first(c)?;
+            diesel::update(outbox_messages.filter(seq.eq(1)))
+                .set(signature.eq("MEUCIQDeadBeef"))
+                .execute(c)?;
+            Ok::<_, passerelle::db::DbError>(sig)
+        })
+        .await
+        .unwrap();
+    let ng = ng.restart().await;
     let msg = eventually("suspension", || async {
         let m = messages(&ne, &id).await;
         (m[0]["status"] == "suspended").then(|| m[0].clone())
     })
     .await;
     assert!(
-        msg["last_error"].as_str().unwrap().contains("unreachable"),
+        msg["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_signature"),
         "{msg}"
     );
     let listed: Value = ne
@@ -740,8 +762,18 @@ async fn a_message_whose_retries_run_out_is_suspended_until_an_administrator_ret
         .await
         .unwrap();
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
-    // Back up, the peer does not get it on its own…
-    let ng = ng.restart().await;
+    // Repaired, it is not sent on its own…
+    ne.db
+        .write(move |c| {
+            use diesel::prelude::*;
+            use passerelle::db::schema::outbox_messages::dsl::*;
+            diesel::update(outbox_messages.filter(seq.eq(1)))
+                .set(signature.eq(good))
+                .execute(c)?;
+            Ok::<_, passerelle::db::DbError>(())
+        })
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(copy_of(&ng, referral).await.is_none());
     // …until an administrator retries it.

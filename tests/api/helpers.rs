@@ -75,7 +75,15 @@ impl Drop for PgDatabase {
     }
 }
 
+/// Changes a node's settings before it starts (kept for restarts).
+pub type Tweak = std::sync::Arc<dyn Fn(&mut Settings) + Send + Sync>;
+
+pub fn no_tweak() -> Tweak {
+    std::sync::Arc::new(|_| {})
+}
+
 pub struct TestNode {
+    pub tweak: Tweak,
     pub address: String,
     pub client: reqwest::Client,
     pub tokens: HashMap<Role, String>,
@@ -145,11 +153,12 @@ pub fn settings(node: NodeId, dir: &std::path::Path, database_url: &str, ports: 
             url: format!("https://127.0.0.1:{}", ports.other_peer),
             listen: format!("127.0.0.1:{}", ports.peer).parse().unwrap(),
             batch_size: 64,
-            retry_schedule_ms: vec![50, 100, 200, 400, 800, 1600],
-            jitter: 0.2,
+            retry_initial_ms: 50,
+            retry_max_ms: 1600,
+            probe_interval_ms: 500,
             poll_interval_ms: 100,
-            request_timeout_secs: 5,
-            body_limit_bytes: 8 * 1024 * 1024,
+            stall_timeout_secs: 5,
+            ..Default::default()
         },
         tls: tls_settings(node),
     }
@@ -171,35 +180,109 @@ pub async fn spawn_node(node: NodeId) -> TestNode {
             peer: 0,
             other_peer: free_port(),
         },
+        no_tweak(),
     )
     .await
 }
 
 /// Two nodes, Niamey and Abuja, talking to each other over mTLS.
 pub async fn spawn_pair() -> (TestNode, TestNode) {
+    spawn_pair_with(no_tweak(), no_tweak()).await
+}
+
+/// Two nodes with their settings changed by `ne` and `ng`.
+pub async fn spawn_pair_with(ne: Tweak, ng: Tweak) -> (TestNode, TestNode) {
     let (ne_peer, ng_peer) = (free_port(), free_port());
-    let ne = spawn_with_ports(
+    let a = spawn_with_ports(
         NodeId::NeAnltp,
         Ports {
             api: 0,
             peer: ne_peer,
             other_peer: ng_peer,
         },
+        ne,
     )
     .await;
-    let ng = spawn_with_ports(
+    let b = spawn_with_ports(
         NodeId::NgNaptip,
         Ports {
             api: 0,
             peer: ng_peer,
             other_peer: ne_peer,
         },
+        ng,
     )
     .await;
-    (ne, ng)
+    (a, b)
 }
 
-async fn spawn_with_ports(node: NodeId, ports: Ports) -> TestNode {
+/// Two nodes whose every byte to each other goes through a slow-link proxy,
+/// one per direction of connection: `to_ng` carries Niamey's requests to
+/// Abuja (and their answers), `to_ne` Abuja's requests to Niamey.
+pub struct LinkedPair {
+    pub ne: TestNode,
+    pub ng: TestNode,
+    pub to_ng: crate::slowlink::SlowLink,
+    pub to_ne: crate::slowlink::SlowLink,
+}
+
+impl LinkedPair {
+    /// Cuts (or restores) the link both ways.
+    pub fn set_down(&self, down: bool) {
+        self.to_ng.set_down(down);
+        self.to_ne.set_down(down);
+    }
+}
+
+pub async fn spawn_linked_pair(
+    link: crate::slowlink::LinkConfig,
+    ne: Tweak,
+    ng: Tweak,
+) -> LinkedPair {
+    let (ne_peer, ng_peer) = (free_port(), free_port());
+    let to_ng = crate::slowlink::SlowLink::start(ng_peer, link).await;
+    let to_ne = crate::slowlink::SlowLink::start(ne_peer, link).await;
+    let a = spawn_with_ports(
+        NodeId::NeAnltp,
+        Ports {
+            api: 0,
+            peer: ne_peer,
+            other_peer: to_ng.port(),
+        },
+        ne,
+    )
+    .await;
+    let b = spawn_with_ports(
+        NodeId::NgNaptip,
+        Ports {
+            api: 0,
+            peer: ng_peer,
+            other_peer: to_ne.port(),
+        },
+        ng,
+    )
+    .await;
+    LinkedPair {
+        ne: a,
+        ng: b,
+        to_ng,
+        to_ne,
+    }
+}
+
+/// The peer settings a deployment gets when it sets nothing but the URL and
+/// the listener (the test defaults retry and poll faster).
+pub fn production_peer_defaults() -> Tweak {
+    std::sync::Arc::new(|s: &mut Settings| {
+        s.peer = PeerSettings {
+            url: s.peer.url.clone(),
+            listen: s.peer.listen,
+            ..Default::default()
+        };
+    })
+}
+
+async fn spawn_with_ports(node: NodeId, ports: Ports, tweak: Tweak) -> TestNode {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let (database_url, pg) = if backend() == "postgres" {
@@ -211,7 +294,7 @@ async fn spawn_with_ports(node: NodeId, ports: Ports) -> TestNode {
             None,
         )
     };
-    let mut node = start(node, dir, database_url, pg, ports).await;
+    let mut node = start(node, dir, database_url, pg, ports, tweak).await;
     let mut tokens = HashMap::new();
     for role in Role::ALL {
         let name = role.as_str().replace('_', "-");
@@ -235,10 +318,11 @@ async fn start(
     database_url: String,
     pg: Option<PgDatabase>,
     ports: Ports,
+    tweak: Tweak,
 ) -> TestNode {
-    let app = Application::build(settings(node, dir.path(), &database_url, ports))
-        .await
-        .expect("node starts");
+    let mut s = settings(node, dir.path(), &database_url, ports);
+    tweak(&mut s);
+    let app = Application::build(s).await.expect("node starts");
     let address = app.api_url();
     let ports = Ports {
         api: app.api_port(),
@@ -251,6 +335,7 @@ async fn start(
     let wake = app.wake();
     tokio::spawn(app.run_until_stopped());
     TestNode {
+        tweak,
         address,
         client: api_client(node),
         tokens: HashMap::new(),
@@ -281,9 +366,10 @@ impl TestNode {
             _pg,
             ports,
             tokens,
+            tweak,
             ..
         } = self;
-        let mut n = start(node, dir, database_url, _pg, ports).await;
+        let mut n = start(node, dir, database_url, _pg, ports, tweak).await;
         n.tokens = tokens;
         n
     }

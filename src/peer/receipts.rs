@@ -1,0 +1,121 @@
+//! Recording the peer's signed receipts for this node's messages, whichever
+//! way they arrive: in the answer to a delivery, or fetched from the peer
+//! when one of its messages shows it received something this node is still
+//! waiting to hear about (`GET /peer/v1/receipts`).
+
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use super::client::{PeerClient, SendError};
+use super::envelope::{self, Signed};
+use crate::db::peer::{self as store, SettleError};
+use crate::db::{Db, DbError, NodeCtx};
+
+/// Why receipts could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The receipts do not match what this node sent, or are not signed by
+    /// the peer's server certificate: nothing was recorded.
+    #[error("{0}")]
+    Mismatch(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Verifies receipts against the server certificate of the connection they
+/// came over, and records them in one transaction. Returns the case ids of
+/// the messages they settle.
+pub async fn record(
+    db: &Db,
+    ctx: &Arc<NodeCtx>,
+    receipts: Vec<Signed>,
+    server_certificate: &[u8],
+) -> Result<Vec<String>, RecordError> {
+    if receipts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let public = envelope::public_key_of(server_certificate)
+        .map_err(|_| RecordError::Mismatch("unreadable server certificate".into()))?;
+    // A failed task yields (no receipts, not verified).
+    let (receipts, verified) = tokio::task::spawn_blocking(move || {
+        let verified = envelope::verify_all(&receipts, &public).is_ok();
+        (receipts, verified)
+    })
+    .await
+    .unwrap_or_default();
+    if !verified {
+        return Err(RecordError::Mismatch(
+            "a receipt is not signed by the peer's server certificate".into(),
+        ));
+    }
+    let fp = envelope::fingerprint(server_certificate);
+    let pem = openssl::x509::X509::from_der(server_certificate)
+        .and_then(|c| c.to_pem())
+        .map(|p| String::from_utf8_lossy(&p).into_owned())
+        .unwrap_or_default();
+    let ctx = ctx.clone();
+    let t = Utc::now().naive_utc();
+    let outcome = db
+        .write(move |c| {
+            store::remember_certificate(c, &fp, &pem, t)?;
+            let mut cases = Vec::with_capacity(receipts.len());
+            for r in &receipts {
+                match store::settle(c, &ctx, r, &fp, t) {
+                    Ok(case) => cases.push(case),
+                    Err(SettleError::Mismatch(id, why)) => {
+                        return Ok::<_, DbError>(Err(format!("receipt mismatch {id}: {why}")))
+                    }
+                    Err(SettleError::Db(e)) => return Err(e),
+                }
+            }
+            Ok(Ok(cases))
+        })
+        .await?;
+    outcome.map_err(RecordError::Mismatch)
+}
+
+/// Why this node could not catch up on receipts.
+#[derive(Debug, thiserror::Error)]
+pub enum CatchUpError {
+    #[error(transparent)]
+    Send(#[from] SendError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("the peer holds no receipt for message {0}")]
+    Missing(i64),
+}
+
+/// Fetches from the peer and records the receipts of this node's messages
+/// `from..=to` (which the peer says it received), page by page, each page
+/// sized to the link. Returns the case ids settled.
+pub async fn catch_up(
+    db: &Db,
+    ctx: &Arc<NodeCtx>,
+    client: &PeerClient,
+    from: i64,
+    to: i64,
+) -> Result<Vec<String>, CatchUpError> {
+    let mut next = from;
+    let mut cases = Vec::new();
+    while next <= to {
+        let budget = client.link().budget();
+        let (page, cert): (Vec<Signed>, _) = client
+            .get(&format!(
+                "/peer/v1/receipts?from={next}&to={to}&max_bytes={budget}"
+            ))
+            .await?;
+        let last = page
+            .last()
+            .and_then(|r| r.body.get("seq"))
+            .and_then(serde_json::Value::as_i64);
+        match last {
+            Some(last) if last >= next => {
+                cases.extend(record(db, ctx, page, &cert).await?);
+                next = last + 1;
+            }
+            _ => return Err(CatchUpError::Missing(next)),
+        }
+    }
+    Ok(cases)
+}
