@@ -166,11 +166,14 @@ impl Application {
 
         // Peer listener: mTLS, node-to-node only.
         let (settled, _) = tokio::sync::broadcast::channel(65_536);
+        let receipts_in_hand = Arc::new(tokio::sync::watch::Sender::new(0));
         let peer_state = web::Data::new(PeerState {
             db: db.clone(),
             ctx: ctx.clone(),
             client: client.clone(),
             settled: settled.clone(),
+            receipts_in_hand: receipts_in_hand.clone(),
+            catch_up_limit: Duration::from_secs((settings.peer.stall_timeout_secs / 2).max(1)),
         });
         let peer_json = web::JsonConfig::default()
             .limit(settings.peer.body_limit_bytes)
@@ -208,7 +211,10 @@ impl Application {
             wake.clone(),
             settings.peer.clone(),
             metrics.clone(),
-            settled.clone(),
+            crate::peer::receipts::Signals {
+                settled: settled.clone(),
+                in_hand: receipts_in_hand,
+            },
         );
         tracing::info!(
             node = %settings.node.id,

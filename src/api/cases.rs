@@ -151,8 +151,9 @@ pub struct DisagreementView {
     pub detected_at: DateTime<Utc>,
     /// How it is being settled: `reapplied` (this node applied again a
     /// message it had rejected), `adopted_peer_state`, `kept_local_state`
-    /// (the other node adopts this one's), or `escalated` (a supervisor
-    /// decides: `POST /cases/{id}/disagreement`).
+    /// (the other node adopts this one's), `repaired_at_peer`, `escalated`
+    /// (a supervisor decides: `POST /cases/{id}/disagreement`) or
+    /// `adopted_by_supervisor`.
     pub resolution: String,
 }
 

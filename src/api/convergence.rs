@@ -33,8 +33,10 @@ pub struct Disagreement {
     pub detected_at: DateTime<Utc>,
     /// When the two nodes were last compared on it (UTC).
     pub checked_at: DateTime<Utc>,
-    /// `reapplied`, `adopted_peer_state`, `kept_local_state`, `escalated`,
-    /// or `adopted_by_supervisor`.
+    /// `reapplied` (this node applied again a message it had rejected),
+    /// `adopted_peer_state`, `kept_local_state` (the other node adopts this
+    /// one's), `repaired_at_peer` (the other node repaired its side),
+    /// `escalated` (a supervisor decides) or `adopted_by_supervisor`.
     pub resolution: String,
     /// When both nodes were found to agree again (UTC); `null` while open.
     pub resolved_at: Option<DateTime<Utc>>,
@@ -156,7 +158,8 @@ pub async fn decide(
             let Some(to) = State::parse(&open.peer_state) else {
                 return Ok(None);
             };
-            let case = repo::resynchronise(c, &ctx, id, to, None, now)?;
+            let hold_from = open.peer_hold_from.as_deref().and_then(State::parse);
+            let case = repo::resynchronise(c, &ctx, id, to, hold_from, now)?;
             store::settled_by_supervisor(c, &open.referral_id, now)?;
             audit::log_case_action(c, &principal, "POST /api/v1/cases/{id}/disagreement", &case)?;
             Ok::<_, CaseError>(Some(case))

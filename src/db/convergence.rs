@@ -37,23 +37,24 @@ pub fn digests(conn: &mut AnyConnection) -> Result<Vec<(CaseId, CaseDigest)>, Db
         .load::<(String, String)>(conn)?
         .into_iter()
         .collect();
-    // Per case: the last message sent and whether all are settled.
-    let sent: Vec<(String, i64, String)> = outbox_messages::table
+    // Per case: the last message sent, and the cases with one not settled.
+    let last_sent: HashMap<String, i64> = outbox_messages::table
+        .group_by(outbox_messages::case_id)
         .select((
             outbox_messages::case_id,
-            outbox_messages::seq,
-            outbox_messages::status,
+            diesel::dsl::max(outbox_messages::seq),
         ))
-        .load(conn)?;
-    let mut last_sent: HashMap<String, i64> = HashMap::new();
-    let mut unsettled: HashSet<String> = HashSet::new();
-    for (case, seq, status) in sent {
-        if status == peer::status::PENDING || status == peer::status::SUSPENDED {
-            unsettled.insert(case.clone());
-        }
-        let e = last_sent.entry(case).or_insert(0);
-        *e = (*e).max(seq);
-    }
+        .load::<(String, Option<i64>)>(conn)?
+        .into_iter()
+        .map(|(c, s)| (c, s.unwrap_or(0)))
+        .collect();
+    let unsettled: HashSet<String> = outbox_messages::table
+        .filter(outbox_messages::status.eq_any([peer::status::PENDING, peer::status::SUSPENDED]))
+        .select(outbox_messages::case_id)
+        .distinct()
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
     let received: HashMap<String, i64> = inbox_messages::table
         .group_by(inbox_messages::referral_id)
         .select((
@@ -64,7 +65,8 @@ pub fn digests(conn: &mut AnyConnection) -> Result<Vec<(CaseId, CaseDigest)>, Db
         .into_iter()
         .map(|(r, s)| (r, s.unwrap_or(0)))
         .collect();
-    rows.into_iter()
+    let digests: Result<Vec<(CaseId, CaseDigest)>, DbError> = rows
+        .into_iter()
         .map(|(id, referral_id, state, hold_from)| {
             let case: CaseId = id
                 .parse()
@@ -83,7 +85,12 @@ pub fn digests(conn: &mut AnyConnection) -> Result<Vec<(CaseId, CaseDigest)>, Db
             };
             Ok((case, digest))
         })
-        .collect()
+        .collect();
+    // Shared: a message went one way or the other about it.
+    Ok(digests?
+        .into_iter()
+        .filter(|(_, d)| d.sent_seq > 0 || d.received_seq > 0)
+        .collect())
 }
 
 /// Fills in `sent_ack` (what this node had received when it sent its last
@@ -125,10 +132,11 @@ pub fn record(
     conn: &mut AnyConnection,
     case: CaseId,
     mine: &CaseDigest,
-    peer_state: &str,
+    peer: (&str, Option<&str>),
     resolution: &str,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
+    let (peer_state, peer_hold_from) = peer;
     let open: Option<DisagreementRow> = case_disagreements::table
         .find(&mine.referral_id)
         .filter(case_disagreements::resolved_at.is_null())
@@ -140,6 +148,7 @@ pub fn record(
             .set((
                 case_disagreements::local_state.eq(&mine.state),
                 case_disagreements::peer_state.eq(peer_state),
+                case_disagreements::peer_hold_from.eq(peer_hold_from),
                 case_disagreements::checked_at.eq(now),
                 case_disagreements::resolution.eq(resolution),
             ))
@@ -153,6 +162,7 @@ pub fn record(
             case_id: case.to_string(),
             local_state: mine.state.clone(),
             peer_state: peer_state.to_owned(),
+            peer_hold_from: peer_hold_from.map(str::to_owned),
             detected_at: now,
             checked_at: now,
             resolution: resolution.to_owned(),

@@ -193,6 +193,7 @@ pub struct DisagreementRow {
     pub case_id: String,
     pub local_state: String,
     pub peer_state: String,
+    pub peer_hold_from: Option<String>,
     pub detected_at: NaiveDateTime,
     pub checked_at: NaiveDateTime,
     pub resolution: String,

@@ -223,14 +223,19 @@ pub fn waiting_since(
 }
 
 /// The outgoing messages up to `ack` still waiting for their receipts:
-/// `(first, last)` sequence numbers, or `None` when all are settled.
+/// `(first, last)` sequence numbers of the pending ones, or `None` when all
+/// are settled. (A suspended message was refused, so it is not in the other
+/// side's chain and no `ack` can cover it.)
 pub fn unsettled_up_to(conn: &mut AnyConnection, ack: i64) -> Result<Option<(i64, i64)>, DbError> {
-    let first: Option<i64> = outbox_messages::table
-        .filter(outbox_messages::status.eq_any([status::PENDING, status::SUSPENDED]))
+    let (first, last): (Option<i64>, Option<i64>) = outbox_messages::table
+        .filter(outbox_messages::status.eq(status::PENDING))
         .filter(outbox_messages::seq.le(ack))
-        .select(diesel::dsl::min(outbox_messages::seq))
+        .select((
+            diesel::dsl::min(outbox_messages::seq),
+            diesel::dsl::max(outbox_messages::seq),
+        ))
         .first(conn)?;
-    Ok(first.map(|f| (f, ack)))
+    Ok(first.zip(last))
 }
 
 /// Signed receipts this node gave for incoming messages `from..=to`, in
@@ -279,18 +284,28 @@ pub fn record_failure(
         .first(conn)?;
     let attempts = row.attempts + 1;
     let suspended = retry_after.is_none();
-    diesel::update(outbox_messages::table.find(id.to_string()))
-        .set((
-            outbox_messages::attempts.eq(attempts),
-            outbox_messages::last_error.eq(Some(error)),
-            outbox_messages::status.eq(if suspended {
-                status::SUSPENDED
-            } else {
-                status::PENDING
-            }),
-            outbox_messages::next_attempt_at.eq(now + retry_after.unwrap_or_default()),
-        ))
-        .execute(conn)?;
+    // Only a message still waiting is touched: its receipt may have been
+    // recorded meanwhile (fetched by the listener), and a settled message
+    // never goes back to waiting.
+    let n = diesel::update(
+        outbox_messages::table
+            .find(id.to_string())
+            .filter(outbox_messages::status.eq_any([status::PENDING, status::SUSPENDED])),
+    )
+    .set((
+        outbox_messages::attempts.eq(attempts),
+        outbox_messages::last_error.eq(Some(error)),
+        outbox_messages::status.eq(if suspended {
+            status::SUSPENDED
+        } else {
+            status::PENDING
+        }),
+        outbox_messages::next_attempt_at.eq(now + retry_after.unwrap_or_default()),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Ok(false);
+    }
     if suspended {
         alert(
             conn,
@@ -578,9 +593,17 @@ pub fn reapply_rejected(
     referral: ReferralId,
     now: NaiveDateTime,
 ) -> Result<usize, DbError> {
+    // Only those after the last message that was applied: an older one
+    // (an answer to an earlier step) must not be replayed over later steps.
+    let last_applied: Option<i64> = inbox_messages::table
+        .filter(inbox_messages::referral_id.eq(referral.to_string()))
+        .filter(inbox_messages::status.eq("accepted"))
+        .select(diesel::dsl::max(inbox_messages::seq))
+        .first(conn)?;
     let rows: Vec<InboxRow> = inbox_messages::table
         .filter(inbox_messages::referral_id.eq(referral.to_string()))
         .filter(inbox_messages::status.eq("rejected"))
+        .filter(inbox_messages::seq.gt(last_applied.unwrap_or(0)))
         .order(inbox_messages::seq.asc())
         .select(InboxRow::as_select())
         .load(conn)?;
@@ -854,19 +877,29 @@ pub fn settle(
         return Ok(row.case_id); // already settled (a resend after a lost response)
     }
     let accepted = r.status == "accepted";
-    diesel::update(outbox_messages::table.find(&row.id))
-        .set((
-            outbox_messages::status.eq(if accepted {
-                status::DELIVERED
-            } else {
-                status::REJECTED
-            }),
-            outbox_messages::settled_at.eq(Some(now)),
-            outbox_messages::receipt.eq(Some(to_text(receipt)?)),
-            outbox_messages::receipt_signer.eq(Some(signer_fingerprint)),
-            outbox_messages::last_error.eq(r.code.clone()),
-        ))
-        .execute(conn)?;
+    // Conditional, so that two recordings of the same receipt at once (the
+    // dispatcher's and the listener's catch-up) have one effect: on
+    // PostgreSQL the second waits for the first and then matches no row.
+    let n = diesel::update(
+        outbox_messages::table
+            .find(&row.id)
+            .filter(outbox_messages::status.eq_any([status::PENDING, status::SUSPENDED])),
+    )
+    .set((
+        outbox_messages::status.eq(if accepted {
+            status::DELIVERED
+        } else {
+            status::REJECTED
+        }),
+        outbox_messages::settled_at.eq(Some(now)),
+        outbox_messages::receipt.eq(Some(to_text(receipt)?)),
+        outbox_messages::receipt_signer.eq(Some(signer_fingerprint)),
+        outbox_messages::last_error.eq(r.code.clone()),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Ok(row.case_id);
+    }
     // Consent was withdrawn while it travelled: its body goes now.
     let case_id: CaseId = row
         .case_id

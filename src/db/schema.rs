@@ -184,6 +184,7 @@ diesel::table! {
         case_id -> Text,
         local_state -> Text,
         peer_state -> Text,
+        peer_hold_from -> Nullable<Text>,
         detected_at -> Timestamp,
         checked_at -> Timestamp,
         resolution -> Text,

@@ -362,6 +362,26 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
         "Witnessing failed",
         "Échec de l'attestation par le témoin",
     ),
+    (
+        "comparison_failed",
+        "Comparison with the other node failed",
+        "Échec de la comparaison avec l'autre nœud",
+    ),
+    (
+        "no_disagreement",
+        "No open disagreement on this case",
+        "Aucun désaccord ouvert sur ce dossier",
+    ),
+    (
+        "awaiting_receipts",
+        "Waiting for receipts from the other node",
+        "En attente des accusés de réception de l'autre nœud",
+    ),
+    (
+        "invalid_buckets",
+        "Invalid buckets",
+        "Compartiments invalides",
+    ),
     // Exchange between the two agencies.
     (
         "client_certificate_required",
@@ -891,6 +911,10 @@ mod tests {
             "not_ready",
             "audit_unavailable",
             "witnessing_failed",
+            "comparison_failed",
+            "no_disagreement",
+            "awaiting_receipts",
+            "invalid_buckets",
             "client_certificate_required",
             "wrong_peer_identity",
             "invalid_signature",

@@ -45,11 +45,14 @@ pub struct Compare {
     pub cases: Vec<CaseDigest>,
 }
 
-/// The answering node's digests of the cases in the same buckets.
+/// The answering node's digests of the cases in the same buckets (as they
+/// were before it repaired anything), and the referrals it repaired on its
+/// side: the asking node records those disagreements but leaves them be.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Compared {
     pub cases: Vec<CaseDigest>,
+    pub repaired: Vec<String>,
 }
 
 /// What a round found.
@@ -67,6 +70,9 @@ pub struct RoundReport {
     pub repaired: usize,
     /// Of those, put to a supervisor.
     pub escalated: usize,
+    /// Referrals repaired on this side (for the other side).
+    #[serde(skip)]
+    pub repaired_here: Vec<String>,
 }
 
 fn first_node(node: NodeId) -> bool {
@@ -108,6 +114,10 @@ fn in_buckets(digests: Vec<(CaseId, CaseDigest)>, buckets: &[String]) -> Vec<(Ca
         .collect()
 }
 
+fn peer_of(t: &CaseDigest) -> (&str, Option<&str>) {
+    (t.state.as_str(), t.hold_from.as_deref())
+}
+
 fn case_failure(e: CaseError) -> DbError {
     match e {
         CaseError::Db(d) => d,
@@ -122,6 +132,7 @@ fn evaluate(
     ctx: &NodeCtx,
     mine: &[(CaseId, CaseDigest)],
     theirs: &[CaseDigest],
+    repaired_there: &[String],
 ) -> Result<RoundReport, DbError> {
     let now = Utc::now().naive_utc();
     let theirs: HashMap<&str, &CaseDigest> =
@@ -136,7 +147,14 @@ fn evaluate(
             if m.settled && m.sent_seq > 0 {
                 report.disagreements += 1;
                 report.escalated += 1;
-                store::record(conn, *case, m, "absent", Repair::Escalate.resolution(), now)?;
+                store::record(
+                    conn,
+                    *case,
+                    m,
+                    ("absent", None),
+                    Repair::Escalate.resolution(),
+                    now,
+                )?;
             }
             continue;
         };
@@ -149,6 +167,11 @@ fn evaluate(
             Verdict::Disagree(r) => r,
         };
         report.disagreements += 1;
+        if repaired_there.contains(&m.referral_id) {
+            // The other node repaired its side in this round.
+            store::record(conn, *case, m, peer_of(t), "repaired_at_peer", now)?;
+            continue;
+        }
         // The case may have moved since its digest was read: judge it next round.
         let current = cases::get(conn, *case).map_err(case_failure)?;
         if current.state.as_str() != m.state {
@@ -161,7 +184,8 @@ fn evaluate(
         // 1. Messages of theirs this node rejected are applied again first.
         if peer_store::reapply_rejected(conn, ctx, referral, now)? > 0 {
             report.repaired += 1;
-            store::record(conn, *case, m, &t.state, "reapplied", now)?;
+            report.repaired_here.push(m.referral_id.clone());
+            store::record(conn, *case, m, peer_of(t), "reapplied", now)?;
             continue;
         }
         let resolution = match (repair, crate::domain::lifecycle::State::parse(&t.state)) {
@@ -172,6 +196,7 @@ fn evaluate(
                     .and_then(crate::domain::lifecycle::State::parse);
                 cases::resynchronise(conn, ctx, *case, to, hold_from, now).map_err(case_failure)?;
                 report.repaired += 1;
+                report.repaired_here.push(m.referral_id.clone());
                 Repair::AdoptTheirs.resolution()
             }
             (Repair::KeepOurs, _) => Repair::KeepOurs.resolution(),
@@ -180,7 +205,30 @@ fn evaluate(
                 Repair::Escalate.resolution()
             }
         };
-        store::record(conn, *case, m, &t.state, resolution, now)?;
+        store::record(conn, *case, m, peer_of(t), resolution, now)?;
+    }
+    // Cases the other node holds and this one does not: a referral this node
+    // rejected is applied again (rule 1).
+    let known: std::collections::HashSet<&str> =
+        mine.iter().map(|(_, d)| d.referral_id.as_str()).collect();
+    for t in theirs.values() {
+        if known.contains(t.referral_id.as_str()) || !t.settled || t.sent_seq == 0 {
+            continue;
+        }
+        let Ok(referral) = t.referral_id.parse::<ReferralId>() else {
+            continue;
+        };
+        if cases::find_by_referral(conn, referral)
+            .map_err(case_failure)?
+            .is_some()
+        {
+            continue; // not shared yet here (compared once messages moved)
+        }
+        report.disagreements += 1;
+        if peer_store::reapply_rejected(conn, ctx, referral, now)? > 0 {
+            report.repaired += 1;
+            report.repaired_here.push(t.referral_id.clone());
+        }
     }
     Ok(report)
 }
@@ -224,17 +272,21 @@ pub async fn compare(
             "at most 256 buckets of two hex digits".into(),
         ));
     }
+    // Read outside the write lock; only repairs take it.
+    let read = move |c: &mut AnyConnection| {
+        let mut mine = in_buckets(store::digests(c)?, &buckets);
+        store::fill_acks(c, &mut mine)?;
+        Ok::<_, DbError>(mine)
+    };
+    let mine = state.db.read(read).await?;
     let ctx = state.ctx.clone();
-    let report = state
+    let (report, mine) = state
         .db
         .write(move |c| {
-            let mut mine = in_buckets(store::digests(c)?, &buckets);
-            store::fill_acks(c, &mut mine)?;
-            let report = evaluate(c, &ctx, &mine, &cases)?;
+            let report = evaluate(c, &ctx, &mine, &cases, &[])?;
             Ok::<_, DbError>((report, mine))
         })
         .await?;
-    let (report, mine) = report;
     if report.disagreements > 0 {
         tracing::warn!(
             disagreements = report.disagreements,
@@ -245,6 +297,7 @@ pub async fn compare(
     }
     Ok(HttpResponse::Ok().json(Compared {
         cases: mine.into_iter().map(|(_, d)| d).collect(),
+        repaired: report.repaired_here,
     }))
 }
 
@@ -349,7 +402,7 @@ impl Convergence {
             let ctx = self.ctx.clone();
             let part = self
                 .db
-                .write(move |c| evaluate(c, &ctx, &mine, &answer.cases))
+                .write(move |c| evaluate(c, &ctx, &mine, &answer.cases, &answer.repaired))
                 .await
                 .map_err(db_failed)?;
             report.compared += part.compared;

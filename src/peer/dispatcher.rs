@@ -44,6 +44,9 @@ pub struct Dispatcher {
     pub metrics: Metrics,
     /// Announces each outgoing message whose receipt was recorded (by case id).
     pub settled: tokio::sync::broadcast::Sender<String>,
+    /// Highest sequence number whose receipt this dispatcher holds (being
+    /// recorded), for the listener's catch-up.
+    pub receipts_in_hand: Arc<tokio::sync::watch::Sender<i64>>,
     /// Receipts of the last batch being recorded while the next batch is sent.
     pub in_flight: Option<InFlight>,
     /// Since when deliveries fail for transport reasons (the peer is probed meanwhile).
@@ -62,16 +65,17 @@ impl Dispatcher {
         wake: Arc<Notify>,
         settings: PeerSettings,
         metrics: Metrics,
-        settled: tokio::sync::broadcast::Sender<String>,
+        signals: receipts::Signals,
     ) -> Self {
         Self {
+            receipts_in_hand: signals.in_hand,
+            settled: signals.settled,
             db,
             ctx,
             client,
             wake,
             settings,
             metrics,
-            settled,
             in_flight: None,
             down_since: None,
             last_probe: None,
@@ -298,6 +302,12 @@ impl Dispatcher {
                         self.client.link().stalled();
                     }
                 }
+                // Probing helps only when the link itself failed; a peer that
+                // answers (5xx, a temporary refusal) is left to the backoff.
+                let link_failed = matches!(
+                    e,
+                    SendError::Connect(_) | SendError::Stalled { .. } | SendError::Broken { .. }
+                );
                 self.metrics
                     .peer_delivery_failures
                     .with_label_values(&[e.cause()])
@@ -312,7 +322,7 @@ impl Dispatcher {
                     retry_in_ms = retry.num_milliseconds(),
                     "delivery to the peer failed; will retry"
                 );
-                if self.down_since.is_none() {
+                if link_failed && self.down_since.is_none() {
                     // The first probe comes one probe interval after the failure.
                     self.down_since = Some(Instant::now());
                     self.last_probe = self.down_since;
@@ -393,6 +403,21 @@ impl Dispatcher {
             let row = batch.get(r.index).cloned();
             (row, r.problem)
         });
+        if matches!(&refused, Some((None, _))) {
+            return self
+                .protocol_failure(&batch[0], "a refusal names a message outside the batch")
+                .await;
+        }
+        if let Some(last) = batch.get(receipts.len().wrapping_sub(1)) {
+            // The listener need not fetch what is about to be recorded.
+            self.receipts_in_hand.send_if_modified(|v| {
+                let higher = last.seq > *v;
+                if higher {
+                    *v = last.seq;
+                }
+                higher
+            });
+        }
         let settled = receipts.len();
         let db = self.db.clone();
         let ctx = self.ctx.clone();

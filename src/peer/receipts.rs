@@ -12,6 +12,16 @@ use super::envelope::{self, Signed};
 use crate::db::peer::{self as store, SettleError};
 use crate::db::{Db, DbError, NodeCtx};
 
+/// What the dispatcher and the listener tell each other about receipts.
+#[derive(Clone)]
+pub struct Signals {
+    /// Announces each outgoing message whose receipt was recorded (by case id).
+    pub settled: tokio::sync::broadcast::Sender<String>,
+    /// Highest sequence number whose receipt the dispatcher holds and is
+    /// recording (the listener need not fetch those).
+    pub in_hand: Arc<tokio::sync::watch::Sender<i64>>,
+}
+
 /// Why receipts could not be recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {

@@ -21,6 +21,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::envelope::{self, types, Envelope, Signed, SUPPORTED_SOP_VERSIONS};
+use super::receipts::{CatchUpError, RecordError};
 use crate::audit::{kinds, Entry};
 use crate::db::audit as audit_store;
 use crate::db::peer::{self as store, Incoming, ReceiveError};
@@ -36,6 +37,11 @@ pub struct PeerState {
     pub client: super::client::PeerClient,
     /// Announces each outgoing message whose receipt was recorded (by case id).
     pub settled: tokio::sync::broadcast::Sender<String>,
+    /// Highest sequence number whose receipt the dispatcher holds and is recording.
+    pub receipts_in_hand: Arc<tokio::sync::watch::Sender<i64>>,
+    /// Longest time spent fetching receipts before answering a batch
+    /// (well below the sender's stall timeout).
+    pub catch_up_limit: std::time::Duration,
 }
 
 /// The client certificate of the connection (DER), captured at accept time.
@@ -153,6 +159,76 @@ fn names_node(cert: &openssl::x509::X509Ref, peer: NodeId) -> bool {
         .is_some_and(|names| names.iter().any(|n| n.dnsname() == Some(peer.as_str())))
 }
 
+/// Before applying messages whose sender had received ours up to `ack`,
+/// makes sure the receipts of ours up to `ack` are recorded: waits briefly
+/// for those the dispatcher is recording, fetches the others from the peer.
+/// Returns the answer to give instead (503 `awaiting_receipts`) when they
+/// cannot be had now; the peer then sends the batch again later.
+async fn settle_up_to(state: &PeerState, ack: i64) -> Result<Option<HttpResponse>, ApiError> {
+    let unsettled = |db: Db| async move { db.read(move |c| store::unsettled_up_to(c, ack)).await };
+    let Some((_, to)) = unsettled(state.db.clone()).await? else {
+        return Ok(None);
+    };
+    if *state.receipts_in_hand.borrow() >= to {
+        let waited = std::time::Instant::now();
+        while waited.elapsed() < std::time::Duration::from_secs(2) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            if unsettled(state.db.clone()).await?.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+    let Some((from, to)) = unsettled(state.db.clone()).await? else {
+        return Ok(None);
+    };
+    let fetched = tokio::time::timeout(
+        state.catch_up_limit,
+        super::receipts::catch_up(&state.db, &state.ctx, &state.client, from, to),
+    )
+    .await;
+    let failure = match fetched {
+        Ok(Ok(cases)) => {
+            tracing::info!(
+                from,
+                to,
+                "receipts caught up before applying the peer's messages"
+            );
+            for case in cases {
+                let _ = state.settled.send(case);
+            }
+            return Ok(None);
+        }
+        Ok(Err(CatchUpError::Send(e))) => e.to_string(),
+        Ok(Err(CatchUpError::Record(RecordError::Db(e)))) => e.to_string(),
+        Err(_) => format!("no answer within {} s", state.catch_up_limit.as_secs()),
+        Ok(Err(e)) => {
+            // The peer cannot give them (or they do not verify): waiting would
+            // block this direction for good. Apply the batch; the regular
+            // comparison of the shared cases detects and repairs what follows.
+            let detail =
+                format!("the receipts of messages {from} to {to} cannot be had from the peer: {e}");
+            tracing::error!(detail, "applying the peer's messages without them");
+            let now = Utc::now().naive_utc();
+            state
+                .db
+                .write(move |c| store::alert(c, "receipts_unavailable", &detail, now))
+                .await?;
+            return Ok(None);
+        }
+    };
+    tracing::warn!(from, to, error = %failure, "cannot fetch the receipts this batch depends on; the peer will send it again");
+    Ok(Some(
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "awaiting_receipts",
+            format!(
+                "this node still waits for the receipts of its messages {from} to {to}, which the batch's sender has received; send the batch again"
+            ),
+        )
+        .response(),
+    ))
+}
+
 /// Receive a batch of signed messages from the peer node.
 #[post("/peer/v1/messages")]
 pub async fn receive(
@@ -233,32 +309,8 @@ pub async fn receive(
     // early. We first settle our own messages from the sender's receipts
     // (fetched from it), then apply it.
     if let Some(ack) = checked.iter().filter_map(|e| e.ack).max() {
-        let outstanding = state
-            .db
-            .read(move |c| store::unsettled_up_to(c, ack))
-            .await?;
-        if let Some((from, to)) = outstanding {
-            match super::receipts::catch_up(&state.db, &state.ctx, &state.client, from, to).await {
-                Ok(cases) => {
-                    tracing::info!(
-                        from,
-                        to,
-                        "receipts caught up before applying the peer's messages"
-                    );
-                    for case in cases {
-                        let _ = state.settled.send(case);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(from, to, error = %e, "cannot fetch the receipts this batch depends on; the peer will resend it");
-                    return Err(ApiError::Unavailable(
-                        "awaiting_receipts",
-                        format!(
-                            "this node still waits for the receipts of its messages {from} to {to}, which the batch's sender has received; send the batch again"
-                        ),
-                    ));
-                }
-            }
+        if let Some(outcome) = settle_up_to(&state, ack).await? {
+            return Ok(outcome);
         }
     }
     let ctx = state.ctx.clone();

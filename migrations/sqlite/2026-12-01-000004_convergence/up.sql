@@ -6,6 +6,8 @@ CREATE TABLE case_disagreements (
     case_id TEXT NOT NULL REFERENCES cases(id),
     local_state TEXT NOT NULL,
     peer_state TEXT NOT NULL,
+    -- For `on_hold` at the other node: the state it was held from.
+    peer_hold_from TEXT,
     detected_at TIMESTAMP NOT NULL,
     checked_at TIMESTAMP NOT NULL,
     -- `reapplied`, `adopted_peer_state`, `kept_local_state` (the peer adopts
