@@ -253,6 +253,33 @@ fn fallback_code(status: StatusCode) -> &'static str {
     }
 }
 
+/// Logs a refused request (401/403): who, what, why — the path but never the
+/// query string, which may hold a person's name.
+pub fn log_refusal<B>(req: &actix_web::HttpRequest, res: &actix_web::HttpResponse<B>) {
+    let status = res.status();
+    let code = res.extensions().get::<ProblemCode>().map_or("-", |c| c.0);
+    let reason = req
+        .extensions()
+        .get::<crate::api::auth::RefusalReason>()
+        .map_or("-", |r| r.0);
+    let user = req
+        .extensions()
+        .get::<Principal>()
+        .map(|p| (p.username.clone(), p.role.as_str()));
+    tracing::warn!(
+        status = status.as_u16(),
+        method = %req.method(),
+        path = %req.path(),
+        route = req.match_pattern().as_deref().unwrap_or("-"),
+        user = user.as_ref().map_or("-", |u| u.0.as_str()),
+        role = user.as_ref().map_or("-", |u| u.1),
+        code,
+        reason,
+        peer = %req.connection_info().realip_remote_addr().unwrap_or("-"),
+        "request refused"
+    );
+}
+
 /// `ErrorHandlers` default handler: logs refusals and turns any error
 /// response that is not yet a problem document into one.
 pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
@@ -262,32 +289,7 @@ pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHa
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-        let req = res.request();
-        let code = res
-            .response()
-            .extensions()
-            .get::<ProblemCode>()
-            .map_or("-", |c| c.0);
-        let reason = req
-            .extensions()
-            .get::<crate::api::auth::RefusalReason>()
-            .map_or("-", |r| r.0);
-        let user = req
-            .extensions()
-            .get::<Principal>()
-            .map(|p| (p.username.clone(), p.role.as_str()));
-        tracing::warn!(
-            status = status.as_u16(),
-            method = %req.method(),
-            path = %req.path(),
-            route = req.match_pattern().as_deref().unwrap_or("-"),
-            user = user.as_ref().map_or("-", |u| u.0.as_str()),
-            role = user.as_ref().map_or("-", |u| u.1),
-            code,
-            reason,
-            peer = %req.connection_info().realip_remote_addr().unwrap_or("-"),
-            "request refused"
-        );
+        log_refusal(res.request(), res.response());
     }
     if is_problem {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));

@@ -144,10 +144,11 @@ impl Application {
                 SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", spec.clone()),
             )
             .wrap(ErrorHandlers::new().default_handler(problem_fallback))
+            .wrap(from_fn(api::auth::authenticate))
             .wrap(from_fn(api::audit::record))
             .wrap(from_fn(api::language))
             .wrap(from_fn(telemetry::observe))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<telemetry::PrivateRootSpan>::new())
         })
         .shutdown_timeout(settings.http.shutdown_timeout_secs)
         .client_request_timeout(Duration::from_secs(30))
@@ -187,7 +188,7 @@ impl Application {
                 .configure(witness::configure)
                 .configure(crate::peer::convergence::configure)
                 .wrap(ErrorHandlers::new().default_handler(problem_fallback))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<telemetry::PrivateRootSpan>::new())
         })
         .on_connect(peer_server::capture_client_certificate)
         // Idle connections from the peer stay open, so that an occasional

@@ -206,3 +206,56 @@ pub async fn observe(
     }
     Ok(res)
 }
+
+/// The root span of every HTTP request, without anything a person could be
+/// identified by: method, route pattern (never the path's values or the
+/// query string, which may hold a name), request id, status and problem code
+/// (never the error's text, which may quote the body).
+pub struct PrivateRootSpan;
+
+impl tracing_actix_web::RootSpanBuilder for PrivateRootSpan {
+    fn on_request_start(request: &ServiceRequest) -> tracing::Span {
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = tracing::field::Empty,
+            http.status_code = tracing::field::Empty,
+            problem.code = tracing::field::Empty,
+            request_id = %request_id,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+    ) {
+        match outcome {
+            Ok(res) => {
+                let route = res
+                    .request()
+                    .match_pattern()
+                    .unwrap_or_else(|| "unmatched".into());
+                span.record("http.route", route.as_str());
+                span.record("http.status_code", res.status().as_u16());
+                if let Some(code) = res
+                    .response()
+                    .extensions()
+                    .get::<crate::error::ProblemCode>()
+                {
+                    span.record("problem.code", code.0);
+                }
+            }
+            Err(e) => {
+                span.record(
+                    "http.status_code",
+                    e.as_response_error().status_code().as_u16(),
+                );
+            }
+        }
+    }
+}

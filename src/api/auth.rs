@@ -1,9 +1,10 @@
 //! Bearer-token authentication and the permission check.
 
-use actix_web::dev::Payload;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
+use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
-use futures_util::future::LocalBoxFuture;
 
 use super::AppState;
 use crate::db::users::{self, Principal};
@@ -56,35 +57,67 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
 
 impl FromRequest for Auth {
     type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
 
+    /// The principal the [`authenticate`] middleware found: authentication
+    /// happened before any other part of the request was looked at.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
+        std::future::ready(
+            req.extensions()
+                .get::<Principal>()
                 .cloned()
-                .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-            let token = bearer(&req).inspect_err(|e| {
-                if let ApiError::Unauthenticated(why) = e {
-                    req.extensions_mut().insert(RefusalReason(why));
-                }
-            })?;
-            let now = chrono::Utc::now().naive_utc();
-            let outcome = state
-                .db
-                .read(move |c| users::authenticate(c, &token, now))
-                .await?;
-            match outcome {
-                Ok(principal) => {
-                    req.extensions_mut().insert(principal.clone());
-                    Ok(Auth(principal))
-                }
-                Err(failure) => {
-                    req.extensions_mut().insert(RefusalReason(failure.as_str()));
-                    Err(ApiError::Unauthenticated(failure.as_str()))
-                }
+                .map(Auth)
+                .ok_or(ApiError::Unauthenticated("not authenticated")),
+        )
+    }
+}
+
+/// Looks the bearer token up: the principal, or why it is refused.
+async fn principal_of(req: &HttpRequest) -> Result<Principal, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+    let token = bearer(req)?;
+    let now = chrono::Utc::now().naive_utc();
+    state
+        .db
+        .read(move |c| users::authenticate(c, &token, now))
+        .await?
+        .map_err(|failure| ApiError::Unauthenticated(failure.as_str()))
+}
+
+/// Middleware: authenticates every request under `/api/v1/` before anything
+/// else about it (route, path, query, body) is looked at. A missing,
+/// malformed, unknown, expired or revoked token, or a disabled account, is a
+/// 401 problem whatever else is wrong with the request; the refusal is
+/// logged (and audited by the audit middleware around this one). The
+/// principal goes into the request's extensions, where [`Auth`] and the
+/// audit log find it, so that every later refusal names its author.
+pub async fn authenticate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if !req.path().starts_with("/api/v1/") {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    }
+    match principal_of(req.request()).await {
+        Ok(principal) => {
+            req.extensions_mut().insert(principal);
+            next.call(req)
+                .await
+                .map(ServiceResponse::map_into_boxed_body)
+        }
+        Err(e) => {
+            if let ApiError::Unauthenticated(why) = &e {
+                req.extensions_mut().insert(RefusalReason(why));
             }
-        })
+            let res = actix_web::ResponseError::error_response(&e);
+            crate::error::log_refusal(req.request(), &res);
+            Ok(req.into_response(res).map_into_boxed_body())
+        }
     }
 }

@@ -28,6 +28,9 @@ macro_rules! string_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $s:literal),* $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        // The spec takes its names from here (utoipa ignores the per-variant
+        // renames below); a unit test checks both agree.
+        #[serde(rename_all = "snake_case")]
         pub enum $name {
             $($(#[$vdoc])* #[serde(rename = $s)] $variant),*
         }
@@ -674,6 +677,27 @@ fn side_name(side: Side) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn wire_names_are_the_snake_case_the_spec_shows() {
+        for s in State::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for a in Action::ALL {
+            assert_eq!(serde_json::to_value(a).unwrap(), a.as_str());
+        }
+        let spec = crate::api::openapi_json();
+        for name in State::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .chain(Action::ALL.iter().map(|a| a.as_str()))
+        {
+            assert!(
+                spec.contains(&format!("\"{name}\"")),
+                "{name} not in the spec"
+            );
+        }
+    }
+
     use super::*;
     use Action as A;
     use Role::{Admin, JtwgReviewer};

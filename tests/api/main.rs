@@ -5,6 +5,7 @@ mod audit;
 mod certs;
 mod cli;
 mod concurrency;
+mod contract;
 mod convergence;
 mod exchange;
 mod helpers;

@@ -1,0 +1,125 @@
+//! The API keeps its word: authentication before anything else, every
+//! refusal attributed to its author, the spec's names on the wire.
+
+use passerelle::domain::ids::NodeId;
+use passerelle::domain::roles::Role::*;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::*;
+
+async fn last_refusal(n: &TestNode) -> passerelle::audit::Entry {
+    n.db.read(|c| {
+        let size = passerelle::db::audit::size(c)?;
+        let from = size.saturating_sub(50);
+        let entries = passerelle::db::audit::entries(c, from, size)?;
+        Ok::<_, passerelle::db::DbError>(
+            entries
+                .into_iter()
+                .rev()
+                .find(|e| e.kind == "refusal")
+                .expect("a refusal entry"),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_bad_token_is_401_whatever_else_is_wrong_and_is_logged() {
+    let n = spawn_node(NodeId::NeAnltp).await;
+    let url = |p: &str| format!("{}{p}", n.address);
+    let bad = "psl_not_a_token";
+    let attempts = [
+        n.client.get(url("/api/v1/cases/not-a-uuid")),
+        n.client.get(url("/api/v1/cases?limit=abc&state=nowhere")),
+        n.client
+            .post(url("/api/v1/cases"))
+            .header("content-type", "application/json")
+            .body("{ not json"),
+        n.client.post(url("/api/v1/cases")).body("plain text"),
+        n.client.get(url("/api/v1/no-such-thing")),
+        n.client.delete(url("/api/v1/cases")),
+    ];
+    for (i, req) in attempts.into_iter().enumerate() {
+        for auth in [None, Some(bad)] {
+            let req = req.try_clone().unwrap();
+            let req = match auth {
+                Some(t) => req.bearer_auth(t),
+                None => req,
+            };
+            let res = req.send().await.unwrap();
+            assert_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+            let e = last_refusal(&n).await;
+            assert_eq!(e.actor, "anonymous", "attempt {i}");
+            assert_eq!(e.code.as_deref(), Some("unauthenticated"), "attempt {i}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_refusal_of_an_authenticated_request_names_its_author() {
+    let n = spawn_node(NodeId::NeAnltp).await;
+    let cases = [
+        (
+            n.get("/api/v1/cases/not-a-uuid", Caseworker),
+            "invalid_path_parameter",
+        ),
+        (
+            n.get("/api/v1/cases?limit=abc", Caseworker),
+            "invalid_query",
+        ),
+        (
+            n.request(Method::POST, "/api/v1/cases", Caseworker)
+                .header("content-type", "application/json")
+                .body("{ not json"),
+            "malformed_json",
+        ),
+        (
+            n.get(
+                &format!("/api/v1/cases/{}", uuid::Uuid::new_v4()),
+                Caseworker,
+            ),
+            "case_not_found",
+        ),
+        (n.get("/api/v1/users", Caseworker), "forbidden"),
+    ];
+    for (req, code) in cases {
+        let res = req.send().await.unwrap();
+        assert!(res.status().is_client_error(), "{code}: {}", res.status());
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["code"], code);
+        let e = last_refusal(&n).await;
+        assert_eq!(e.actor, "caseworker", "{code}");
+        assert_eq!(e.role.as_deref(), Some("caseworker"), "{code}");
+        assert_eq!(e.code.as_deref(), Some(code));
+    }
+}
+
+#[tokio::test]
+async fn states_and_actions_in_the_spec_are_the_ones_on_the_wire() {
+    let spec: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/openapi.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let states = spec["components"]["schemas"]["State"]["enum"].clone();
+    let actions = spec["components"]["schemas"]["Action"]["enum"].clone();
+    assert!(states
+        .as_array()
+        .unwrap()
+        .contains(&json!("handover_scheduled")));
+    assert!(actions
+        .as_array()
+        .unwrap()
+        .contains(&json!("return_to_draft")));
+    // A client that sends what the spec lists is understood.
+    let n = spawn_node(NodeId::NeAnltp).await;
+    let (id, tag) = n.draft(&ready_case()).await;
+    let (_, v) = n
+        .step(Caseworker, &id, &tag, json!({ "action": actions[0] }))
+        .await;
+    assert!(states.as_array().unwrap().contains(&v["state"]), "{v}");
+}
