@@ -144,7 +144,7 @@ fn naive(t: Option<DateTime<Utc>>) -> Option<NaiveDateTime> {
 #[utoipa::path(
     tag = "jtwg",
     params(PeriodQuery),
-    responses((status = 200, description = "Messages and receipts, in log order (JSON or CSV)", body = ExchangeLog), CommonErrors),
+    responses((status = 200, description = "Messages and receipts, in log order (JSON or CSV)", content((ExchangeLog = "application/json"), (String = "text/csv"))), CommonErrors),
     security(("bearer" = []))
 )]
 #[get("/jtwg/exchange")]
@@ -259,7 +259,7 @@ pub struct CheckpointList {
 #[utoipa::path(
     tag = "jtwg",
     params(PeriodQuery),
-    responses((status = 200, description = "Checkpoints, both logs (JSON or CSV)", body = CheckpointList), CommonErrors),
+    responses((status = 200, description = "Checkpoints, both logs (JSON or CSV)", content((CheckpointList = "application/json"), (String = "text/csv"))), CommonErrors),
     security(("bearer" = []))
 )]
 #[get("/jtwg/checkpoints")]
@@ -342,7 +342,7 @@ pub struct Reconciliation {
 #[utoipa::path(
     tag = "jtwg",
     params(PeriodQuery),
-    responses((status = 200, description = "The report (JSON or CSV)", body = Reconciliation), CommonErrors),
+    responses((status = 200, description = "The report (JSON or CSV)", content((Reconciliation = "application/json"), (String = "text/csv"))), CommonErrors),
     security(("bearer" = []))
 )]
 #[get("/jtwg/reconciliation")]
@@ -523,7 +523,7 @@ fn hours(a: NaiveDateTime, b: NaiveDateTime) -> f64 {
 #[utoipa::path(
     tag = "jtwg",
     params(PeriodQuery),
-    responses((status = 200, description = "Statistics (JSON, or CSV of the counts and timings)", body = Statistics), CommonErrors),
+    responses((status = 200, description = "Statistics (JSON, or CSV of the counts and timings)", content((Statistics = "application/json"), (String = "text/csv"))), CommonErrors),
     security(("bearer" = []))
 )]
 #[get("/jtwg/statistics")]

@@ -43,8 +43,18 @@ pub struct User {
     pub agency: String,
     /// Disabled accounts cannot authenticate.
     pub disabled: bool,
-    /// When the account was created (UTC).
+    /// When the account was created (UTC, RFC 3339).
+    #[serde(serialize_with = "utc_instant")]
+    #[schema(value_type = chrono::DateTime<chrono::Utc>)]
     pub created_at: NaiveDateTime,
+}
+
+/// Serialises a stored (naive, UTC) timestamp as an RFC 3339 UTC instant.
+fn utc_instant<S: serde::Serializer>(t: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(
+        &t.and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+    )
 }
 
 /// A token record (never the secret).

@@ -81,8 +81,12 @@ async fn users_and_tokens_from_the_command_line() {
     );
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(token.starts_with("psl_"));
-    let me = format!("{}/api/v1/me", n.address);
-    let res = n.client.get(&me).bearer_auth(&token).send().await.unwrap();
+    let res = n
+        .anonymous(reqwest::Method::GET, "/api/v1/me")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let v: serde_json::Value = res.json().await.unwrap();
     assert_eq!(
@@ -97,7 +101,12 @@ async fn users_and_tokens_from_the_command_line() {
     let id = listing.split('\t').next().unwrap().to_owned();
     let out = run(&["tokens", "revoke", "--id", &id]);
     assert!(out.status.success(), "{:?}", out.status);
-    let res = n.client.get(&me).bearer_auth(&token).send().await.unwrap();
+    let res = n
+        .anonymous(reqwest::Method::GET, "/api/v1/me")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 
     let out = run(&["users", "disable", "--username", "moussa"]);

@@ -28,22 +28,22 @@ async fn last_refusal(n: &TestNode) -> passerelle::audit::Entry {
 #[tokio::test]
 async fn a_bad_token_is_401_whatever_else_is_wrong_and_is_logged() {
     let n = spawn_node(NodeId::NeAnltp).await;
-    let url = |p: &str| format!("{}{p}", n.address);
     let bad = "psl_not_a_token";
-    let attempts = [
-        n.client.get(url("/api/v1/cases/not-a-uuid")),
-        n.client.get(url("/api/v1/cases?limit=abc&state=nowhere")),
-        n.client
-            .post(url("/api/v1/cases"))
-            .header("content-type", "application/json")
-            .body("{ not json"),
-        n.client.post(url("/api/v1/cases")).body("plain text"),
-        n.client.get(url("/api/v1/no-such-thing")),
-        n.client.delete(url("/api/v1/cases")),
-    ];
-    for (i, req) in attempts.into_iter().enumerate() {
-        for auth in [None, Some(bad)] {
-            let req = req.try_clone().unwrap();
+    let attempts = || {
+        [
+            n.anonymous(Method::GET, "/api/v1/cases/not-a-uuid"),
+            n.anonymous(Method::GET, "/api/v1/cases?limit=abc&state=nowhere"),
+            n.anonymous(Method::POST, "/api/v1/cases")
+                .header("content-type", "application/json")
+                .body("{ not json"),
+            n.anonymous(Method::POST, "/api/v1/cases")
+                .body("plain text"),
+            n.anonymous(Method::GET, "/api/v1/no-such-thing"),
+            n.anonymous(Method::DELETE, "/api/v1/cases"),
+        ]
+    };
+    for auth in [None, Some(bad)] {
+        for (i, req) in attempts().into_iter().enumerate() {
             let req = match auth {
                 Some(t) => req.bearer_auth(t),
                 None => req,

@@ -134,8 +134,7 @@ async fn a_500_message_backlog_drains_exactly_once_over_a_poor_link_with_default
         "{took:?} for {up} bytes"
     );
     let metrics = ne
-        .client
-        .get(format!("{}/metrics", ne.address))
+        .anonymous(reqwest::Method::GET, "/metrics")
         .send()
         .await
         .unwrap()
@@ -405,8 +404,7 @@ async fn after_an_outage_longer_than_the_retry_schedule_nothing_is_suspended_and
     )
     .await;
     let metrics = ne
-        .client
-        .get(format!("{}/metrics", ne.address))
+        .anonymous(reqwest::Method::GET, "/metrics")
         .send()
         .await
         .unwrap()

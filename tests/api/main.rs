@@ -17,3 +17,4 @@ mod privacy;
 mod roles;
 mod slowlink;
 mod sop;
+mod spec;

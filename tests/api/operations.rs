@@ -11,8 +11,7 @@ use crate::helpers::*;
 async fn health_readiness_metrics_and_request_ids() {
     let n = spawn_node(NodeId::NgNaptip).await;
     let res = n
-        .client
-        .get(format!("{}/healthz", n.address))
+        .anonymous(reqwest::Method::GET, "/healthz")
         .send()
         .await
         .unwrap();
@@ -24,8 +23,7 @@ async fn health_readiness_metrics_and_request_ids() {
         (Some("ng-naptip"), Some(backend().as_str()))
     );
     let res = n
-        .client
-        .get(format!("{}/readyz", n.address))
+        .anonymous(reqwest::Method::GET, "/readyz")
         .send()
         .await
         .unwrap();
@@ -33,8 +31,7 @@ async fn health_readiness_metrics_and_request_ids() {
 
     n.get("/api/v1/me", Caseworker).send().await.unwrap();
     let res = n
-        .client
-        .get(format!("{}/api/v1/me", n.address))
+        .anonymous(reqwest::Method::GET, "/api/v1/me")
         .send()
         .await
         .unwrap();
@@ -43,8 +40,7 @@ async fn health_readiness_metrics_and_request_ids() {
         "refusals carry a request id too"
     );
     let metrics = n
-        .client
-        .get(format!("{}/metrics", n.address))
+        .anonymous(reqwest::Method::GET, "/metrics")
         .send()
         .await
         .unwrap()

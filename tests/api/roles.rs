@@ -237,24 +237,20 @@ async fn liaisons_see_handover_cases_only_and_only_what_a_handover_needs() {
 #[tokio::test]
 async fn every_refused_token_gets_401_problem() {
     let n = spawn_node(NodeId::NeAnltp).await;
-    let url = format!("{}/api/v1/me", n.address);
+    let me = || n.anonymous(reqwest::Method::GET, "/api/v1/me");
     // No token, another scheme, garbage, a well-formed unknown token.
-    let res = n.client.get(&url).send().await.unwrap();
+    let res = me().send().await.unwrap();
     let p = assert_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     let generic = p["detail"].clone();
-    let res = n
-        .client
-        .get(&url)
+    let res = me()
         .header("Authorization", "Basic YTpi")
         .send()
         .await
         .unwrap();
     assert_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
-    let res = n.client.get(&url).bearer_auth("nope").send().await.unwrap();
+    let res = me().bearer_auth("nope").send().await.unwrap();
     assert_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
-    let res = n
-        .client
-        .get(&url)
+    let res = me()
         .bearer_auth(format!("psl_{}", "A".repeat(43)))
         .send()
         .await
@@ -273,7 +269,7 @@ async fn every_refused_token_gets_401_problem() {
         })
         .unwrap();
     for (token, why) in [(revoked, "revoked_token"), (expired, "expired_token")] {
-        let res = n.client.get(&url).bearer_auth(token).send().await.unwrap();
+        let res = me().bearer_auth(token).send().await.unwrap();
         let p = assert_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
         // The reason is logged, not told: a token holder learns nothing about the account.
         assert_eq!(p["detail"], generic, "{why}");
@@ -285,9 +281,7 @@ async fn every_refused_token_gets_401_problem() {
     let res = n.get("/api/v1/me", Caseworker).send().await.unwrap();
     let p = assert_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     assert_eq!(p["detail"], generic);
-    assert!(n
-        .client
-        .get(&url)
+    assert!(me()
         .send()
         .await
         .unwrap()

@@ -345,12 +345,10 @@ async fn post_json(
     path: &str,
     body: serde_json::Value,
 ) -> serde_json::Value {
-    let res = n
-        .request(reqwest::Method::POST, path, role)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let req = n.request(reqwest::Method::POST, path, role);
+    // `null`: an operation that takes no body.
+    let req = if body.is_null() { req } else { req.json(&body) };
+    let res = req.send().await.unwrap();
     let status = res.status();
     let v: serde_json::Value = res.json().await.unwrap();
     assert_eq!(status, StatusCode::OK, "{path}: {v}");
