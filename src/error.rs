@@ -106,6 +106,9 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A known path with a method it does not take.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("the request is invalid")]
     Validation(Vec<FieldError>),
     #[error("this request needs an If-Match header with the case's current ETag")]
@@ -158,6 +161,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
+            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
             ApiError::PreconditionRequired => {
                 (StatusCode::PRECONDITION_REQUIRED, "if_match_required")

@@ -50,6 +50,19 @@ pub enum CommonErrors {
     Unavailable(Problem),
 }
 
+/// Errors every endpoint that takes a JSON body may return besides
+/// [`CommonErrors`] (listed before an operation's own answers, which win).
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum BodyErrors {
+    /// Body too large (`payload_too_large`).
+    #[response(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Problem),
+    /// Body is not JSON (`unsupported_media_type`).
+    #[response(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Problem),
+}
+
 /// Direction of a referral, seen from this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -193,6 +206,7 @@ pub struct ListQuery {
     /// `true`: only cases past their step's time limit; `false`: only the others.
     pub overdue: Option<bool>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// Cursor from the previous page's `next_cursor`.
     pub cursor: Option<String>,
@@ -471,7 +485,11 @@ pub async fn create_case(
 #[utoipa::path(
     tag = "cases",
     params(ListQuery),
-    responses((status = 200, description = "A page of cases", body = CaseList), CommonErrors),
+    responses(
+        (status = 200, description = "A page of cases", body = CaseList),
+        (status = 422, description = "`limit` out of range (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
     security(("bearer" = []))
 )]
 #[get("/cases")]
@@ -484,10 +502,11 @@ pub async fn list_cases(
     let q = query.into_inner();
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::BadRequest(
-            "invalid_query",
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "limit",
+            "out_of_range",
             format!("limit must be between 1 and {MAX_PAGE}"),
-        ));
+        )]));
     }
     let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let filter = CaseFilter {
@@ -538,7 +557,7 @@ fn decode_cursor(cursor: &str) -> Result<CaseId, ApiError> {
 /// Read one case, in the caller's role's view. The `ETag` header carries its version.
 #[utoipa::path(
     tag = "cases",
-    params(("id" = String, Path, description = "Case id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Case id (UUID)")),
     responses(
         (status = 200, description = "The case", body = CaseResponse),
         (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
@@ -577,7 +596,7 @@ pub async fn get_case(
     tag = "cases",
     request_body = CaseRequest,
     params(
-        ("id" = String, Path, description = "Case id (UUID)"),
+        ("id" = uuid::Uuid, Path, description = "Case id (UUID)"),
         ("If-Match" = String, Header, description = "Current ETag of the case, e.g. \"3\"")
     ),
     responses(
@@ -634,7 +653,7 @@ pub async fn update_case(
     tag = "cases",
     request_body = TransitionRequest,
     params(
-        ("id" = String, Path, description = "Case id (UUID)"),
+        ("id" = uuid::Uuid, Path, description = "Case id (UUID)"),
         ("If-Match" = String, Header, description = "Current ETag of the case, e.g. \"3\"")
     ),
     responses(
@@ -707,7 +726,7 @@ pub async fn transition_case(
 /// only to caseworkers and supervisors.
 #[utoipa::path(
     tag = "cases",
-    params(("id" = String, Path, description = "Case id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Case id (UUID)")),
     responses(
         (status = 200, description = "The timeline", body = EventList),
         (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
@@ -763,12 +782,13 @@ pub struct ConsentWithdrawalRequest {
 #[utoipa::path(
     tag = "cases",
     request_body = ConsentWithdrawalRequest,
-    params(("id" = String, Path, description = "Case id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Case id (UUID)")),
     responses(
         (status = 200, description = "Consent withdrawn and data erased", body = CaseResponse),
         (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already withdrawn and erased (`personal_data_erased`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The date is in the future (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
         CommonErrors
     ),
     security(("bearer" = []))
@@ -823,12 +843,13 @@ pub async fn withdraw_consent(
 #[utoipa::path(
     tag = "handover",
     request_body = crate::domain::handover::PlanInput,
-    params(("id" = String, Path, description = "Case id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Case id (UUID)")),
     responses(
         (status = 200, description = "Counter-proposal recorded and sent", body = CaseResponse),
         (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not negotiable now (`handover_not_scheduled`, `handover_already_agreed`, `own_handover_proposal`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid plan (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
         CommonErrors
     ),
     security(("bearer" = []))
@@ -855,7 +876,7 @@ pub async fn counter_propose_handover(
 /// Accept the handover plan proposed by the other side.
 #[utoipa::path(
     tag = "handover",
-    params(("id" = String, Path, description = "Case id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Case id (UUID)")),
     responses(
         (status = 200, description = "Plan agreed; the sending side's liaison may record the departure", body = CaseResponse),
         (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
@@ -1015,12 +1036,13 @@ pub async fn handover_board(
 #[utoipa::path(
     tag = "repatriation",
     request_body = crate::domain::reports::Repatriation,
-    params(("id" = String, Path, description = "Case id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Case id (UUID)")),
     responses(
         (status = 200, description = "Recorded and sent", body = CaseResponse),
         (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Data erased (`personal_data_erased`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown codes (`validation_failed`), or beyond the consent (`consent_scope_exceeded`)", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
         CommonErrors
     ),
     security(("bearer" = []))
@@ -1052,13 +1074,14 @@ pub async fn report_repatriation(
 #[utoipa::path(
     tag = "repatriation",
     request_body = crate::domain::reports::FollowUp,
-    params(("id" = String, Path, description = "Case id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Case id (UUID)")),
     responses(
         (status = 200, description = "Recorded and sent", body = CaseResponse),
         (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only the receiving side records follow-ups (`wrong_side`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not in monitoring (`not_in_monitoring`), already recorded (`report_exists`), data erased (`personal_data_erased`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown codes or number out of the schedule (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
         CommonErrors
     ),
     security(("bearer" = []))
@@ -1155,7 +1178,7 @@ pub struct Reports {
 /// Repatriation reports and the reintegration follow-ups (due, done, overdue).
 #[utoipa::path(
     tag = "repatriation",
-    params(("id" = String, Path, description = "Case id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Case id (UUID)")),
     responses(
         (status = 200, description = "The reports", body = Reports),
         (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),

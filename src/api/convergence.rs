@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::audit;
 use super::auth::Auth;
-use super::cases::CommonErrors;
+use super::cases::{BodyErrors, CommonErrors};
 use super::{utc, AppState};
 use crate::db::cases::{self as repo, CaseError};
 use crate::db::convergence as store;
@@ -113,12 +113,13 @@ pub struct DisagreementDecision {
 #[utoipa::path(
     tag = "cases",
     request_body = DisagreementDecision,
-    params(("id" = String, Path, description = "Case id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Case id (UUID)")),
     responses(
         (status = 200, description = "The case, now in the other node's state", body = super::cases::CaseResponse),
         (status = 404, description = "No such case (`case_not_found`) or no open disagreement on it (`no_disagreement`)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON (`unsupported_media_type`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown decision (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
         CommonErrors
     ),
     security(("bearer" = []))

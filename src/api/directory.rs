@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::audit;
 use super::auth::Auth;
-use super::cases::CommonErrors;
+use super::cases::{BodyErrors, CommonErrors};
 use super::AppState;
 use crate::audit::kinds;
 use crate::db::audit as audit_store;
@@ -33,6 +33,7 @@ pub struct DirectoryQuery {
     /// Only shelters.
     pub shelter: Option<bool>,
     /// `own` (this node's side), `peer` (the other side) or `all` (default).
+    #[param(schema_with = super::side_schema)]
     pub side: Option<String>,
 }
 
@@ -181,6 +182,7 @@ async fn write_audited<T: Send + 'static>(
     responses(
         (status = 201, description = "Added", body = Created),
         (status = 422, description = "Invalid (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
         CommonErrors
     ),
     security(("bearer" = []))
@@ -212,11 +214,12 @@ pub async fn add_organization(
 #[utoipa::path(
     tag = "directory",
     request_body = ServiceInput,
-    params(("id" = String, Path, description = "Organisation id")),
+    params(("id" = uuid::Uuid, Path, description = "Organisation id")),
     responses(
         (status = 201, description = "Added", body = Created),
         (status = 404, description = "No such organisation (`directory_entry_not_found`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
         CommonErrors
     ),
     security(("bearer" = []))
@@ -253,10 +256,12 @@ pub async fn add_service(
 #[utoipa::path(
     tag = "directory",
     request_body = Capacity,
-    params(("id" = String, Path, description = "Service id")),
+    params(("id" = uuid::Uuid, Path, description = "Service id")),
     responses(
         (status = 204, description = "Updated"),
         (status = 404, description = "No such shelter (`directory_entry_not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid values (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
         CommonErrors
     ),
     security(("bearer" = []))

@@ -98,7 +98,7 @@ pub struct MessageList {
 /// delivered, rejected or suspended.
 #[utoipa::path(
     tag = "exchange",
-    params(("id" = String, Path, description = "Case id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Case id (UUID)")),
     responses(
         (status = 200, description = "The case's messages", body = MessageList),
         (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
@@ -139,8 +139,10 @@ pub async fn case_messages(
 #[into_params(parameter_in = Query)]
 pub struct MessagesQuery {
     /// `pending`, `delivered`, `rejected` or `suspended`.
+    #[param(schema_with = super::message_status_schema)]
     pub status: Option<String>,
     /// Most messages returned, 1 to 1000 (default 100), in chain order.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -148,7 +150,11 @@ pub struct MessagesQuery {
 #[utoipa::path(
     tag = "exchange",
     params(MessagesQuery),
-    responses((status = 200, description = "Outgoing messages", body = MessageList), CommonErrors),
+    responses(
+        (status = 200, description = "Outgoing messages", body = MessageList),
+        (status = 422, description = "`limit` out of range (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
     security(("bearer" = []))
 )]
 #[get("/admin/messages")]
@@ -173,10 +179,11 @@ pub async fn admin_messages(
     }
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "invalid_query",
-            "limit must be between 1 and 1000".into(),
-        ));
+        return Err(ApiError::Validation(vec![crate::domain::FieldError::new(
+            "limit",
+            "out_of_range",
+            "limit must be between 1 and 1000",
+        )]));
     }
     let rows = state
         .db
@@ -198,7 +205,7 @@ pub struct Retried {
 /// `passerelle messages retry` to retry all of them.
 #[utoipa::path(
     tag = "exchange",
-    params(("id" = String, Path, description = "Message id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Message id (UUID)")),
     responses(
         (status = 200, description = "Queued again", body = Retried),
         (status = 404, description = "No suspended message with this id (`not_found`)", body = Problem, content_type = "application/problem+json"),

@@ -30,16 +30,24 @@ use crate::peer::witness::{PeerCheck, Round};
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PeriodQuery {
-    /// Start of the period (RFC 3339, inclusive).
+    /// Start of the period, inclusive: an RFC 3339 instant, or a date
+    /// (`2026-12-01`: its midnight UTC).
+    #[serde(default, deserialize_with = "super::date_or_instant")]
+    #[param(value_type = Option<String>, example = "2026-12-01")]
     pub from: Option<DateTime<Utc>>,
-    /// End of the period (RFC 3339, exclusive).
+    /// End of the period, exclusive: an RFC 3339 instant, or a date (its
+    /// midnight UTC).
+    #[serde(default, deserialize_with = "super::date_or_instant")]
+    #[param(value_type = Option<String>, example = "2027-01-01T00:00:00Z")]
     pub to: Option<DateTime<Utc>>,
     /// Only this message type (exchange log).
     #[serde(rename = "type")]
     pub message_type: Option<String>,
     /// `outgoing` or `incoming` (exchange log).
+    #[param(schema_with = super::direction_schema)]
     pub direction: Option<String>,
     /// `json` (default) or `csv`.
+    #[param(schema_with = super::format_schema)]
     pub format: Option<String>,
 }
 

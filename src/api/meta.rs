@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::Auth;
-use super::cases::CommonErrors;
+use super::cases::{BodyErrors, CommonErrors};
 use super::AppState;
 use crate::db::users::{self, User};
 use crate::domain::code_lists::{self as lists, CodeList};
@@ -293,11 +293,12 @@ pub struct CrossingPointInput {
 #[utoipa::path(
     tag = "handover",
     request_body = CrossingPointInput,
-    params(("code" = String, Path, description = "Code: lower-case letters, digits and `_`, 3–40 characters")),
+    params(("code" = String, Path, description = "Code: lower-case letters, digits and `_`, 3–40 characters", pattern = "^[a-z0-9_]{3,40}$")),
     responses(
         (status = 200, description = "Updated"),
         (status = 201, description = "Added"),
         (status = 422, description = "Invalid code or names (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
         CommonErrors
     ),
     security(("bearer" = []))

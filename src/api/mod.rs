@@ -112,6 +112,103 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// Methods the spec documents for each path template, split in segments.
+fn routes() -> &'static [(Vec<String>, Vec<String>)] {
+    static ROUTES: std::sync::OnceLock<Vec<(Vec<String>, Vec<String>)>> =
+        std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| {
+        openapi()
+            .paths
+            .paths
+            .iter()
+            .map(|(template, item)| {
+                let methods = serde_json::to_value(item)
+                    .ok()
+                    .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|m| matches!(m.as_str(), "get" | "put" | "post" | "delete" | "patch"))
+                    .map(|m| m.to_ascii_uppercase())
+                    .collect();
+                (template.split('/').map(str::to_owned).collect(), methods)
+            })
+            .collect()
+    })
+}
+
+/// What answers a request no route took: 405 with `Allow` when the path is
+/// known with other methods, else 404 — both problem documents.
+pub async fn unrouted(req: HttpRequest) -> actix_web::HttpResponse {
+    let segments: Vec<&str> = req.path().trim_end_matches('/').split('/').collect();
+    let allowed = routes().iter().find(|(template, _)| {
+        template.len() == segments.len()
+            && template
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
+    });
+    let err = match allowed {
+        Some((_, methods)) => {
+            let mut res = actix_web::ResponseError::error_response(
+                &crate::error::ApiError::MethodNotAllowed(format!(
+                    "{} is not allowed here; allowed: {}",
+                    req.method(),
+                    methods.join(", ")
+                )),
+            );
+            if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&methods.join(", ")) {
+                res.headers_mut().insert(actix_web::http::header::ALLOW, v);
+            }
+            return res;
+        }
+        None => crate::error::ApiError::NotFound("no such resource".into()),
+    };
+    actix_web::ResponseError::error_response(&err)
+}
+
+/// A query value that is an RFC 3339 instant or a plain date (its midnight UTC).
+pub(crate) fn date_or_instant<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, D::Error> {
+    let Some(s) = <Option<String> as serde::Deserialize>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&s) {
+        return Ok(Some(t.with_timezone(&chrono::Utc)));
+    }
+    chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+        .map(|d| Some(d.and_time(chrono::NaiveTime::MIN).and_utc()))
+        .map_err(|_| {
+            serde::de::Error::custom(format!(
+                "`{s}` is neither an RFC 3339 instant nor a date (YYYY-MM-DD)"
+            ))
+        })
+}
+
+/// A string schema limited to `values` (for query parameters kept as text).
+fn string_enum(values: &[&str]) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .build()
+}
+
+pub(crate) fn direction_schema() -> utoipa::openapi::Object {
+    string_enum(&["outgoing", "incoming"])
+}
+
+pub(crate) fn format_schema() -> utoipa::openapi::Object {
+    string_enum(&["json", "csv"])
+}
+
+pub(crate) fn message_status_schema() -> utoipa::openapi::Object {
+    string_enum(&["pending", "delivered", "rejected", "suspended"])
+}
+
+pub(crate) fn side_schema() -> utoipa::openapi::Object {
+    string_enum(&["own", "peer", "all"])
+}
+
 /// A stored (naive, UTC) timestamp as an RFC 3339 UTC instant.
 pub(crate) fn utc(n: chrono::NaiveDateTime) -> chrono::DateTime<chrono::Utc> {
     chrono::TimeZone::from_utc_datetime(&chrono::Utc, &n)

@@ -123,3 +123,96 @@ async fn states_and_actions_in_the_spec_are_the_ones_on_the_wire() {
         .await;
     assert!(states.as_array().unwrap().contains(&v["state"]), "{v}");
 }
+
+#[tokio::test]
+async fn a_known_path_with_another_method_is_405_with_allow() {
+    let n = spawn_node(NodeId::NeAnltp).await;
+    let res = n
+        .request(Method::DELETE, "/api/v1/cases", Caseworker)
+        .send()
+        .await
+        .unwrap();
+    let allow = res.headers()["allow"].to_str().unwrap().to_owned();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+    assert_problem(res, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    let res = n
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/cases/{}", uuid::Uuid::new_v4()),
+            Caseworker,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    let res = n
+        .get("/api/v1/nothing/here", Caseworker)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+    // Out of range is a validation error like every other.
+    let res = n
+        .get("/api/v1/cases?limit=1000", Caseworker)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+}
+
+#[tokio::test]
+async fn the_jtwg_filters_take_a_plain_date() {
+    let n = spawn_node(NodeId::NeAnltp).await;
+    for path in [
+        "/api/v1/jtwg/exchange?from=2026-01-01&to=2027-01-01",
+        "/api/v1/jtwg/statistics?from=2026-01-01",
+        "/api/v1/jtwg/checkpoints?to=2030-01-01T00:00:00Z",
+    ] {
+        let res = n.get(path, JtwgReviewer).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+    }
+    let res = n
+        .get("/api/v1/jtwg/exchange?from=yesterday", JtwgReviewer)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_query").await;
+}
+
+/// Rules every operation of the spec keeps (so that a new endpoint cannot
+/// forget them).
+#[test]
+fn every_operation_documents_its_refusals() {
+    let spec: serde_json::Value = serde_json::from_str(&passerelle::api::openapi_json()).unwrap();
+    let mut problems = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            let has = |s: &str| responses.contains_key(s);
+            if op.get("requestBody").is_some() {
+                for s in ["400", "413", "415", "422"] {
+                    if !has(s) {
+                        problems.push(format!("{method} {path}: body but no {s}"));
+                    }
+                }
+            }
+            if op.get("security").is_some() && !has("401") {
+                problems.push(format!("{method} {path}: secured but no 401"));
+            }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["in"] == "path" && p["name"] == "id" && p["schema"]["format"] != "uuid" {
+                    problems.push(format!("{method} {path}: `id` is not a UUID"));
+                }
+            }
+            for (status, r) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    let problem = r["content"]["application/problem+json"].is_object();
+                    if !problem {
+                        problems.push(format!("{method} {path} {status}: not a problem document"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
