@@ -151,6 +151,63 @@ pub struct CaseResponse {
     /// the nodes compared their cases) and is not yet repaired. Single-case
     /// reads only.
     pub disagreement: Option<DisagreementView>,
+    /// The handover: the current plan, its negotiation round and who
+    /// proposed it, the departure and both confirmations. Single-case reads,
+    /// for caseworkers, supervisors and liaisons, once a plan was proposed.
+    pub handover_plan: Option<HandoverPlanView>,
+    /// Delivery of this case's messages to the other node. Single-case
+    /// reads, for caseworkers and supervisors.
+    pub delivery: Option<DeliverySummary>,
+}
+
+/// The handover as negotiated and recorded on this node.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HandoverPlanView {
+    /// The current plan.
+    pub plan: crate::domain::handover::Plan,
+    /// `proposed` or `agreed`.
+    pub status: crate::domain::handover::PlanStatus,
+    /// Negotiation round: 1 for the first proposal, +1 per counter-proposal
+    /// (an answer names the round it answers).
+    pub round: i64,
+    /// Which side made the current proposal.
+    pub proposed_by: crate::domain::lifecycle::Side,
+    /// The departure, as the sending side's liaison recorded it.
+    pub departure: Option<crate::domain::handover::AtCrossing>,
+    /// The sending side's confirmation of the handover.
+    pub sending_confirmation: Option<crate::domain::handover::AtCrossing>,
+    /// The receiving side's confirmation (arrival).
+    pub receiving_confirmation: Option<crate::domain::handover::AtCrossing>,
+    /// What the two sides' records disagree on, if anything.
+    pub mismatch: Option<String>,
+}
+
+impl From<crate::db::handovers::Handover> for HandoverPlanView {
+    fn from(h: crate::db::handovers::Handover) -> Self {
+        Self {
+            plan: h.plan,
+            status: h.status,
+            round: h.round,
+            proposed_by: h.proposed_by,
+            departure: h.departure,
+            sending_confirmation: h.sending,
+            receiving_confirmation: h.receiving,
+            mismatch: h.mismatch,
+        }
+    }
+}
+
+/// How many of a case's messages to the other node are in each state.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct DeliverySummary {
+    /// On their way (a link failure is retried for as long as it takes).
+    pub pending: i64,
+    /// Received and applied by the other node.
+    pub delivered: i64,
+    /// Received but not applied by the other node (see the case's messages).
+    pub rejected: i64,
+    /// Refused outright; an administrator must retry them.
+    pub suspended: i64,
 }
 
 /// A disagreement between the two nodes' copies of a case.
@@ -210,6 +267,18 @@ pub struct ListQuery {
     pub limit: Option<u32>,
     /// Cursor from the previous page's `next_cursor`.
     pub cursor: Option<String>,
+    /// The case with this reference, as the agencies quote it (e.g. `NE-2026-KNEH33`).
+    #[param(pattern = "^[A-Za-z]{2}-[0-9]{4}-[A-Za-z0-9]{6}$")]
+    pub reference: Option<String>,
+    /// This node's copy of the referral shared with the other node.
+    #[param(value_type = Option<uuid::Uuid>)]
+    pub referral_id: Option<crate::domain::ids::ReferralId>,
+    /// Cases whose person's given, family or other names contain this
+    /// (case-insensitive, 2 to 100 characters). Only for roles that see
+    /// names (caseworkers, supervisors, liaisons); the search is an audited
+    /// read and the term is never logged.
+    #[param(min_length = 2, max_length = 100)]
+    pub name: Option<String>,
 }
 
 /// A lifecycle transition request.
@@ -312,6 +381,7 @@ pub(crate) fn render(case: &Case, role: Role, now: NaiveDateTime) -> CaseRespons
             .filter(|a| {
                 lifecycle::decide(*a, case.state, case.hold_from, case.side, Actor::User(role))
                     .is_ok()
+                    && (case.erased_at.is_none() || lifecycle::allowed_after_erasure(*a))
             })
             .collect(),
         details: (view == Some(CaseView::Full)).then(|| case.details.clone()),
@@ -325,6 +395,8 @@ pub(crate) fn render(case: &Case, role: Role, now: NaiveDateTime) -> CaseRespons
         erased_at: case.erased_at.map(utc),
         waiting_for_peer_since: None,
         disagreement: None,
+        handover_plan: None,
+        delivery: None,
     }
 }
 
@@ -508,6 +580,25 @@ pub async fn list_cases(
             format!("limit must be between 1 and {MAX_PAGE}"),
         )]));
     }
+    if let Some(name) = &q.name {
+        if !matches!(
+            auth.0.role.case_view(),
+            Some(CaseView::Full | CaseView::Handover)
+        ) {
+            return Err(ApiError::Forbidden(
+                "role_not_permitted",
+                format!("the role `{}` does not see names", auth.0.role),
+            ));
+        }
+        let len = name.trim().chars().count();
+        if !(2..=100).contains(&len) {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "name",
+                "out_of_range",
+                "a name search takes 2 to 100 characters",
+            )]));
+        }
+    }
     let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let filter = CaseFilter {
         state: q.state,
@@ -522,6 +613,9 @@ pub async fn list_cases(
         overdue: q.overdue,
         before,
         limit: i64::from(limit) + 1,
+        reference: q.reference,
+        referral_id: q.referral_id,
+        name: q.name,
     };
     let now = now();
     let mut cases = state.db.read(move |c| repo::list(c, &filter, now)).await?;
@@ -573,19 +667,38 @@ pub async fn get_case(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReadCase)?;
     let id = id.into_inner();
-    let (case, waiting, disagreement) = state
+    let (case, waiting, disagreement, handover, counts) = state
         .db
         .read(move |c| {
             let case = repo::get(c, id)?;
             let waiting = crate::db::peer::waiting_since(c, id)?;
             let disagreement = crate::db::convergence::open_for_case(c, id)?;
-            Ok::<_, repo::CaseError>((case, waiting, disagreement))
+            let handover = crate::db::handovers::get(c, id)?;
+            let counts = crate::db::peer::delivery_counts(c, id)?;
+            Ok::<_, repo::CaseError>((case, waiting, disagreement, handover, counts))
         })
         .await?;
     check_scope(&auth, &case)?;
+    let view = auth.0.role.case_view();
     let mut body = render(&case, auth.0.role, now());
     body.waiting_for_peer_since = waiting.map(utc);
     body.disagreement = disagreement.map(Into::into);
+    if matches!(view, Some(CaseView::Full | CaseView::Handover)) {
+        body.handover_plan = handover.map(Into::into);
+    }
+    if view == Some(CaseView::Full) {
+        let mut d = DeliverySummary::default();
+        for (status, n) in counts {
+            match status.as_str() {
+                "pending" => d.pending = n,
+                "delivered" => d.delivered = n,
+                "rejected" => d.rejected = n,
+                "suspended" => d.suspended = n,
+                _ => {}
+            }
+        }
+        body.delivery = Some(d);
+    }
     Ok(HttpResponse::Ok()
         .insert_header(etag(case.version))
         .json(body))

@@ -463,8 +463,8 @@ fn apply(
     // returned below equals what a later read gives.
     let now = now.trunc_subsecs(6);
     let decision = lifecycle::decide(action, case.state, case.hold_from, case.side, actor)?;
-    if case.erased_at.is_some() && matches!(action, Action::Submit | Action::Approve) {
-        // Consent was withdrawn: nothing about the person may leave.
+    if case.erased_at.is_some() && !lifecycle::allowed_after_erasure(action) {
+        // Consent was withdrawn: only the steps that end the case remain.
         return Err(CaseError::AlreadyErased);
     }
     let mut params = params;
@@ -743,6 +743,10 @@ pub fn answer_handover(
     now: NaiveDateTime,
 ) -> Result<Case, CaseError> {
     let now = now.trunc_subsecs(6);
+    if case.erased_at.is_some() {
+        // Consent was withdrawn: no handover of a person whose data is gone.
+        return Err(CaseError::AlreadyErased);
+    }
     if case.state != State::HandoverScheduled {
         return Err(HandoverError::NotScheduled.into());
     }
@@ -1006,6 +1010,48 @@ pub struct CaseFilter {
     /// Cursor: return cases created before this one (newest first).
     pub before: Option<CaseId>,
     pub limit: i64,
+    /// Only the case with this reference (as the agencies quote it).
+    pub reference: Option<String>,
+    /// Only the copy of this shared referral.
+    pub referral_id: Option<ReferralId>,
+    /// Only cases whose person's given, family or other names contain this
+    /// (case-insensitive). Callers check the role may see names.
+    pub name: Option<String>,
+}
+
+/// Most cases a name search considers.
+const NAME_MATCHES: usize = 1000;
+
+/// Ids of the cases whose person's names contain `term` (case-insensitive).
+fn cases_named(conn: &mut AnyConnection, term: &str) -> Result<Vec<String>, CaseError> {
+    diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+    let needle = term.trim().to_lowercase();
+    // A coarse filter in SQL (the identity block is JSON text), then the
+    // names themselves, so that keys or other fields never match.
+    let pattern = format!(
+        "%{}%",
+        needle
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let rows: Vec<(String, String)> = case_identities::table
+        .filter(lower(case_identities::identity).like(pattern).escape('\\'))
+        .select((case_identities::case_id, case_identities::identity))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, json)| {
+            serde_json::from_str::<Identity>(json).is_ok_and(|i| {
+                [i.given_name, i.family_name, i.other_names]
+                    .into_iter()
+                    .flatten()
+                    .any(|n| n.to_lowercase().contains(&needle))
+            })
+        })
+        .map(|(id, _)| id)
+        .take(NAME_MATCHES)
+        .collect())
 }
 
 /// Lists cases, newest first (ids are time-ordered UUIDv7). Identity blocks
@@ -1016,6 +1062,15 @@ pub fn list(
     now: NaiveDateTime,
 ) -> Result<Vec<Case>, CaseError> {
     let mut q = cases::table.select(CaseRow::as_select()).into_boxed();
+    if let Some(r) = &filter.reference {
+        q = q.filter(cases::reference.eq(r.trim().to_uppercase()));
+    }
+    if let Some(r) = filter.referral_id {
+        q = q.filter(cases::referral_id.eq(r.to_string()));
+    }
+    if let Some(term) = &filter.name {
+        q = q.filter(cases::id.eq_any(cases_named(conn, term)?));
+    }
     if let Some(s) = filter.state {
         q = q.filter(cases::state.eq(s.as_str()));
     }

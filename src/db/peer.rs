@@ -208,6 +208,18 @@ pub fn oldest_undelivered(conn: &mut AnyConnection) -> Result<Option<NaiveDateTi
         .optional()?)
 }
 
+/// How many of one case's outgoing messages have each status.
+pub fn delivery_counts(
+    conn: &mut AnyConnection,
+    case: CaseId,
+) -> Result<Vec<(String, i64)>, DbError> {
+    Ok(outbox_messages::table
+        .filter(outbox_messages::case_id.eq(case.to_string()))
+        .group_by(outbox_messages::status)
+        .select((outbox_messages::status, diesel::dsl::count_star()))
+        .load(conn)?)
+}
+
 /// Since when the oldest undelivered message about one case waits.
 pub fn waiting_since(
     conn: &mut AnyConnection,

@@ -472,6 +472,27 @@ pub const RULES: &[Rule] = &[
 ];
 
 /// The rule for an action.
+/// Whether an action may still be taken once the person withdrew consent and
+/// their data was erased on both nodes. A referral rests on that consent:
+/// what would carry the person further through the exchange (submission,
+/// approval, information, acceptance, a handover at the border, assistance)
+/// is refused; the case can only be ended (cancelled, declined, failed,
+/// closed) or held and resumed. The sending node's acknowledgement of an
+/// earlier referral (`mark_received`) still applies.
+pub fn allowed_after_erasure(action: Action) -> bool {
+    matches!(
+        action,
+        Action::Cancel
+            | Action::Decline
+            | Action::Fail
+            | Action::Close
+            | Action::PutOnHold
+            | Action::Resume
+            | Action::MarkReceived
+            | Action::MarkEnteredInError
+    )
+}
+
 pub fn rule(action: Action) -> &'static Rule {
     // Every action has exactly one rule (checked by a unit test); fall back
     // to the first rule only to keep this total.

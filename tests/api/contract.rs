@@ -216,3 +216,111 @@ fn every_operation_documents_its_refusals() {
     }
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+#[tokio::test]
+async fn agencies_find_a_case_by_reference_referral_or_name() {
+    let (ne, ng) = spawn_pair().await;
+    let (ne_id, referral) = crate::exchange::refer(&ne).await;
+    let (_, ng_id) = crate::exchange::both_in(&ne, &ng, referral, "received").await;
+    let (_, other) = ne.draft(&ready_case()).await;
+    let _ = other;
+    let reference = ne.read(Supervisor, &ne_id).await.1["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ids = |v: serde_json::Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    async fn list(
+        n: &TestNode,
+        q: String,
+        role: passerelle::domain::roles::Role,
+    ) -> serde_json::Value {
+        let res = n
+            .get(&format!("/api/v1/cases?{q}"), role)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{q}");
+        res.json::<serde_json::Value>().await.unwrap()
+    }
+    // Abuja finds its copy by the reference Niamey quotes, or the referral id.
+    assert_eq!(
+        ids(list(
+            &ng,
+            format!("reference={}", reference.to_lowercase()),
+            Supervisor
+        )
+        .await),
+        [ng_id.clone()]
+    );
+    assert_eq!(
+        ids(list(&ng, format!("referral_id={referral}"), Supervisor).await),
+        [ng_id.clone()]
+    );
+    // By name, case-insensitively, for the roles that see names.
+    assert_eq!(
+        ids(list(
+            &ne,
+            "name=qwerty&direction=outgoing&state=received".into(),
+            Caseworker
+        )
+        .await),
+        [ne_id.clone()]
+    );
+    assert!(ids(list(&ne, "name=given_name".into(), Caseworker).await).is_empty());
+    for role in [JtwgReviewer, Admin] {
+        let res = ne
+            .get("/api/v1/cases?name=zainab", role)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    }
+    // The search term is in no log line and no audit entry.
+    let entries = ne
+        .db
+        .read(|c| {
+            let size = passerelle::db::audit::size(c)?;
+            passerelle::db::audit::entries(c, 0, size)
+        })
+        .await
+        .unwrap();
+    assert!(!serde_json::to_string(&entries).unwrap().contains("qwerty"));
+}
+
+#[tokio::test]
+async fn a_case_read_shows_the_handover_plan_and_delivery() {
+    let (ne, ng) = spawn_pair().await;
+    let (ne_id, referral) = crate::exchange::refer(&ne).await;
+    let (_, ng_id) = crate::exchange::both_in(&ne, &ng, referral, "received").await;
+    crate::exchange::act(&ng, Supervisor, &ng_id, json!({ "action": "accept" })).await;
+    crate::exchange::both_in(&ne, &ng, referral, "accepted").await;
+    crate::exchange::act(
+        &ng,
+        Liaison,
+        &ng_id,
+        json!({ "action": "schedule_handover", "handover": handover_plan() }),
+    )
+    .await;
+    crate::exchange::both_in(&ne, &ng, referral, "handover_scheduled").await;
+    let (_, v, _) = ne.read(Supervisor, &ne_id).await;
+    assert_eq!(v["handover_plan"]["round"], 1, "{v}");
+    assert_eq!(v["handover_plan"]["status"], "proposed");
+    assert_eq!(v["handover_plan"]["proposed_by"], "receiving");
+    assert_eq!(v["handover_plan"]["plan"]["crossing_point"], "maradi_jibia");
+    crate::exchange::all_settled(&ne, &ne_id).await;
+    let (_, v, _) = ne.read(Supervisor, &ne_id).await;
+    assert_eq!(v["delivery"]["delivered"], 1, "{v}");
+    assert_eq!(v["delivery"]["pending"], 0);
+    let (_, v, _) = ne.read(Liaison, &ne_id).await;
+    assert_eq!(v["handover_plan"]["round"], 1);
+    assert!(v["delivery"].is_null());
+    let (_, v, _) = ne.read(JtwgReviewer, &ne_id).await;
+    assert!(v["handover_plan"].is_null() && v["delivery"].is_null());
+}

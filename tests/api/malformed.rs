@@ -120,10 +120,9 @@ async fn malformed_requests_get_coded_problems() {
     for q in [
         "?state=lost",
         "?overdue=maybe",
-        "?limit=0",
-        "?limit=1000",
         "?colour=blue",
         "?created_from=yesterday",
+        "?referral_id=not-a-uuid",
     ] {
         let res = n
             .get(&format!("/api/v1/cases{q}"), Caseworker)
@@ -131,6 +130,15 @@ async fn malformed_requests_get_coded_problems() {
             .await
             .unwrap();
         assert_problem(res, StatusCode::BAD_REQUEST, "invalid_query").await;
+    }
+    // A well-formed value out of its range is a validation error, as in bodies.
+    for q in ["?limit=0", "?limit=1000", "?name=x"] {
+        let res = n
+            .get(&format!("/api/v1/cases{q}"), Caseworker)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     }
     let res = n
         .get("/api/v1/cases?cursor=zzz", Caseworker)

@@ -181,6 +181,41 @@ async fn withdrawing_consent_mid_case_erases_the_data_on_both_nodes_and_the_logs
         .await
         .unwrap();
     assert_problem(res, StatusCode::CONFLICT, "personal_data_erased").await;
+    // The referral ends: no handover of a person whose data is gone, on
+    // either side; it can still be closed off.
+    let (_, copy, tag) = ng.read(Supervisor, &ng_id).await;
+    let allowed: Vec<&str> = copy["allowed_actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(!allowed.contains(&"schedule_handover"), "{allowed:?}");
+    let res = ng
+        .transition(
+            Supervisor,
+            &ng_id,
+            &tag.unwrap(),
+            json!({ "action": "schedule_handover", "handover": handover_plan() }),
+        )
+        .await;
+    assert_problem(res, StatusCode::CONFLICT, "personal_data_erased").await;
+    let (_, v, tag) = ne.read(Supervisor, &ne_id).await;
+    assert!(
+        v["allowed_actions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("cancel")),
+        "{v}"
+    );
+    ne.step(
+        Supervisor,
+        &ne_id,
+        &tag.unwrap(),
+        json!({ "action": "cancel", "reason_code": "consent_withdrawn" }),
+    )
+    .await;
+    crate::exchange::both_in(&ne, &ng, referral, "cancelled").await;
 }
 
 #[tokio::test]
