@@ -222,8 +222,7 @@ async fn agencies_find_a_case_by_reference_referral_or_name() {
     let (ne, ng) = spawn_pair().await;
     let (ne_id, referral) = crate::exchange::refer(&ne).await;
     let (_, ng_id) = crate::exchange::both_in(&ne, &ng, referral, "received").await;
-    let (_, other) = ne.draft(&ready_case()).await;
-    let _ = other;
+    ne.draft(&ready_case()).await;
     let reference = ne.read(Supervisor, &ne_id).await.1["reference"]
         .as_str()
         .unwrap()
@@ -257,11 +256,11 @@ async fn agencies_find_a_case_by_reference_referral_or_name() {
             Supervisor
         )
         .await),
-        [ng_id.clone()]
+        vec![ng_id.clone()]
     );
     assert_eq!(
         ids(list(&ng, format!("referral_id={referral}"), Supervisor).await),
-        [ng_id.clone()]
+        vec![ng_id.clone()]
     );
     // By name, case-insensitively, for the roles that see names.
     assert_eq!(
@@ -271,7 +270,7 @@ async fn agencies_find_a_case_by_reference_referral_or_name() {
             Caseworker
         )
         .await),
-        [ne_id.clone()]
+        vec![ne_id.clone()]
     );
     assert!(ids(list(&ne, "name=given_name".into(), Caseworker).await).is_empty());
     for role in [JtwgReviewer, Admin] {
