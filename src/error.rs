@@ -57,6 +57,10 @@ pub struct Problem {
     /// Field-level problems, for validation errors.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// For `version_mismatch` (412): the case's current version; the answer's
+    /// `ETag` carries it too, so a client can re-read and retry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<i64>,
 }
 
 impl Problem {
@@ -68,6 +72,7 @@ impl Problem {
             detail: detail.into(),
             code: code.to_owned(),
             errors: Vec::new(),
+            current_version: None,
         }
     }
 
@@ -231,7 +236,18 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut res = self.problem().response();
+        let mut problem = self.problem();
+        let current = match self {
+            ApiError::Case(CaseError::VersionMismatch { current }) => Some(*current),
+            _ => None,
+        };
+        problem.current_version = current;
+        let mut res = problem.response();
+        if let Some(v) = current {
+            if let Ok(tag) = header::HeaderValue::from_str(&format!("\"{v}\"")) {
+                res.headers_mut().insert(header::ETAG, tag);
+            }
+        }
         res.extensions_mut()
             .insert(ProblemCode(self.status_and_code().1));
         res

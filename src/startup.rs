@@ -177,10 +177,11 @@ impl Application {
             receipts_in_hand: receipts_in_hand.clone(),
             catch_up_limit: Duration::from_secs((settings.peer.stall_timeout_secs / 2).max(1)),
         });
+        let peer_limit = settings.peer.body_limit_bytes;
         let peer_json = web::JsonConfig::default()
-            .limit(settings.peer.body_limit_bytes)
+            .limit(peer_limit)
             .content_type_required(true)
-            .error_handler(|err, _req| api::json_error(err, 0).into());
+            .error_handler(move |err, _req| api::json_error(err, peer_limit).into());
         let peer = HttpServer::new(move || {
             App::new()
                 .app_data(peer_state.clone())

@@ -24,7 +24,7 @@ impl Auth {
             Ok(())
         } else {
             Err(ApiError::Forbidden(
-                "forbidden",
+                "role_not_permitted",
                 format!("the role `{}` is not permitted to do this", self.0.role),
             ))
         }

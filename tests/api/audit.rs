@@ -202,7 +202,7 @@ async fn the_jtwg_review_holds_no_personal_data_and_counts_are_suppressed() {
         .send()
         .await
         .unwrap();
-    assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_problem(res, StatusCode::FORBIDDEN, "role_not_permitted").await;
     // ... and that refusal is itself in the log.
     let last = ne
         .db
@@ -212,7 +212,7 @@ async fn the_jtwg_review_holds_no_personal_data_and_counts_are_suppressed() {
         })
         .unwrap();
     assert_eq!(last[0].kind, "refusal");
-    assert_eq!(last[0].code.as_deref(), Some("forbidden"));
+    assert_eq!(last[0].code.as_deref(), Some("role_not_permitted"));
     assert_eq!(last[0].actor, "caseworker");
 }
 

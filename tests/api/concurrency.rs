@@ -34,8 +34,12 @@ async fn a_stale_write_gets_412_and_loses_nothing() {
     let second = put(Some(tag.clone()), json!({ "details": { "sex": "male" } }))
         .await
         .unwrap();
+    // The refusal says where the case is now, in the body and the ETag.
+    let current_tag = etag(&second);
     let p = assert_problem(second, StatusCode::PRECONDITION_FAILED, "version_mismatch").await;
     assert!(p["detail"].as_str().unwrap().contains("version 2"));
+    assert_eq!(p["current_version"], 2);
+    assert_eq!(current_tag, "\"2\"");
     let (_, v, current) = n.read(Caseworker, &id).await;
     assert_eq!(current.as_deref(), Some(new_tag.as_str()));
     assert_eq!(

@@ -82,7 +82,7 @@ async fn every_refusal_of_an_authenticated_request_names_its_author() {
             ),
             "case_not_found",
         ),
-        (n.get("/api/v1/users", Caseworker), "forbidden"),
+        (n.get("/api/v1/users", Caseworker), "role_not_permitted"),
     ];
     for (req, code) in cases {
         let res = req.send().await.unwrap();

@@ -93,5 +93,5 @@ async fn the_jtwg_role_never_sees_personal_data() {
         .all(|e| e["comment"].is_null() && e["actor_user_id"].is_null()));
     // And it can change nothing.
     let res = n.create_case(JtwgReviewer, &ready_case()).await;
-    assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_problem(res, StatusCode::FORBIDDEN, "role_not_permitted").await;
 }

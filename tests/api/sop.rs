@@ -623,7 +623,7 @@ async fn the_directory_shows_the_other_sides_shelters_with_current_places() {
     )
     .await
     .unwrap();
-    assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_problem(res, StatusCode::FORBIDDEN, "role_not_permitted").await;
     // Niamey's liaison, planning a handover, finds Abuja's shelters near Kano.
     let found: serde_json::Value = ne
         .get("/api/v1/directory?side=peer&shelter=true&q=kano", Liaison)
@@ -763,7 +763,7 @@ async fn crossing_points_are_data_the_administrators_keep() {
     assert_eq!(list["items"].as_array().unwrap().len(), 7);
     // Only administrators change them.
     let res = put("tahoua_sabon_birni", json!({ "name_en": "Tahoua – Sabon Birni", "name_fr": "Tahoua – Sabon Birni", "active": true }), Supervisor).await.unwrap();
-    assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_problem(res, StatusCode::FORBIDDEN, "role_not_permitted").await;
     let res = put(
         "Bad Code!",
         json!({ "name_en": "x", "name_fr": "x", "active": true }),
