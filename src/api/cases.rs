@@ -482,7 +482,7 @@ fn case_response(
 #[utoipa::path(
     tag = "cases",
     request_body = CaseRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Client-chosen key making the create idempotent (1–255 visible ASCII characters)")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Client-chosen key making the create idempotent (1–255 visible ASCII characters)", pattern = "^[!-~]{1,255}$")),
     responses(
         (status = 201, description = "Draft created; `Location` and `ETag` headers set", body = CaseResponse),
         (status = 413, description = "Body too large (`payload_too_large`)", body = Problem, content_type = "application/problem+json"),
@@ -599,6 +599,15 @@ pub async fn list_cases(
             )]));
         }
     }
+    if let Some(r) = &q.reference {
+        if crate::domain::ids::CaseReference::parse(&r.trim().to_uppercase()).is_err() {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "reference",
+                "invalid_reference",
+                "a reference looks like `NE-2026-KNEH33`",
+            )]));
+        }
+    }
     let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let filter = CaseFilter {
         state: q.state,
@@ -710,7 +719,7 @@ pub async fn get_case(
     request_body = CaseRequest,
     params(
         ("id" = uuid::Uuid, Path, description = "Case id (UUID)"),
-        ("If-Match" = String, Header, description = "Current ETag of the case, e.g. \"3\"")
+        ("If-Match" = String, Header, description = "Current ETag of the case, e.g. \"3\"", pattern = "^\"[0-9]{1,18}\"$")
     ),
     responses(
         (status = 200, description = "Draft updated", body = CaseResponse),
@@ -767,7 +776,7 @@ pub async fn update_case(
     request_body = TransitionRequest,
     params(
         ("id" = uuid::Uuid, Path, description = "Case id (UUID)"),
-        ("If-Match" = String, Header, description = "Current ETag of the case, e.g. \"3\"")
+        ("If-Match" = String, Header, description = "Current ETag of the case, e.g. \"3\"", pattern = "^\"[0-9]{1,18}\"$")
     ),
     responses(
         (status = 200, description = "Transition applied", body = CaseResponse),

@@ -33,17 +33,37 @@ pub struct PeriodQuery {
     /// Start of the period, inclusive: an RFC 3339 instant, or a date
     /// (`2026-12-01`: its midnight UTC).
     #[serde(default, deserialize_with = "super::date_or_instant")]
-    #[param(value_type = Option<String>, example = "2026-12-01")]
+    #[param(value_type = Option<String>, example = "2026-12-01", pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))?$")]
     pub from: Option<DateTime<Utc>>,
     /// End of the period, exclusive: an RFC 3339 instant, or a date (its
     /// midnight UTC).
     #[serde(default, deserialize_with = "super::date_or_instant")]
-    #[param(value_type = Option<String>, example = "2027-01-01T00:00:00Z")]
+    #[param(value_type = Option<String>, example = "2027-01-01T00:00:00Z", pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))?$")]
     pub to: Option<DateTime<Utc>>,
-    /// Only this message type (exchange log).
+    /// `json` (default) or `csv`.
+    #[param(schema_with = super::format_schema)]
+    pub format: Option<String>,
+}
+
+/// Period, message type, direction and output format of the exchange log.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExchangeQuery {
+    /// Start of the period, inclusive: an RFC 3339 instant, or a date
+    /// (`2026-12-01`: its midnight UTC).
+    #[serde(default, deserialize_with = "super::date_or_instant")]
+    #[param(value_type = Option<String>, example = "2026-12-01", pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))?$")]
+    pub from: Option<DateTime<Utc>>,
+    /// End of the period, exclusive: an RFC 3339 instant, or a date (its
+    /// midnight UTC).
+    #[serde(default, deserialize_with = "super::date_or_instant")]
+    #[param(value_type = Option<String>, example = "2027-01-01T00:00:00Z", pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))?$")]
+    pub to: Option<DateTime<Utc>>,
+    /// Only this message type.
     #[serde(rename = "type")]
     pub message_type: Option<String>,
-    /// `outgoing` or `incoming` (exchange log).
+    /// `outgoing` or `incoming`.
     #[param(schema_with = super::direction_schema)]
     pub direction: Option<String>,
     /// `json` (default) or `csv`.
@@ -151,7 +171,7 @@ fn naive(t: Option<DateTime<Utc>>) -> Option<NaiveDateTime> {
 /// The exchange log of this node, both directions, by period and type.
 #[utoipa::path(
     tag = "jtwg",
-    params(PeriodQuery),
+    params(ExchangeQuery),
     responses((status = 200, description = "Messages and receipts, in log order (JSON or CSV)", content((ExchangeLog = "application/json"), (String = "text/csv"))), CommonErrors),
     security(("bearer" = []))
 )]
@@ -160,7 +180,7 @@ pub async fn exchange_log(
     auth: Auth,
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<PeriodQuery>,
+    query: web::Query<ExchangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReviewExchange)?;
     let q = query.into_inner();
