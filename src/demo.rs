@@ -485,19 +485,33 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
                 "window_to": chrono::Utc::now().date_naive() + chrono::Duration::days(5),
                 "escorts": ["anltp_tim", "dst_police", "naptip"],
             });
+            let read = format!("/api/v1/cases/{ne_id}");
+            let (_, tag) = ne
+                .call(Role::Liaison, reqwest::Method::GET, &read, None, None)
+                .await?;
             let path = format!("/api/v1/cases/{ne_id}/handover/counter-proposal");
             ne.call(
                 Role::Liaison,
                 reqwest::Method::POST,
                 &path,
                 Some(plan),
-                None,
+                tag.as_deref(),
             )
             .await?;
             ng.wait_for_plan("proposed", "konni_illela").await?;
-            let path = format!("/api/v1/cases/{ng_id}/handover/acceptance");
-            ng.call(Role::Liaison, reqwest::Method::POST, &path, None, None)
+            let read = format!("/api/v1/cases/{ng_id}");
+            let (_, tag) = ng
+                .call(Role::Liaison, reqwest::Method::GET, &read, None, None)
                 .await?;
+            let path = format!("/api/v1/cases/{ng_id}/handover/acceptance");
+            ng.call(
+                Role::Liaison,
+                reqwest::Method::POST,
+                &path,
+                None,
+                tag.as_deref(),
+            )
+            .await?;
             ne.wait_for_plan("agreed", "konni_illela").await?;
         }
     }

@@ -200,6 +200,7 @@ impl ApiError {
                 }
                 CaseError::ReportExists(_) => (StatusCode::CONFLICT, "report_exists"),
                 CaseError::NotInMonitoring(_) => (StatusCode::CONFLICT, "not_in_monitoring"),
+                CaseError::ReportWrongSide { .. } => (StatusCode::FORBIDDEN, "wrong_side"),
                 CaseError::Db(e) => Self::db_problem(e),
             },
             ApiError::Db(e) => Self::db_problem(e),

@@ -965,13 +965,18 @@ pub async fn withdraw_consent(
 #[utoipa::path(
     tag = "handover",
     request_body = crate::domain::handover::PlanInput,
-    params(("id" = uuid::Uuid, Path, description = "Case id (UUID)")),
+    params(
+        ("id" = uuid::Uuid, Path, description = "Case id (UUID)"),
+        ("If-Match" = String, Header, description = "Current ETag of the case, e.g. \"3\"", pattern = "^\"[0-9]{1,18}\"$")
+    ),
     responses(
         (status = 200, description = "Counter-proposal recorded and sent", body = CaseResponse),
         (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not negotiable now (`handover_not_scheduled`, `handover_already_agreed`, `own_handover_proposal`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid plan (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
         BodyErrors,
+        (status = 412, description = "The case changed since it was read (`version_mismatch`); nothing was changed", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No If-Match header (`if_match_required`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
     security(("bearer" = []))
@@ -998,11 +1003,16 @@ pub async fn counter_propose_handover(
 /// Accept the handover plan proposed by the other side.
 #[utoipa::path(
     tag = "handover",
-    params(("id" = uuid::Uuid, Path, description = "Case id (UUID)")),
+    params(
+        ("id" = uuid::Uuid, Path, description = "Case id (UUID)"),
+        ("If-Match" = String, Header, description = "Current ETag of the case, e.g. \"3\"", pattern = "^\"[0-9]{1,18}\"$")
+    ),
     responses(
         (status = 200, description = "Plan agreed; the sending side's liaison may record the departure", body = CaseResponse),
         (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not negotiable now (`handover_not_scheduled`, `handover_already_agreed`, `own_handover_proposal`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The case changed since it was read (`version_mismatch`); nothing was changed", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No If-Match header (`if_match_required`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
     security(("bearer" = []))
@@ -1026,6 +1036,7 @@ async fn answer_handover(
     now: NaiveDateTime,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::NegotiateHandover)?;
+    let expected = if_match(&req)?;
     let principal = auth.0.clone();
     let ctx = state.ctx.clone();
     let action = if plan.is_some() {
@@ -1037,6 +1048,11 @@ async fn answer_handover(
         .db
         .write(move |c| {
             let case = repo::get(c, id)?;
+            if case.version != expected {
+                return Err(CaseError::VersionMismatch {
+                    current: case.version,
+                });
+            }
             let case = repo::answer_handover(c, &ctx, case, plan, Some(&principal), None, now)?;
             audit::log_case_action(c, &principal, action, &case)?;
             Ok::<_, CaseError>(case)
@@ -1286,6 +1302,9 @@ pub struct RepatriationView {
     pub by: crate::domain::lifecycle::Side,
     /// When.
     pub recorded_at: DateTime<Utc>,
+    /// Whether this is the current report (the latest; earlier ones are
+    /// kept as they were).
+    pub current: bool,
 }
 
 /// Repatriation reports and the follow-up schedule.
@@ -1342,7 +1361,7 @@ pub async fn case_reports(
             recorded_at: rec.map(|r| utc(r.recorded_at)),
         });
     }
-    let repatriation = reports
+    let mut repatriation: Vec<RepatriationView> = reports
         .iter()
         .filter(|r| r.kind == "repatriation")
         .filter_map(|r| {
@@ -1350,9 +1369,13 @@ pub async fn case_reports(
                 report: serde_json::from_value(r.data.clone()).ok()?,
                 by: r.by,
                 recorded_at: utc(r.recorded_at),
+                current: false,
             })
         })
         .collect();
+    if let Some(last) = repatriation.last_mut() {
+        last.current = true;
+    }
     Ok(HttpResponse::Ok().json(Reports {
         repatriation,
         follow_ups,

@@ -97,6 +97,11 @@ pub enum CaseError {
     ConsentScope(&'static str),
     #[error("report {0} was already recorded")]
     ReportExists(i64),
+    #[error("{report} are recorded by the {side} side")]
+    ReportWrongSide {
+        report: &'static str,
+        side: &'static str,
+    },
     #[error("follow-ups are recorded during reintegration monitoring; the case is `{0}`")]
     NotInMonitoring(State),
     #[error(transparent)]
@@ -1554,10 +1559,10 @@ pub fn record_report(
         }
         NewReport::FollowUp(f) => {
             if by != Side::Receiving {
-                return Err(CaseError::Transition(TransitionError::WrongSide {
-                    action: Action::StartReintegrationMonitoring,
-                    initiator: "receiving",
-                }));
+                return Err(CaseError::ReportWrongSide {
+                    report: "follow-ups",
+                    side: "receiving",
+                });
             }
             if case.state != State::ReintegrationMonitoring {
                 return Err(CaseError::NotInMonitoring(case.state));

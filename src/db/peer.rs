@@ -663,6 +663,7 @@ fn rejection_code(e: &CaseError) -> &'static str {
         CaseError::AlreadyErased => "personal_data_erased",
         CaseError::ReportExists(_) => "report_exists",
         CaseError::NotInMonitoring(_) => "not_in_monitoring",
+        CaseError::ReportWrongSide { .. } => "wrong_side",
         _ => "not_applicable",
     }
 }
@@ -904,6 +905,9 @@ pub fn settle(
             status::REJECTED
         }),
         outbox_messages::settled_at.eq(Some(now)),
+        // A delivered message was tried at least once (the try that got
+        // through; a failed try whose answer was lost is already counted).
+        outbox_messages::attempts.eq(row.attempts.max(1)),
         outbox_messages::receipt.eq(Some(to_text(receipt)?)),
         outbox_messages::receipt_signer.eq(Some(signer_fingerprint)),
         outbox_messages::last_error.eq(r.code.clone()),

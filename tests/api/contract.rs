@@ -317,6 +317,12 @@ async fn a_case_read_shows_the_handover_plan_and_delivery() {
     let (_, v, _) = ne.read(Supervisor, &ne_id).await;
     assert_eq!(v["delivery"]["delivered"], 1, "{v}");
     assert_eq!(v["delivery"]["pending"], 0);
+    // A delivered message was tried at least once.
+    for m in crate::exchange::messages(&ne, &ne_id).await {
+        if m["direction"] == "outgoing" {
+            assert!(m["attempts"].as_i64().unwrap() >= 1, "{m}");
+        }
+    }
     let (_, v, _) = ne.read(Liaison, &ne_id).await;
     assert_eq!(v["handover_plan"]["round"], 1);
     assert!(v["delivery"].is_null());

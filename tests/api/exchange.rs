@@ -216,12 +216,14 @@ async fn the_whole_lifecycle_is_mirrored_on_both_nodes() {
         both_in(&ne, &ng, referral, state).await;
         if state == "handover_scheduled" {
             // Niamey accepts Abuja's plan; Abuja learns it.
+            let tag = etag_of(&ne, &ne_id).await;
             let res = ne
                 .request(
                     reqwest::Method::POST,
                     &format!("/api/v1/cases/{ne_id}/handover/acceptance"),
                     Liaison,
                 )
+                .header("If-Match", tag)
                 .send()
                 .await
                 .unwrap();

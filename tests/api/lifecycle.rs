@@ -176,12 +176,25 @@ async fn receiving_side_takes_a_referral_through_handover_to_closure() {
         .await;
     assert_eq!(v["state"], "handover_scheduled");
     // This side proposed it: only the other side may accept it.
+    let tag = n.read(Supervisor, &id).await.2.unwrap();
+    // Without the case's ETag, nothing is decided.
     let res = n
         .request(
             reqwest::Method::POST,
             &format!("/api/v1/cases/{id}/handover/acceptance"),
             Liaison,
         )
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::PRECONDITION_REQUIRED, "if_match_required").await;
+    let res = n
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/cases/{id}/handover/acceptance"),
+            Liaison,
+        )
+        .header("If-Match", tag)
         .send()
         .await
         .unwrap();

@@ -380,7 +380,13 @@ async fn post_json(
     path: &str,
     body: serde_json::Value,
 ) -> serde_json::Value {
-    let req = n.request(reqwest::Method::POST, path, role);
+    let mut req = n.request(reqwest::Method::POST, path, role);
+    if path.contains("/handover/") {
+        // Negotiation answers the case as it was read.
+        let id = path.split('/').nth(4).unwrap();
+        let tag = n.read(Supervisor, id).await.2.unwrap();
+        req = req.header("If-Match", tag);
+    }
     // `null`: an operation that takes no body.
     let req = if body.is_null() { req } else { req.json(&body) };
     let res = req.send().await.unwrap();
@@ -557,6 +563,26 @@ async fn a_minor_is_referred_handed_over_followed_up_and_closed_under_the_joint_
         "found"
     );
     assert_eq!(reports["repatriation"][0]["by"], "receiving");
+    assert_eq!(reports["repatriation"][0]["current"], true);
+    // Follow-ups are the receiving side's, and the refusal says so.
+    let res = ne
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/cases/{ne_id}/follow-ups"),
+            Caseworker,
+        )
+        .json(&json!({ "number": 1, "outcome": "needs_support", "risk_level": "low", "services": ["education"] }))
+        .send()
+        .await
+        .unwrap();
+    let p = assert_problem(res, StatusCode::FORBIDDEN, "wrong_side").await;
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("follow-ups are recorded by the receiving side"),
+        "{p}"
+    );
     // Closure with an outcome and a coded reason.
     act(
         &ng,
