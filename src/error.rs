@@ -76,8 +76,20 @@ impl Problem {
         }
     }
 
+    /// Adds field errors, their messages in the request's language.
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
-        self.errors = errors;
+        let lang = current_lang();
+        self.errors = errors
+            .into_iter()
+            .map(|mut e| {
+                if lang == crate::domain::i18n::Lang::Fr {
+                    if let Some(m) = crate::domain::field_messages::french(e.code, &e.field) {
+                        e.message = m;
+                    }
+                }
+                e
+            })
+            .collect();
         self
     }
 

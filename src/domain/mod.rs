@@ -11,6 +11,7 @@ pub mod convergence;
 pub mod countries;
 pub mod directory;
 pub mod disclosure;
+pub mod field_messages;
 pub mod handover;
 pub mod i18n;
 pub mod ids;
@@ -26,7 +27,7 @@ pub struct FieldError {
     pub field: String,
     /// Stable machine-readable reason, e.g. `unknown_code`, `required`, `too_long`.
     pub code: &'static str,
-    /// Human-readable explanation (English).
+    /// Human-readable explanation, in the language `Accept-Language` picks.
     pub message: String,
 }
 

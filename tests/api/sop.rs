@@ -355,6 +355,23 @@ async fn the_same_endpoints_answer_in_french_or_english() {
             passerelle::domain::i18n::Lang::Fr
         )
     );
+    // Field messages too, codes unchanged.
+    let res = n
+        .request(reqwest::Method::POST, "/api/v1/cases", Caseworker)
+        .header("Accept-Language", "fr")
+        .json(&json!({ "details": { "sex": "unknown-sex" } }))
+        .send()
+        .await
+        .unwrap();
+    let p = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(p["errors"][0]["code"], "unknown_code", "{p}");
+    assert!(
+        p["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("La valeur du champ `details.sex`"),
+        "{p}"
+    );
     // Extractor errors too.
     let res = n
         .request(reqwest::Method::POST, "/api/v1/cases", Caseworker)
