@@ -233,6 +233,12 @@ impl ApiError {
         } else {
             self.to_string()
         };
+        let detail = match current_lang() {
+            crate::domain::i18n::Lang::Fr => {
+                crate::domain::problem_details::french(code).map_or(detail, str::to_owned)
+            }
+            crate::domain::i18n::Lang::En => detail,
+        };
         let errors = match self {
             ApiError::Validation(errors)
             | ApiError::Case(CaseError::Incomplete(errors))

@@ -341,6 +341,8 @@ async fn the_same_endpoints_answer_in_french_or_english() {
     )
     .await;
     assert_ne!(fr["title"], en["title"]);
+    assert_eq!(fr["detail"], "Aucun dossier avec cet identifiant.");
+    assert_ne!(en["detail"], fr["detail"]);
     assert_eq!(
         en["title"],
         passerelle::domain::i18n::problem_title(
