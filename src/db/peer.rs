@@ -536,7 +536,7 @@ pub fn receive(
         Ok(()) => ("accepted", None, None),
         Err(e) => {
             let code = rejection_code(&e);
-            tracing::info!(message = %env.message_id, code, error = %e, "peer message rejected");
+            tracing::info!(message = %env.message_id, code, "peer message rejected");
             ("rejected", Some(code.to_owned()), Some(e.to_string()))
         }
     };

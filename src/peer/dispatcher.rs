@@ -291,7 +291,7 @@ impl Dispatcher {
                     .peer_delivery_failures
                     .with_label_values(&["refused"])
                     .inc();
-                tracing::warn!(seq = head.seq, code = %problem.code, detail = %problem.detail, "the peer refused a message: suspended");
+                tracing::warn!(seq = head.seq, code = %problem.code, "the peer refused a message: suspended");
                 let error = format!("{}: {}", problem.code, problem.detail);
                 self.fail(&head, error, None).await?;
                 Ok(Next::Continue)
@@ -452,7 +452,7 @@ impl Dispatcher {
         }
         if let Some((Some(row), problem)) = refused {
             let transient = is_transient_refusal(&problem.code);
-            tracing::warn!(seq = row.seq, code = %problem.code, detail = %problem.detail, transient, "the peer refused a message of the batch");
+            tracing::warn!(seq = row.seq, code = %problem.code, transient, "the peer refused a message of the batch");
             let error = format!("{}: {}", problem.code, problem.detail);
             let retry = transient.then(|| self.backoff(&row));
             self.fail(&row, error, retry).await?;

@@ -345,7 +345,12 @@ pub async fn receive(
         .await?;
     let refusal = db_refusal.or(refusal);
     if let Some((i, id, r)) = &refusal {
-        tracing::warn!(index = i, message = id.as_deref().unwrap_or("-"), code = r.code, detail = %r.detail, "peer message refused");
+        tracing::warn!(
+            index = i,
+            message = id.as_deref().unwrap_or("-"),
+            code = r.code,
+            "peer message refused"
+        );
         let mut e = Entry::new(
             kinds::MESSAGE_REFUSED,
             format!("peer:{}", node.counterpart()),
