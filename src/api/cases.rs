@@ -158,6 +158,10 @@ pub struct CaseResponse {
     /// Delivery of this case's messages to the other node. Single-case
     /// reads, for caseworkers and supervisors.
     pub delivery: Option<DeliverySummary>,
+    /// The reintegration follow-ups of the schedule — due dates once
+    /// monitoring started, which are done and which are overdue. Single-case
+    /// reads, for caseworkers and supervisors.
+    pub follow_ups: Option<Vec<FollowUpView>>,
 }
 
 /// The handover as negotiated and recorded on this node.
@@ -397,6 +401,7 @@ pub(crate) fn render(case: &Case, role: Role, now: NaiveDateTime) -> CaseRespons
         disagreement: None,
         handover_plan: None,
         delivery: None,
+        follow_ups: None,
     }
 }
 
@@ -676,7 +681,7 @@ pub async fn get_case(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReadCase)?;
     let id = id.into_inner();
-    let (case, waiting, disagreement, handover, counts) = state
+    let (case, waiting, disagreement, handover, counts, reports) = state
         .db
         .read(move |c| {
             let case = repo::get(c, id)?;
@@ -684,7 +689,8 @@ pub async fn get_case(
             let disagreement = crate::db::convergence::open_for_case(c, id)?;
             let handover = crate::db::handovers::get(c, id)?;
             let counts = crate::db::peer::delivery_counts(c, id)?;
-            Ok::<_, repo::CaseError>((case, waiting, disagreement, handover, counts))
+            let reports = (repo::reports(c, id)?, repo::monitoring_started(c, id)?);
+            Ok::<_, repo::CaseError>((case, waiting, disagreement, handover, counts, reports))
         })
         .await?;
     check_scope(&auth, &case)?;
@@ -707,6 +713,13 @@ pub async fn get_case(
             }
         }
         body.delivery = Some(d);
+        let (reports, started) = reports;
+        body.follow_ups = Some(follow_up_views(
+            &reports,
+            started,
+            &state.follow_up_months,
+            now().date(),
+        ));
     }
     Ok(HttpResponse::Ok()
         .insert_header(etag(case.version))
@@ -1293,6 +1306,36 @@ pub struct FollowUpView {
     pub recorded_at: Option<DateTime<Utc>>,
 }
 
+/// The follow-ups of the schedule, with their due dates and reports.
+fn follow_up_views(
+    reports: &[repo::Report],
+    monitoring_started: Option<NaiveDateTime>,
+    months: &[u32],
+    today: chrono::NaiveDate,
+) -> Vec<FollowUpView> {
+    let due = monitoring_started
+        .map(|s| crate::domain::reports::schedule(s.date(), months))
+        .unwrap_or_default();
+    months
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            let number = i as u32 + 1;
+            let rec = reports
+                .iter()
+                .find(|r| r.kind == "follow_up" && r.number == i64::from(number));
+            let due_on = due.get(i).copied();
+            FollowUpView {
+                number,
+                due_on,
+                overdue: rec.is_none() && due_on.is_some_and(|d| d < today),
+                report: rec.and_then(|r| serde_json::from_value(r.data.clone()).ok()),
+                recorded_at: rec.map(|r| utc(r.recorded_at)),
+            }
+        })
+        .collect()
+}
+
 /// A repatriation report as recorded.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RepatriationView {
@@ -1342,25 +1385,7 @@ pub async fn case_reports(
             Ok::<_, CaseError>((repo::reports(c, id)?, repo::monitoring_started(c, id)?))
         })
         .await?;
-    let today = now().date();
-    let due = started
-        .map(|s| crate::domain::reports::schedule(s.date(), &state.follow_up_months))
-        .unwrap_or_default();
-    let mut follow_ups = Vec::new();
-    for (i, _) in state.follow_up_months.iter().enumerate() {
-        let number = i as u32 + 1;
-        let rec = reports
-            .iter()
-            .find(|r| r.kind == "follow_up" && r.number == i64::from(number));
-        let due_on = due.get(i).copied();
-        follow_ups.push(FollowUpView {
-            number,
-            due_on,
-            overdue: rec.is_none() && due_on.is_some_and(|d| d < today),
-            report: rec.and_then(|r| serde_json::from_value(r.data.clone()).ok()),
-            recorded_at: rec.map(|r| utc(r.recorded_at)),
-        });
-    }
+    let follow_ups = follow_up_views(&reports, started, &state.follow_up_months, now().date());
     let mut repatriation: Vec<RepatriationView> = reports
         .iter()
         .filter(|r| r.kind == "repatriation")

@@ -583,6 +583,14 @@ async fn a_minor_is_referred_handed_over_followed_up_and_closed_under_the_joint_
     );
     assert_eq!(reports["repatriation"][0]["by"], "receiving");
     assert_eq!(reports["repatriation"][0]["current"], true);
+    // The case read shows the schedule too: three follow-ups, all done.
+    let (_, case, _) = ng.read(Caseworker, &ng_id).await;
+    let follow_ups = case["follow_ups"].as_array().unwrap();
+    assert_eq!(follow_ups.len(), 3, "{case}");
+    assert!(follow_ups
+        .iter()
+        .all(|f| f["recorded_at"].is_string() && f["overdue"] == false && f["due_on"].is_string()));
+    assert!(ng.read(JtwgReviewer, &ng_id).await.1["follow_ups"].is_null());
     // Follow-ups are the receiving side's, and the refusal says so.
     let res = ne
         .request(
