@@ -168,13 +168,15 @@ impl Application {
 
         // Peer listener: mTLS, node-to-node only.
         let (settled, _) = tokio::sync::broadcast::channel(65_536);
-        let receipts_in_hand = Arc::new(tokio::sync::watch::Sender::new(0));
+        let signals = crate::peer::receipts::Signals {
+            settled: settled.clone(),
+            in_hand: Arc::new(tokio::sync::watch::Sender::new(0)),
+        };
         let peer_state = web::Data::new(PeerState {
             db: db.clone(),
             ctx: ctx.clone(),
             client: client.clone(),
-            settled: settled.clone(),
-            receipts_in_hand: receipts_in_hand.clone(),
+            signals: signals.clone(),
             catch_up_limit: Duration::from_secs((settings.peer.stall_timeout_secs / 2).max(1)),
         });
         let peer_limit = settings.peer.body_limit_bytes;
@@ -214,10 +216,7 @@ impl Application {
             wake.clone(),
             settings.peer.clone(),
             metrics.clone(),
-            crate::peer::receipts::Signals {
-                settled: settled.clone(),
-                in_hand: receipts_in_hand,
-            },
+            signals,
         );
         tracing::info!(
             node = %settings.node.id,

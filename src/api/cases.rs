@@ -685,7 +685,7 @@ pub async fn get_case(
         .db
         .read(move |c| {
             let case = repo::get(c, id)?;
-            let waiting = crate::db::peer::waiting_since(c, id)?;
+            let waiting = crate::db::peer::oldest_undelivered(c, Some(id))?;
             let disagreement = crate::db::convergence::open_for_case(c, id)?;
             let handover = crate::db::handovers::get(c, id)?;
             let counts = crate::db::peer::delivery_counts(c, id)?;

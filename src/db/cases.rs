@@ -554,7 +554,6 @@ fn apply(
             .check_ready(now.date())
             .map_err(CaseError::Incomplete)?;
     }
-    let version = case.version + 1;
     let hold_from = match decision.to {
         State::OnHold => decision.hold_from,
         _ => None,
@@ -564,28 +563,18 @@ fn apply(
     } else {
         case.closure_outcome.clone()
     };
-    let due_at = ctx.deadlines.limit(decision.to).map(|d| now + d);
-    let n = diesel::update(
-        cases::table
-            .filter(cases::id.eq(case.id.to_string()))
-            .filter(cases::version.eq(case.version)),
-    )
-    .set((
-        cases::state.eq(decision.to.as_str()),
-        cases::hold_from_state.eq(hold_from.map(State::as_str)),
-        cases::version.eq(version),
-        cases::updated_at.eq(now),
-        cases::state_changed_at.eq(now),
-        cases::due_at.eq(due_at),
-        cases::closure_outcome.eq(outcome.clone()),
-        cases::reason_code.eq(params.reason_code.clone()),
-    ))
-    .execute(conn)?;
-    if n != 1 {
-        return Err(CaseError::VersionMismatch {
-            current: case.version,
-        });
-    }
+    let (version, due_at) = write_state(
+        conn,
+        ctx,
+        &case,
+        NewState {
+            to: decision.to,
+            hold_from,
+            closure_outcome: outcome.clone(),
+            reason_code: params.reason_code.clone(),
+        },
+        now,
+    )?;
     record_event(
         conn,
         case.id,
@@ -614,6 +603,49 @@ fn apply(
     })
 }
 
+/// A case's next state and what goes with it.
+struct NewState {
+    to: State,
+    hold_from: Option<State>,
+    closure_outcome: Option<String>,
+    reason_code: Option<String>,
+}
+
+/// Writes `case`'s new state if it is still at the version it was read at
+/// (its step's time limit restarts): returns the new version and due date.
+fn write_state(
+    conn: &mut AnyConnection,
+    ctx: &NodeCtx,
+    case: &Case,
+    next: NewState,
+    now: NaiveDateTime,
+) -> Result<(i64, Option<NaiveDateTime>), CaseError> {
+    let version = case.version + 1;
+    let due_at = ctx.deadlines.limit(next.to).map(|d| now + d);
+    let n = diesel::update(
+        cases::table
+            .filter(cases::id.eq(case.id.to_string()))
+            .filter(cases::version.eq(case.version)),
+    )
+    .set((
+        cases::state.eq(next.to.as_str()),
+        cases::hold_from_state.eq(next.hold_from.map(State::as_str)),
+        cases::version.eq(version),
+        cases::updated_at.eq(now),
+        cases::state_changed_at.eq(now),
+        cases::due_at.eq(due_at),
+        cases::closure_outcome.eq(next.closure_outcome),
+        cases::reason_code.eq(next.reason_code),
+    ))
+    .execute(conn)?;
+    if n != 1 {
+        return Err(CaseError::VersionMismatch {
+            current: case.version,
+        });
+    }
+    Ok((version, due_at))
+}
+
 /// Puts this node's copy of a shared case in the state the other node holds,
 /// when the two disagree and the other side is authoritative (see
 /// `domain::convergence`). Recorded on the timeline (`resynchronised`, by the
@@ -628,28 +660,19 @@ pub fn resynchronise(
 ) -> Result<Case, CaseError> {
     let now = now.trunc_subsecs(6);
     let case = get(conn, id)?;
-    let version = case.version + 1;
     let hold_from = if to == State::OnHold { hold_from } else { None };
-    let due_at = ctx.deadlines.limit(to).map(|d| now + d);
-    let n = diesel::update(
-        cases::table
-            .filter(cases::id.eq(case.id.to_string()))
-            .filter(cases::version.eq(case.version)),
-    )
-    .set((
-        cases::state.eq(to.as_str()),
-        cases::hold_from_state.eq(hold_from.map(State::as_str)),
-        cases::version.eq(version),
-        cases::updated_at.eq(now),
-        cases::state_changed_at.eq(now),
-        cases::due_at.eq(due_at),
-    ))
-    .execute(conn)?;
-    if n != 1 {
-        return Err(CaseError::VersionMismatch {
-            current: case.version,
-        });
-    }
+    let (version, due_at) = write_state(
+        conn,
+        ctx,
+        &case,
+        NewState {
+            to,
+            hold_from,
+            closure_outcome: case.closure_outcome.clone(),
+            reason_code: case.reason_code.clone(),
+        },
+        now,
+    )?;
     record_event(
         conn,
         case.id,

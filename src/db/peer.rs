@@ -198,14 +198,20 @@ pub fn resume_now(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<usize,
         .execute(conn)?)
 }
 
-/// When the oldest message not yet delivered (pending or suspended) was queued.
-pub fn oldest_undelivered(conn: &mut AnyConnection) -> Result<Option<NaiveDateTime>, DbError> {
-    Ok(outbox_messages::table
+/// When the oldest message not yet delivered (pending or suspended) was
+/// queued: of all, or of one case's ("waiting for the other node since …").
+pub fn oldest_undelivered(
+    conn: &mut AnyConnection,
+    case: Option<CaseId>,
+) -> Result<Option<NaiveDateTime>, DbError> {
+    let mut q = outbox_messages::table
         .filter(outbox_messages::status.eq_any([status::PENDING, status::SUSPENDED]))
-        .order(outbox_messages::seq.asc())
         .select(outbox_messages::created_at)
-        .first(conn)
-        .optional()?)
+        .into_boxed();
+    if let Some(case) = case {
+        q = q.filter(outbox_messages::case_id.eq(case.to_string()));
+    }
+    Ok(q.order(outbox_messages::seq.asc()).first(conn).optional()?)
 }
 
 /// How many of one case's outgoing messages have each status.
@@ -218,20 +224,6 @@ pub fn delivery_counts(
         .group_by(outbox_messages::status)
         .select((outbox_messages::status, diesel::dsl::count_star()))
         .load(conn)?)
-}
-
-/// Since when the oldest undelivered message about one case waits.
-pub fn waiting_since(
-    conn: &mut AnyConnection,
-    case: CaseId,
-) -> Result<Option<NaiveDateTime>, DbError> {
-    Ok(outbox_messages::table
-        .filter(outbox_messages::case_id.eq(case.to_string()))
-        .filter(outbox_messages::status.eq_any([status::PENDING, status::SUSPENDED]))
-        .order(outbox_messages::seq.asc())
-        .select(outbox_messages::created_at)
-        .first(conn)
-        .optional()?)
 }
 
 /// The outgoing messages up to `ack` still waiting for their receipts:

@@ -67,12 +67,6 @@ pub enum SendError {
 }
 
 impl SendError {
-    /// A failure of the link or of the peer's availability, which a later
-    /// try can cure without anybody's help.
-    pub fn is_transport(&self) -> bool {
-        !matches!(self, SendError::Refused(_) | SendError::Protocol(_))
-    }
-
     /// A short stable label for metrics.
     pub fn cause(&self) -> &'static str {
         match self {

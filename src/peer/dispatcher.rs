@@ -42,11 +42,9 @@ pub struct Dispatcher {
     pub wake: Arc<Notify>,
     pub settings: PeerSettings,
     pub metrics: Metrics,
-    /// Announces each outgoing message whose receipt was recorded (by case id).
-    pub settled: tokio::sync::broadcast::Sender<String>,
-    /// Highest sequence number whose receipt this dispatcher holds (being
-    /// recorded), for the listener's catch-up.
-    pub receipts_in_hand: Arc<tokio::sync::watch::Sender<i64>>,
+    /// Receipts recorded (announced by case id) and in hand (for the
+    /// listener's catch-up).
+    pub signals: receipts::Signals,
     /// Receipts of the last batch being recorded while the next batch is sent.
     pub in_flight: Option<InFlight>,
     /// Since when deliveries fail for transport reasons (the peer is probed meanwhile).
@@ -68,8 +66,7 @@ impl Dispatcher {
         signals: receipts::Signals,
     ) -> Self {
         Self {
-            receipts_in_hand: signals.in_hand,
-            settled: signals.settled,
+            signals,
             db,
             ctx,
             client,
@@ -212,7 +209,7 @@ impl Dispatcher {
             return;
         }
         self.last_stale_check = Some(Instant::now());
-        let oldest = match self.db.read(store::oldest_undelivered).await {
+        let oldest = match self.db.read(|c| store::oldest_undelivered(c, None)).await {
             Ok(o) => o,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the outbox");
@@ -291,9 +288,7 @@ impl Dispatcher {
                     .peer_delivery_failures
                     .with_label_values(&["refused"])
                     .inc();
-                tracing::warn!(seq = head.seq, code = %problem.code, "the peer refused a message: suspended");
-                let error = format!("{}: {}", problem.code, problem.detail);
-                self.fail(&head, error, None).await?;
+                self.refused(&head, &problem).await?;
                 Ok(Next::Continue)
             }
             Err(e) => {
@@ -340,6 +335,20 @@ impl Dispatcher {
             self.settings.jitter,
             row.attempts,
         )
+    }
+
+    /// The peer refused `row`: retried later if a resend can cure it, else
+    /// suspended. Logged by code only (the detail may quote the payload).
+    async fn refused(
+        &self,
+        row: &OutboxRow,
+        problem: &super::server::ProblemBody,
+    ) -> Result<(), DbError> {
+        let transient = is_transient_refusal(&problem.code);
+        tracing::warn!(seq = row.seq, code = %problem.code, transient, "the peer refused a message");
+        let error = format!("{}: {}", problem.code, problem.detail);
+        let retry = transient.then(|| self.backoff(row));
+        self.fail(row, error, retry).await
     }
 
     /// Records a failed try of `row`: retried after `retry`, or suspended.
@@ -410,7 +419,7 @@ impl Dispatcher {
         }
         if let Some(last) = batch.get(receipts.len().wrapping_sub(1)) {
             // The listener need not fetch what is about to be recorded.
-            self.receipts_in_hand.send_if_modified(|v| {
+            self.signals.in_hand.send_if_modified(|v| {
                 let higher = last.seq > *v;
                 if higher {
                     *v = last.seq;
@@ -421,7 +430,7 @@ impl Dispatcher {
         let settled = receipts.len();
         let db = self.db.clone();
         let ctx = self.ctx.clone();
-        let announce = self.settled.clone();
+        let announce = self.signals.settled.clone();
         let cert = delivery.server_certificate;
         let record = async move {
             let cases = receipts::record(&db, &ctx, receipts, &cert).await?;
@@ -451,11 +460,7 @@ impl Dispatcher {
             Err(RecordError::Db(e)) => return Err(e),
         }
         if let Some((Some(row), problem)) = refused {
-            let transient = is_transient_refusal(&problem.code);
-            tracing::warn!(seq = row.seq, code = %problem.code, transient, "the peer refused a message of the batch");
-            let error = format!("{}: {}", problem.code, problem.detail);
-            let retry = transient.then(|| self.backoff(&row));
-            self.fail(&row, error, retry).await?;
+            self.refused(&row, &problem).await?;
         }
         tracing::debug!(settled, "batch delivered");
         Ok(Next::Continue)

@@ -60,10 +60,7 @@ pub async fn record(
         ));
     }
     let fp = envelope::fingerprint(server_certificate);
-    let pem = openssl::x509::X509::from_der(server_certificate)
-        .and_then(|c| c.to_pem())
-        .map(|p| String::from_utf8_lossy(&p).into_owned())
-        .unwrap_or_default();
+    let pem = envelope::pem_of(server_certificate);
     let ctx = ctx.clone();
     let t = Utc::now().naive_utc();
     let outcome = db

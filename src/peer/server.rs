@@ -35,10 +35,8 @@ pub struct PeerState {
     pub ctx: Arc<NodeCtx>,
     /// To fetch receipts this node is still waiting for (see [`receive`]).
     pub client: super::client::PeerClient,
-    /// Announces each outgoing message whose receipt was recorded (by case id).
-    pub settled: tokio::sync::broadcast::Sender<String>,
-    /// Highest sequence number whose receipt the dispatcher holds and is recording.
-    pub receipts_in_hand: Arc<tokio::sync::watch::Sender<i64>>,
+    /// Receipts recorded (announced by case id) and in the dispatcher's hand.
+    pub signals: super::receipts::Signals,
     /// Longest time spent fetching receipts before answering a batch
     /// (well below the sender's stall timeout).
     pub catch_up_limit: std::time::Duration,
@@ -169,7 +167,7 @@ async fn settle_up_to(state: &PeerState, ack: i64) -> Result<Option<HttpResponse
     let Some((_, to)) = unsettled(state.db.clone()).await? else {
         return Ok(None);
     };
-    if *state.receipts_in_hand.borrow() >= to {
+    if *state.signals.in_hand.borrow() >= to {
         let waited = std::time::Instant::now();
         while waited.elapsed() < std::time::Duration::from_secs(2) {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -194,7 +192,7 @@ async fn settle_up_to(state: &PeerState, ack: i64) -> Result<Option<HttpResponse
                 "receipts caught up before applying the peer's messages"
             );
             for case in cases {
-                let _ = state.settled.send(case);
+                let _ = state.signals.settled.send(case);
             }
             return Ok(None);
         }

@@ -612,10 +612,7 @@ impl Witnessing {
             let witness = origin(self.ctx.node.counterpart());
             let at = note::verify_cosignature(&body, &sig, &witness, &key)
                 .map_err(|e| WitnessError::Protocol(format!("cosignature does not verify: {e}")))?;
-            let pem = openssl::x509::X509::from_der(&server_cert)
-                .and_then(|c| c.to_pem())
-                .map(|p| String::from_utf8_lossy(&p).into_owned())
-                .unwrap_or_default();
+            let pem = crate::peer::envelope::pem_of(&server_cert);
             let fp = crate::peer::envelope::fingerprint(&server_cert);
             let row = CosignatureRow {
                 origin: cp.origin.clone(),

@@ -179,6 +179,14 @@ async fn the_jtwg_filters_take_a_plain_date() {
     assert_problem(res, StatusCode::BAD_REQUEST, "invalid_query").await;
 }
 
+async fn get_cases(
+    n: &TestNode,
+    query: String,
+    role: passerelle::domain::roles::Role,
+) -> serde_json::Value {
+    n.get_ok(&format!("/api/v1/cases?{query}"), role).await
+}
+
 /// Rules every operation of the spec keeps (so that a new endpoint cannot
 /// forget them).
 #[test]
@@ -235,22 +243,9 @@ async fn agencies_find_a_case_by_reference_referral_or_name() {
             .map(|c| c["id"].as_str().unwrap().to_owned())
             .collect()
     };
-    async fn list(
-        n: &TestNode,
-        q: String,
-        role: passerelle::domain::roles::Role,
-    ) -> serde_json::Value {
-        let res = n
-            .get(&format!("/api/v1/cases?{q}"), role)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK, "{q}");
-        res.json::<serde_json::Value>().await.unwrap()
-    }
     // Abuja finds its copy by the reference Niamey quotes, or the referral id.
     assert_eq!(
-        ids(list(
+        ids(get_cases(
             &ng,
             format!("reference={}", reference.to_lowercase()),
             Supervisor
@@ -259,12 +254,12 @@ async fn agencies_find_a_case_by_reference_referral_or_name() {
         vec![ng_id.clone()]
     );
     assert_eq!(
-        ids(list(&ng, format!("referral_id={referral}"), Supervisor).await),
+        ids(get_cases(&ng, format!("referral_id={referral}"), Supervisor).await),
         vec![ng_id.clone()]
     );
     // By name, case-insensitively, for the roles that see names.
     assert_eq!(
-        ids(list(
+        ids(get_cases(
             &ne,
             "name=qwerty&direction=outgoing&state=received".into(),
             Caseworker
@@ -272,7 +267,7 @@ async fn agencies_find_a_case_by_reference_referral_or_name() {
         .await),
         vec![ne_id.clone()]
     );
-    assert!(ids(list(&ne, "name=given_name".into(), Caseworker).await).is_empty());
+    assert!(ids(get_cases(&ne, "name=given_name".into(), Caseworker).await).is_empty());
     for role in [JtwgReviewer, Admin] {
         let res = ne
             .get("/api/v1/cases?name=zainab", role)

@@ -44,19 +44,13 @@ where
     }
 }
 
-async fn get_json(n: &TestNode, path: &str, role: passerelle::domain::roles::Role) -> Value {
-    let res = n.get(path, role).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::OK, "{path}");
-    res.json().await.unwrap()
-}
-
 async fn count(n: &TestNode, status: &str) -> usize {
-    let v = get_json(
-        n,
-        &format!("/api/v1/admin/messages?status={status}&limit=1000"),
-        Admin,
-    )
-    .await;
+    let v = n
+        .get_ok(
+            &format!("/api/v1/admin/messages?status={status}&limit=1000"),
+            Admin,
+        )
+        .await;
     v["items"].as_array().unwrap().len()
 }
 
@@ -72,7 +66,7 @@ async fn inbox_seqs(n: &TestNode) -> Vec<i64> {
 }
 
 async fn alert_kinds(n: &TestNode) -> Vec<String> {
-    get_json(n, "/api/v1/admin/alerts", Admin).await["items"]
+    n.get_ok("/api/v1/admin/alerts", Admin).await["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -133,14 +127,7 @@ async fn a_500_message_backlog_drains_exactly_once_over_a_poor_link_with_default
         took < Duration::from_secs_f64(up as f64 / (32.0 * 1024.0) * 2.0 + 10.0),
         "{took:?} for {up} bytes"
     );
-    let metrics = ne
-        .anonymous(reqwest::Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = ne.metrics().await;
     assert!(metrics.contains("passerelle_peer_batch_messages_count"));
     assert!(metrics.contains("passerelle_peer_link_bytes_per_second"));
 }
@@ -212,7 +199,7 @@ async fn compare_now(n: &TestNode) -> Value {
 }
 
 async fn disagreements(n: &TestNode, role: passerelle::domain::roles::Role) -> Vec<Value> {
-    get_json(n, "/api/v1/disagreements", role).await["items"]
+    n.get_ok("/api/v1/disagreements", role).await["items"]
         .as_array()
         .unwrap()
         .clone()
@@ -285,7 +272,9 @@ async fn a_state_changed_behind_a_nodes_back_is_detected_on_both_sides_and_repai
             .await
             .contains(&"case_disagreement".to_owned()));
     }
-    let timeline = get_json(&ng, &format!("/api/v1/cases/{ng_id}/events"), Supervisor).await;
+    let timeline = ng
+        .get_ok(&format!("/api/v1/cases/{ng_id}/events"), Supervisor)
+        .await;
     assert!(
         timeline["items"]
             .as_array()
@@ -403,14 +392,7 @@ async fn after_an_outage_longer_than_the_retry_schedule_nothing_is_suspended_and
         },
     )
     .await;
-    let metrics = ne
-        .anonymous(reqwest::Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = ne.metrics().await;
     let age: f64 = metrics
         .lines()
         .find(|l| l.starts_with("passerelle_peer_oldest_undelivered_seconds "))

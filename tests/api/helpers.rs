@@ -475,6 +475,24 @@ impl TestNode {
         self.request(Method::GET, path, role)
     }
 
+    /// `GET path` as `role`, which must answer 200: the JSON body.
+    pub async fn get_ok(&self, path: &str, role: Role) -> Value {
+        let res = self.get(path, role).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        res.json().await.unwrap()
+    }
+
+    /// The node's Prometheus metrics, as text.
+    pub async fn metrics(&self) -> String {
+        self.anonymous(Method::GET, "/metrics")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn create_case(&self, role: Role, body: &Value) -> Response {
         self.request(Method::POST, "/api/v1/cases", role)
             .json(body)

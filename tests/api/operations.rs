@@ -39,14 +39,7 @@ async fn health_readiness_metrics_and_request_ids() {
         res.headers().contains_key("x-request-id"),
         "refusals carry a request id too"
     );
-    let metrics = n
-        .anonymous(reqwest::Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = n.metrics().await;
     assert!(
         metrics.contains(
             "passerelle_http_requests_total{method=\"GET\",route=\"/api/v1/me\",status=\"200\"} 1"
