@@ -4,7 +4,8 @@ openapi/openapi.json with Schemathesis (installed from PyPI into
 target/contract-venv on first use).
 
 It starts `passerelle demo` (both nodes, SQLite, development certificates),
-then, on Niamey's API, for every operation of the spec:
+then, on each node's API (Niamey's, which sends the demo referral, and
+Abuja's, which receives it), for every operation of the spec:
   - with a valid token of each role: zero server errors, zero responses that
     break the spec (status, content type, headers, body schema), requests the
     spec forbids refused;
@@ -17,6 +18,7 @@ are refused by rules that are data, not schema (code lists, the crossing
 points administrators keep, the lifecycle), and are answered with a
 documented 4xx.
 """
+import concurrent.futures
 import json
 import os
 import re
@@ -33,7 +35,6 @@ BINARY = os.path.join(ROOT, "target", "debug", "passerelle")
 VENV = os.path.join(ROOT, "target", "contract-venv")
 SCHEMATHESIS = os.path.join(VENV, "bin", "schemathesis")
 SPEC = os.path.join(ROOT, "openapi", "openapi.json")
-CA = os.path.join(ROOT, "certs-dev", "ne-ca.pem")
 ROLES = ["caseworker", "supervisor", "liaison", "jtwg_reviewer", "admin"]
 EXAMPLES = os.environ.get("CONTRACT_MAX_EXAMPLES", "25")
 
@@ -63,9 +64,8 @@ def free_base_port():
     raise SystemExit("no free ports")
 
 
-def tls():
-    ctx = ssl.create_default_context(cafile=CA)
-    return ctx
+def tls(ca):
+    return ssl.create_default_context(cafile=ca)
 
 
 def start_demo(tmp):
@@ -77,9 +77,7 @@ def start_demo(tmp):
         stderr=subprocess.STDOUT,
         cwd=ROOT,
     )
-    url = f"https://127.0.0.1:{base}"
     deadline = time.time() + 120
-    tokens = {}
     while time.time() < deadline:
         time.sleep(1)
         if proc.poll() is not None:
@@ -87,19 +85,33 @@ def start_demo(tmp):
             raise SystemExit("the demo stopped:\n" + out.read())
         out.seek(0)
         text = out.read()
-        block = text.split("Abuja (")[0]
-        for role in ROLES:
-            m = re.search(rf"^\s+{role}\s+\S+\s+(psl_\S+)", block, re.M)
-            if m:
-                tokens[role] = m.group(1)
-        if len(tokens) == len(ROLES) and "Ctrl-C" in text:
-            return proc, url, tokens
+        if "Ctrl-C" not in text:
+            continue
+        # One block per node: "Niamey (...): API https://... (CA: ...)" then
+        # a line per role with its token.
+        nodes = []
+        for block in re.split(r"^(?=\S+ \([a-z-]+, [^)]*\): API )", text, flags=re.M)[1:]:
+            head = re.match(r"(\S+) \(([a-z-]+),[^)]*\): API (\S+)\s+\(CA: ([^)]+)\)", block)
+            tokens = {}
+            for role in ROLES:
+                m = re.search(rf"^\s+{role}\s+\S+\s+(psl_\S+)", block, re.M)
+                if m:
+                    tokens[role] = m.group(1)
+            if head and len(tokens) == len(ROLES):
+                nodes.append({
+                    "name": head.group(1),
+                    "url": head.group(3),
+                    "ca": os.path.join(ROOT, head.group(4)),
+                    "tokens": tokens,
+                })
+        if len(nodes) == 2:
+            return proc, nodes
     proc.kill()
     out.seek(0)
     raise SystemExit("the demo did not come up:\n" + out.read())
 
 
-def request(url, method, token):
+def request(url, ca, method, token):
     req = urllib.request.Request(url, method=method)
     if token:
         req.add_header("Authorization", f"Bearer {token}")
@@ -107,13 +119,13 @@ def request(url, method, token):
         req.add_header("Content-Type", "application/json")
         req.data = b"{}"
     try:
-        with urllib.request.urlopen(req, context=tls(), timeout=10) as r:
+        with urllib.request.urlopen(req, context=tls(ca), timeout=10) as r:
             return r.status, r.headers.get("Content-Type"), r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers.get("Content-Type"), e.read()
 
 
-def unauthenticated(url):
+def unauthenticated(url, ca):
     """Every operation, without a token and with an unknown one: 401."""
     spec = json.load(open(SPEC))
     sample = {"id": "01234567-89ab-7cde-8f01-23456789abcd", "code": "some_code", "list": "sex"}
@@ -128,16 +140,16 @@ def unauthenticated(url):
                 continue
             for token in (None, "psl_" + "A" * 43):
                 count += 1
-                status, ctype, body = request(url + concrete, method.upper(), token)
+                status, ctype, body = request(url + concrete, ca, method.upper(), token)
                 if status != 401 or not (ctype or "").startswith("application/problem+json"):
                     bad.append(f"{method.upper()} {path} ({'unknown token' if token else 'no token'}): {status} {ctype}")
     return count, bad
 
 
-def schemathesis(url, token, label):
+def schemathesis(url, ca, token, label):
     cmd = [
         SCHEMATHESIS, "--config-file", os.path.join(ROOT, ".ci", "schemathesis.toml"),
-        "run", SPEC, "--url", url, "--tls-verify", CA,
+        "run", SPEC, "--url", url, "--tls-verify", ca,
         "--checks", "all", "--exclude-checks", "positive_data_acceptance",
         "--max-examples", EXAMPLES, "--phases", "examples,coverage,fuzzing",
         # One worker: with two, Hypothesis' ast.parse from two threads hit a
@@ -167,20 +179,29 @@ def schemathesis(url, token, label):
 def main():
     install()
     with tempfile.TemporaryDirectory() as tmp:
-        proc, url, tokens = start_demo(tmp)
+        proc, nodes = start_demo(tmp)
         failed = False
         try:
-            count, bad = unauthenticated(url)
-            print(f"contract: {count} requests without a valid token, {count - len(bad)} answered 401 problem+json")
-            for b in bad:
-                print("  NOT 401:", b)
-            failed |= bool(bad)
-            for role in ROLES:
-                code, figures, out = schemathesis(url, tokens[role], role)
-                print("contract:", json.dumps(figures))
-                if code != 0:
-                    failed = True
-                    print(out[-6000:])
+            for node in nodes:
+                count, bad = unauthenticated(node["url"], node["ca"])
+                print(f"contract: {node['name']}: {count} requests without a valid token, {count - len(bad)} answered 401 problem+json")
+                for b in bad:
+                    print("  NOT 401:", b)
+                failed |= bool(bad)
+            # The two nodes are tested side by side (one Schemathesis process
+            # each), each role after the other.
+            def run_node(node):
+                results = []
+                for role in ROLES:
+                    results.append(schemathesis(node["url"], node["ca"], node["tokens"][role], role))
+                return node, results
+            with concurrent.futures.ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+                for node, results in pool.map(run_node, nodes):
+                    for code, figures, out in results:
+                        print("contract:", json.dumps({"node": node["name"], **figures}))
+                        if code != 0:
+                            failed = True
+                            print(out[-6000:])
         finally:
             proc.terminate()
             proc.wait(timeout=30)

@@ -234,6 +234,9 @@ impl ApiError {
             self.to_string()
         };
         let detail = match current_lang() {
+            crate::domain::i18n::Lang::Fr if !status.is_server_error() => {
+                self.french_detail(code).unwrap_or(detail)
+            }
             crate::domain::i18n::Lang::Fr => {
                 crate::domain::problem_details::french(code).map_or(detail, str::to_owned)
             }
@@ -246,6 +249,31 @@ impl ApiError {
             _ => Vec::new(),
         };
         Problem::new(status, code, detail).with_errors(errors)
+    }
+}
+
+impl ApiError {
+    /// The detail in French: with the same particulars as the English one
+    /// for the case workflow's refusals, else the code's explanation.
+    fn french_detail(&self, code: &str) -> Option<String> {
+        use crate::domain::problem_details as fr;
+        let particular = match self {
+            ApiError::Case(e) => match e {
+                CaseError::VersionMismatch { current } => Some(fr::version_mismatch(*current)),
+                CaseError::NotEditable(state) => Some(fr::not_editable(*state)),
+                CaseError::Transition(t) => Some(fr::transition(t)),
+                CaseError::Handover(h) => Some(fr::handover(h)),
+                CaseError::ConsentScope(scope) => Some(fr::consent_scope(scope)),
+                CaseError::ReportExists(n) => Some(fr::report_exists(*n)),
+                CaseError::ReportWrongSide { report, side } => {
+                    Some(fr::report_wrong_side(report, side))
+                }
+                CaseError::NotInMonitoring(state) => Some(fr::not_in_monitoring(*state)),
+                _ => None,
+            },
+            _ => None,
+        };
+        particular.or_else(|| fr::french(code).map(str::to_owned))
     }
 }
 

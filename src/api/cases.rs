@@ -1295,6 +1295,7 @@ async fn record_report(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FollowUpView {
     /// 1 for the first.
+    #[schema(minimum = 1)]
     pub number: u32,
     /// When it is due (from the start of monitoring), once monitoring started.
     pub due_on: Option<chrono::NaiveDate>,

@@ -280,9 +280,11 @@ pub async fn crossing_points(
 #[derive(Debug, serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CrossingPointInput {
-    /// English name.
+    /// English name: 1 to 200 characters, not all blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name_en: String,
-    /// French name.
+    /// French name: 1 to 200 characters, not all blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name_fr: String,
     /// Whether plans may name it (a retired crossing stays known, inactive).
     pub active: bool,

@@ -73,8 +73,10 @@ pub struct OriginInput {
     /// Country, ISO 3166-1 alpha-2.
     pub country: String,
     /// State (Nigeria) or région (Niger).
+    #[schema(max_length = 200)]
     pub region: Option<String>,
     /// Local Government Area (Nigeria) or département (Niger). Nothing finer.
+    #[schema(max_length = 200)]
     pub district: Option<String>,
 }
 
@@ -97,21 +99,27 @@ pub struct ConsentInput {
 }
 
 /// Optional identity block: names and contact details. Kept apart from the
-/// coded data and shown only to roles that need it.
+/// coded data and shown only to roles that need it. Each text is at most 200
+/// characters, with no control characters; a blank text is the same as none.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityInput {
     /// Given name(s).
+    #[schema(max_length = 200)]
     pub given_name: Option<String>,
     /// Family name.
+    #[schema(max_length = 200)]
     pub family_name: Option<String>,
     /// Other names or aliases the person is known by.
+    #[schema(max_length = 200)]
     pub other_names: Option<String>,
     /// Date of birth, if known.
     pub date_of_birth: Option<NaiveDate>,
     /// Telephone number to reach the person or family.
+    #[schema(max_length = 200)]
     pub phone: Option<String>,
     /// Address of the family, if known.
+    #[schema(max_length = 200)]
     pub family_address: Option<String>,
 }
 
@@ -319,15 +327,16 @@ impl Errors {
     fn text(&mut self, field: &str, value: Option<String>) -> Option<String> {
         let value = value?;
         let trimmed = value.trim();
-        if trimmed.is_empty() {
-            return None;
-        }
-        if trimmed.chars().count() > MAX_TEXT {
+        // The text as sent counts, blanks included, as the spec's `maxLength` does.
+        if value.chars().count() > MAX_TEXT {
             self.0.push(FieldError::new(
                 field,
                 "too_long",
                 format!("at most {MAX_TEXT} characters"),
             ));
+            return None;
+        }
+        if trimmed.is_empty() {
             return None;
         }
         if trimmed.chars().any(char::is_control) {

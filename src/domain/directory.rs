@@ -14,7 +14,8 @@ use super::FieldError;
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrganizationInput {
-    /// Name.
+    /// Name: 1 to 200 characters, not all blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// Type (code list `organization_type`).
     pub org_type: String,
@@ -24,19 +25,25 @@ pub struct OrganizationInput {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceInput {
-    /// Name (e.g. "NAPTIP shelter, Kano").
+    /// Name (e.g. "NAPTIP shelter, Kano"): 1 to 200 characters, not all blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// What it offers (code list `service`).
     pub service_type: String,
     /// State (Nigeria) or région (Niger).
+    #[schema(max_length = 100)]
     pub region: Option<String>,
     /// LGA or département.
+    #[schema(max_length = 100)]
     pub district: Option<String>,
     /// Street address of the service.
+    #[schema(max_length = 300)]
     pub address: Option<String>,
     /// The service's telephone.
+    #[schema(max_length = 30)]
     pub phone: Option<String>,
     /// The service's e-mail.
+    #[schema(max_length = 200)]
     pub email: Option<String>,
     /// Whether it is a shelter (then it keeps its capacity current).
     pub is_shelter: bool,
@@ -57,10 +64,13 @@ pub struct Capacity {
 }
 
 fn text(errors: &mut Vec<FieldError>, field: &str, v: Option<&String>, max: usize, required: bool) {
-    match v.map(|s| s.trim()) {
-        None | Some("") if required => {
+    // The length counts the text as sent, blanks included, as the spec's
+    // `maxLength` does.
+    match v {
+        Some(s) if s.trim().is_empty() && required => {
             errors.push(FieldError::new(field.to_owned(), "required", "required"))
         }
+        None if required => errors.push(FieldError::new(field.to_owned(), "required", "required")),
         Some(s) if s.chars().count() > max || s.chars().any(char::is_control) => {
             errors.push(FieldError::new(
                 field.to_owned(),

@@ -623,6 +623,18 @@ pub fn state_label(code: &str, lang: Lang) -> Option<&'static str> {
     lookup(STATES, code, lang)
 }
 
+/// Label of a role in `lang`.
+pub fn role_label(role: super::roles::Role, lang: Lang) -> &'static str {
+    use super::roles::Role;
+    match role {
+        Role::Caseworker => lang.pick("Caseworker", "Chargé(e) de dossier"),
+        Role::Supervisor => lang.pick("Supervisor", "Superviseur(e)"),
+        Role::Liaison => lang.pick("Border liaison", "Agent de liaison frontalier"),
+        Role::JtwgReviewer => lang.pick("JTWG reviewer", "Membre du groupe de travail conjoint"),
+        Role::Admin => lang.pick("Administrator", "Administrateur(rice)"),
+    }
+}
+
 /// Exchange message types with their labels: `(code, English, French)`.
 const MESSAGE_TYPES: &[(&str, &str, &str)] = &[
     (
@@ -955,6 +967,16 @@ mod tests {
             "report_exists",
         ];
         assert_eq!(PROBLEM_CODES, expected);
+    }
+
+    #[test]
+    fn every_problem_code_has_a_french_detail() {
+        for code in PROBLEM_CODES {
+            assert!(
+                super::super::problem_details::french(code).is_some(),
+                "no French detail for {code}"
+            );
+        }
     }
 
     #[test]

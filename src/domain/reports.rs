@@ -32,7 +32,10 @@ pub struct Repatriation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FollowUp {
-    /// Which follow-up (1 for the first of the schedule).
+    /// Which follow-up: 1 for the first of the schedule, up to the number
+    /// of follow-ups the node's schedule plans (`deadlines.follow_up_months`,
+    /// 3 by default, never more than 24).
+    #[schema(minimum = 1, maximum = 24)]
     pub number: u32,
     /// Outcome (code list `follow_up_outcome`).
     pub outcome: String,

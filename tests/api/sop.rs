@@ -391,6 +391,51 @@ async fn the_same_endpoints_answer_in_french_or_english() {
             passerelle::domain::i18n::Lang::Fr
         )
     );
+    // Workflow refusals keep their particulars (the state, the action, the
+    // version) in French.
+    let (id, etag) = n.draft(&ready_case()).await;
+    let refuse = |body: serde_json::Value, etag: &str| {
+        n.request(
+            reqwest::Method::POST,
+            &format!("/api/v1/cases/{id}/transitions"),
+            Supervisor,
+        )
+        .header("Accept-Language", "fr")
+        .header("If-Match", etag)
+        .json(&body)
+        .send()
+    };
+    let res = refuse(json!({ "action": "approve" }), &etag).await.unwrap();
+    let p = assert_problem(res, StatusCode::CONFLICT, "transition_not_allowed").await;
+    assert_eq!(
+        p["detail"],
+        "Un dossier à l'état « Brouillon » ne permet pas l'action « Approuver et envoyer »."
+    );
+    let res = refuse(json!({ "action": "submit" }), "\"99\"")
+        .await
+        .unwrap();
+    let p = assert_problem(res, StatusCode::PRECONDITION_FAILED, "version_mismatch").await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("version actuelle 1"),
+        "{p}"
+    );
+    let res = n
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/cases/{id}/transitions"),
+            Caseworker,
+        )
+        .header("Accept-Language", "fr")
+        .header("If-Match", etag.clone())
+        .json(&json!({ "action": "return_to_draft", "reason_code": "incomplete" }))
+        .send()
+        .await
+        .unwrap();
+    let p = assert_problem(res, StatusCode::FORBIDDEN, "role_not_permitted").await;
+    assert_eq!(
+        p["detail"],
+        "Le rôle « Chargé(e) de dossier » ne permet pas l'action « Renvoyer en brouillon »."
+    );
 }
 
 async fn post_json(
