@@ -3,9 +3,10 @@
 //! * Every 4xx/5xx response is `application/problem+json` (RFC 9457) with a
 //!   stable machine-readable `code`; clients branch on `code`, never on
 //!   `title` or `detail`. The `type` is `urn:passerelle:problem:{code}`.
-//! * Each area has its own error enum (`CaseError`, `UserError`, `DbError`,
-//!   `TransitionError`); [`ApiError`] maps them to a status and a code in one
-//!   `match`, here. Validation problems list every bad field in `errors`.
+//! * Every code is a [`ProblemCode`], which carries its status and titles.
+//!   Each area has its own error enum (`CaseError`, `UserError`, `DbError`,
+//!   `TransitionError`); [`ApiError`] maps them to a code in one `match`,
+//!   here. Validation problems list every bad field in `errors`.
 //! * Extractor failures (malformed JSON, unknown field, body too large, wrong
 //!   content type, bad path or query parameter) go through the same type via
 //!   the extractor configs in [`crate::api`], and [`problem_fallback`] turns
@@ -26,6 +27,7 @@ use crate::db::cases::CaseError;
 use crate::db::users::Principal;
 use crate::db::DbError;
 use crate::domain::lifecycle::TransitionError;
+use crate::domain::problem::ProblemCode;
 use crate::domain::FieldError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -64,13 +66,20 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+    /// A problem answered with its code's status.
+    pub fn of(code: ProblemCode, detail: impl Into<String>) -> Self {
+        Self::with_status(code.status(), code, detail)
+    }
+
+    /// A problem answered with another status than its code's (the fallback
+    /// for statuses actix produces itself, such as 411, under `bad_request`).
+    pub fn with_status(status: u16, code: ProblemCode, detail: impl Into<String>) -> Self {
         Self {
             type_uri: format!("urn:passerelle:problem:{code}"),
-            title: crate::domain::i18n::problem_title(code, current_lang()).to_owned(),
-            status: status.as_u16(),
+            title: code.title(current_lang()).to_owned(),
+            status,
             detail: detail.into(),
-            code: code.to_owned(),
+            code: code.as_str().to_owned(),
             errors: Vec::new(),
             current_version: None,
         }
@@ -104,28 +113,19 @@ impl Problem {
     }
 }
 
-/// Errors of the HTTP API, each with its status and code.
+/// Errors of the HTTP API, each with its code (and so its status).
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The reason is logged, never sent: the client only learns that a
     /// valid token is required.
     #[error("a valid bearer token is required")]
     Unauthenticated(&'static str),
+    /// Refused with this code and a detail that is safe to send (5xx
+    /// included: a dependency unavailable, the peer refused).
     #[error("{1}")]
-    Forbidden(&'static str, String),
-    #[error("{1}")]
-    BadRequest(&'static str, String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{1}")]
-    NotFoundCode(&'static str, String),
+    Refused(ProblemCode, String),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
-    #[error("{0}")]
-    UnsupportedMediaType(String),
-    /// A known path with a method it does not take.
-    #[error("{0}")]
-    MethodNotAllowed(String),
     #[error("the request is invalid")]
     Validation(Vec<FieldError>),
     #[error("this request needs an If-Match header with the case's current ETag")]
@@ -134,14 +134,7 @@ pub enum ApiError {
     Case(#[from] CaseError),
     #[error(transparent)]
     Db(#[from] DbError),
-    /// A dependency is unavailable (the detail is safe to send).
-    #[error("{1}")]
-    Unavailable(&'static str, String),
-    #[error("{1}")]
-    Conflict(&'static str, String),
-    /// The peer node refused or could not be reached (the detail is safe to send).
-    #[error("{1}")]
-    BadGateway(&'static str, String),
+    /// Logged, never sent.
     #[error("{0}")]
     Internal(String),
 }
@@ -153,82 +146,64 @@ impl From<diesel::result::Error> for ApiError {
 }
 
 impl ApiError {
-    fn db_problem(e: &DbError) -> (StatusCode, &'static str) {
+    fn db_problem(e: &DbError) -> ProblemCode {
         match e {
             DbError::Pool(_) | DbError::Cancelled | DbError::Commit(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
+                ProblemCode::DatabaseUnavailable
             }
             // Another process holds SQLite's write lock beyond the busy
             // timeout, or PostgreSQL aborted a transaction that conflicted
             // with another: nothing was written and retrying is safe.
-            e if e.is_transient() => (StatusCode::SERVICE_UNAVAILABLE, "database_busy"),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+            e if e.is_transient() => ProblemCode::DatabaseBusy,
+            _ => ProblemCode::InternalError,
         }
     }
 
-    /// Status and stable code.
-    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+    /// The problem code (its status is the answer's).
+    pub fn code(&self) -> ProblemCode {
         match self {
-            ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-            ApiError::Forbidden(code, _) => (StatusCode::FORBIDDEN, code),
-            ApiError::BadRequest(code, _) => (StatusCode::BAD_REQUEST, code),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::NotFoundCode(code, _) => (StatusCode::NOT_FOUND, code),
-            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::UnsupportedMediaType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-            }
-            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
-            ApiError::PreconditionRequired => {
-                (StatusCode::PRECONDITION_REQUIRED, "if_match_required")
-            }
+            ApiError::Unauthenticated(_) => ProblemCode::Unauthenticated,
+            ApiError::Refused(code, _) => *code,
+            ApiError::PayloadTooLarge(_) => ProblemCode::PayloadTooLarge,
+            ApiError::Validation(_) => ProblemCode::ValidationFailed,
+            ApiError::PreconditionRequired => ProblemCode::IfMatchRequired,
             ApiError::Case(e) => match e {
-                CaseError::NotFound => (StatusCode::NOT_FOUND, "case_not_found"),
-                CaseError::VersionMismatch { .. } => {
-                    (StatusCode::PRECONDITION_FAILED, "version_mismatch")
-                }
-                CaseError::NotEditable(_) => (StatusCode::CONFLICT, "case_not_editable"),
+                CaseError::NotFound => ProblemCode::CaseNotFound,
+                CaseError::VersionMismatch { .. } => ProblemCode::VersionMismatch,
+                CaseError::NotEditable(_) => ProblemCode::CaseNotEditable,
                 CaseError::Transition(TransitionError::RoleNotPermitted { .. }) => {
-                    (StatusCode::FORBIDDEN, "role_not_permitted")
+                    ProblemCode::RoleNotPermitted
                 }
-                CaseError::Transition(TransitionError::WrongSide { .. }) => {
-                    (StatusCode::FORBIDDEN, "wrong_side")
-                }
+                CaseError::Transition(TransitionError::WrongSide { .. })
+                | CaseError::ReportWrongSide { .. } => ProblemCode::WrongSide,
                 CaseError::Transition(TransitionError::NotAllowedInState { .. }) => {
-                    (StatusCode::CONFLICT, "transition_not_allowed")
+                    ProblemCode::TransitionNotAllowed
                 }
-                CaseError::Incomplete(_) => (StatusCode::UNPROCESSABLE_ENTITY, "case_incomplete"),
-                CaseError::InvalidParameters(_) => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
-                }
-                CaseError::IdempotencyKeyReused => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
-                }
-                CaseError::AlreadyErased => (StatusCode::CONFLICT, "personal_data_erased"),
-                CaseError::Handover(h) => (StatusCode::CONFLICT, h.code()),
-                CaseError::ConsentScope(_) => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, "consent_scope_exceeded")
-                }
-                CaseError::ReportExists(_) => (StatusCode::CONFLICT, "report_exists"),
-                CaseError::NotInMonitoring(_) => (StatusCode::CONFLICT, "not_in_monitoring"),
-                CaseError::ReportWrongSide { .. } => (StatusCode::FORBIDDEN, "wrong_side"),
+                CaseError::Incomplete(_) => ProblemCode::CaseIncomplete,
+                CaseError::InvalidParameters(_) => ProblemCode::ValidationFailed,
+                CaseError::IdempotencyKeyReused => ProblemCode::IdempotencyKeyReused,
+                CaseError::AlreadyErased => ProblemCode::PersonalDataErased,
+                CaseError::Handover(h) => h.code(),
+                CaseError::ConsentScope(_) => ProblemCode::ConsentScopeExceeded,
+                CaseError::ReportExists(_) => ProblemCode::ReportExists,
+                CaseError::NotInMonitoring(_) => ProblemCode::NotInMonitoring,
                 CaseError::Db(e) => Self::db_problem(e),
             },
             ApiError::Db(e) => Self::db_problem(e),
-            ApiError::Unavailable(code, _) => (StatusCode::SERVICE_UNAVAILABLE, code),
-            ApiError::Conflict(code, _) => (StatusCode::CONFLICT, code),
-            ApiError::BadGateway(code, _) => (StatusCode::BAD_GATEWAY, code),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+            ApiError::Internal(_) => ProblemCode::InternalError,
         }
     }
 
+    /// The answer's status.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code().status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
     pub fn problem(&self) -> Problem {
-        let (status, code) = self.status_and_code();
-        let detail = if status.is_server_error()
-            && !matches!(self, ApiError::Unavailable(..) | ApiError::BadGateway(..))
-        {
-            tracing::error!(error = %self, code, "request failed");
+        let code = self.code();
+        let status = self.status();
+        let detail = if status.is_server_error() && !matches!(self, ApiError::Refused(..)) {
+            tracing::error!(error = %self, code = code.as_str(), "request failed");
             "the server could not complete the request; it has been logged".to_owned()
         } else {
             self.to_string()
@@ -237,9 +212,7 @@ impl ApiError {
             crate::domain::i18n::Lang::Fr if !status.is_server_error() => {
                 self.french_detail(code).unwrap_or(detail)
             }
-            crate::domain::i18n::Lang::Fr => {
-                crate::domain::problem_details::french(code).map_or(detail, str::to_owned)
-            }
+            crate::domain::i18n::Lang::Fr => code.explanation_fr().to_owned(),
             crate::domain::i18n::Lang::En => detail,
         };
         let errors = match self {
@@ -248,14 +221,14 @@ impl ApiError {
             | ApiError::Case(CaseError::InvalidParameters(errors)) => errors.clone(),
             _ => Vec::new(),
         };
-        Problem::new(status, code, detail).with_errors(errors)
+        Problem::of(code, detail).with_errors(errors)
     }
 }
 
 impl ApiError {
     /// The detail in French: with the same particulars as the English one
     /// for the case workflow's refusals, else the code's explanation.
-    fn french_detail(&self, code: &str) -> Option<String> {
+    fn french_detail(&self, code: ProblemCode) -> Option<String> {
         use crate::domain::problem_details as fr;
         let particular = match self {
             ApiError::Case(e) => match e {
@@ -273,13 +246,13 @@ impl ApiError {
             },
             _ => None,
         };
-        particular.or_else(|| fr::french(code).map(str::to_owned))
+        particular.or_else(|| Some(code.explanation_fr().to_owned()))
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status_and_code().0
+        self.status()
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -295,28 +268,27 @@ impl ResponseError for ApiError {
                 res.headers_mut().insert(header::ETAG, tag);
             }
         }
-        res.extensions_mut()
-            .insert(ProblemCode(self.status_and_code().1));
+        res.extensions_mut().insert(AnsweredCode(self.code()));
         res
     }
 }
 
 /// The problem code of an error response, for the refusal log line.
 #[derive(Debug, Clone, Copy)]
-pub struct ProblemCode(pub &'static str);
+pub struct AnsweredCode(pub ProblemCode);
 
-fn fallback_code(status: StatusCode) -> &'static str {
+fn fallback_code(status: StatusCode) -> ProblemCode {
     match status {
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::UNAUTHORIZED => "unauthenticated",
-        StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::REQUEST_TIMEOUT => "request_timeout",
-        StatusCode::SERVICE_UNAVAILABLE => "service_unavailable",
-        s if s.is_client_error() => "bad_request",
-        _ => "internal_error",
+        StatusCode::NOT_FOUND => ProblemCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ProblemCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ProblemCode::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ProblemCode::UnsupportedMediaType,
+        StatusCode::UNAUTHORIZED => ProblemCode::Unauthenticated,
+        StatusCode::FORBIDDEN => ProblemCode::Forbidden,
+        StatusCode::REQUEST_TIMEOUT => ProblemCode::RequestTimeout,
+        StatusCode::SERVICE_UNAVAILABLE => ProblemCode::ServiceUnavailable,
+        s if s.is_client_error() => ProblemCode::BadRequest,
+        _ => ProblemCode::InternalError,
     }
 }
 
@@ -324,7 +296,10 @@ fn fallback_code(status: StatusCode) -> &'static str {
 /// query string, which may hold a person's name.
 pub fn log_refusal<B>(req: &actix_web::HttpRequest, res: &actix_web::HttpResponse<B>) {
     let status = res.status();
-    let code = res.extensions().get::<ProblemCode>().map_or("-", |c| c.0);
+    let code = res
+        .extensions()
+        .get::<AnsweredCode>()
+        .map_or("-", |c| c.0.as_str());
     let reason = req
         .extensions()
         .get::<crate::api::auth::RefusalReason>()
@@ -369,10 +344,13 @@ pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHa
         }
         s => s.canonical_reason().unwrap_or("error").to_owned(),
     };
-    let mut response = Problem::new(status, fallback_code(status), detail).response();
-    response
-        .extensions_mut()
-        .insert(ProblemCode(fallback_code(status)));
+    let code = fallback_code(status);
+    let detail = match crate::error::current_lang() {
+        crate::domain::i18n::Lang::Fr => code.explanation_fr().to_owned(),
+        crate::domain::i18n::Lang::En => detail,
+    };
+    let mut response = Problem::with_status(status.as_u16(), code, detail).response();
+    response.extensions_mut().insert(AnsweredCode(code));
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));

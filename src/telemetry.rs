@@ -245,9 +245,9 @@ impl tracing_actix_web::RootSpanBuilder for PrivateRootSpan {
                 if let Some(code) = res
                     .response()
                     .extensions()
-                    .get::<crate::error::ProblemCode>()
+                    .get::<crate::error::AnsweredCode>()
                 {
-                    span.record("problem.code", code.0);
+                    span.record("problem.code", code.0.as_str());
                 }
             }
             Err(e) => {

@@ -7,6 +7,7 @@
 //! entry cannot be written is replaced by a 503: nobody reads case data
 //! without a trace.
 
+use crate::domain::problem::ProblemCode;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -16,7 +17,7 @@ use super::AppState;
 use crate::audit::{kinds, Entry};
 use crate::db::users::Principal;
 use crate::db::{audit as store, DbError};
-use crate::error::{ApiError, ProblemCode};
+use crate::error::{AnsweredCode, ApiError};
 
 /// Request extension: the handler logged this request itself.
 #[derive(Debug, Clone, Copy)]
@@ -94,8 +95,8 @@ pub async fn record(
         e.code = Some(
             res.response()
                 .extensions()
-                .get::<ProblemCode>()
-                .map_or("error", |c| c.0)
+                .get::<AnsweredCode>()
+                .map_or("error", |c| c.0.as_str())
                 .to_owned(),
         );
     }
@@ -108,8 +109,8 @@ pub async fn record(
         Err(e) if status.is_success() => {
             tracing::error!(error = %e, "audit entry not written: answer withheld");
             let (req, _) = res.into_parts();
-            let err = ApiError::Unavailable(
-                "audit_unavailable",
+            let err = ApiError::Refused(
+                ProblemCode::AuditUnavailable,
                 "the audit log cannot be written; try again later".into(),
             );
             Ok(ServiceResponse::new(

@@ -1,5 +1,6 @@
 //! Bearer-token authentication and the permission check.
 
+use crate::domain::problem::ProblemCode;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
@@ -23,8 +24,8 @@ impl Auth {
         if self.0.role.can(permission) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(
-                "role_not_permitted",
+            Err(ApiError::Refused(
+                ProblemCode::RoleNotPermitted,
                 format!("the role `{}` is not permitted to do this", self.0.role),
             ))
         }

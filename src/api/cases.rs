@@ -1,5 +1,6 @@
 //! `/api/v1/cases`: referral cases, their lifecycle and timeline.
 
+use crate::domain::problem::ProblemCode;
 use actix_web::http::header;
 use actix_web::{get, post, put, web, HttpMessage, HttpRequest, HttpResponse};
 use base64::Engine;
@@ -409,8 +410,8 @@ pub(crate) fn render(case: &Case, role: Role, now: NaiveDateTime) -> CaseRespons
 fn check_scope(auth: &Auth, case: &Case) -> Result<(), ApiError> {
     if auth.0.role.case_view() == Some(CaseView::Handover) && !HANDOVER_STAGES.contains(&case.state)
     {
-        return Err(ApiError::Forbidden(
-            "outside_role_scope",
+        return Err(ApiError::Refused(
+            ProblemCode::OutsideRoleScope,
             "border liaisons see cases only from acceptance to handover".into(),
         ));
     }
@@ -430,8 +431,8 @@ fn if_match(req: &HttpRequest) -> Result<i64, ApiError> {
         .and_then(|v| v.strip_suffix('"'))
         .and_then(|v| v.parse::<i64>().ok())
         .ok_or_else(|| {
-            ApiError::BadRequest(
-                "invalid_if_match",
+            ApiError::Refused(
+                ProblemCode::InvalidIfMatch,
                 "If-Match must be the case's ETag, e.g. \"3\"".into(),
             )
         })
@@ -448,8 +449,8 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     if ok {
         Ok(Some(key.to_owned()))
     } else {
-        Err(ApiError::BadRequest(
-            "invalid_idempotency_key",
+        Err(ApiError::Refused(
+            ProblemCode::InvalidIdempotencyKey,
             format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
         ))
     }
@@ -590,8 +591,8 @@ pub async fn list_cases(
             auth.0.role.case_view(),
             Some(CaseView::Full | CaseView::Handover)
         ) {
-            return Err(ApiError::Forbidden(
-                "role_not_permitted",
+            return Err(ApiError::Refused(
+                ProblemCode::RoleNotPermitted,
                 format!("the role `{}` does not see names", auth.0.role),
             ));
         }
@@ -655,8 +656,8 @@ fn decode_cursor(cursor: &str) -> Result<CaseId, ApiError> {
         .and_then(|b| uuid::Uuid::from_slice(&b).ok())
         .map(CaseId)
         .ok_or_else(|| {
-            ApiError::BadRequest(
-                "invalid_cursor",
+            ApiError::Refused(
+                ProblemCode::InvalidCursor,
                 "the cursor is not one this server issued".into(),
             )
         })

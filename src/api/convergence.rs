@@ -2,6 +2,7 @@
 //! (administrators and the JTWG: ids and states only), a comparison on
 //! demand, and a supervisor's decision on an escalated one.
 
+use crate::domain::problem::ProblemCode;
 use actix_web::{get, post, web, HttpMessage, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -94,7 +95,7 @@ pub async fn compare_now(auth: Auth, state: web::Data<AppState>) -> Result<HttpR
         .convergence
         .round()
         .await
-        .map_err(|e| ApiError::BadGateway("comparison_failed", e.to_string()))?;
+        .map_err(|e| ApiError::Refused(ProblemCode::ComparisonFailed, e.to_string()))?;
     Ok(HttpResponse::Ok().json(report))
 }
 
@@ -134,8 +135,8 @@ pub async fn decide(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::TransitionCase)?;
     if auth.0.role != Role::Supervisor {
-        return Err(ApiError::Forbidden(
-            "role_not_permitted",
+        return Err(ApiError::Refused(
+            ProblemCode::RoleNotPermitted,
             "only a supervisor settles a disagreement with the other node".into(),
         ));
     }
@@ -167,8 +168,8 @@ pub async fn decide(
         })
         .await?
         .ok_or_else(|| {
-            ApiError::NotFoundCode(
-                "no_disagreement",
+            ApiError::Refused(
+                ProblemCode::NoDisagreement,
                 "no open disagreement with a state to adopt on this case".into(),
             )
         })?;

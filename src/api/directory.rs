@@ -3,6 +3,7 @@
 //! from the other node over the peer channel (so shelters' places are
 //! current when a handover is planned).
 
+use crate::domain::problem::ProblemCode;
 use actix_web::{get, post, put, web, HttpMessage, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -119,8 +120,8 @@ pub async fn search(
     let q = query.into_inner();
     let side = q.side.clone().unwrap_or_else(|| "all".into());
     if !["own", "peer", "all"].contains(&side.as_str()) {
-        return Err(ApiError::BadRequest(
-            "invalid_query",
+        return Err(ApiError::Refused(
+            ProblemCode::InvalidQuery,
             "side must be `own`, `peer` or `all`".into(),
         ));
     }
@@ -246,7 +247,10 @@ pub async fn add_service(
     )
     .await?
     .ok_or_else(|| {
-        ApiError::NotFoundCode("directory_entry_not_found", "no such organisation".into())
+        ApiError::Refused(
+            ProblemCode::DirectoryEntryNotFound,
+            "no such organisation".into(),
+        )
     })?;
     Ok(HttpResponse::Created().json(Created { id }))
 }
@@ -287,8 +291,8 @@ pub async fn set_capacity(
     )
     .await?;
     if !found {
-        return Err(ApiError::NotFoundCode(
-            "directory_entry_not_found",
+        return Err(ApiError::Refused(
+            ProblemCode::DirectoryEntryNotFound,
             "no such shelter".into(),
         ));
     }

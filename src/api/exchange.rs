@@ -1,6 +1,7 @@
 //! What was exchanged with the other node: per case for caseworkers, and the
 //! whole queue, alerts and retries for administrators.
 
+use crate::domain::problem::ProblemCode;
 use actix_web::{get, post, web, HttpMessage, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -172,8 +173,8 @@ pub async fn admin_messages(
         store::status::SUSPENDED,
     ];
     if q.status.as_deref().is_some_and(|s| !statuses.contains(&s)) {
-        return Err(ApiError::BadRequest(
-            "invalid_query",
+        return Err(ApiError::Refused(
+            ProblemCode::InvalidQuery,
             "unknown status".into(),
         ));
     }
@@ -241,7 +242,10 @@ pub async fn retry_message(
         })
         .await?;
     if requeued == 0 {
-        return Err(ApiError::NotFound(format!("no suspended message {id}")));
+        return Err(ApiError::Refused(
+            ProblemCode::NotFound,
+            format!("no suspended message {id}"),
+        ));
     }
     req.extensions_mut().insert(audit::Audited);
     tracing::info!(message = %id, user = %auth.0.username, "suspended message queued again");

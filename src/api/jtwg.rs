@@ -4,6 +4,7 @@
 //! suppressed. Every table is also CSV (`?format=csv` or `Accept: text/csv`).
 //! Administrators can also sign a checkpoint now and re-check the peer's log.
 
+use crate::domain::problem::ProblemCode;
 use std::collections::{BTreeMap, HashMap};
 
 use actix_web::http::header;
@@ -75,8 +76,8 @@ fn wants_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool, ApiError> 
     match format {
         Some("csv") => Ok(true),
         Some("json") => Ok(false),
-        Some(other) => Err(ApiError::BadRequest(
-            "invalid_query",
+        Some(other) => Err(ApiError::Refused(
+            ProblemCode::InvalidQuery,
             format!("format must be `json` or `csv`, not `{other}`"),
         )),
         None => Ok(req
@@ -187,8 +188,8 @@ pub async fn exchange_log(
     let csv = wants_csv(&req, q.format.as_deref())?;
     if let Some(d) = q.direction.as_deref() {
         if d != "outgoing" && d != "incoming" {
-            return Err(ApiError::BadRequest(
-                "invalid_query",
+            return Err(ApiError::Refused(
+                ProblemCode::InvalidQuery,
                 "direction must be `outgoing` or `incoming`".into(),
             ));
         }
@@ -714,7 +715,7 @@ pub async fn checkpoint_now(
         .witnessing
         .round()
         .await
-        .map_err(|e| ApiError::BadGateway("witnessing_failed", e.to_string()))?;
+        .map_err(|e| ApiError::Refused(ProblemCode::WitnessingFailed, e.to_string()))?;
     Ok(HttpResponse::Ok().json(round))
 }
 
@@ -735,6 +736,6 @@ pub async fn peer_check(auth: Auth, state: web::Data<AppState>) -> Result<HttpRe
         .witnessing
         .check_peer()
         .await
-        .map_err(|e| ApiError::BadGateway("witnessing_failed", e.to_string()))?;
+        .map_err(|e| ApiError::Refused(ProblemCode::WitnessingFailed, e.to_string()))?;
     Ok(HttpResponse::Ok().json(check))
 }

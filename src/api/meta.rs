@@ -1,5 +1,6 @@
 //! Code lists, the caller's account, user administration, health and metrics.
 
+use crate::domain::problem::ProblemCode;
 use actix_web::{get, put, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -99,8 +100,9 @@ pub async fn code_lists(auth: Auth) -> Result<HttpResponse, ApiError> {
 #[get("/code-lists/{list}")]
 pub async fn code_list(auth: Auth, list: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReadCodeLists)?;
-    let list =
-        lists::list(&list).ok_or_else(|| ApiError::NotFound(format!("no code list `{list}`")))?;
+    let list = lists::list(&list).ok_or_else(|| {
+        ApiError::Refused(ProblemCode::NotFound, format!("no code list `{list}`"))
+    })?;
     Ok(HttpResponse::Ok().json(view(list)))
 }
 
@@ -199,9 +201,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         }),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
-            Problem::new(
-                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                "not_ready",
+            Problem::of(
+                ProblemCode::NotReady,
                 "the database is unreachable or migrations are pending",
             )
             .response()

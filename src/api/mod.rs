@@ -35,6 +35,7 @@ pub async fn language(
 }
 pub mod meta;
 
+use crate::domain::problem::ProblemCode;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{web, App, HttpRequest};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -149,19 +150,21 @@ pub async fn unrouted(req: HttpRequest) -> actix_web::HttpResponse {
     });
     let err = match allowed {
         Some((_, methods)) => {
-            let mut res = actix_web::ResponseError::error_response(
-                &crate::error::ApiError::MethodNotAllowed(format!(
-                    "{} is not allowed here; allowed: {}",
-                    req.method(),
-                    methods.join(", ")
-                )),
-            );
+            let mut res =
+                actix_web::ResponseError::error_response(&crate::error::ApiError::Refused(
+                    ProblemCode::MethodNotAllowed,
+                    format!(
+                        "{} is not allowed here; allowed: {}",
+                        req.method(),
+                        methods.join(", ")
+                    ),
+                ));
             if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&methods.join(", ")) {
                 res.headers_mut().insert(actix_web::http::header::ALLOW, v);
             }
             return res;
         }
-        None => crate::error::ApiError::NotFound("no such resource".into()),
+        None => crate::error::ApiError::Refused(ProblemCode::NotFound, "no such resource".into()),
     };
     actix_web::ResponseError::error_response(&err)
 }
@@ -285,10 +288,10 @@ pub fn extractor_config(body_limit: usize) -> (web::JsonConfig, web::PathConfig,
         .content_type_required(true)
         .error_handler(move |err, _req: &HttpRequest| json_error(err, body_limit).into());
     let path = web::PathConfig::default().error_handler(|err: PathError, _req| {
-        ApiError::BadRequest("invalid_path_parameter", err.to_string()).into()
+        ApiError::Refused(ProblemCode::InvalidPathParameter, err.to_string()).into()
     });
     let query = web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req| {
-        ApiError::BadRequest("invalid_query", err.to_string()).into()
+        ApiError::Refused(ProblemCode::InvalidQuery, err.to_string()).into()
     });
     (json, path, query)
 }
@@ -299,22 +302,23 @@ pub fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
         JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
             ApiError::PayloadTooLarge(limit)
         }
-        JsonPayloadError::ContentType => {
-            ApiError::UnsupportedMediaType("the request body must be `application/json`".into())
-        }
+        JsonPayloadError::ContentType => ApiError::Refused(
+            ProblemCode::UnsupportedMediaType,
+            "the request body must be `application/json`".into(),
+        ),
         JsonPayloadError::Deserialize(e) => {
             use serde_json::error::Category;
             match e.classify() {
-                Category::Syntax | Category::Eof | Category::Io => ApiError::BadRequest(
-                    "malformed_json",
+                Category::Syntax | Category::Eof | Category::Io => ApiError::Refused(
+                    ProblemCode::MalformedJson,
                     format!("the body is not valid JSON: {e}"),
                 ),
                 Category::Data if e.to_string().starts_with("unknown field") => {
-                    ApiError::BadRequest("unknown_field", e.to_string())
+                    ApiError::Refused(ProblemCode::UnknownField, e.to_string())
                 }
-                Category::Data => ApiError::BadRequest("invalid_body", e.to_string()),
+                Category::Data => ApiError::Refused(ProblemCode::InvalidBody, e.to_string()),
             }
         }
-        other => ApiError::BadRequest("invalid_body", other.to_string()),
+        other => ApiError::Refused(ProblemCode::InvalidBody, other.to_string()),
     }
 }

@@ -6,6 +6,7 @@
 //! The outgoing head is bumped with an `UPDATE` first, which on PostgreSQL
 //! also locks the row, so concurrent writers take sequence numbers in turn.
 
+use crate::domain::problem::ProblemCode;
 use chrono::{Duration, NaiveDateTime, TimeZone, Utc};
 use diesel::prelude::*;
 use serde_json::{json, Value};
@@ -439,7 +440,7 @@ pub fn remember_certificate(
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiveError {
     #[error("{detail}")]
-    Refused { code: &'static str, detail: String },
+    Refused { code: ProblemCode, detail: String },
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -450,7 +451,7 @@ impl From<diesel::result::Error> for ReceiveError {
     }
 }
 
-fn refused(code: &'static str, detail: String) -> ReceiveError {
+fn refused(code: ProblemCode, detail: String) -> ReceiveError {
     ReceiveError::Refused { code, detail }
 }
 
@@ -481,7 +482,7 @@ pub fn receive(
     if let Some(earlier) = earlier {
         if earlier.hash != hash {
             return Err(refused(
-                "message_id_conflict",
+                ProblemCode::MessageIdConflict,
                 format!(
                     "message {} was already received with different content",
                     env.message_id
@@ -497,7 +498,7 @@ pub fn receive(
         .first(conn)?;
     if env.seq <= last_seq {
         return Err(refused(
-            "sequence_replay",
+            ProblemCode::SequenceReplay,
             format!(
                 "sequence number {} was already used (last received {last_seq})",
                 env.seq
@@ -512,7 +513,7 @@ pub fn receive(
             env.message_id
         );
         alert(conn, "sequence_gap", &detail, now)?;
-        return Err(refused("sequence_gap", detail));
+        return Err(refused(ProblemCode::SequenceGap, detail));
     }
     if env.prev_hash != last_hash {
         let detail = format!(
@@ -520,7 +521,7 @@ pub fn receive(
             env.seq, last_seq
         );
         alert(conn, "chain_broken", &detail, now)?;
-        return Err(refused("chain_broken", detail));
+        return Err(refused(ProblemCode::ChainBroken, detail));
     }
     // The effect runs in a savepoint: a rejected message changes nothing but the chain.
     let outcome = conn.transaction(|c| apply_incoming(c, ctx, env, now));
@@ -528,8 +529,12 @@ pub fn receive(
         Ok(()) => ("accepted", None, None),
         Err(e) => {
             let code = rejection_code(&e);
-            tracing::info!(message = %env.message_id, code, "peer message rejected");
-            ("rejected", Some(code.to_owned()), Some(e.to_string()))
+            tracing::info!(message = %env.message_id, code = code.as_str(), "peer message rejected");
+            (
+                "rejected",
+                Some(code.as_str().to_owned()),
+                Some(e.to_string()),
+            )
         }
     };
     // The receipt names where this message is logged here.
@@ -640,23 +645,25 @@ pub fn reapply_rejected(
     Ok(applied)
 }
 
-fn rejection_code(e: &CaseError) -> &'static str {
+fn rejection_code(e: &CaseError) -> ProblemCode {
     match e {
-        CaseError::NotFound => "unknown_referral",
+        CaseError::NotFound => ProblemCode::UnknownReferral,
         CaseError::Transition(TransitionError::NotAllowedInState { .. }) => {
-            "transition_not_allowed"
+            ProblemCode::TransitionNotAllowed
         }
-        CaseError::Transition(TransitionError::WrongSide { .. }) => "wrong_side",
-        CaseError::Transition(TransitionError::RoleNotPermitted { .. }) => "role_not_permitted",
-        CaseError::InvalidParameters(_) => "invalid_payload",
-        CaseError::Db(e) if e.is_unique_violation() => "duplicate_referral",
+        CaseError::Transition(TransitionError::WrongSide { .. }) => ProblemCode::WrongSide,
+        CaseError::Transition(TransitionError::RoleNotPermitted { .. }) => {
+            ProblemCode::RoleNotPermitted
+        }
+        CaseError::InvalidParameters(_) => ProblemCode::InvalidPayload,
+        CaseError::Db(e) if e.is_unique_violation() => ProblemCode::DuplicateReferral,
         CaseError::Handover(h) => h.code(),
-        CaseError::ConsentScope(_) => "consent_scope_exceeded",
-        CaseError::AlreadyErased => "personal_data_erased",
-        CaseError::ReportExists(_) => "report_exists",
-        CaseError::NotInMonitoring(_) => "not_in_monitoring",
-        CaseError::ReportWrongSide { .. } => "wrong_side",
-        _ => "not_applicable",
+        CaseError::ConsentScope(_) => ProblemCode::ConsentScopeExceeded,
+        CaseError::AlreadyErased => ProblemCode::PersonalDataErased,
+        CaseError::ReportExists(_) => ProblemCode::ReportExists,
+        CaseError::NotInMonitoring(_) => ProblemCode::NotInMonitoring,
+        CaseError::ReportWrongSide { .. } => ProblemCode::WrongSide,
+        _ => ProblemCode::NotApplicable,
     }
 }
 

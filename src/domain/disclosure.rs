@@ -20,6 +20,8 @@
 
 use serde_json::{Map, Value};
 
+use super::problem::ProblemCode;
+
 /// Consent scope codes (code list `consent_scope`).
 pub mod scopes {
     pub const REFERRAL: &str = "referral";
@@ -101,12 +103,12 @@ pub enum Refusal {
 
 impl Refusal {
     /// Stable problem code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ProblemCode {
         match self {
-            Refusal::ConsentRequired => "consent_required",
-            Refusal::ConsentWithdrawn => "consent_withdrawn",
-            Refusal::ScopeExceeded { .. } => "consent_scope_exceeded",
-            Refusal::Malformed(_) => "invalid_payload",
+            Refusal::ConsentRequired => ProblemCode::ConsentRequired,
+            Refusal::ConsentWithdrawn => ProblemCode::ConsentWithdrawn,
+            Refusal::ScopeExceeded { .. } => ProblemCode::ConsentScopeExceeded,
+            Refusal::Malformed(_) => ProblemCode::InvalidPayload,
         }
     }
 }
@@ -310,19 +312,19 @@ mod tests {
         extra["details"]["diagnosis"] = json!("x");
         assert_eq!(
             check("referral_request", &extra).unwrap_err().code(),
-            "consent_scope_exceeded"
+            ProblemCode::ConsentScopeExceeded
         );
         let mut extra = all;
         extra["note"] = json!("x");
         assert_eq!(
             check("referral_request", &extra).unwrap_err().code(),
-            "consent_scope_exceeded"
+            ProblemCode::ConsentScopeExceeded
         );
         let d =
             json!({ "action": "accept", "reason_code": null, "outcome": null, "name": "Zainab" });
         assert_eq!(
             check("decision", &d).unwrap_err().code(),
-            "consent_scope_exceeded"
+            ProblemCode::ConsentScopeExceeded
         );
     }
 

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use super::code_lists::{self, ids as lists};
 use super::lifecycle::Side;
+use super::problem::ProblemCode;
 use super::FieldError;
 
 /// Longest date window of a handover plan.
@@ -186,15 +187,15 @@ pub enum HandoverError {
 
 impl HandoverError {
     /// Stable problem code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ProblemCode {
         match self {
-            HandoverError::NoPlan => "handover_not_planned",
-            HandoverError::AlreadyAgreed => "handover_already_agreed",
-            HandoverError::OwnProposal(_) => "own_handover_proposal",
-            HandoverError::NotAgreed => "handover_not_agreed",
-            HandoverError::AlreadyConfirmed => "handover_already_confirmed",
-            HandoverError::NotScheduled => "handover_not_scheduled",
-            HandoverError::RoundMismatch => "handover_round_mismatch",
+            HandoverError::NoPlan => ProblemCode::HandoverNotPlanned,
+            HandoverError::AlreadyAgreed => ProblemCode::HandoverAlreadyAgreed,
+            HandoverError::OwnProposal(_) => ProblemCode::OwnHandoverProposal,
+            HandoverError::NotAgreed => ProblemCode::HandoverNotAgreed,
+            HandoverError::AlreadyConfirmed => ProblemCode::HandoverAlreadyConfirmed,
+            HandoverError::NotScheduled => ProblemCode::HandoverNotScheduled,
+            HandoverError::RoundMismatch => ProblemCode::HandoverRoundMismatch,
         }
     }
 }

@@ -10,6 +10,7 @@
 //!    judges them against its own, repairs its side, and answers with its
 //!    digests, which this node judges in turn.
 
+use crate::domain::problem::ProblemCode;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -267,8 +268,8 @@ pub async fn compare(
 ) -> Result<HttpResponse, ApiError> {
     let Compare { buckets, cases } = body.into_inner();
     if buckets.len() > 256 || buckets.iter().any(|b| b.len() != 2) {
-        return Err(ApiError::BadRequest(
-            "invalid_buckets",
+        return Err(ApiError::Refused(
+            ProblemCode::InvalidBuckets,
             "at most 256 buckets of two hex digits".into(),
         ));
     }

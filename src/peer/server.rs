@@ -11,11 +11,11 @@
 //! reported with a coded problem (the whole answer is that problem when it is
 //! the first message).
 
+use crate::domain::problem::ProblemCode;
 use std::any::Any;
 use std::sync::Arc;
 
 use actix_web::dev::Extensions;
-use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -90,28 +90,12 @@ pub struct BatchResponse {
 }
 
 struct Refused {
-    status: StatusCode,
-    code: &'static str,
+    code: ProblemCode,
     detail: String,
 }
 
-fn refusal_status(code: &str) -> StatusCode {
-    match code {
-        "invalid_signature" | "wrong_sender" | "wrong_receiver" => StatusCode::FORBIDDEN,
-        "invalid_envelope" => StatusCode::BAD_REQUEST,
-        "unsupported_sop_version"
-        | "unknown_message_type"
-        | "consent_scope_exceeded"
-        | "consent_required"
-        | "consent_withdrawn"
-        | "invalid_payload" => StatusCode::UNPROCESSABLE_ENTITY,
-        _ => StatusCode::CONFLICT,
-    }
-}
-
-fn refuse(code: &'static str, detail: impl Into<String>) -> Refused {
+fn refuse(code: ProblemCode, detail: impl Into<String>) -> Refused {
     Refused {
-        status: refusal_status(code),
         code,
         detail: detail.into(),
     }
@@ -120,19 +104,22 @@ fn refuse(code: &'static str, detail: impl Into<String>) -> Refused {
 /// Checks one message whose signature verified, before anything touches the database.
 fn check(msg: &Signed, node: NodeId) -> Result<Envelope, Refused> {
     let env: Envelope = serde_json::from_value(msg.body.clone())
-        .map_err(|e| refuse("invalid_envelope", e.to_string()))?;
+        .map_err(|e| refuse(ProblemCode::InvalidEnvelope, e.to_string()))?;
     if env.sender != node.counterpart() {
         return Err(refuse(
-            "wrong_sender",
+            ProblemCode::WrongSender,
             format!("messages on this channel come from {}", node.counterpart()),
         ));
     }
     if env.receiver != node {
-        return Err(refuse("wrong_receiver", format!("this node is {node}")));
+        return Err(refuse(
+            ProblemCode::WrongReceiver,
+            format!("this node is {node}"),
+        ));
     }
     if !SUPPORTED_SOP_VERSIONS.contains(&env.sop_version.as_str()) {
         return Err(refuse(
-            "unsupported_sop_version",
+            ProblemCode::UnsupportedSopVersion,
             format!(
                 "SOP version {} is not supported (supported: {})",
                 env.sop_version,
@@ -142,7 +129,7 @@ fn check(msg: &Signed, node: NodeId) -> Result<Envelope, Refused> {
     }
     if !types::ALL.contains(&env.message_type.as_str()) {
         return Err(refuse(
-            "unknown_message_type",
+            ProblemCode::UnknownMessageType,
             format!("unknown message type `{}`", env.message_type),
         ));
     }
@@ -216,9 +203,8 @@ async fn settle_up_to(state: &PeerState, ack: i64) -> Result<Option<HttpResponse
     };
     tracing::warn!(from, to, error = %failure, "cannot fetch the receipts this batch depends on; the peer will send it again");
     Ok(Some(
-        Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "awaiting_receipts",
+        Problem::of(
+            ProblemCode::AwaitingReceipts,
             format!(
                 "this node still waits for the receipts of its messages {from} to {to}, which the batch's sender has received; send the batch again"
             ),
@@ -236,8 +222,8 @@ pub async fn receive(
 ) -> Result<HttpResponse, ApiError> {
     let node = state.ctx.node;
     let Some(cert) = req.conn_data::<ClientCertificate>().cloned() else {
-        return Err(ApiError::Forbidden(
-            "client_certificate_required",
+        return Err(ApiError::Refused(
+            ProblemCode::ClientCertificateRequired,
             "a client certificate is required".into(),
         ));
     };
@@ -247,8 +233,8 @@ pub async fn receive(
         .ok()
         .filter(|c| names_node(c, node.counterpart()))
         .ok_or_else(|| {
-            ApiError::Forbidden(
-                "wrong_peer_identity",
+            ApiError::Refused(
+                ProblemCode::WrongPeerIdentity,
                 format!(
                     "the client certificate does not name {}",
                     node.counterpart()
@@ -281,7 +267,7 @@ pub async fn receive(
                 bad,
                 id,
                 refuse(
-                    "invalid_signature",
+                    ProblemCode::InvalidSignature,
                     "the signature does not verify: not signed by the certificate of this connection",
                 ),
             ));
@@ -346,7 +332,7 @@ pub async fn receive(
         tracing::warn!(
             index = i,
             message = id.as_deref().unwrap_or("-"),
-            code = r.code,
+            code = r.code.as_str(),
             "peer message refused"
         );
         let mut e = Entry::new(
@@ -356,22 +342,22 @@ pub async fn receive(
         );
         e.message_id = id.clone().filter(|m| uuid::Uuid::parse_str(m).is_ok());
         e.outcome = "refused".into();
-        e.code = Some(r.code.to_owned());
+        e.code = Some(r.code.as_str().to_owned());
         state
             .db
             .write(move |c| audit_store::append(c, e).map(|_| ()))
             .await?;
     }
     match refusal {
-        Some((0, _, r)) => Ok(Problem::new(r.status, r.code, r.detail).response()),
+        Some((0, _, r)) => Ok(Problem::of(r.code, r.detail).response()),
         other => Ok(HttpResponse::Ok().json(BatchResponse {
             receipts,
             refusal: other.map(|(index, message_id, r)| Refusal {
                 index,
                 message_id,
                 problem: ProblemBody {
-                    status: r.status.as_u16(),
-                    code: r.code.to_owned(),
+                    status: r.code.status(),
+                    code: r.code.as_str().to_owned(),
                     detail: r.detail,
                 },
             }),
@@ -403,8 +389,8 @@ pub async fn receipts_given(
         max_bytes,
     } = range.into_inner();
     if from < 1 || to < from {
-        return Err(ApiError::BadRequest(
-            "invalid_range",
+        return Err(ApiError::Refused(
+            ProblemCode::InvalidRange,
             "1 ≤ from ≤ to".into(),
         ));
     }

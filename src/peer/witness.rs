@@ -13,6 +13,7 @@
 //! hashes recomputed from its entries as they are now, and the peer names
 //! the first index that differs from what it witnessed.
 
+use crate::domain::problem::ProblemCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -103,16 +104,16 @@ fn cert_key(
         .conn_data::<ClientCertificate>()
         .cloned()
         .ok_or_else(|| {
-            ApiError::Forbidden(
-                "client_certificate_required",
+            ApiError::Refused(
+                ProblemCode::ClientCertificateRequired,
                 "a client certificate is required".into(),
             )
         })?;
     let key = openssl::x509::X509::from_der(&cert.0)
         .and_then(|c| c.public_key())
         .map_err(|_| {
-            ApiError::Forbidden(
-                "wrong_peer_identity",
+            ApiError::Refused(
+                ProblemCode::WrongPeerIdentity,
                 "unreadable client certificate".into(),
             )
         })?;
@@ -137,7 +138,7 @@ pub async fn latest(state: web::Data<PeerState>) -> Result<HttpResponse, ApiErro
 
 /// Why a checkpoint was refused.
 struct Refusal {
-    code: &'static str,
+    code: ProblemCode,
     detail: String,
 }
 
@@ -161,7 +162,7 @@ pub async fn cosign(
                 &state.db,
                 &sub,
                 Refusal {
-                    code: "wrong_origin",
+                    code: ProblemCode::WrongOrigin,
                     detail: format!("checkpoint of `{}`, expected `{peer_origin}`", cp.origin),
                 },
             )
@@ -172,7 +173,7 @@ pub async fn cosign(
                 &state.db,
                 &sub,
                 Refusal {
-                    code: "invalid_checkpoint_signature",
+                    code: ProblemCode::InvalidCheckpointSignature,
                     detail: format!("the checkpoint does not verify: {e}"),
                 },
             )
@@ -180,8 +181,8 @@ pub async fn cosign(
         }
     };
     let (Some(proof), Some(leaves)) = (hashes(&sub.consistency), hashes(&sub.leaves)) else {
-        return Err(ApiError::BadRequest(
-            "invalid_checkpoint_submission",
+        return Err(ApiError::Refused(
+            ProblemCode::InvalidCheckpointSubmission,
             "proof and leaves must be 64-character hex hashes".into(),
         ));
     };
@@ -202,7 +203,7 @@ pub async fn cosign(
             };
             if cp.size < last_size {
                 return Ok(Err(Refusal {
-                    code: "inconsistent_checkpoint",
+                    code: ProblemCode::InconsistentCheckpoint,
                     detail: format!(
                         "size {} is smaller than the size {last_size} already cosigned",
                         cp.size
@@ -211,14 +212,14 @@ pub async fn cosign(
             }
             if from != last_size {
                 return Ok(Err(Refusal {
-                    code: "consistency_base_mismatch",
+                    code: ProblemCode::ConsistencyBaseMismatch,
                     detail: format!("the last checkpoint cosigned here has size {last_size}"),
                 }));
             }
             if cp.size == last_size {
                 if cp.root != last_root {
                     return Ok(Err(Refusal {
-                        code: "inconsistent_checkpoint",
+                        code: ProblemCode::InconsistentCheckpoint,
                         detail: format!("another root for size {last_size}, already cosigned"),
                     }));
                 }
@@ -227,7 +228,7 @@ pub async fn cosign(
                     merkle::verify_consistency(last_size, cp.size, &last_root, &cp.root, &proof)
                 {
                     return Ok(Err(Refusal {
-                        code: "inconsistent_checkpoint",
+                        code: ProblemCode::InconsistentCheckpoint,
                         detail: format!(
                             "not consistent with the checkpoint of size {last_size} cosigned here: {e}"
                         ),
@@ -236,7 +237,7 @@ pub async fn cosign(
             }
             if leaves.len() as u64 != cp.size - last_size {
                 return Ok(Err(Refusal {
-                    code: "invalid_checkpoint_submission",
+                    code: ProblemCode::InvalidCheckpointSubmission,
                     detail: format!(
                         "{} leaves sent for {} new entries",
                         leaves.len(),
@@ -293,7 +294,7 @@ pub async fn cosign(
                 &state.db,
                 &sub,
                 Refusal {
-                    code: "inconsistent_checkpoint",
+                    code: ProblemCode::InconsistentCheckpoint,
                     detail: "the leaves sent do not give the checkpoint's root".into(),
                 },
             )
@@ -308,7 +309,7 @@ const LEAVES_MISMATCH: &str = "leaves do not give the checkpoint root";
 /// Keeps the refused checkpoint as evidence, raises an alert, logs it, and
 /// answers with a coded problem.
 async fn refuse(db: &Db, sub: &Submission, r: Refusal) -> Result<HttpResponse, ApiError> {
-    tracing::warn!(code = r.code, detail = %r.detail, "peer checkpoint refused");
+    tracing::warn!(code = r.code.as_str(), detail = %r.detail, "peer checkpoint refused");
     let now = Utc::now().naive_utc();
     let evidence = EvidenceRow {
         id: uuid::Uuid::now_v7().to_string(),
@@ -328,7 +329,7 @@ async fn refuse(db: &Db, sub: &Submission, r: Refusal) -> Result<HttpResponse, A
     };
     let code = r.code;
     let detail = r.detail.clone();
-    let keep = code != "consistency_base_mismatch";
+    let keep = code != ProblemCode::ConsistencyBaseMismatch;
     db.write(move |c| {
         if keep {
             store::insert_evidence(c, &evidence)?;
@@ -340,14 +341,11 @@ async fn refuse(db: &Db, sub: &Submission, r: Refusal) -> Result<HttpResponse, A
             "POST /peer/v1/checkpoints",
         );
         e.outcome = "refused".into();
-        e.code = Some(code.to_owned());
+        e.code = Some(code.as_str().to_owned());
         store::append(c, e).map(|_| ())
     })
     .await?;
-    Err(match r.code {
-        "invalid_checkpoint_signature" | "wrong_origin" => ApiError::Forbidden(r.code, r.detail),
-        _ => ApiError::Conflict(r.code, r.detail),
-    })
+    Err(ApiError::Refused(r.code, r.detail))
 }
 
 /// Leaf hashes recomputed from this node's entries `[from, to)` as they are now.
@@ -358,8 +356,8 @@ pub async fn current_leaves(
 ) -> Result<HttpResponse, ApiError> {
     let Range { from, to } = range.into_inner();
     if to < from || to - from > MAX_LEAVES {
-        return Err(ApiError::BadRequest(
-            "invalid_range",
+        return Err(ApiError::Refused(
+            ProblemCode::InvalidRange,
             format!("from ≤ to and at most {MAX_LEAVES} leaves"),
         ));
     }
@@ -417,8 +415,8 @@ pub async fn proofs(
 ) -> Result<HttpResponse, ApiError> {
     let ProofRequest { size, indexes } = body.into_inner();
     if indexes.len() > 1000 {
-        return Err(ApiError::BadRequest(
-            "invalid_range",
+        return Err(ApiError::Refused(
+            ProblemCode::InvalidRange,
             "at most 1000 indexes".into(),
         ));
     }
@@ -445,8 +443,8 @@ pub async fn proofs(
         .await?;
     match answer {
         Some(items) => Ok(HttpResponse::Ok().json(items)),
-        None => Err(ApiError::BadRequest(
-            "invalid_range",
+        None => Err(ApiError::Refused(
+            ProblemCode::InvalidRange,
             "size beyond the log or index beyond size".into(),
         )),
     }

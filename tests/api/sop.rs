@@ -345,17 +345,13 @@ async fn the_same_endpoints_answer_in_french_or_english() {
     assert_ne!(en["detail"], fr["detail"]);
     assert_eq!(
         en["title"],
-        passerelle::domain::i18n::problem_title(
-            "case_not_found",
-            passerelle::domain::i18n::Lang::En
-        )
+        passerelle::domain::problem::ProblemCode::CaseNotFound
+            .title(passerelle::domain::i18n::Lang::En)
     );
     assert_eq!(
         fr["title"],
-        passerelle::domain::i18n::problem_title(
-            "case_not_found",
-            passerelle::domain::i18n::Lang::Fr
-        )
+        passerelle::domain::problem::ProblemCode::CaseNotFound
+            .title(passerelle::domain::i18n::Lang::Fr)
     );
     // Field messages too, codes unchanged.
     let res = n
@@ -386,10 +382,8 @@ async fn the_same_endpoints_answer_in_french_or_english() {
     let p = assert_problem(res, StatusCode::BAD_REQUEST, "malformed_json").await;
     assert_eq!(
         p["title"],
-        passerelle::domain::i18n::problem_title(
-            "malformed_json",
-            passerelle::domain::i18n::Lang::Fr
-        )
+        passerelle::domain::problem::ProblemCode::MalformedJson
+            .title(passerelle::domain::i18n::Lang::Fr)
     );
     // Workflow refusals keep their particulars (the state, the action, the
     // version) in French.
