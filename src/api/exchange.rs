@@ -254,8 +254,8 @@ pub async fn retry_message(
 }
 
 fn label(message_type: &str) -> String {
-    crate::domain::i18n::message_type_label(message_type, crate::error::current_lang())
-        .unwrap_or(message_type)
+    crate::domain::message_type::MessageType::parse(message_type)
+        .map_or(message_type, |t| t.label(crate::error::current_lang()))
         .to_owned()
 }
 

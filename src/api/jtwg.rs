@@ -63,7 +63,7 @@ pub struct ExchangeQuery {
     pub to: Option<DateTime<Utc>>,
     /// Only this message type.
     #[serde(rename = "type")]
-    pub message_type: Option<String>,
+    pub message_type: Option<crate::domain::message_type::MessageType>,
     /// `outgoing` or `incoming`.
     #[param(schema_with = super::direction_schema)]
     pub direction: Option<String>,
@@ -215,7 +215,7 @@ pub async fn exchange_log(
             outcome: e.outcome,
             code: e.code,
         })
-        .filter(|r| q.message_type.as_ref().is_none_or(|t| &r.message_type == t))
+        .filter(|r| q.message_type.is_none_or(|t| r.message_type == t.as_str()))
         .filter(|r| q.direction.as_ref().is_none_or(|d| &r.direction == d))
         .collect();
     if csv {

@@ -90,7 +90,11 @@ pub struct AppState {
         (name = "audit", description = "The tamper-evident audit log: checkpoints and cross-witnessing"),
         (name = "operations", description = "Health, readiness and metrics")
     ),
-    components(schemas(crate::error::Problem, crate::domain::FieldError))
+    components(schemas(
+        crate::error::Problem,
+        crate::domain::FieldError,
+        crate::domain::message_type::MessageType
+    ))
 )]
 struct ApiDoc;
 

@@ -5,6 +5,7 @@
 //! receive are committed together or not at all. Writes are guarded by the
 //! case `version` (optimistic concurrency): a stale version changes nothing.
 
+use crate::domain::message_type::MessageType;
 use chrono::{Datelike, NaiveDateTime, SubsecRound};
 use diesel::prelude::*;
 use serde_json::json;
@@ -813,7 +814,7 @@ pub fn answer_handover(
             handovers::propose(conn, case.id, p, acting, now)?;
             (
                 "handover_counter_proposed",
-                crate::peer::envelope::types::HANDOVER_COUNTER_PROPOSAL,
+                MessageType::HandoverCounterProposal,
                 json!({ "handover": p, "round": round }),
             )
         }
@@ -821,7 +822,7 @@ pub fn answer_handover(
             handovers::agree(conn, case.id, now)?;
             (
                 "handover_agreed",
-                crate::peer::envelope::types::HANDOVER_ACCEPTANCE,
+                MessageType::HandoverAcceptance,
                 json!({ "round": round }),
             )
         }
@@ -897,11 +898,7 @@ fn enqueue(
         peer::transition_payload(action, params)
     };
     // The receiving side's confirmation of the handover is the arrival.
-    let message_type = if action == Action::ConfirmHandover && case.side == Side::Receiving {
-        crate::peer::envelope::types::ARRIVAL
-    } else {
-        peer::message_type_for(action)
-    };
+    let message_type = MessageType::for_step(action, case.side == Side::Receiving);
     peer::append_outgoing(
         conn,
         ctx,
@@ -1334,7 +1331,7 @@ pub fn withdraw_consent(
             ctx,
             case.id,
             case.referral_id,
-            crate::peer::envelope::types::CONSENT_WITHDRAWAL,
+            MessageType::ConsentWithdrawal,
             json!({ "withdrawn_on": withdrawn_on }),
             now,
         )?;
@@ -1376,7 +1373,7 @@ pub fn withdrawal_from_peer(
         ctx,
         case.id,
         case.referral_id,
-        crate::peer::envelope::types::ERASURE_CONFIRMATION,
+        MessageType::ErasureConfirmation,
         json!({ "erased_at": chrono::TimeZone::from_utc_datetime(&chrono::Utc, &now) }),
         now,
     )?;
@@ -1576,7 +1573,7 @@ pub fn record_report(
                 "repatriation",
                 n + 1,
                 serde_json::to_value(r).map_err(|e| DbError::Corrupt(e.to_string()))?,
-                crate::peer::envelope::types::REPATRIATION_UPDATE,
+                MessageType::RepatriationUpdate,
                 "repatriation_report".to_owned(),
             )
         }
@@ -1594,7 +1591,7 @@ pub fn record_report(
                 "follow_up",
                 i64::from(f.number),
                 serde_json::to_value(f).map_err(|e| DbError::Corrupt(e.to_string()))?,
-                crate::peer::envelope::types::REINTEGRATION_UPDATE,
+                MessageType::ReintegrationUpdate,
                 format!("follow_up_{}", f.number),
             )
         }

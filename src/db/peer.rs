@@ -6,6 +6,7 @@
 //! The outgoing head is bumped with an `UPDATE` first, which on PostgreSQL
 //! also locks the row, so concurrent writers take sequence numbers in turn.
 
+use crate::domain::message_type::MessageType;
 use crate::domain::problem::ProblemCode;
 use chrono::{Duration, NaiveDateTime, TimeZone, Utc};
 use diesel::prelude::*;
@@ -20,7 +21,7 @@ use crate::audit::{kinds, Entry};
 use crate::domain::case::{CaseDetails, Identity};
 use crate::domain::ids::{CaseId, CaseReference, MessageId, ReferralId};
 use crate::domain::lifecycle::{Action, TransitionError, TransitionParams};
-use crate::peer::envelope::{self, types, Envelope, Receipt, Signed, SOP_VERSION};
+use crate::peer::envelope::{self, Envelope, Receipt, Signed, SOP_VERSION};
 
 const OUTGOING: &str = "outgoing";
 const INCOMING: &str = "incoming";
@@ -41,28 +42,6 @@ fn signing_error(e: envelope::SignatureError) -> DbError {
     DbError::Corrupt(format!("signing failed: {e}"))
 }
 
-/// The message type that carries a lifecycle action to the other node.
-pub fn message_type_for(action: Action) -> &'static str {
-    match action {
-        Action::Approve => types::REFERRAL_REQUEST,
-        Action::Accept | Action::Decline => types::DECISION,
-        Action::RequestInfo => types::INFO_REQUEST,
-        Action::ProvideInfo => types::INFO_RESPONSE,
-        Action::ScheduleHandover => types::HANDOVER_PROPOSAL,
-        Action::Depart => types::DEPARTURE,
-        Action::ConfirmHandover => types::HANDOVER_CONFIRMATION,
-        Action::StartAssistance => types::REPATRIATION_UPDATE,
-        Action::StartReintegrationMonitoring => types::REINTEGRATION_UPDATE,
-        Action::Close => types::CLOSURE,
-        Action::Cancel => types::CANCELLATION,
-        Action::Fail | Action::PutOnHold | Action::Resume => types::STATUS_UPDATE,
-        Action::Submit
-        | Action::ReturnToDraft
-        | Action::MarkReceived
-        | Action::MarkEnteredInError => types::STATUS_UPDATE,
-    }
-}
-
 /// Appends a signed message to the outgoing chain, in the caller's transaction.
 #[allow(clippy::too_many_arguments)]
 pub fn append_outgoing(
@@ -70,7 +49,7 @@ pub fn append_outgoing(
     ctx: &NodeCtx,
     case_id: CaseId,
     referral_id: ReferralId,
-    message_type: &str,
+    message_type: MessageType,
     payload: Value,
     now: NaiveDateTime,
 ) -> Result<MessageId, DbError> {
@@ -89,7 +68,7 @@ pub fn append_outgoing(
     let id = MessageId::new();
     let env = Envelope {
         message_id: id,
-        message_type: message_type.to_owned(),
+        message_type: message_type.as_str().to_owned(),
         referral_id,
         sender: ctx.node,
         receiver: ctx.node.counterpart(),
@@ -109,7 +88,7 @@ pub fn append_outgoing(
             seq,
             case_id: case_id.to_string(),
             referral_id: referral_id.to_string(),
-            message_type: message_type.to_owned(),
+            message_type: message_type.as_str().to_owned(),
             body: String::from_utf8(envelope::canonical(&signed.body))
                 .map_err(|e| DbError::Corrupt(e.to_string()))?,
             signature: signed.signature,
@@ -127,7 +106,7 @@ pub fn append_outgoing(
     diesel::update(peer_channels::table.find(OUTGOING))
         .set(peer_channels::last_hash.eq(&hash))
         .execute(conn)?;
-    let mut entry = Entry::new(kinds::MESSAGE_QUEUED, "system", message_type);
+    let mut entry = Entry::new(kinds::MESSAGE_QUEUED, "system", message_type.as_str());
     entry.case_id = Some(case_id.to_string());
     entry.referral_id = Some(referral_id.to_string());
     entry.message_id = Some(id.to_string());
@@ -713,7 +692,10 @@ fn apply_incoming(
     env: &Envelope,
     now: NaiveDateTime,
 ) -> Result<(), CaseError> {
-    if env.message_type == types::REFERRAL_REQUEST {
+    // The listener refuses unknown types before anything is stored.
+    let message_type = MessageType::parse(&env.message_type)
+        .ok_or_else(|| invalid(format!("unknown message type `{}`", env.message_type)))?;
+    if message_type == MessageType::ReferralRequest {
         let p: ReferralPayload = serde_json::from_value(env.payload.clone()).map_err(invalid)?;
         let reference = CaseReference::parse(&p.reference).map_err(invalid)?;
         cases::insert_incoming(
@@ -728,25 +710,25 @@ fn apply_incoming(
         )?;
         return Ok(());
     }
-    if env.message_type == types::CONSENT_WITHDRAWAL {
+    if message_type == MessageType::ConsentWithdrawal {
         let p: WithdrawalPayload = serde_json::from_value(env.payload.clone()).map_err(invalid)?;
         cases::withdrawal_from_peer(conn, ctx, env.referral_id, p.withdrawn_on, now)?;
         return Ok(());
     }
-    if env.message_type == types::ERASURE_CONFIRMATION {
+    if message_type == MessageType::ErasureConfirmation {
         let _: ErasurePayload = serde_json::from_value(env.payload.clone()).map_err(invalid)?;
         cases::erasure_confirmed(conn, env.referral_id, now)?;
         return Ok(());
     }
     if let Some(report) = env.payload.get("report") {
-        let report = match env.message_type.as_str() {
-            types::REPATRIATION_UPDATE => {
+        let report = match message_type {
+            MessageType::RepatriationUpdate => {
                 let r: crate::domain::reports::Repatriation =
                     serde_json::from_value(report.clone()).map_err(invalid)?;
                 r.check().map_err(CaseError::InvalidParameters)?;
                 cases::NewReport::Repatriation(r)
             }
-            types::REINTEGRATION_UPDATE => {
+            MessageType::ReintegrationUpdate => {
                 let f: crate::domain::reports::FollowUp =
                     serde_json::from_value(report.clone()).map_err(invalid)?;
                 // The sender's schedule may be longer than ours: codes only.
@@ -760,9 +742,10 @@ fn apply_incoming(
         cases::record_report(conn, ctx, case, report, None, now)?;
         return Ok(());
     }
-    if env.message_type == types::HANDOVER_COUNTER_PROPOSAL
-        || env.message_type == types::HANDOVER_ACCEPTANCE
-    {
+    if matches!(
+        message_type,
+        MessageType::HandoverCounterProposal | MessageType::HandoverAcceptance
+    ) {
         let plan = match env.payload.get("handover") {
             Some(v) => {
                 let plan = serde_json::from_value::<crate::domain::handover::Plan>(v.clone())
@@ -773,7 +756,7 @@ fn apply_incoming(
             }
             None => None,
         };
-        if plan.is_some() != (env.message_type == types::HANDOVER_COUNTER_PROPOSAL) {
+        if plan.is_some() != (message_type == MessageType::HandoverCounterProposal) {
             return Err(invalid(
                 "a counter-proposal carries a plan, an acceptance none",
             ));
@@ -788,12 +771,8 @@ fn apply_incoming(
         return Ok(());
     }
     let p: TransitionPayload = serde_json::from_value(env.payload.clone()).map_err(invalid)?;
-    let expected = if p.action == Action::ConfirmHandover && env.message_type == types::ARRIVAL {
-        types::ARRIVAL
-    } else {
-        message_type_for(p.action)
-    };
-    if expected != env.message_type || matches!(p.action, Action::Approve | Action::MarkReceived) {
+    let expected = MessageType::for_step(p.action, message_type == MessageType::Arrival);
+    if expected != message_type || matches!(p.action, Action::Approve | Action::MarkReceived) {
         return Err(invalid(format!(
             "a `{}` message cannot carry `{}`",
             env.message_type, p.action
@@ -943,7 +922,7 @@ pub fn settle(
         .referral_id
         .parse()
         .map_err(|_| DbError::Corrupt(format!("referral id {}", row.referral_id)))?;
-    if accepted && row.message_type == types::REFERRAL_REQUEST {
+    if accepted && row.message_type == MessageType::ReferralRequest.as_str() {
         let params = TransitionParams {
             reason_code: None,
             outcome: None,

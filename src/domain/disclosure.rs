@@ -2,7 +2,7 @@
 //! fields a consent record lets leave the node. Pure: no I/O.
 //!
 //! Every message type declares the payload fields it may carry
-//! ([`allowed_fields`]). A referral request carries the case's coded data set
+//! ([`MessageType::allowed_fields`]). A referral request carries the case's coded data set
 //! under the consent scope `referral`; some fields need more:
 //!
 //! | field | consent scope needed |
@@ -20,6 +20,7 @@
 
 use serde_json::{Map, Value};
 
+use super::message_type::MessageType;
 use super::problem::ProblemCode;
 
 /// Consent scope codes (code list `consent_scope`).
@@ -60,26 +61,6 @@ const IDENTITY: &[(&str, &str)] = &[
     ("phone", scopes::FOLLOW_UP_CONTACT),
     ("family_address", scopes::FAMILY_TRACING),
 ];
-
-/// The top-level payload fields a message type may carry (`None`: unknown type).
-pub fn allowed_fields(message_type: &str) -> Option<&'static [&'static str]> {
-    Some(match message_type {
-        "referral_request" => &["reference", "details", "identity"],
-        "consent_withdrawal" => &["withdrawn_on"],
-        "erasure_confirmation" => &["erased_at"],
-        "handover_counter_proposal" => &["handover", "round"],
-        "handover_acceptance" => &["round"],
-        "handover_proposal" | "handover_confirmation" | "departure" | "arrival" => {
-            &["action", "reason_code", "outcome", "handover"]
-        }
-        "repatriation_update" | "reintegration_update" => {
-            &["action", "reason_code", "outcome", "report"]
-        }
-        "decision" | "info_request" | "info_response" | "status_update" | "closure"
-        | "cancellation" => &["action", "reason_code", "outcome"],
-        _ => return None,
-    })
-}
 
 /// Why a payload may not leave, or may not be taken in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -153,9 +134,8 @@ fn object<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, Refusa
 
 /// Checks a received payload of `message_type` against its declaration and,
 /// for a referral request, against the consent it carries.
-pub fn check(message_type: &str, payload: &Value) -> Result<(), Refusal> {
-    let allowed = allowed_fields(message_type)
-        .ok_or_else(|| Refusal::Malformed(format!("unknown message type `{message_type}`")))?;
+pub fn check(message_type: MessageType, payload: &Value) -> Result<(), Refusal> {
+    let allowed = message_type.allowed_fields();
     let top = object(payload, "the payload")?;
     for key in top.keys() {
         if !allowed.contains(&key.as_str()) {
@@ -165,7 +145,7 @@ pub fn check(message_type: &str, payload: &Value) -> Result<(), Refusal> {
             });
         }
     }
-    if message_type != "referral_request" {
+    if message_type != MessageType::ReferralRequest {
         return Ok(());
     }
     let details = object(
@@ -283,19 +263,19 @@ mod tests {
             ]
         );
         assert!(p["identity"].is_null());
-        check("referral_request", &p).unwrap();
+        check(MessageType::ReferralRequest, &p).unwrap();
         let mut p = referral(&["referral", "data_sharing"]);
         strip(&mut p).unwrap();
         assert_eq!(p["identity"]["given_name"], "Zainab");
         assert!(p["identity"]["phone"].is_null());
-        check("referral_request", &p).unwrap();
+        check(MessageType::ReferralRequest, &p).unwrap();
     }
 
     #[test]
     fn the_receiver_refuses_more_than_the_consent_covers() {
         let p = referral(&["referral", "data_sharing"]);
         assert_eq!(
-            check("referral_request", &p),
+            check(MessageType::ReferralRequest, &p),
             Err(Refusal::ScopeExceeded {
                 field: "identity.family_address".into(),
                 scope: Some("family_tracing")
@@ -307,23 +287,27 @@ mod tests {
             "follow_up_contact",
             "family_tracing",
         ]);
-        check("referral_request", &all).unwrap();
+        check(MessageType::ReferralRequest, &all).unwrap();
         let mut extra = all.clone();
         extra["details"]["diagnosis"] = json!("x");
         assert_eq!(
-            check("referral_request", &extra).unwrap_err().code(),
+            check(MessageType::ReferralRequest, &extra)
+                .unwrap_err()
+                .code(),
             ProblemCode::ConsentScopeExceeded
         );
         let mut extra = all;
         extra["note"] = json!("x");
         assert_eq!(
-            check("referral_request", &extra).unwrap_err().code(),
+            check(MessageType::ReferralRequest, &extra)
+                .unwrap_err()
+                .code(),
             ProblemCode::ConsentScopeExceeded
         );
         let d =
             json!({ "action": "accept", "reason_code": null, "outcome": null, "name": "Zainab" });
         assert_eq!(
-            check("decision", &d).unwrap_err().code(),
+            check(MessageType::Decision, &d).unwrap_err().code(),
             ProblemCode::ConsentScopeExceeded
         );
     }
@@ -336,11 +320,14 @@ mod tests {
         p["details"]["consent"]["withdrawn_on"] = json!("2026-11-02");
         assert_eq!(strip(&mut p.clone()), Err(Refusal::ConsentWithdrawn));
         assert_eq!(
-            check("referral_request", &p),
+            check(MessageType::ReferralRequest, &p),
             Err(Refusal::ConsentWithdrawn)
         );
         let mut p = referral(&["referral"]);
         p["details"].as_object_mut().unwrap().remove("consent");
-        assert_eq!(check("referral_request", &p), Err(Refusal::ConsentRequired));
+        assert_eq!(
+            check(MessageType::ReferralRequest, &p),
+            Err(Refusal::ConsentRequired)
+        );
     }
 }

@@ -18,10 +18,10 @@
 //!
 //! # Labels
 //!
-//! [`state_label`] and [`message_type_label`] translate the stable codes of
-//! case states and exchange message types into labels for display. They
-//! return `None` for an unknown code so that the caller decides how to show
-//! it (typically the raw code).
+//! [`state_label`] translates the stable codes of case states into labels for
+//! display (`None` for an unknown code, so that the caller decides how to
+//! show it), and [`role_label`] names roles. Message types carry their own
+//! labels ([`super::message_type::MessageType::label`]).
 //!
 //! # Adding a text
 //!
@@ -271,76 +271,6 @@ pub fn role_label(role: super::roles::Role, lang: Lang) -> &'static str {
     }
 }
 
-/// Exchange message types with their labels: `(code, English, French)`.
-const MESSAGE_TYPES: &[(&str, &str, &str)] = &[
-    (
-        "referral_request",
-        "Referral request",
-        "Demande de référencement",
-    ),
-    ("decision", "Decision", "Décision"),
-    (
-        "info_request",
-        "Information request",
-        "Demande d'informations",
-    ),
-    (
-        "info_response",
-        "Information response",
-        "Réponse à la demande d'informations",
-    ),
-    (
-        "handover_proposal",
-        "Handover proposal",
-        "Proposition de remise",
-    ),
-    (
-        "handover_counter_proposal",
-        "Handover counter-proposal",
-        "Contre-proposition de remise",
-    ),
-    (
-        "handover_acceptance",
-        "Handover acceptance",
-        "Acceptation de la remise",
-    ),
-    (
-        "handover_confirmation",
-        "Handover confirmation",
-        "Confirmation de la remise",
-    ),
-    ("departure", "Departure", "Départ"),
-    ("arrival", "Arrival", "Arrivée"),
-    (
-        "repatriation_update",
-        "Repatriation update",
-        "Point sur le rapatriement",
-    ),
-    (
-        "reintegration_update",
-        "Reintegration update",
-        "Point sur la réinsertion",
-    ),
-    ("status_update", "Status update", "Mise à jour du statut"),
-    ("closure", "Closure", "Clôture"),
-    ("cancellation", "Cancellation", "Annulation"),
-    (
-        "consent_withdrawal",
-        "Consent withdrawal",
-        "Retrait du consentement",
-    ),
-    (
-        "erasure_confirmation",
-        "Erasure confirmation",
-        "Confirmation d'effacement",
-    ),
-];
-
-/// Label of a message type code in `lang` (None for an unknown code).
-pub fn message_type_label(code: &str, lang: Lang) -> Option<&'static str> {
-    lookup(MESSAGE_TYPES, code, lang)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -547,37 +477,5 @@ mod tests {
         );
         assert_eq!(state_label("unknown", Lang::En), None);
         assert_eq!(state_label("", Lang::Fr), None);
-    }
-
-    #[test]
-    fn message_type_labels() {
-        check_table(MESSAGE_TYPES);
-        let expected = [
-            "referral_request",
-            "decision",
-            "info_request",
-            "info_response",
-            "handover_proposal",
-            "handover_counter_proposal",
-            "handover_acceptance",
-            "handover_confirmation",
-            "departure",
-            "arrival",
-            "repatriation_update",
-            "reintegration_update",
-            "status_update",
-            "closure",
-            "cancellation",
-            "consent_withdrawal",
-            "erasure_confirmation",
-        ];
-        let codes: Vec<&str> = MESSAGE_TYPES.iter().map(|&(code, _, _)| code).collect();
-        assert_eq!(codes, expected);
-        assert_eq!(
-            message_type_label("handover_proposal", Lang::Fr),
-            Some("Proposition de remise")
-        );
-        assert_eq!(message_type_label("decision", Lang::En), Some("Decision"));
-        assert_eq!(message_type_label("closed", Lang::En), None);
     }
 }

@@ -16,6 +16,7 @@ pub mod handover;
 pub mod i18n;
 pub mod ids;
 pub mod lifecycle;
+pub mod message_type;
 pub mod problem;
 pub mod problem_details;
 pub mod reports;

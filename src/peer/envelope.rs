@@ -27,54 +27,14 @@ pub const SUPPORTED_SOP_VERSIONS: &[&str] = &["1.0"];
 /// `prev_hash` of the first message in a direction.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// Message types: the whole SOP.
-pub mod types {
-    pub const REFERRAL_REQUEST: &str = "referral_request";
-    pub const DECISION: &str = "decision";
-    pub const INFO_REQUEST: &str = "info_request";
-    pub const INFO_RESPONSE: &str = "info_response";
-    pub const HANDOVER_PROPOSAL: &str = "handover_proposal";
-    pub const HANDOVER_COUNTER_PROPOSAL: &str = "handover_counter_proposal";
-    pub const HANDOVER_CONFIRMATION: &str = "handover_confirmation";
-    pub const DEPARTURE: &str = "departure";
-    pub const ARRIVAL: &str = "arrival";
-    pub const REPATRIATION_UPDATE: &str = "repatriation_update";
-    pub const REINTEGRATION_UPDATE: &str = "reintegration_update";
-    pub const STATUS_UPDATE: &str = "status_update";
-    pub const CLOSURE: &str = "closure";
-    pub const CANCELLATION: &str = "cancellation";
-    pub const CONSENT_WITHDRAWAL: &str = "consent_withdrawal";
-    pub const ERASURE_CONFIRMATION: &str = "erasure_confirmation";
-    pub const HANDOVER_ACCEPTANCE: &str = "handover_acceptance";
-
-    pub const ALL: &[&str] = &[
-        REFERRAL_REQUEST,
-        DECISION,
-        INFO_REQUEST,
-        INFO_RESPONSE,
-        HANDOVER_PROPOSAL,
-        HANDOVER_COUNTER_PROPOSAL,
-        HANDOVER_CONFIRMATION,
-        DEPARTURE,
-        ARRIVAL,
-        REPATRIATION_UPDATE,
-        REINTEGRATION_UPDATE,
-        STATUS_UPDATE,
-        CLOSURE,
-        CANCELLATION,
-        CONSENT_WITHDRAWAL,
-        ERASURE_CONFIRMATION,
-        HANDOVER_ACCEPTANCE,
-    ];
-}
-
 /// The envelope (what is signed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Envelope {
     /// UUIDv7 of the message.
     pub message_id: MessageId,
-    /// One of [`types::ALL`].
+    /// One of [`crate::domain::message_type::MessageType`] (kept as text so
+    /// that an unknown type is refused with its own code).
     pub message_type: String,
     /// The referral the message is about.
     pub referral_id: ReferralId,

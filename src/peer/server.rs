@@ -11,6 +11,7 @@
 //! reported with a coded problem (the whole answer is that problem when it is
 //! the first message).
 
+use crate::domain::message_type::MessageType;
 use crate::domain::problem::ProblemCode;
 use std::any::Any;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use super::envelope::{self, types, Envelope, Signed, SUPPORTED_SOP_VERSIONS};
+use super::envelope::{self, Envelope, Signed, SUPPORTED_SOP_VERSIONS};
 use super::receipts::{CatchUpError, RecordError};
 use crate::audit::{kinds, Entry};
 use crate::db::audit as audit_store;
@@ -127,14 +128,14 @@ fn check(msg: &Signed, node: NodeId) -> Result<Envelope, Refused> {
             ),
         ));
     }
-    if !types::ALL.contains(&env.message_type.as_str()) {
+    let Some(message_type) = MessageType::parse(&env.message_type) else {
         return Err(refuse(
             ProblemCode::UnknownMessageType,
             format!("unknown message type `{}`", env.message_type),
         ));
-    }
+    };
     // The consent gate: nothing beyond what the type declares and the consent covers.
-    crate::domain::disclosure::check(&env.message_type, &env.payload)
+    crate::domain::disclosure::check(message_type, &env.payload)
         .map_err(|e| refuse(e.code(), e.to_string()))?;
     Ok(env)
 }

@@ -167,12 +167,23 @@ async fn the_jtwg_filters_take_a_plain_date() {
         "/api/v1/jtwg/exchange?from=2026-01-01&to=2027-01-01",
         "/api/v1/jtwg/statistics?from=2026-01-01",
         "/api/v1/jtwg/checkpoints?to=2030-01-01T00:00:00Z",
+        "/api/v1/jtwg/exchange?type=handover_acceptance",
     ] {
         let res = n.get(path, JtwgReviewer).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK, "{path}");
     }
     let res = n
         .get("/api/v1/jtwg/exchange?from=yesterday", JtwgReviewer)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_query").await;
+    // The message type is one of the spec's.
+    let res = n
+        .get(
+            "/api/v1/jtwg/exchange?type=HandoverAcceptance",
+            JtwgReviewer,
+        )
         .send()
         .await
         .unwrap();
@@ -220,6 +231,27 @@ fn every_operation_documents_its_refusals() {
                     }
                 }
             }
+        }
+    }
+    // Every `$ref` names a schema the spec defines.
+    fn refs<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(r) = m.get("$ref").and_then(|r| r.as_str()) {
+                    out.push(r);
+                }
+                m.values().for_each(|v| refs(v, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&spec, &mut all);
+    for r in all {
+        let name = r.trim_start_matches("#/components/schemas/");
+        if spec["components"]["schemas"].get(name).is_none() {
+            problems.push(format!("dangling $ref {r}"));
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
