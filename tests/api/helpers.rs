@@ -43,7 +43,7 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
-    fn create() -> Self {
+    pub fn create() -> Self {
         openssl::init();
         let admin_url = std::env::var("PASSERELLE_TEST_PG_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
@@ -55,7 +55,7 @@ impl PgDatabase {
         Self { admin_url, name }
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         match self.admin_url.rsplit_once('/') {
             Some((base, _)) => format!("{base}/{}", self.name),
             None => panic!("bad PASSERELLE_TEST_PG_URL"),

@@ -11,6 +11,7 @@ mod exchange;
 mod helpers;
 mod lifecycle;
 mod malformed;
+mod migrations;
 mod openapi;
 mod operations;
 mod privacy;

@@ -1,0 +1,4 @@
+DROP TRIGGER audit_head_no_truncate ON audit_head;
+DROP TRIGGER audit_evidence_no_truncate ON audit_evidence;
+DROP TRIGGER audit_cosignatures_no_truncate ON audit_cosignatures;
+DROP TRIGGER audit_checkpoints_no_truncate ON audit_checkpoints;
