@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use passerelle::db::cases as repo;
 use passerelle::domain::ids::{NodeId, ReferralId};
 use passerelle::domain::roles::Role::{self, *};
 use reqwest::StatusCode;
@@ -32,10 +31,17 @@ where
 }
 
 /// The node's copy of a referral, once it has one.
-pub async fn copy_of(n: &TestNode, referral: ReferralId) -> Option<repo::Case> {
-    n.db.read(move |c| repo::find_by_referral(c, referral))
-        .await
-        .unwrap()
+pub async fn copy_of(n: &TestNode, referral: ReferralId) -> Option<crate::fake_peer::PeerCase> {
+    let v = n
+        .get_ok(&format!("/api/v1/cases?referral_id={referral}"), Supervisor)
+        .await;
+    let item = v["items"].as_array().unwrap().first()?;
+    Some(crate::fake_peer::PeerCase {
+        id: item["id"].as_str().unwrap().parse().unwrap(),
+        referral_id: referral,
+        state: passerelle::domain::lifecycle::State::parse(item["state"].as_str().unwrap())
+            .unwrap(),
+    })
 }
 
 /// Waits until both nodes hold the referral in `state`; returns both ids.

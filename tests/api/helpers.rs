@@ -1,16 +1,15 @@
 use std::collections::HashMap;
 use std::sync::Once;
 
+use crate::fake_peer::PeerCase;
 use chrono::{NaiveDateTime, Utc};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use passerelle::config::{
     DatabaseSettings, HttpSettings, LogSettings, NodeSettings, PeerSettings, Settings, TlsSettings,
 };
-use passerelle::db::cases::{self as repo, Case};
 use passerelle::db::{users, Db};
-use passerelle::domain::case::{CaseDetailsInput, IdentityInput};
-use passerelle::domain::ids::{CaseReference, NodeId, ReferralId};
-use passerelle::domain::lifecycle::{Action, TransitionParams};
+use passerelle::domain::ids::{NodeId, ReferralId};
+use passerelle::domain::lifecycle::Action;
 use passerelle::domain::roles::Role;
 use passerelle::startup::{Application, StopHandle};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -95,6 +94,8 @@ pub struct TestNode {
     pub stop: StopHandle,
     pub ports: Ports,
     pub wake: std::sync::Arc<tokio::sync::Notify>,
+    /// The fake other node, made on first use (single-node tests only).
+    fake_peer: std::sync::OnceLock<crate::fake_peer::FakePeer>,
     _pg: Option<PgDatabase>,
 }
 
@@ -183,6 +184,44 @@ pub async fn spawn_node(node: NodeId) -> TestNode {
         no_tweak(),
     )
     .await
+}
+
+/// Starts a node with its settings changed by `tweak`.
+pub async fn spawn_node_with(node: NodeId, tweak: Tweak) -> TestNode {
+    spawn_with_ports(
+        node,
+        Ports {
+            api: 0,
+            peer: 0,
+            other_peer: free_port(),
+        },
+        tweak,
+    )
+    .await
+}
+
+/// The message types a node sent about a case, in order (through the API).
+pub async fn sent_types(n: &TestNode, case_id: &str) -> Vec<String> {
+    let v = n
+        .get_ok(
+            &format!("/api/v1/cases/{case_id}/messages"),
+            Role::Supervisor,
+        )
+        .await;
+    let mut sent: Vec<(i64, String)> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["direction"] == "outgoing")
+        .map(|m| {
+            (
+                m["seq"].as_i64().unwrap(),
+                m["message_type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    sent.sort();
+    sent.into_iter().map(|(_, t)| t).collect()
 }
 
 /// Two nodes, Niamey and Abuja, talking to each other over mTLS.
@@ -347,6 +386,7 @@ async fn start(
         stop,
         ports,
         wake,
+        fake_peer: std::sync::OnceLock::new(),
         _pg: pg,
     }
 }
@@ -544,74 +584,39 @@ impl TestNode {
         (status, res.json().await.unwrap(), tag)
     }
 
-    /// What the other node would do on receiving a referral: create this node's copy.
-    pub async fn receive_referral(&self, details: Value, identity: Option<Value>) -> Case {
-        let details: CaseDetailsInput = serde_json::from_value(details).unwrap();
-        let details = details.parse("").unwrap();
-        let identity = identity.and_then(|i| {
-            serde_json::from_value::<IdentityInput>(i)
-                .unwrap()
-                .parse("")
-                .unwrap()
-        });
-        let from = self.node.counterpart();
-        let ctx = self.ctx.clone();
-        let mut random = [0u8; 6];
-        random.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..6]);
-        let reference = CaseReference::generate(from, 2026, random);
-        let now = now();
-        self.db
-            .write(move |c| {
-                repo::insert_incoming(
-                    c,
-                    &ctx,
-                    ReferralId::new(),
-                    reference,
-                    from,
-                    details,
-                    identity,
-                    now,
-                )
-            })
-            .await
-            .unwrap()
+    /// The fake other node of this one (see `fake_peer.rs`).
+    pub fn fake_peer(&self) -> &crate::fake_peer::FakePeer {
+        self.fake_peer
+            .get_or_init(|| crate::fake_peer::FakePeer::of(self))
     }
 
-    /// What the other node's message would do: apply its side's action here.
-    pub async fn peer_applies(&self, referral_id: ReferralId, action: Action) -> Case {
-        let now = now();
-        let ctx = self.ctx.clone();
-        self.db
-            .write(move |c| {
-                repo::apply_from_peer(
-                    c,
-                    &ctx,
-                    referral_id,
-                    action,
-                    TransitionParams {
-                        reason_code: None,
-                        outcome: None,
-                        comment: None,
-                        handover: None,
-                    },
-                    now,
-                )
-            })
+    /// The other node refers a person to this one (over the peer protocol).
+    pub async fn receive_referral(&self, details: Value, identity: Option<Value>) -> PeerCase {
+        self.fake_peer().refer(self, details, identity).await
+    }
+
+    /// The other node's user took `action` (its message arrives here).
+    pub async fn peer_applies(&self, referral_id: ReferralId, action: Action) -> PeerCase {
+        self.fake_peer()
+            .act(self, referral_id, action, Value::Null)
             .await
-            .unwrap()
+    }
+
+    /// Like [`TestNode::peer_applies`], with the action's parameters.
+    pub async fn peer_applies_with(
+        &self,
+        referral_id: ReferralId,
+        action: Action,
+        parameters: Value,
+    ) -> PeerCase {
+        self.fake_peer()
+            .act(self, referral_id, action, parameters)
+            .await
     }
 
     /// The other node accepts the handover plan this node proposed.
-    pub async fn peer_accepts_handover(&self, referral_id: ReferralId) -> Case {
-        let now = now();
-        let ctx = self.ctx.clone();
-        self.db
-            .write(move |c| {
-                let case = repo::find_by_referral(c, referral_id)?.unwrap();
-                repo::answer_handover(c, &ctx, case, None, None, Some(1), now)
-            })
-            .await
-            .unwrap()
+    pub async fn peer_accepts_handover(&self, referral_id: ReferralId) -> PeerCase {
+        self.fake_peer().accept_handover(self, referral_id, 1).await
     }
 }
 

@@ -1,12 +1,12 @@
 //! The referral lifecycle through the API, on both sides of a referral.
 
-use passerelle::db::cases as repo;
-use passerelle::domain::ids::{CaseId, NodeId};
+use passerelle::domain::ids::NodeId;
 use passerelle::domain::lifecycle::Action;
 use passerelle::domain::roles::Role::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::exchange::eventually;
 use crate::helpers::*;
 
 fn kinds(events: &Value) -> Vec<String> {
@@ -20,7 +20,7 @@ fn kinds(events: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn sending_side_drafts_submits_approves_and_queues_the_referral() {
-    let n = spawn_node(NodeId::NeAnltp).await;
+    let (n, ng) = spawn_pair().await;
     // A draft may be incomplete…
     let (id, tag) = n.draft(&json!({ "details": { "sex": "female" } })).await;
     // …but cannot be submitted until consent and risk assessment are recorded.
@@ -73,25 +73,28 @@ async fn sending_side_drafts_submits_approves_and_queues_the_referral() {
         "while the other side receives, only cancelling is possible"
     );
 
-    // The referral is queued for the other node in the same transaction.
-    let case_id: CaseId = id.parse().unwrap();
-    let outbox =
-        n.db.read(move |c| passerelle::db::peer::list_outgoing(c, None, Some(case_id), 100))
-            .await
-            .unwrap();
-    assert_eq!(outbox.len(), 1);
-    assert_eq!(outbox[0].message_type, "referral_request");
-    let payload: Value = serde_json::from_str::<Value>(&outbox[0].body).unwrap()["payload"].clone();
-    assert_eq!(payload["details"]["risk_level"], "high");
+    // The referral reaches the other node with what the consent covers.
+    let referral = v["referral_id"].as_str().unwrap().to_owned();
+    let theirs = eventually("the referral at Abuja", || async {
+        let v = ng
+            .get_ok(&format!("/api/v1/cases?referral_id={referral}"), Supervisor)
+            .await;
+        v["items"][0]["id"].as_str().map(str::to_owned)
+    })
+    .await;
+    let (_, copy, _) = ng.read(Supervisor, &theirs).await;
+    assert_eq!(copy["details"]["risk_level"], "high");
     assert_eq!(
-        payload["identity"]["given_name"], "Zainab",
+        copy["identity"]["given_name"], "Zainab",
         "consent covers data sharing"
     );
 
-    // The receiving node's acknowledgement moves it to received.
-    let referral = v["referral_id"].as_str().unwrap().parse().unwrap();
-    let case = n.peer_applies(referral, Action::MarkReceived).await;
-    assert_eq!(case.state.as_str(), "received");
+    // The receiving node's receipt moves it to received.
+    eventually("received at Niamey", || async {
+        let (_, v, _) = n.read(Supervisor, &id).await;
+        (v["state"] == "received").then_some(())
+    })
+    .await;
     let (_, v, _) = n.read(Supervisor, &id).await;
     assert_eq!(v["state"], "received");
     assert_eq!(v["allowed_actions"], json!(["cancel", "put_on_hold"]));
@@ -297,30 +300,16 @@ async fn receiving_side_takes_a_referral_through_handover_to_closure() {
     );
     // Every change made here that the sending node must learn of was queued, in
     // order; what the sending node reported (provide_info, depart) is not echoed back.
-    let case_id = case.id;
-    let outbox =
-        n.db.read(move |c| passerelle::db::peer::list_outgoing(c, None, Some(case_id), 100))
-            .await
-            .unwrap();
-    let sent: Vec<String> = outbox
-        .iter()
-        .map(|m| {
-            serde_json::from_str::<Value>(&m.body).unwrap()["payload"]["action"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
     assert_eq!(
-        sent,
+        sent_types(&n, &id).await,
         [
-            "request_info",
-            "accept",
-            "schedule_handover",
-            "confirm_handover",
-            "start_assistance",
-            "start_reintegration_monitoring",
-            "close"
+            "info_request",
+            "decision",
+            "handover_proposal",
+            "arrival",
+            "repatriation_update",
+            "reintegration_update",
+            "closure"
         ]
     );
 }
@@ -389,7 +378,13 @@ async fn decline_hold_resume_cancel_and_entered_in_error() {
         .await;
     assert_eq!(v["state"], "accepted");
     // The sending side cancels; here it arrives from the peer.
-    let case = n.peer_applies(c.referral_id, Action::Cancel).await;
+    let case = n
+        .peer_applies_with(
+            c.referral_id,
+            Action::Cancel,
+            json!({ "reason_code": "victim_withdrew" }),
+        )
+        .await;
     assert_eq!(case.state.as_str(), "cancelled");
 
     // On the sending side a draft entered in error never reaches the other node.
@@ -413,13 +408,7 @@ async fn decline_hold_resume_cancel_and_entered_in_error() {
         )
         .await;
     assert_eq!(v["state"], "entered_in_error");
-    let case_id: CaseId = id.parse().unwrap();
-    assert!(s
-        .db
-        .read(move |c| passerelle::db::peer::list_outgoing(c, None, Some(case_id), 100))
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(sent_types(&s, &id).await.is_empty());
     // A draft that was approved is cancelled, and the cancellation is queued after the referral.
     let (id, tag) = s.draft(&ready_case()).await;
     let (tag, _) = s
@@ -446,15 +435,10 @@ async fn decline_hold_resume_cancel_and_entered_in_error() {
         )
         .await;
     assert_eq!(v["state"], "cancelled");
-    let case_id: CaseId = id.parse().unwrap();
-    let types: Vec<String> =
-        s.db.read(move |c| passerelle::db::peer::list_outgoing(c, None, Some(case_id), 100))
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|m| m.message_type)
-            .collect();
-    assert_eq!(types, ["referral_request", "cancellation"]);
+    assert_eq!(
+        sent_types(&s, &id).await,
+        ["referral_request", "cancellation"]
+    );
     // Drafts can only be edited while they are drafts.
     let (_, _, tag) = s.read(Caseworker, &id).await;
     let res = s
@@ -469,31 +453,21 @@ async fn decline_hold_resume_cancel_and_entered_in_error() {
 
 #[tokio::test]
 async fn list_filters_overdue_and_paginates() {
-    let n = spawn_node(NodeId::NeAnltp).await;
+    // The receiving agency's decision is due at once: a referral received
+    // here is past its limit as soon as it arrives.
+    let n = spawn_node_with(
+        NodeId::NeAnltp,
+        std::sync::Arc::new(|s: &mut passerelle::config::Settings| {
+            s.deadlines.received_hours = Some(0)
+        }),
+    )
+    .await;
     let mut ids = Vec::new();
     for _ in 0..5 {
         ids.push(n.draft(&json!({})).await.0);
     }
-    // An incoming referral received ten days ago is past its 120-hour decision limit.
-    let from = n.node.counterpart();
-    let long_ago = now() - chrono::Duration::days(10);
-    let details = passerelle::domain::case::CaseDetails::default();
-    let ctx = n.ctx.clone();
-    let old =
-        n.db.write(move |c| {
-            repo::insert_incoming(
-                c,
-                &ctx,
-                Default::default(),
-                passerelle::domain::ids::CaseReference::generate(from, 2026, [9; 6]),
-                from,
-                details,
-                None,
-                long_ago,
-            )
-        })
-        .await
-        .unwrap();
+    // An incoming referral, past its decision limit.
+    let old = n.receive_referral(ready_details(), None).await;
 
     let list = |q: &'static str| {
         let n = &n;

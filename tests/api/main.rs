@@ -8,6 +8,7 @@ mod concurrency;
 mod contract;
 mod convergence;
 mod exchange;
+mod fake_peer;
 mod helpers;
 mod lifecycle;
 mod malformed;

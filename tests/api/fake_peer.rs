@@ -1,0 +1,190 @@
+//! A fake other node: it signs real envelopes with the other node's
+//! development key and posts them over real mTLS (its development client
+//! certificate) to a node's peer listener, keeping its own chain of sequence
+//! numbers and hashes. Tests use it where the other side's actions matter
+//! but a second real node would only add noise; nothing here calls into the
+//! node under test.
+
+use openssl::pkey::{PKey, Private};
+use passerelle::domain::ids::{CaseId, CaseReference, NodeId, ReferralId};
+use passerelle::domain::lifecycle::{Action, State};
+use passerelle::domain::message_type::MessageType;
+use passerelle::domain::roles::Role;
+use passerelle::peer::envelope::{Envelope, Signed, GENESIS_HASH, SOP_VERSION};
+use serde_json::{json, Value};
+
+use crate::helpers::{certs_dir, TestNode};
+
+/// This node's copy of a case the fake peer acted on (read through the API).
+#[derive(Debug, Clone)]
+pub struct PeerCase {
+    pub id: CaseId,
+    pub referral_id: ReferralId,
+    pub state: State,
+}
+
+pub struct FakePeer {
+    /// The node it pretends to be (the counterpart of the node under test).
+    pub node: NodeId,
+    port: u16,
+    client: reqwest::Client,
+    key: PKey<Private>,
+    /// Sequence number and hash of the last message it sent.
+    chain: tokio::sync::Mutex<(i64, String)>,
+}
+
+impl FakePeer {
+    /// The other node of `target`, as far as `target`'s peer listener can
+    /// tell: its certificate, its key, its chain.
+    pub fn of(target: &TestNode) -> FakePeer {
+        let node = target.node.counterpart();
+        let files = passerelle::tls::pki::node_files(&certs_dir(), node);
+        let cert =
+            openssl::x509::X509::from_pem(&std::fs::read(&files.client_cert).unwrap()).unwrap();
+        let key = passerelle::tls::load_key(&files.client_key).unwrap();
+        let client = crate::exchange::peer_client(target, Some((&cert, &key)));
+        FakePeer {
+            node,
+            port: target.ports.peer,
+            client,
+            key,
+            chain: tokio::sync::Mutex::new((0, GENESIS_HASH.to_owned())),
+        }
+    }
+
+    /// Signs and posts one message; on a 200 answer, the message is in the
+    /// receiver's chain (accepted or rejected: the receipt says which).
+    /// Returns the status and the answer's body.
+    pub async fn send(
+        &self,
+        message_type: MessageType,
+        referral_id: ReferralId,
+        payload: Value,
+    ) -> (reqwest::StatusCode, Value) {
+        let mut chain = self.chain.lock().await;
+        let env = Envelope {
+            message_id: passerelle::domain::ids::MessageId::new(),
+            message_type: message_type.as_str().into(),
+            referral_id,
+            sender: self.node,
+            receiver: self.node.counterpart(),
+            seq: chain.0 + 1,
+            prev_hash: chain.1.clone(),
+            created_at: chrono::Utc::now(),
+            sop_version: SOP_VERSION.into(),
+            payload,
+            ack: Some(0),
+        };
+        let signed = Signed::sign(serde_json::to_value(&env).unwrap(), &self.key).unwrap();
+        let res = self
+            .client
+            .post(format!("https://127.0.0.1:{}/peer/v1/messages", self.port))
+            .json(&json!({ "messages": [signed] }))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        if status.is_success() && body["refusal"].is_null() {
+            *chain = (env.seq, signed.hash());
+        }
+        (status, body)
+    }
+
+    /// Sends a message that must be taken and applied.
+    pub async fn send_accepted(
+        &self,
+        message_type: MessageType,
+        referral_id: ReferralId,
+        payload: Value,
+    ) {
+        let (status, body) = self.send(message_type, referral_id, payload).await;
+        assert!(status.is_success(), "{message_type}: {status} {body}");
+        let receipt = &body["receipts"][0]["body"];
+        assert_eq!(receipt["status"], "accepted", "{message_type}: {body}");
+    }
+
+    /// Refers a person to the node (a referral request with this data set
+    /// and identity); returns the node's copy, read through its API.
+    pub async fn refer(
+        &self,
+        target: &TestNode,
+        details: Value,
+        identity: Option<Value>,
+    ) -> PeerCase {
+        let referral_id = ReferralId::new();
+        let mut random = [0u8; 6];
+        random.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..6]);
+        let reference = CaseReference::generate(self.node, 2026, random);
+        // The data set as the sending node sends it: parsed.
+        let details: passerelle::domain::case::CaseDetailsInput =
+            serde_json::from_value(details).unwrap();
+        let identity = identity.and_then(|i| {
+            serde_json::from_value::<passerelle::domain::case::IdentityInput>(i)
+                .unwrap()
+                .parse("")
+                .unwrap()
+        });
+        let mut payload = json!({
+            "reference": reference.to_string(),
+            "details": details.parse("").unwrap(),
+            "identity": identity,
+        });
+        // As the sending node does: what the consent does not cover stays home.
+        passerelle::domain::disclosure::strip(&mut payload).unwrap();
+        self.send_accepted(MessageType::ReferralRequest, referral_id, payload)
+            .await;
+        case_of(target, referral_id).await
+    }
+
+    /// The other side's user took `action` on the referral, with these
+    /// parameters (`reason_code`, `outcome`: an object, or null for none).
+    pub async fn act(
+        &self,
+        target: &TestNode,
+        referral_id: ReferralId,
+        action: Action,
+        parameters: Value,
+    ) -> PeerCase {
+        // This node's side of the referral decides how a confirmation travels.
+        let case = case_of(target, referral_id).await;
+        let (_, v, _) = target.read(Role::Supervisor, &case.id.to_string()).await;
+        let peer_is_receiving = v["direction"] == "outgoing";
+        self.send_accepted(
+            MessageType::for_step(action, peer_is_receiving),
+            referral_id,
+            {
+                let mut payload = json!({ "action": action });
+                if let Value::Object(p) = parameters {
+                    payload.as_object_mut().unwrap().extend(p);
+                }
+                payload
+            },
+        )
+        .await;
+        case_of(target, referral_id).await
+    }
+
+    /// The other side accepts the handover plan of `round`.
+    pub async fn accept_handover(
+        &self,
+        target: &TestNode,
+        referral_id: ReferralId,
+        round: i64,
+    ) -> PeerCase {
+        self.send_accepted(
+            MessageType::HandoverAcceptance,
+            referral_id,
+            json!({ "round": round }),
+        )
+        .await;
+        case_of(target, referral_id).await
+    }
+}
+
+/// The node's copy of a referral, found by its shared id through the API.
+pub async fn case_of(target: &TestNode, referral_id: ReferralId) -> PeerCase {
+    crate::exchange::copy_of(target, referral_id)
+        .await
+        .expect("the node has a copy of the referral")
+}
