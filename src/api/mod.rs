@@ -3,6 +3,7 @@
 //! ([`configure`]), so an undocumented route cannot exist.
 
 pub mod audit;
+pub mod audit_log;
 pub mod auth;
 pub mod cases;
 pub mod convergence;
@@ -263,7 +264,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(jtwg::reconciliation)
                 .service(jtwg::statistics)
                 .service(jtwg::checkpoint_now)
-                .service(jtwg::peer_check),
+                .service(jtwg::peer_check)
+                .service(audit_log::entries),
         );
 }
 

@@ -422,3 +422,55 @@ async fn forged_and_inconsistent_checkpoints_are_detected() {
     // And offline: the rewritten tree no longer gives the cosigned roots.
     assert!(verify(&export(&ne)).is_err());
 }
+
+#[tokio::test]
+async fn the_jtwg_reads_the_audit_log_page_by_page() {
+    let n = spawn_node(passerelle::domain::ids::NodeId::NeAnltp).await;
+    for _ in 0..3 {
+        n.draft(&json!({})).await;
+    }
+    let whole = n.audit_log().await;
+    assert!(whole.len() >= 3, "{}", whole.len());
+    // Pages of two, in order, with no gap, end to end.
+    let mut paged = Vec::new();
+    let mut from = 0;
+    loop {
+        let v = n
+            .get_ok(
+                &format!("/api/v1/audit/entries?from={from}&limit=2"),
+                JtwgReviewer,
+            )
+            .await;
+        let items = v["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        for e in items {
+            assert_eq!(e["index"].as_u64(), Some(paged.len() as u64));
+            paged.push(e["kind"].as_str().unwrap().to_owned());
+        }
+        match v["next_from"].as_u64() {
+            Some(next) => from = next,
+            None => break,
+        }
+    }
+    assert!(paged.len() >= whole.len());
+    assert_eq!(
+        paged[..whole.len()],
+        whole.iter().map(|e| e.kind.clone()).collect::<Vec<_>>()[..]
+    );
+    // Past the end: an empty page.
+    let v = n.get_ok("/api/v1/audit/entries?from=1000000", Admin).await;
+    assert_eq!(v["items"], json!([]));
+    // Caseworkers do not review the log; a page has at most 1,000 entries.
+    let res = n
+        .get("/api/v1/audit/entries", Caseworker)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::FORBIDDEN, "role_not_permitted").await;
+    let res = n
+        .get("/api/v1/audit/entries?limit=1001", JtwgReviewer)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+}

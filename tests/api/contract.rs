@@ -9,20 +9,12 @@ use serde_json::json;
 use crate::helpers::*;
 
 async fn last_refusal(n: &TestNode) -> passerelle::audit::Entry {
-    n.db.read(|c| {
-        let size = passerelle::db::audit::size(c)?;
-        let from = size.saturating_sub(50);
-        let entries = passerelle::db::audit::entries(c, from, size)?;
-        Ok::<_, passerelle::db::DbError>(
-            entries
-                .into_iter()
-                .rev()
-                .find(|e| e.kind == "refusal")
-                .expect("a refusal entry"),
-        )
-    })
-    .await
-    .unwrap()
+    n.audit_log()
+        .await
+        .into_iter()
+        .rev()
+        .find(|e| e.kind == "refusal")
+        .expect("a refusal entry")
 }
 
 #[tokio::test]
@@ -309,14 +301,7 @@ async fn agencies_find_a_case_by_reference_referral_or_name() {
         assert_eq!(res.status(), StatusCode::FORBIDDEN);
     }
     // The search term is in no log line and no audit entry.
-    let entries = ne
-        .db
-        .read(|c| {
-            let size = passerelle::db::audit::size(c)?;
-            passerelle::db::audit::entries(c, 0, size)
-        })
-        .await
-        .unwrap();
+    let entries = ne.audit_log().await;
     assert!(!serde_json::to_string(&entries).unwrap().contains("qwerty"));
 }
 

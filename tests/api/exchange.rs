@@ -436,14 +436,7 @@ async fn the_peer_listener_refuses_every_wrong_certificate_and_records_it() {
     }
     // ... and each refusal is in the audit log.
     let refused = eventually("refused handshakes in the audit log", || async {
-        let entries = ng
-            .db
-            .read(|c| {
-                let size = passerelle::db::audit::size(c)?;
-                passerelle::db::audit::entries(c, 0, size)
-            })
-            .await
-            .unwrap();
+        let entries = ng.audit_log().await;
         let n = entries
             .iter()
             .filter(|e| e.kind == "refusal" && e.action == "TLS handshake")
@@ -619,10 +612,7 @@ async fn tampered_replayed_out_of_sequence_and_unknown_messages_are_refused() {
     assert_eq!(receipt["body"]["message_hash"], first.hash());
     // The receipt names the receiver's audit entry for this message.
     let index = receipt["body"]["log_index"].as_u64().unwrap();
-    let logged = ng
-        .db
-        .read_blocking(|c| passerelle::db::audit::entries(c, index, index + 1))
-        .unwrap();
+    let logged = vec![ng.audit_log().await[index as usize].clone()];
     assert_eq!(logged[0].kind, "message_received");
     assert_eq!(logged[0].digest.as_deref(), Some(first.hash().as_str()));
     assert_eq!(case_count(&ng).await, 1);

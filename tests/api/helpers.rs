@@ -584,6 +584,28 @@ impl TestNode {
         (status, res.json().await.unwrap(), tag)
     }
 
+    /// The node's audit log, through the API (as the JTWG reads it).
+    pub async fn audit_log(&self) -> Vec<passerelle::audit::Entry> {
+        let mut entries = Vec::new();
+        let mut from = 0;
+        loop {
+            let v = self
+                .get_ok(
+                    &format!("/api/v1/audit/entries?from={from}&limit=1000"),
+                    Role::JtwgReviewer,
+                )
+                .await;
+            entries.extend(
+                serde_json::from_value::<Vec<passerelle::audit::Entry>>(v["items"].clone())
+                    .unwrap(),
+            );
+            match v["next_from"].as_u64() {
+                Some(next) => from = next,
+                None => return entries,
+            }
+        }
+    }
+
     /// The fake other node of this one (see `fake_peer.rs`).
     pub fn fake_peer(&self) -> &crate::fake_peer::FakePeer {
         self.fake_peer

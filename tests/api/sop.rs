@@ -247,13 +247,7 @@ async fn a_step_past_its_time_limit_is_recorded_once_in_the_audit_log() {
     };
     assert_eq!(found(&ne), 1);
     assert_eq!(found(&ne), 0, "recorded once");
-    let entries = ne
-        .db
-        .read_blocking(|c| {
-            let size = passerelle::db::audit::size(c)?;
-            passerelle::db::audit::entries(c, 0, size)
-        })
-        .unwrap();
+    let entries = ne.audit_log().await;
     let overdue: Vec<_> = entries
         .iter()
         .filter(|e| e.kind == "deadline_overdue")
@@ -808,13 +802,7 @@ async fn a_follow_up_past_its_due_date_is_recorded_once_in_the_audit_log() {
     };
     assert_eq!(sweep(), 1);
     assert_eq!(sweep(), 0, "recorded once");
-    let entries = ng
-        .db
-        .read_blocking(|c| {
-            let size = passerelle::db::audit::size(c)?;
-            passerelle::db::audit::entries(c, 0, size)
-        })
-        .unwrap();
+    let entries = ng.audit_log().await;
     assert!(entries
         .iter()
         .any(|e| e.kind == "deadline_overdue" && e.action == "follow_up_1"));
