@@ -23,15 +23,15 @@ use diesel::{Connection, RunQueryDsl};
 use tokio::sync::Mutex;
 
 use crate::config::Settings;
-use crate::db::cases::{self as repo, NewDraft};
-use crate::db::users::{self, Principal};
-use crate::db::{AnyConnection, DbError, NodeCtx};
 use crate::domain::case::CaseDetails;
 use crate::domain::ids::{CaseId, NodeId};
 use crate::domain::lifecycle::{Action, TransitionParams};
 use crate::domain::roles::Role;
 use crate::peer::client::PeerClient;
 use crate::startup::{Application, StopHandle};
+use crate::store::cases::{self as repo, NewDraft};
+use crate::store::users::{self, Principal};
+use crate::store::{AnyConnection, DbError, NodeCtx};
 use crate::tls::{pki, NodeTls, RefusalCounter};
 
 /// Options of the benchmark.
@@ -75,7 +75,7 @@ struct Pair {
 struct Node {
     settled: tokio::sync::broadcast::Receiver<String>,
     stop: StopHandle,
-    db: crate::db::Db,
+    db: crate::store::Db,
     ctx: Arc<NodeCtx>,
     api_url: String,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -182,7 +182,7 @@ fn ready_details() -> anyhow::Result<CaseDetails> {
 /// Creates `n` submitted drafts (setup, not timed); with `approve`, approves
 /// them too (queuing `n` referral requests). Returns their ids and a supervisor token.
 fn seed(
-    db: &crate::db::Db,
+    db: &crate::store::Db,
     ctx: &NodeCtx,
     n: usize,
     approve: bool,
@@ -374,13 +374,13 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
 /// (e) audit appends per second and proof generation time on a large log.
 async fn audit(entries: u64, tls: &NodeTls) -> anyhow::Result<()> {
     use crate::audit::{kinds, merkle, Entry};
-    use crate::db::audit as store;
+    use crate::store::audit as store;
     let dir = std::env::temp_dir().join(format!(
         "passerelle-audit-{}",
         uuid::Uuid::now_v7().simple()
     ));
     std::fs::create_dir_all(&dir)?;
-    let db = crate::db::Db::open(
+    let db = crate::store::Db::open(
         &format!("sqlite://{}", dir.join("audit.db").display()).into(),
         8,
         5_000,
@@ -440,7 +440,7 @@ async fn audit(entries: u64, tls: &NodeTls) -> anyhow::Result<()> {
         size += chunk;
     }
     let fill = started.elapsed();
-    let ctx = crate::db::NodeCtx {
+    let ctx = crate::store::NodeCtx {
         node: NodeId::NeAnltp,
         deadlines: Default::default(),
         message_key: tls.message_key.clone(),
@@ -692,8 +692,8 @@ async fn drain(pair: &mut Pair, n: usize) -> anyhow::Result<Duration> {
     pair.ng.stop.stop(false).await;
     let (db, ctx) = (pair.ne.db.clone(), pair.ne.ctx.clone());
     tokio::task::spawn_blocking(move || seed(&db, &ctx, n, true)).await??;
-    let pending = |db: crate::db::Db| async move {
-        db.read(|c| crate::db::peer::count_outgoing(c, "pending"))
+    let pending = |db: crate::store::Db| async move {
+        db.read(|c| crate::store::peer::count_outgoing(c, "pending"))
             .await
             .map_err(|e: DbError| anyhow::anyhow!(e))
     };

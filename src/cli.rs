@@ -7,9 +7,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
-use crate::db::{self, users, Db};
 use crate::domain::roles::Role;
 use crate::startup::Application;
+use crate::store::{self, users, Db};
 use crate::telemetry;
 
 /// Passerelle: referral exchange between ANLTP/TIM (Niger) and NAPTIP (Nigeria).
@@ -370,7 +370,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit(AuditCommand::Export { from, to, file }) => {
             let db = open_db(&settings)?;
-            let ctx = db::NodeCtx {
+            let ctx = store::NodeCtx {
                 node: settings.node.id,
                 deadlines: settings.deadlines.clone(),
                 message_key: crate::tls::load_key(&settings.tls.client_key)?,
@@ -382,14 +382,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let to = to.as_deref().map(parse_instant).transpose()?;
             let signed = db.write_blocking(|c| {
                 let a = match from {
-                    Some(t) => db::audit::index_at(c, t)?,
+                    Some(t) => store::audit::index_at(c, t)?,
                     None => 0,
                 };
                 let b = match to {
-                    Some(t) => db::audit::index_at(c, t)?,
-                    None => db::audit::size(c)?,
+                    Some(t) => store::audit::index_at(c, t)?,
+                    None => store::audit::size(c)?,
                 };
-                db::audit::export(c, &ctx, a, b, &signer)
+                store::audit::export(c, &ctx, a, b, &signer)
             })?;
             let text = serde_json::to_vec(&signed)?;
             std::fs::write(&file, text)
@@ -412,7 +412,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             match cmd {
                 MessagesCommand::List { status, limit } => {
                     for m in db.read_blocking(|c| {
-                        crate::db::peer::list_outgoing(c, status.as_deref(), None, limit)
+                        crate::store::peer::list_outgoing(c, status.as_deref(), None, limit)
                     })? {
                         println!(
                             "{}\t{}\t{}\t{}\t{}\t{}",
@@ -430,7 +430,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                         .map(|i| i.parse::<crate::domain::ids::MessageId>())
                         .transpose()
                         .context("--id is not a message id")?;
-                    let n = db.write_blocking(|c| crate::db::peer::retry(c, id, now()))?;
+                    let n = db.write_blocking(|c| crate::store::peer::retry(c, id, now()))?;
                     println!("{n} message(s) queued again");
                 }
             }
@@ -448,7 +448,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             // Db::open applies pending migrations.
             let db = open_db(&settings)?;
-            db.write_blocking(|c| db::migrate(c).map(|_| ()))?;
+            db.write_blocking(|c| store::migrate(c).map(|_| ()))?;
             println!("database is up to date ({})", db.backend());
             Ok(())
         }

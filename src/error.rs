@@ -23,12 +23,12 @@ use actix_web::{HttpMessage, HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::cases::CaseError;
-use crate::db::users::Principal;
-use crate::db::DbError;
 use crate::domain::lifecycle::TransitionError;
 use crate::domain::problem::ProblemCode;
 use crate::domain::FieldError;
+use crate::store::cases::CaseError;
+use crate::store::users::Principal;
+use crate::store::DbError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 

@@ -1,7 +1,7 @@
 //! Passerelle: the referral exchange between Niger (ANLTP/TIM) and Nigeria
 //! (NAPTIP) for victims of trafficking in persons and stranded migrants.
 //!
-//! Layout: [`domain`] holds the pure rules (no I/O); [`db`] stores them on
+//! Layout: [`domain`] holds the pure rules (no I/O); [`store`] keeps them on
 //! SQLite or PostgreSQL; [`api`] is the caseworker HTTP API; [`startup`]
 //! assembles a node; [`cli`] is the command line.
 
@@ -10,11 +10,11 @@ pub mod audit;
 pub mod bench;
 pub mod cli;
 pub mod config;
-pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod peer;
 pub mod startup;
+pub mod store;
 pub mod telemetry;
 pub mod tls;

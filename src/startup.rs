@@ -16,13 +16,13 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::{self, AppState};
 use crate::config::{redact_url, Settings};
-use crate::db::{Db, NodeCtx};
 use crate::error::problem_fallback;
 use crate::peer::client::PeerClient;
 use crate::peer::convergence::Convergence;
 use crate::peer::dispatcher::Dispatcher;
 use crate::peer::server::{self as peer_server, PeerState};
 use crate::peer::witness::{self, Witnessing};
+use crate::store::{Db, NodeCtx};
 use crate::telemetry::{self, Metrics};
 use crate::tls::{NodeTls, RefusalCounter};
 
@@ -328,7 +328,7 @@ async fn audit_tls_refusals(db: Db, mut refusals: tokio::sync::mpsc::Receiver<&'
         e.outcome = "refused".into();
         e.code = Some(reason.to_owned());
         if let Err(err) = db
-            .write(move |c| crate::db::audit::append(c, e).map(|_| ()))
+            .write(move |c| crate::store::audit::append(c, e).map(|_| ()))
             .await
         {
             tracing::error!(error = %err, reason, "refused handshake not written to the audit log");
@@ -347,7 +347,7 @@ async fn watch_deadlines(db: Db, interval: Duration, months: Vec<u32>) {
         match db
             .write({
                 let months = months.clone();
-                move |c| crate::db::cases::record_overdue(c, &months, now)
+                move |c| crate::store::cases::record_overdue(c, &months, now)
             })
             .await
         {

@@ -15,9 +15,9 @@ use actix_web::{web, HttpMessage};
 
 use super::AppState;
 use crate::audit::{kinds, Entry};
-use crate::db::users::Principal;
-use crate::db::{audit as store, DbError};
 use crate::error::{AnsweredCode, ApiError};
+use crate::store::users::Principal;
+use crate::store::{audit as store, DbError};
 
 /// Request extension: the handler logged this request itself.
 #[derive(Debug, Clone, Copy)]
@@ -33,10 +33,10 @@ pub fn entry(kind: &str, principal: &Principal, action: impl Into<String>) -> En
 /// Logs, in the caller's transaction, that `principal` did `action` to
 /// `case` (its ids and the version the action produced).
 pub fn log_case_action(
-    conn: &mut crate::db::AnyConnection,
+    conn: &mut crate::store::AnyConnection,
     principal: &Principal,
     action: &str,
-    case: &crate::db::cases::Case,
+    case: &crate::store::cases::Case,
 ) -> Result<(), DbError> {
     let mut e = entry(kinds::API_ACTION, principal, action);
     e.case_id = Some(case.id.to_string());

@@ -10,10 +10,10 @@ use super::auth::Auth;
 use super::cases::CommonErrors;
 use super::AppState;
 use crate::audit::Entry;
-use crate::db::audit as store;
 use crate::domain::roles::Permission;
 use crate::domain::FieldError;
 use crate::error::{ApiError, Problem};
+use crate::store::audit as store;
 
 /// Most entries in one page.
 const MAX_LIMIT: u32 = 1000;
@@ -80,7 +80,7 @@ pub async fn entries(
             } else {
                 Vec::new()
             };
-            Ok::<_, crate::db::DbError>((size, items))
+            Ok::<_, crate::store::DbError>((size, items))
         })
         .await?;
     let end = from.saturating_add(items.len() as u64);

@@ -8,9 +8,9 @@ use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
 use super::AppState;
-use crate::db::users::{self, Principal};
 use crate::domain::roles::Permission;
 use crate::error::ApiError;
+use crate::store::users::{self, Principal};
 
 /// The authenticated caller of a request. Extracting it authenticates the
 /// request; a missing, malformed, unknown, expired or revoked token, or a

@@ -12,8 +12,6 @@ use super::audit;
 use super::auth::Auth;
 use super::{utc, AppState};
 use crate::audit::kinds;
-use crate::db::audit as audit_store;
-use crate::db::cases::{self as repo, Case, CaseError, CaseFilter, Event, NewDraft};
 use crate::domain::case::{CaseDetails, CaseDetailsInput, HandoverView, Identity, IdentityInput};
 use crate::domain::ids::CaseId;
 use crate::domain::lifecycle::{
@@ -22,6 +20,8 @@ use crate::domain::lifecycle::{
 use crate::domain::roles::{CaseView, Permission, Role};
 use crate::domain::FieldError;
 use crate::error::{ApiError, Problem};
+use crate::store::audit as audit_store;
+use crate::store::cases::{self as repo, Case, CaseError, CaseFilter, Event, NewDraft};
 
 /// Largest page of a case list.
 pub const MAX_PAGE: u32 = 200;
@@ -187,8 +187,8 @@ pub struct HandoverPlanView {
     pub mismatch: Option<String>,
 }
 
-impl From<crate::db::handovers::Handover> for HandoverPlanView {
-    fn from(h: crate::db::handovers::Handover) -> Self {
+impl From<crate::store::handovers::Handover> for HandoverPlanView {
+    fn from(h: crate::store::handovers::Handover) -> Self {
         Self {
             plan: h.plan,
             status: h.status,
@@ -232,8 +232,8 @@ pub struct DisagreementView {
     pub resolution: String,
 }
 
-impl From<crate::db::models::DisagreementRow> for DisagreementView {
-    fn from(r: crate::db::models::DisagreementRow) -> Self {
+impl From<crate::store::models::DisagreementRow> for DisagreementView {
+    fn from(r: crate::store::models::DisagreementRow) -> Self {
         Self {
             peer_state: r.peer_state,
             local_state: r.local_state,
@@ -686,10 +686,10 @@ pub async fn get_case(
         .db
         .read(move |c| {
             let case = repo::get(c, id)?;
-            let waiting = crate::db::peer::oldest_undelivered(c, Some(id))?;
-            let disagreement = crate::db::convergence::open_for_case(c, id)?;
-            let handover = crate::db::handovers::get(c, id)?;
-            let counts = crate::db::peer::delivery_counts(c, id)?;
+            let waiting = crate::store::peer::oldest_undelivered(c, Some(id))?;
+            let disagreement = crate::store::convergence::open_for_case(c, id)?;
+            let handover = crate::store::handovers::get(c, id)?;
+            let counts = crate::store::peer::delivery_counts(c, id)?;
             let reports = (repo::reports(c, id)?, repo::monitoring_started(c, id)?);
             Ok::<_, repo::CaseError>((case, waiting, disagreement, handover, counts, reports))
         })
@@ -823,7 +823,7 @@ pub async fn transition_case(
         action,
         Action::ScheduleHandover | Action::Depart | Action::ConfirmHandover
     ) {
-        state.db.read(crate::db::crossings::active_codes).await?
+        state.db.read(crate::store::crossings::active_codes).await?
     } else {
         Vec::new()
     };
@@ -1008,7 +1008,7 @@ pub async fn counter_propose_handover(
         .into_inner()
         .parse(
             now.date(),
-            &state.db.read(crate::db::crossings::active_codes).await?,
+            &state.db.read(crate::store::crossings::active_codes).await?,
         )
         .map_err(ApiError::Validation)?;
     answer_handover(auth, state, req, id.into_inner(), Some(plan), now).await
@@ -1153,7 +1153,7 @@ pub async fn handover_board(
                     ..Default::default()
                 };
                 for case in repo::list(c, &filter, now)? {
-                    let h = crate::db::handovers::get(c, case.id)?;
+                    let h = crate::store::handovers::get(c, case.id)?;
                     if st == State::HandedOver && h.as_ref().is_none_or(|h| h.mismatch.is_none()) {
                         continue;
                     }

@@ -13,12 +13,12 @@ use super::auth::Auth;
 use super::cases::{BodyErrors, CommonErrors};
 use super::AppState;
 use crate::audit::kinds;
-use crate::db::audit as audit_store;
-use crate::db::directory::{self as store, Organization};
-use crate::db::DbError;
 use crate::domain::directory::{Capacity, OrganizationInput, ServiceInput};
 use crate::domain::roles::Permission;
 use crate::error::{ApiError, Problem};
+use crate::store::audit as audit_store;
+use crate::store::directory::{self as store, Organization};
+use crate::store::DbError;
 
 /// Search of the directory.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -161,7 +161,7 @@ async fn write_audited<T: Send + 'static>(
     req: &HttpRequest,
     auth: &Auth,
     action: &'static str,
-    f: impl FnOnce(&mut crate::db::AnyConnection) -> Result<T, DbError> + Send + 'static,
+    f: impl FnOnce(&mut crate::store::AnyConnection) -> Result<T, DbError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let principal = auth.0.clone();
     let out = state

@@ -19,12 +19,12 @@ use super::cases::CommonErrors;
 use super::AppState;
 use crate::audit::reconcile::{self, Report, EXCHANGE_KINDS};
 use crate::audit::{kinds, origin, Entry};
-use crate::db::audit as store;
-use crate::db::schema::{case_events, cases};
-use crate::db::DbError;
 use crate::domain::roles::Permission;
 use crate::error::{ApiError, Problem};
 use crate::peer::witness::{PeerCheck, Round};
+use crate::store::audit as store;
+use crate::store::schema::{case_events, cases};
+use crate::store::DbError;
 
 /// Period and output format.
 #[derive(Debug, Deserialize, IntoParams)]

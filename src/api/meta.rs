@@ -8,11 +8,11 @@ use utoipa::ToSchema;
 use super::auth::Auth;
 use super::cases::{BodyErrors, CommonErrors};
 use super::AppState;
-use crate::db::users::{self, User};
 use crate::domain::code_lists::{self as lists, CodeList};
 use crate::domain::ids::NodeId;
 use crate::domain::roles::{Permission, Role};
 use crate::error::{ApiError, Problem};
+use crate::store::users::{self, User};
 
 /// One entry of a code list, labelled in the language of the request.
 #[derive(Serialize, ToSchema)]
@@ -259,7 +259,7 @@ pub async fn crossing_points(
     let lang = crate::error::current_lang();
     let items = state
         .db
-        .read(crate::db::crossings::all)
+        .read(crate::store::crossings::all)
         .await?
         .into_iter()
         .map(|c| CrossingPointView {
@@ -346,7 +346,7 @@ pub async fn set_crossing_point(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let point = crate::db::crossings::CrossingPoint {
+    let point = crate::store::crossings::CrossingPoint {
         code,
         name_en: input.name_en.trim().to_owned(),
         name_fr: input.name_fr.trim().to_owned(),
@@ -357,14 +357,14 @@ pub async fn set_crossing_point(
     let existed = state
         .db
         .write(move |c| {
-            let existed = crate::db::crossings::upsert(c, &point, now)?;
+            let existed = crate::store::crossings::upsert(c, &point, now)?;
             let e = crate::api::audit::entry(
                 crate::audit::kinds::API_ACTION,
                 &principal,
                 "PUT /api/v1/crossing-points/{code}",
             );
-            crate::db::audit::append(c, e)?;
-            Ok::<_, crate::db::DbError>(existed)
+            crate::store::audit::append(c, e)?;
+            Ok::<_, crate::store::DbError>(existed)
         })
         .await?;
     req.extensions_mut().insert(crate::api::audit::Audited);

@@ -44,8 +44,8 @@ use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{scope, AppExt};
 
-use crate::db::{Db, NodeCtx};
 use crate::error::ApiError;
+use crate::store::{Db, NodeCtx};
 use crate::telemetry::Metrics;
 
 /// Shared state of the API handlers.

@@ -9,7 +9,7 @@
 //! reconciliation; [`reconcile`] matches the two nodes' exchange records.
 //!
 //! This module and its children are pure (no database, no network): the
-//! storage is in [`crate::db::audit`], the peer protocol in [`crate::peer`].
+//! storage is in [`crate::store::audit`], the peer protocol in [`crate::peer`].
 
 pub mod bundle;
 pub mod merkle;

@@ -706,17 +706,7 @@ mod tests {
         for a in Action::ALL {
             assert_eq!(serde_json::to_value(a).unwrap(), a.as_str());
         }
-        let spec = crate::api::openapi_json();
-        for name in State::ALL
-            .iter()
-            .map(|s| s.as_str())
-            .chain(Action::ALL.iter().map(|a| a.as_str()))
-        {
-            assert!(
-                spec.contains(&format!("\"{name}\"")),
-                "{name} not in the spec"
-            );
-        }
+        // The spec's enums are compared with these in tests/api/contract.rs.
     }
 
     use super::*;

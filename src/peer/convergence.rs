@@ -21,13 +21,13 @@ use serde::{Deserialize, Serialize};
 
 use super::client::{PeerClient, SendError};
 use super::server::PeerState;
-use crate::db::cases::{self, CaseError};
-use crate::db::convergence as store;
-use crate::db::peer as peer_store;
-use crate::db::{AnyConnection, Db, DbError, NodeCtx};
 use crate::domain::convergence::{bucket, bucket_hash, judge, CaseDigest, Repair, Verdict};
 use crate::domain::ids::{CaseId, NodeId, ReferralId};
 use crate::error::ApiError;
+use crate::store::cases::{self, CaseError};
+use crate::store::convergence as store;
+use crate::store::peer as peer_store;
+use crate::store::{AnyConnection, Db, DbError, NodeCtx};
 use crate::telemetry::Metrics;
 
 /// Bucket hashes of one node's shared cases.

@@ -28,10 +28,10 @@ use super::client::{PeerClient, SendError};
 use super::envelope::Signed;
 use super::receipts::{self, RecordError};
 use crate::config::PeerSettings;
-use crate::db::models::OutboxRow;
-use crate::db::peer as store;
-use crate::db::{Db, DbError, NodeCtx};
 use crate::domain::ids::MessageId;
+use crate::store::models::OutboxRow;
+use crate::store::peer as store;
+use crate::store::{Db, DbError, NodeCtx};
 use crate::telemetry::Metrics;
 
 /// The delivery loop of one node.

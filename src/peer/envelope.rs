@@ -17,8 +17,8 @@ use openssl::sign::{Signer, Verifier};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::db::users::hex;
 use crate::domain::ids::{MessageId, NodeId, ReferralId};
+use crate::store::users::hex;
 
 /// SOP version this node follows and sends.
 pub const SOP_VERSION: &str = "1.0";

@@ -9,8 +9,8 @@ use chrono::Utc;
 
 use super::client::{PeerClient, SendError};
 use super::envelope::{self, Signed};
-use crate::db::peer::{self as store, SettleError};
-use crate::db::{Db, DbError, NodeCtx};
+use crate::store::peer::{self as store, SettleError};
+use crate::store::{Db, DbError, NodeCtx};
 
 /// What the dispatcher and the listener tell each other about receipts.
 #[derive(Clone)]

@@ -24,11 +24,11 @@ use serde::{Deserialize, Serialize};
 use super::envelope::{self, Envelope, Signed, SUPPORTED_SOP_VERSIONS};
 use super::receipts::{CatchUpError, RecordError};
 use crate::audit::{kinds, Entry};
-use crate::db::audit as audit_store;
-use crate::db::peer::{self as store, Incoming, ReceiveError};
-use crate::db::{Db, DbError, NodeCtx};
 use crate::domain::ids::NodeId;
 use crate::error::{ApiError, Problem};
+use crate::store::audit as audit_store;
+use crate::store::peer::{self as store, Incoming, ReceiveError};
+use crate::store::{Db, DbError, NodeCtx};
 
 /// State of the peer listener.
 pub struct PeerState {

@@ -26,10 +26,10 @@ use super::server::{ClientCertificate, PeerState};
 use crate::audit::merkle::{self, Hash};
 use crate::audit::note::{self, NoteSignature};
 use crate::audit::{from_hex, kinds, origin, to_hex, Entry};
-use crate::db::audit::{self as store, Tree};
-use crate::db::models::{CheckpointRow, CosignatureRow, EvidenceRow};
-use crate::db::{Db, DbError, NodeCtx};
 use crate::error::ApiError;
+use crate::store::audit::{self as store, Tree};
+use crate::store::models::{CheckpointRow, CosignatureRow, EvidenceRow};
+use crate::store::{Db, DbError, NodeCtx};
 
 /// What the peer last cosigned for this node.
 #[derive(Debug, Serialize, Deserialize)]
@@ -333,7 +333,7 @@ async fn refuse(db: &Db, sub: &Submission, r: Refusal) -> Result<HttpResponse, A
     db.write(move |c| {
         if keep {
             store::insert_evidence(c, &evidence)?;
-            crate::db::peer::alert(c, "checkpoint_refused", &detail, now)?;
+            crate::store::peer::alert(c, "checkpoint_refused", &detail, now)?;
         }
         let mut e = Entry::new(
             kinds::CHECKPOINT_REFUSED,
@@ -460,7 +460,7 @@ pub struct After {
 /// This node's side of the directory of first-line responders (no personal data).
 #[get("/peer/v1/directory")]
 pub async fn directory(state: web::Data<PeerState>) -> Result<HttpResponse, ApiError> {
-    let all = state.db.read(crate::db::directory::all).await?;
+    let all = state.db.read(crate::store::directory::all).await?;
     Ok(HttpResponse::Ok().json(all))
 }
 
@@ -508,7 +508,7 @@ impl Witnessing {
         let now = Utc::now().naive_utc();
         self.db
             .write(move |c| {
-                crate::db::peer::alert(c, alert, &detail, now)?;
+                crate::store::peer::alert(c, alert, &detail, now)?;
                 let mut e = Entry::new(kind, "system", action);
                 e.seq = Some(seq);
                 e.outcome = "refused".into();
@@ -621,7 +621,7 @@ impl Witnessing {
             };
             self.db
                 .write(move |c| {
-                    crate::db::peer::remember_certificate(c, &fp, &pem, Utc::now().naive_utc())?;
+                    crate::store::peer::remember_certificate(c, &fp, &pem, Utc::now().naive_utc())?;
                     store::insert_cosignature(c, &row)
                 })
                 .await?;

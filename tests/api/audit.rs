@@ -3,8 +3,8 @@
 //! detected by `audit verify` and by the peer with the first bad index named.
 
 use passerelle::audit::bundle::{self, Failure};
-use passerelle::db::AnyConnection;
 use passerelle::domain::roles::Role::*;
+use passerelle::store::AnyConnection;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -64,8 +64,8 @@ pub fn export(n: &TestNode) -> Vec<u8> {
     let pem = std::fs::read_to_string(&tls_settings(n.node).client_cert).unwrap();
     let signed =
         n.db.write_blocking(|c| {
-            let size = passerelle::db::audit::size(c)?;
-            passerelle::db::audit::export(c, &n.ctx, 0, size, &pem)
+            let size = passerelle::store::audit::size(c)?;
+            passerelle::store::audit::export(c, &n.ctx, 0, size, &pem)
         })
         .unwrap();
     serde_json::to_vec(&signed).unwrap()
@@ -207,8 +207,8 @@ async fn the_jtwg_review_holds_no_personal_data_and_counts_are_suppressed() {
     let last = ne
         .db
         .read_blocking(|c| {
-            let size = passerelle::db::audit::size(c)?;
-            passerelle::db::audit::entries(c, size - 1, size)
+            let size = passerelle::store::audit::size(c)?;
+            passerelle::store::audit::entries(c, size - 1, size)
         })
         .unwrap();
     assert_eq!(last[0].kind, "refusal");
@@ -222,7 +222,7 @@ fn sql(n: &TestNode, statements: &[&str]) {
         for s in statements {
             diesel::sql_query(*s).execute(c)?;
         }
-        Ok::<_, passerelle::db::DbError>(())
+        Ok::<_, passerelle::store::DbError>(())
     })
     .unwrap();
 }
@@ -274,7 +274,7 @@ async fn the_database_refuses_to_change_the_log() {
             use diesel::RunQueryDsl;
             diesel::sql_query(s)
                 .execute(c)
-                .map_err(passerelle::db::DbError::from)
+                .map_err(passerelle::store::DbError::from)
         });
         assert!(refused.is_err(), "{s} was allowed");
     }
@@ -331,8 +331,9 @@ async fn forged_and_inconsistent_checkpoints_are_detected() {
     let (size, note): (i64, String) = ne
         .db
         .read_blocking(|c| {
-            let cp = passerelle::db::audit::latest_checkpoint(c, "passerelle/ne-anltp")?.unwrap();
-            Ok::<_, passerelle::db::DbError>((cp.size, cp.note))
+            let cp =
+                passerelle::store::audit::latest_checkpoint(c, "passerelle/ne-anltp")?.unwrap();
+            Ok::<_, passerelle::store::DbError>((cp.size, cp.note))
         })
         .unwrap();
     let mut lines: Vec<&str> = note.lines().collect();
@@ -394,7 +395,7 @@ async fn forged_and_inconsistent_checkpoints_are_detected() {
     );
     let evidence = ng
         .db
-        .read_blocking(|c| passerelle::db::audit::evidence(c, 10))
+        .read_blocking(|c| passerelle::store::audit::evidence(c, 10))
         .unwrap();
     assert_eq!(evidence.len(), 2);
     assert!(

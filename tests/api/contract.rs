@@ -107,6 +107,16 @@ async fn states_and_actions_in_the_spec_are_the_ones_on_the_wire() {
         .as_array()
         .unwrap()
         .contains(&json!("return_to_draft")));
+    // Exactly the states and actions the server knows, by their wire names.
+    use passerelle::domain::lifecycle::{Action, State};
+    assert_eq!(
+        states,
+        json!(State::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+    );
+    assert_eq!(
+        actions,
+        json!(Action::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>())
+    );
     // A client that sends what the spec lists is understood.
     let n = spawn_node(NodeId::NeAnltp).await;
     let (id, tag) = n.draft(&ready_case()).await;

@@ -58,8 +58,8 @@ async fn count(n: &TestNode, status: &str) -> usize {
 async fn inbox_seqs(n: &TestNode) -> Vec<i64> {
     n.db.read(|c| {
         use diesel::prelude::*;
-        use passerelle::db::schema::inbox_messages::dsl::*;
-        Ok::<_, passerelle::db::DbError>(inbox_messages.select(seq).order(seq.asc()).load(c)?)
+        use passerelle::store::schema::inbox_messages::dsl::*;
+        Ok::<_, passerelle::store::DbError>(inbox_messages.select(seq).order(seq.asc()).load(c)?)
     })
     .await
     .unwrap()
@@ -105,8 +105,10 @@ async fn a_500_message_backlog_drains_exactly_once_over_a_poor_link_with_default
         .db
         .read(|c| {
             use diesel::prelude::*;
-            Ok::<_, passerelle::db::DbError>(
-                passerelle::db::schema::cases::table.count().get_result(c)?,
+            Ok::<_, passerelle::store::DbError>(
+                passerelle::store::schema::cases::table
+                    .count()
+                    .get_result(c)?,
             )
         })
         .await
@@ -209,11 +211,11 @@ async fn disagreements(n: &TestNode, role: passerelle::domain::roles::Role) -> V
 async fn tamper_state(n: &TestNode, referral: ReferralId, state: &'static str) {
     n.db.write(move |c| {
         use diesel::prelude::*;
-        use passerelle::db::schema::cases::dsl;
+        use passerelle::store::schema::cases::dsl;
         diesel::update(dsl::cases.filter(dsl::referral_id.eq(referral.to_string())))
             .set(dsl::state.eq(state))
             .execute(c)?;
-        Ok::<_, passerelle::db::DbError>(())
+        Ok::<_, passerelle::store::DbError>(())
     })
     .await
     .unwrap();

@@ -704,8 +704,8 @@ async fn everything_queued_while_the_peer_is_down_is_delivered_once_in_order() {
         .db
         .read(|c| {
             use diesel::prelude::*;
-            use passerelle::db::schema::inbox_messages::dsl::*;
-            Ok::<_, passerelle::db::DbError>(
+            use passerelle::store::schema::inbox_messages::dsl::*;
+            Ok::<_, passerelle::store::DbError>(
                 inbox_messages.select(seq).order(seq.asc()).load::<i64>(c)?,
             )
         })
@@ -726,7 +726,7 @@ async fn a_message_the_peer_refuses_outright_is_suspended_until_an_administrator
         .db
         .write(|c| {
             use diesel::prelude::*;
-            use passerelle::db::schema::outbox_messages::dsl::*;
+            use passerelle::store::schema::outbox_messages::dsl::*;
             let sig: String = outbox_messages
                 .select(signature)
                 .filter(seq.eq(1))
@@ -734,7 +734,7 @@ async fn a_message_the_peer_refuses_outright_is_suspended_until_an_administrator
             diesel::update(outbox_messages.filter(seq.eq(1)))
                 .set(signature.eq("MEUCIQDeadBeef"))
                 .execute(c)?;
-            Ok::<_, passerelle::db::DbError>(sig)
+            Ok::<_, passerelle::store::DbError>(sig)
         })
         .await
         .unwrap();
@@ -764,11 +764,11 @@ async fn a_message_the_peer_refuses_outright_is_suspended_until_an_administrator
     ne.db
         .write(move |c| {
             use diesel::prelude::*;
-            use passerelle::db::schema::outbox_messages::dsl::*;
+            use passerelle::store::schema::outbox_messages::dsl::*;
             diesel::update(outbox_messages.filter(seq.eq(1)))
                 .set(signature.eq(good))
                 .execute(c)?;
-            Ok::<_, passerelle::db::DbError>(())
+            Ok::<_, passerelle::store::DbError>(())
         })
         .await
         .unwrap();
@@ -814,11 +814,11 @@ async fn a_node_stopped_mid_dispatch_loses_nothing_and_applies_nothing_twice() {
     ne.db
         .write(|c| {
             use diesel::prelude::*;
-            use passerelle::db::schema::outbox_messages::dsl::*;
+            use passerelle::store::schema::outbox_messages::dsl::*;
             let n = diesel::update(outbox_messages.filter(seq.eq(1)))
                 .set((status.eq("pending"), receipt.eq(None::<String>)))
                 .execute(c)?;
-            Ok::<_, passerelle::db::DbError>(n)
+            Ok::<_, passerelle::store::DbError>(n)
         })
         .await
         .unwrap();
@@ -829,11 +829,13 @@ async fn a_node_stopped_mid_dispatch_loses_nothing_and_applies_nothing_twice() {
         .db
         .read(|c| {
             use diesel::prelude::*;
-            let inbox = passerelle::db::schema::inbox_messages::table
+            let inbox = passerelle::store::schema::inbox_messages::table
                 .count()
                 .get_result(c)?;
-            let cases = passerelle::db::schema::cases::table.count().get_result(c)?;
-            Ok::<_, passerelle::db::DbError>((inbox, cases))
+            let cases = passerelle::store::schema::cases::table
+                .count()
+                .get_result(c)?;
+            Ok::<_, passerelle::store::DbError>((inbox, cases))
         })
         .await
         .unwrap();

@@ -7,11 +7,11 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use passerelle::config::{
     DatabaseSettings, HttpSettings, LogSettings, NodeSettings, PeerSettings, Settings, TlsSettings,
 };
-use passerelle::db::{users, Db};
 use passerelle::domain::ids::{NodeId, ReferralId};
 use passerelle::domain::lifecycle::Action;
 use passerelle::domain::roles::Role;
 use passerelle::startup::{Application, StopHandle};
+use passerelle::store::{users, Db};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -87,7 +87,7 @@ pub struct TestNode {
     pub client: reqwest::Client,
     pub tokens: HashMap<Role, String>,
     pub db: Db,
-    pub ctx: std::sync::Arc<passerelle::db::NodeCtx>,
+    pub ctx: std::sync::Arc<passerelle::store::NodeCtx>,
     pub node: NodeId,
     pub database_url: String,
     pub dir: tempfile::TempDir,

@@ -10,6 +10,7 @@ mod convergence;
 mod exchange;
 mod fake_peer;
 mod helpers;
+mod layers;
 mod lifecycle;
 mod malformed;
 mod migrations;

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
-use passerelle::db::{AnyConnection, Db, DbError};
+use passerelle::store::{AnyConnection, Db, DbError};
 use secrecy::SecretString;
 
 use crate::helpers::{backend, PgDatabase};

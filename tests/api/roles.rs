@@ -1,9 +1,9 @@
 //! Every role against every endpoint, allowed and refused, and every way a
 //! token can be refused.
 
-use passerelle::db::users;
 use passerelle::domain::ids::NodeId;
 use passerelle::domain::roles::Role::{self, *};
+use passerelle::store::users;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

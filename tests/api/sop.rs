@@ -131,11 +131,11 @@ async fn withdrawing_consent_mid_case_erases_the_data_on_both_nodes_and_the_logs
             .db
             .read_blocking(|c| {
                 use diesel::prelude::*;
-                use passerelle::db::schema::{case_identities, inbox_messages};
+                use passerelle::store::schema::{case_identities, inbox_messages};
                 let bodies: Vec<String> =
                     inbox_messages::table.select(inbox_messages::body).load(c)?;
                 let ids: i64 = case_identities::table.count().get_result(c)?;
-                Ok::<_, passerelle::db::DbError>((bodies.join(" "), ids))
+                Ok::<_, passerelle::store::DbError>((bodies.join(" "), ids))
             })
             .unwrap();
         assert!(!stored.0.contains(p), "Abuja's inbox still holds {p}");
@@ -234,15 +234,15 @@ async fn a_step_past_its_time_limit_is_recorded_once_in_the_audit_log() {
     ne.db
         .write_blocking(|c| {
             use diesel::prelude::*;
-            use passerelle::db::schema::cases;
+            use passerelle::store::schema::cases;
             diesel::update(cases::table.filter(cases::id.eq(&id)))
                 .set(cases::due_at.eq(Some(now() - chrono::Duration::hours(1))))
                 .execute(c)
-                .map_err(passerelle::db::DbError::from)
+                .map_err(passerelle::store::DbError::from)
         })
         .unwrap();
     let found = |n: &TestNode| {
-        n.db.write_blocking(|c| passerelle::db::cases::record_overdue(c, &[3, 6, 12], now()))
+        n.db.write_blocking(|c| passerelle::store::cases::record_overdue(c, &[3, 6, 12], now()))
             .unwrap()
     };
     assert_eq!(found(&ne), 1);
@@ -767,8 +767,8 @@ async fn a_follow_up_past_its_due_date_is_recorded_once_in_the_audit_log() {
     ng.db
         .write_blocking(|c| {
             use diesel::prelude::*;
-            use passerelle::db::models::EventRow;
-            use passerelle::db::schema::{case_events, cases};
+            use passerelle::store::models::EventRow;
+            use passerelle::store::schema::{case_events, cases};
             diesel::update(cases::table.filter(cases::id.eq(&id)))
                 .set((
                     cases::state.eq("reintegration_monitoring"),
@@ -792,12 +792,12 @@ async fn a_follow_up_past_its_due_date_is_recorded_once_in_the_audit_log() {
                     comment: None,
                 })
                 .execute(c)?;
-            Ok::<_, passerelle::db::DbError>(())
+            Ok::<_, passerelle::store::DbError>(())
         })
         .unwrap();
     let sweep = || {
         ng.db
-            .write_blocking(|c| passerelle::db::cases::record_overdue(c, &[3, 6, 12], now()))
+            .write_blocking(|c| passerelle::store::cases::record_overdue(c, &[3, 6, 12], now()))
             .unwrap()
     };
     assert_eq!(sweep(), 1);

@@ -12,7 +12,7 @@ pub mod cases;
 pub mod convergence;
 pub mod crossings;
 pub mod directory;
-pub mod group;
+pub mod group_commit;
 pub mod handovers;
 pub mod models;
 pub mod peer;
@@ -203,7 +203,7 @@ pub struct Db {
     reader: AnyPool,
     backend: &'static str,
     /// SQLite: the group-commit writer that [`Db::write`] hands its work to.
-    group: Option<std::sync::Arc<group::GroupWriter>>,
+    group: Option<std::sync::Arc<group_commit::GroupWriter>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -271,7 +271,7 @@ impl Db {
                         busy_timeout_ms,
                         read_only: true,
                     })?;
-                let group = Some(std::sync::Arc::new(group::GroupWriter::start(
+                let group = Some(std::sync::Arc::new(group_commit::GroupWriter::start(
                     writer.clone(),
                 )?));
                 Db {

@@ -1,0 +1,101 @@
+//! The layers point one way: `domain` (pure rules) ← `store` (rows in and
+//! out) ← `app` (use cases) ← adapters (`api`, `peer`, timers) ← `startup`
+//! and the commands that run nodes (`cli`, `demo`, `bench`). This scans every `crate::…` path in the non-test code
+//! of `src/` and fails on an import from a layer above.
+//!
+//! `KNOWN` lists the imports that still point the wrong way, each to be
+//! removed by moving code to its layer (issue 11); the test fails on a new
+//! one, and on a listed one that is gone, so the list only shrinks.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// The layer of a top-level module (a folder or a file of `src/`).
+fn layer(module: &str) -> Option<u8> {
+    Some(match module {
+        // Pure: no I/O.
+        "domain" | "audit" => 0,
+        "store" => 1,
+        "app" => 2,
+        "api" | "peer" | "error" | "tls" | "config" | "telemetry" => 3,
+        // What assembles and runs nodes: the binary, its commands, the demo
+        // and the bench.
+        "startup" | "main" | "lib" | "cli" | "demo" | "bench" => 4,
+        _ => return None,
+    })
+}
+
+/// Imports that still point up: (file under `src/`, module imported).
+const KNOWN: &[(&str, &str)] = &[
+    // Pure code that names the wire format, which lives with the protocol.
+    ("audit/bundle.rs", "peer"),
+    ("audit/mod.rs", "store"),
+    ("audit/mod.rs", "peer"),
+    // Storage that signs and knows the wire format and the settings.
+    ("store/audit.rs", "peer"),
+    ("store/mod.rs", "config"),
+    ("store/peer.rs", "peer"),
+];
+
+fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn no_module_imports_from_a_layer_above_it() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut found = BTreeSet::new();
+    for path in files {
+        let rel = path
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let own = rel
+            .split('/')
+            .next()
+            .unwrap()
+            .trim_end_matches(".rs")
+            .to_owned();
+        let Some(own_layer) = layer(&own) else {
+            panic!("src/{rel}: module `{own}` has no layer; add it to `layer`");
+        };
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Non-test code only.
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        for (at, _) in code.match_indices("crate::") {
+            let target: String = code[at + "crate::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if let Some(l) = layer(&target) {
+                if l > own_layer {
+                    found.insert((rel.clone(), target));
+                }
+            }
+        }
+    }
+    let known: BTreeSet<(String, String)> = KNOWN
+        .iter()
+        .map(|&(f, m)| (f.to_owned(), m.to_owned()))
+        .collect();
+    let new: Vec<_> = found.difference(&known).collect();
+    let gone: Vec<_> = known.difference(&found).collect();
+    assert!(
+        new.is_empty(),
+        "imports from a layer above (move the code to its layer): {new:?}"
+    );
+    assert!(
+        gone.is_empty(),
+        "no longer imported: remove from KNOWN in tests/api/layers.rs: {gone:?}"
+    );
+}
