@@ -22,6 +22,8 @@ use diesel::connection::SimpleConnection;
 use diesel::{Connection, RunQueryDsl};
 use tokio::sync::Mutex;
 
+use crate::app::cases::{self as repo, NewDraft};
+use crate::app::NodeCtx;
 use crate::config::Settings;
 use crate::domain::case::CaseDetails;
 use crate::domain::ids::{CaseId, NodeId};
@@ -29,9 +31,8 @@ use crate::domain::lifecycle::{Action, TransitionParams};
 use crate::domain::roles::Role;
 use crate::peer::client::PeerClient;
 use crate::startup::{Application, StopHandle};
-use crate::store::cases::{self as repo, NewDraft};
 use crate::store::users::{self, Principal};
-use crate::store::{AnyConnection, DbError, NodeCtx};
+use crate::store::{AnyConnection, DbError};
 use crate::tls::{pki, NodeTls, RefusalCounter};
 
 /// Options of the benchmark.
@@ -440,7 +441,7 @@ async fn audit(entries: u64, tls: &NodeTls) -> anyhow::Result<()> {
         size += chunk;
     }
     let fill = started.elapsed();
-    let ctx = crate::store::NodeCtx {
+    let ctx = crate::app::NodeCtx {
         node: NodeId::NeAnltp,
         deadlines: Default::default(),
         message_key: tls.message_key.clone(),
@@ -472,7 +473,8 @@ async fn audit(entries: u64, tls: &NodeTls) -> anyhow::Result<()> {
         .await?;
     let t = Instant::now();
     db.write(move |c| {
-        store::sign_checkpoint(c, &ctx, size, chrono::Utc::now().naive_utc()).map(|_| ())
+        crate::app::audit::sign_checkpoint(c, &ctx, size, chrono::Utc::now().naive_utc())
+            .map(|_| ())
     })
     .await?;
     let signed = t.elapsed();
@@ -491,7 +493,7 @@ async fn audit(entries: u64, tls: &NodeTls) -> anyhow::Result<()> {
 
 /// Mean cost of signing and verifying a typical referral envelope, in µs.
 fn signature_cost(key: &openssl::pkey::PKey<openssl::pkey::Private>) -> anyhow::Result<(f64, f64)> {
-    use crate::peer::envelope::Signed;
+    use crate::domain::envelope::Signed;
     let body = serde_json::json!({ "payload": ready_details()?, "seq": 1, "message_type": "referral_request" });
     let public = openssl::pkey::PKey::public_key_from_der(&key.public_key_to_der()?)?;
     let n = 2000;
@@ -693,7 +695,7 @@ async fn drain(pair: &mut Pair, n: usize) -> anyhow::Result<Duration> {
     let (db, ctx) = (pair.ne.db.clone(), pair.ne.ctx.clone());
     tokio::task::spawn_blocking(move || seed(&db, &ctx, n, true)).await??;
     let pending = |db: crate::store::Db| async move {
-        db.read(|c| crate::store::peer::count_outgoing(c, "pending"))
+        db.read(|c| crate::app::exchange::count_outgoing(c, "pending"))
             .await
             .map_err(|e: DbError| anyhow::anyhow!(e))
     };

@@ -370,7 +370,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit(AuditCommand::Export { from, to, file }) => {
             let db = open_db(&settings)?;
-            let ctx = store::NodeCtx {
+            let ctx = crate::app::NodeCtx {
                 node: settings.node.id,
                 deadlines: settings.deadlines.clone(),
                 message_key: crate::tls::load_key(&settings.tls.client_key)?,
@@ -389,7 +389,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     Some(t) => store::audit::index_at(c, t)?,
                     None => store::audit::size(c)?,
                 };
-                store::audit::export(c, &ctx, a, b, &signer)
+                crate::app::audit::export(c, &ctx, a, b, &signer)
             })?;
             let text = serde_json::to_vec(&signed)?;
             std::fs::write(&file, text)
@@ -412,7 +412,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             match cmd {
                 MessagesCommand::List { status, limit } => {
                     for m in db.read_blocking(|c| {
-                        crate::store::peer::list_outgoing(c, status.as_deref(), None, limit)
+                        crate::app::exchange::list_outgoing(c, status.as_deref(), None, limit)
                     })? {
                         println!(
                             "{}\t{}\t{}\t{}\t{}\t{}",
@@ -430,7 +430,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                         .map(|i| i.parse::<crate::domain::ids::MessageId>())
                         .transpose()
                         .context("--id is not a message id")?;
-                    let n = db.write_blocking(|c| crate::store::peer::retry(c, id, now()))?;
+                    let n = db.write_blocking(|c| crate::app::exchange::retry(c, id, now()))?;
                     println!("{n} message(s) queued again");
                 }
             }

@@ -15,7 +15,6 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::domain::ids::NodeId;
-use crate::domain::lifecycle::State;
 
 /// Everything a node needs to run.
 #[derive(Debug, Deserialize)]
@@ -148,69 +147,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// `[deadlines]`: how long a case may stay in a state before it is overdue,
-/// in hours. A state without a limit is never overdue.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DeadlineSettings {
-    /// `deadlines.submitted_hours`: supervisor approval (default 48).
-    pub submitted_hours: Option<u32>,
-    /// `deadlines.approved_hours`: acknowledgement by the other agency (default 24).
-    pub approved_hours: Option<u32>,
-    /// `deadlines.received_hours`: decision by the receiving agency (default 120).
-    pub received_hours: Option<u32>,
-    /// `deadlines.info_requested_hours`: answer to an information request (default 72).
-    pub info_requested_hours: Option<u32>,
-    /// `deadlines.accepted_hours`: scheduling the handover (default 168).
-    pub accepted_hours: Option<u32>,
-    /// `deadlines.handover_scheduled_hours`: departure (default 336).
-    pub handover_scheduled_hours: Option<u32>,
-    /// `deadlines.in_transit_hours`: handover confirmation (default 48).
-    pub in_transit_hours: Option<u32>,
-    /// `deadlines.handed_over_hours`: start of assistance (default 24).
-    pub handed_over_hours: Option<u32>,
-    /// `deadlines.check_interval_secs`: how often the node looks for steps
-    /// past their time limit and records each once in the audit log (default 60).
-    pub check_interval_secs: u64,
-    /// `deadlines.follow_up_months`: reintegration follow-ups are due this
-    /// many months after monitoring starts (default `[3, 6, 12]`).
-    pub follow_up_months: Vec<u32>,
-}
-
-impl Default for DeadlineSettings {
-    fn default() -> Self {
-        Self {
-            submitted_hours: Some(48),
-            approved_hours: Some(24),
-            received_hours: Some(120),
-            info_requested_hours: Some(72),
-            accepted_hours: Some(168),
-            handover_scheduled_hours: Some(336),
-            in_transit_hours: Some(48),
-            handed_over_hours: Some(24),
-            check_interval_secs: 60,
-            follow_up_months: vec![3, 6, 12],
-        }
-    }
-}
-
-impl DeadlineSettings {
-    /// Time limit for a case entering `state`.
-    pub fn limit(&self, state: State) -> Option<chrono::Duration> {
-        let hours = match state {
-            State::Submitted => self.submitted_hours,
-            State::Approved => self.approved_hours,
-            State::Received => self.received_hours,
-            State::InfoRequested => self.info_requested_hours,
-            State::Accepted => self.accepted_hours,
-            State::HandoverScheduled => self.handover_scheduled_hours,
-            State::InTransit => self.in_transit_hours,
-            State::HandedOver => self.handed_over_hours,
-            _ => None,
-        };
-        hours.map(|h| chrono::Duration::hours(i64::from(h)))
-    }
-}
+pub use crate::domain::deadlines::DeadlineSettings;
 
 /// `[tokens]`: API bearer tokens.
 #[derive(Debug, Clone, Deserialize)]
@@ -573,8 +510,11 @@ mod tests {
     #[test]
     fn deadlines_cover_only_active_states() {
         let d = DeadlineSettings::default();
-        assert_eq!(d.limit(State::Received), Some(chrono::Duration::hours(120)));
-        assert_eq!(d.limit(State::Closed), None);
-        assert_eq!(d.limit(State::Draft), None);
+        assert_eq!(
+            d.limit(crate::domain::lifecycle::State::Received),
+            Some(chrono::Duration::hours(120))
+        );
+        assert_eq!(d.limit(crate::domain::lifecycle::State::Closed), None);
+        assert_eq!(d.limit(crate::domain::lifecycle::State::Draft), None);
     }
 }

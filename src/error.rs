@@ -23,10 +23,10 @@ use actix_web::{HttpMessage, HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::app::cases::CaseError;
 use crate::domain::lifecycle::TransitionError;
 use crate::domain::problem::ProblemCode;
 use crate::domain::FieldError;
-use crate::store::cases::CaseError;
 use crate::store::users::Principal;
 use crate::store::DbError;
 

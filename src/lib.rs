@@ -6,6 +6,7 @@
 //! assembles a node; [`cli`] is the command line.
 
 pub mod api;
+pub mod app;
 pub mod audit;
 pub mod bench;
 pub mod cli;

@@ -15,6 +15,7 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::{self, AppState};
+use crate::app::NodeCtx;
 use crate::config::{redact_url, Settings};
 use crate::error::problem_fallback;
 use crate::peer::client::PeerClient;
@@ -22,7 +23,7 @@ use crate::peer::convergence::Convergence;
 use crate::peer::dispatcher::Dispatcher;
 use crate::peer::server::{self as peer_server, PeerState};
 use crate::peer::witness::{self, Witnessing};
-use crate::store::{Db, NodeCtx};
+use crate::store::Db;
 use crate::telemetry::{self, Metrics};
 use crate::tls::{NodeTls, RefusalCounter};
 
@@ -347,7 +348,7 @@ async fn watch_deadlines(db: Db, interval: Duration, months: Vec<u32>) {
         match db
             .write({
                 let months = months.clone();
-                move |c| crate::store::cases::record_overdue(c, &months, now)
+                move |c| crate::app::cases::record_overdue(c, &months, now)
             })
             .await
         {

@@ -36,7 +36,7 @@ pub fn log_case_action(
     conn: &mut crate::store::AnyConnection,
     principal: &Principal,
     action: &str,
-    case: &crate::store::cases::Case,
+    case: &crate::app::cases::Case,
 ) -> Result<(), DbError> {
     let mut e = entry(kinds::API_ACTION, principal, action);
     e.case_id = Some(case.id.to_string());

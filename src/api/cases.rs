@@ -11,6 +11,7 @@ use utoipa::{IntoParams, IntoResponses, ToSchema};
 use super::audit;
 use super::auth::Auth;
 use super::{utc, AppState};
+use crate::app::cases::{self as repo, Case, CaseError, CaseFilter, Event, NewDraft};
 use crate::audit::kinds;
 use crate::domain::case::{CaseDetails, CaseDetailsInput, HandoverView, Identity, IdentityInput};
 use crate::domain::ids::CaseId;
@@ -21,7 +22,6 @@ use crate::domain::roles::{CaseView, Permission, Role};
 use crate::domain::FieldError;
 use crate::error::{ApiError, Problem};
 use crate::store::audit as audit_store;
-use crate::store::cases::{self as repo, Case, CaseError, CaseFilter, Event, NewDraft};
 
 /// Largest page of a case list.
 pub const MAX_PAGE: u32 = 200;
@@ -686,10 +686,10 @@ pub async fn get_case(
         .db
         .read(move |c| {
             let case = repo::get(c, id)?;
-            let waiting = crate::store::peer::oldest_undelivered(c, Some(id))?;
+            let waiting = crate::app::exchange::oldest_undelivered(c, Some(id))?;
             let disagreement = crate::store::convergence::open_for_case(c, id)?;
             let handover = crate::store::handovers::get(c, id)?;
-            let counts = crate::store::peer::delivery_counts(c, id)?;
+            let counts = crate::app::exchange::delivery_counts(c, id)?;
             let reports = (repo::reports(c, id)?, repo::monitoring_started(c, id)?);
             Ok::<_, repo::CaseError>((case, waiting, disagreement, handover, counts, reports))
         })

@@ -11,14 +11,14 @@ use super::audit;
 use super::auth::Auth;
 use super::cases::CommonErrors;
 use super::{utc, AppState};
+use crate::app::cases::{self as repo, CaseError};
+use crate::app::exchange as store;
 use crate::audit::kinds;
 use crate::domain::ids::{CaseId, MessageId};
 use crate::domain::roles::Permission;
 use crate::error::{ApiError, Problem};
 use crate::store::audit as audit_store;
-use crate::store::cases::{self as repo, CaseError};
 use crate::store::models::{AlertRow, InboxRow, OutboxRow};
-use crate::store::peer as store;
 use crate::store::DbError;
 
 /// One message exchanged with the other node.

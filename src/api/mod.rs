@@ -44,8 +44,9 @@ use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{scope, AppExt};
 
+use crate::app::NodeCtx;
 use crate::error::ApiError;
-use crate::store::{Db, NodeCtx};
+use crate::store::Db;
 use crate::telemetry::Metrics;
 
 /// Shared state of the API handlers.

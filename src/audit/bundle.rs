@@ -110,10 +110,10 @@ fn public_key(pem: &str) -> Result<openssl::pkey::PKey<openssl::pkey::Public>, S
         .map_err(|e| e.to_string())
 }
 
-/// Verifies a signed bundle (the JSON of [`crate::peer::envelope::Signed`]
+/// Verifies a signed bundle (the JSON of [`crate::domain::envelope::Signed`]
 /// whose body is a [`Bundle`]).
 pub fn verify(text: &[u8], progress: Progress<'_>) -> Result<(Bundle, Verdict), Failure> {
-    let signed: crate::peer::envelope::Signed =
+    let signed: crate::domain::envelope::Signed =
         serde_json::from_slice(text).map_err(|e| Failure::Unreadable(e.to_string()))?;
     let bundle: Bundle = serde_json::from_value(signed.body.clone())
         .map_err(|e| Failure::Unreadable(e.to_string()))?;

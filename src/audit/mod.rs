@@ -9,7 +9,8 @@
 //! reconciliation; [`reconcile`] matches the two nodes' exchange records.
 //!
 //! This module and its children are pure (no database, no network): the
-//! storage is in [`crate::store::audit`], the peer protocol in [`crate::peer`].
+//! log's rows are kept by `store::audit`, checkpoints and exports are signed
+//! by `app::audit`, and the other node witnesses the log through `peer`.
 
 pub mod bundle;
 pub mod merkle;

@@ -13,10 +13,10 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::envelope::Signed;
 use super::link::{Link, Progress};
 use super::server::{Batch, BatchResponse, ProblemBody};
 use crate::config::PeerSettings;
+use crate::domain::envelope::Signed;
 
 /// Talks to the peer's listener.
 #[derive(Clone)]

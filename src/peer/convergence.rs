@@ -21,13 +21,14 @@ use serde::{Deserialize, Serialize};
 
 use super::client::{PeerClient, SendError};
 use super::server::PeerState;
+use crate::app::cases::{self, CaseError};
+use crate::app::exchange as peer_store;
+use crate::app::NodeCtx;
 use crate::domain::convergence::{bucket, bucket_hash, judge, CaseDigest, Repair, Verdict};
 use crate::domain::ids::{CaseId, NodeId, ReferralId};
 use crate::error::ApiError;
-use crate::store::cases::{self, CaseError};
 use crate::store::convergence as store;
-use crate::store::peer as peer_store;
-use crate::store::{AnyConnection, Db, DbError, NodeCtx};
+use crate::store::{AnyConnection, Db, DbError};
 use crate::telemetry::Metrics;
 
 /// Bucket hashes of one node's shared cases.

@@ -25,13 +25,14 @@ use chrono::{NaiveDateTime, Utc};
 use tokio::sync::Notify;
 
 use super::client::{PeerClient, SendError};
-use super::envelope::Signed;
 use super::receipts::{self, RecordError};
+use crate::app::exchange as store;
+use crate::app::NodeCtx;
 use crate::config::PeerSettings;
+use crate::domain::envelope::Signed;
 use crate::domain::ids::MessageId;
 use crate::store::models::OutboxRow;
-use crate::store::peer as store;
-use crate::store::{Db, DbError, NodeCtx};
+use crate::store::{Db, DbError};
 use crate::telemetry::Metrics;
 
 /// The delivery loop of one node.

@@ -4,7 +4,6 @@
 pub mod client;
 pub mod convergence;
 pub mod dispatcher;
-pub mod envelope;
 pub mod link;
 pub mod receipts;
 pub mod server;

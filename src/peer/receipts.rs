@@ -8,9 +8,10 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use super::client::{PeerClient, SendError};
-use super::envelope::{self, Signed};
-use crate::store::peer::{self as store, SettleError};
-use crate::store::{Db, DbError, NodeCtx};
+use crate::app::exchange::{self as store, SettleError};
+use crate::app::NodeCtx;
+use crate::domain::envelope::{self, Signed};
+use crate::store::{Db, DbError};
 
 /// What the dispatcher and the listener tell each other about receipts.
 #[derive(Clone)]

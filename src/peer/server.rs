@@ -21,14 +21,15 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use super::envelope::{self, Envelope, Signed, SUPPORTED_SOP_VERSIONS};
 use super::receipts::{CatchUpError, RecordError};
+use crate::app::exchange::{self as store, Incoming, ReceiveError};
+use crate::app::NodeCtx;
 use crate::audit::{kinds, Entry};
+use crate::domain::envelope::{self, Envelope, Signed, SUPPORTED_SOP_VERSIONS};
 use crate::domain::ids::NodeId;
 use crate::error::{ApiError, Problem};
 use crate::store::audit as audit_store;
-use crate::store::peer::{self as store, Incoming, ReceiveError};
-use crate::store::{Db, DbError, NodeCtx};
+use crate::store::{Db, DbError};
 
 /// State of the peer listener.
 pub struct PeerState {

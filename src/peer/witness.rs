@@ -23,13 +23,14 @@ use serde::{Deserialize, Serialize};
 
 use super::client::{PeerClient, SendError};
 use super::server::{ClientCertificate, PeerState};
+use crate::app::NodeCtx;
 use crate::audit::merkle::{self, Hash};
 use crate::audit::note::{self, NoteSignature};
 use crate::audit::{from_hex, kinds, origin, to_hex, Entry};
 use crate::error::ApiError;
 use crate::store::audit::{self as store, Tree};
 use crate::store::models::{CheckpointRow, CosignatureRow, EvidenceRow};
-use crate::store::{Db, DbError, NodeCtx};
+use crate::store::{Db, DbError};
 
 /// What the peer last cosigned for this node.
 #[derive(Debug, Serialize, Deserialize)]
@@ -333,7 +334,7 @@ async fn refuse(db: &Db, sub: &Submission, r: Refusal) -> Result<HttpResponse, A
     db.write(move |c| {
         if keep {
             store::insert_evidence(c, &evidence)?;
-            crate::store::peer::alert(c, "checkpoint_refused", &detail, now)?;
+            crate::app::exchange::alert(c, "checkpoint_refused", &detail, now)?;
         }
         let mut e = Entry::new(
             kinds::CHECKPOINT_REFUSED,
@@ -508,7 +509,7 @@ impl Witnessing {
         let now = Utc::now().naive_utc();
         self.db
             .write(move |c| {
-                crate::store::peer::alert(c, alert, &detail, now)?;
+                crate::app::exchange::alert(c, alert, &detail, now)?;
                 let mut e = Entry::new(kind, "system", action);
                 e.seq = Some(seq);
                 e.outcome = "refused".into();
@@ -539,7 +540,7 @@ impl Witnessing {
                     }
                     let target = size.min(from + batch);
                     let now = Utc::now().naive_utc();
-                    let cp = store::sign_checkpoint(c, &ctx, target, now)?;
+                    let cp = crate::app::audit::sign_checkpoint(c, &ctx, target, now)?;
                     let proof = store::consistency_proof(c, from, target)?;
                     let leaves = store::leaves(c, from, target)?;
                     Ok::<_, DbError>(Some((size, cp, proof, leaves)))
@@ -600,7 +601,7 @@ impl Witnessing {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let key = crate::peer::envelope::public_key_of(&server_cert)
+            let key = crate::domain::envelope::public_key_of(&server_cert)
                 .map_err(|e| WitnessError::Protocol(e.to_string()))?;
             let sig = NoteSignature::parse_line(cosigned.cosignature.trim_end())
                 .map_err(|e| WitnessError::Protocol(format!("unreadable cosignature: {e}")))?;
@@ -610,8 +611,8 @@ impl Witnessing {
             let witness = origin(self.ctx.node.counterpart());
             let at = note::verify_cosignature(&body, &sig, &witness, &key)
                 .map_err(|e| WitnessError::Protocol(format!("cosignature does not verify: {e}")))?;
-            let pem = crate::peer::envelope::pem_of(&server_cert);
-            let fp = crate::peer::envelope::fingerprint(&server_cert);
+            let pem = crate::domain::envelope::pem_of(&server_cert);
+            let fp = crate::domain::envelope::fingerprint(&server_cert);
             let row = CosignatureRow {
                 origin: cp.origin.clone(),
                 size: cp.size,
@@ -621,7 +622,12 @@ impl Witnessing {
             };
             self.db
                 .write(move |c| {
-                    crate::store::peer::remember_certificate(c, &fp, &pem, Utc::now().naive_utc())?;
+                    crate::app::exchange::remember_certificate(
+                        c,
+                        &fp,
+                        &pem,
+                        Utc::now().naive_utc(),
+                    )?;
                     store::insert_cosignature(c, &row)
                 })
                 .await?;

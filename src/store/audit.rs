@@ -3,16 +3,17 @@
 //! its entry commit together; nothing here updates or deletes an entry (and
 //! the database's triggers refuse it).
 
-use chrono::{NaiveDateTime, SubsecRound, TimeZone, Utc};
+use chrono::{NaiveDateTime, TimeZone, Utc};
 use diesel::prelude::*;
 
-use super::models::{AuditRow, CheckpointRow, CosignatureRow, EvidenceRow};
+pub use super::models::CheckpointRow;
+use super::models::{AuditRow, CosignatureRow, EvidenceRow};
 use super::schema::{
     audit_checkpoints, audit_cosignatures, audit_evidence, audit_head, audit_log, audit_tree,
 };
 use super::{AnyConnection, DbError};
 use crate::audit::merkle::{self, Hash, MerkleError};
-use crate::audit::{from_hex, note, to_hex, Entry};
+use crate::audit::{from_hex, to_hex, Entry};
 
 fn row_of(e: &Entry) -> AuditRow {
     AuditRow {
@@ -415,42 +416,17 @@ pub fn utc(at: NaiveDateTime) -> chrono::DateTime<Utc> {
     Utc.from_utc_datetime(&at)
 }
 
-/// Signs this node's tree head at `size` entries (or returns the checkpoint
-/// already signed at that size) and stores it.
-pub fn sign_checkpoint(
+/// The checkpoint of `origin` at `size` entries, if one was signed.
+pub fn checkpoint_at(
     conn: &mut AnyConnection,
-    ctx: &super::NodeCtx,
+    origin: &str,
     size: u64,
-    now: NaiveDateTime,
-) -> Result<CheckpointRow, DbError> {
-    let origin = crate::audit::origin(ctx.node);
-    if let Some(existing) = audit_checkpoints::table
-        .find((origin.as_str(), size as i64))
+) -> Result<Option<CheckpointRow>, DbError> {
+    Ok(audit_checkpoints::table
+        .find((origin, size as i64))
         .select(CheckpointRow::as_select())
         .first(conn)
-        .optional()?
-    {
-        return Ok(existing);
-    }
-    let root = root(conn, Tree::Own, size)?;
-    let cp = note::Checkpoint {
-        origin: origin.clone(),
-        size,
-        root,
-        time: utc(now).trunc_subsecs(0),
-    };
-    let text = note::sign_checkpoint(&cp, &origin, &ctx.message_key)
-        .map_err(|e| DbError::Corrupt(format!("signing a checkpoint: {e}")))?;
-    let row = CheckpointRow {
-        origin,
-        size: size as i64,
-        root: to_hex(&root),
-        signed_at: cp.time.naive_utc(),
-        note: text,
-        recorded_at: now,
-    };
-    insert_checkpoint(conn, &row)?;
-    Ok(row)
+        .optional()?)
 }
 
 /// Entries of the given kinds after index `after` (all when `None`), in order.
@@ -470,78 +446,4 @@ pub fn entries_of_kinds_after(
     }
     let rows: Vec<AuditRow> = q.order(audit_log::idx.asc()).limit(limit).load(conn)?;
     Ok(rows.into_iter().map(entry_of).collect())
-}
-
-/// Builds the signed bundle of entries `[from, to)` (clamped to the log):
-/// signs a checkpoint of the whole log first, so the bundle ends on one.
-pub fn export(
-    conn: &mut AnyConnection,
-    ctx: &super::NodeCtx,
-    from: u64,
-    to: u64,
-    signer_certificate: &str,
-) -> Result<crate::peer::envelope::Signed, DbError> {
-    use crate::audit::bundle::{Bundle, BundleCheckpoint, Node, FORMAT};
-    let size = size(conn)?;
-    let to = to.min(size);
-    let from = from.min(to);
-    let now = Utc::now().naive_utc();
-    if size > 0 {
-        sign_checkpoint(conn, ctx, size, now)?;
-    }
-    let origin = crate::audit::origin(ctx.node);
-    let witness = crate::audit::origin(ctx.node.counterpart());
-    let cosigs = cosignatures(conn, &origin)?;
-    let mut checkpoints = Vec::new();
-    for cp in self::checkpoints(conn, &origin, i64::MAX)? {
-        let cp_size = cp.size.max(0) as u64;
-        if cp_size > size {
-            continue;
-        }
-        checkpoints.push(BundleCheckpoint {
-            consistency_to_last: consistency_proof(conn, cp_size, size)?
-                .iter()
-                .map(|h| to_hex(h))
-                .collect(),
-            cosignatures: cosigs
-                .iter()
-                .filter(|s| s.size == cp.size && s.witness == witness)
-                .map(|s| s.signature.clone())
-                .collect(),
-            note: cp.note,
-        });
-    }
-    let mut cover_nodes = cover(conn, 0, from)?;
-    cover_nodes.extend(cover(conn, to, size)?);
-    let witness_certificates: Vec<String> = super::schema::certificates::table
-        .select(super::schema::certificates::pem)
-        .load(conn)?;
-    let bundle = Bundle {
-        format: FORMAT.into(),
-        node: ctx.node.as_str().into(),
-        origin,
-        witness,
-        from,
-        to,
-        size,
-        entries: entries(conn, from, to)?,
-        leaves: leaves(conn, from, to)?
-            .into_iter()
-            .map(|(_, h)| h)
-            .collect(),
-        cover: cover_nodes
-            .into_iter()
-            .map(|(level, index, h)| Node {
-                level,
-                index,
-                hash: to_hex(&h),
-            })
-            .collect(),
-        checkpoints,
-        signer_certificate: signer_certificate.to_owned(),
-        witness_certificates,
-    };
-    let body = serde_json::to_value(&bundle).map_err(|e| DbError::Corrupt(e.to_string()))?;
-    crate::peer::envelope::Signed::sign(body, &ctx.message_key)
-        .map_err(|e| DbError::Corrupt(format!("signing the bundle: {e}")))
 }

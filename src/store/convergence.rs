@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use super::models::DisagreementRow;
 use super::schema::{case_disagreements, case_events, cases, inbox_messages, outbox_messages};
-use super::{audit, peer, AnyConnection, DbError};
+use super::{alerts, audit, outbox, AnyConnection, DbError};
 use crate::audit::Entry;
 use crate::domain::convergence::CaseDigest;
 use crate::domain::ids::CaseId;
@@ -49,7 +49,9 @@ pub fn digests(conn: &mut AnyConnection) -> Result<Vec<(CaseId, CaseDigest)>, Db
         .map(|(c, s)| (c, s.unwrap_or(0)))
         .collect();
     let unsettled: HashSet<String> = outbox_messages::table
-        .filter(outbox_messages::status.eq_any([peer::status::PENDING, peer::status::SUSPENDED]))
+        .filter(
+            outbox_messages::status.eq_any([outbox::status::PENDING, outbox::status::SUSPENDED]),
+        )
         .select(outbox_messages::case_id)
         .distinct()
         .load::<String>(conn)?
@@ -169,7 +171,7 @@ pub fn record(
             resolved_at: None,
         })
         .execute(conn)?;
-    peer::alert(
+    alerts::alert(
         conn,
         "case_disagreement",
         &format!(

@@ -7,15 +7,15 @@
 //! timeout, with exactly one writer connection (fair and fast under load) and
 //! a pool of read-only connections beside it.
 
+pub mod alerts;
 pub mod audit;
-pub mod cases;
 pub mod convergence;
 pub mod crossings;
 pub mod directory;
 pub mod group_commit;
 pub mod handovers;
 pub mod models;
-pub mod peer;
+pub mod outbox;
 pub mod schema;
 pub mod users;
 
@@ -30,25 +30,6 @@ use secrecy::{ExposeSecret, SecretString};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
-
-/// What the repositories need to know about this node: who it is, the SOP
-/// time limits, and the keys that sign what it sends.
-pub struct NodeCtx {
-    pub node: crate::domain::ids::NodeId,
-    pub deadlines: crate::config::DeadlineSettings,
-    /// Signs outgoing messages (the key of the node's client certificate).
-    pub message_key: openssl::pkey::PKey<openssl::pkey::Private>,
-    /// Signs receipts (the key of the node's server certificate).
-    pub receipt_key: openssl::pkey::PKey<openssl::pkey::Private>,
-}
-
-impl std::fmt::Debug for NodeCtx {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeCtx")
-            .field("node", &self.node)
-            .finish_non_exhaustive()
-    }
-}
 
 /// A connection to either backend.
 #[derive(diesel::MultiConnection)]

@@ -6,6 +6,7 @@
 //! no usable token. Lookup is by digest; the digest found is compared again
 //! in constant time.
 
+use crate::domain::envelope::hex;
 use base64::Engine;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
@@ -209,17 +210,6 @@ pub fn set_disabled(
 
 fn digest(secret: &str) -> String {
     hex(&openssl::sha::sha256(secret.as_bytes()))
-}
-
-/// Lower-case hexadecimal.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 pub fn issue_token(

@@ -65,7 +65,7 @@ pub fn export(n: &TestNode) -> Vec<u8> {
     let signed =
         n.db.write_blocking(|c| {
             let size = passerelle::store::audit::size(c)?;
-            passerelle::store::audit::export(c, &n.ctx, 0, size, &pem)
+            passerelle::app::audit::export(c, &n.ctx, 0, size, &pem)
         })
         .unwrap();
     serde_json::to_vec(&signed).unwrap()
@@ -349,7 +349,7 @@ async fn forged_and_inconsistent_checkpoints_are_detected() {
     // (the bundle's own signature no longer matches either: re-sign it as the node would)
     let v: Value = serde_json::from_slice(&bytes).unwrap();
     let resigned =
-        passerelle::peer::envelope::Signed::sign(v["body"].clone(), &ne.ctx.message_key).unwrap();
+        passerelle::domain::envelope::Signed::sign(v["body"].clone(), &ne.ctx.message_key).unwrap();
     match verify(&serde_json::to_vec(&resigned).unwrap()) {
         Err(Failure::Checkpoint { .. }) => {}
         other => panic!("forged checkpoint: {other:?}"),

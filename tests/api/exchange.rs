@@ -465,10 +465,10 @@ pub fn referral_envelope(
     seq: i64,
     prev_hash: &str,
     message_type: &str,
-) -> passerelle::peer::envelope::Envelope {
+) -> passerelle::domain::envelope::Envelope {
     let details: passerelle::domain::case::CaseDetailsInput =
         serde_json::from_value(ready_details()).unwrap();
-    passerelle::peer::envelope::Envelope {
+    passerelle::domain::envelope::Envelope {
         message_id: passerelle::domain::ids::MessageId::new(),
         message_type: message_type.into(),
         referral_id: ReferralId::new(),
@@ -477,7 +477,7 @@ pub fn referral_envelope(
         seq,
         prev_hash: prev_hash.into(),
         created_at: chrono::Utc::now(),
-        sop_version: passerelle::peer::envelope::SOP_VERSION.into(),
+        sop_version: passerelle::domain::envelope::SOP_VERSION.into(),
         payload: json!({
             "reference": passerelle::domain::ids::CaseReference::generate(NodeId::NeAnltp, 2026, [seq as u8; 6]).to_string(),
             "details": details.parse("").unwrap(),
@@ -488,16 +488,16 @@ pub fn referral_envelope(
 }
 
 pub fn sign(
-    env: &passerelle::peer::envelope::Envelope,
+    env: &passerelle::domain::envelope::Envelope,
     key: &openssl::pkey::PKey<openssl::pkey::Private>,
-) -> passerelle::peer::envelope::Signed {
-    passerelle::peer::envelope::Signed::sign(serde_json::to_value(env).unwrap(), key).unwrap()
+) -> passerelle::domain::envelope::Signed {
+    passerelle::domain::envelope::Signed::sign(serde_json::to_value(env).unwrap(), key).unwrap()
 }
 
 pub async fn post(
     client: &reqwest::Client,
     n: &TestNode,
-    messages: Vec<passerelle::peer::envelope::Signed>,
+    messages: Vec<passerelle::domain::envelope::Signed>,
 ) -> reqwest::Response {
     client
         .post(format!(
@@ -524,7 +524,7 @@ pub async fn case_count(n: &TestNode) -> usize {
 
 #[tokio::test]
 async fn tampered_replayed_out_of_sequence_and_unknown_messages_are_refused() {
-    use passerelle::peer::envelope::GENESIS_HASH;
+    use passerelle::domain::envelope::GENESIS_HASH;
     let ng = spawn_node(NodeId::NgNaptip).await;
     let (cert, key) = niamey_identity();
     let client = peer_client(&ng, Some((&cert, &key)));

@@ -6,11 +6,11 @@
 //! node under test.
 
 use openssl::pkey::{PKey, Private};
+use passerelle::domain::envelope::{Envelope, Signed, GENESIS_HASH, SOP_VERSION};
 use passerelle::domain::ids::{CaseId, CaseReference, NodeId, ReferralId};
 use passerelle::domain::lifecycle::{Action, State};
 use passerelle::domain::message_type::MessageType;
 use passerelle::domain::roles::Role;
-use passerelle::peer::envelope::{Envelope, Signed, GENESIS_HASH, SOP_VERSION};
 use serde_json::{json, Value};
 
 use crate::helpers::{certs_dir, TestNode};

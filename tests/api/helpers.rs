@@ -87,7 +87,7 @@ pub struct TestNode {
     pub client: reqwest::Client,
     pub tokens: HashMap<Role, String>,
     pub db: Db,
-    pub ctx: std::sync::Arc<passerelle::store::NodeCtx>,
+    pub ctx: std::sync::Arc<passerelle::app::NodeCtx>,
     pub node: NodeId,
     pub database_url: String,
     pub dir: tempfile::TempDir,

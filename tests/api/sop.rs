@@ -1,9 +1,9 @@
 //! The joint SOP end to end: the consent gate, consent withdrawal and
 //! erasure, both languages.
 
+use passerelle::domain::envelope::GENESIS_HASH;
 use passerelle::domain::ids::NodeId;
 use passerelle::domain::roles::Role::*;
-use passerelle::peer::envelope::GENESIS_HASH;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -242,7 +242,7 @@ async fn a_step_past_its_time_limit_is_recorded_once_in_the_audit_log() {
         })
         .unwrap();
     let found = |n: &TestNode| {
-        n.db.write_blocking(|c| passerelle::store::cases::record_overdue(c, &[3, 6, 12], now()))
+        n.db.write_blocking(|c| passerelle::app::cases::record_overdue(c, &[3, 6, 12], now()))
             .unwrap()
     };
     assert_eq!(found(&ne), 1);
@@ -797,7 +797,7 @@ async fn a_follow_up_past_its_due_date_is_recorded_once_in_the_audit_log() {
         .unwrap();
     let sweep = || {
         ng.db
-            .write_blocking(|c| passerelle::store::cases::record_overdue(c, &[3, 6, 12], now()))
+            .write_blocking(|c| passerelle::app::cases::record_overdue(c, &[3, 6, 12], now()))
             .unwrap()
     };
     assert_eq!(sweep(), 1);

@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::ids::{MessageId, NodeId, ReferralId};
-use crate::store::users::hex;
 
 /// SOP version this node follows and sends.
 pub const SOP_VERSION: &str = "1.0";
@@ -26,6 +25,17 @@ pub const SOP_VERSION: &str = "1.0";
 pub const SUPPORTED_SOP_VERSIONS: &[&str] = &["1.0"];
 /// `prev_hash` of the first message in a direction.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Lower-case hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
 
 /// The envelope (what is signed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,19 +10,22 @@ use chrono::{Datelike, NaiveDateTime, SubsecRound};
 use diesel::prelude::*;
 use serde_json::json;
 
-use super::handovers;
-use super::models::{CaseRow, EventRow, IdempotencyRow, IdentityRow};
-use super::schema::{case_events, case_identities, cases, idempotency_keys};
-use super::users::{hex, Principal};
-use super::{peer, AnyConnection, DbError, NodeCtx};
+use super::exchange as peer;
+use super::NodeCtx;
 use crate::domain::case::{CaseDetails, Identity};
 use crate::domain::disclosure;
+use crate::domain::envelope::hex;
 use crate::domain::handover::{self, AtCrossing, HandoverError, HandoverParams, PlanStatus};
 use crate::domain::ids::{CaseId, CaseReference, MessageId, NodeId, ReferralId, UserId};
 use crate::domain::lifecycle::{
     self, Action, Actor, Side, State, TransitionError, TransitionParams,
 };
 use crate::domain::FieldError;
+use crate::store::handovers;
+use crate::store::models::{CaseRow, EventRow, IdempotencyRow, IdentityRow};
+use crate::store::schema::{case_events, case_identities, cases, idempotency_keys};
+use crate::store::users::Principal;
+use crate::store::{AnyConnection, DbError};
 
 /// A case as stored, parsed.
 #[derive(Debug, Clone)]
@@ -545,7 +548,7 @@ fn apply(
                 e.case_id = Some(case.id.to_string());
                 e.referral_id = Some(case.referral_id.to_string());
                 e.outcome = "flagged".into();
-                super::audit::append(conn, e)?;
+                crate::store::audit::append(conn, e)?;
             }
         }
         _ => {}
@@ -690,7 +693,7 @@ pub fn resynchronise(
     e.referral_id = Some(case.referral_id.to_string());
     e.outcome = to.as_str().to_owned();
     e.code = Some(case.state.as_str().to_owned());
-    super::audit::append(conn, e)?;
+    crate::store::audit::append(conn, e)?;
     Ok(Case {
         state: to,
         hold_from,
@@ -1138,7 +1141,7 @@ pub fn list(
     let rows: Vec<CaseRow> = q.order(cases::id.desc()).limit(filter.limit).load(conn)?;
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let erased: std::collections::HashMap<String, NaiveDateTime> = {
-        use super::schema::case_erasures;
+        use crate::store::schema::case_erasures;
         case_erasures::table
             .filter(case_erasures::case_id.eq_any(&ids))
             .select((case_erasures::case_id, case_erasures::erased_at))
@@ -1203,7 +1206,7 @@ fn erase(
     user: Option<&Principal>,
     now: NaiveDateTime,
 ) -> Result<Case, CaseError> {
-    use super::schema::{case_erasures, inbox_messages, outbox_messages};
+    use crate::store::schema::{case_erasures, inbox_messages, outbox_messages};
     let consent = case.details.consent.clone().map(|mut c| {
         c.withdrawn_on = Some(withdrawn_on);
         c.interpreter_language = None;
@@ -1247,7 +1250,7 @@ fn erase(
     // Reports (family tracing, assessments), timeline comments and the
     // digest of the create request go too.
     {
-        use super::schema::{case_reports, idempotency_keys};
+        use crate::store::schema::{case_reports, idempotency_keys};
         diesel::delete(case_reports::table.filter(case_reports::case_id.eq(case.id.to_string())))
             .execute(conn)?;
         diesel::update(case_events::table.filter(case_events::case_id.eq(case.id.to_string())))
@@ -1291,7 +1294,7 @@ pub fn erasure(
     conn: &mut AnyConnection,
     id: CaseId,
 ) -> Result<Option<(NaiveDateTime, Option<NaiveDateTime>)>, DbError> {
-    use super::schema::case_erasures;
+    use crate::store::schema::case_erasures;
     Ok(case_erasures::table
         .find(id.to_string())
         .select((
@@ -1341,7 +1344,7 @@ pub fn withdraw_consent(
 
 /// Whether the other node has (or will have) a copy of this case.
 fn peer_holds(conn: &mut AnyConnection, case: &Case) -> Result<bool, DbError> {
-    use super::schema::outbox_messages;
+    use crate::store::schema::outbox_messages;
     if case.side == Side::Receiving {
         return Ok(true);
     }
@@ -1386,7 +1389,7 @@ pub fn erasure_confirmed(
     referral_id: ReferralId,
     now: NaiveDateTime,
 ) -> Result<(), CaseError> {
-    use super::schema::case_erasures;
+    use crate::store::schema::case_erasures;
     let now = now.trunc_subsecs(6);
     let case = find_by_referral(conn, referral_id)?.ok_or(CaseError::NotFound)?;
     diesel::update(case_erasures::table.find(case.id.to_string()))
@@ -1432,7 +1435,7 @@ fn record_overdue_follow_ups(
     months: &[u32],
     now: NaiveDateTime,
 ) -> Result<usize, DbError> {
-    use super::schema::case_reports;
+    use crate::store::schema::case_reports;
     let monitored: Vec<(String, String)> = cases::table
         .filter(cases::state.eq(State::ReintegrationMonitoring.as_str()))
         .select((cases::id, cases::referral_id))
@@ -1486,7 +1489,7 @@ fn mark_overdue(
     due_at: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    use super::schema::overdue_steps;
+    use crate::store::schema::overdue_steps;
     let known: i64 = overdue_steps::table
         .find((case_id, step, due_at))
         .count()
@@ -1510,7 +1513,7 @@ fn mark_overdue(
         chrono::TimeZone::from_utc_datetime(&chrono::Utc, &due_at)
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     );
-    super::audit::append(conn, e)?;
+    crate::store::audit::append(conn, e)?;
     Ok(true)
 }
 
@@ -1544,7 +1547,7 @@ pub fn record_report(
     user: Option<&Principal>,
     now: NaiveDateTime,
 ) -> Result<Case, CaseError> {
-    use super::schema::case_reports;
+    use crate::store::schema::case_reports;
     let now = now.trunc_subsecs(6);
     let by = if user.is_some() {
         case.side
@@ -1642,7 +1645,7 @@ pub fn record_report(
 
 /// A case's reports, oldest first.
 pub fn reports(conn: &mut AnyConnection, id: CaseId) -> Result<Vec<Report>, CaseError> {
-    use super::schema::case_reports;
+    use crate::store::schema::case_reports;
     let rows: Vec<(String, i64, String, String, NaiveDateTime)> = case_reports::table
         .filter(case_reports::case_id.eq(id.to_string()))
         .order((case_reports::kind.asc(), case_reports::number.asc()))

@@ -12,27 +12,22 @@ use chrono::{Duration, NaiveDateTime, TimeZone, Utc};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
-use super::audit;
 use super::cases::{self, CaseError};
-use super::models::{AlertRow, InboxRow, OutboxRow};
-use super::schema::{certificates, inbox_messages, outbox_messages, peer_alerts, peer_channels};
-use super::{AnyConnection, DbError, NodeCtx};
+use super::NodeCtx;
 use crate::audit::{kinds, Entry};
 use crate::domain::case::{CaseDetails, Identity};
+use crate::domain::envelope::{self, Envelope, Receipt, Signed, SOP_VERSION};
 use crate::domain::ids::{CaseId, CaseReference, MessageId, ReferralId};
 use crate::domain::lifecycle::{Action, TransitionError, TransitionParams};
-use crate::peer::envelope::{self, Envelope, Receipt, Signed, SOP_VERSION};
+use crate::store::audit;
+use crate::store::models::{InboxRow, OutboxRow};
+use crate::store::schema::{certificates, inbox_messages, outbox_messages, peer_channels};
+use crate::store::{AnyConnection, DbError};
 
 const OUTGOING: &str = "outgoing";
 const INCOMING: &str = "incoming";
 
-/// Delivery status of an outgoing message.
-pub mod status {
-    pub const PENDING: &str = "pending";
-    pub const DELIVERED: &str = "delivered";
-    pub const REJECTED: &str = "rejected";
-    pub const SUSPENDED: &str = "suspended";
-}
+pub use crate::store::outbox::status;
 
 fn to_text<T: serde::Serialize>(value: &T) -> Result<String, DbError> {
     serde_json::to_string(value).map_err(|e| DbError::Corrupt(format!("cannot serialise: {e}")))
@@ -365,32 +360,7 @@ pub fn list_incoming(
         .load(conn)?)
 }
 
-/// Records an alert for administrators (and the log).
-pub fn alert(
-    conn: &mut AnyConnection,
-    kind: &str,
-    detail: &str,
-    now: NaiveDateTime,
-) -> Result<(), DbError> {
-    tracing::warn!(kind, detail, "peer exchange alert");
-    diesel::insert_into(peer_alerts::table)
-        .values(AlertRow {
-            id: MessageId::new().to_string(),
-            at: now,
-            kind: kind.into(),
-            detail: detail.into(),
-        })
-        .execute(conn)?;
-    Ok(())
-}
-
-pub fn list_alerts(conn: &mut AnyConnection, limit: i64) -> Result<Vec<AlertRow>, DbError> {
-    Ok(peer_alerts::table
-        .select(AlertRow::as_select())
-        .order(peer_alerts::id.desc())
-        .limit(limit)
-        .load(conn)?)
-}
+pub use crate::store::alerts::{alert, list_alerts};
 
 /// Keeps a signer certificate, once.
 pub fn remember_certificate(
@@ -750,7 +720,7 @@ fn apply_incoming(
             Some(v) => {
                 let plan = serde_json::from_value::<crate::domain::handover::Plan>(v.clone())
                     .map_err(invalid)?;
-                plan.check_codes(&super::crossings::active_codes(conn)?)
+                plan.check_codes(&crate::store::crossings::active_codes(conn)?)
                     .map_err(CaseError::InvalidParameters)?;
                 Some(plan)
             }
@@ -783,7 +753,7 @@ fn apply_incoming(
     params.handover = match (p.action, p.handover) {
         (Action::ScheduleHandover, Some(v)) => {
             let plan: crate::domain::handover::Plan = serde_json::from_value(v).map_err(invalid)?;
-            plan.check_codes(&super::crossings::active_codes(conn)?)
+            plan.check_codes(&crate::store::crossings::active_codes(conn)?)
                 .map_err(CaseError::InvalidParameters)?;
             Some(crate::domain::handover::HandoverParams::Plan(plan))
         }

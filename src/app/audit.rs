@@ -1,0 +1,117 @@
+//! Signing this node's audit log: checkpoints of its tree head, and signed
+//! export bundles. Storage keeps the rows; the keys are used here.
+
+use chrono::{NaiveDateTime, SubsecRound, Utc};
+use diesel::prelude::*;
+
+use super::NodeCtx;
+use crate::audit::{note, to_hex};
+use crate::store::audit::{self as store, CheckpointRow, Tree};
+use crate::store::{AnyConnection, DbError};
+
+/// Signs this node's tree head at `size` entries (or returns the checkpoint
+/// already signed at that size) and stores it.
+pub fn sign_checkpoint(
+    conn: &mut AnyConnection,
+    ctx: &NodeCtx,
+    size: u64,
+    now: NaiveDateTime,
+) -> Result<CheckpointRow, DbError> {
+    let origin = crate::audit::origin(ctx.node);
+    if let Some(existing) = store::checkpoint_at(conn, &origin, size)? {
+        return Ok(existing);
+    }
+    let root = store::root(conn, Tree::Own, size)?;
+    let cp = note::Checkpoint {
+        origin: origin.clone(),
+        size,
+        root,
+        time: store::utc(now).trunc_subsecs(0),
+    };
+    let text = note::sign_checkpoint(&cp, &origin, &ctx.message_key)
+        .map_err(|e| DbError::Corrupt(format!("signing a checkpoint: {e}")))?;
+    let row = CheckpointRow {
+        origin,
+        size: size as i64,
+        root: to_hex(&root),
+        signed_at: cp.time.naive_utc(),
+        note: text,
+        recorded_at: now,
+    };
+    store::insert_checkpoint(conn, &row)?;
+    Ok(row)
+}
+
+/// Builds the signed bundle of entries `[from, to)` (clamped to the log):
+/// signs a checkpoint of the whole log first, so the bundle ends on one.
+pub fn export(
+    conn: &mut AnyConnection,
+    ctx: &NodeCtx,
+    from: u64,
+    to: u64,
+    signer_certificate: &str,
+) -> Result<crate::domain::envelope::Signed, DbError> {
+    use crate::audit::bundle::{Bundle, BundleCheckpoint, Node, FORMAT};
+    let size = store::size(conn)?;
+    let to = to.min(size);
+    let from = from.min(to);
+    let now = Utc::now().naive_utc();
+    if size > 0 {
+        sign_checkpoint(conn, ctx, size, now)?;
+    }
+    let origin = crate::audit::origin(ctx.node);
+    let witness = crate::audit::origin(ctx.node.counterpart());
+    let cosigs = store::cosignatures(conn, &origin)?;
+    let mut checkpoints = Vec::new();
+    for cp in store::checkpoints(conn, &origin, i64::MAX)? {
+        let cp_size = cp.size.max(0) as u64;
+        if cp_size > size {
+            continue;
+        }
+        checkpoints.push(BundleCheckpoint {
+            consistency_to_last: store::consistency_proof(conn, cp_size, size)?
+                .iter()
+                .map(|h| to_hex(h))
+                .collect(),
+            cosignatures: cosigs
+                .iter()
+                .filter(|s| s.size == cp.size && s.witness == witness)
+                .map(|s| s.signature.clone())
+                .collect(),
+            note: cp.note,
+        });
+    }
+    let mut cover_nodes = store::cover(conn, 0, from)?;
+    cover_nodes.extend(store::cover(conn, to, size)?);
+    let witness_certificates: Vec<String> = crate::store::schema::certificates::table
+        .select(crate::store::schema::certificates::pem)
+        .load(conn)?;
+    let bundle = Bundle {
+        format: FORMAT.into(),
+        node: ctx.node.as_str().into(),
+        origin,
+        witness,
+        from,
+        to,
+        size,
+        entries: store::entries(conn, from, to)?,
+        leaves: store::leaves(conn, from, to)?
+            .into_iter()
+            .map(|(_, h)| h)
+            .collect(),
+        cover: cover_nodes
+            .into_iter()
+            .map(|(level, index, h)| Node {
+                level,
+                index,
+                hash: to_hex(&h),
+            })
+            .collect(),
+        checkpoints,
+        signer_certificate: signer_certificate.to_owned(),
+        witness_certificates,
+    };
+    let body = serde_json::to_value(&bundle).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    crate::domain::envelope::Signed::sign(body, &ctx.message_key)
+        .map_err(|e| DbError::Corrupt(format!("signing the bundle: {e}")))
+}
