@@ -23,6 +23,49 @@ use crate::domain::FieldError;
 use crate::error::{ApiError, Problem};
 use crate::store::audit as audit_store;
 
+/// The write every case-changing handler shares: the use case and the
+/// caller's audit entry in one transaction, then the request is marked
+/// audited and the dispatcher woken (the use case may have queued a message
+/// for the other node). The entry's action is the lifecycle action for a
+/// transition, else the operation (`POST /api/v1/cases/{id}/…`).
+async fn write_case<F>(
+    state: &AppState,
+    req: &HttpRequest,
+    principal: crate::store::users::Principal,
+    lifecycle_action: Option<&'static str>,
+    use_case: F,
+) -> Result<Case, ApiError>
+where
+    F: FnOnce(
+            &mut crate::store::AnyConnection,
+            &crate::store::users::Principal,
+        ) -> Result<Case, CaseError>
+        + Send
+        + 'static,
+{
+    let action = lifecycle_action.map_or_else(
+        || {
+            format!(
+                "{} {}",
+                req.method(),
+                req.match_pattern().unwrap_or_default()
+            )
+        },
+        str::to_owned,
+    );
+    let case = state
+        .db
+        .write(move |c| {
+            let case = use_case(c, &principal)?;
+            audit::log_case_action(c, &principal, &action, &case)?;
+            Ok::<_, CaseError>(case)
+        })
+        .await?;
+    req.extensions_mut().insert(audit::Audited);
+    state.wake.notify_one();
+    Ok(case)
+}
+
 /// Largest page of a case list.
 pub const MAX_PAGE: u32 = 200;
 /// Default page size.
@@ -761,16 +804,10 @@ pub async fn update_case(
     let (details, identity) = parse_case_request(body.into_inner())?;
     let id = id.into_inner();
     let now = now();
-    let principal = auth.0.clone();
-    let case = state
-        .db
-        .write(move |c| {
-            let case = repo::update_draft(c, id, expected, details, identity, &principal, now)?;
-            audit::log_case_action(c, &principal, "PUT /api/v1/cases/{id}", &case)?;
-            Ok::<_, CaseError>(case)
-        })
-        .await?;
-    req.extensions_mut().insert(audit::Audited);
+    let case = write_case(&state, &req, auth.0.clone(), None, move |c, principal| {
+        repo::update_draft(c, id, expected, details, identity, principal, now)
+    })
+    .await?;
     Ok(case_response(
         actix_web::http::StatusCode::OK,
         &case,
@@ -836,19 +873,15 @@ pub async fn transition_case(
         check_scope(&auth, &current)?;
     }
     let now = now();
-    let principal = auth.0.clone();
     let ctx = state.ctx.clone();
-    let case = state
-        .db
-        .write(move |c| {
-            let case = repo::transition(c, &ctx, id, expected, action, params, &principal, now)?;
-            audit::log_case_action(c, &principal, action.as_str(), &case)?;
-            Ok::<_, CaseError>(case)
-        })
-        .await?;
-    req.extensions_mut().insert(audit::Audited);
-    // A change the other node must learn of was queued: deliver it now.
-    state.wake.notify_one();
+    let case = write_case(
+        &state,
+        &req,
+        auth.0.clone(),
+        Some(action.as_str()),
+        move |c, principal| repo::transition(c, &ctx, id, expected, action, params, principal, now),
+    )
+    .await?;
     tracing::info!(case = %case.id, action = %action, to = %case.state, "case transition");
     Ok(case_response(
         actix_web::http::StatusCode::OK,
@@ -948,23 +981,11 @@ pub async fn withdraw_consent(
         )]));
     }
     let id = id.into_inner();
-    let principal = auth.0.clone();
     let ctx = state.ctx.clone();
-    let case = state
-        .db
-        .write(move |c| {
-            let case = repo::withdraw_consent(c, &ctx, id, withdrawn_on, &principal, now)?;
-            audit::log_case_action(
-                c,
-                &principal,
-                "POST /api/v1/cases/{id}/consent-withdrawal",
-                &case,
-            )?;
-            Ok::<_, CaseError>(case)
-        })
-        .await?;
-    req.extensions_mut().insert(audit::Audited);
-    state.wake.notify_one();
+    let case = write_case(&state, &req, auth.0.clone(), None, move |c, principal| {
+        repo::withdraw_consent(c, &ctx, id, withdrawn_on, principal, now)
+    })
+    .await?;
     tracing::info!(case = %case.id, "consent withdrawn: personal data erased");
     Ok(case_response(
         actix_web::http::StatusCode::OK,
@@ -1053,27 +1074,16 @@ async fn answer_handover(
     let expected = if_match(&req)?;
     let principal = auth.0.clone();
     let ctx = state.ctx.clone();
-    let action = if plan.is_some() {
-        "POST /api/v1/cases/{id}/handover/counter-proposal"
-    } else {
-        "POST /api/v1/cases/{id}/handover/acceptance"
-    };
-    let case = state
-        .db
-        .write(move |c| {
-            let case = repo::get(c, id)?;
-            if case.version != expected {
-                return Err(CaseError::VersionMismatch {
-                    current: case.version,
-                });
-            }
-            let case = repo::answer_handover(c, &ctx, case, plan, Some(&principal), None, now)?;
-            audit::log_case_action(c, &principal, action, &case)?;
-            Ok::<_, CaseError>(case)
-        })
-        .await?;
-    req.extensions_mut().insert(audit::Audited);
-    state.wake.notify_one();
+    let case = write_case(&state, &req, principal, None, move |c, principal| {
+        let case = repo::get(c, id)?;
+        if case.version != expected {
+            return Err(CaseError::VersionMismatch {
+                current: case.version,
+            });
+        }
+        repo::answer_handover(c, &ctx, case, plan, Some(principal), None, now)
+    })
+    .await?;
     Ok(case_response(
         actix_web::http::StatusCode::OK,
         &case,
@@ -1215,7 +1225,6 @@ pub async fn report_repatriation(
         req,
         id.into_inner(),
         repo::NewReport::Repatriation(report),
-        "POST /api/v1/cases/{id}/repatriation",
     )
     .await
 }
@@ -1256,7 +1265,6 @@ pub async fn report_follow_up(
         req,
         id.into_inner(),
         repo::NewReport::FollowUp(report),
-        "POST /api/v1/cases/{id}/follow-ups",
     )
     .await
 }
@@ -1267,23 +1275,15 @@ async fn record_report(
     req: HttpRequest,
     id: CaseId,
     report: repo::NewReport,
-    action: &'static str,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReportOutcomes)?;
     let now = now();
-    let principal = auth.0.clone();
     let ctx = state.ctx.clone();
-    let case = state
-        .db
-        .write(move |c| {
-            let case = repo::get(c, id)?;
-            let case = repo::record_report(c, &ctx, case, report, Some(&principal), now)?;
-            audit::log_case_action(c, &principal, action, &case)?;
-            Ok::<_, CaseError>(case)
-        })
-        .await?;
-    req.extensions_mut().insert(audit::Audited);
-    state.wake.notify_one();
+    let case = write_case(&state, &req, auth.0.clone(), None, move |c, principal| {
+        let case = repo::get(c, id)?;
+        repo::record_report(c, &ctx, case, report, Some(principal), now)
+    })
+    .await?;
     Ok(case_response(
         actix_web::http::StatusCode::OK,
         &case,
