@@ -2,6 +2,7 @@
 //! its OpenAPI document. Routes and the spec come from one registration
 //! ([`configure`]), so an undocumented route cannot exist.
 
+pub mod accept_language;
 pub mod audit;
 pub mod audit_log;
 pub mod auth;
@@ -21,7 +22,7 @@ pub async fn language(
         .headers()
         .get(actix_web::http::header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
-        .map(crate::domain::i18n::Lang::from_accept_language)
+        .map(accept_language::preferred)
         .unwrap_or_default();
     let mut res = crate::error::LANG.scope(lang, next.call(req)).await?;
     res.headers_mut().insert(
