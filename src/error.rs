@@ -113,6 +113,21 @@ impl Problem {
     }
 }
 
+/// The code of a storage failure: retryable when the database is busy or
+/// unavailable (nothing was written), else an internal error.
+pub fn db_problem(e: &DbError) -> ProblemCode {
+    match e {
+        DbError::Pool(_) | DbError::Cancelled | DbError::Commit(_) => {
+            ProblemCode::DatabaseUnavailable
+        }
+        // Another process holds SQLite's write lock beyond the busy
+        // timeout, or PostgreSQL aborted a transaction that conflicted
+        // with another: nothing was written and retrying is safe.
+        e if e.is_transient() => ProblemCode::DatabaseBusy,
+        _ => ProblemCode::InternalError,
+    }
+}
+
 /// Errors of the HTTP API, each with its code (and so its status).
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -146,19 +161,6 @@ impl From<diesel::result::Error> for ApiError {
 }
 
 impl ApiError {
-    fn db_problem(e: &DbError) -> ProblemCode {
-        match e {
-            DbError::Pool(_) | DbError::Cancelled | DbError::Commit(_) => {
-                ProblemCode::DatabaseUnavailable
-            }
-            // Another process holds SQLite's write lock beyond the busy
-            // timeout, or PostgreSQL aborted a transaction that conflicted
-            // with another: nothing was written and retrying is safe.
-            e if e.is_transient() => ProblemCode::DatabaseBusy,
-            _ => ProblemCode::InternalError,
-        }
-    }
-
     /// The problem code (its status is the answer's).
     pub fn code(&self) -> ProblemCode {
         match self {
@@ -187,9 +189,9 @@ impl ApiError {
                 CaseError::ConsentScope(_) => ProblemCode::ConsentScopeExceeded,
                 CaseError::ReportExists(_) => ProblemCode::ReportExists,
                 CaseError::NotInMonitoring(_) => ProblemCode::NotInMonitoring,
-                CaseError::Db(e) => Self::db_problem(e),
+                CaseError::Db(e) => db_problem(e),
             },
-            ApiError::Db(e) => Self::db_problem(e),
+            ApiError::Db(e) => db_problem(e),
             ApiError::Internal(_) => ProblemCode::InternalError,
         }
     }

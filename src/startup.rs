@@ -184,7 +184,11 @@ impl Application {
         let peer_json = web::JsonConfig::default()
             .limit(peer_limit)
             .content_type_required(true)
-            .error_handler(move |err, _req| api::json_error(err, peer_limit).into());
+            .error_handler(move |err, _req| {
+                // The same codes as the API's, rendered by the peer's own error type.
+                let e = api::json_error(err, peer_limit);
+                crate::peer::error::PeerError::Refused(e.code(), e.to_string()).into()
+            });
         let peer = HttpServer::new(move || {
             App::new()
                 .app_data(peer_state.clone())

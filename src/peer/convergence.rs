@@ -20,13 +20,13 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::client::{PeerClient, SendError};
+use super::error::PeerError;
 use super::server::PeerState;
 use crate::app::cases::{self, CaseError};
 use crate::app::exchange as peer_store;
 use crate::app::NodeCtx;
 use crate::domain::convergence::{bucket, bucket_hash, judge, CaseDigest, Repair, Verdict};
 use crate::domain::ids::{CaseId, NodeId, ReferralId};
-use crate::error::ApiError;
 use crate::store::convergence as store;
 use crate::store::{AnyConnection, Db, DbError};
 use crate::telemetry::Metrics;
@@ -253,7 +253,7 @@ async fn own_digests(db: &Db) -> Result<(Vec<(CaseId, CaseDigest)>, Vec<String>)
 pub async fn digest(
     state: web::Data<PeerState>,
     _theirs: web::Json<Buckets>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, PeerError> {
     let (mine, open) = own_digests(&state.db).await?;
     Ok(HttpResponse::Ok().json(Buckets {
         buckets: bucket_map(state.ctx.node, &mine, &open),
@@ -266,10 +266,10 @@ pub async fn digest(
 pub async fn compare(
     state: web::Data<PeerState>,
     body: web::Json<Compare>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, PeerError> {
     let Compare { buckets, cases } = body.into_inner();
     if buckets.len() > 256 || buckets.iter().any(|b| b.len() != 2) {
-        return Err(ApiError::Refused(
+        return Err(PeerError::Refused(
             ProblemCode::InvalidBuckets,
             "at most 256 buckets of two hex digits".into(),
         ));

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod convergence;
 pub mod dispatcher;
+pub mod error;
 pub mod link;
 pub mod receipts;
 pub mod server;

@@ -21,13 +21,14 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
+use super::error::PeerError;
 use super::receipts::{CatchUpError, RecordError};
 use crate::app::exchange::{self as store, Incoming, ReceiveError};
 use crate::app::NodeCtx;
 use crate::audit::{kinds, Entry};
 use crate::domain::envelope::{self, Envelope, Signed, SUPPORTED_SOP_VERSIONS};
 use crate::domain::ids::NodeId;
-use crate::error::{ApiError, Problem};
+use crate::error::Problem;
 use crate::store::audit as audit_store;
 use crate::store::{Db, DbError};
 
@@ -151,7 +152,7 @@ fn names_node(cert: &openssl::x509::X509Ref, peer: NodeId) -> bool {
 /// for those the dispatcher is recording, fetches the others from the peer.
 /// Returns the answer to give instead (503 `awaiting_receipts`) when they
 /// cannot be had now; the peer then sends the batch again later.
-async fn settle_up_to(state: &PeerState, ack: i64) -> Result<Option<HttpResponse>, ApiError> {
+async fn settle_up_to(state: &PeerState, ack: i64) -> Result<Option<HttpResponse>, PeerError> {
     let unsettled = |db: Db| async move { db.read(move |c| store::unsettled_up_to(c, ack)).await };
     let Some((_, to)) = unsettled(state.db.clone()).await? else {
         return Ok(None);
@@ -221,10 +222,10 @@ pub async fn receive(
     state: web::Data<PeerState>,
     req: HttpRequest,
     batch: web::Json<Batch>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, PeerError> {
     let node = state.ctx.node;
     let Some(cert) = req.conn_data::<ClientCertificate>().cloned() else {
-        return Err(ApiError::Refused(
+        return Err(PeerError::Refused(
             ProblemCode::ClientCertificateRequired,
             "a client certificate is required".into(),
         ));
@@ -235,7 +236,7 @@ pub async fn receive(
         .ok()
         .filter(|c| names_node(c, node.counterpart()))
         .ok_or_else(|| {
-            ApiError::Refused(
+            PeerError::Refused(
                 ProblemCode::WrongPeerIdentity,
                 format!(
                     "the client certificate does not name {}",
@@ -245,10 +246,10 @@ pub async fn receive(
         })?;
     let public = x509
         .public_key()
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(|e| PeerError::Internal(e.to_string()))?;
     let pem = String::from_utf8(
         x509.to_pem()
-            .map_err(|e| ApiError::Internal(e.to_string()))?,
+            .map_err(|e| PeerError::Internal(e.to_string()))?,
     )
     .unwrap_or_default();
     let fp = envelope::fingerprint(&cert.0);
@@ -384,14 +385,14 @@ pub struct ReceiptRange {
 pub async fn receipts_given(
     state: web::Data<PeerState>,
     range: web::Query<ReceiptRange>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, PeerError> {
     let ReceiptRange {
         from,
         to,
         max_bytes,
     } = range.into_inner();
     if from < 1 || to < from {
-        return Err(ApiError::Refused(
+        return Err(PeerError::Refused(
             ProblemCode::InvalidRange,
             "1 ≤ from ≤ to".into(),
         ));

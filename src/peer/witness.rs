@@ -22,12 +22,12 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::client::{PeerClient, SendError};
+use super::error::PeerError;
 use super::server::{ClientCertificate, PeerState};
 use crate::app::NodeCtx;
 use crate::audit::merkle::{self, Hash};
 use crate::audit::note::{self, NoteSignature};
 use crate::audit::{from_hex, kinds, origin, to_hex, Entry};
-use crate::error::ApiError;
 use crate::store::audit::{self as store, Tree};
 use crate::store::models::{CheckpointRow, CosignatureRow, EvidenceRow};
 use crate::store::{Db, DbError};
@@ -100,12 +100,12 @@ pub enum WitnessError {
 
 fn cert_key(
     req: &HttpRequest,
-) -> Result<(openssl::pkey::PKey<openssl::pkey::Public>, Vec<u8>), ApiError> {
+) -> Result<(openssl::pkey::PKey<openssl::pkey::Public>, Vec<u8>), PeerError> {
     let cert = req
         .conn_data::<ClientCertificate>()
         .cloned()
         .ok_or_else(|| {
-            ApiError::Refused(
+            PeerError::Refused(
                 ProblemCode::ClientCertificateRequired,
                 "a client certificate is required".into(),
             )
@@ -113,7 +113,7 @@ fn cert_key(
     let key = openssl::x509::X509::from_der(&cert.0)
         .and_then(|c| c.public_key())
         .map_err(|_| {
-            ApiError::Refused(
+            PeerError::Refused(
                 ProblemCode::WrongPeerIdentity,
                 "unreadable client certificate".into(),
             )
@@ -127,7 +127,7 @@ fn hashes(hex: &[String]) -> Option<Vec<Hash>> {
 
 /// What this node last cosigned of the peer's log.
 #[get("/peer/v1/checkpoints/latest")]
-pub async fn latest(state: web::Data<PeerState>) -> Result<HttpResponse, ApiError> {
+pub async fn latest(state: web::Data<PeerState>) -> Result<HttpResponse, PeerError> {
     let peer_origin = origin(state.ctx.node.counterpart());
     let size = state
         .db
@@ -149,7 +149,7 @@ pub async fn cosign(
     state: web::Data<PeerState>,
     req: HttpRequest,
     body: web::Json<Submission>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, PeerError> {
     let (key, _) = cert_key(&req)?;
     let sub = body.into_inner();
     let ctx = state.ctx.clone();
@@ -182,7 +182,7 @@ pub async fn cosign(
         }
     };
     let (Some(proof), Some(leaves)) = (hashes(&sub.consistency), hashes(&sub.leaves)) else {
-        return Err(ApiError::Refused(
+        return Err(PeerError::Refused(
             ProblemCode::InvalidCheckpointSubmission,
             "proof and leaves must be 64-character hex hashes".into(),
         ));
@@ -309,7 +309,7 @@ const LEAVES_MISMATCH: &str = "leaves do not give the checkpoint root";
 
 /// Keeps the refused checkpoint as evidence, raises an alert, logs it, and
 /// answers with a coded problem.
-async fn refuse(db: &Db, sub: &Submission, r: Refusal) -> Result<HttpResponse, ApiError> {
+async fn refuse(db: &Db, sub: &Submission, r: Refusal) -> Result<HttpResponse, PeerError> {
     tracing::warn!(code = r.code.as_str(), detail = %r.detail, "peer checkpoint refused");
     let now = Utc::now().naive_utc();
     let evidence = EvidenceRow {
@@ -346,7 +346,7 @@ async fn refuse(db: &Db, sub: &Submission, r: Refusal) -> Result<HttpResponse, A
         store::append(c, e).map(|_| ())
     })
     .await?;
-    Err(ApiError::Refused(r.code, r.detail))
+    Err(PeerError::Refused(r.code, r.detail))
 }
 
 /// Leaf hashes recomputed from this node's entries `[from, to)` as they are now.
@@ -354,10 +354,10 @@ async fn refuse(db: &Db, sub: &Submission, r: Refusal) -> Result<HttpResponse, A
 pub async fn current_leaves(
     state: web::Data<PeerState>,
     range: web::Query<Range>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, PeerError> {
     let Range { from, to } = range.into_inner();
     if to < from || to - from > MAX_LEAVES {
-        return Err(ApiError::Refused(
+        return Err(PeerError::Refused(
             ProblemCode::InvalidRange,
             format!("from ≤ to and at most {MAX_LEAVES} leaves"),
         ));
@@ -377,7 +377,7 @@ pub async fn current_leaves(
 pub async fn exchange(
     state: web::Data<PeerState>,
     query: web::Query<After>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, PeerError> {
     let after = query.into_inner().after;
     let entries = state
         .db
@@ -413,10 +413,10 @@ pub struct Included {
 pub async fn proofs(
     state: web::Data<PeerState>,
     body: web::Json<ProofRequest>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, PeerError> {
     let ProofRequest { size, indexes } = body.into_inner();
     if indexes.len() > 1000 {
-        return Err(ApiError::Refused(
+        return Err(PeerError::Refused(
             ProblemCode::InvalidRange,
             "at most 1000 indexes".into(),
         ));
@@ -444,7 +444,7 @@ pub async fn proofs(
         .await?;
     match answer {
         Some(items) => Ok(HttpResponse::Ok().json(items)),
-        None => Err(ApiError::Refused(
+        None => Err(PeerError::Refused(
             ProblemCode::InvalidRange,
             "size beyond the log or index beyond size".into(),
         )),
@@ -460,7 +460,7 @@ pub struct After {
 
 /// This node's side of the directory of first-line responders (no personal data).
 #[get("/peer/v1/directory")]
-pub async fn directory(state: web::Data<PeerState>) -> Result<HttpResponse, ApiError> {
+pub async fn directory(state: web::Data<PeerState>) -> Result<HttpResponse, PeerError> {
     let all = state.db.read(crate::store::directory::all).await?;
     Ok(HttpResponse::Ok().json(all))
 }
