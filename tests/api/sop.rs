@@ -220,7 +220,15 @@ async fn withdrawing_consent_mid_case_erases_the_data_on_both_nodes_and_the_logs
 
 #[tokio::test]
 async fn a_step_past_its_time_limit_is_recorded_once_in_the_audit_log() {
-    let (ne, _ng) = spawn_pair().await;
+    // The supervisor's approval is due at once, and the node looks every second.
+    let (ne, _ng) = spawn_pair_with(
+        std::sync::Arc::new(|s: &mut passerelle::config::Settings| {
+            s.deadlines.submitted_hours = Some(0);
+            s.deadlines.check_interval_secs = 1;
+        }),
+        no_tweak(),
+    )
+    .await;
     let (id, _) = ne.draft(&ready_case()).await;
     let tag = etag(
         &ne.get(&format!("/api/v1/cases/{id}"), Caseworker)
@@ -230,23 +238,17 @@ async fn a_step_past_its_time_limit_is_recorded_once_in_the_audit_log() {
     );
     ne.step(Caseworker, &id, &tag, json!({ "action": "submit" }))
         .await;
-    // The supervisor's 48 hours have passed.
-    ne.db
-        .write_blocking(|c| {
-            use diesel::prelude::*;
-            use passerelle::store::schema::cases;
-            diesel::update(cases::table.filter(cases::id.eq(&id)))
-                .set(cases::due_at.eq(Some(now() - chrono::Duration::hours(1))))
-                .execute(c)
-                .map_err(passerelle::store::DbError::from)
-        })
-        .unwrap();
-    let found = |n: &TestNode| {
-        n.db.write_blocking(|c| passerelle::app::cases::record_overdue(c, &[3, 6, 12], now()))
-            .unwrap()
-    };
-    assert_eq!(found(&ne), 1);
-    assert_eq!(found(&ne), 0, "recorded once");
+    // The node's own timer finds it…
+    crate::exchange::eventually("the overdue step in the audit log", || async {
+        ne.audit_log()
+            .await
+            .iter()
+            .any(|e| e.kind == "deadline_overdue")
+            .then_some(())
+    })
+    .await;
+    // …and records it once, however many times it looks again.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     let entries = ne.audit_log().await;
     let overdue: Vec<_> = entries
         .iter()
