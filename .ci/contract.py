@@ -163,7 +163,8 @@ def schemathesis(url, ca, token, label):
     run = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     out = run.stdout + run.stderr
     cases = re.search(r"(\d+) generated", out)
-    failures = re.search(r"(\d+) found (\d+) unique failures", out)
+    # "1 found 1 unique failure" or "… 2 unique failures".
+    failures = re.search(r"(\d+) found (\d+) unique failures?", out)
     server_errors = len(re.findall(r"Server error", out))
     figures = {
         "role": label,

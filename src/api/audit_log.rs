@@ -25,7 +25,7 @@ const MAX_LIMIT: u32 = 1000;
 pub struct EntriesQuery {
     /// Index of the first entry (0-based; default 0).
     #[param(minimum = 0)]
-    pub from: Option<u64>,
+    pub from: Option<i64>,
     /// At most this many entries (1 to 1000; default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
@@ -49,7 +49,7 @@ pub struct EntryPage {
     params(EntriesQuery),
     responses(
         (status = 200, description = "A page of the log, in order", body = EntryPage),
-        (status = 422, description = "`limit` out of range (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`limit` or `from` out of range (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
     security(("bearer" = []))
@@ -61,15 +61,27 @@ pub async fn entries(
     query: web::Query<EntriesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReviewExchange)?;
-    let from = query.from.unwrap_or(0);
     let limit = query.limit.unwrap_or(100);
+    let mut errors = Vec::new();
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::Validation(vec![FieldError::new(
+        errors.push(FieldError::new(
             "limit",
             "out_of_range",
             format!("limit must be between 1 and {MAX_LIMIT}"),
-        )]));
+        ));
     }
+    let from = query.from.unwrap_or(0);
+    if from < 0 {
+        errors.push(FieldError::new(
+            "from",
+            "out_of_range",
+            "from is an index of the log, 0 or more",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let from = from.unsigned_abs();
     let (size, items) = state
         .db
         .read(move |c| {

@@ -474,4 +474,20 @@ async fn the_jtwg_reads_the_audit_log_page_by_page() {
         .await
         .unwrap();
     assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let res = n
+        .get("/api/v1/audit/entries?from=-1", JtwgReviewer)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    // Past what an index can be (the contract run found it answered 200).
+    let res = n
+        .get(
+            "/api/v1/audit/entries?from=9223372036854775808",
+            JtwgReviewer,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_query").await;
 }
