@@ -211,9 +211,7 @@ impl ApiError {
             self.to_string()
         };
         let detail = match current_lang() {
-            crate::domain::i18n::Lang::Fr if !status.is_server_error() => {
-                self.french_detail(code).unwrap_or(detail)
-            }
+            crate::domain::i18n::Lang::Fr if !status.is_server_error() => self.french_detail(code),
             crate::domain::i18n::Lang::Fr => code.explanation_fr().to_owned(),
             crate::domain::i18n::Lang::En => detail,
         };
@@ -230,7 +228,7 @@ impl ApiError {
 impl ApiError {
     /// The detail in French: with the same particulars as the English one
     /// for the case workflow's refusals, else the code's explanation.
-    fn french_detail(&self, code: ProblemCode) -> Option<String> {
+    fn french_detail(&self, code: ProblemCode) -> String {
         use crate::domain::problem_details as fr;
         let particular = match self {
             ApiError::Case(e) => match e {
@@ -248,7 +246,7 @@ impl ApiError {
             },
             _ => None,
         };
-        particular.or_else(|| Some(code.explanation_fr().to_owned()))
+        particular.unwrap_or_else(|| code.explanation_fr().to_owned())
     }
 }
 

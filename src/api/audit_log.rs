@@ -62,14 +62,9 @@ pub async fn entries(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReviewExchange)?;
     let limit = query.limit.unwrap_or(100);
-    let mut errors = Vec::new();
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        errors.push(FieldError::new(
-            "limit",
-            "out_of_range",
-            format!("limit must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
+    let mut errors: Vec<FieldError> = super::limit_out_of_range(limit, MAX_LIMIT)
+        .into_iter()
+        .collect();
     let from = query.from.unwrap_or(0);
     if from < 0 {
         errors.push(FieldError::new(

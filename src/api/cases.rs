@@ -25,14 +25,16 @@ use crate::store::audit as audit_store;
 
 /// The write every case-changing handler shares: the use case and the
 /// caller's audit entry in one transaction, then the request is marked
-/// audited and the dispatcher woken (the use case may have queued a message
-/// for the other node). The entry's action is the lifecycle action for a
-/// transition, else the operation (`POST /api/v1/cases/{id}/…`).
+/// audited and, for a use case that may queue a message for the other node
+/// (`Peer::MayBeTold`), the dispatcher woken. The entry's action is the
+/// lifecycle action for a transition, else the operation
+/// (`POST /api/v1/cases/{id}/…`).
 async fn write_case<F>(
     state: &AppState,
     req: &HttpRequest,
     principal: crate::store::users::Principal,
     lifecycle_action: Option<&'static str>,
+    peer: Peer,
     use_case: F,
 ) -> Result<Case, ApiError>
 where
@@ -62,8 +64,18 @@ where
         })
         .await?;
     req.extensions_mut().insert(audit::Audited);
-    state.wake.notify_one();
+    if peer == Peer::MayBeTold {
+        state.wake.notify_one();
+    }
     Ok(case)
+}
+
+/// Whether a case write may have queued a message for the other node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    /// A draft edit: the other node knows nothing of drafts.
+    NotTold,
+    MayBeTold,
 }
 
 /// Largest page of a case list.
@@ -622,12 +634,8 @@ pub async fn list_cases(
     auth.require(Permission::ListCases)?;
     let q = query.into_inner();
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
-    if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "limit",
-            "out_of_range",
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        )]));
+    if let Some(e) = super::limit_out_of_range(limit, MAX_PAGE) {
+        return Err(ApiError::Validation(vec![e]));
     }
     if let Some(name) = &q.name {
         if !matches!(
@@ -804,9 +812,14 @@ pub async fn update_case(
     let (details, identity) = parse_case_request(body.into_inner())?;
     let id = id.into_inner();
     let now = now();
-    let case = write_case(&state, &req, auth.0.clone(), None, move |c, principal| {
-        repo::update_draft(c, id, expected, details, identity, principal, now)
-    })
+    let case = write_case(
+        &state,
+        &req,
+        auth.0.clone(),
+        None,
+        Peer::NotTold,
+        move |c, principal| repo::update_draft(c, id, expected, details, identity, principal, now),
+    )
     .await?;
     Ok(case_response(
         actix_web::http::StatusCode::OK,
@@ -879,6 +892,7 @@ pub async fn transition_case(
         &req,
         auth.0.clone(),
         Some(action.as_str()),
+        Peer::MayBeTold,
         move |c, principal| repo::transition(c, &ctx, id, expected, action, params, principal, now),
     )
     .await?;
@@ -982,9 +996,14 @@ pub async fn withdraw_consent(
     }
     let id = id.into_inner();
     let ctx = state.ctx.clone();
-    let case = write_case(&state, &req, auth.0.clone(), None, move |c, principal| {
-        repo::withdraw_consent(c, &ctx, id, withdrawn_on, principal, now)
-    })
+    let case = write_case(
+        &state,
+        &req,
+        auth.0.clone(),
+        None,
+        Peer::MayBeTold,
+        move |c, principal| repo::withdraw_consent(c, &ctx, id, withdrawn_on, principal, now),
+    )
     .await?;
     tracing::info!(case = %case.id, "consent withdrawn: personal data erased");
     Ok(case_response(
@@ -1074,15 +1093,22 @@ async fn answer_handover(
     let expected = if_match(&req)?;
     let principal = auth.0.clone();
     let ctx = state.ctx.clone();
-    let case = write_case(&state, &req, principal, None, move |c, principal| {
-        let case = repo::get(c, id)?;
-        if case.version != expected {
-            return Err(CaseError::VersionMismatch {
-                current: case.version,
-            });
-        }
-        repo::answer_handover(c, &ctx, case, plan, Some(principal), None, now)
-    })
+    let case = write_case(
+        &state,
+        &req,
+        principal,
+        None,
+        Peer::MayBeTold,
+        move |c, principal| {
+            let case = repo::get(c, id)?;
+            if case.version != expected {
+                return Err(CaseError::VersionMismatch {
+                    current: case.version,
+                });
+            }
+            repo::answer_handover(c, &ctx, case, plan, Some(principal), None, now)
+        },
+    )
     .await?;
     Ok(case_response(
         actix_web::http::StatusCode::OK,
@@ -1279,10 +1305,17 @@ async fn record_report(
     auth.require(Permission::ReportOutcomes)?;
     let now = now();
     let ctx = state.ctx.clone();
-    let case = write_case(&state, &req, auth.0.clone(), None, move |c, principal| {
-        let case = repo::get(c, id)?;
-        repo::record_report(c, &ctx, case, report, Some(principal), now)
-    })
+    let case = write_case(
+        &state,
+        &req,
+        auth.0.clone(),
+        None,
+        Peer::MayBeTold,
+        move |c, principal| {
+            let case = repo::get(c, id)?;
+            repo::record_report(c, &ctx, case, report, Some(principal), now)
+        },
+    )
     .await?;
     Ok(case_response(
         actix_web::http::StatusCode::OK,

@@ -179,12 +179,8 @@ pub async fn admin_messages(
         ));
     }
     let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::Validation(vec![crate::domain::FieldError::new(
-            "limit",
-            "out_of_range",
-            "limit must be between 1 and 1000",
-        )]));
+    if let Some(e) = super::limit_out_of_range(limit, 1000) {
+        return Err(ApiError::Validation(vec![e]));
     }
     let rows = state
         .db

@@ -219,6 +219,21 @@ pub(crate) fn side_schema() -> utoipa::openapi::Object {
     string_enum(&["own", "peer", "all"])
 }
 
+/// A page size (`limit`) outside `1..=max`, as the field error every list
+/// answers with (422 `validation_failed`).
+pub(crate) fn limit_out_of_range<T>(limit: T, max: T) -> Option<crate::domain::FieldError>
+where
+    T: PartialOrd + From<u8> + std::fmt::Display,
+{
+    (limit < T::from(1) || limit > max).then(|| {
+        crate::domain::FieldError::new(
+            "limit",
+            "out_of_range",
+            format!("limit must be between 1 and {max}"),
+        )
+    })
+}
+
 /// A stored (naive, UTC) timestamp as an RFC 3339 UTC instant.
 pub(crate) fn utc(n: chrono::NaiveDateTime) -> chrono::DateTime<chrono::Utc> {
     chrono::TimeZone::from_utc_datetime(&chrono::Utc, &n)

@@ -6,7 +6,7 @@
 //! node under test.
 
 use openssl::pkey::{PKey, Private};
-use passerelle::domain::envelope::{Envelope, Signed, GENESIS_HASH, SOP_VERSION};
+use passerelle::domain::envelope::{Envelope, GENESIS_HASH, SOP_VERSION};
 use passerelle::domain::ids::{CaseId, CaseReference, NodeId, ReferralId};
 use passerelle::domain::lifecycle::{Action, State};
 use passerelle::domain::message_type::MessageType;
@@ -75,7 +75,7 @@ impl FakePeer {
             payload,
             ack: Some(0),
         };
-        let signed = Signed::sign(serde_json::to_value(&env).unwrap(), &self.key).unwrap();
+        let signed = crate::exchange::sign(&env, &self.key);
         let res = self
             .client
             .post(format!("https://127.0.0.1:{}/peer/v1/messages", self.port))

@@ -174,16 +174,7 @@ pub fn api_client(node: NodeId) -> reqwest::Client {
 /// Starts a node with a fresh database and one user (and token) per role.
 /// Its peer is expected at `ports.other_peer` (nothing need listen there).
 pub async fn spawn_node(node: NodeId) -> TestNode {
-    spawn_with_ports(
-        node,
-        Ports {
-            api: 0,
-            peer: 0,
-            other_peer: free_port(),
-        },
-        no_tweak(),
-    )
-    .await
+    spawn_node_with(node, no_tweak()).await
 }
 
 /// Starts a node with its settings changed by `tweak`.
@@ -202,15 +193,8 @@ pub async fn spawn_node_with(node: NodeId, tweak: Tweak) -> TestNode {
 
 /// The message types a node sent about a case, in order (through the API).
 pub async fn sent_types(n: &TestNode, case_id: &str) -> Vec<String> {
-    let v = n
-        .get_ok(
-            &format!("/api/v1/cases/{case_id}/messages"),
-            Role::Supervisor,
-        )
-        .await;
-    let mut sent: Vec<(i64, String)> = v["items"]
-        .as_array()
-        .unwrap()
+    let mut sent: Vec<(i64, String)> = crate::exchange::messages(n, case_id)
+        .await
         .iter()
         .filter(|m| m["direction"] == "outgoing")
         .map(|m| {
