@@ -352,7 +352,7 @@ async fn watch_deadlines(db: Db, interval: Duration, months: Vec<u32>) {
         match db
             .write({
                 let months = months.clone();
-                move |c| crate::app::cases::record_overdue(c, &months, now)
+                move |c| crate::app::deadlines::record_overdue(c, &months, now)
             })
             .await
         {

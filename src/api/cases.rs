@@ -12,6 +12,7 @@ use super::audit;
 use super::auth::Auth;
 use super::{utc, AppState};
 use crate::app::cases::{self as repo, Case, CaseError, CaseFilter, Event, NewDraft};
+use crate::app::{erasure, handover, reports};
 use crate::audit::kinds;
 use crate::domain::case::{CaseDetails, CaseDetailsInput, HandoverView, Identity, IdentityInput};
 use crate::domain::ids::CaseId;
@@ -741,7 +742,10 @@ pub async fn get_case(
             let disagreement = crate::store::convergence::open_for_case(c, id)?;
             let handover = crate::store::handovers::get(c, id)?;
             let counts = crate::app::exchange::delivery_counts(c, id)?;
-            let reports = (repo::reports(c, id)?, repo::monitoring_started(c, id)?);
+            let reports = (
+                reports::reports(c, id)?,
+                reports::monitoring_started(c, id)?,
+            );
             Ok::<_, repo::CaseError>((case, waiting, disagreement, handover, counts, reports))
         })
         .await?;
@@ -770,7 +774,7 @@ pub async fn get_case(
             &reports,
             started,
             &state.follow_up_months,
-            now().date(),
+            now(),
         ));
     }
     Ok(HttpResponse::Ok()
@@ -1002,7 +1006,7 @@ pub async fn withdraw_consent(
         auth.0.clone(),
         None,
         Peer::MayBeTold,
-        move |c, principal| repo::withdraw_consent(c, &ctx, id, withdrawn_on, principal, now),
+        move |c, principal| erasure::withdraw_consent(c, &ctx, id, withdrawn_on, principal, now),
     )
     .await?;
     tracing::info!(case = %case.id, "consent withdrawn: personal data erased");
@@ -1106,7 +1110,7 @@ async fn answer_handover(
                     current: case.version,
                 });
             }
-            repo::answer_handover(c, &ctx, case, plan, Some(principal), None, now)
+            handover::answer_handover(c, &ctx, case, plan, Some(principal), None, now)
         },
     )
     .await?;
@@ -1250,7 +1254,7 @@ pub async fn report_repatriation(
         state,
         req,
         id.into_inner(),
-        repo::NewReport::Repatriation(report),
+        reports::NewReport::Repatriation(report),
     )
     .await
 }
@@ -1290,7 +1294,7 @@ pub async fn report_follow_up(
         state,
         req,
         id.into_inner(),
-        repo::NewReport::FollowUp(report),
+        reports::NewReport::FollowUp(report),
     )
     .await
 }
@@ -1300,7 +1304,7 @@ async fn record_report(
     state: web::Data<AppState>,
     req: HttpRequest,
     id: CaseId,
-    report: repo::NewReport,
+    report: reports::NewReport,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReportOutcomes)?;
     let now = now();
@@ -1313,7 +1317,7 @@ async fn record_report(
         Peer::MayBeTold,
         move |c, principal| {
             let case = repo::get(c, id)?;
-            repo::record_report(c, &ctx, case, report, Some(principal), now)
+            reports::record_report(c, &ctx, case, report, Some(principal), now)
         },
     )
     .await?;
@@ -1343,10 +1347,10 @@ pub struct FollowUpView {
 
 /// The follow-ups of the schedule, with their due dates and reports.
 fn follow_up_views(
-    reports: &[repo::Report],
+    reports: &[reports::Report],
     monitoring_started: Option<NaiveDateTime>,
     months: &[u32],
-    today: chrono::NaiveDate,
+    now: NaiveDateTime,
 ) -> Vec<FollowUpView> {
     let due = monitoring_started
         .map(|s| crate::domain::reports::schedule(s.date(), months))
@@ -1363,7 +1367,9 @@ fn follow_up_views(
             FollowUpView {
                 number,
                 due_on,
-                overdue: rec.is_none() && due_on.is_some_and(|d| d < today),
+                overdue: due_on.is_some_and(|d| {
+                    crate::domain::reports::follow_up_overdue(d, rec.is_some(), now)
+                }),
                 report: rec.and_then(|r| serde_json::from_value(r.data.clone()).ok()),
                 recorded_at: rec.map(|r| utc(r.recorded_at)),
             }
@@ -1417,10 +1423,13 @@ pub async fn case_reports(
         .db
         .read(move |c| {
             repo::get(c, id)?;
-            Ok::<_, CaseError>((repo::reports(c, id)?, repo::monitoring_started(c, id)?))
+            Ok::<_, CaseError>((
+                reports::reports(c, id)?,
+                reports::monitoring_started(c, id)?,
+            ))
         })
         .await?;
-    let follow_ups = follow_up_views(&reports, started, &state.follow_up_months, now().date());
+    let follow_ups = follow_up_views(&reports, started, &state.follow_up_months, now());
     let mut repatriation: Vec<RepatriationView> = reports
         .iter()
         .filter(|r| r.kind == "repatriation")

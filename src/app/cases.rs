@@ -5,82 +5,25 @@
 //! receive are committed together or not at all. Writes are guarded by the
 //! case `version` (optimistic concurrency): a stale version changes nothing.
 
-use crate::domain::message_type::MessageType;
 use chrono::{Datelike, NaiveDateTime, SubsecRound};
-use diesel::prelude::*;
 use serde_json::json;
 
 use super::exchange as peer;
 use super::NodeCtx;
 use crate::domain::case::{CaseDetails, Identity};
+pub use crate::domain::case_record::{Case, Event, StateChange};
 use crate::domain::disclosure;
 use crate::domain::envelope::hex;
-use crate::domain::handover::{self, AtCrossing, HandoverError, HandoverParams, PlanStatus};
-use crate::domain::ids::{CaseId, CaseReference, MessageId, NodeId, ReferralId, UserId};
+use crate::domain::ids::{CaseId, CaseReference, NodeId, ReferralId};
 use crate::domain::lifecycle::{
     self, Action, Actor, Side, State, TransitionError, TransitionParams,
 };
+use crate::domain::message_type::MessageType;
 use crate::domain::FieldError;
-use crate::store::handovers;
-use crate::store::models::{CaseRow, EventRow, IdempotencyRow, IdentityRow};
-use crate::store::schema::{case_events, case_identities, cases, idempotency_keys};
+use crate::store::cases as rows;
+pub use crate::store::cases::CaseFilter;
 use crate::store::users::Principal;
-use crate::store::{AnyConnection, DbError};
-
-pub use super::case_queries::{events, list, CaseFilter};
-pub use super::deadlines::record_overdue;
-pub use super::erasure::{erasure, erasure_confirmed, withdraw_consent, withdrawal_from_peer};
-pub use super::handover::answer_handover;
-pub use super::reports::{monitoring_started, record_report, reports, NewReport, Report};
-
-/// A case as stored, parsed.
-#[derive(Debug, Clone)]
-pub struct Case {
-    pub id: CaseId,
-    pub referral_id: ReferralId,
-    pub reference: CaseReference,
-    /// `Sending` for an outgoing referral, `Receiving` for an incoming one.
-    pub side: Side,
-    pub state: State,
-    pub hold_from: Option<State>,
-    pub version: i64,
-    pub counterpart: NodeId,
-    pub details: CaseDetails,
-    pub identity: Option<Identity>,
-    pub created_by: Option<UserId>,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
-    pub state_changed_at: NaiveDateTime,
-    pub due_at: Option<NaiveDateTime>,
-    pub closure_outcome: Option<String>,
-    pub reason_code: Option<String>,
-    /// When the person's data was erased (consent withdrawn).
-    pub erased_at: Option<NaiveDateTime>,
-}
-
-impl Case {
-    pub fn is_overdue(&self, now: NaiveDateTime) -> bool {
-        self.due_at.is_some_and(|d| d < now) && !self.state.is_terminal()
-    }
-}
-
-/// One entry of a case's timeline.
-#[derive(Debug, Clone)]
-pub struct Event {
-    pub version: i64,
-    pub at: NaiveDateTime,
-    /// `created`, `edited`, or a transition action.
-    pub kind: String,
-    pub from_state: Option<State>,
-    pub to_state: State,
-    /// `user` or `peer`.
-    pub actor_kind: String,
-    pub actor_user_id: Option<UserId>,
-    pub actor_role: Option<String>,
-    pub reason_code: Option<String>,
-    pub outcome: Option<String>,
-    pub comment: Option<String>,
-}
+use crate::store::{case_events, AnyConnection, DbError};
 
 /// Case operation errors.
 #[derive(Debug, thiserror::Error)]
@@ -118,89 +61,30 @@ pub enum CaseError {
     Db(#[from] DbError),
 }
 
+/// The transaction itself (`Db::write`) may fail.
 impl From<diesel::result::Error> for CaseError {
     fn from(e: diesel::result::Error) -> Self {
         CaseError::Db(DbError::Query(e))
     }
 }
 
-pub(super) fn corrupt(what: &str, value: &str) -> DbError {
-    DbError::Corrupt(format!("{what} `{value}`"))
-}
-
-pub(super) fn parse_state(s: &str) -> Result<State, DbError> {
-    State::parse(s).ok_or_else(|| corrupt("state", s))
-}
-
-pub(super) fn direction(side: Side) -> &'static str {
-    match side {
-        Side::Sending => "outgoing",
-        Side::Receiving => "incoming",
-    }
-}
-
-pub(super) fn parse_row(row: CaseRow, identity: Option<IdentityRow>) -> Result<Case, DbError> {
-    Ok(Case {
-        id: row.id.parse().map_err(|_| corrupt("case id", &row.id))?,
-        referral_id: row
-            .referral_id
-            .parse()
-            .map_err(|_| corrupt("referral id", &row.referral_id))?,
-        reference: CaseReference::parse(&row.reference).map_err(DbError::Corrupt)?,
-        side: match row.direction.as_str() {
-            "outgoing" => Side::Sending,
-            "incoming" => Side::Receiving,
-            other => return Err(corrupt("direction", other)),
-        },
-        state: parse_state(&row.state)?,
-        hold_from: row
-            .hold_from_state
-            .as_deref()
-            .map(parse_state)
-            .transpose()?,
-        version: row.version,
-        counterpart: NodeId::parse(&row.counterpart_node).map_err(DbError::Corrupt)?,
-        details: serde_json::from_str(&row.details)
-            .map_err(|e| DbError::Corrupt(format!("case details: {e}")))?,
-        identity: identity
-            .map(|i| serde_json::from_str(&i.identity))
-            .transpose()
-            .map_err(|e| DbError::Corrupt(format!("identity: {e}")))?,
-        created_by: row
-            .created_by
-            .as_deref()
-            .map(|u| u.parse().map_err(|_| corrupt("user id", u)))
-            .transpose()?,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-        state_changed_at: row.state_changed_at,
-        due_at: row.due_at,
-        closure_outcome: row.closure_outcome,
-        reason_code: row.reason_code,
-        erased_at: None,
-    })
-}
-
-pub(super) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, DbError> {
-    serde_json::to_string(value).map_err(|e| DbError::Corrupt(format!("cannot serialise: {e}")))
-}
-
 /// Loads one case with its identity block.
 pub fn get(conn: &mut AnyConnection, id: CaseId) -> Result<Case, CaseError> {
-    let row: CaseRow = cases::table
-        .find(id.to_string())
-        .select(CaseRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(CaseError::NotFound)?;
-    let identity: Option<IdentityRow> = case_identities::table
-        .find(id.to_string())
-        .select(IdentityRow::as_select())
-        .first(conn)
-        .optional()?;
-    let mut case = parse_row(row, identity)?;
-    case.erased_at = erasure(conn, id)?.map(|(at, _)| at);
-    Ok(case)
+    rows::get(conn, id)?.ok_or(CaseError::NotFound)
+}
+
+/// Lists cases, newest first. Identity blocks are not loaded.
+pub fn list(
+    conn: &mut AnyConnection,
+    filter: &CaseFilter,
+    now: NaiveDateTime,
+) -> Result<Vec<Case>, CaseError> {
+    Ok(rows::list(conn, filter, now)?)
+}
+
+/// The timeline of a case, oldest first.
+pub fn events(conn: &mut AnyConnection, id: CaseId) -> Result<Vec<Event>, CaseError> {
+    Ok(case_events::list(conn, id)?)
 }
 
 /// Everything needed to open a draft.
@@ -224,14 +108,14 @@ pub fn request_digest(
     details: &CaseDetails,
     identity: Option<&Identity>,
 ) -> Result<String, DbError> {
-    let body = to_json(&json!({ "details": details, "identity": identity }))?;
+    let body = rows::to_json(&json!({ "details": details, "identity": identity }))?;
     Ok(hex(&openssl::sha::sha256(body.as_bytes())))
 }
 
 /// A fresh reference not yet used on this node. Six random base32
 /// characters per country and year leave about a billion values, so
 /// collisions are rare but certain at scale: draw again when one is taken.
-pub(super) fn random_reference(
+fn random_reference(
     conn: &mut AnyConnection,
     node: NodeId,
     now: NaiveDateTime,
@@ -241,17 +125,49 @@ pub(super) fn random_reference(
         openssl::rand::rand_bytes(&mut random)
             .map_err(|e| DbError::Corrupt(format!("no randomness: {e}")))?;
         let candidate = CaseReference::generate(node, now.year(), random);
-        let taken: i64 = cases::table
-            .filter(cases::reference.eq(candidate.as_str()))
-            .count()
-            .get_result(conn)?;
-        if taken == 0 {
+        if !rows::reference_taken(conn, &candidate)? {
             return Ok(candidate);
         }
     }
     Err(DbError::Corrupt(
         "could not draw an unused case reference".into(),
     ))
+}
+
+/// A case this node has just opened or received, at version 1.
+#[allow(clippy::too_many_arguments)]
+fn fresh_case(
+    referral_id: ReferralId,
+    reference: CaseReference,
+    side: Side,
+    state: State,
+    counterpart: NodeId,
+    details: CaseDetails,
+    identity: Option<Identity>,
+    created_by: Option<&Principal>,
+    due_at: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> Case {
+    Case {
+        id: CaseId::new(),
+        referral_id,
+        reference,
+        side,
+        state,
+        hold_from: None,
+        version: 1,
+        counterpart,
+        details,
+        identity,
+        created_by: created_by.map(|u| u.user_id),
+        created_at: now,
+        updated_at: now,
+        state_changed_at: now,
+        due_at,
+        closure_outcome: None,
+        reason_code: None,
+        erased_at: None,
+    }
 }
 
 /// Opens a new outgoing referral as a draft.
@@ -261,81 +177,37 @@ pub fn create_draft(
     actor: &Principal,
     now: NaiveDateTime,
 ) -> Result<Created, CaseError> {
+    let now = now.trunc_subsecs(6);
     if let Some((key, digest)) = &draft.idempotency {
-        let earlier: Option<IdempotencyRow> = idempotency_keys::table
-            .find((actor.user_id.to_string(), key))
-            .select(IdempotencyRow::as_select())
-            .first(conn)
-            .optional()?;
-        if let Some(earlier) = earlier {
-            if !openssl::memcmp::eq(earlier.request_hash.as_bytes(), digest.as_bytes()) {
+        if let Some((earlier, id)) = rows::idempotent_case(conn, actor.user_id, key)? {
+            if !openssl::memcmp::eq(earlier.as_bytes(), digest.as_bytes()) {
                 return Err(CaseError::IdempotencyKeyReused);
             }
-            let id = earlier
-                .case_id
-                .parse()
-                .map_err(|_| corrupt("case id", &earlier.case_id))?;
             return Ok(Created {
                 case: get(conn, id)?,
                 replayed: true,
             });
         }
     }
-    let id = CaseId::new();
-    let row = CaseRow {
-        id: id.to_string(),
-        referral_id: ReferralId::new().to_string(),
-        reference: random_reference(conn, draft.node, now)?.to_string(),
-        direction: direction(Side::Sending).into(),
-        state: State::Draft.as_str().into(),
-        hold_from_state: None,
-        version: 1,
-        counterpart_node: draft.node.counterpart().as_str().into(),
-        details: to_json(&draft.details)?,
-        created_by: Some(actor.user_id.to_string()),
-        created_at: now,
-        updated_at: now,
-        state_changed_at: now,
-        due_at: None,
-        closure_outcome: None,
-        reason_code: None,
-    };
-    diesel::insert_into(cases::table)
-        .values(&row)
-        .execute(conn)?;
-    if let Some(identity) = &draft.identity {
-        diesel::insert_into(case_identities::table)
-            .values(IdentityRow {
-                case_id: row.id.clone(),
-                identity: to_json(identity)?,
-                updated_at: now,
-            })
-            .execute(conn)?;
-    }
-    record_event(
-        conn,
-        id,
-        1,
-        now,
-        "created",
-        None,
+    let case = fresh_case(
+        ReferralId::new(),
+        random_reference(conn, draft.node, now)?,
+        Side::Sending,
         State::Draft,
+        draft.node.counterpart(),
+        draft.details,
+        draft.identity,
         Some(actor),
         None,
-    )?;
+        now,
+    );
+    rows::insert(conn, &case)?;
+    record_event(conn, &case, "created", None, Some(actor), None)?;
     if let Some((key, digest)) = draft.idempotency {
-        diesel::insert_into(idempotency_keys::table)
-            .values(IdempotencyRow {
-                user_id: actor.user_id.to_string(),
-                idem_key: key,
-                request_hash: digest,
-                case_id: row.id.clone(),
-                created_at: now,
-            })
-            .execute(conn)?;
+        rows::remember_idempotency(conn, actor.user_id, key, digest, case.id, now)?;
     }
     Ok(Created {
-        case: get(conn, id)?,
+        case,
         replayed: false,
     })
 }
@@ -349,6 +221,17 @@ pub(super) fn check_version(case: &Case, expected: i64) -> Result<(), CaseError>
     Ok(())
 }
 
+/// Fails with the version the case is at when a guarded write found it changed.
+pub(super) fn written(done: bool, case: &Case) -> Result<(), CaseError> {
+    if done {
+        Ok(())
+    } else {
+        Err(CaseError::VersionMismatch {
+            current: case.version,
+        })
+    }
+}
+
 /// Replaces a draft's details and identity block.
 pub fn update_draft(
     conn: &mut AnyConnection,
@@ -359,50 +242,26 @@ pub fn update_draft(
     actor: &Principal,
     now: NaiveDateTime,
 ) -> Result<Case, CaseError> {
+    let now = now.trunc_subsecs(6);
     let case = get(conn, id)?;
     check_version(&case, expected_version)?;
     if case.state != State::Draft || case.side != Side::Sending {
         return Err(CaseError::NotEditable(case.state));
     }
-    let version = case.version + 1;
-    let n = diesel::update(
-        cases::table
-            .filter(cases::id.eq(id.to_string()))
-            .filter(cases::version.eq(expected_version)),
-    )
-    .set((
-        cases::details.eq(to_json(&details)?),
-        cases::version.eq(version),
-        cases::updated_at.eq(now),
-    ))
-    .execute(conn)?;
-    if n != 1 {
-        return Err(CaseError::VersionMismatch {
-            current: case.version,
-        });
-    }
-    diesel::delete(case_identities::table.find(id.to_string())).execute(conn)?;
-    if let Some(identity) = &identity {
-        diesel::insert_into(case_identities::table)
-            .values(IdentityRow {
-                case_id: id.to_string(),
-                identity: to_json(identity)?,
-                updated_at: now,
-            })
-            .execute(conn)?;
-    }
-    record_event(
-        conn,
-        id,
-        version,
-        now,
-        "edited",
-        Some(State::Draft),
-        State::Draft,
-        Some(actor),
-        None,
+    written(
+        rows::update_details(conn, id, expected_version, &details, now)?,
+        &case,
     )?;
-    get(conn, id)
+    rows::set_identity(conn, id, identity.as_ref(), now)?;
+    let case = Case {
+        details,
+        identity,
+        version: case.version + 1,
+        updated_at: now,
+        ..case
+    };
+    record_event(conn, &case, "edited", Some(State::Draft), Some(actor), None)?;
+    Ok(case)
 }
 
 /// Applies a lifecycle transition asked for by a user of this node.
@@ -436,16 +295,8 @@ pub fn find_by_referral(
     conn: &mut AnyConnection,
     referral_id: ReferralId,
 ) -> Result<Option<Case>, CaseError> {
-    let id: Option<String> = cases::table
-        .filter(cases::referral_id.eq(referral_id.to_string()))
-        .select(cases::id)
-        .first(conn)
-        .optional()?;
-    match id {
-        Some(id) => Ok(Some(get(
-            conn,
-            id.parse().map_err(|_| corrupt("case id", &id))?,
-        )?)),
+    match rows::id_by_referral(conn, referral_id)? {
+        Some(id) => Ok(Some(get(conn, id)?)),
         None => Ok(None),
     }
 }
@@ -488,76 +339,12 @@ pub(super) fn apply(
         Actor::User(_) => case.side,
         Actor::Peer => case.side.other(),
     };
-    match action {
-        Action::ScheduleHandover => {
-            let Some(HandoverParams::Plan(plan)) = &params.handover else {
-                return Err(CaseError::InvalidParameters(vec![FieldError::new(
-                    "handover",
-                    "required",
-                    "a handover is scheduled with a plan",
-                )]));
-            };
-            handovers::propose(conn, case.id, plan, acting, now)?;
-        }
-        Action::Depart => {
-            let h = handovers::get(conn, case.id)?.ok_or(HandoverError::NoPlan)?;
-            if h.status != PlanStatus::Agreed {
-                return Err(HandoverError::NotAgreed.into());
-            }
-            let at = resolve_at(params.handover.as_ref(), &h.plan, now);
-            handovers::depart(conn, case.id, &at, now)?;
-            params.handover = Some(HandoverParams::At {
-                crossing_point: Some(at.crossing_point),
-                at: Some(at.at),
-            });
-        }
-        Action::ConfirmHandover => {
-            let h = handovers::get(conn, case.id)?.ok_or(HandoverError::NoPlan)?;
-            let (mine, theirs) = match acting {
-                Side::Sending => (&h.sending, &h.receiving),
-                Side::Receiving => (&h.receiving, &h.sending),
-            };
-            if mine.is_some() {
-                return Err(HandoverError::AlreadyConfirmed.into());
-            }
-            let at = resolve_at(params.handover.as_ref(), &h.plan, now);
-            handovers::confirm(conn, case.id, acting, &at, now)?;
-            params.handover = Some(HandoverParams::At {
-                crossing_point: Some(at.crossing_point.clone()),
-                at: Some(at.at),
-            });
-            let Some(theirs) = theirs.clone() else {
-                // The first of the two confirmations: the handover is not
-                // complete until the other side confirms too.
-                let case = note_event(conn, case, "handover_confirmed", user, &params, now)?;
-                if actor != Actor::Peer {
-                    enqueue(conn, ctx, &case, action, &params, now)?;
-                }
-                return Ok(case);
-            };
-            let (sending, receiving) = match acting {
-                Side::Sending => (at, theirs),
-                Side::Receiving => (theirs, at),
-            };
-            if let Some(m) =
-                handover::mismatch(&h.plan, h.departure.as_ref(), &sending, &receiving, 12)
-            {
-                handovers::flag(conn, case.id, &m, now)?;
-                peer::alert(
-                    conn,
-                    "handover_mismatch",
-                    &format!("case {}: {m}", case.reference),
-                    now,
-                )?;
-                let mut e =
-                    crate::audit::Entry::new("handover_mismatch", "system", "confirm_handover");
-                e.case_id = Some(case.id.to_string());
-                e.referral_id = Some(case.referral_id.to_string());
-                e.outcome = "flagged".into();
-                crate::store::audit::append(conn, e)?;
-            }
-        }
-        _ => {}
+    if let Some(first) =
+        super::handover::record_step(conn, ctx, &case, action, acting, &mut params, user, now)?
+    {
+        // The first of the two confirmations: the handover is not complete
+        // until the other side confirms too.
+        return Ok(first);
     }
     if action == Action::Submit {
         case.details
@@ -573,87 +360,52 @@ pub(super) fn apply(
     } else {
         case.closure_outcome.clone()
     };
-    let (version, due_at) = write_state(
-        conn,
-        ctx,
-        &case,
-        NewState {
-            to: decision.to,
-            hold_from,
-            closure_outcome: outcome.clone(),
-            reason_code: params.reason_code.clone(),
-        },
-        now,
-    )?;
+    let next = StateChange {
+        to: decision.to,
+        hold_from,
+        closure_outcome: outcome,
+        reason_code: params.reason_code.clone(),
+        due_at: ctx.deadlines.limit(decision.to).map(|d| now + d),
+    };
+    let from = case.state;
+    let case = write_state(conn, case, next, now)?;
     record_event(
         conn,
-        case.id,
-        version,
-        now,
+        &case,
         action.as_str(),
-        Some(decision.from),
-        decision.to,
+        Some(from),
         user,
         Some(&params),
     )?;
     if decision.notify_peer {
         enqueue(conn, ctx, &case, action, &params, now)?;
     }
-    // What was just written, without reading it back.
-    Ok(Case {
-        state: decision.to,
-        hold_from,
-        version,
-        updated_at: now,
-        state_changed_at: now,
-        due_at,
-        closure_outcome: outcome,
-        reason_code: params.reason_code,
-        ..case
-    })
-}
-
-/// A case's next state and what goes with it.
-pub(super) struct NewState {
-    to: State,
-    hold_from: Option<State>,
-    closure_outcome: Option<String>,
-    reason_code: Option<String>,
+    Ok(case)
 }
 
 /// Writes `case`'s new state if it is still at the version it was read at
-/// (its step's time limit restarts): returns the new version and due date.
-pub(super) fn write_state(
+/// (its step's time limit restarts) and returns the case as written.
+fn write_state(
     conn: &mut AnyConnection,
-    ctx: &NodeCtx,
-    case: &Case,
-    next: NewState,
+    case: Case,
+    next: StateChange,
     now: NaiveDateTime,
-) -> Result<(i64, Option<NaiveDateTime>), CaseError> {
-    let version = case.version + 1;
-    let due_at = ctx.deadlines.limit(next.to).map(|d| now + d);
-    let n = diesel::update(
-        cases::table
-            .filter(cases::id.eq(case.id.to_string()))
-            .filter(cases::version.eq(case.version)),
-    )
-    .set((
-        cases::state.eq(next.to.as_str()),
-        cases::hold_from_state.eq(next.hold_from.map(State::as_str)),
-        cases::version.eq(version),
-        cases::updated_at.eq(now),
-        cases::state_changed_at.eq(now),
-        cases::due_at.eq(due_at),
-        cases::closure_outcome.eq(next.closure_outcome),
-        cases::reason_code.eq(next.reason_code),
-    ))
-    .execute(conn)?;
-    if n != 1 {
-        return Err(CaseError::VersionMismatch {
-            current: case.version,
-        });
-    }
-    Ok((version, due_at))
+) -> Result<Case, CaseError> {
+    written(
+        rows::write_state(conn, case.id, case.version, &next, now)?,
+        &case,
+    )?;
+    Ok(Case {
+        state: next.to,
+        hold_from: next.hold_from,
+        version: case.version + 1,
+        updated_at: now,
+        state_changed_at: now,
+        due_at: next.due_at,
+        closure_outcome: next.closure_outcome,
+        reason_code: next.reason_code,
+        ..case
+    })
 }
 
 /// Puts this node's copy of a shared case in the state the other node holds,
@@ -670,62 +422,23 @@ pub fn resynchronise(
 ) -> Result<Case, CaseError> {
     let now = now.trunc_subsecs(6);
     let case = get(conn, id)?;
-    let hold_from = if to == State::OnHold { hold_from } else { None };
-    let (version, due_at) = write_state(
-        conn,
-        ctx,
-        &case,
-        NewState {
-            to,
-            hold_from,
-            closure_outcome: case.closure_outcome.clone(),
-            reason_code: case.reason_code.clone(),
-        },
-        now,
-    )?;
-    record_event(
-        conn,
-        case.id,
-        version,
-        now,
-        "resynchronised",
-        Some(case.state),
+    let from = case.state;
+    let next = StateChange {
         to,
-        None,
-        None,
-    )?;
+        hold_from: if to == State::OnHold { hold_from } else { None },
+        closure_outcome: case.closure_outcome.clone(),
+        reason_code: case.reason_code.clone(),
+        due_at: ctx.deadlines.limit(to).map(|d| now + d),
+    };
+    let case = write_state(conn, case, next, now)?;
+    record_event(conn, &case, "resynchronised", Some(from), None, None)?;
     let mut e = crate::audit::Entry::new("case_resynchronised", "system", "convergence");
     e.case_id = Some(case.id.to_string());
     e.referral_id = Some(case.referral_id.to_string());
     e.outcome = to.as_str().to_owned();
-    e.code = Some(case.state.as_str().to_owned());
+    e.code = Some(from.as_str().to_owned());
     crate::store::audit::append(conn, e)?;
-    Ok(Case {
-        state: to,
-        hold_from,
-        version,
-        updated_at: now,
-        state_changed_at: now,
-        due_at,
-        ..case
-    })
-}
-
-/// Where and when a liaison's record happened: what was given, else the
-/// agreed plan's crossing point and now.
-pub(super) fn resolve_at(
-    given: Option<&HandoverParams>,
-    plan: &crate::domain::handover::Plan,
-    now: NaiveDateTime,
-) -> AtCrossing {
-    let (cp, at) = match given {
-        Some(HandoverParams::At { crossing_point, at }) => (crossing_point.clone(), *at),
-        _ => (None, None),
-    };
-    AtCrossing {
-        at: at.unwrap_or_else(|| chrono::TimeZone::from_utc_datetime(&chrono::Utc, &now)),
-        crossing_point: cp.unwrap_or_else(|| plan.crossing_point.clone()),
-    }
+    Ok(case)
 }
 
 /// A timeline entry by `user` (or the peer) that does not change the state.
@@ -737,35 +450,14 @@ pub(super) fn note_event(
     params: &TransitionParams,
     now: NaiveDateTime,
 ) -> Result<Case, CaseError> {
-    let version = case.version + 1;
-    let n = diesel::update(
-        cases::table
-            .filter(cases::id.eq(case.id.to_string()))
-            .filter(cases::version.eq(case.version)),
-    )
-    .set((cases::version.eq(version), cases::updated_at.eq(now)))
-    .execute(conn)?;
-    if n != 1 {
-        return Err(CaseError::VersionMismatch {
-            current: case.version,
-        });
-    }
-    record_event(
-        conn,
-        case.id,
-        version,
-        now,
-        kind,
-        Some(case.state),
-        case.state,
-        user,
-        Some(params),
-    )?;
-    Ok(Case {
-        version,
+    written(rows::bump_version(conn, case.id, case.version, now)?, &case)?;
+    let case = Case {
+        version: case.version + 1,
         updated_at: now,
         ..case
-    })
+    };
+    record_event(conn, &case, kind, Some(case.state), user, Some(params))?;
+    Ok(case)
 }
 
 /// Adds a timeline entry that does not change the state (e.g. the other
@@ -778,31 +470,13 @@ pub fn annotate(
     now: NaiveDateTime,
 ) -> Result<(), CaseError> {
     let case = get(conn, id)?;
-    let version = case.version + 1;
-    diesel::update(
-        cases::table
-            .filter(cases::id.eq(id.to_string()))
-            .filter(cases::version.eq(case.version)),
-    )
-    .set((cases::version.eq(version), cases::updated_at.eq(now)))
-    .execute(conn)?;
     let params = TransitionParams {
         reason_code,
         outcome: None,
         comment: None,
         handover: None,
     };
-    record_event(
-        conn,
-        id,
-        version,
-        now,
-        kind,
-        Some(case.state),
-        case.state,
-        None,
-        Some(&params),
-    )?;
+    note_event(conn, case, kind, None, &params, now)?;
     Ok(())
 }
 
@@ -845,36 +519,33 @@ pub(super) fn enqueue(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Records `case`'s current version on its timeline: `kind` moved it from
+/// `from` to its state, by `user` (else the peer).
 pub(super) fn record_event(
     conn: &mut AnyConnection,
-    case_id: CaseId,
-    version: i64,
-    at: NaiveDateTime,
+    case: &Case,
     kind: &str,
     from: Option<State>,
-    to: State,
     user: Option<&Principal>,
     params: Option<&TransitionParams>,
 ) -> Result<(), DbError> {
-    diesel::insert_into(case_events::table)
-        .values(EventRow {
-            id: MessageId::new().to_string(),
-            case_id: case_id.to_string(),
-            version,
-            at,
+    case_events::insert(
+        conn,
+        case.id,
+        &Event {
+            version: case.version,
+            at: case.updated_at,
             kind: kind.into(),
-            from_state: from.map(|s| s.as_str().into()),
-            to_state: to.as_str().into(),
+            from_state: from,
+            to_state: case.state,
             actor_kind: if user.is_some() { "user" } else { "peer" }.into(),
-            actor_user_id: user.map(|u| u.user_id.to_string()),
+            actor_user_id: user.map(|u| u.user_id),
             actor_role: user.map(|u| u.role.as_str().into()),
             reason_code: params.and_then(|p| p.reason_code.clone()),
             outcome: params.and_then(|p| p.outcome.clone()),
             comment: params.and_then(|p| p.comment.clone()),
-        })
-        .execute(conn)?;
-    Ok(())
+        },
+    )
 }
 
 /// A referral received from the other node: creates this node's copy of the
@@ -891,66 +562,19 @@ pub fn insert_incoming(
     now: NaiveDateTime,
 ) -> Result<Case, CaseError> {
     let now = now.trunc_subsecs(6);
-    let id = CaseId::new();
-    let row = CaseRow {
-        id: id.to_string(),
-        referral_id: referral_id.to_string(),
-        reference: reference.to_string(),
-        direction: direction(Side::Receiving).into(),
-        state: State::Received.as_str().into(),
-        hold_from_state: None,
-        version: 1,
-        counterpart_node: from_node.as_str().into(),
-        details: to_json(&details)?,
-        created_by: None,
-        created_at: now,
-        updated_at: now,
-        state_changed_at: now,
-        due_at: ctx.deadlines.limit(State::Received).map(|d| now + d),
-        closure_outcome: None,
-        reason_code: None,
-    };
-    diesel::insert_into(cases::table)
-        .values(&row)
-        .execute(conn)?;
-    if let Some(identity) = &identity {
-        diesel::insert_into(case_identities::table)
-            .values(IdentityRow {
-                case_id: row.id.clone(),
-                identity: to_json(identity)?,
-                updated_at: now,
-            })
-            .execute(conn)?;
-    }
-    record_event(
-        conn,
-        id,
-        1,
-        now,
-        "received",
-        None,
-        State::Received,
-        None,
-        None,
-    )?;
-    Ok(Case {
-        id,
+    let case = fresh_case(
         referral_id,
         reference,
-        side: Side::Receiving,
-        state: State::Received,
-        hold_from: None,
-        version: 1,
-        counterpart: from_node,
+        Side::Receiving,
+        State::Received,
+        from_node,
         details,
         identity,
-        created_by: None,
-        created_at: now,
-        updated_at: now,
-        state_changed_at: now,
-        due_at: row.due_at,
-        closure_outcome: None,
-        reason_code: None,
-        erased_at: None,
-    })
+        None,
+        ctx.deadlines.limit(State::Received).map(|d| now + d),
+        now,
+    );
+    rows::insert(conn, &case)?;
+    record_event(conn, &case, "received", None, None, None)?;
+    Ok(case)
 }

@@ -1,9 +1,7 @@
 //! Consent withdrawal: erasing the person's data here, telling the other
 //! node, and what the other node's withdrawal and erasure mean here.
 
-use crate::domain::message_type::MessageType;
 use chrono::{NaiveDateTime, SubsecRound};
-use diesel::prelude::*;
 use serde_json::json;
 
 use super::cases::*;
@@ -12,9 +10,10 @@ use super::NodeCtx;
 use crate::domain::case::CaseDetails;
 use crate::domain::ids::{CaseId, ReferralId};
 use crate::domain::lifecycle::Side;
-use crate::store::schema::{case_events, case_identities, cases};
+use crate::domain::message_type::MessageType;
+use crate::store::cases as rows;
 use crate::store::users::Principal;
-use crate::store::{AnyConnection, DbError};
+use crate::store::{outbox, AnyConnection, DbError};
 
 /// Erases the person's data on this node: the identity block, every field
 /// of the data set but the consent record (kept, with its withdrawal date,
@@ -32,7 +31,6 @@ pub(super) fn erase(
     user: Option<&Principal>,
     now: NaiveDateTime,
 ) -> Result<Case, CaseError> {
-    use crate::store::schema::{case_erasures, inbox_messages, outbox_messages};
     let consent = case.details.consent.clone().map(|mut c| {
         c.withdrawn_on = Some(withdrawn_on);
         c.interpreter_language = None;
@@ -42,77 +40,22 @@ pub(super) fn erase(
         consent,
         ..CaseDetails::default()
     };
-    let version = case.version + 1;
-    let updated = diesel::update(
-        cases::table
-            .filter(cases::id.eq(case.id.to_string()))
-            .filter(cases::version.eq(case.version)),
-    )
-    .set((
-        cases::details.eq(to_json(&details)?),
-        cases::version.eq(version),
-        cases::updated_at.eq(now),
-    ))
-    .execute(conn)?;
-    if updated != 1 {
-        return Err(CaseError::VersionMismatch {
-            current: case.version,
-        });
-    }
-    diesel::delete(case_identities::table.find(case.id.to_string())).execute(conn)?;
-    const ERASED: &str = "{\"erased\":true}";
-    diesel::update(
-        outbox_messages::table
-            .filter(outbox_messages::case_id.eq(case.id.to_string()))
-            .filter(outbox_messages::status.eq_any(["delivered", "rejected"])),
-    )
-    .set(outbox_messages::body.eq(ERASED))
-    .execute(conn)?;
-    diesel::update(
-        inbox_messages::table.filter(inbox_messages::referral_id.eq(case.referral_id.to_string())),
-    )
-    .set(inbox_messages::body.eq(ERASED))
-    .execute(conn)?;
-    // Reports (family tracing, assessments), timeline comments and the
-    // digest of the create request go too.
-    {
-        use crate::store::schema::{case_reports, idempotency_keys};
-        diesel::delete(case_reports::table.filter(case_reports::case_id.eq(case.id.to_string())))
-            .execute(conn)?;
-        diesel::update(case_events::table.filter(case_events::case_id.eq(case.id.to_string())))
-            .set(case_events::comment.eq(None::<String>))
-            .execute(conn)?;
-        diesel::delete(
-            idempotency_keys::table.filter(idempotency_keys::case_id.eq(case.id.to_string())),
-        )
-        .execute(conn)?;
-    }
-    diesel::insert_into(case_erasures::table)
-        .values((
-            case_erasures::case_id.eq(case.id.to_string()),
-            case_erasures::withdrawn_on.eq(withdrawn_on),
-            case_erasures::erased_at.eq(now),
-        ))
-        .execute(conn)?;
-    record_event(
-        conn,
-        case.id,
-        version,
-        now,
-        kind,
-        Some(case.state),
-        case.state,
-        user,
-        None,
+    written(
+        rows::update_details(conn, case.id, case.version, &details, now)?,
+        &case,
     )?;
-    Ok(Case {
+    rows::erase_personal_data(conn, case.id, case.referral_id)?;
+    rows::record_erasure(conn, case.id, withdrawn_on, now)?;
+    let case = Case {
         details,
         identity: None,
-        version,
+        version: case.version + 1,
         updated_at: now,
         erased_at: Some(now),
         ..case
-    })
+    };
+    record_event(conn, &case, kind, Some(case.state), user, None)?;
+    Ok(case)
 }
 
 /// When the case's data was erased, and when the other node confirmed its own erasure.
@@ -120,15 +63,7 @@ pub fn erasure(
     conn: &mut AnyConnection,
     id: CaseId,
 ) -> Result<Option<(NaiveDateTime, Option<NaiveDateTime>)>, DbError> {
-    use crate::store::schema::case_erasures;
-    Ok(case_erasures::table
-        .find(id.to_string())
-        .select((
-            case_erasures::erased_at,
-            case_erasures::confirmed_by_peer_at,
-        ))
-        .first(conn)
-        .optional()?)
+    rows::erasure(conn, id)
 }
 
 /// The person withdrew consent (told this node): erases the data here and,
@@ -170,15 +105,10 @@ pub fn withdraw_consent(
 
 /// Whether the other node has (or will have) a copy of this case.
 pub(super) fn peer_holds(conn: &mut AnyConnection, case: &Case) -> Result<bool, DbError> {
-    use crate::store::schema::outbox_messages;
     if case.side == Side::Receiving {
         return Ok(true);
     }
-    let sent: i64 = outbox_messages::table
-        .filter(outbox_messages::case_id.eq(case.id.to_string()))
-        .count()
-        .get_result(conn)?;
-    Ok(sent > 0)
+    Ok(outbox::count_for_case(conn, case.id)? > 0)
 }
 
 /// The other node says the person withdrew consent: erase here and confirm.
@@ -215,11 +145,8 @@ pub fn erasure_confirmed(
     referral_id: ReferralId,
     now: NaiveDateTime,
 ) -> Result<(), CaseError> {
-    use crate::store::schema::case_erasures;
     let now = now.trunc_subsecs(6);
     let case = find_by_referral(conn, referral_id)?.ok_or(CaseError::NotFound)?;
-    diesel::update(case_erasures::table.find(case.id.to_string()))
-        .set(case_erasures::confirmed_by_peer_at.eq(now))
-        .execute(conn)?;
+    rows::record_peer_erasure(conn, case.id, now)?;
     annotate(conn, case.id, "erasure_confirmed", None, now)
 }

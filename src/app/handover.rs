@@ -8,8 +8,9 @@ use serde_json::json;
 use super::cases::*;
 use super::exchange as peer;
 use super::NodeCtx;
-use crate::domain::handover::{self, HandoverError, HandoverParams};
-use crate::domain::lifecycle::{State, TransitionParams};
+use crate::domain::handover::{self, HandoverError, HandoverParams, PlanStatus};
+use crate::domain::lifecycle::{Action, Side, State, TransitionParams};
+use crate::domain::FieldError;
 use crate::store::handovers;
 use crate::store::users::Principal;
 use crate::store::AnyConnection;
@@ -87,4 +88,92 @@ pub fn answer_handover(
         peer::append_outgoing(conn, ctx, case.id, case.referral_id, message, payload, now)?;
     }
     Ok(case)
+}
+
+/// The handover's part of a transition by `acting` (a plan proposed, the
+/// departure, a confirmation), written before the state changes. The
+/// recorded crossing point and time go into `params` for the timeline and
+/// the message. Returns the case when this was the first of the two
+/// confirmations: recorded (and sent) as such, the state stays.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn record_step(
+    conn: &mut AnyConnection,
+    ctx: &NodeCtx,
+    case: &Case,
+    action: Action,
+    acting: Side,
+    params: &mut TransitionParams,
+    user: Option<&Principal>,
+    now: NaiveDateTime,
+) -> Result<Option<Case>, CaseError> {
+    match action {
+        Action::ScheduleHandover => {
+            let Some(HandoverParams::Plan(plan)) = &params.handover else {
+                return Err(CaseError::InvalidParameters(vec![FieldError::new(
+                    "handover",
+                    "required",
+                    "a handover is scheduled with a plan",
+                )]));
+            };
+            handovers::propose(conn, case.id, plan, acting, now)?;
+        }
+        Action::Depart => {
+            let h = handovers::get(conn, case.id)?.ok_or(HandoverError::NoPlan)?;
+            if h.status != PlanStatus::Agreed {
+                return Err(HandoverError::NotAgreed.into());
+            }
+            let at = handover::resolve_at(params.handover.as_ref(), &h.plan, now);
+            handovers::depart(conn, case.id, &at, now)?;
+            params.handover = Some(HandoverParams::At {
+                crossing_point: Some(at.crossing_point),
+                at: Some(at.at),
+            });
+        }
+        Action::ConfirmHandover => {
+            let h = handovers::get(conn, case.id)?.ok_or(HandoverError::NoPlan)?;
+            let (mine, theirs) = match acting {
+                Side::Sending => (&h.sending, &h.receiving),
+                Side::Receiving => (&h.receiving, &h.sending),
+            };
+            if mine.is_some() {
+                return Err(HandoverError::AlreadyConfirmed.into());
+            }
+            let at = handover::resolve_at(params.handover.as_ref(), &h.plan, now);
+            handovers::confirm(conn, case.id, acting, &at, now)?;
+            params.handover = Some(HandoverParams::At {
+                crossing_point: Some(at.crossing_point.clone()),
+                at: Some(at.at),
+            });
+            let Some(theirs) = theirs.clone() else {
+                let case = note_event(conn, case.clone(), "handover_confirmed", user, params, now)?;
+                if user.is_some() {
+                    enqueue(conn, ctx, &case, action, params, now)?;
+                }
+                return Ok(Some(case));
+            };
+            let (sending, receiving) = match acting {
+                Side::Sending => (at, theirs),
+                Side::Receiving => (theirs, at),
+            };
+            if let Some(m) =
+                handover::mismatch(&h.plan, h.departure.as_ref(), &sending, &receiving, 12)
+            {
+                handovers::flag(conn, case.id, &m, now)?;
+                peer::alert(
+                    conn,
+                    "handover_mismatch",
+                    &format!("case {}: {m}", case.reference),
+                    now,
+                )?;
+                let mut e =
+                    crate::audit::Entry::new("handover_mismatch", "system", "confirm_handover");
+                e.case_id = Some(case.id.to_string());
+                e.referral_id = Some(case.referral_id.to_string());
+                e.outcome = "flagged".into();
+                crate::store::audit::append(conn, e)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(None)
 }

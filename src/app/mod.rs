@@ -10,13 +10,15 @@
 //! `audit` checkpoints and exports).
 
 pub mod audit;
-pub mod case_queries;
 pub mod cases;
 pub mod deadlines;
 pub mod erasure;
 pub mod exchange;
 pub mod handover;
+pub mod inbox;
+pub mod receipts;
 pub mod reports;
+pub mod review;
 
 /// What the use cases need to know about this node: who it is, the SOP
 /// time limits, and the keys that sign what it sends.

@@ -188,6 +188,13 @@ pub struct Consent {
     pub withdrawn_on: Option<NaiveDate>,
 }
 
+impl Consent {
+    /// Whether this consent covers `scope` (see [`super::disclosure::covers`]).
+    pub fn covers(&self, scope: &str) -> bool {
+        super::disclosure::covers(&self.scope, self.withdrawn_on.is_some(), scope)
+    }
+}
+
 /// Parsed identity block.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Identity {

@@ -109,7 +109,8 @@ fn granted(details: &Map<String, Value>) -> Result<Vec<String>, Refusal> {
         .get("consent")
         .and_then(Value::as_object)
         .ok_or(Refusal::ConsentRequired)?;
-    if present(consent.get("withdrawn_on")) {
+    let withdrawn = present(consent.get("withdrawn_on"));
+    if withdrawn {
         return Err(Refusal::ConsentWithdrawn);
     }
     let scopes: Vec<String> = consent
@@ -121,10 +122,16 @@ fn granted(details: &Map<String, Value>) -> Result<Vec<String>, Refusal> {
                 .collect()
         })
         .unwrap_or_default();
-    if !scopes.iter().any(|s| s == scopes::REFERRAL) {
+    if !covers(&scopes, withdrawn, scopes::REFERRAL) {
         return Err(Refusal::ConsentRequired);
     }
     Ok(scopes)
+}
+
+/// The one consent-coverage rule: a consent covers `scope` when it lists it
+/// and was not withdrawn.
+pub fn covers(granted: &[String], withdrawn: bool, scope: &str) -> bool {
+    !withdrawn && granted.iter().any(|g| g == scope)
 }
 
 fn object<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, Refusal> {
@@ -154,7 +161,7 @@ pub fn check(message_type: MessageType, payload: &Value) -> Result<(), Refusal> 
         "details",
     )?;
     let scopes = granted(details)?;
-    let has = |s: &str| scopes.iter().any(|g| g == s);
+    let has = |s: &str| covers(&scopes, false, s);
     for (key, value) in details {
         match DETAILS.iter().find(|(k, _)| k == key) {
             None => {
@@ -205,7 +212,7 @@ pub fn strip(payload: &mut Value) -> Result<Vec<String>, Refusal> {
             .ok_or_else(|| Refusal::Malformed("no details".into()))?;
         granted(details)?
     };
-    let has = |s: &str| scopes.iter().any(|g| g == s);
+    let has = |s: &str| covers(&scopes, false, s);
     let mut removed = Vec::new();
     if let Some(details) = payload.get_mut("details").and_then(Value::as_object_mut) {
         for (key, scope) in DETAILS {

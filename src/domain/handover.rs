@@ -4,7 +4,7 @@
 //! side's liaison; and the handover confirmed by the liaisons of **both**
 //! sides, complete only when both have confirmed. Pure: no I/O.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -254,6 +254,19 @@ pub fn mismatch(
         ));
     }
     (!problems.is_empty()).then(|| problems.join("; "))
+}
+
+/// Where and when a liaison's record happened: what was given, else the
+/// agreed plan's crossing point and now.
+pub fn resolve_at(given: Option<&HandoverParams>, plan: &Plan, now: NaiveDateTime) -> AtCrossing {
+    let (cp, at) = match given {
+        Some(HandoverParams::At { crossing_point, at }) => (crossing_point.clone(), *at),
+        _ => (None, None),
+    };
+    AtCrossing {
+        at: at.unwrap_or_else(|| chrono::TimeZone::from_utc_datetime(&chrono::Utc, &now)),
+        crossing_point: cp.unwrap_or_else(|| plan.crossing_point.clone()),
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! rules for decisions.
 
 pub mod case;
+pub mod case_record;
 pub mod code_lists;
 pub mod convergence;
 pub mod countries;
@@ -23,6 +24,7 @@ pub mod problem;
 pub mod problem_details;
 pub mod reports;
 pub mod roles;
+pub mod statistics;
 
 /// One problem with one input field, reported back to the caller so that all
 /// problems of a request can be fixed in one go.

@@ -160,6 +160,28 @@ pub fn schedule(start: NaiveDate, months: &[u32]) -> Vec<NaiveDate> {
         .collect()
 }
 
+/// The one rule for a follow-up's delay: it is overdue once its due day is
+/// over (UTC) and no report was recorded for it.
+pub fn follow_up_overdue(due_on: NaiveDate, reported: bool, now: chrono::NaiveDateTime) -> bool {
+    !reported && now.date() > due_on
+}
+
+/// The follow-ups of a schedule started at `start` whose due day is over by
+/// `now`: their numbers (from 1) and due dates. Whether each was reported
+/// is the caller's to check (see [`follow_up_overdue`]).
+pub fn follow_ups_past_due(
+    start: chrono::NaiveDateTime,
+    months: &[u32],
+    now: chrono::NaiveDateTime,
+) -> Vec<(i64, NaiveDate)> {
+    schedule(start.date(), months)
+        .into_iter()
+        .zip(1..)
+        .filter(|(due, _)| follow_up_overdue(*due, false, now))
+        .map(|(due, number)| (number, due))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,6 @@ use super::client::{PeerClient, SendError};
 use super::error::PeerError;
 use super::server::PeerState;
 use crate::app::cases::{self, CaseError};
-use crate::app::exchange as peer_store;
 use crate::app::NodeCtx;
 use crate::domain::convergence::{bucket, bucket_hash, judge, CaseDigest, Repair, Verdict};
 use crate::domain::ids::{CaseId, NodeId, ReferralId};
@@ -184,7 +183,7 @@ fn evaluate(
             .parse()
             .map_err(|_| DbError::Corrupt(format!("referral id `{}`", m.referral_id)))?;
         // 1. Messages of theirs this node rejected are applied again first.
-        if peer_store::reapply_rejected(conn, ctx, referral, now)? > 0 {
+        if crate::app::inbox::reapply_rejected(conn, ctx, referral, now)? > 0 {
             report.repaired += 1;
             report.repaired_here.push(m.referral_id.clone());
             store::record(conn, *case, m, peer_of(t), "reapplied", now)?;
@@ -227,7 +226,7 @@ fn evaluate(
             continue; // not shared yet here (compared once messages moved)
         }
         report.disagreements += 1;
-        if peer_store::reapply_rejected(conn, ctx, referral, now)? > 0 {
+        if crate::app::inbox::reapply_rejected(conn, ctx, referral, now)? > 0 {
             report.repaired += 1;
             report.repaired_here.push(t.referral_id.clone());
         }

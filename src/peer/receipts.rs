@@ -8,7 +8,8 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use super::client::{PeerClient, SendError};
-use crate::app::exchange::{self as store, SettleError};
+use crate::app::exchange as store;
+use crate::app::receipts::SettleError;
 use crate::app::NodeCtx;
 use crate::domain::envelope::{self, Signed};
 use crate::store::{Db, DbError};
@@ -69,7 +70,7 @@ pub async fn record(
             store::remember_certificate(c, &fp, &pem, t)?;
             let mut cases = Vec::with_capacity(receipts.len());
             for r in &receipts {
-                match store::settle(c, &ctx, r, &fp, t) {
+                match crate::app::receipts::settle(c, &ctx, r, &fp, t) {
                     Ok(case) => cases.push(case),
                     Err(SettleError::Mismatch(id, why)) => {
                         return Ok::<_, DbError>(Err(format!("receipt mismatch {id}: {why}")))

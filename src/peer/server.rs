@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::PeerError;
 use super::receipts::{CatchUpError, RecordError};
-use crate::app::exchange::{self as store, Incoming, ReceiveError};
+use crate::app::exchange as store;
+use crate::app::inbox::{Incoming, ReceiveError};
 use crate::app::NodeCtx;
 use crate::audit::{kinds, Entry};
 use crate::domain::envelope::{self, Envelope, Signed, SUPPORTED_SOP_VERSIONS};
@@ -316,7 +317,7 @@ pub async fn receive(
                     envelope: env,
                     signer_fingerprint: &fp,
                 };
-                match store::receive(c, &ctx, incoming, now) {
+                match crate::app::inbox::receive(c, &ctx, incoming, now) {
                     Ok(r) => receipts.push(r),
                     Err(ReceiveError::Refused { code, detail }) => {
                         return Ok::<_, DbError>((

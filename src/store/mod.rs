@@ -9,13 +9,21 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod case_events;
+pub mod cases;
+pub mod certificates;
+pub mod channels;
 pub mod convergence;
 pub mod crossings;
 pub mod directory;
 pub mod group_commit;
 pub mod handovers;
+pub mod inbox;
 pub mod models;
 pub mod outbox;
+pub mod overdue;
+pub mod reports;
+pub mod review;
 pub mod schema;
 pub mod users;
 
@@ -36,6 +44,15 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 pub enum AnyConnection {
     Postgresql(diesel::PgConnection),
     Sqlite(diesel::SqliteConnection),
+}
+
+/// Runs `f` in a savepoint of the caller's transaction: what it wrote is
+/// undone when it fails, and the transaction goes on.
+pub fn savepoint<T, E: From<diesel::result::Error>>(
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+) -> Result<T, E> {
+    conn.transaction(f)
 }
 
 /// Storage errors.

@@ -799,7 +799,7 @@ async fn a_follow_up_past_its_due_date_is_recorded_once_in_the_audit_log() {
         .unwrap();
     let sweep = || {
         ng.db
-            .write_blocking(|c| passerelle::app::cases::record_overdue(c, &[3, 6, 12], now()))
+            .write_blocking(|c| passerelle::app::deadlines::record_overdue(c, &[3, 6, 12], now()))
             .unwrap()
     };
     assert_eq!(sweep(), 1);

@@ -1,0 +1,540 @@
+//! The case rows: the case itself, the person's identity block (a table of
+//! its own, so that erasure is a delete), the Idempotency-Key of the request
+//! that created it, and the record of its erasure. Rows in, [`Case`] out;
+//! the use cases decide what to write.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::models::{CaseRow, IdempotencyRow, IdentityRow};
+use super::schema::{case_erasures, case_identities, cases, idempotency_keys};
+use super::{AnyConnection, DbError};
+use crate::domain::case::{CaseDetails, Identity};
+use crate::domain::case_record::{Case, StateChange};
+use crate::domain::ids::{CaseId, CaseReference, NodeId, ReferralId, UserId};
+use crate::domain::lifecycle::{Side, State};
+
+pub(crate) fn corrupt(what: &str, value: &str) -> DbError {
+    DbError::Corrupt(format!("{what} `{value}`"))
+}
+
+pub(crate) fn parse_state(s: &str) -> Result<State, DbError> {
+    State::parse(s).ok_or_else(|| corrupt("state", s))
+}
+
+pub(crate) fn parse_case_id(s: &str) -> Result<CaseId, DbError> {
+    s.parse().map_err(|_| corrupt("case id", s))
+}
+
+/// How a side is stored: `outgoing` (this node sends) or `incoming`.
+pub(crate) fn direction(side: Side) -> &'static str {
+    match side {
+        Side::Sending => "outgoing",
+        Side::Receiving => "incoming",
+    }
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, DbError> {
+    serde_json::to_string(value).map_err(|e| DbError::Corrupt(format!("cannot serialise: {e}")))
+}
+
+fn parse_row(row: CaseRow, identity: Option<IdentityRow>) -> Result<Case, DbError> {
+    Ok(Case {
+        id: parse_case_id(&row.id)?,
+        referral_id: row
+            .referral_id
+            .parse()
+            .map_err(|_| corrupt("referral id", &row.referral_id))?,
+        reference: CaseReference::parse(&row.reference).map_err(DbError::Corrupt)?,
+        side: match row.direction.as_str() {
+            "outgoing" => Side::Sending,
+            "incoming" => Side::Receiving,
+            other => return Err(corrupt("direction", other)),
+        },
+        state: parse_state(&row.state)?,
+        hold_from: row
+            .hold_from_state
+            .as_deref()
+            .map(parse_state)
+            .transpose()?,
+        version: row.version,
+        counterpart: NodeId::parse(&row.counterpart_node).map_err(DbError::Corrupt)?,
+        details: serde_json::from_str(&row.details)
+            .map_err(|e| DbError::Corrupt(format!("case details: {e}")))?,
+        identity: identity
+            .map(|i| serde_json::from_str(&i.identity))
+            .transpose()
+            .map_err(|e| DbError::Corrupt(format!("identity: {e}")))?,
+        created_by: row
+            .created_by
+            .as_deref()
+            .map(|u| u.parse::<UserId>().map_err(|_| corrupt("user id", u)))
+            .transpose()?,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        state_changed_at: row.state_changed_at,
+        due_at: row.due_at,
+        closure_outcome: row.closure_outcome,
+        reason_code: row.reason_code,
+        erased_at: None,
+    })
+}
+
+/// One case with its identity block and erasure date.
+pub fn get(conn: &mut AnyConnection, id: CaseId) -> Result<Option<Case>, DbError> {
+    let Some(row) = cases::table
+        .find(id.to_string())
+        .select(CaseRow::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let identity: Option<IdentityRow> = case_identities::table
+        .find(id.to_string())
+        .select(IdentityRow::as_select())
+        .first(conn)
+        .optional()?;
+    let mut case = parse_row(row, identity)?;
+    case.erased_at = erasure(conn, id)?.map(|(at, _)| at);
+    Ok(Some(case))
+}
+
+/// The id of this node's copy of a referral, if it has one.
+pub fn id_by_referral(
+    conn: &mut AnyConnection,
+    referral_id: ReferralId,
+) -> Result<Option<CaseId>, DbError> {
+    let id: Option<String> = cases::table
+        .filter(cases::referral_id.eq(referral_id.to_string()))
+        .select(cases::id)
+        .first(conn)
+        .optional()?;
+    id.as_deref().map(parse_case_id).transpose()
+}
+
+/// Whether a case on this node already has this reference.
+pub fn reference_taken(
+    conn: &mut AnyConnection,
+    reference: &CaseReference,
+) -> Result<bool, DbError> {
+    let n: i64 = cases::table
+        .filter(cases::reference.eq(reference.as_str()))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// Writes a new case (and its identity block, if any).
+pub fn insert(conn: &mut AnyConnection, case: &Case) -> Result<(), DbError> {
+    let row = CaseRow {
+        id: case.id.to_string(),
+        referral_id: case.referral_id.to_string(),
+        reference: case.reference.to_string(),
+        direction: direction(case.side).into(),
+        state: case.state.as_str().into(),
+        hold_from_state: case.hold_from.map(|s| s.as_str().into()),
+        version: case.version,
+        counterpart_node: case.counterpart.as_str().into(),
+        details: to_json(&case.details)?,
+        created_by: case.created_by.map(|u| u.to_string()),
+        created_at: case.created_at,
+        updated_at: case.updated_at,
+        state_changed_at: case.state_changed_at,
+        due_at: case.due_at,
+        closure_outcome: case.closure_outcome.clone(),
+        reason_code: case.reason_code.clone(),
+    };
+    diesel::insert_into(cases::table)
+        .values(&row)
+        .execute(conn)?;
+    set_identity(conn, case.id, case.identity.as_ref(), case.updated_at)
+}
+
+/// Replaces (or with `None` deletes) a case's identity block.
+pub fn set_identity(
+    conn: &mut AnyConnection,
+    id: CaseId,
+    identity: Option<&Identity>,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::delete(case_identities::table.find(id.to_string())).execute(conn)?;
+    if let Some(identity) = identity {
+        diesel::insert_into(case_identities::table)
+            .values(IdentityRow {
+                case_id: id.to_string(),
+                identity: to_json(identity)?,
+                updated_at: now,
+            })
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Replaces a case's data set if it is still at `expected` version, moving
+/// it to `expected + 1`; false if it was not.
+pub fn update_details(
+    conn: &mut AnyConnection,
+    id: CaseId,
+    expected: i64,
+    details: &CaseDetails,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        cases::table
+            .filter(cases::id.eq(id.to_string()))
+            .filter(cases::version.eq(expected)),
+    )
+    .set((
+        cases::details.eq(to_json(details)?),
+        cases::version.eq(expected + 1),
+        cases::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Writes a case's new state if it is still at `expected` version, moving
+/// it to `expected + 1`; false if it was not.
+pub fn write_state(
+    conn: &mut AnyConnection,
+    id: CaseId,
+    expected: i64,
+    next: &StateChange,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        cases::table
+            .filter(cases::id.eq(id.to_string()))
+            .filter(cases::version.eq(expected)),
+    )
+    .set((
+        cases::state.eq(next.to.as_str()),
+        cases::hold_from_state.eq(next.hold_from.map(State::as_str)),
+        cases::version.eq(expected + 1),
+        cases::updated_at.eq(now),
+        cases::state_changed_at.eq(now),
+        cases::due_at.eq(next.due_at),
+        cases::closure_outcome.eq(next.closure_outcome.clone()),
+        cases::reason_code.eq(next.reason_code.clone()),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Moves a case from `expected` to the next version without changing its
+/// state (a timeline entry of its own); false if it was not at `expected`.
+pub fn bump_version(
+    conn: &mut AnyConnection,
+    id: CaseId,
+    expected: i64,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        cases::table
+            .filter(cases::id.eq(id.to_string()))
+            .filter(cases::version.eq(expected)),
+    )
+    .set((cases::version.eq(expected + 1), cases::updated_at.eq(now)))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// The case an earlier request with this user's Idempotency-Key created,
+/// with that request's digest.
+pub fn idempotent_case(
+    conn: &mut AnyConnection,
+    user: UserId,
+    key: &str,
+) -> Result<Option<(String, CaseId)>, DbError> {
+    let earlier: Option<IdempotencyRow> = idempotency_keys::table
+        .find((user.to_string(), key))
+        .select(IdempotencyRow::as_select())
+        .first(conn)
+        .optional()?;
+    earlier
+        .map(|e| Ok((e.request_hash, parse_case_id(&e.case_id)?)))
+        .transpose()
+}
+
+/// Remembers which case a user's Idempotency-Key created.
+pub fn remember_idempotency(
+    conn: &mut AnyConnection,
+    user: UserId,
+    key: String,
+    digest: String,
+    case: CaseId,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::insert_into(idempotency_keys::table)
+        .values(IdempotencyRow {
+            user_id: user.to_string(),
+            idem_key: key,
+            request_hash: digest,
+            case_id: case.to_string(),
+            created_at: now,
+        })
+        .execute(conn)?;
+    Ok(())
+}
+
+/// When the case's data was erased, and when the other node confirmed its own erasure.
+pub fn erasure(
+    conn: &mut AnyConnection,
+    id: CaseId,
+) -> Result<Option<(NaiveDateTime, Option<NaiveDateTime>)>, DbError> {
+    Ok(case_erasures::table
+        .find(id.to_string())
+        .select((
+            case_erasures::erased_at,
+            case_erasures::confirmed_by_peer_at,
+        ))
+        .first(conn)
+        .optional()?)
+}
+
+/// Records that the case's data was erased.
+pub fn record_erasure(
+    conn: &mut AnyConnection,
+    id: CaseId,
+    withdrawn_on: chrono::NaiveDate,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::insert_into(case_erasures::table)
+        .values((
+            case_erasures::case_id.eq(id.to_string()),
+            case_erasures::withdrawn_on.eq(withdrawn_on),
+            case_erasures::erased_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records that the other node confirmed it erased its copy.
+pub fn record_peer_erasure(
+    conn: &mut AnyConnection,
+    id: CaseId,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(case_erasures::table.find(id.to_string()))
+        .set(case_erasures::confirmed_by_peer_at.eq(now))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Deletes what else on this node carries the person's data: the identity
+/// block, the bodies of the messages about the case that were delivered,
+/// rejected or received (their digests, signatures and receipts stay), the
+/// reports, the timeline's comments and the digest of the create request.
+pub fn erase_personal_data(
+    conn: &mut AnyConnection,
+    id: CaseId,
+    referral_id: ReferralId,
+) -> Result<(), DbError> {
+    use super::schema::{case_events, case_reports, inbox_messages, outbox_messages};
+    const ERASED: &str = super::outbox::ERASED_BODY;
+    let case_id = id.to_string();
+    diesel::delete(case_identities::table.find(&case_id)).execute(conn)?;
+    diesel::update(
+        outbox_messages::table
+            .filter(outbox_messages::case_id.eq(&case_id))
+            .filter(outbox_messages::status.eq_any(["delivered", "rejected"])),
+    )
+    .set(outbox_messages::body.eq(ERASED))
+    .execute(conn)?;
+    diesel::update(
+        inbox_messages::table.filter(inbox_messages::referral_id.eq(referral_id.to_string())),
+    )
+    .set(inbox_messages::body.eq(ERASED))
+    .execute(conn)?;
+    diesel::delete(case_reports::table.filter(case_reports::case_id.eq(&case_id))).execute(conn)?;
+    diesel::update(case_events::table.filter(case_events::case_id.eq(&case_id)))
+        .set(case_events::comment.eq(None::<String>))
+        .execute(conn)?;
+    diesel::delete(idempotency_keys::table.filter(idempotency_keys::case_id.eq(&case_id)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Filters for [`list`].
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub state: Option<State>,
+    /// Restrict to these states (e.g. the handover stages for liaisons).
+    pub states_in: Option<Vec<State>>,
+    pub side: Option<Side>,
+    pub created_from: Option<NaiveDateTime>,
+    pub created_to: Option<NaiveDateTime>,
+    /// `Some(true)`: only overdue; `Some(false)`: only not overdue.
+    pub overdue: Option<bool>,
+    /// Cursor: return cases created before this one (newest first).
+    pub before: Option<CaseId>,
+    pub limit: i64,
+    /// Only the case with this reference (as the agencies quote it).
+    pub reference: Option<String>,
+    /// Only the copy of this shared referral.
+    pub referral_id: Option<ReferralId>,
+    /// Only cases whose person's given, family or other names contain this
+    /// (case-insensitive). Callers check the role may see names.
+    pub name: Option<String>,
+}
+
+/// Most cases a name search considers.
+const NAME_MATCHES: usize = 1000;
+
+/// Ids of the cases whose person's names contain `term` (case-insensitive).
+fn cases_named(conn: &mut AnyConnection, term: &str) -> Result<Vec<String>, DbError> {
+    diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+    let needle = term.trim().to_lowercase();
+    // A coarse filter in SQL (the identity block is JSON text), then the
+    // names themselves, so that keys or other fields never match.
+    let pattern = format!(
+        "%{}%",
+        needle
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let rows: Vec<(String, String)> = case_identities::table
+        .filter(lower(case_identities::identity).like(pattern).escape('\\'))
+        .select((case_identities::case_id, case_identities::identity))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, json)| {
+            serde_json::from_str::<Identity>(json).is_ok_and(|i| {
+                [i.given_name, i.family_name, i.other_names]
+                    .into_iter()
+                    .flatten()
+                    .any(|n| n.to_lowercase().contains(&needle))
+            })
+        })
+        .map(|(id, _)| id)
+        .take(NAME_MATCHES)
+        .collect())
+}
+
+/// Lists cases, newest first (ids are time-ordered UUIDv7). Identity blocks
+/// are not loaded.
+pub fn list(
+    conn: &mut AnyConnection,
+    filter: &CaseFilter,
+    now: NaiveDateTime,
+) -> Result<Vec<Case>, DbError> {
+    let mut q = cases::table.select(CaseRow::as_select()).into_boxed();
+    if let Some(r) = &filter.reference {
+        q = q.filter(cases::reference.eq(r.trim().to_uppercase()));
+    }
+    if let Some(r) = filter.referral_id {
+        q = q.filter(cases::referral_id.eq(r.to_string()));
+    }
+    if let Some(term) = &filter.name {
+        q = q.filter(cases::id.eq_any(cases_named(conn, term)?));
+    }
+    if let Some(s) = filter.state {
+        q = q.filter(cases::state.eq(s.as_str()));
+    }
+    if let Some(states) = &filter.states_in {
+        q = q.filter(cases::state.eq_any(states.iter().map(|s| s.as_str()).collect::<Vec<_>>()));
+    }
+    if let Some(side) = filter.side {
+        q = q.filter(cases::direction.eq(direction(side)));
+    }
+    if let Some(from) = filter.created_from {
+        q = q.filter(cases::created_at.ge(from));
+    }
+    if let Some(to) = filter.created_to {
+        q = q.filter(cases::created_at.lt(to));
+    }
+    // `Case::is_overdue`, in SQL.
+    let terminal: Vec<&str> = State::ALL
+        .iter()
+        .filter(|s| s.is_terminal())
+        .map(|s| s.as_str())
+        .collect();
+    match filter.overdue {
+        Some(true) => {
+            q = q
+                .filter(cases::due_at.lt(now))
+                .filter(cases::state.ne_all(terminal))
+        }
+        Some(false) => {
+            q = q.filter(
+                cases::due_at
+                    .is_null()
+                    .or(cases::due_at.ge(now))
+                    .or(cases::state.eq_any(terminal)),
+            )
+        }
+        None => {}
+    }
+    if let Some(before) = filter.before {
+        q = q.filter(cases::id.lt(before.to_string()));
+    }
+    let rows: Vec<CaseRow> = q.order(cases::id.desc()).limit(filter.limit).load(conn)?;
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let erased: std::collections::HashMap<String, NaiveDateTime> = case_erasures::table
+        .filter(case_erasures::case_id.eq_any(&ids))
+        .select((case_erasures::case_id, case_erasures::erased_at))
+        .load::<(String, NaiveDateTime)>(conn)?
+        .into_iter()
+        .collect();
+    rows.into_iter()
+        .map(|r| {
+            let at = erased.get(&r.id).copied();
+            let mut case = parse_row(r, None)?;
+            case.erased_at = at;
+            Ok(case)
+        })
+        .collect()
+}
+
+/// Cases past their step's time limit: `(case, referral, state, due)`,
+/// terminal states included (the caller decides).
+pub fn past_due(
+    conn: &mut AnyConnection,
+    now: NaiveDateTime,
+) -> Result<Vec<(CaseId, ReferralId, State, NaiveDateTime)>, DbError> {
+    let rows: Vec<(String, String, String, NaiveDateTime)> = cases::table
+        .filter(cases::due_at.lt(now))
+        .select((
+            cases::id,
+            cases::referral_id,
+            cases::state,
+            cases::due_at.assume_not_null(),
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(id, referral, state, due)| {
+            Ok((
+                parse_case_id(&id)?,
+                referral
+                    .parse()
+                    .map_err(|_| corrupt("referral id", &referral))?,
+                parse_state(&state)?,
+                due,
+            ))
+        })
+        .collect()
+}
+
+/// The cases in one state: `(case, referral)`.
+pub fn in_state(
+    conn: &mut AnyConnection,
+    state: State,
+) -> Result<Vec<(CaseId, ReferralId)>, DbError> {
+    let rows: Vec<(String, String)> = cases::table
+        .filter(cases::state.eq(state.as_str()))
+        .select((cases::id, cases::referral_id))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(id, referral)| {
+            Ok((
+                parse_case_id(&id)?,
+                referral
+                    .parse()
+                    .map_err(|_| corrupt("referral id", &referral))?,
+            ))
+        })
+        .collect()
+}

@@ -1,0 +1,58 @@
+//! The heads of the two hash chains, one row of `peer_channels` per
+//! direction: the last sequence number and the hash of the last message.
+//! Each head is updated in the same transaction as the message it adds.
+
+use diesel::prelude::*;
+
+use super::schema::peer_channels;
+use super::{AnyConnection, DbError};
+
+const OUTGOING: &str = "outgoing";
+const INCOMING: &str = "incoming";
+
+/// Takes the next outgoing sequence number: returns it with the hash the
+/// new message chains to and the last incoming sequence number (what this
+/// node has seen of the other direction when it speaks). The `UPDATE` comes
+/// first, which on PostgreSQL also locks the row, so concurrent writers take
+/// sequence numbers in turn.
+pub fn take_outgoing_seq(conn: &mut AnyConnection) -> Result<(i64, String, i64), DbError> {
+    diesel::update(peer_channels::table.find(OUTGOING))
+        .set(peer_channels::last_seq.eq(peer_channels::last_seq + 1))
+        .execute(conn)?;
+    let (seq, prev_hash): (i64, String) = peer_channels::table
+        .find(OUTGOING)
+        .select((peer_channels::last_seq, peer_channels::last_hash))
+        .first(conn)?;
+    let ack: i64 = peer_channels::table
+        .find(INCOMING)
+        .select(peer_channels::last_seq)
+        .first(conn)?;
+    Ok((seq, prev_hash, ack))
+}
+
+/// Sets the hash of the last outgoing message (its sequence number was taken).
+pub fn set_outgoing_hash(conn: &mut AnyConnection, hash: &str) -> Result<(), DbError> {
+    diesel::update(peer_channels::table.find(OUTGOING))
+        .set(peer_channels::last_hash.eq(hash))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The incoming head: last sequence number received and its hash.
+pub fn incoming_head(conn: &mut AnyConnection) -> Result<(i64, String), DbError> {
+    Ok(peer_channels::table
+        .find(INCOMING)
+        .select((peer_channels::last_seq, peer_channels::last_hash))
+        .first(conn)?)
+}
+
+/// Moves the incoming head to a message just taken into the chain.
+pub fn set_incoming_head(conn: &mut AnyConnection, seq: i64, hash: &str) -> Result<(), DbError> {
+    diesel::update(peer_channels::table.find(INCOMING))
+        .set((
+            peer_channels::last_seq.eq(seq),
+            peer_channels::last_hash.eq(hash),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
