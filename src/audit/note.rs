@@ -129,12 +129,16 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use openssl::bn::BigNumContext;
-use openssl::ec::{EcGroup, EcKey, EcPoint, PointConversionForm};
 use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
-use openssl::pkey::{HasPublic, Id, PKey, PKeyRef, Private};
+use openssl::pkey::{HasPublic, PKeyRef, Private};
 use openssl::sign::{Signer, Verifier};
+
+mod key_ids;
+mod signed_note;
+
+pub use key_ids::{cosignature_key_id, ecdsa_key_id, key_id, p256_spki_der};
+use signed_note::{check_key_name, decode_base64};
+pub use signed_note::{Note, NoteSignature};
 
 /// A 32-byte SHA-256 Merkle tree hash.
 pub type Hash = [u8; 32];
@@ -158,9 +162,6 @@ pub const COSIGNATURE_HEADER: &str = "cosignature/v1\n";
 /// Maximum number of signature lines accepted in a note (Go's limit; the
 /// specification requires accepting at least 16).
 pub const MAX_SIGNATURES: usize = 100;
-
-/// Prefix of a signature line: U+2014 EM DASH and a space.
-const SIG_PREFIX: &str = "\u{2014} ";
 
 /// Errors from parsing, signing and verifying notes.
 #[derive(Debug, thiserror::Error)]
@@ -258,179 +259,6 @@ impl Checkpoint {
             time,
         })
     }
-}
-
-/// One signature line of a note.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NoteSignature {
-    /// The signer's key name.
-    pub name: String,
-    /// The 4-byte key ID (first four bytes of the decoded base64).
-    pub key_id: [u8; 4],
-    /// The signature bytes following the key ID (for cosignatures, including
-    /// the 8-byte timestamp).
-    pub signature: Vec<u8>,
-}
-
-impl NoteSignature {
-    /// The signature line, including the final newline.
-    pub fn to_line(&self) -> String {
-        let mut raw = Vec::with_capacity(4 + self.signature.len());
-        raw.extend_from_slice(&self.key_id);
-        raw.extend_from_slice(&self.signature);
-        format!("{SIG_PREFIX}{} {}\n", self.name, BASE64.encode(raw))
-    }
-
-    /// Parses one signature line (with or without its final newline).
-    pub fn parse_line(line: &str) -> Result<NoteSignature, NoteError> {
-        let rest = line.strip_prefix(SIG_PREFIX).ok_or_else(|| {
-            malformed("signature line does not start with an em dash and a space")
-        })?;
-        let (name, b64) = rest
-            .split_once(' ')
-            .ok_or_else(|| malformed("signature line has no space after the key name"))?;
-        check_key_name(name)?;
-        let raw = decode_base64(b64).map_err(|e| malformed(format!("signature of {name}: {e}")))?;
-        if raw.len() < 5 {
-            return Err(malformed(format!(
-                "signature of {name} is {} bytes, expected a 4-byte key ID and a signature",
-                raw.len()
-            )));
-        }
-        let mut key_id = [0u8; 4];
-        key_id.copy_from_slice(&raw[..4]);
-        Ok(NoteSignature {
-            name: name.to_owned(),
-            key_id,
-            signature: raw[4..].to_vec(),
-        })
-    }
-
-    fn check(&self) -> Result<(), NoteError> {
-        check_key_name(&self.name)?;
-        if self.signature.is_empty() {
-            return Err(malformed(format!("empty signature for {}", self.name)));
-        }
-        Ok(())
-    }
-}
-
-/// A parsed note.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Note {
-    /// The signed text, ending in `\n` (without the blank separator line).
-    pub body: String,
-    /// The signature lines, in order.
-    pub signatures: Vec<NoteSignature>,
-}
-
-impl Note {
-    /// Parses a signed note, strictly per signed-note: UTF-8 without control
-    /// characters other than `\n`, split at the last blank line, 1 to
-    /// [`MAX_SIGNATURES`] well-formed signature lines with canonical base64.
-    /// Signatures are not verified.
-    pub fn parse(text: &str) -> Result<Note, NoteError> {
-        if let Some(c) = text.chars().find(|&c| c < ' ' && c != '\n') {
-            return Err(malformed(format!(
-                "note contains control character U+{:04X}",
-                u32::from(c)
-            )));
-        }
-        if !text.ends_with('\n') {
-            return Err(malformed("note does not end with a newline"));
-        }
-        let split = text
-            .rfind("\n\n")
-            .ok_or_else(|| malformed("note has no blank line before the signatures"))?;
-        let body = &text[..split + 1];
-        let sigs = &text[split + 2..];
-        if sigs.is_empty() {
-            return Err(malformed("note has no signatures"));
-        }
-        let mut signatures = Vec::new();
-        // `sigs` ends with '\n' and contains no "\n\n", so no line is empty.
-        for line in sigs[..sigs.len() - 1].split('\n') {
-            if signatures.len() == MAX_SIGNATURES {
-                return Err(malformed(format!(
-                    "note has more than {MAX_SIGNATURES} signatures"
-                )));
-            }
-            signatures.push(NoteSignature::parse_line(line)?);
-        }
-        Ok(Note {
-            body: body.to_owned(),
-            signatures,
-        })
-    }
-
-    /// Serializes the note: body, blank line, signature lines. For a note
-    /// returned by [`Note::parse`] this gives back the parsed text exactly.
-    pub fn to_text(&self) -> String {
-        let mut out = String::with_capacity(self.body.len() + 1 + 128 * self.signatures.len());
-        out.push_str(&self.body);
-        out.push('\n');
-        for sig in &self.signatures {
-            out.push_str(&sig.to_line());
-        }
-        out
-    }
-}
-
-/// Key id per signed-note for (name, type byte, SPKI DER):
-/// `SHA-256(name || "\n" || type_byte || spki_der)[:4]`.
-///
-/// Used for cosignatures (see [`cosignature_key_id`]). Log signatures of type
-/// `0x02` use [`ecdsa_key_id`] instead, as signed-note requires for that type.
-pub fn key_id(name: &str, type_byte: u8, spki_der: &[u8]) -> [u8; 4] {
-    let mut pre = Vec::with_capacity(name.len() + 2 + spki_der.len());
-    pre.extend_from_slice(name.as_bytes());
-    pre.push(b'\n');
-    pre.push(type_byte);
-    pre.extend_from_slice(spki_der);
-    sha256_prefix(&pre)
-}
-
-/// Key ID of a log's ECDSA (`0x02`) checkpoint signature:
-/// `SHA-256(spki_der)[:4]`, as signed-note specifies for type `0x02` and
-/// transparency-dev/formats computes it.
-pub fn ecdsa_key_id(spki_der: &[u8]) -> [u8; 4] {
-    sha256_prefix(spki_der)
-}
-
-/// Key ID of an ECDSA cosignature by `witness`:
-/// `key_id(witness, 0xff, COSIGNATURE_ALGORITHM_ID || spki_der)`.
-pub fn cosignature_key_id(witness: &str, spki_der: &[u8]) -> [u8; 4] {
-    let mut material = Vec::with_capacity(COSIGNATURE_ALGORITHM_ID.len() + spki_der.len());
-    material.extend_from_slice(COSIGNATURE_ALGORITHM_ID);
-    material.extend_from_slice(spki_der);
-    key_id(witness, SIG_TYPE_UNASSIGNED, &material)
-}
-
-/// The canonical SPKI DER (named curve, uncompressed point, 91 bytes) of a
-/// P-256 key, as hashed into key IDs. Errors if the key is not EC P-256.
-pub fn p256_spki_der<T: HasPublic>(key: &PKeyRef<T>) -> Result<Vec<u8>, NoteError> {
-    if key.id() != Id::EC {
-        return Err(NoteError::UnsupportedKey(format!(
-            "expected an EC key, got {:?}",
-            key.id()
-        )));
-    }
-    let ec = key.ec_key()?;
-    if ec.group().curve_name() != Some(Nid::X9_62_PRIME256V1) {
-        return Err(NoteError::UnsupportedKey(
-            "EC key is not on curve P-256 (prime256v1)".to_owned(),
-        ));
-    }
-    // Re-encode from the point so that the encoding does not depend on how the
-    // key was loaded (compressed point, explicit curve parameters).
-    let mut ctx = BigNumContext::new()?;
-    let point =
-        ec.public_key()
-            .to_bytes(ec.group(), PointConversionForm::UNCOMPRESSED, &mut ctx)?;
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
-    let point = EcPoint::from_bytes(&group, &point, &mut ctx)?;
-    let canonical = PKey::from_ec_key(EcKey::from_public_key(&group, &point)?)?;
-    Ok(canonical.public_key_to_der()?)
 }
 
 /// Signs a checkpoint as `name` with an EC P-256 private key: returns the full
@@ -601,29 +429,8 @@ pub fn add_signature(note: &str, sig: &NoteSignature) -> Result<String, NoteErro
 // Private helpers
 // ---------------------------------------------------------------------------
 
-fn sha256_prefix(data: &[u8]) -> [u8; 4] {
-    let digest = openssl::sha::sha256(data);
-    [digest[0], digest[1], digest[2], digest[3]]
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Key names: non-empty, no (Unicode) whitespace, no '+', no control character.
-fn check_key_name(name: &str) -> Result<(), NoteError> {
-    if name.is_empty() {
-        return Err(malformed("empty key name"));
-    }
-    if name
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || c == '+')
-    {
-        return Err(malformed(format!(
-            "invalid key name {name:?}: contains whitespace, a control character or '+'"
-        )));
-    }
-    Ok(())
 }
 
 fn check_origin(origin: &str) -> Result<(), NoteError> {
@@ -648,17 +455,6 @@ fn parse_decimal(s: &str) -> Result<u64, String> {
     }
     s.parse::<u64>()
         .map_err(|_| format!("{s:?} does not fit in 64 bits"))
-}
-
-/// Standard padded base64, canonical (re-encodes to the same text).
-fn decode_base64(s: &str) -> Result<Vec<u8>, String> {
-    let bytes = BASE64
-        .decode(s)
-        .map_err(|e| format!("invalid base64 {s:?}: {e}"))?;
-    if BASE64.encode(&bytes) != s {
-        return Err(format!("non-canonical base64 {s:?}"));
-    }
-    Ok(bytes)
 }
 
 fn unix_to_datetime(secs: u64) -> Result<DateTime<Utc>, NoteError> {
@@ -704,7 +500,9 @@ fn ecdsa_verify<T: HasPublic>(key: &PKeyRef<T>, msg: &[u8], sig: &[u8]) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use openssl::pkey::Public;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::nid::Nid;
+    use openssl::pkey::{PKey, Public};
 
     const ORIGIN: &str = "passerelle/ne-anltp";
     const WITNESS: &str = "witness.example/w1";
@@ -1070,26 +868,6 @@ mod tests {
     }
 
     #[test]
-    fn key_id_matches_hand_computed_value() {
-        // python3: hashlib.sha256(b"example.com/log\n\x02" + bytes([0x30,3,2,1,7])).hexdigest()[:8]
-        assert_eq!(
-            key_id("example.com/log", 0x02, &[0x30, 0x03, 0x02, 0x01, 0x07]),
-            [0xf3, 0x9c, 0x71, 0x41]
-        );
-        // Sigstore Rekor's production key: its published ECDSA key ID is c0d23d6a.
-        let spki = BASE64
-            .decode("MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE2G2Y+2tabdTV5BcGiBIx0a9fAFwrkBbmLSGtks4L3qX6yYY0zufBnhC8Ur/iy55GhWP/9A/bY2LhC30M9+RYtw==")
-            .unwrap();
-        assert_eq!(ecdsa_key_id(&spki), [0xc0, 0xd2, 0x3d, 0x6a]);
-        let key = PKey::public_key_from_der(&spki).unwrap();
-        assert_eq!(p256_spki_der(&key).unwrap(), spki);
-        // Cosignature key ID is key_id() with 0xff and the identifier.
-        let mut material = COSIGNATURE_ALGORITHM_ID.to_vec();
-        material.extend_from_slice(&spki);
-        assert_eq!(cosignature_key_id("w", &spki), key_id("w", 0xff, &material));
-    }
-
-    #[test]
     fn verifies_real_type_0x02_note() {
         // Test vector of github.com/transparency-dev/formats note tests: a
         // Rekor note signed with the production key (type 0x02).
@@ -1110,52 +888,5 @@ mod tests {
             verify_checkpoint(text, "rekor.sigstore.dev", &key),
             Err(NoteError::Malformed(_))
         ));
-    }
-
-    #[test]
-    fn note_parse_spec_example_and_rejects_malformed() {
-        // Example from c2sp.org/signed-note (Ed25519; body contains a blank line).
-        let text = "Ognuno sta solo sul cuor della terra\ntrafitto da un raggio di sole:\n\ned \u{e8} subito sera.\n\n\u{2014} quasimodo.example/salvatore NnugSzTjtVAewIS+Z/iJhUPeFDkO/5QQ2i5ddnGITLlC+EhfLW9oJKONrMouFSQU0xMcXxj99ihAQwaqP3ZekRwNtIc=\n";
-        let note = Note::parse(text).unwrap();
-        assert!(note.body.ends_with("\n\ned \u{e8} subito sera.\n"));
-        assert_eq!(note.signatures.len(), 1);
-        assert_eq!(note.signatures[0].name, "quasimodo.example/salvatore");
-        assert_eq!(note.signatures[0].key_id, [0x36, 0x7b, 0xa0, 0x4b]);
-        assert_eq!(note.signatures[0].signature.len(), 64);
-        assert_eq!(note.to_text(), text);
-
-        let good = "— a/b AQIDBAU=\n";
-        let mut many = String::from("x\n\n");
-        for _ in 0..=MAX_SIGNATURES {
-            many.push_str(good);
-        }
-        let bad = [
-            "x\n".to_owned(),                    // no blank line
-            "x\n\n".to_owned(),                  // no signatures
-            format!("x\n\n{}", good.trim_end()), // no final newline
-            "x\n\n-- a/b AQIDBAU=\n".to_owned(), // not an em dash
-            "x\n\n—a/b AQIDBAU=\n".to_owned(),   // no space after dash
-            "x\n\n— a/b\n".to_owned(),           // no signature
-            "x\n\n—  AQIDBAU=\n".to_owned(),     // empty name
-            "x\n\n— a+b AQIDBAU=\n".to_owned(),  // '+' in name
-            "x\n\n— a/b AQIDBAU= \n".to_owned(), // trailing space
-            "x\n\n— a/b AQIDBA==\n".to_owned(),  // only a key ID
-            "x\n\n— a/b AQIDBAU\n".to_owned(),   // unpadded base64
-            "x\n\n— a/b AQIDBAV=\n".to_owned(),  // non-canonical base64
-            "x\n\n— a/b AQ*DBAU=\n".to_owned(),  // bad base64
-            format!("x\r\n\n{good}"),            // control character
-            format!("x\t\n\n{good}"),            // control character
-            format!("x\n\n{good}x\n"),           // junk line
-            many,
-        ];
-        for b in &bad {
-            assert!(
-                matches!(Note::parse(b), Err(NoteError::Malformed(_))),
-                "accepted {b:?}"
-            );
-        }
-        let ok = Note::parse(&format!("x\n\n{good}")).unwrap();
-        assert_eq!(ok.signatures[0].key_id, [1, 2, 3, 4]);
-        assert_eq!(ok.signatures[0].signature, vec![5]);
     }
 }

@@ -1,0 +1,368 @@
+//! The peer listener's witness routes: the last checkpoint cosigned here,
+//! verifying and cosigning a checkpoint of the peer's log (a refused one is
+//! kept as evidence), this node's leaf hashes as they are now, its exchange
+//! records, inclusion proofs of its entries, and its side of the directory.
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use chrono::Utc;
+
+use super::{
+    hashes, After, Cosigned, Included, Leaves, ProofRequest, Range, Submission, Witnessed,
+    MAX_LEAVES,
+};
+use crate::audit::merkle;
+use crate::audit::note;
+use crate::audit::{from_hex, kinds, origin, to_hex, Entry};
+use crate::domain::problem::ProblemCode;
+use crate::peer::error::PeerError;
+use crate::peer::server::{ClientCertificate, PeerState};
+use crate::store::audit::{self as store, Tree};
+use crate::store::models::{CheckpointRow, CosignatureRow, EvidenceRow};
+use crate::store::{Db, DbError};
+
+fn cert_key(
+    req: &HttpRequest,
+) -> Result<(openssl::pkey::PKey<openssl::pkey::Public>, Vec<u8>), PeerError> {
+    let cert = req
+        .conn_data::<ClientCertificate>()
+        .cloned()
+        .ok_or_else(|| {
+            PeerError::Refused(
+                ProblemCode::ClientCertificateRequired,
+                "a client certificate is required".into(),
+            )
+        })?;
+    let key = openssl::x509::X509::from_der(&cert.0)
+        .and_then(|c| c.public_key())
+        .map_err(|_| {
+            PeerError::Refused(
+                ProblemCode::WrongPeerIdentity,
+                "unreadable client certificate".into(),
+            )
+        })?;
+    Ok((key, cert.0))
+}
+
+/// What this node last cosigned of the peer's log.
+#[get("/peer/v1/checkpoints/latest")]
+pub async fn latest(state: web::Data<PeerState>) -> Result<HttpResponse, PeerError> {
+    let peer_origin = origin(state.ctx.node.counterpart());
+    let size = state
+        .db
+        .read(move |c| store::latest_checkpoint(c, &peer_origin))
+        .await?
+        .map_or(0, |r| r.size.max(0) as u64);
+    Ok(HttpResponse::Ok().json(Witnessed { size }))
+}
+
+/// Why a checkpoint was refused.
+struct Refusal {
+    code: ProblemCode,
+    detail: String,
+}
+
+/// Verifies and cosigns a checkpoint of the peer's log.
+#[post("/peer/v1/checkpoints")]
+pub async fn cosign(
+    state: web::Data<PeerState>,
+    req: HttpRequest,
+    body: web::Json<Submission>,
+) -> Result<HttpResponse, PeerError> {
+    let (key, _) = cert_key(&req)?;
+    let sub = body.into_inner();
+    let ctx = state.ctx.clone();
+    let peer = ctx.node.counterpart();
+    let peer_origin = origin(peer);
+    let now = Utc::now().naive_utc();
+    let cp = match note::verify_checkpoint(&sub.checkpoint, &peer_origin, &key) {
+        Ok(cp) if cp.origin == peer_origin => cp,
+        Ok(cp) => {
+            return refuse(
+                &state.db,
+                &sub,
+                Refusal {
+                    code: ProblemCode::WrongOrigin,
+                    detail: format!("checkpoint of `{}`, expected `{peer_origin}`", cp.origin),
+                },
+            )
+            .await
+        }
+        Err(e) => {
+            return refuse(
+                &state.db,
+                &sub,
+                Refusal {
+                    code: ProblemCode::InvalidCheckpointSignature,
+                    detail: format!("the checkpoint does not verify: {e}"),
+                },
+            )
+            .await
+        }
+    };
+    let (Some(proof), Some(leaves)) = (hashes(&sub.consistency), hashes(&sub.leaves)) else {
+        return Err(PeerError::Refused(
+            ProblemCode::InvalidCheckpointSubmission,
+            "proof and leaves must be 64-character hex hashes".into(),
+        ));
+    };
+    let from = sub.from_size;
+    let note_text = sub.checkpoint.clone();
+    let witness_name = origin(ctx.node);
+    let outcome = state
+        .db
+        .write(move |c| {
+            let last = store::latest_checkpoint(c, &peer_origin)?;
+            let (last_size, last_root) = match &last {
+                Some(r) => (
+                    r.size.max(0) as u64,
+                    from_hex(&r.root)
+                        .ok_or_else(|| DbError::Corrupt("stored checkpoint root".into()))?,
+                ),
+                None => (0, merkle::empty_root()),
+            };
+            if cp.size < last_size {
+                return Ok(Err(Refusal {
+                    code: ProblemCode::InconsistentCheckpoint,
+                    detail: format!(
+                        "size {} is smaller than the size {last_size} already cosigned",
+                        cp.size
+                    ),
+                }));
+            }
+            if from != last_size {
+                return Ok(Err(Refusal {
+                    code: ProblemCode::ConsistencyBaseMismatch,
+                    detail: format!("the last checkpoint cosigned here has size {last_size}"),
+                }));
+            }
+            if cp.size == last_size {
+                if cp.root != last_root {
+                    return Ok(Err(Refusal {
+                        code: ProblemCode::InconsistentCheckpoint,
+                        detail: format!("another root for size {last_size}, already cosigned"),
+                    }));
+                }
+            } else if last_size > 0 {
+                if let Err(e) =
+                    merkle::verify_consistency(last_size, cp.size, &last_root, &cp.root, &proof)
+                {
+                    return Ok(Err(Refusal {
+                        code: ProblemCode::InconsistentCheckpoint,
+                        detail: format!(
+                            "not consistent with the checkpoint of size {last_size} cosigned here: {e}"
+                        ),
+                    }));
+                }
+            }
+            if leaves.len() as u64 != cp.size - last_size {
+                return Ok(Err(Refusal {
+                    code: ProblemCode::InvalidCheckpointSubmission,
+                    detail: format!(
+                        "{} leaves sent for {} new entries",
+                        leaves.len(),
+                        cp.size - last_size
+                    ),
+                }));
+            }
+            let held = store::peer_leaves_len(c)?;
+            if held != last_size {
+                return Err(DbError::Corrupt(format!(
+                    "{held} witnessed leaves for a cosigned size of {last_size}"
+                )));
+            }
+            store::add_peer_leaves(c, last_size, &leaves)?;
+            let root = store::root(c, Tree::Peer, cp.size)?;
+            if root != cp.root {
+                // Nothing of this submission is kept but the evidence.
+                return Err(DbError::Corrupt(LEAVES_MISMATCH.into()));
+            }
+            let sig = note::cosign(&cp, &witness_name, Utc::now(), &ctx.receipt_key)
+                .map_err(|e| DbError::Corrupt(format!("cosigning: {e}")))?;
+            store::insert_checkpoint(
+                c,
+                &CheckpointRow {
+                    origin: peer_origin.clone(),
+                    size: cp.size as i64,
+                    root: to_hex(&cp.root),
+                    signed_at: cp.time.naive_utc(),
+                    note: note_text,
+                    recorded_at: now,
+                },
+            )?;
+            let line = sig.to_line();
+            store::insert_cosignature(
+                c,
+                &CosignatureRow {
+                    origin: peer_origin,
+                    size: cp.size as i64,
+                    witness: witness_name,
+                    signature: line.trim_end().to_owned(),
+                    cosigned_at: now,
+                },
+            )?;
+            Ok::<_, DbError>(Ok(line))
+        })
+        .await;
+    match outcome {
+        Ok(Ok(line)) => Ok(HttpResponse::Ok().json(Cosigned {
+            cosignature: line.trim_end().to_owned(),
+        })),
+        Ok(Err(r)) => refuse(&state.db, &sub, r).await,
+        Err(DbError::Corrupt(m)) if m == LEAVES_MISMATCH => {
+            refuse(
+                &state.db,
+                &sub,
+                Refusal {
+                    code: ProblemCode::InconsistentCheckpoint,
+                    detail: "the leaves sent do not give the checkpoint's root".into(),
+                },
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+const LEAVES_MISMATCH: &str = "leaves do not give the checkpoint root";
+
+/// Keeps the refused checkpoint as evidence, raises an alert, logs it, and
+/// answers with a coded problem.
+async fn refuse(db: &Db, sub: &Submission, r: Refusal) -> Result<HttpResponse, PeerError> {
+    tracing::warn!(code = r.code.as_str(), detail = %r.detail, "peer checkpoint refused");
+    let now = Utc::now().naive_utc();
+    let evidence = EvidenceRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        origin: note::Note::parse(&sub.checkpoint)
+            .ok()
+            .and_then(|n| note::Checkpoint::parse_body(&n.body).ok())
+            .map_or_else(|| "?".into(), |c| c.origin),
+        received_at: now,
+        reason: format!("{}: {}", r.code, r.detail),
+        note: sub.checkpoint.clone(),
+        proof: serde_json::json!({
+            "from_size": sub.from_size,
+            "consistency": sub.consistency,
+            "leaves": sub.leaves.len(),
+        })
+        .to_string(),
+    };
+    let code = r.code;
+    let detail = r.detail.clone();
+    let keep = code != ProblemCode::ConsistencyBaseMismatch;
+    db.write(move |c| {
+        if keep {
+            store::insert_evidence(c, &evidence)?;
+            crate::app::exchange::alert(c, "checkpoint_refused", &detail, now)?;
+        }
+        let mut e = Entry::new(
+            kinds::CHECKPOINT_REFUSED,
+            "peer",
+            "POST /peer/v1/checkpoints",
+        );
+        e.outcome = "refused".into();
+        e.code = Some(code.as_str().to_owned());
+        store::append(c, e).map(|_| ())
+    })
+    .await?;
+    Err(PeerError::Refused(r.code, r.detail))
+}
+
+/// Leaf hashes recomputed from this node's entries `[from, to)` as they are now.
+#[get("/peer/v1/audit/leaves")]
+pub async fn current_leaves(
+    state: web::Data<PeerState>,
+    range: web::Query<Range>,
+) -> Result<HttpResponse, PeerError> {
+    let Range { from, to } = range.into_inner();
+    if to < from || to - from > MAX_LEAVES {
+        return Err(PeerError::Refused(
+            ProblemCode::InvalidRange,
+            format!("from ≤ to and at most {MAX_LEAVES} leaves"),
+        ));
+    }
+    let entries = state.db.read(move |c| store::entries(c, from, to)).await?;
+    let mut out = vec![None; (to - from) as usize];
+    for e in entries {
+        if let Some(slot) = out.get_mut((e.index - from) as usize) {
+            *slot = Some(to_hex(&e.leaf_hash()));
+        }
+    }
+    Ok(HttpResponse::Ok().json(Leaves { from, leaves: out }))
+}
+
+/// This node's exchange records (message and receipt entries) after index `after`.
+#[get("/peer/v1/audit/exchange")]
+pub async fn exchange(
+    state: web::Data<PeerState>,
+    query: web::Query<After>,
+) -> Result<HttpResponse, PeerError> {
+    let after = query.into_inner().after;
+    let entries = state
+        .db
+        .read(move |c| {
+            store::entries_of_kinds_after(c, crate::audit::reconcile::EXCHANGE_KINDS, after, 10_000)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(entries))
+}
+
+/// Entries of this node's log with their inclusion proofs in the tree of
+/// `size` entries (so that a receipt's `log_index` can be proven).
+#[post("/peer/v1/audit/proofs")]
+pub async fn proofs(
+    state: web::Data<PeerState>,
+    body: web::Json<ProofRequest>,
+) -> Result<HttpResponse, PeerError> {
+    let ProofRequest { size, indexes } = body.into_inner();
+    if indexes.len() > 1000 {
+        return Err(PeerError::Refused(
+            ProblemCode::InvalidRange,
+            "at most 1000 indexes".into(),
+        ));
+    }
+    let answer = state
+        .db
+        .read(move |c| {
+            let have = store::size(c)?;
+            if size > have || indexes.iter().any(|i| *i >= size) {
+                return Ok(None);
+            }
+            let mut out = Vec::with_capacity(indexes.len());
+            for i in indexes {
+                let Some(entry) = store::entries(c, i, i + 1)?.pop() else {
+                    return Ok(None);
+                };
+                let proof = store::inclusion_proof(c, i, size)?;
+                out.push(Included {
+                    entry,
+                    proof: proof.iter().map(|h| to_hex(h)).collect(),
+                });
+            }
+            Ok::<_, DbError>(Some(out))
+        })
+        .await?;
+    match answer {
+        Some(items) => Ok(HttpResponse::Ok().json(items)),
+        None => Err(PeerError::Refused(
+            ProblemCode::InvalidRange,
+            "size beyond the log or index beyond size".into(),
+        )),
+    }
+}
+
+/// This node's side of the directory of first-line responders (no personal data).
+#[get("/peer/v1/directory")]
+pub async fn directory(state: web::Data<PeerState>) -> Result<HttpResponse, PeerError> {
+    let all = state.db.read(crate::store::directory::all).await?;
+    Ok(HttpResponse::Ok().json(all))
+}
+
+/// Registers the witness routes on the peer listener.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(latest)
+        .service(cosign)
+        .service(current_leaves)
+        .service(proofs)
+        .service(exchange)
+        .service(directory);
+}
