@@ -13,7 +13,6 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;
-pub mod error;
 pub mod peer;
 pub mod startup;
 pub mod store;

@@ -14,10 +14,10 @@ use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::api::error::problem_fallback;
 use crate::api::{self, AppState};
 use crate::app::NodeCtx;
 use crate::config::{redact_url, Settings};
-use crate::error::problem_fallback;
 use crate::peer::client::PeerClient;
 use crate::peer::convergence::Convergence;
 use crate::peer::dispatcher::Dispatcher;

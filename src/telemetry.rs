@@ -245,7 +245,7 @@ impl tracing_actix_web::RootSpanBuilder for PrivateRootSpan {
                 if let Some(code) = res
                     .response()
                     .extensions()
-                    .get::<crate::error::AnsweredCode>()
+                    .get::<crate::api::error::AnsweredCode>()
                 {
                     span.record("problem.code", code.0.as_str());
                 }

@@ -14,8 +14,8 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 
 use super::AppState;
+use crate::api::error::{AnsweredCode, ApiError};
 use crate::audit::{kinds, Entry};
-use crate::error::{AnsweredCode, ApiError};
 use crate::store::users::Principal;
 use crate::store::{audit as store, DbError};
 

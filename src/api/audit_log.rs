@@ -9,10 +9,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Auth;
 use super::cases::CommonErrors;
 use super::AppState;
+use crate::api::error::{ApiError, Problem};
 use crate::audit::Entry;
 use crate::domain::roles::Permission;
 use crate::domain::FieldError;
-use crate::error::{ApiError, Problem};
 use crate::store::audit as store;
 
 /// Most entries in one page.

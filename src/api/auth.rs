@@ -8,8 +8,8 @@ use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
 use super::AppState;
+use crate::api::error::ApiError;
 use crate::domain::roles::Permission;
-use crate::error::ApiError;
 use crate::store::users::{self, Principal};
 
 /// The authenticated caller of a request. Extracting it authenticates the
@@ -117,7 +117,7 @@ pub async fn authenticate(
                 req.extensions_mut().insert(RefusalReason(why));
             }
             let res = actix_web::ResponseError::error_response(&e);
-            crate::error::log_refusal(req.request(), &res);
+            crate::api::error::log_refusal(req.request(), &res);
             Ok(req.into_response(res).map_into_boxed_body())
         }
     }

@@ -12,12 +12,12 @@ use super::audit;
 use super::auth::Auth;
 use super::cases::{BodyErrors, CommonErrors};
 use super::{utc, AppState};
+use crate::api::error::{ApiError, Problem};
 use crate::app::cases::{self as repo, CaseError};
 use crate::domain::ids::CaseId;
 use crate::domain::lifecycle::State;
 use crate::domain::roles::{Permission, Role};
 use crate::domain::FieldError;
-use crate::error::{ApiError, Problem};
 use crate::peer::convergence::RoundReport;
 use crate::store::convergence as store;
 

@@ -11,12 +11,12 @@ use super::audit;
 use super::auth::Auth;
 use super::cases::CommonErrors;
 use super::{utc, AppState};
+use crate::api::error::{ApiError, Problem};
 use crate::app::cases::{self as repo, CaseError};
 use crate::app::exchange as store;
 use crate::audit::kinds;
 use crate::domain::ids::{CaseId, MessageId};
 use crate::domain::roles::Permission;
-use crate::error::{ApiError, Problem};
 use crate::store::audit as audit_store;
 use crate::store::models::{AlertRow, InboxRow, OutboxRow};
 use crate::store::DbError;
@@ -251,7 +251,7 @@ pub async fn retry_message(
 
 fn label(message_type: &str) -> String {
     crate::domain::message_type::MessageType::parse(message_type)
-        .map_or(message_type, |t| t.label(crate::error::current_lang()))
+        .map_or(message_type, |t| t.label(crate::api::error::current_lang()))
         .to_owned()
 }
 

@@ -5,25 +5,24 @@
 //! Administrators can also sign a checkpoint now and re-check the peer's log.
 
 use crate::domain::problem::ProblemCode;
-use std::collections::{BTreeMap, HashMap};
 
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Auth;
 use super::cases::CommonErrors;
 use super::AppState;
-use crate::audit::reconcile::{self, Report, EXCHANGE_KINDS};
+use crate::api::error::{ApiError, Problem};
+use crate::app::review;
+use crate::audit::reconcile::{self, Report};
 use crate::audit::{kinds, origin, Entry};
 use crate::domain::roles::Permission;
-use crate::error::{ApiError, Problem};
+use crate::domain::statistics::Statistics;
 use crate::peer::witness::{PeerCheck, Round};
 use crate::store::audit as store;
-use crate::store::schema::{case_events, cases};
 use crate::store::DbError;
 
 /// Period and output format.
@@ -197,7 +196,7 @@ pub async fn exchange_log(
     let (from, to) = (naive(q.from), naive(q.to));
     let entries = state
         .db
-        .read(move |c| store::entries_of_kinds(c, EXCHANGE_KINDS, from, to, 100_000))
+        .read(move |c| review::exchange_entries(c, from, to, review::EXCHANGE_PAGE))
         .await?;
     let items: Vec<ExchangeRecord> = entries
         .into_iter()
@@ -386,7 +385,7 @@ pub async fn reconciliation(
     let csv = wants_csv(&req, q.format.as_deref())?;
     let ours = state
         .db
-        .read(|c| store::entries_of_kinds(c, EXCHANGE_KINDS, None, None, i64::MAX))
+        .read(|c| review::exchange_entries(c, None, None, i64::MAX))
         .await?;
     let theirs = fetch_peer_exchange(&state).await;
     let node = state.ctx.node;
@@ -462,92 +461,6 @@ async fn fetch_peer_exchange(state: &AppState) -> Option<Vec<Entry>> {
     }
 }
 
-/// A count, or `null` when below the suppression threshold.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Count {
-    /// What is counted (e.g. `outgoing/accepted`).
-    pub key: String,
-    /// The count; `null` when suppressed.
-    pub count: Option<u64>,
-    /// Whether it was suppressed (fewer than `min_cell_count`).
-    pub suppressed: bool,
-}
-
-/// A duration statistic in hours.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Timing {
-    /// `acknowledgement`, `decision`, `handover` or `closure`.
-    pub step: String,
-    /// How many cases or messages (`null` when suppressed).
-    pub count: Option<u64>,
-    /// Median in hours (`null` when suppressed or none).
-    pub median_hours: Option<f64>,
-    /// 90th percentile in hours.
-    pub p90_hours: Option<f64>,
-    /// Whether it was suppressed.
-    pub suppressed: bool,
-}
-
-/// Statistics for a period.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Statistics {
-    /// Counts below this are suppressed.
-    pub min_cell_count: u64,
-    /// Referrals (cases) by direction and current state.
-    pub referrals_by_state: Vec<Count>,
-    /// Messages by direction and type.
-    pub messages_by_type: Vec<Count>,
-    /// Lifecycle steps that went past their SOP time limit, by state.
-    pub overdue_by_state: Vec<Count>,
-    /// Time to acknowledgement (message → receipt), decision (submitted →
-    /// accepted/declined), handover (accepted → handed over) and closure
-    /// (submitted → closed).
-    pub timings: Vec<Timing>,
-}
-
-fn counts(map: BTreeMap<String, u64>, min: u64) -> Vec<Count> {
-    map.into_iter()
-        .map(|(key, n)| Count {
-            key,
-            count: (n >= min).then_some(n),
-            suppressed: n < min,
-        })
-        .collect()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    Some((sorted[rank - 1] * 100.0).round() / 100.0)
-}
-
-fn timing(step: &str, mut hours: Vec<f64>, min: u64) -> Timing {
-    hours.sort_by(f64::total_cmp);
-    let n = hours.len() as u64;
-    let suppressed = n < min;
-    Timing {
-        step: step.to_owned(),
-        count: (!suppressed).then_some(n),
-        median_hours: if suppressed {
-            None
-        } else {
-            percentile(&hours, 0.5)
-        },
-        p90_hours: if suppressed {
-            None
-        } else {
-            percentile(&hours, 0.9)
-        },
-        suppressed,
-    }
-}
-
-fn hours(a: NaiveDateTime, b: NaiveDateTime) -> f64 {
-    (b - a).num_milliseconds() as f64 / 3_600_000.0
-}
-
 /// Statistics per period, small counts suppressed.
 #[utoipa::path(
     tag = "jtwg",
@@ -569,87 +482,7 @@ pub async fn statistics(
     let (from, to) = (naive(q.from), naive(q.to));
     let stats = state
         .db
-        .read(move |c| {
-            let mut case_q = cases::table
-                .select((cases::id, cases::direction, cases::state, cases::created_at))
-                .into_boxed();
-            if let Some(f) = from {
-                case_q = case_q.filter(cases::created_at.ge(f));
-            }
-            if let Some(t) = to {
-                case_q = case_q.filter(cases::created_at.lt(t));
-            }
-            let case_rows: Vec<(String, String, String, NaiveDateTime)> = case_q.load(c)?;
-            let mut by_state = BTreeMap::new();
-            for (_, direction, st, _) in &case_rows {
-                *by_state.entry(format!("{direction}/{st}")).or_insert(0) += 1;
-            }
-            let ids: Vec<String> = case_rows.iter().map(|r| r.0.clone()).collect();
-            let events: Vec<(String, String, NaiveDateTime)> = case_events::table
-                .filter(case_events::case_id.eq_any(&ids))
-                .order(case_events::at.asc())
-                .select((case_events::case_id, case_events::to_state, case_events::at))
-                .load(c)?;
-            let mut first: HashMap<(String, String), NaiveDateTime> = HashMap::new();
-            for (case, st, at) in events {
-                first.entry((case, st)).or_insert(at);
-            }
-            let span = |a: &[&str], b: &[&str]| -> Vec<f64> {
-                ids.iter()
-                    .filter_map(|id| {
-                        let start = a
-                            .iter()
-                            .filter_map(|s| first.get(&(id.clone(), (*s).to_owned())))
-                            .min()?;
-                        let end = b
-                            .iter()
-                            .filter_map(|s| first.get(&(id.clone(), (*s).to_owned())))
-                            .min()?;
-                        Some(hours(*start, *end))
-                    })
-                    .collect()
-            };
-            let decision = span(&["submitted", "received"], &["accepted", "declined"]);
-            let handover = span(&["accepted"], &["handed_over"]);
-            let closure = span(&["submitted", "received"], &["closed"]);
-            let mut overdue = BTreeMap::new();
-            for e in store::entries_of_kinds(c, &[kinds::DEADLINE_OVERDUE], from, to, i64::MAX)? {
-                *overdue.entry(e.action).or_insert(0) += 1;
-            }
-            let entries = store::entries_of_kinds(c, EXCHANGE_KINDS, from, to, i64::MAX)?;
-            let mut by_type = BTreeMap::new();
-            let mut queued_at = HashMap::new();
-            let mut ack = Vec::new();
-            for e in &entries {
-                match e.kind.as_str() {
-                    kinds::MESSAGE_QUEUED => {
-                        *by_type.entry(format!("outgoing/{}", e.action)).or_insert(0) += 1;
-                        queued_at.insert(e.message_id.clone(), e.at);
-                    }
-                    kinds::MESSAGE_RECEIVED => {
-                        *by_type.entry(format!("incoming/{}", e.action)).or_insert(0) += 1;
-                    }
-                    kinds::RECEIPT_RECEIVED => {
-                        if let Some(q) = queued_at.get(&e.message_id) {
-                            ack.push(hours(q.naive_utc(), e.at.naive_utc()));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            Ok::<_, DbError>(Statistics {
-                min_cell_count: min,
-                referrals_by_state: counts(by_state, min),
-                messages_by_type: counts(by_type, min),
-                overdue_by_state: counts(overdue, min),
-                timings: vec![
-                    timing("acknowledgement", ack, min),
-                    timing("decision", decision, min),
-                    timing("handover", handover, min),
-                    timing("closure", closure, min),
-                ],
-            })
-        })
+        .read(move |c| review::statistics(c, from, to, min))
         .await?;
     if csv {
         let mut rows: Vec<Vec<String>> = Vec::new();

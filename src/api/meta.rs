@@ -8,10 +8,10 @@ use utoipa::ToSchema;
 use super::auth::Auth;
 use super::cases::{BodyErrors, CommonErrors};
 use super::AppState;
+use crate::api::error::{ApiError, Problem};
 use crate::domain::code_lists::{self as lists, CodeList};
 use crate::domain::ids::NodeId;
 use crate::domain::roles::{Permission, Role};
-use crate::error::{ApiError, Problem};
 use crate::store::users::{self, User};
 
 /// One entry of a code list, labelled in the language of the request.
@@ -45,7 +45,7 @@ pub struct CodeListView {
 }
 
 fn view(list: &'static CodeList) -> CodeListView {
-    let lang = crate::error::current_lang();
+    let lang = crate::api::error::current_lang();
     CodeListView {
         id: list.id,
         version: list.version,
@@ -256,7 +256,7 @@ pub async fn crossing_points(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReadCodeLists)?;
-    let lang = crate::error::current_lang();
+    let lang = crate::api::error::current_lang();
     let items = state
         .db
         .read(crate::store::crossings::all)

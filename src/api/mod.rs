@@ -6,10 +6,15 @@ pub mod accept_language;
 pub mod audit;
 pub mod audit_log;
 pub mod auth;
+pub mod case_reports;
+pub mod case_views;
 pub mod cases;
+pub mod consent;
 pub mod convergence;
 pub mod directory;
+pub mod error;
 pub mod exchange;
+pub mod handovers;
 pub mod jtwg;
 
 /// Middleware: answers in the language `Accept-Language` picks (English or
@@ -24,7 +29,7 @@ pub async fn language(
         .and_then(|v| v.to_str().ok())
         .map(accept_language::preferred)
         .unwrap_or_default();
-    let mut res = crate::error::LANG.scope(lang, next.call(req)).await?;
+    let mut res = crate::api::error::LANG.scope(lang, next.call(req)).await?;
     res.headers_mut().insert(
         actix_web::http::header::CONTENT_LANGUAGE,
         actix_web::http::header::HeaderValue::from_static(lang.as_str()),
@@ -45,8 +50,8 @@ use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{scope, AppExt};
 
+use crate::api::error::ApiError;
 use crate::app::NodeCtx;
-use crate::error::ApiError;
 use crate::store::Db;
 use crate::telemetry::Metrics;
 
@@ -94,7 +99,7 @@ pub struct AppState {
         (name = "operations", description = "Health, readiness and metrics")
     ),
     components(schemas(
-        crate::error::Problem,
+        crate::api::error::Problem,
         crate::domain::FieldError,
         crate::domain::message_type::MessageType
     ))
@@ -158,7 +163,7 @@ pub async fn unrouted(req: HttpRequest) -> actix_web::HttpResponse {
     let err = match allowed {
         Some((_, methods)) => {
             let mut res =
-                actix_web::ResponseError::error_response(&crate::error::ApiError::Refused(
+                actix_web::ResponseError::error_response(&crate::api::error::ApiError::Refused(
                     ProblemCode::MethodNotAllowed,
                     format!(
                         "{} is not allowed here; allowed: {}",
@@ -171,7 +176,9 @@ pub async fn unrouted(req: HttpRequest) -> actix_web::HttpResponse {
             }
             return res;
         }
-        None => crate::error::ApiError::Refused(ProblemCode::NotFound, "no such resource".into()),
+        None => {
+            crate::api::error::ApiError::Refused(ProblemCode::NotFound, "no such resource".into())
+        }
     };
     actix_web::ResponseError::error_response(&err)
 }
@@ -258,13 +265,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(cases::update_case)
                 .service(cases::transition_case)
                 .service(cases::case_events)
-                .service(cases::withdraw_consent)
-                .service(cases::counter_propose_handover)
-                .service(cases::accept_handover)
-                .service(cases::handover_board)
-                .service(cases::report_repatriation)
-                .service(cases::report_follow_up)
-                .service(cases::case_reports)
+                .service(consent::withdraw_consent)
+                .service(handovers::counter_propose_handover)
+                .service(handovers::accept_handover)
+                .service(handovers::handover_board)
+                .service(case_reports::report_repatriation)
+                .service(case_reports::report_follow_up)
+                .service(case_reports::case_reports)
                 .service(directory::search)
                 .service(directory::add_organization)
                 .service(directory::add_service)

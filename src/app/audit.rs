@@ -2,7 +2,6 @@
 //! export bundles. Storage keeps the rows; the keys are used here.
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
-use diesel::prelude::*;
 
 use super::NodeCtx;
 use crate::audit::{note, to_hex};
@@ -83,9 +82,7 @@ pub fn export(
     }
     let mut cover_nodes = store::cover(conn, 0, from)?;
     cover_nodes.extend(store::cover(conn, to, size)?);
-    let witness_certificates: Vec<String> = crate::store::schema::certificates::table
-        .select(crate::store::schema::certificates::pem)
-        .load(conn)?;
+    let witness_certificates = crate::store::certificates::all_pem(conn)?;
     let bundle = Bundle {
         format: FORMAT.into(),
         node: ctx.node.as_str().into(),

@@ -3,11 +3,9 @@
 //! [`crate::store`], and returns typed results; no HTTP types. Signing
 //! happens here: storage receives signed bytes.
 //!
-//! The bodies were moved from storage as they were (issue 11) and still
-//! build some of their queries themselves; they are being split along the
-//! use cases (`cases` holds cases and transitions, handover, reports and
-//! erasure; `exchange` the outbound and inbound messages and receipts;
-//! `audit` checkpoints and exports).
+//! No SQL here: rows come from and go to [`crate::store`]'s functions
+//! (`tests/api/layers.rs` checks it), and a nested step that may fail on
+//! its own runs in a [`crate::store::savepoint`].
 
 pub mod audit;
 pub mod cases;

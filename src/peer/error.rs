@@ -6,8 +6,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
+use crate::api::error::{db_problem, AnsweredCode, Problem};
 use crate::domain::problem::ProblemCode;
-use crate::error::{db_problem, AnsweredCode, Problem};
 use crate::store::DbError;
 
 #[derive(Debug, thiserror::Error)]

@@ -23,13 +23,13 @@ use serde::{Deserialize, Serialize};
 
 use super::error::PeerError;
 use super::receipts::{CatchUpError, RecordError};
+use crate::api::error::Problem;
 use crate::app::exchange as store;
 use crate::app::inbox::{Incoming, ReceiveError};
 use crate::app::NodeCtx;
 use crate::audit::{kinds, Entry};
 use crate::domain::envelope::{self, Envelope, Signed, SUPPORTED_SOP_VERSIONS};
 use crate::domain::ids::NodeId;
-use crate::error::Problem;
 use crate::store::audit as audit_store;
 use crate::store::{Db, DbError};
 

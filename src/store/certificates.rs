@@ -29,3 +29,8 @@ pub fn remember(
     }
     Ok(())
 }
+
+/// Every certificate kept, PEM.
+pub fn all_pem(conn: &mut AnyConnection) -> Result<Vec<String>, DbError> {
+    Ok(certificates::table.select(certificates::pem).load(conn)?)
+}

@@ -17,7 +17,7 @@ fn layer(module: &str) -> Option<u8> {
         "domain" | "audit" => 0,
         "store" => 1,
         "app" => 2,
-        "api" | "peer" | "error" | "tls" | "config" | "telemetry" => 3,
+        "api" | "peer" | "tls" | "config" | "telemetry" => 3,
         // What assembles and runs nodes: the binary, its commands, the demo
         // and the bench.
         "startup" | "main" | "lib" | "cli" | "demo" | "bench" => 4,
@@ -89,4 +89,42 @@ fn no_module_imports_from_a_layer_above_it() {
         gone.is_empty(),
         "no longer imported: remove from KNOWN in tests/api/layers.rs: {gone:?}"
     );
+}
+
+/// Only storage speaks SQL: no query builder, schema or raw SQL in the
+/// domain, the use cases or the adapters (a use case that needs rows asks a
+/// store function). The bench's durable-commit ceiling, which measures the
+/// disk on a scratch table of its own, is the one other place.
+#[test]
+fn only_storage_builds_queries() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut found = Vec::new();
+    for path in files {
+        let rel = path
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let checked = ["domain/", "audit/", "app/", "api/", "peer/"];
+        if !checked.iter().any(|l| rel.starts_with(l)) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        for needle in [
+            "diesel::prelude",
+            "store::schema",
+            "sql_query",
+            "diesel::insert_into",
+            "diesel::update",
+            "diesel::delete",
+        ] {
+            if code.contains(needle) {
+                found.push(format!("src/{rel}: {needle}"));
+            }
+        }
+    }
+    assert!(found.is_empty(), "queries outside src/store/: {found:?}");
 }

@@ -345,7 +345,7 @@ pub fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHa
         s => s.canonical_reason().unwrap_or("error").to_owned(),
     };
     let code = fallback_code(status);
-    let detail = match crate::error::current_lang() {
+    let detail = match crate::api::error::current_lang() {
         crate::domain::i18n::Lang::Fr => code.explanation_fr().to_owned(),
         crate::domain::i18n::Lang::En => detail,
     };

@@ -1,0 +1,223 @@
+//! Handover negotiation on a case (counter-proposal, acceptance) and the
+//! border liaisons' board.
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::auth::Auth;
+use super::{utc, AppState};
+use crate::api::error::{ApiError, Problem};
+use crate::app::cases::{self as repo, CaseError, CaseFilter};
+use crate::app::handover;
+use crate::domain::ids::CaseId;
+use crate::domain::lifecycle::State;
+use crate::domain::roles::Permission;
+
+use super::case_views::*;
+use super::cases::{case_response, if_match, now, write_case, Peer};
+
+/// Counter-propose the handover plan (the side that did not make the current
+/// proposal): another crossing point, window or escort.
+#[utoipa::path(
+    tag = "handover",
+    request_body = crate::domain::handover::PlanInput,
+    params(
+        ("id" = uuid::Uuid, Path, description = "Case id (UUID)"),
+        ("If-Match" = String, Header, description = "Current ETag of the case, e.g. \"3\"", pattern = "^\"[0-9]{1,18}\"$")
+    ),
+    responses(
+        (status = 200, description = "Counter-proposal recorded and sent", body = CaseResponse),
+        (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not negotiable now (`handover_not_scheduled`, `handover_already_agreed`, `own_handover_proposal`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid plan (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
+        (status = 412, description = "The case changed since it was read (`version_mismatch`); nothing was changed", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No If-Match header (`if_match_required`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
+    security(("bearer" = []))
+)]
+#[post("/cases/{id}/handover/counter-proposal")]
+pub async fn counter_propose_handover(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<CaseId>,
+    body: web::Json<crate::domain::handover::PlanInput>,
+) -> Result<HttpResponse, ApiError> {
+    let now = now();
+    let plan = body
+        .into_inner()
+        .parse(
+            now.date(),
+            &state.db.read(crate::store::crossings::active_codes).await?,
+        )
+        .map_err(ApiError::Validation)?;
+    answer_handover(auth, state, req, id.into_inner(), Some(plan), now).await
+}
+
+/// Accept the handover plan proposed by the other side.
+#[utoipa::path(
+    tag = "handover",
+    params(
+        ("id" = uuid::Uuid, Path, description = "Case id (UUID)"),
+        ("If-Match" = String, Header, description = "Current ETag of the case, e.g. \"3\"", pattern = "^\"[0-9]{1,18}\"$")
+    ),
+    responses(
+        (status = 200, description = "Plan agreed; the sending side's liaison may record the departure", body = CaseResponse),
+        (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not negotiable now (`handover_not_scheduled`, `handover_already_agreed`, `own_handover_proposal`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The case changed since it was read (`version_mismatch`); nothing was changed", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No If-Match header (`if_match_required`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
+    security(("bearer" = []))
+)]
+#[post("/cases/{id}/handover/acceptance")]
+pub async fn accept_handover(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<CaseId>,
+) -> Result<HttpResponse, ApiError> {
+    answer_handover(auth, state, req, id.into_inner(), None, now()).await
+}
+
+async fn answer_handover(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: CaseId,
+    plan: Option<crate::domain::handover::Plan>,
+    now: NaiveDateTime,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::NegotiateHandover)?;
+    let expected = if_match(&req)?;
+    let principal = auth.0.clone();
+    let ctx = state.ctx.clone();
+    let case = write_case(
+        &state,
+        &req,
+        principal,
+        None,
+        Peer::MayBeTold,
+        move |c, principal| {
+            let case = repo::get(c, id)?;
+            if case.version != expected {
+                return Err(CaseError::VersionMismatch {
+                    current: case.version,
+                });
+            }
+            handover::answer_handover(c, &ctx, case, plan, Some(principal), None, now)
+        },
+    )
+    .await?;
+    Ok(case_response(
+        actix_web::http::StatusCode::OK,
+        &case,
+        auth.0.role,
+        now,
+    ))
+}
+
+/// One handover on the liaisons' board.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BoardItem {
+    /// Case id on this node.
+    #[schema(value_type = String, format = Uuid)]
+    pub case_id: CaseId,
+    /// Reference quoted between agencies.
+    #[schema(value_type = String, example = "NE-2026-7K3QX9")]
+    pub reference: crate::domain::ids::CaseReference,
+    /// Direction of the referral seen from this node.
+    pub direction: Direction,
+    /// Current state.
+    pub state: State,
+    /// When the current step is due.
+    pub due_at: Option<DateTime<Utc>>,
+    /// Whether it is overdue (e.g. a confirmation missing after its deadline).
+    pub overdue: bool,
+    /// The plan, once proposed.
+    pub plan: Option<crate::domain::handover::Plan>,
+    /// `proposed` or `agreed`.
+    pub plan_status: Option<crate::domain::handover::PlanStatus>,
+    /// Which side made the current proposal.
+    pub proposed_by: Option<crate::domain::lifecycle::Side>,
+    /// Departure, as recorded by the sending side's liaison.
+    pub departure: Option<crate::domain::handover::AtCrossing>,
+    /// The sending side's confirmation of the handover.
+    pub sending_confirmation: Option<crate::domain::handover::AtCrossing>,
+    /// The receiving side's confirmation (arrival).
+    pub receiving_confirmation: Option<crate::domain::handover::AtCrossing>,
+    /// What the two sides' records disagree on, if anything.
+    pub mismatch: Option<String>,
+}
+
+/// The board.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Board {
+    /// Upcoming and open handovers, earliest window first (unplanned last).
+    pub items: Vec<BoardItem>,
+}
+
+/// The liaisons' board: cases accepted and awaiting a handover plan, plans
+/// under negotiation or agreed, handovers in transit, and completed ones
+/// whose records disagree.
+#[utoipa::path(
+    tag = "handover",
+    responses((status = 200, description = "The board", body = Board), CommonErrors),
+    security(("bearer" = []))
+)]
+#[get("/handovers")]
+pub async fn handover_board(
+    auth: Auth,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Permission::ViewHandovers)?;
+    let now = now();
+    let items = state
+        .db
+        .read(move |c| {
+            let mut items = Vec::new();
+            for st in [
+                State::Accepted,
+                State::HandoverScheduled,
+                State::InTransit,
+                State::HandedOver,
+            ] {
+                let filter = CaseFilter {
+                    state: Some(st),
+                    limit: 500,
+                    ..Default::default()
+                };
+                for case in repo::list(c, &filter, now)? {
+                    let h = crate::store::handovers::get(c, case.id)?;
+                    if st == State::HandedOver && h.as_ref().is_none_or(|h| h.mismatch.is_none()) {
+                        continue;
+                    }
+                    items.push(BoardItem {
+                        case_id: case.id,
+                        reference: case.reference.clone(),
+                        direction: case.side.into(),
+                        state: case.state,
+                        due_at: case.due_at.map(utc),
+                        overdue: case.is_overdue(now),
+                        plan: h.as_ref().map(|h| h.plan.clone()),
+                        plan_status: h.as_ref().map(|h| h.status),
+                        proposed_by: h.as_ref().map(|h| h.proposed_by),
+                        departure: h.as_ref().and_then(|h| h.departure.clone()),
+                        sending_confirmation: h.as_ref().and_then(|h| h.sending.clone()),
+                        receiving_confirmation: h.as_ref().and_then(|h| h.receiving.clone()),
+                        mismatch: h.and_then(|h| h.mismatch),
+                    });
+                }
+            }
+            Ok::<_, CaseError>(items)
+        })
+        .await?;
+    let mut items = items;
+    items.sort_by_key(|i| (i.plan.is_none(), i.plan.as_ref().map(|p| p.window_from)));
+    Ok(HttpResponse::Ok().json(Board { items }))
+}
