@@ -15,9 +15,10 @@ use actix_web::{web, HttpMessage};
 
 use super::AppState;
 use crate::api::error::{AnsweredCode, ApiError};
+use crate::app::accounts::Principal;
+use crate::app::audit as store;
 use crate::audit::{kinds, Entry};
-use crate::store::users::Principal;
-use crate::store::{audit as store, DbError};
+use crate::store::DbError;
 
 /// Request extension: the handler logged this request itself.
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +43,7 @@ pub fn log_case_action(
     e.case_id = Some(case.id.to_string());
     e.referral_id = Some(case.referral_id.to_string());
     e.seq = Some(case.version);
-    store::append(conn, e).map(|_| ())
+    store::record(conn, e).map(|_| ())
 }
 
 /// Routes whose successful GET returns case data (the access log).
@@ -102,7 +103,7 @@ pub async fn record(
     }
     let written = state
         .db
-        .write(move |c| store::append(c, e).map(|_| ()))
+        .write(move |c| store::record(c, e).map(|_| ()))
         .await;
     match written {
         Ok(()) => Ok(res.map_into_boxed_body()),

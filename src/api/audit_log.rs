@@ -10,10 +10,10 @@ use super::auth::Auth;
 use super::cases::CommonErrors;
 use super::AppState;
 use crate::api::error::{ApiError, Problem};
+use crate::app::audit as store;
 use crate::audit::Entry;
 use crate::domain::roles::Permission;
 use crate::domain::FieldError;
-use crate::store::audit as store;
 
 /// Most entries in one page.
 const MAX_LIMIT: u32 = 1000;

@@ -9,8 +9,8 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
 use super::AppState;
 use crate::api::error::ApiError;
+use crate::app::accounts::{self as users, Principal};
 use crate::domain::roles::Permission;
-use crate::store::users::{self, Principal};
 
 /// The authenticated caller of a request. Extracting it authenticates the
 /// request; a missing, malformed, unknown, expired or revoked token, or a

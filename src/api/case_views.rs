@@ -173,8 +173,8 @@ pub struct HandoverPlanView {
     pub mismatch: Option<String>,
 }
 
-impl From<crate::store::handovers::Handover> for HandoverPlanView {
-    fn from(h: crate::store::handovers::Handover) -> Self {
+impl From<crate::app::handover::Handover> for HandoverPlanView {
+    fn from(h: crate::app::handover::Handover) -> Self {
         Self {
             plan: h.plan,
             status: h.status,
@@ -218,8 +218,8 @@ pub struct DisagreementView {
     pub resolution: String,
 }
 
-impl From<crate::store::models::DisagreementRow> for DisagreementView {
-    fn from(r: crate::store::models::DisagreementRow) -> Self {
+impl From<crate::app::disagreements::Disagreement> for DisagreementView {
+    fn from(r: crate::app::disagreements::Disagreement) -> Self {
         Self {
             peer_state: r.peer_state,
             local_state: r.local_state,

@@ -10,6 +10,7 @@ use super::audit;
 use super::auth::Auth;
 use super::{utc, AppState};
 use crate::api::error::{ApiError, Problem};
+use crate::app::audit as audit_store;
 use crate::app::cases::{self as repo, Case, CaseError, CaseFilter, Event, NewDraft};
 use crate::app::reports;
 use crate::audit::kinds;
@@ -18,7 +19,6 @@ use crate::domain::ids::CaseId;
 use crate::domain::lifecycle::{Action, Side, TransitionParams, HANDOVER_STAGES};
 use crate::domain::roles::{CaseView, Permission, Role};
 use crate::domain::FieldError;
-use crate::store::audit as audit_store;
 
 use super::case_reports::follow_up_views;
 pub use super::case_views::*;
@@ -31,7 +31,7 @@ pub use super::case_views::*;
 pub(super) async fn write_case<F>(
     state: &AppState,
     req: &HttpRequest,
-    principal: crate::store::users::Principal,
+    principal: crate::app::accounts::Principal,
     lifecycle_action: Option<&'static str>,
     peer: Peer,
     use_case: F,
@@ -39,7 +39,7 @@ pub(super) async fn write_case<F>(
 where
     F: FnOnce(
             &mut crate::store::AnyConnection,
-            &crate::store::users::Principal,
+            &crate::app::accounts::Principal,
         ) -> Result<Case, CaseError>
         + Send
         + 'static,
@@ -219,7 +219,7 @@ pub async fn create_case(
                 e.referral_id = Some(created.case.referral_id.to_string());
                 e.seq = Some(created.case.version);
                 e.code = created.replayed.then(|| "idempotent_replay".to_owned());
-                audit_store::append(c, e)?;
+                audit_store::record(c, e)?;
                 Ok(created)
             })
             .await
@@ -371,8 +371,8 @@ pub async fn get_case(
         .read(move |c| {
             let case = repo::get(c, id)?;
             let waiting = crate::app::exchange::oldest_undelivered(c, Some(id))?;
-            let disagreement = crate::store::convergence::open_for_case(c, id)?;
-            let handover = crate::store::handovers::get(c, id)?;
+            let disagreement = crate::app::disagreements::open_for_case(c, id)?;
+            let handover = crate::app::handover::plan(c, id)?;
             let counts = crate::app::exchange::delivery_counts(c, id)?;
             let reports = (
                 reports::reports(c, id)?,
@@ -509,7 +509,7 @@ pub async fn transition_case(
         action,
         Action::ScheduleHandover | Action::Depart | Action::ConfirmHandover
     ) {
-        state.db.read(crate::store::crossings::active_codes).await?
+        state.db.read(crate::app::directory::active_codes).await?
     } else {
         Vec::new()
     };

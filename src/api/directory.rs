@@ -13,11 +13,11 @@ use super::auth::Auth;
 use super::cases::{BodyErrors, CommonErrors};
 use super::AppState;
 use crate::api::error::{ApiError, Problem};
+use crate::app::audit as audit_store;
+use crate::app::directory::{self as store, Organization};
 use crate::audit::kinds;
 use crate::domain::directory::{Capacity, OrganizationInput, ServiceInput};
 use crate::domain::roles::Permission;
-use crate::store::audit as audit_store;
-use crate::store::directory::{self as store, Organization};
 use crate::store::DbError;
 
 /// Search of the directory.
@@ -168,7 +168,7 @@ async fn write_audited<T: Send + 'static>(
         .db
         .write(move |c| {
             let out = f(c)?;
-            audit_store::append(c, audit::entry(kinds::API_ACTION, &principal, action))?;
+            audit_store::record(c, audit::entry(kinds::API_ACTION, &principal, action))?;
             Ok::<_, DbError>(out)
         })
         .await?;

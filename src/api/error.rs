@@ -23,11 +23,11 @@ use actix_web::{HttpMessage, HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::app::accounts::Principal;
 use crate::app::cases::CaseError;
 use crate::domain::lifecycle::TransitionError;
 use crate::domain::problem::ProblemCode;
 use crate::domain::FieldError;
-use crate::store::users::Principal;
 use crate::store::DbError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";

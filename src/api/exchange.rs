@@ -12,13 +12,13 @@ use super::auth::Auth;
 use super::cases::CommonErrors;
 use super::{utc, AppState};
 use crate::api::error::{ApiError, Problem};
+use crate::app::audit as audit_store;
 use crate::app::cases::{self as repo, CaseError};
 use crate::app::exchange as store;
+use crate::app::exchange::{AlertRow, IncomingMessage as InboxRow, OutgoingMessage as OutboxRow};
 use crate::audit::kinds;
 use crate::domain::ids::{CaseId, MessageId};
 use crate::domain::roles::Permission;
-use crate::store::audit as audit_store;
-use crate::store::models::{AlertRow, InboxRow, OutboxRow};
 use crate::store::DbError;
 
 /// One message exchanged with the other node.
@@ -232,7 +232,7 @@ pub async fn retry_message(
                     "POST /api/v1/admin/messages/{id}/retry",
                 );
                 e.message_id = Some(id.to_string());
-                audit_store::append(c, e)?;
+                audit_store::record(c, e)?;
             }
             Ok::<_, DbError>(n)
         })

@@ -52,7 +52,7 @@ pub async fn counter_propose_handover(
         .into_inner()
         .parse(
             now.date(),
-            &state.db.read(crate::store::crossings::active_codes).await?,
+            &state.db.read(crate::app::directory::active_codes).await?,
         )
         .map_err(ApiError::Validation)?;
     answer_handover(auth, state, req, id.into_inner(), Some(plan), now).await
@@ -193,7 +193,7 @@ pub async fn handover_board(
                     ..Default::default()
                 };
                 for case in repo::list(c, &filter, now)? {
-                    let h = crate::store::handovers::get(c, case.id)?;
+                    let h = crate::app::handover::plan(c, case.id)?;
                     if st == State::HandedOver && h.as_ref().is_none_or(|h| h.mismatch.is_none()) {
                         continue;
                     }

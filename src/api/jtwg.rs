@@ -16,13 +16,13 @@ use super::auth::Auth;
 use super::cases::CommonErrors;
 use super::AppState;
 use crate::api::error::{ApiError, Problem};
+use crate::app::audit as store;
 use crate::app::review;
 use crate::audit::reconcile::{self, Report};
 use crate::audit::{kinds, origin, Entry};
 use crate::domain::roles::Permission;
 use crate::domain::statistics::Statistics;
 use crate::peer::witness::{PeerCheck, Round};
-use crate::store::audit as store;
 use crate::store::DbError;
 
 /// Period and output format.

@@ -9,10 +9,10 @@ use super::auth::Auth;
 use super::cases::{BodyErrors, CommonErrors};
 use super::AppState;
 use crate::api::error::{ApiError, Problem};
+use crate::app::accounts::{self as users, User};
 use crate::domain::code_lists::{self as lists, CodeList};
 use crate::domain::ids::NodeId;
 use crate::domain::roles::{Permission, Role};
-use crate::store::users::{self, User};
 
 /// One entry of a code list, labelled in the language of the request.
 #[derive(Serialize, ToSchema)]
@@ -259,7 +259,7 @@ pub async fn crossing_points(
     let lang = crate::api::error::current_lang();
     let items = state
         .db
-        .read(crate::store::crossings::all)
+        .read(crate::app::directory::crossing_points)
         .await?
         .into_iter()
         .map(|c| CrossingPointView {
@@ -346,7 +346,7 @@ pub async fn set_crossing_point(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let point = crate::store::crossings::CrossingPoint {
+    let point = crate::app::directory::CrossingPoint {
         code,
         name_en: input.name_en.trim().to_owned(),
         name_fr: input.name_fr.trim().to_owned(),
@@ -357,13 +357,13 @@ pub async fn set_crossing_point(
     let existed = state
         .db
         .write(move |c| {
-            let existed = crate::store::crossings::upsert(c, &point, now)?;
+            let existed = crate::app::directory::set_crossing_point(c, &point, now)?;
             let e = crate::api::audit::entry(
                 crate::audit::kinds::API_ACTION,
                 &principal,
                 "PUT /api/v1/crossing-points/{code}",
             );
-            crate::store::audit::append(c, e)?;
+            crate::app::audit::record(c, e)?;
             Ok::<_, crate::store::DbError>(existed)
         })
         .await?;

@@ -8,6 +8,8 @@ use crate::audit::{note, to_hex};
 use crate::store::audit::{self as store, CheckpointRow, Tree};
 use crate::store::{AnyConnection, DbError};
 
+pub use crate::store::audit::{append as record, checkpoints, cosignatures, entries, size, utc};
+
 /// Signs this node's tree head at `size` entries (or returns the checkpoint
 /// already signed at that size) and stores it.
 pub fn sign_checkpoint(

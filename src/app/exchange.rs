@@ -18,6 +18,9 @@ use crate::store::{audit, channels, inbox, outbox, AnyConnection, DbError};
 pub use crate::store::alerts::{alert, list_alerts};
 pub use crate::store::certificates::remember as remember_certificate;
 pub use crate::store::inbox::receipts_between;
+pub use crate::store::models::{
+    AlertRow, InboxRow as IncomingMessage, OutboxRow as OutgoingMessage,
+};
 pub use crate::store::outbox::status;
 pub use crate::store::outbox::{
     delivery_counts, next_batch, oldest_undelivered, resume_now, retry, signed_of, unsettled_up_to,

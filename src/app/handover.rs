@@ -12,6 +12,7 @@ use crate::domain::handover::{self, HandoverError, HandoverParams, PlanStatus};
 use crate::domain::lifecycle::{Action, Side, State, TransitionParams};
 use crate::domain::FieldError;
 use crate::store::handovers;
+pub use crate::store::handovers::{get as plan, Handover};
 use crate::store::users::Principal;
 use crate::store::AnyConnection;
 

@@ -7,9 +7,12 @@
 //! (`tests/api/layers.rs` checks it), and a nested step that may fail on
 //! its own runs in a [`crate::store::savepoint`].
 
+pub mod accounts;
 pub mod audit;
 pub mod cases;
 pub mod deadlines;
+pub mod directory;
+pub mod disagreements;
 pub mod erasure;
 pub mod exchange;
 pub mod handover;

@@ -128,3 +128,59 @@ fn only_storage_builds_queries() {
     }
     assert!(found.is_empty(), "queries outside src/store/: {found:?}");
 }
+
+/// The caseworker API goes through the use cases: of storage it knows only
+/// the database handle and its error (`Db`, `DbError`, `AnyConnection`).
+#[test]
+fn the_api_reaches_storage_only_through_the_use_cases() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src.join("api"), &mut files);
+    let allowed = ["Db", "DbError", "AnyConnection"];
+    let mut found = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        for (at, _) in code.match_indices("crate::store") {
+            let rest = &code[at + "crate::store".len()..];
+            let item: String = rest
+                .trim_start_matches("::")
+                .trim_start_matches('{')
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let group: Vec<String> = if rest.starts_with("::{") {
+                rest[3..rest.find('}').unwrap()]
+                    .split(',')
+                    .map(|s| s.trim().split(' ').next().unwrap().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            } else {
+                vec![item]
+            };
+            for g in group {
+                if !allowed.contains(&g.as_str()) {
+                    found.push(format!("{}: crate::store::{g}", path.display()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "the API reaches into storage: {found:?}");
+}
+
+/// A file past ~600 lines of non-test code is doing two jobs.
+#[test]
+fn no_source_file_does_two_jobs() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|path| {
+            let text = std::fs::read_to_string(path).unwrap();
+            let lines = text.split("#[cfg(test)]").next().unwrap().lines().count();
+            (lines > 600).then(|| format!("{}: {lines}", path.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "split these files by job: {long:?}");
+}
