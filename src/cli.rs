@@ -375,6 +375,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 deadlines: settings.deadlines.clone(),
                 message_key: crate::tls::load_key(&settings.tls.client_key)?,
                 receipt_key: crate::tls::load_key(&settings.tls.server_key)?,
+                clock: Default::default(),
             };
             let signer = std::fs::read_to_string(&settings.tls.client_cert)
                 .with_context(|| format!("cannot read {}", settings.tls.client_cert.display()))?;

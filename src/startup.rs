@@ -96,6 +96,7 @@ impl Application {
             deadlines: settings.deadlines.clone(),
             message_key: tls.message_key.clone(),
             receipt_key: tls.receipt_key.clone(),
+            clock: Default::default(),
         });
         let wake = Arc::new(Notify::new());
         let link = Arc::new(crate::peer::link::Link::new(&settings.peer));
@@ -308,6 +309,7 @@ impl Application {
         let refusals = tokio::spawn(audit_tls_refusals(self.db.clone(), self.tls_refusals));
         let overdue = tokio::spawn(watch_deadlines(
             self.db.clone(),
+            self.ctx.clock.clone(),
             self.deadline_check,
             self.follow_up_months,
         ));
@@ -343,12 +345,17 @@ async fn audit_tls_refusals(db: Db, mut refusals: tokio::sync::mpsc::Receiver<&'
 
 /// Records, at every interval, the lifecycle steps that went past their SOP
 /// time limit (each once, in the audit log).
-async fn watch_deadlines(db: Db, interval: Duration, months: Vec<u32>) {
+async fn watch_deadlines(
+    db: Db,
+    clock: crate::app::clock::Clock,
+    interval: Duration,
+    months: Vec<u32>,
+) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let now = chrono::Utc::now().naive_utc();
+        let now = clock.now();
         match db
             .write({
                 let months = months.clone();

@@ -15,7 +15,7 @@ use crate::domain::ids::CaseId;
 use crate::domain::roles::Permission;
 
 use super::case_views::*;
-use super::cases::{case_response, now, write_case, Peer};
+use super::cases::{case_response, write_case, Peer};
 
 /// Record a repatriation report (family tracing and assessment, risk, travel
 /// documents, return plan); it is sent to the other node. Family tracing
@@ -102,7 +102,7 @@ async fn record_report(
     report: reports::NewReport,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReportOutcomes)?;
-    let now = now();
+    let now = state.ctx.clock.now();
     let ctx = state.ctx.clone();
     let case = write_case(
         &state,
@@ -224,7 +224,12 @@ pub async fn case_reports(
             ))
         })
         .await?;
-    let follow_ups = follow_up_views(&reports, started, &state.follow_up_months, now());
+    let follow_ups = follow_up_views(
+        &reports,
+        started,
+        &state.follow_up_months,
+        state.ctx.clock.now(),
+    );
     let mut repatriation: Vec<RepatriationView> = reports
         .iter()
         .filter(|r| r.kind == "repatriation")

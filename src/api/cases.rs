@@ -4,7 +4,7 @@ use crate::domain::problem::ProblemCode;
 use actix_web::http::header;
 use actix_web::{get, post, put, web, HttpMessage, HttpRequest, HttpResponse};
 use base64::Engine;
-use chrono::{NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 
 use super::audit;
 use super::auth::Auth;
@@ -83,10 +83,6 @@ pub const MAX_PAGE: u32 = 200;
 pub const DEFAULT_PAGE: u32 = 50;
 /// Longest accepted `Idempotency-Key`.
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
-
-pub(super) fn now() -> NaiveDateTime {
-    Utc::now().naive_utc()
-}
 
 pub(crate) fn etag(version: i64) -> (header::HeaderName, String) {
     (header::ETAG, format!("\"{version}\""))
@@ -200,7 +196,7 @@ pub async fn create_case(
         Some(k) => Some((k, repo::request_digest(&details, identity.as_ref())?)),
         None => None,
     };
-    let now = now();
+    let now = state.ctx.clock.now();
     let mut attempt = 0;
     let created = loop {
         let draft = NewDraft {
@@ -316,7 +312,7 @@ pub async fn list_cases(
         referral_id: q.referral_id,
         name: q.name,
     };
-    let now = now();
+    let now = state.ctx.clock.now();
     let mut cases = state.db.read(move |c| repo::list(c, &filter, now)).await?;
     let more = cases.len() > limit as usize;
     cases.truncate(limit as usize);
@@ -383,7 +379,7 @@ pub async fn get_case(
         .await?;
     check_scope(&auth, &case)?;
     let view = auth.0.role.case_view();
-    let mut body = render(&case, auth.0.role, now());
+    let mut body = render(&case, auth.0.role, state.ctx.clock.now());
     body.waiting_for_peer_since = waiting.map(utc);
     body.disagreement = disagreement.map(Into::into);
     if matches!(view, Some(CaseView::Full | CaseView::Handover)) {
@@ -406,7 +402,7 @@ pub async fn get_case(
             &reports,
             started,
             &state.follow_up_months,
-            now(),
+            state.ctx.clock.now(),
         ));
     }
     Ok(HttpResponse::Ok()
@@ -447,7 +443,7 @@ pub async fn update_case(
     let expected = if_match(&req)?;
     let (details, identity) = parse_case_request(body.into_inner())?;
     let id = id.into_inner();
-    let now = now();
+    let now = state.ctx.clock.now();
     let case = write_case(
         &state,
         &req,
@@ -513,15 +509,19 @@ pub async fn transition_case(
     } else {
         Vec::new()
     };
-    params.handover =
-        crate::domain::handover::params_for(action, body.handover, now().date(), &crossings)
-            .map_err(ApiError::Validation)?;
+    params.handover = crate::domain::handover::params_for(
+        action,
+        body.handover,
+        state.ctx.clock.now().date(),
+        &crossings,
+    )
+    .map_err(ApiError::Validation)?;
     let id = id.into_inner();
     if auth.0.role.case_view() == Some(CaseView::Handover) {
         let current = state.db.read(move |c| repo::get(c, id)).await?;
         check_scope(&auth, &current)?;
     }
-    let now = now();
+    let now = state.ctx.clock.now();
     let ctx = state.ctx.clone();
     let case = write_case(
         &state,

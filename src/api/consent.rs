@@ -13,7 +13,7 @@ use crate::domain::ids::CaseId;
 use crate::domain::roles::Permission;
 
 use super::case_views::*;
-use super::cases::{case_response, now, write_case, Peer};
+use super::cases::{case_response, write_case, Peer};
 
 /// Withdrawal of consent.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -50,7 +50,7 @@ pub async fn withdraw_consent(
     body: web::Json<ConsentWithdrawalRequest>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::WithdrawConsent)?;
-    let now = now();
+    let now = state.ctx.clock.now();
     let withdrawn_on = body.into_inner().withdrawn_on.unwrap_or(now.date());
     if withdrawn_on > now.date() {
         return Err(ApiError::Validation(vec![FieldError::new(

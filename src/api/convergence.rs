@@ -150,7 +150,7 @@ pub async fn decide(
     let id = id.into_inner();
     let principal = auth.0.clone();
     let ctx = state.ctx.clone();
-    let now = Utc::now().naive_utc();
+    let now = state.ctx.clock.now();
     let case = state
         .db
         .write(move |c| {

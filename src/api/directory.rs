@@ -199,7 +199,7 @@ pub async fn add_organization(
     let input = body.into_inner();
     input.check().map_err(ApiError::Validation)?;
     let country = state.ctx.node.country().to_owned();
-    let now = chrono::Utc::now().naive_utc();
+    let now = state.ctx.clock.now();
     let id = write_audited(
         &state,
         &req,
@@ -237,7 +237,7 @@ pub async fn add_service(
     let input = body.into_inner();
     input.check().map_err(ApiError::Validation)?;
     let org = id.into_inner();
-    let now = chrono::Utc::now().naive_utc();
+    let now = state.ctx.clock.now();
     let id = write_audited(
         &state,
         &req,
@@ -281,7 +281,7 @@ pub async fn set_capacity(
     auth.require(Permission::ManageDirectory)?;
     let capacity = body.into_inner();
     let svc = id.into_inner();
-    let now = chrono::Utc::now().naive_utc();
+    let now = state.ctx.clock.now();
     let found = write_audited(
         &state,
         &req,

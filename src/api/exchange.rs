@@ -219,7 +219,7 @@ pub async fn retry_message(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ManageExchange)?;
     let id = id.into_inner();
-    let now = Utc::now().naive_utc();
+    let now = state.ctx.clock.now();
     let principal = auth.0.clone();
     let requeued = state
         .db

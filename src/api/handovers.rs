@@ -9,14 +9,14 @@ use utoipa::ToSchema;
 use super::auth::Auth;
 use super::{utc, AppState};
 use crate::api::error::{ApiError, Problem};
-use crate::app::cases::{self as repo, CaseError, CaseFilter};
+use crate::app::cases::{self as repo, CaseError};
 use crate::app::handover;
 use crate::domain::ids::CaseId;
 use crate::domain::lifecycle::State;
 use crate::domain::roles::Permission;
 
 use super::case_views::*;
-use super::cases::{case_response, if_match, now, write_case, Peer};
+use super::cases::{case_response, if_match, write_case, Peer};
 
 /// Counter-propose the handover plan (the side that did not make the current
 /// proposal): another crossing point, window or escort.
@@ -47,7 +47,7 @@ pub async fn counter_propose_handover(
     id: web::Path<CaseId>,
     body: web::Json<crate::domain::handover::PlanInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = now();
+    let now = state.ctx.clock.now();
     let plan = body
         .into_inner()
         .parse(
@@ -82,7 +82,8 @@ pub async fn accept_handover(
     req: HttpRequest,
     id: web::Path<CaseId>,
 ) -> Result<HttpResponse, ApiError> {
-    answer_handover(auth, state, req, id.into_inner(), None, now()).await
+    let now = state.ctx.clock.now();
+    answer_handover(auth, state, req, id.into_inner(), None, now).await
 }
 
 async fn answer_handover(
@@ -176,47 +177,29 @@ pub async fn handover_board(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ViewHandovers)?;
-    let now = now();
+    let now = state.ctx.clock.now();
     let items = state
         .db
-        .read(move |c| {
-            let mut items = Vec::new();
-            for st in [
-                State::Accepted,
-                State::HandoverScheduled,
-                State::InTransit,
-                State::HandedOver,
-            ] {
-                let filter = CaseFilter {
-                    state: Some(st),
-                    limit: 500,
-                    ..Default::default()
-                };
-                for case in repo::list(c, &filter, now)? {
-                    let h = crate::app::handover::plan(c, case.id)?;
-                    if st == State::HandedOver && h.as_ref().is_none_or(|h| h.mismatch.is_none()) {
-                        continue;
-                    }
-                    items.push(BoardItem {
-                        case_id: case.id,
-                        reference: case.reference.clone(),
-                        direction: case.side.into(),
-                        state: case.state,
-                        due_at: case.due_at.map(utc),
-                        overdue: case.is_overdue(now),
-                        plan: h.as_ref().map(|h| h.plan.clone()),
-                        plan_status: h.as_ref().map(|h| h.status),
-                        proposed_by: h.as_ref().map(|h| h.proposed_by),
-                        departure: h.as_ref().and_then(|h| h.departure.clone()),
-                        sending_confirmation: h.as_ref().and_then(|h| h.sending.clone()),
-                        receiving_confirmation: h.as_ref().and_then(|h| h.receiving.clone()),
-                        mismatch: h.and_then(|h| h.mismatch),
-                    });
-                }
-            }
-            Ok::<_, CaseError>(items)
-        })
+        .read(move |c| crate::app::handover::board(c, now))
         .await?;
+    let items: Vec<BoardItem> = items
+        .into_iter()
+        .map(|(case, h)| BoardItem {
+            case_id: case.id,
+            reference: case.reference.clone(),
+            direction: case.side.into(),
+            state: case.state,
+            due_at: case.due_at.map(utc),
+            overdue: case.is_overdue(now),
+            plan: h.as_ref().map(|h| h.plan.clone()),
+            plan_status: h.as_ref().map(|h| h.status),
+            proposed_by: h.as_ref().map(|h| h.proposed_by),
+            departure: h.as_ref().and_then(|h| h.departure.clone()),
+            sending_confirmation: h.as_ref().and_then(|h| h.sending.clone()),
+            receiving_confirmation: h.as_ref().and_then(|h| h.receiving.clone()),
+            mismatch: h.and_then(|h| h.mismatch),
+        })
+        .collect();
     let mut items = items;
     items.sort_by_key(|i| (i.plan.is_none(), i.plan.as_ref().map(|p| p.window_from)));
     Ok(HttpResponse::Ok().json(Board { items }))

@@ -353,7 +353,7 @@ pub async fn set_crossing_point(
         active: input.active,
     };
     let principal = auth.0.clone();
-    let now = chrono::Utc::now().naive_utc();
+    let now = state.ctx.clock.now();
     let existed = state
         .db
         .write(move |c| {

@@ -178,3 +178,30 @@ pub(super) fn record_step(
     }
     Ok(None)
 }
+
+/// The liaisons' board: every case from acceptance to the handover with its
+/// plan and records (`HANDOVER_STAGES`), the completed ones only while the
+/// two sides' records disagree. Nothing is cut: these are the open
+/// handovers, however many.
+pub fn board(
+    conn: &mut AnyConnection,
+    now: NaiveDateTime,
+) -> Result<Vec<(Case, Option<Handover>)>, CaseError> {
+    use crate::domain::lifecycle::HANDOVER_STAGES;
+    let mut plans = handovers::of_cases_in(conn, HANDOVER_STAGES)?;
+    let filter = crate::store::cases::CaseFilter {
+        states_in: Some(HANDOVER_STAGES.to_vec()),
+        limit: i64::MAX,
+        ..Default::default()
+    };
+    Ok(list(conn, &filter, now)?
+        .into_iter()
+        .map(|case| {
+            let plan = plans.remove(&case.id);
+            (case, plan)
+        })
+        .filter(|(case, plan)| {
+            case.state != State::HandedOver || plan.as_ref().is_some_and(|h| h.mismatch.is_some())
+        })
+        .collect())
+}

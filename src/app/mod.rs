@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod cases;
+pub mod clock;
 pub mod deadlines;
 pub mod directory;
 pub mod disagreements;
@@ -30,6 +31,8 @@ pub struct NodeCtx {
     pub message_key: openssl::pkey::PKey<openssl::pkey::Private>,
     /// Signs receipts (the key of the node's server certificate).
     pub receipt_key: openssl::pkey::PKey<openssl::pkey::Private>,
+    /// What "now" is for the use cases, the API and the timers.
+    pub clock: clock::Clock,
 }
 
 impl std::fmt::Debug for NodeCtx {

@@ -81,6 +81,7 @@ pub(super) async fn audit(entries: u64, tls: &NodeTls) -> anyhow::Result<()> {
         deadlines: Default::default(),
         message_key: tls.message_key.clone(),
         receipt_key: tls.receipt_key.clone(),
+        clock: Default::default(),
     };
     let (incl, cons, root) = db
         .read(move |c| {

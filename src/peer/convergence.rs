@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{post, web, HttpResponse};
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::client::{PeerClient, SendError};
@@ -135,7 +134,7 @@ fn evaluate(
     theirs: &[CaseDigest],
     repaired_there: &[String],
 ) -> Result<RoundReport, DbError> {
-    let now = Utc::now().naive_utc();
+    let now = ctx.clock.now();
     let theirs: HashMap<&str, &CaseDigest> =
         theirs.iter().map(|d| (d.referral_id.as_str(), d)).collect();
     let mut report = RoundReport {

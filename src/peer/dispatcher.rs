@@ -21,7 +21,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 use tokio::sync::Notify;
 
 use super::client::{PeerClient, SendError};
@@ -99,10 +99,6 @@ enum Next {
     Wait(Option<NaiveDateTime>),
 }
 
-fn now() -> NaiveDateTime {
-    Utc::now().naive_utc()
-}
-
 /// A random factor in [1 - jitter, 1 + jitter].
 fn jitter_factor(jitter: f64) -> f64 {
     let mut b = [0u8; 4];
@@ -156,7 +152,7 @@ impl Dispatcher {
                 Next::Continue => continue,
                 Next::Wait(until) => {
                     let mut wait = until
-                        .map(|t| (t - now()).to_std().unwrap_or_default())
+                        .map(|t| (t - self.ctx.clock.now()).to_std().unwrap_or_default())
                         .map_or(poll, |d| d.min(poll));
                     if self.down_since.is_some() {
                         wait = wait.min(probe);
@@ -165,7 +161,7 @@ impl Dispatcher {
                         _ = self.wake.notified() => {}
                         _ = tokio::time::sleep(wait) => {}
                     }
-                    if until.is_some_and(|t| t > now()) {
+                    if until.is_some_and(|t| t > self.ctx.clock.now()) {
                         self.probe(probe).await;
                     }
                 }
@@ -184,7 +180,7 @@ impl Dispatcher {
         self.last_probe = Some(Instant::now());
         match self.client.ping(PROBE_TIMEOUT).await {
             Ok(()) => {
-                let t = now();
+                let t = self.ctx.clock.now();
                 match self.db.write(move |c| store::resume_now(c, t)).await {
                     Ok(_) => {
                         tracing::info!(
@@ -217,7 +213,7 @@ impl Dispatcher {
                 return;
             }
         };
-        let t = now();
+        let t = self.ctx.clock.now();
         let age = oldest.map_or(0, |o| (t - o).num_seconds().max(0));
         self.metrics.peer_oldest_undelivered.set(age);
         let limit = i64::try_from(self.settings.stale_after_secs).unwrap_or(i64::MAX);
@@ -245,7 +241,7 @@ impl Dispatcher {
     async fn tick(&mut self) -> Result<Next, DbError> {
         let limit = i64::try_from(self.settings.batch_size.max(1)).unwrap_or(1000);
         let budget = self.client.link().budget();
-        let t = now();
+        let t = self.ctx.clock.now();
         let after = self.in_flight.as_ref().map_or(0, |f| f.up_to);
         let batch = match self
             .db
@@ -363,7 +359,7 @@ impl Dispatcher {
             .id
             .parse()
             .map_err(|_| DbError::Corrupt(format!("message id {}", row.id)))?;
-        let t = now();
+        let t = self.ctx.clock.now();
         let suspended = self
             .db
             .write(move |c| store::record_failure(c, id, &error, retry, t))

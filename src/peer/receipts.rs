@@ -5,8 +5,6 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
-
 use super::client::{PeerClient, SendError};
 use crate::app::exchange as store;
 use crate::app::receipts::SettleError;
@@ -64,7 +62,7 @@ pub async fn record(
     let fp = envelope::fingerprint(server_certificate);
     let pem = envelope::pem_of(server_certificate);
     let ctx = ctx.clone();
-    let t = Utc::now().naive_utc();
+    let t = ctx.clock.now();
     let outcome = db
         .write(move |c| {
             store::remember_certificate(c, &fp, &pem, t)?;

@@ -302,7 +302,7 @@ pub async fn receive(
         }
     }
     let ctx = state.ctx.clone();
-    let now = Utc::now().naive_utc();
+    let now = ctx.clock.now();
     let count = checked.len();
     let (receipts, db_refusal) = state
         .db

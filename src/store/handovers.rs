@@ -8,7 +8,9 @@ use super::schema::handovers;
 use super::{AnyConnection, DbError};
 use crate::domain::handover::{AtCrossing, Plan, PlanStatus};
 use crate::domain::ids::CaseId;
-use crate::domain::lifecycle::Side;
+use std::collections::HashMap;
+
+use crate::domain::lifecycle::{Side, State};
 
 /// A case's handover as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,26 +52,28 @@ type Row = (
     Option<String>,
 );
 
-/// The case's handover, if one was proposed.
-pub fn get(conn: &mut AnyConnection, case: CaseId) -> Result<Option<Handover>, DbError> {
-    let row: Option<Row> = handovers::table
-        .find(case.to_string())
-        .select((
-            handovers::plan,
-            handovers::proposed_by,
-            handovers::status,
-            handovers::round,
-            handovers::departure,
-            handovers::sending_confirmation,
-            handovers::receiving_confirmation,
-            handovers::mismatch,
-        ))
-        .first(conn)
-        .optional()?;
-    let Some((plan, by, status, round, dep, snd, rcv, mismatch)) = row else {
-        return Ok(None);
-    };
-    Ok(Some(Handover {
+const COLUMNS: (
+    handovers::plan,
+    handovers::proposed_by,
+    handovers::status,
+    handovers::round,
+    handovers::departure,
+    handovers::sending_confirmation,
+    handovers::receiving_confirmation,
+    handovers::mismatch,
+) = (
+    handovers::plan,
+    handovers::proposed_by,
+    handovers::status,
+    handovers::round,
+    handovers::departure,
+    handovers::sending_confirmation,
+    handovers::receiving_confirmation,
+    handovers::mismatch,
+);
+
+fn parse_row((plan, by, status, round, dep, snd, rcv, mismatch): Row) -> Result<Handover, DbError> {
+    Ok(Handover {
         plan: parse(&plan)?,
         proposed_by: if by == "sending" {
             Side::Sending
@@ -86,7 +90,40 @@ pub fn get(conn: &mut AnyConnection, case: CaseId) -> Result<Option<Handover>, D
         sending: snd.as_deref().map(parse).transpose()?,
         receiving: rcv.as_deref().map(parse).transpose()?,
         mismatch,
-    }))
+    })
+}
+
+/// The case's handover, if one was proposed.
+pub fn get(conn: &mut AnyConnection, case: CaseId) -> Result<Option<Handover>, DbError> {
+    let row: Option<Row> = handovers::table
+        .find(case.to_string())
+        .select(COLUMNS)
+        .first(conn)
+        .optional()?;
+    row.map(parse_row).transpose()
+}
+
+/// The handovers of every case in one of `states`, by case, in one query
+/// (a subquery on the state, so the query does not grow with the cases).
+pub fn of_cases_in(
+    conn: &mut AnyConnection,
+    states: &[State],
+) -> Result<HashMap<CaseId, Handover>, DbError> {
+    use super::schema::cases;
+    let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+    let rows: Vec<(String, Row)> = handovers::table
+        .filter(
+            handovers::case_id.eq_any(
+                cases::table
+                    .filter(cases::state.eq_any(names))
+                    .select(cases::id),
+            ),
+        )
+        .select((handovers::case_id, COLUMNS))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(id, row)| Ok((super::cases::parse_case_id(&id)?, parse_row(row)?)))
+        .collect()
 }
 
 /// Stores a (counter-)proposal by `side`.

@@ -762,60 +762,68 @@ async fn the_directory_shows_the_other_sides_shelters_with_current_places() {
 
 #[tokio::test]
 async fn a_follow_up_past_its_due_date_is_recorded_once_in_the_audit_log() {
-    let ng = spawn_node(NodeId::NgNaptip).await;
+    use passerelle::domain::lifecycle::Action;
+    // Abuja receives a referral from the other node (the fake peer plays
+    // Niamey) and takes it to reintegration monitoring; its timer looks
+    // every second.
+    let ng = spawn_node_with(
+        NodeId::NgNaptip,
+        std::sync::Arc::new(|s: &mut passerelle::config::Settings| {
+            s.deadlines.check_interval_secs = 1;
+        }),
+    )
+    .await;
     let case = ng.receive_referral(ready_details(), None).await;
     let id = case.id.to_string();
-    // Monitoring started 100 days ago: the 3-month follow-up is overdue.
-    ng.db
-        .write_blocking(|c| {
-            use diesel::prelude::*;
-            use passerelle::store::models::EventRow;
-            use passerelle::store::schema::{case_events, cases};
-            diesel::update(cases::table.filter(cases::id.eq(&id)))
-                .set((
-                    cases::state.eq("reintegration_monitoring"),
-                    cases::due_at.eq(None::<chrono::NaiveDateTime>),
-                ))
-                .execute(c)?;
-            diesel::insert_into(case_events::table)
-                .values(EventRow {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    case_id: id.clone(),
-                    version: 2,
-                    at: now() - chrono::Duration::days(100),
-                    kind: "start_reintegration_monitoring".into(),
-                    from_state: Some("in_assistance".into()),
-                    to_state: "reintegration_monitoring".into(),
-                    actor_kind: "user".into(),
-                    actor_user_id: None,
-                    actor_role: None,
-                    reason_code: None,
-                    outcome: None,
-                    comment: None,
-                })
-                .execute(c)?;
-            Ok::<_, passerelle::store::DbError>(())
-        })
-        .unwrap();
-    let sweep = || {
-        ng.db
-            .write_blocking(|c| passerelle::app::deadlines::record_overdue(c, &[3, 6, 12], now()))
-            .unwrap()
+    let referral = case.referral_id;
+    act(&ng, Supervisor, &id, json!({ "action": "accept" })).await;
+    act(
+        &ng,
+        Liaison,
+        &id,
+        json!({ "action": "schedule_handover", "handover": handover_plan() }),
+    )
+    .await;
+    ng.peer_accepts_handover(referral).await;
+    ng.peer_applies(referral, Action::Depart).await;
+    act(&ng, Liaison, &id, json!({ "action": "confirm_handover" })).await;
+    ng.peer_applies(referral, Action::ConfirmHandover).await;
+    act(
+        &ng,
+        Caseworker,
+        &id,
+        json!({ "action": "start_assistance" }),
+    )
+    .await;
+    act(
+        &ng,
+        Caseworker,
+        &id,
+        json!({ "action": "start_reintegration_monitoring" }),
+    )
+    .await;
+    let reports = || async {
+        ng.get_ok(&format!("/api/v1/cases/{id}/reports"), Caseworker)
+            .await
     };
-    assert_eq!(sweep(), 1);
-    assert_eq!(sweep(), 0, "recorded once");
-    let entries = ng.audit_log().await;
-    assert!(entries
-        .iter()
-        .any(|e| e.kind == "deadline_overdue" && e.action == "follow_up_1"));
-    let r: serde_json::Value = ng
-        .get(&format!("/api/v1/cases/{}/reports", case.id), Caseworker)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(reports().await["follow_ups"][0]["overdue"], false);
+    // A hundred days later, the 3-month follow-up has not been reported.
+    ng.ctx.clock.advance(chrono::Duration::days(100));
+    let follow_up_1 = || async {
+        ng.audit_log()
+            .await
+            .iter()
+            .filter(|e| e.kind == "deadline_overdue" && e.action == "follow_up_1")
+            .count()
+    };
+    eventually("the overdue follow-up in the audit log", || async {
+        (follow_up_1().await > 0).then_some(())
+    })
+    .await;
+    // Later rounds of the timer find it again and record nothing more.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(follow_up_1().await, 1, "recorded once");
+    let r = reports().await;
     assert_eq!(r["follow_ups"][0]["overdue"], true);
     assert_eq!(r["follow_ups"][1]["overdue"], false);
 }
