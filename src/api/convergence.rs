@@ -14,12 +14,12 @@ use super::cases::{BodyErrors, CommonErrors};
 use super::{utc, AppState};
 use crate::api::error::{ApiError, Problem};
 use crate::app::cases::{self as repo, CaseError};
+use crate::app::convergence::RoundReport;
 use crate::app::disagreements as store;
 use crate::domain::ids::CaseId;
 use crate::domain::lifecycle::State;
 use crate::domain::roles::{Permission, Role};
 use crate::domain::FieldError;
-use crate::peer::convergence::RoundReport;
 
 /// One disagreement (no personal data).
 #[derive(Debug, Serialize, ToSchema)]

@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod audit;
 pub mod cases;
 pub mod clock;
+pub mod convergence;
 pub mod deadlines;
 pub mod directory;
 pub mod disagreements;

@@ -11,7 +11,7 @@
 //!    digests, which this node judges in turn.
 
 use crate::domain::problem::ProblemCode;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,12 +21,11 @@ use serde::{Deserialize, Serialize};
 use super::client::{PeerClient, SendError};
 use super::error::PeerError;
 use super::server::PeerState;
-use crate::app::cases::{self, CaseError};
+use crate::app::convergence::{self, RoundReport};
 use crate::app::NodeCtx;
-use crate::domain::convergence::{bucket, bucket_hash, judge, CaseDigest, Repair, Verdict};
-use crate::domain::ids::{CaseId, NodeId, ReferralId};
-use crate::store::convergence as store;
-use crate::store::{AnyConnection, Db, DbError};
+use crate::domain::convergence::{bucket, bucket_hash, CaseDigest};
+use crate::domain::ids::{CaseId, NodeId};
+use crate::store::{Db, DbError};
 use crate::telemetry::Metrics;
 
 /// Bucket hashes of one node's shared cases.
@@ -53,26 +52,6 @@ pub struct Compare {
 pub struct Compared {
     pub cases: Vec<CaseDigest>,
     pub repaired: Vec<String>,
-}
-
-/// What a round found.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
-pub struct RoundReport {
-    /// Shared cases on this node.
-    pub cases: usize,
-    /// Buckets whose hashes differed.
-    pub buckets_differing: usize,
-    /// Cases compared in detail.
-    pub compared: usize,
-    /// Cases on which the nodes disagree (found in this round, on this side).
-    pub disagreements: usize,
-    /// Of those, repaired on this side in this round (re-applied or adopted).
-    pub repaired: usize,
-    /// Of those, put to a supervisor.
-    pub escalated: usize,
-    /// Referrals repaired on this side (for the other side).
-    #[serde(skip)]
-    pub repaired_here: Vec<String>,
 }
 
 fn first_node(node: NodeId) -> bool {
@@ -107,152 +86,13 @@ fn bucket_map(
         .collect()
 }
 
-fn in_buckets(digests: Vec<(CaseId, CaseDigest)>, buckets: &[String]) -> Vec<(CaseId, CaseDigest)> {
-    digests
-        .into_iter()
-        .filter(|(_, d)| buckets.contains(&bucket(&d.referral_id)))
-        .collect()
-}
-
-fn peer_of(t: &CaseDigest) -> (&str, Option<&str>) {
-    (t.state.as_str(), t.hold_from.as_deref())
-}
-
-fn case_failure(e: CaseError) -> DbError {
-    match e {
-        CaseError::Db(d) => d,
-        other => DbError::Corrupt(other.to_string()),
-    }
-}
-
-/// Judges this node's digests against the other node's and repairs this
-/// side, in one transaction.
-fn evaluate(
-    conn: &mut AnyConnection,
-    ctx: &NodeCtx,
-    mine: &[(CaseId, CaseDigest)],
-    theirs: &[CaseDigest],
-    repaired_there: &[String],
-) -> Result<RoundReport, DbError> {
-    let now = ctx.clock.now();
-    let theirs: HashMap<&str, &CaseDigest> =
-        theirs.iter().map(|d| (d.referral_id.as_str(), d)).collect();
-    let mut report = RoundReport {
-        compared: mine.len(),
-        ..Default::default()
-    };
-    for (case, m) in mine {
-        let Some(t) = theirs.get(m.referral_id.as_str()) else {
-            // The other node has no copy although nothing is travelling.
-            if m.settled && m.sent_seq > 0 {
-                report.disagreements += 1;
-                report.escalated += 1;
-                store::record(
-                    conn,
-                    *case,
-                    m,
-                    ("absent", None),
-                    Repair::Escalate.resolution(),
-                    now,
-                )?;
-            }
-            continue;
-        };
-        let repair = match judge(m, t) {
-            Verdict::Agree => {
-                store::resolve(conn, &m.referral_id, now)?;
-                continue;
-            }
-            Verdict::InFlight => continue,
-            Verdict::Disagree(r) => r,
-        };
-        report.disagreements += 1;
-        if repaired_there.contains(&m.referral_id) {
-            // The other node repaired its side in this round.
-            store::record(conn, *case, m, peer_of(t), "repaired_at_peer", now)?;
-            continue;
-        }
-        // The case may have moved since its digest was read: judge it next round.
-        let current = cases::get(conn, *case).map_err(case_failure)?;
-        if current.state.as_str() != m.state {
-            continue;
-        }
-        let referral: ReferralId = m
-            .referral_id
-            .parse()
-            .map_err(|_| DbError::Corrupt(format!("referral id `{}`", m.referral_id)))?;
-        // 1. Messages of theirs this node rejected are applied again first.
-        if crate::app::inbox::reapply_rejected(conn, ctx, referral, now)? > 0 {
-            report.repaired += 1;
-            report.repaired_here.push(m.referral_id.clone());
-            store::record(conn, *case, m, peer_of(t), "reapplied", now)?;
-            continue;
-        }
-        let resolution = match (repair, crate::domain::lifecycle::State::parse(&t.state)) {
-            (Repair::AdoptTheirs, Some(to)) => {
-                let hold_from = t
-                    .hold_from
-                    .as_deref()
-                    .and_then(crate::domain::lifecycle::State::parse);
-                cases::resynchronise(conn, ctx, *case, to, hold_from, now).map_err(case_failure)?;
-                report.repaired += 1;
-                report.repaired_here.push(m.referral_id.clone());
-                Repair::AdoptTheirs.resolution()
-            }
-            (Repair::KeepOurs, _) => Repair::KeepOurs.resolution(),
-            _ => {
-                report.escalated += 1;
-                Repair::Escalate.resolution()
-            }
-        };
-        store::record(conn, *case, m, peer_of(t), resolution, now)?;
-    }
-    // Cases the other node holds and this one does not: a referral this node
-    // rejected is applied again (rule 1).
-    let known: std::collections::HashSet<&str> =
-        mine.iter().map(|(_, d)| d.referral_id.as_str()).collect();
-    for t in theirs.values() {
-        if known.contains(t.referral_id.as_str()) || !t.settled || t.sent_seq == 0 {
-            continue;
-        }
-        let Ok(referral) = t.referral_id.parse::<ReferralId>() else {
-            continue;
-        };
-        if cases::find_by_referral(conn, referral)
-            .map_err(case_failure)?
-            .is_some()
-        {
-            continue; // not shared yet here (compared once messages moved)
-        }
-        report.disagreements += 1;
-        if crate::app::inbox::reapply_rejected(conn, ctx, referral, now)? > 0 {
-            report.repaired += 1;
-            report.repaired_here.push(t.referral_id.clone());
-        }
-    }
-    Ok(report)
-}
-
-/// This node's digests, and the referrals with an open disagreement.
-async fn own_digests(db: &Db) -> Result<(Vec<(CaseId, CaseDigest)>, Vec<String>), DbError> {
-    db.read(|c| {
-        let digests = store::digests(c)?;
-        let open = store::list(c, true, 100_000)?
-            .into_iter()
-            .map(|r| r.referral_id)
-            .collect();
-        Ok((digests, open))
-    })
-    .await
-}
-
 /// The peer's bucket hashes: answered with this node's.
 #[post("/peer/v1/cases/digest")]
 pub async fn digest(
     state: web::Data<PeerState>,
     _theirs: web::Json<Buckets>,
 ) -> Result<HttpResponse, PeerError> {
-    let (mine, open) = own_digests(&state.db).await?;
+    let (mine, open) = state.db.read(convergence::digests).await?;
     Ok(HttpResponse::Ok().json(Buckets {
         buckets: bucket_map(state.ctx.node, &mine, &open),
     }))
@@ -273,17 +113,15 @@ pub async fn compare(
         ));
     }
     // Read outside the write lock; only repairs take it.
-    let read = move |c: &mut AnyConnection| {
-        let mut mine = in_buckets(store::digests(c)?, &buckets);
-        store::fill_acks(c, &mut mine)?;
-        Ok::<_, DbError>(mine)
-    };
-    let mine = state.db.read(read).await?;
+    let mine = state
+        .db
+        .read(move |c| convergence::digests_in(c, &buckets))
+        .await?;
     let ctx = state.ctx.clone();
     let (report, mine) = state
         .db
         .write(move |c| {
-            let report = evaluate(c, &ctx, &mine, &cases, &[])?;
+            let report = convergence::evaluate(c, &ctx, &mine, &cases, &[])?;
             Ok::<_, DbError>((report, mine))
         })
         .await?;
@@ -325,7 +163,11 @@ impl Convergence {
     pub async fn round(&self) -> Result<RoundReport, SendError> {
         let _one_at_a_time = self.lock.lock().await;
         let db_failed = |e: DbError| SendError::Protocol(format!("database: {e}"));
-        let (mine, open) = own_digests(&self.db).await.map_err(db_failed)?;
+        let (mine, open) = self
+            .db
+            .read(convergence::digests)
+            .await
+            .map_err(db_failed)?;
         let node = self.ctx.node;
         let ours = bucket_map(node, &mine, &open);
         let (theirs, _): (Buckets, _) = self
@@ -355,7 +197,7 @@ impl Convergence {
             ..Default::default()
         };
         let mut by_bucket: BTreeMap<String, Vec<(CaseId, CaseDigest)>> = BTreeMap::new();
-        for (id, d) in in_buckets(mine, &differing) {
+        for (id, d) in convergence::in_buckets(mine, &differing) {
             by_bucket
                 .entry(bucket(&d.referral_id))
                 .or_default()
@@ -377,16 +219,13 @@ impl Convergence {
             }
         }
         for piece in pieces {
-            let mut mine: Vec<(CaseId, CaseDigest)> = piece
+            let mine: Vec<(CaseId, CaseDigest)> = piece
                 .iter()
                 .flat_map(|b| by_bucket.remove(b).unwrap_or_default())
                 .collect();
-            let db = self.db.clone();
-            mine = db
-                .read(move |c| {
-                    store::fill_acks(c, &mut mine)?;
-                    Ok::<_, DbError>(mine)
-                })
+            let mine = self
+                .db
+                .read(move |c| convergence::with_acks(c, mine))
                 .await
                 .map_err(db_failed)?;
             let (answer, _): (Compared, _) = self
@@ -402,7 +241,9 @@ impl Convergence {
             let ctx = self.ctx.clone();
             let part = self
                 .db
-                .write(move |c| evaluate(c, &ctx, &mine, &answer.cases, &answer.repaired))
+                .write(move |c| {
+                    convergence::evaluate(c, &ctx, &mine, &answer.cases, &answer.repaired)
+                })
                 .await
                 .map_err(db_failed)?;
             report.compared += part.compared;
@@ -412,7 +253,7 @@ impl Convergence {
         }
         let open = self
             .db
-            .read(|c| store::list(c, true, 100_000))
+            .read(|c| crate::app::disagreements::list(c, true, 100_000))
             .await
             .map_err(db_failed)?
             .len();
