@@ -510,16 +510,31 @@ pub async fn post(
         .unwrap()
 }
 
+/// How many cases the node holds, counted page by page through the API.
 pub async fn case_count(n: &TestNode) -> usize {
-    let v: Value = n
-        .get("/api/v1/cases", Supervisor)
-        .send()
-        .await
+    let mut count = 0;
+    let mut path = "/api/v1/cases?limit=200".to_owned();
+    loop {
+        let v = n.get_ok(&path, Supervisor).await;
+        count += v["items"].as_array().unwrap().len();
+        match v["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/cases?limit=200&cursor={cursor}"),
+            None => return count,
+        }
+    }
+}
+
+/// The sequence numbers of the messages the node took into its chain from
+/// the other node, in log order, as the JTWG's exchange log shows them.
+pub async fn received_seqs(n: &TestNode) -> Vec<i64> {
+    n.get_ok("/api/v1/jtwg/exchange?direction=incoming", JtwgReviewer)
+        .await["items"]
+        .as_array()
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["items"].as_array().unwrap().len()
+        .iter()
+        .filter(|e| e["kind"] == "message_received")
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -700,18 +715,7 @@ async fn everything_queued_while_the_peer_is_down_is_delivered_once_in_order() {
         all_settled(&ne, id).await;
     }
     // Abuja received each message exactly once, in sequence.
-    let seqs: Vec<i64> = ng
-        .db
-        .read(|c| {
-            use diesel::prelude::*;
-            use passerelle::store::schema::inbox_messages::dsl::*;
-            Ok::<_, passerelle::store::DbError>(
-                inbox_messages.select(seq).order(seq.asc()).load::<i64>(c)?,
-            )
-        })
-        .await
-        .unwrap();
-    assert_eq!(seqs, [1, 2, 3, 4]);
+    assert_eq!(received_seqs(&ng).await, [1, 2, 3, 4]);
     assert_eq!(case_count(&ng).await, 3);
 }
 
@@ -825,20 +829,7 @@ async fn a_node_stopped_mid_dispatch_loses_nothing_and_applies_nothing_twice() {
     ne.wake.notify_one();
     let m = all_settled(&ne, &first_id).await;
     assert_eq!(m[0]["status"], "delivered");
-    let counts: (i64, i64) = ng
-        .db
-        .read(|c| {
-            use diesel::prelude::*;
-            let inbox = passerelle::store::schema::inbox_messages::table
-                .count()
-                .get_result(c)?;
-            let cases = passerelle::store::schema::cases::table
-                .count()
-                .get_result(c)?;
-            Ok::<_, passerelle::store::DbError>((inbox, cases))
-        })
-        .await
-        .unwrap();
+    let counts = (received_seqs(&ng).await.len(), case_count(&ng).await);
     assert_eq!(counts, (20, 20), "each referral applied exactly once");
     assert!(copy_of(&ng, first_referral).await.is_some());
 }
