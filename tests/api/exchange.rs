@@ -449,67 +449,6 @@ async fn the_peer_listener_refuses_every_wrong_certificate_and_records_it() {
         .any(|e| e.action == "TLS handshake" && e.code.as_deref() == Some("expired")));
 }
 
-/// Niamey's real client identity (certificate and key) from certs-dev.
-pub fn niamey_identity() -> (
-    openssl::x509::X509,
-    openssl::pkey::PKey<openssl::pkey::Private>,
-) {
-    let f = passerelle::tls::pki::node_files(&certs_dir(), NodeId::NeAnltp);
-    (
-        openssl::x509::X509::from_pem(&std::fs::read(&f.client_cert).unwrap()).unwrap(),
-        passerelle::tls::load_key(&f.client_key).unwrap(),
-    )
-}
-
-pub fn referral_envelope(
-    seq: i64,
-    prev_hash: &str,
-    message_type: &str,
-) -> passerelle::domain::envelope::Envelope {
-    let details: passerelle::domain::case::CaseDetailsInput =
-        serde_json::from_value(ready_details()).unwrap();
-    passerelle::domain::envelope::Envelope {
-        message_id: passerelle::domain::ids::MessageId::new(),
-        message_type: message_type.into(),
-        referral_id: ReferralId::new(),
-        sender: NodeId::NeAnltp,
-        receiver: NodeId::NgNaptip,
-        seq,
-        prev_hash: prev_hash.into(),
-        created_at: chrono::Utc::now(),
-        sop_version: passerelle::domain::envelope::SOP_VERSION.into(),
-        payload: json!({
-            "reference": passerelle::domain::ids::CaseReference::generate(NodeId::NeAnltp, 2026, [seq as u8; 6]).to_string(),
-            "details": details.parse("").unwrap(),
-            "identity": null,
-        }),
-        ack: Some(0),
-    }
-}
-
-pub fn sign(
-    env: &passerelle::domain::envelope::Envelope,
-    key: &openssl::pkey::PKey<openssl::pkey::Private>,
-) -> passerelle::domain::envelope::Signed {
-    passerelle::domain::envelope::Signed::sign(serde_json::to_value(env).unwrap(), key).unwrap()
-}
-
-pub async fn post(
-    client: &reqwest::Client,
-    n: &TestNode,
-    messages: Vec<passerelle::domain::envelope::Signed>,
-) -> reqwest::Response {
-    client
-        .post(format!(
-            "https://127.0.0.1:{}/peer/v1/messages",
-            n.ports.peer
-        ))
-        .json(&json!({ "messages": messages }))
-        .send()
-        .await
-        .unwrap()
-}
-
 /// How many cases the node holds, counted page by page through the API.
 pub async fn case_count(n: &TestNode) -> usize {
     let mut count = 0;
@@ -541,16 +480,13 @@ pub async fn received_seqs(n: &TestNode) -> Vec<i64> {
 async fn tampered_replayed_out_of_sequence_and_unknown_messages_are_refused() {
     use passerelle::domain::envelope::GENESIS_HASH;
     let ng = spawn_node(NodeId::NgNaptip).await;
-    let (cert, key) = niamey_identity();
-    let client = peer_client(&ng, Some((&cert, &key)));
+    // Niamey, as far as Abuja's peer listener can tell (its certificate, its key).
+    let ne = ng.fake_peer();
 
     // Unknown type.
-    let res = post(
-        &client,
-        &ng,
-        vec![sign(&referral_envelope(1, GENESIS_HASH, "teleport"), &key)],
-    )
-    .await;
+    let res = ne
+        .post_batch(&[ne.sign(&ne.referral_envelope(1, GENESIS_HASH, "teleport"))])
+        .await;
     assert_problem(
         res,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -558,54 +494,36 @@ async fn tampered_replayed_out_of_sequence_and_unknown_messages_are_refused() {
     )
     .await;
     // Tampered after signing.
-    let mut tampered = sign(
-        &referral_envelope(1, GENESIS_HASH, "referral_request"),
-        &key,
-    );
+    let mut tampered = ne.sign(&ne.referral_envelope(1, GENESIS_HASH, "referral_request"));
     tampered.body["payload"]["details"]["risk_level"] = json!("low");
-    let res = post(&client, &ng, vec![tampered]).await;
+    let res = ne.post_batch(&[tampered]).await;
     assert_problem(res, StatusCode::FORBIDDEN, "invalid_signature").await;
     // Signed by someone else's key (Abuja's own client key) over Niamey's connection.
     let other_key = passerelle::tls::load_key(
         &passerelle::tls::pki::node_files(&certs_dir(), NodeId::NgNaptip).client_key,
     )
     .unwrap();
-    let res = post(
-        &client,
-        &ng,
-        vec![sign(
-            &referral_envelope(1, GENESIS_HASH, "referral_request"),
+    let res = ne
+        .post_batch(&[crate::fake_peer::sign(
+            &ne.referral_envelope(1, GENESIS_HASH, "referral_request"),
             &other_key,
-        )],
-    )
-    .await;
+        )])
+        .await;
     assert_problem(res, StatusCode::FORBIDDEN, "invalid_signature").await;
     // Out of sequence: 2 before 1 is a gap, reported as an alert.
-    let res = post(
-        &client,
-        &ng,
-        vec![sign(
-            &referral_envelope(2, GENESIS_HASH, "referral_request"),
-            &key,
-        )],
-    )
-    .await;
+    let res = ne
+        .post_batch(&[ne.sign(&ne.referral_envelope(2, GENESIS_HASH, "referral_request"))])
+        .await;
     assert_problem(res, StatusCode::CONFLICT, "sequence_gap").await;
     // Wrong previous hash.
-    let res = post(
-        &client,
-        &ng,
-        vec![sign(
-            &referral_envelope(1, &"f".repeat(64), "referral_request"),
-            &key,
-        )],
-    )
-    .await;
+    let res = ne
+        .post_batch(&[ne.sign(&ne.referral_envelope(1, &"f".repeat(64), "referral_request"))])
+        .await;
     assert_problem(res, StatusCode::CONFLICT, "chain_broken").await;
     // An unsupported SOP version.
-    let mut old = referral_envelope(1, GENESIS_HASH, "referral_request");
+    let mut old = ne.referral_envelope(1, GENESIS_HASH, "referral_request");
     old.sop_version = "0.9".into();
-    let res = post(&client, &ng, vec![sign(&old, &key)]).await;
+    let res = ne.post_batch(&[ne.sign(&old)]).await;
     assert_problem(
         res,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -615,11 +533,8 @@ async fn tampered_replayed_out_of_sequence_and_unknown_messages_are_refused() {
     assert_eq!(case_count(&ng).await, 0, "nothing refused was applied");
 
     // The right first message is accepted, with a signed receipt.
-    let first = sign(
-        &referral_envelope(1, GENESIS_HASH, "referral_request"),
-        &key,
-    );
-    let res = post(&client, &ng, vec![first.clone()]).await;
+    let first = ne.sign(&ne.referral_envelope(1, GENESIS_HASH, "referral_request"));
+    let res = ne.post_batch(std::slice::from_ref(&first)).await;
     assert_eq!(res.status(), StatusCode::OK);
     let answer: Value = res.json().await.unwrap();
     let receipt = answer["receipts"][0].clone();
@@ -632,33 +547,27 @@ async fn tampered_replayed_out_of_sequence_and_unknown_messages_are_refused() {
     assert_eq!(logged.digest.as_deref(), Some(first.hash().as_str()));
     assert_eq!(case_count(&ng).await, 1);
     // Replayed: the original receipt again, and no second effect.
-    let res = post(&client, &ng, vec![first.clone()]).await;
+    let res = ne.post_batch(std::slice::from_ref(&first)).await;
     assert_eq!(res.status(), StatusCode::OK);
     let again: Value = res.json().await.unwrap();
     assert_eq!(again["receipts"][0], receipt);
     assert_eq!(case_count(&ng).await, 1);
     // Replayed under a new id with a used sequence number.
-    let res = post(
-        &client,
-        &ng,
-        vec![sign(
-            &referral_envelope(1, GENESIS_HASH, "referral_request"),
-            &key,
-        )],
-    )
-    .await;
+    let res = ne
+        .post_batch(&[ne.sign(&ne.referral_envelope(1, GENESIS_HASH, "referral_request"))])
+        .await;
     assert_problem(res, StatusCode::CONFLICT, "sequence_replay").await;
     // Same id, different content.
-    let mut forged = referral_envelope(2, &first.hash(), "referral_request");
+    let mut forged = ne.referral_envelope(2, &first.hash(), "referral_request");
     forged.message_id = serde_json::from_value(first.body["message_id"].clone()).unwrap();
-    let res = post(&client, &ng, vec![sign(&forged, &key)]).await;
+    let res = ne.post_batch(&[ne.sign(&forged)]).await;
     assert_problem(res, StatusCode::CONFLICT, "message_id_conflict").await;
     assert_eq!(case_count(&ng).await, 1);
 
     // A valid message whose effect is impossible is kept in the chain with a signed, coded rejection.
-    let mut cancel = referral_envelope(2, &first.hash(), "cancellation");
+    let mut cancel = ne.referral_envelope(2, &first.hash(), "cancellation");
     cancel.payload = json!({ "action": "accept", "reason_code": null, "outcome": null });
-    let res = post(&client, &ng, vec![sign(&cancel, &key)]).await;
+    let res = ne.post_batch(&[ne.sign(&cancel)]).await;
     let answer: Value = res.json().await.unwrap();
     assert_eq!(answer["receipts"][0]["body"]["status"], "rejected");
     assert_eq!(answer["receipts"][0]["body"]["code"], "invalid_payload");
