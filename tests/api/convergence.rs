@@ -185,6 +185,15 @@ async fn disagreements(n: &TestNode, role: passerelle::domain::roles::Role) -> V
 }
 
 /// Changes a case's state behind the node's back (no timeline event, no message).
+///
+/// Fault injection of storage damage, which no front door can cause: these
+/// tests are about rule 2 of `domain::convergence` (a state its own timeline
+/// does not record is not authoritative), and every front door records a
+/// timeline event. Nor can the fake peer stand in: a transition it sends as
+/// the other node is applied with a timeline event, raises the receiver's
+/// `received_seq` above the real sender's `sent_seq` (so the comparison
+/// reports the case in flight, never a disagreement), and takes a sequence
+/// number the real node will use next, which the receiver then refuses.
 async fn tamper_state(n: &TestNode, referral: ReferralId, state: &'static str) {
     n.db.write(move |c| {
         use diesel::prelude::*;
