@@ -346,32 +346,28 @@ async fn forged_and_inconsistent_checkpoints_are_detected() {
         cps[0]["note"] = json!(forged);
         serde_json::to_vec(&v).unwrap()
     };
-    // (the bundle's own signature no longer matches either: re-sign it as the node would)
+    // (the bundle's own signature no longer matches either: re-sign it with
+    // Niamey's development key, which the fake Niamey holds)
     let v: Value = serde_json::from_slice(&bytes).unwrap();
-    let resigned =
-        passerelle::domain::envelope::Signed::sign(v["body"].clone(), &ne.ctx.message_key).unwrap();
+    let resigned = ng.fake_peer().sign_body(v["body"].clone());
     match verify(&serde_json::to_vec(&resigned).unwrap()) {
         Err(Failure::Checkpoint { .. }) => {}
         other => panic!("forged checkpoint: {other:?}"),
     }
-    // A forged checkpoint sent to the peer (over Niamey's real mTLS
-    // identity): refused, kept as evidence.
-    let (cert, key) = crate::exchange::niamey_identity();
-    let client = crate::exchange::peer_client(&ng, Some((&cert, &key)));
-    let res = client
-        .post(format!(
-            "https://127.0.0.1:{}/peer/v1/checkpoints",
-            ng.ports.peer
-        ))
-        .json(&json!({
-            "checkpoint": forged,
-            "from_size": size,
-            "consistency": [],
-            "leaves": [],
-        }))
-        .send()
-        .await
-        .unwrap();
+    // A forged checkpoint sent to the peer by the fake Niamey (Niamey's
+    // development certificate, over real mTLS): refused, kept as evidence.
+    let res = ng
+        .fake_peer()
+        .post(
+            "/peer/v1/checkpoints",
+            &json!({
+                "checkpoint": forged,
+                "from_size": size,
+                "consistency": [],
+                "leaves": [],
+            }),
+        )
+        .await;
     assert_problem(res, StatusCode::FORBIDDEN, "invalid_checkpoint_signature").await;
     // The tree rewritten under a cosigned checkpoint: the peer refuses the
     // next checkpoint, keeps it as evidence and raises an alert.

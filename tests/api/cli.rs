@@ -8,7 +8,11 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-fn passerelle(config: &std::path::Path, database_url: &str, args: &[&str]) -> std::process::Output {
+pub fn passerelle(
+    config: &std::path::Path,
+    database_url: &str,
+    args: &[&str],
+) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_passerelle"))
         .args(["--config", config.to_str().unwrap()])
         .args(args)
@@ -16,6 +20,21 @@ fn passerelle(config: &std::path::Path, database_url: &str, args: &[&str]) -> st
         .env_remove("RUST_LOG")
         .output()
         .unwrap()
+}
+
+/// Runs the command line against a running node's database and certificates,
+/// as its operator would on the same host; it must succeed.
+pub fn run_against(n: &TestNode, args: &[&str]) -> std::process::Output {
+    let config = n.dir.path().join("operator.toml");
+    std::fs::write(&config, config_toml(n.node, n.dir.path(), "")).unwrap();
+    let out = passerelle(&config, &n.database_url, args);
+    assert!(
+        out.status.success(),
+        "passerelle {args:?}: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use passerelle::domain::roles::Role::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::exchange::{act, both_in, copy_of, messages, refer};
+use crate::exchange::{act, both_in, case_count, copy_of, messages, received_seqs, refer};
 use crate::helpers::*;
 use crate::slowlink::LinkConfig;
 
@@ -54,17 +54,6 @@ async fn count(n: &TestNode, status: &str) -> usize {
     v["items"].as_array().unwrap().len()
 }
 
-/// Incoming sequence numbers at `n`, in order.
-async fn inbox_seqs(n: &TestNode) -> Vec<i64> {
-    n.db.read(|c| {
-        use diesel::prelude::*;
-        use passerelle::store::schema::inbox_messages::dsl::*;
-        Ok::<_, passerelle::store::DbError>(inbox_messages.select(seq).order(seq.asc()).load(c)?)
-    })
-    .await
-    .unwrap()
-}
-
 async fn alert_kinds(n: &TestNode) -> Vec<String> {
     n.get_ok("/api/v1/admin/alerts", Admin).await["items"]
         .as_array()
@@ -100,20 +89,8 @@ async fn a_500_message_backlog_drains_exactly_once_over_a_poor_link_with_default
     .await;
     let took = started.elapsed();
     // Each message applied exactly once, in order, nothing suspended.
-    assert_eq!(inbox_seqs(ng).await, (1..=500).collect::<Vec<i64>>());
-    let cases: i64 = ng
-        .db
-        .read(|c| {
-            use diesel::prelude::*;
-            Ok::<_, passerelle::store::DbError>(
-                passerelle::store::schema::cases::table
-                    .count()
-                    .get_result(c)?,
-            )
-        })
-        .await
-        .unwrap();
-    assert_eq!(cases, 500);
+    assert_eq!(received_seqs(ng).await, (1..=500).collect::<Vec<i64>>());
+    assert_eq!(case_count(ng).await, 500);
     assert_eq!(count(ne, "suspended").await, 0);
     for (_, referral) in referrals.iter().step_by(50) {
         both_in(ne, ng, *referral, "received").await;
@@ -208,6 +185,15 @@ async fn disagreements(n: &TestNode, role: passerelle::domain::roles::Role) -> V
 }
 
 /// Changes a case's state behind the node's back (no timeline event, no message).
+///
+/// Fault injection of storage damage, which no front door can cause: these
+/// tests are about rule 2 of `domain::convergence` (a state its own timeline
+/// does not record is not authoritative), and every front door records a
+/// timeline event. Nor can the fake peer stand in: a transition it sends as
+/// the other node is applied with a timeline event, raises the receiver's
+/// `received_seq` above the real sender's `sent_seq` (so the comparison
+/// reports the case in flight, never a disagreement), and takes a sequence
+/// number the real node will use next, which the receiver then refuses.
 async fn tamper_state(n: &TestNode, referral: ReferralId, state: &'static str) {
     n.db.write(move |c| {
         use diesel::prelude::*;

@@ -6,7 +6,7 @@
 //! node under test.
 
 use openssl::pkey::{PKey, Private};
-use passerelle::domain::envelope::{Envelope, GENESIS_HASH, SOP_VERSION};
+use passerelle::domain::envelope::{Envelope, Signed, GENESIS_HASH, SOP_VERSION};
 use passerelle::domain::ids::{CaseId, CaseReference, NodeId, ReferralId};
 use passerelle::domain::lifecycle::{Action, State};
 use passerelle::domain::message_type::MessageType;
@@ -62,33 +62,112 @@ impl FakePeer {
         payload: Value,
     ) -> (reqwest::StatusCode, Value) {
         let mut chain = self.chain.lock().await;
-        let env = Envelope {
-            message_id: passerelle::domain::ids::MessageId::new(),
-            message_type: message_type.as_str().into(),
+        let env = self.envelope(
+            chain.0 + 1,
+            &chain.1,
+            message_type.as_str(),
             referral_id,
-            sender: self.node,
-            receiver: self.node.counterpart(),
-            seq: chain.0 + 1,
-            prev_hash: chain.1.clone(),
-            created_at: chrono::Utc::now(),
-            sop_version: SOP_VERSION.into(),
             payload,
-            ack: Some(0),
-        };
-        let signed = crate::exchange::sign(&env, &self.key);
-        let res = self
-            .client
-            .post(format!("https://127.0.0.1:{}/peer/v1/messages", self.port))
-            .json(&json!({ "messages": [signed] }))
-            .send()
-            .await
-            .unwrap();
+        );
+        let signed = self.sign(&env);
+        let res = self.post_batch(std::slice::from_ref(&signed)).await;
         let status = res.status();
         let body: Value = res.json().await.unwrap();
         if status.is_success() && body["refusal"].is_null() {
             *chain = (env.seq, signed.hash());
         }
         (status, body)
+    }
+
+    /// An envelope from this peer at the given place in its chain, not yet
+    /// signed: tests that break the chain, the type or the version on purpose
+    /// build it here, change it, then sign and post it.
+    pub fn envelope(
+        &self,
+        seq: i64,
+        prev_hash: &str,
+        message_type: &str,
+        referral_id: ReferralId,
+        payload: Value,
+    ) -> Envelope {
+        Envelope {
+            message_id: passerelle::domain::ids::MessageId::new(),
+            message_type: message_type.into(),
+            referral_id,
+            sender: self.node,
+            receiver: self.node.counterpart(),
+            seq,
+            prev_hash: prev_hash.into(),
+            created_at: chrono::Utc::now(),
+            sop_version: SOP_VERSION.into(),
+            payload,
+            ack: Some(0),
+        }
+    }
+
+    /// A referral request for a new referral (the ready data set, no
+    /// identity) at this place in the chain, under `message_type`.
+    pub fn referral_envelope(&self, seq: i64, prev_hash: &str, message_type: &str) -> Envelope {
+        self.envelope(
+            seq,
+            prev_hash,
+            message_type,
+            ReferralId::new(),
+            self.referral_payload(crate::helpers::ready_details(), None),
+        )
+    }
+
+    /// Signs an envelope with this peer's development key, as the node it
+    /// pretends to be signs its messages.
+    pub fn sign(&self, env: &Envelope) -> Signed {
+        sign(env, &self.key)
+    }
+
+    /// Signs any body with this peer's development key (the key the node it
+    /// pretends to be signs its messages, checkpoints and bundles with).
+    pub fn sign_body(&self, body: Value) -> Signed {
+        Signed::sign(body, &self.key).unwrap()
+    }
+
+    /// Posts a batch of signed messages as they are, over this peer's mTLS
+    /// connection; its own chain does not move (see [`FakePeer::send`]).
+    pub async fn post_batch(&self, messages: &[Signed]) -> reqwest::Response {
+        self.post("/peer/v1/messages", &json!({ "messages": messages }))
+            .await
+    }
+
+    /// Posts a JSON body to a path of the node's peer listener, over this
+    /// peer's mTLS connection.
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("https://127.0.0.1:{}{path}", self.port))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The payload of a referral request as the sending node builds it: the
+    /// data set parsed, and what the consent does not cover kept home.
+    pub fn referral_payload(&self, details: Value, identity: Option<Value>) -> Value {
+        let mut random = [0u8; 6];
+        random.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..6]);
+        let reference = CaseReference::generate(self.node, 2026, random);
+        let details: passerelle::domain::case::CaseDetailsInput =
+            serde_json::from_value(details).unwrap();
+        let identity = identity.and_then(|i| {
+            serde_json::from_value::<passerelle::domain::case::IdentityInput>(i)
+                .unwrap()
+                .parse("")
+                .unwrap()
+        });
+        let mut payload = json!({
+            "reference": reference.to_string(),
+            "details": details.parse("").unwrap(),
+            "identity": identity,
+        });
+        passerelle::domain::disclosure::strip(&mut payload).unwrap();
+        payload
     }
 
     /// Sends a message that must be taken and applied.
@@ -113,25 +192,7 @@ impl FakePeer {
         identity: Option<Value>,
     ) -> PeerCase {
         let referral_id = ReferralId::new();
-        let mut random = [0u8; 6];
-        random.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..6]);
-        let reference = CaseReference::generate(self.node, 2026, random);
-        // The data set as the sending node sends it: parsed.
-        let details: passerelle::domain::case::CaseDetailsInput =
-            serde_json::from_value(details).unwrap();
-        let identity = identity.and_then(|i| {
-            serde_json::from_value::<passerelle::domain::case::IdentityInput>(i)
-                .unwrap()
-                .parse("")
-                .unwrap()
-        });
-        let mut payload = json!({
-            "reference": reference.to_string(),
-            "details": details.parse("").unwrap(),
-            "identity": identity,
-        });
-        // As the sending node does: what the consent does not cover stays home.
-        passerelle::domain::disclosure::strip(&mut payload).unwrap();
+        let payload = self.referral_payload(details, identity);
         self.send_accepted(MessageType::ReferralRequest, referral_id, payload)
             .await;
         case_of(target, referral_id).await
@@ -187,4 +248,9 @@ pub async fn case_of(target: &TestNode, referral_id: ReferralId) -> PeerCase {
     crate::exchange::copy_of(target, referral_id)
         .await
         .expect("the node has a copy of the referral")
+}
+
+/// Signs an envelope with `key` (the fake peer's own, or a wrong one).
+pub fn sign(env: &Envelope, key: &PKey<Private>) -> Signed {
+    Signed::sign(serde_json::to_value(env).unwrap(), key).unwrap()
 }

@@ -276,8 +276,9 @@ async fn every_refused_token_gets_401_problem() {
     }
     let res = n.get("/api/v1/me", Caseworker).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    n.db.write_blocking(|c| users::set_disabled(c, "caseworker", true))
-        .unwrap();
+    // The operator disables the account from the command line while the node runs.
+    let out = crate::cli::run_against(&n, &["users", "disable", "--username", "caseworker"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("disabled caseworker"));
     let res = n.get("/api/v1/me", Caseworker).send().await.unwrap();
     let p = assert_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     assert_eq!(p["detail"], generic);

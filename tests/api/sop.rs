@@ -13,13 +13,12 @@ use crate::helpers::*;
 #[tokio::test]
 async fn a_message_carrying_more_than_its_consent_covers_is_refused() {
     let ng = spawn_node(NodeId::NgNaptip).await;
-    let (cert, key) = niamey_identity();
-    let client = peer_client(&ng, Some((&cert, &key)));
+    let ne = ng.fake_peer();
     // The consent covers referral and data sharing, not follow-up contact:
     // a phone number may not travel.
-    let mut env = referral_envelope(1, GENESIS_HASH, "referral_request");
+    let mut env = ne.referral_envelope(1, GENESIS_HASH, "referral_request");
     env.payload["identity"] = json!({ "given_name": "Zainab", "phone": "+2348012345678" });
-    let res = post(&client, &ng, vec![sign(&env, &key)]).await;
+    let res = ne.post_batch(&[ne.sign(&env)]).await;
     let p = assert_problem(
         res,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -31,9 +30,9 @@ async fn a_message_carrying_more_than_its_consent_covers_is_refused() {
         "{p}"
     );
     // A field no referral request declares.
-    let mut env = referral_envelope(1, GENESIS_HASH, "referral_request");
+    let mut env = ne.referral_envelope(1, GENESIS_HASH, "referral_request");
     env.payload["details"]["diagnosis"] = json!("tuberculosis");
-    let res = post(&client, &ng, vec![sign(&env, &key)]).await;
+    let res = ne.post_batch(&[ne.sign(&env)]).await;
     assert_problem(
         res,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -41,14 +40,14 @@ async fn a_message_carrying_more_than_its_consent_covers_is_refused() {
     )
     .await;
     // Without a consent covering the referral, nothing is taken in.
-    let mut env = referral_envelope(1, GENESIS_HASH, "referral_request");
+    let mut env = ne.referral_envelope(1, GENESIS_HASH, "referral_request");
     env.payload["details"]["consent"]["scope"] = json!(["data_sharing"]);
-    let res = post(&client, &ng, vec![sign(&env, &key)]).await;
+    let res = ne.post_batch(&[ne.sign(&env)]).await;
     assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "consent_required").await;
     assert_eq!(case_count(&ng).await, 0);
     // Within scope, the same referral is taken.
-    let env = referral_envelope(1, GENESIS_HASH, "referral_request");
-    let res = post(&client, &ng, vec![sign(&env, &key)]).await;
+    let env = ne.referral_envelope(1, GENESIS_HASH, "referral_request");
+    let res = ne.post_batch(&[ne.sign(&env)]).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(case_count(&ng).await, 1);
 }
