@@ -3,7 +3,7 @@
 //! node's digests against them, with this side's repair by the rule of
 //! [`crate::domain::convergence`] (messages applied again, the other side's
 //! state adopted, or a supervisor asked). The exchange of digests is the
-//! peer adapter's ([`crate::peer::convergence`]).
+//! peer adapter's (`peer::convergence`).
 
 use std::collections::HashMap;
 

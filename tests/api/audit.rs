@@ -59,16 +59,15 @@ fn statuses(report: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The node's whole audit log as a signed bundle.
+/// The node's whole audit log as a signed bundle, exported as an operator
+/// does (`passerelle audit export`, a second process on the node's database).
 pub fn export(n: &TestNode) -> Vec<u8> {
-    let pem = std::fs::read_to_string(&tls_settings(n.node).client_cert).unwrap();
-    let signed =
-        n.db.write_blocking(|c| {
-            let size = passerelle::store::audit::size(c)?;
-            passerelle::app::audit::export(c, &n.ctx, 0, size, &pem)
-        })
-        .unwrap();
-    serde_json::to_vec(&signed).unwrap()
+    let file = n
+        .dir
+        .path()
+        .join(format!("export-{}.json", uuid::Uuid::new_v4()));
+    crate::cli::run_against(n, &["audit", "export", file.to_str().unwrap()]);
+    std::fs::read(&file).unwrap()
 }
 
 /// Offline verification of a bundle.
