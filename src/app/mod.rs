@@ -22,6 +22,7 @@ pub mod inbox;
 pub mod receipts;
 pub mod reports;
 pub mod review;
+pub mod witness;
 
 /// What the use cases need to know about this node: who it is, the SOP
 /// time limits, and the keys that sign what it sends.

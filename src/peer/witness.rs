@@ -16,10 +16,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::client::{PeerClient, SendError};
+use crate::app::witness;
 use crate::app::NodeCtx;
 use crate::audit::merkle::{self, Hash};
 use crate::audit::note::{self, NoteSignature};
@@ -159,15 +159,10 @@ impl Witnessing {
         seq: i64,
         code: String,
     ) -> Result<(), DbError> {
-        let now = Utc::now().naive_utc();
+        let now = self.ctx.clock.now();
         self.db
             .write(move |c| {
-                crate::app::exchange::alert(c, alert, &detail, now)?;
-                let mut e = Entry::new(kind, "system", action);
-                e.seq = Some(seq);
-                e.outcome = "refused".into();
-                e.code = Some(code);
-                store::append(c, e).map(|_| ())
+                witness::record_refusal(c, alert, &detail, kind, action, seq, code, now)
             })
             .await
     }
@@ -185,19 +180,9 @@ impl Witnessing {
             // As many leaf hashes as the link carries in one request.
             let batch = self.batch.min(leaves_per_request(&self.client));
             let from = theirs.size;
+            let now = ctx.clock.now();
             let prepared = db
-                .write(move |c| {
-                    let size = store::size(c)?;
-                    if size <= from {
-                        return Ok(None);
-                    }
-                    let target = size.min(from + batch);
-                    let now = Utc::now().naive_utc();
-                    let cp = crate::app::audit::sign_checkpoint(c, &ctx, target, now)?;
-                    let proof = store::consistency_proof(c, from, target)?;
-                    let leaves = store::leaves(c, from, target)?;
-                    Ok::<_, DbError>(Some((size, cp, proof, leaves)))
-                })
+                .write(move |c| witness::prepare_submission(c, &ctx, from, batch, now))
                 .await?;
             let Some((size, cp, proof, leaves)) = prepared else {
                 let size = self.db.read(store::size).await?;
@@ -273,16 +258,9 @@ impl Witnessing {
                 signature: cosigned.cosignature.trim_end().to_owned(),
                 cosigned_at: at.naive_utc(),
             };
+            let now = self.ctx.clock.now();
             self.db
-                .write(move |c| {
-                    crate::app::exchange::remember_certificate(
-                        c,
-                        &fp,
-                        &pem,
-                        Utc::now().naive_utc(),
-                    )?;
-                    store::insert_cosignature(c, &row)
-                })
+                .write(move |c| witness::record_cosignature(c, &fp, &pem, &row, now))
                 .await?;
             if cp.size as u64 >= size {
                 return Ok(Round {

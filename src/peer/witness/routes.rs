@@ -10,14 +10,14 @@ use super::{
     hashes, After, Cosigned, Included, Leaves, ProofRequest, Range, Submission, Witnessed,
     MAX_LEAVES,
 };
-use crate::audit::merkle;
+use crate::app::witness::{self, Refusal};
 use crate::audit::note;
-use crate::audit::{from_hex, kinds, origin, to_hex, Entry};
+use crate::audit::{origin, to_hex};
 use crate::domain::problem::ProblemCode;
 use crate::peer::error::PeerError;
 use crate::peer::server::{ClientCertificate, PeerState};
-use crate::store::audit::{self as store, Tree};
-use crate::store::models::{CheckpointRow, CosignatureRow, EvidenceRow};
+use crate::store::audit::{self as store};
+use crate::store::models::EvidenceRow;
 use crate::store::{Db, DbError};
 
 fn cert_key(
@@ -53,12 +53,6 @@ pub async fn latest(state: web::Data<PeerState>) -> Result<HttpResponse, PeerErr
         .await?
         .map_or(0, |r| r.size.max(0) as u64);
     Ok(HttpResponse::Ok().json(Witnessed { size }))
-}
-
-/// Why a checkpoint was refused.
-struct Refusal {
-    code: ProblemCode,
-    detail: String,
 }
 
 /// Verifies and cosigns a checkpoint of the peer's log.
@@ -107,100 +101,21 @@ pub async fn cosign(
     };
     let from = sub.from_size;
     let note_text = sub.checkpoint.clone();
-    let witness_name = origin(ctx.node);
     let outcome = state
         .db
         .write(move |c| {
-            let last = store::latest_checkpoint(c, &peer_origin)?;
-            let (last_size, last_root) = match &last {
-                Some(r) => (
-                    r.size.max(0) as u64,
-                    from_hex(&r.root)
-                        .ok_or_else(|| DbError::Corrupt("stored checkpoint root".into()))?,
-                ),
-                None => (0, merkle::empty_root()),
-            };
-            if cp.size < last_size {
-                return Ok(Err(Refusal {
-                    code: ProblemCode::InconsistentCheckpoint,
-                    detail: format!(
-                        "size {} is smaller than the size {last_size} already cosigned",
-                        cp.size
-                    ),
-                }));
-            }
-            if from != last_size {
-                return Ok(Err(Refusal {
-                    code: ProblemCode::ConsistencyBaseMismatch,
-                    detail: format!("the last checkpoint cosigned here has size {last_size}"),
-                }));
-            }
-            if cp.size == last_size {
-                if cp.root != last_root {
-                    return Ok(Err(Refusal {
-                        code: ProblemCode::InconsistentCheckpoint,
-                        detail: format!("another root for size {last_size}, already cosigned"),
-                    }));
-                }
-            } else if last_size > 0 {
-                if let Err(e) =
-                    merkle::verify_consistency(last_size, cp.size, &last_root, &cp.root, &proof)
-                {
-                    return Ok(Err(Refusal {
-                        code: ProblemCode::InconsistentCheckpoint,
-                        detail: format!(
-                            "not consistent with the checkpoint of size {last_size} cosigned here: {e}"
-                        ),
-                    }));
-                }
-            }
-            if leaves.len() as u64 != cp.size - last_size {
-                return Ok(Err(Refusal {
-                    code: ProblemCode::InvalidCheckpointSubmission,
-                    detail: format!(
-                        "{} leaves sent for {} new entries",
-                        leaves.len(),
-                        cp.size - last_size
-                    ),
-                }));
-            }
-            let held = store::peer_leaves_len(c)?;
-            if held != last_size {
-                return Err(DbError::Corrupt(format!(
-                    "{held} witnessed leaves for a cosigned size of {last_size}"
-                )));
-            }
-            store::add_peer_leaves(c, last_size, &leaves)?;
-            let root = store::root(c, Tree::Peer, cp.size)?;
-            if root != cp.root {
-                // Nothing of this submission is kept but the evidence.
-                return Err(DbError::Corrupt(LEAVES_MISMATCH.into()));
-            }
-            let sig = note::cosign(&cp, &witness_name, Utc::now(), &ctx.receipt_key)
-                .map_err(|e| DbError::Corrupt(format!("cosigning: {e}")))?;
-            store::insert_checkpoint(
+            witness::cosign(
                 c,
-                &CheckpointRow {
-                    origin: peer_origin.clone(),
-                    size: cp.size as i64,
-                    root: to_hex(&cp.root),
-                    signed_at: cp.time.naive_utc(),
+                &ctx,
+                witness::Submitted {
+                    checkpoint: cp,
                     note: note_text,
-                    recorded_at: now,
+                    from,
+                    proof,
+                    leaves,
                 },
-            )?;
-            let line = sig.to_line();
-            store::insert_cosignature(
-                c,
-                &CosignatureRow {
-                    origin: peer_origin,
-                    size: cp.size as i64,
-                    witness: witness_name,
-                    signature: line.trim_end().to_owned(),
-                    cosigned_at: now,
-                },
-            )?;
-            Ok::<_, DbError>(Ok(line))
+                now,
+            )
         })
         .await;
     match outcome {
@@ -208,7 +123,7 @@ pub async fn cosign(
             cosignature: line.trim_end().to_owned(),
         })),
         Ok(Err(r)) => refuse(&state.db, &sub, r).await,
-        Err(DbError::Corrupt(m)) if m == LEAVES_MISMATCH => {
+        Err(DbError::Corrupt(m)) if m == witness::LEAVES_MISMATCH => {
             refuse(
                 &state.db,
                 &sub,
@@ -222,8 +137,6 @@ pub async fn cosign(
         Err(e) => Err(e.into()),
     }
 }
-
-const LEAVES_MISMATCH: &str = "leaves do not give the checkpoint root";
 
 /// Keeps the refused checkpoint as evidence, raises an alert, logs it, and
 /// answers with a coded problem.
@@ -246,24 +159,12 @@ async fn refuse(db: &Db, sub: &Submission, r: Refusal) -> Result<HttpResponse, P
         })
         .to_string(),
     };
-    let code = r.code;
-    let detail = r.detail.clone();
-    let keep = code != ProblemCode::ConsistencyBaseMismatch;
-    db.write(move |c| {
-        if keep {
-            store::insert_evidence(c, &evidence)?;
-            crate::app::exchange::alert(c, "checkpoint_refused", &detail, now)?;
-        }
-        let mut e = Entry::new(
-            kinds::CHECKPOINT_REFUSED,
-            "peer",
-            "POST /peer/v1/checkpoints",
-        );
-        e.outcome = "refused".into();
-        e.code = Some(code.as_str().to_owned());
-        store::append(c, e).map(|_| ())
-    })
-    .await?;
+    let refusal = Refusal {
+        code: r.code,
+        detail: r.detail.clone(),
+    };
+    db.write(move |c| witness::keep_refused(c, evidence, &refusal, now))
+        .await?;
     Err(PeerError::Refused(r.code, r.detail))
 }
 
