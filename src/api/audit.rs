@@ -16,7 +16,6 @@ use actix_web::{web, HttpMessage};
 use super::AppState;
 use crate::api::error::{AnsweredCode, ApiError};
 use crate::app::accounts::Principal;
-use crate::app::audit as store;
 use crate::audit::{kinds, Entry};
 use crate::store::DbError;
 
@@ -24,27 +23,7 @@ use crate::store::DbError;
 #[derive(Debug, Clone, Copy)]
 pub struct Audited;
 
-/// An entry for `principal` doing `action`.
-pub fn entry(kind: &str, principal: &Principal, action: impl Into<String>) -> Entry {
-    let mut e = Entry::new(kind, principal.username.clone(), action);
-    e.role = Some(principal.role.as_str().to_owned());
-    e
-}
-
-/// Logs, in the caller's transaction, that `principal` did `action` to
-/// `case` (its ids and the version the action produced).
-pub fn log_case_action(
-    conn: &mut crate::store::AnyConnection,
-    principal: &Principal,
-    action: &str,
-    case: &crate::app::cases::Case,
-) -> Result<(), DbError> {
-    let mut e = entry(kinds::API_ACTION, principal, action);
-    e.case_id = Some(case.id.to_string());
-    e.referral_id = Some(case.referral_id.to_string());
-    e.seq = Some(case.version);
-    store::record(conn, e).map(|_| ())
-}
+pub use crate::app::audit::user_entry as entry;
 
 /// Routes whose successful GET returns case data (the access log).
 fn reads_case_data(route: &str) -> bool {
@@ -101,10 +80,7 @@ pub async fn record(
                 .to_owned(),
         );
     }
-    let written = state
-        .db
-        .write(move |c| store::record(c, e).map(|_| ()))
-        .await;
+    let written = state.app().log(e).await;
     match written {
         Ok(()) => Ok(res.map_into_boxed_body()),
         Err(e) if status.is_success() => {

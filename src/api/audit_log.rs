@@ -10,7 +10,6 @@ use super::auth::Auth;
 use super::cases::CommonErrors;
 use super::AppState;
 use crate::api::error::{ApiError, Problem};
-use crate::app::audit as store;
 use crate::audit::Entry;
 use crate::domain::roles::Permission;
 use crate::domain::FieldError;
@@ -77,19 +76,7 @@ pub async fn entries(
         return Err(ApiError::Validation(errors));
     }
     let from = from.unsigned_abs();
-    let (size, items) = state
-        .db
-        .read(move |c| {
-            let size = store::size(c)?;
-            let to = size.min(from.saturating_add(u64::from(limit)));
-            let items = if from < to {
-                store::entries(c, from, to)?
-            } else {
-                Vec::new()
-            };
-            Ok::<_, crate::store::DbError>((size, items))
-        })
-        .await?;
+    let (size, items) = state.app().audit_entries(from, u64::from(limit)).await?;
     let end = from.saturating_add(items.len() as u64);
     Ok(HttpResponse::Ok().json(EntryPage {
         size,

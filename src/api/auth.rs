@@ -9,7 +9,7 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
 use super::AppState;
 use crate::api::error::ApiError;
-use crate::app::accounts::{self as users, Principal};
+use crate::app::accounts::Principal;
 use crate::domain::roles::Permission;
 
 /// The authenticated caller of a request. Extracting it authenticates the
@@ -80,10 +80,9 @@ async fn principal_of(req: &HttpRequest) -> Result<Principal, ApiError> {
         .cloned()
         .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
     let token = bearer(req)?;
-    let now = chrono::Utc::now().naive_utc();
     state
-        .db
-        .read(move |c| users::authenticate(c, &token, now))
+        .app()
+        .authenticate(token)
         .await?
         .map_err(|failure| ApiError::Unauthenticated(failure.as_str()))
 }

@@ -9,13 +9,12 @@ use utoipa::ToSchema;
 use super::auth::Auth;
 use super::{utc, AppState};
 use crate::api::error::{ApiError, Problem};
-use crate::app::cases::{self as repo, CaseError};
 use crate::app::reports;
 use crate::domain::ids::CaseId;
 use crate::domain::roles::Permission;
 
 use super::case_views::*;
-use super::cases::{case_response, write_case, Peer};
+use super::cases::{caller, case_response, write_case, Peer};
 
 /// Record a repatriation report (family tracing and assessment, risk, travel
 /// documents, return plan); it is sent to the other node. Family tracing
@@ -103,19 +102,9 @@ async fn record_report(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReportOutcomes)?;
     let now = state.ctx.clock.now();
-    let ctx = state.ctx.clone();
-    let case = write_case(
-        &state,
-        &req,
-        auth.0.clone(),
-        None,
-        Peer::MayBeTold,
-        move |c, principal| {
-            let case = repo::get(c, id)?;
-            reports::record_report(c, &ctx, case, report, Some(principal), now)
-        },
-    )
-    .await?;
+    let app = state.app();
+    let change = app.record_report(caller(&req, &auth, None), id, report);
+    let case = write_case(&state, &req, Peer::MayBeTold, change).await?;
     Ok(case_response(
         actix_web::http::StatusCode::OK,
         &case,
@@ -214,16 +203,7 @@ pub async fn case_reports(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReportOutcomes)?;
     let id = id.into_inner();
-    let (reports, started) = state
-        .db
-        .read(move |c| {
-            repo::get(c, id)?;
-            Ok::<_, CaseError>((
-                reports::reports(c, id)?,
-                reports::monitoring_started(c, id)?,
-            ))
-        })
-        .await?;
+    let (_, reports, started) = state.app().reports(id).await?;
     let follow_ups = follow_up_views(
         &reports,
         started,

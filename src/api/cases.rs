@@ -10,10 +10,8 @@ use super::audit;
 use super::auth::Auth;
 use super::{utc, AppState};
 use crate::api::error::{ApiError, Problem};
-use crate::app::audit as audit_store;
 use crate::app::cases::{self as repo, Case, CaseError, CaseFilter, Event, NewDraft};
-use crate::app::reports;
-use crate::audit::kinds;
+use crate::app::service::Caller;
 use crate::domain::case::{CaseDetails, Identity};
 use crate::domain::ids::CaseId;
 use crate::domain::lifecycle::{Action, Side, TransitionParams, HANDOVER_STAGES};
@@ -22,46 +20,36 @@ use crate::domain::FieldError;
 
 use super::case_reports::follow_up_views;
 pub use super::case_views::*;
-/// The write every case-changing handler shares: the use case and the
-/// caller's audit entry in one transaction, then the request is marked
-/// audited and, for a use case that may queue a message for the other node
-/// (`Peer::MayBeTold`), the dispatcher woken. The entry's action is the
+/// Who makes a case-changing request, as their audit entry names it: the
 /// lifecycle action for a transition, else the operation
 /// (`POST /api/v1/cases/{id}/…`).
-pub(super) async fn write_case<F>(
+pub(super) fn caller(req: &HttpRequest, auth: &Auth, lifecycle_action: Option<&str>) -> Caller {
+    Caller {
+        principal: auth.0.clone(),
+        action: lifecycle_action.map_or_else(
+            || {
+                format!(
+                    "{} {}",
+                    req.method(),
+                    req.match_pattern().unwrap_or_default()
+                )
+            },
+            str::to_owned,
+        ),
+    }
+}
+
+/// What every case-changing handler does after its use case (which wrote
+/// the change and the caller's audit entry in one transaction): marks the
+/// request audited and, for a use case that may have queued a message for
+/// the other node (`Peer::MayBeTold`), wakes the dispatcher.
+pub(super) async fn write_case(
     state: &AppState,
     req: &HttpRequest,
-    principal: crate::app::accounts::Principal,
-    lifecycle_action: Option<&'static str>,
     peer: Peer,
-    use_case: F,
-) -> Result<Case, ApiError>
-where
-    F: FnOnce(
-            &mut crate::store::AnyConnection,
-            &crate::app::accounts::Principal,
-        ) -> Result<Case, CaseError>
-        + Send
-        + 'static,
-{
-    let action = lifecycle_action.map_or_else(
-        || {
-            format!(
-                "{} {}",
-                req.method(),
-                req.match_pattern().unwrap_or_default()
-            )
-        },
-        str::to_owned,
-    );
-    let case = state
-        .db
-        .write(move |c| {
-            let case = use_case(c, &principal)?;
-            audit::log_case_action(c, &principal, &action, &case)?;
-            Ok::<_, CaseError>(case)
-        })
-        .await?;
+    change: impl std::future::Future<Output = Result<Case, CaseError>>,
+) -> Result<Case, ApiError> {
+    let case = change.await?;
     req.extensions_mut().insert(audit::Audited);
     if peer == Peer::MayBeTold {
         state.wake.notify_one();
@@ -197,38 +185,16 @@ pub async fn create_case(
         None => None,
     };
     let now = state.ctx.clock.now();
-    let mut attempt = 0;
-    let created = loop {
-        let draft = NewDraft {
-            node: state.ctx.node,
-            details: details.clone(),
-            identity: identity.clone(),
-            idempotency: idempotency.clone(),
-        };
-        let principal = auth.0.clone();
-        match state
-            .db
-            .write(move |c| {
-                let created = repo::create_draft(c, draft, &principal, now)?;
-                let mut e = audit::entry(kinds::API_ACTION, &principal, "POST /api/v1/cases");
-                e.case_id = Some(created.case.id.to_string());
-                e.referral_id = Some(created.case.referral_id.to_string());
-                e.seq = Some(created.case.version);
-                e.code = created.replayed.then(|| "idempotent_replay".to_owned());
-                audit_store::record(c, e)?;
-                Ok(created)
-            })
-            .await
-        {
-            // Two concurrent requests with one key (PostgreSQL): the loser retries and replays.
-            Err(CaseError::Db(e))
-                if e.is_unique_violation() && idempotency.is_some() && attempt == 0 =>
-            {
-                attempt += 1
-            }
-            other => break other?,
-        }
+    let draft = NewDraft {
+        node: state.ctx.node,
+        details,
+        identity,
+        idempotency,
     };
+    let created = state
+        .app()
+        .create_case(caller(&req, &auth, None), draft)
+        .await?;
     req.extensions_mut().insert(audit::Audited);
     let case = &created.case;
     let mut res = HttpResponse::Created();
@@ -313,7 +279,7 @@ pub async fn list_cases(
         name: q.name,
     };
     let now = state.ctx.clock.now();
-    let mut cases = state.db.read(move |c| repo::list(c, &filter, now)).await?;
+    let mut cases = state.app().cases(filter).await?;
     let more = cases.len() > limit as usize;
     cases.truncate(limit as usize);
     let next_cursor = more
@@ -362,32 +328,19 @@ pub async fn get_case(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReadCase)?;
     let id = id.into_inner();
-    let (case, waiting, disagreement, handover, counts, reports) = state
-        .db
-        .read(move |c| {
-            let case = repo::get(c, id)?;
-            let waiting = crate::app::exchange::oldest_undelivered(c, Some(id))?;
-            let disagreement = crate::app::disagreements::open_for_case(c, id)?;
-            let handover = crate::app::handover::plan(c, id)?;
-            let counts = crate::app::exchange::delivery_counts(c, id)?;
-            let reports = (
-                reports::reports(c, id)?,
-                reports::monitoring_started(c, id)?,
-            );
-            Ok::<_, repo::CaseError>((case, waiting, disagreement, handover, counts, reports))
-        })
-        .await?;
+    let file = state.app().case_file(id).await?;
+    let case = file.case;
     check_scope(&auth, &case)?;
     let view = auth.0.role.case_view();
     let mut body = render(&case, auth.0.role, state.ctx.clock.now());
-    body.waiting_for_peer_since = waiting.map(utc);
-    body.disagreement = disagreement.map(Into::into);
+    body.waiting_for_peer_since = file.waiting_since.map(utc);
+    body.disagreement = file.disagreement.map(Into::into);
     if matches!(view, Some(CaseView::Full | CaseView::Handover)) {
-        body.handover_plan = handover.map(Into::into);
+        body.handover_plan = file.handover.map(Into::into);
     }
     if view == Some(CaseView::Full) {
         let mut d = DeliverySummary::default();
-        for (status, n) in counts {
+        for (status, n) in file.delivery {
             match status.as_str() {
                 "pending" => d.pending = n,
                 "delivered" => d.delivered = n,
@@ -397,10 +350,9 @@ pub async fn get_case(
             }
         }
         body.delivery = Some(d);
-        let (reports, started) = reports;
         body.follow_ups = Some(follow_up_views(
-            &reports,
-            started,
+            &file.reports,
+            file.monitoring_started,
             &state.follow_up_months,
             state.ctx.clock.now(),
         ));
@@ -444,15 +396,9 @@ pub async fn update_case(
     let (details, identity) = parse_case_request(body.into_inner())?;
     let id = id.into_inner();
     let now = state.ctx.clock.now();
-    let case = write_case(
-        &state,
-        &req,
-        auth.0.clone(),
-        None,
-        Peer::NotTold,
-        move |c, principal| repo::update_draft(c, id, expected, details, identity, principal, now),
-    )
-    .await?;
+    let app = state.app();
+    let change = app.edit_draft(caller(&req, &auth, None), id, expected, details, identity);
+    let case = write_case(&state, &req, Peer::NotTold, change).await?;
     Ok(case_response(
         actix_web::http::StatusCode::OK,
         &case,
@@ -505,7 +451,7 @@ pub async fn transition_case(
         action,
         Action::ScheduleHandover | Action::Depart | Action::ConfirmHandover
     ) {
-        state.db.read(crate::app::directory::active_codes).await?
+        state.app().active_crossings().await?
     } else {
         Vec::new()
     };
@@ -518,20 +464,19 @@ pub async fn transition_case(
     .map_err(ApiError::Validation)?;
     let id = id.into_inner();
     if auth.0.role.case_view() == Some(CaseView::Handover) {
-        let current = state.db.read(move |c| repo::get(c, id)).await?;
+        let current = state.app().case(id).await?;
         check_scope(&auth, &current)?;
     }
     let now = state.ctx.clock.now();
-    let ctx = state.ctx.clone();
-    let case = write_case(
-        &state,
-        &req,
-        auth.0.clone(),
-        Some(action.as_str()),
-        Peer::MayBeTold,
-        move |c, principal| repo::transition(c, &ctx, id, expected, action, params, principal, now),
-    )
-    .await?;
+    let app = state.app();
+    let change = app.take_action(
+        caller(&req, &auth, Some(action.as_str())),
+        id,
+        expected,
+        action,
+        params,
+    );
+    let case = write_case(&state, &req, Peer::MayBeTold, change).await?;
     tracing::info!(case = %case.id, action = %action, to = %case.state, "case transition");
     Ok(case_response(
         actix_web::http::StatusCode::OK,
@@ -561,10 +506,7 @@ pub async fn case_events(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReadTimeline)?;
     let id = id.into_inner();
-    let (case, events) = state
-        .db
-        .read(move |c| Ok::<_, CaseError>((repo::get(c, id)?, repo::events(c, id)?)))
-        .await?;
+    let (case, events) = state.app().timeline(id).await?;
     check_scope(&auth, &case)?;
     let full = auth.0.role.case_view() == Some(CaseView::Full);
     let items = events

@@ -1,6 +1,5 @@
 //! Withdrawal of the person's consent on a case: the data is erased here
 //! and the other node is told to erase its copy.
-use crate::app::erasure;
 use crate::domain::FieldError;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -13,7 +12,7 @@ use crate::domain::ids::CaseId;
 use crate::domain::roles::Permission;
 
 use super::case_views::*;
-use super::cases::{case_response, write_case, Peer};
+use super::cases::{caller, case_response, write_case, Peer};
 
 /// Withdrawal of consent.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -60,16 +59,10 @@ pub async fn withdraw_consent(
         )]));
     }
     let id = id.into_inner();
-    let ctx = state.ctx.clone();
-    let case = write_case(
-        &state,
-        &req,
-        auth.0.clone(),
-        None,
-        Peer::MayBeTold,
-        move |c, principal| erasure::withdraw_consent(c, &ctx, id, withdrawn_on, principal, now),
-    )
-    .await?;
+    let _ctx = state.ctx.clone();
+    let app = state.app();
+    let change = app.withdraw_consent(caller(&req, &auth, None), id, withdrawn_on);
+    let case = write_case(&state, &req, Peer::MayBeTold, change).await?;
     tracing::info!(case = %case.id, "consent withdrawn: personal data erased");
     Ok(case_response(
         actix_web::http::StatusCode::OK,

@@ -13,11 +13,8 @@ use super::auth::Auth;
 use super::cases::{BodyErrors, CommonErrors};
 use super::{utc, AppState};
 use crate::api::error::{ApiError, Problem};
-use crate::app::cases::{self as repo, CaseError};
 use crate::app::convergence::RoundReport;
-use crate::app::disagreements as store;
 use crate::domain::ids::CaseId;
-use crate::domain::lifecycle::State;
 use crate::domain::roles::{Permission, Role};
 use crate::domain::FieldError;
 
@@ -60,7 +57,7 @@ pub struct DisagreementList {
 #[get("/disagreements")]
 pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReviewExchange)?;
-    let rows = state.db.read(|c| store::list(c, false, 1000)).await?;
+    let rows = state.app().disagreements(false).await?;
     Ok(HttpResponse::Ok().json(DisagreementList {
         items: rows
             .into_iter()
@@ -148,24 +145,9 @@ pub async fn decide(
         )]));
     }
     let id = id.into_inner();
-    let principal = auth.0.clone();
-    let ctx = state.ctx.clone();
-    let now = state.ctx.clock.now();
     let case = state
-        .db
-        .write(move |c| {
-            let Some(open) = store::open_for_case(c, id)? else {
-                return Ok(None);
-            };
-            let Some(to) = State::parse(&open.peer_state) else {
-                return Ok(None);
-            };
-            let hold_from = open.peer_hold_from.as_deref().and_then(State::parse);
-            let case = repo::resynchronise(c, &ctx, id, to, hold_from, now)?;
-            store::settled_by_supervisor(c, &open.referral_id, now)?;
-            audit::log_case_action(c, &principal, "POST /api/v1/cases/{id}/disagreement", &case)?;
-            Ok::<_, CaseError>(Some(case))
-        })
+        .app()
+        .adopt_peer_state(super::cases::caller(&req, &auth, None), id)
         .await?
         .ok_or_else(|| {
             ApiError::Refused(
@@ -176,5 +158,9 @@ pub async fn decide(
     req.extensions_mut().insert(audit::Audited);
     Ok(HttpResponse::Ok()
         .insert_header(super::cases::etag(case.version))
-        .json(super::cases::render(&case, auth.0.role, now)))
+        .json(super::cases::render(
+            &case,
+            auth.0.role,
+            state.ctx.clock.now(),
+        )))
 }

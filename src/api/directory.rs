@@ -10,15 +10,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::audit;
 use super::auth::Auth;
+use super::cases::caller;
 use super::cases::{BodyErrors, CommonErrors};
 use super::AppState;
 use crate::api::error::{ApiError, Problem};
-use crate::app::audit as audit_store;
-use crate::app::directory::{self as store, Organization};
-use crate::audit::kinds;
+use crate::app::directory::Organization;
 use crate::domain::directory::{Capacity, OrganizationInput, ServiceInput};
 use crate::domain::roles::Permission;
-use crate::store::DbError;
 
 /// Search of the directory.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -127,7 +125,7 @@ pub async fn search(
     }
     let mut sides = Vec::new();
     if side != "peer" {
-        let own = state.db.read(store::all).await?;
+        let own = state.app().directory().await?;
         sides.push(DirectorySide {
             node: state.ctx.node.as_str().into(),
             reachable: true,
@@ -156,24 +154,10 @@ pub struct Created {
     pub id: String,
 }
 
-async fn write_audited<T: Send + 'static>(
-    state: &AppState,
-    req: &HttpRequest,
-    auth: &Auth,
-    action: &'static str,
-    f: impl FnOnce(&mut crate::store::AnyConnection) -> Result<T, DbError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let principal = auth.0.clone();
-    let out = state
-        .db
-        .write(move |c| {
-            let out = f(c)?;
-            audit_store::record(c, audit::entry(kinds::API_ACTION, &principal, action))?;
-            Ok::<_, DbError>(out)
-        })
-        .await?;
+/// Marks the request audited (its use case wrote the caller's entry).
+fn audited<T>(req: &HttpRequest, out: T) -> T {
     req.extensions_mut().insert(audit::Audited);
-    Ok(out)
+    out
 }
 
 /// Add an organisation on this node's side.
@@ -198,16 +182,11 @@ pub async fn add_organization(
     auth.require(Permission::ManageDirectory)?;
     let input = body.into_inner();
     input.check().map_err(ApiError::Validation)?;
-    let country = state.ctx.node.country().to_owned();
-    let now = state.ctx.clock.now();
-    let id = write_audited(
-        &state,
-        &req,
-        &auth,
-        "POST /api/v1/directory/organizations",
-        move |c| store::add_organization(c, &input, &country, now),
-    )
-    .await?;
+    let id = state
+        .app()
+        .add_organization(caller(&req, &auth, None), input)
+        .await?;
+    let id = audited(&req, id);
     Ok(HttpResponse::Created().json(Created { id }))
 }
 
@@ -237,16 +216,11 @@ pub async fn add_service(
     let input = body.into_inner();
     input.check().map_err(ApiError::Validation)?;
     let org = id.into_inner();
-    let now = state.ctx.clock.now();
-    let id = write_audited(
-        &state,
-        &req,
-        &auth,
-        "POST /api/v1/directory/organizations/{id}/services",
-        move |c| store::add_service(c, &org, &input, now),
-    )
-    .await?
-    .ok_or_else(|| {
+    let id = state
+        .app()
+        .add_service(caller(&req, &auth, None), org, input)
+        .await?;
+    let id = audited(&req, id).ok_or_else(|| {
         ApiError::Refused(
             ProblemCode::DirectoryEntryNotFound,
             "no such organisation".into(),
@@ -281,15 +255,11 @@ pub async fn set_capacity(
     auth.require(Permission::ManageDirectory)?;
     let capacity = body.into_inner();
     let svc = id.into_inner();
-    let now = state.ctx.clock.now();
-    let found = write_audited(
-        &state,
-        &req,
-        &auth,
-        "PUT /api/v1/directory/services/{id}/capacity",
-        move |c| store::set_capacity(c, &svc, capacity, now),
-    )
-    .await?;
+    let found = state
+        .app()
+        .set_capacity(caller(&req, &auth, None), svc, capacity)
+        .await?;
+    let found = audited(&req, found);
     if !found {
         return Err(ApiError::Refused(
             ProblemCode::DirectoryEntryNotFound,

@@ -12,14 +12,10 @@ use super::auth::Auth;
 use super::cases::CommonErrors;
 use super::{utc, AppState};
 use crate::api::error::{ApiError, Problem};
-use crate::app::audit as audit_store;
-use crate::app::cases::{self as repo, CaseError};
 use crate::app::exchange as store;
 use crate::app::exchange::{AlertRow, IncomingMessage as InboxRow, OutgoingMessage as OutboxRow};
-use crate::audit::kinds;
 use crate::domain::ids::{CaseId, MessageId};
 use crate::domain::roles::Permission;
-use crate::store::DbError;
 
 /// One message exchanged with the other node.
 #[derive(Debug, Serialize, ToSchema)]
@@ -116,21 +112,14 @@ pub async fn case_messages(
     auth.require(Permission::ReadCaseMessages)?;
     let id = id.into_inner();
     let items = state
-        .db
-        .read(move |c| {
-            let case = repo::get(c, id)?;
-            let mut items: Vec<MessageInfo> = store::list_outgoing(c, None, Some(id), 10_000)?
-                .into_iter()
-                .map(Into::into)
-                .collect();
-            items.extend(
-                store::list_incoming(c, case.referral_id)?
-                    .into_iter()
-                    .map(MessageInfo::from),
-            );
-            Ok::<_, CaseError>(items)
-        })
-        .await?;
+        .app()
+        .case_messages(id)
+        .await
+        .map(|(outgoing, incoming)| {
+            let mut items: Vec<MessageInfo> = outgoing.into_iter().map(Into::into).collect();
+            items.extend(incoming.into_iter().map(MessageInfo::from));
+            items
+        })?;
     Ok(HttpResponse::Ok().json(MessageList { items }))
 }
 
@@ -182,10 +171,7 @@ pub async fn admin_messages(
     if let Some(e) = super::limit_out_of_range(limit, 1000) {
         return Err(ApiError::Validation(vec![e]));
     }
-    let rows = state
-        .db
-        .read(move |c| store::list_outgoing(c, q.status.as_deref(), None, limit))
-        .await?;
+    let rows = state.app().outgoing(q.status, limit).await?;
     Ok(HttpResponse::Ok().json(MessageList {
         items: rows.into_iter().map(Into::into).collect(),
     }))
@@ -219,23 +205,11 @@ pub async fn retry_message(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ManageExchange)?;
     let id = id.into_inner();
-    let now = state.ctx.clock.now();
-    let principal = auth.0.clone();
+    let _now = state.ctx.clock.now();
+    let _principal = auth.0.clone();
     let requeued = state
-        .db
-        .write(move |c| {
-            let n = store::retry(c, Some(id), now)?;
-            if n > 0 {
-                let mut e = audit::entry(
-                    kinds::API_ACTION,
-                    &principal,
-                    "POST /api/v1/admin/messages/{id}/retry",
-                );
-                e.message_id = Some(id.to_string());
-                audit_store::record(c, e)?;
-            }
-            Ok::<_, DbError>(n)
-        })
+        .app()
+        .retry_message(super::cases::caller(&req, &auth, None), id)
         .await?;
     if requeued == 0 {
         return Err(ApiError::Refused(
@@ -282,7 +256,7 @@ pub struct AlertList {
 #[get("/admin/alerts")]
 pub async fn alerts(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ManageExchange)?;
-    let rows = state.db.read(|c| store::list_alerts(c, 500)).await?;
+    let rows = state.app().alerts().await?;
     Ok(HttpResponse::Ok().json(AlertList {
         items: rows
             .into_iter()

@@ -9,14 +9,12 @@ use utoipa::ToSchema;
 use super::auth::Auth;
 use super::{utc, AppState};
 use crate::api::error::{ApiError, Problem};
-use crate::app::cases::{self as repo, CaseError};
-use crate::app::handover;
 use crate::domain::ids::CaseId;
 use crate::domain::lifecycle::State;
 use crate::domain::roles::Permission;
 
 use super::case_views::*;
-use super::cases::{case_response, if_match, write_case, Peer};
+use super::cases::{caller, case_response, if_match, write_case, Peer};
 
 /// Counter-propose the handover plan (the side that did not make the current
 /// proposal): another crossing point, window or escort.
@@ -50,10 +48,7 @@ pub async fn counter_propose_handover(
     let now = state.ctx.clock.now();
     let plan = body
         .into_inner()
-        .parse(
-            now.date(),
-            &state.db.read(crate::app::directory::active_codes).await?,
-        )
+        .parse(now.date(), &state.app().active_crossings().await?)
         .map_err(ApiError::Validation)?;
     answer_handover(auth, state, req, id.into_inner(), Some(plan), now).await
 }
@@ -96,25 +91,9 @@ async fn answer_handover(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::NegotiateHandover)?;
     let expected = if_match(&req)?;
-    let principal = auth.0.clone();
-    let ctx = state.ctx.clone();
-    let case = write_case(
-        &state,
-        &req,
-        principal,
-        None,
-        Peer::MayBeTold,
-        move |c, principal| {
-            let case = repo::get(c, id)?;
-            if case.version != expected {
-                return Err(CaseError::VersionMismatch {
-                    current: case.version,
-                });
-            }
-            handover::answer_handover(c, &ctx, case, plan, Some(principal), None, now)
-        },
-    )
-    .await?;
+    let app = state.app();
+    let change = app.answer_handover(caller(&req, &auth, None), id, expected, plan);
+    let case = write_case(&state, &req, Peer::MayBeTold, change).await?;
     Ok(case_response(
         actix_web::http::StatusCode::OK,
         &case,
@@ -178,10 +157,7 @@ pub async fn handover_board(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ViewHandovers)?;
     let now = state.ctx.clock.now();
-    let items = state
-        .db
-        .read(move |c| crate::app::handover::board(c, now))
-        .await?;
+    let items = state.app().handover_board().await?;
     let items: Vec<BoardItem> = items
         .into_iter()
         .map(|(case, h)| BoardItem {

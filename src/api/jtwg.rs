@@ -23,7 +23,6 @@ use crate::audit::{kinds, origin, Entry};
 use crate::domain::roles::Permission;
 use crate::domain::statistics::Statistics;
 use crate::peer::witness::{PeerCheck, Round};
-use crate::store::DbError;
 
 /// Period and output format.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -195,8 +194,8 @@ pub async fn exchange_log(
     }
     let (from, to) = (naive(q.from), naive(q.to));
     let entries = state
-        .db
-        .read(move |c| review::exchange_entries(c, from, to, review::EXCHANGE_PAGE))
+        .app()
+        .exchange_entries(from, to, review::EXCHANGE_PAGE)
         .await?;
     let items: Vec<ExchangeRecord> = entries
         .into_iter()
@@ -302,31 +301,26 @@ pub async fn checkpoints(
     let csv = wants_csv(&req, q.format.as_deref())?;
     let node = state.ctx.node;
     let items = state
-        .db
-        .read(move |c| {
-            let mut items = Vec::new();
-            for o in [origin(node), origin(node.counterpart())] {
-                let cosigs = store::cosignatures(c, &o)?;
-                for cp in store::checkpoints(c, &o, 100_000)? {
-                    let mine: Vec<_> = cosigs.iter().filter(|s| s.size == cp.size).collect();
-                    let mut note = cp.note.clone();
-                    for s in &mine {
-                        note.push_str(&s.signature);
-                        note.push('\n');
-                    }
-                    items.push(CheckpointView {
-                        origin: cp.origin,
-                        size: cp.size,
-                        root: cp.root,
-                        signed_at: store::utc(cp.signed_at),
-                        cosigned_by: mine.iter().map(|s| s.witness.clone()).collect(),
-                        note,
-                    });
-                }
+        .app()
+        .checkpoints(vec![origin(node), origin(node.counterpart())])
+        .await?
+        .into_iter()
+        .map(|(cp, mine)| {
+            let mut note = cp.note.clone();
+            for s in &mine {
+                note.push_str(&s.signature);
+                note.push('\n');
             }
-            Ok::<_, DbError>(items)
+            CheckpointView {
+                origin: cp.origin,
+                size: cp.size,
+                root: cp.root,
+                signed_at: store::utc(cp.signed_at),
+                cosigned_by: mine.iter().map(|s| s.witness.clone()).collect(),
+                note,
+            }
         })
-        .await?;
+        .collect::<Vec<_>>();
     let items: Vec<_> = items
         .into_iter()
         .filter(|c| q.from.is_none_or(|f| c.signed_at >= f))
@@ -383,10 +377,7 @@ pub async fn reconciliation(
     auth.require(Permission::ReviewExchange)?;
     let q = query.into_inner();
     let csv = wants_csv(&req, q.format.as_deref())?;
-    let ours = state
-        .db
-        .read(|c| review::exchange_entries(c, None, None, i64::MAX))
-        .await?;
+    let ours = state.app().exchange_entries(None, None, i64::MAX).await?;
     let theirs = fetch_peer_exchange(&state).await;
     let node = state.ctx.node;
     let report = reconcile::reconcile(
@@ -480,10 +471,7 @@ pub async fn statistics(
     let csv = wants_csv(&req, q.format.as_deref())?;
     let min = state.audit.min_cell_count;
     let (from, to) = (naive(q.from), naive(q.to));
-    let stats = state
-        .db
-        .read(move |c| review::statistics(c, from, to, min))
-        .await?;
+    let stats = state.app().statistics(from, to, min).await?;
     if csv {
         let mut rows: Vec<Vec<String>> = Vec::new();
         for (table, list) in [

@@ -9,7 +9,7 @@ use super::auth::Auth;
 use super::cases::{BodyErrors, CommonErrors};
 use super::AppState;
 use crate::api::error::{ApiError, Problem};
-use crate::app::accounts::{self as users, User};
+use crate::app::accounts::User;
 use crate::domain::code_lists::{self as lists, CodeList};
 use crate::domain::ids::NodeId;
 use crate::domain::roles::{Permission, Role};
@@ -157,7 +157,7 @@ pub struct UserList {
 #[get("/users")]
 pub async fn list_users(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ListUsers)?;
-    let items = state.db.read(users::list_users).await?;
+    let items = state.app().users().await?;
     Ok(HttpResponse::Ok().json(UserList { items }))
 }
 
@@ -258,8 +258,8 @@ pub async fn crossing_points(
     auth.require(Permission::ReadCodeLists)?;
     let lang = crate::api::error::current_lang();
     let items = state
-        .db
-        .read(crate::app::directory::crossing_points)
+        .app()
+        .crossing_points()
         .await?
         .into_iter()
         .map(|c| CrossingPointView {
@@ -352,20 +352,9 @@ pub async fn set_crossing_point(
         name_fr: input.name_fr.trim().to_owned(),
         active: input.active,
     };
-    let principal = auth.0.clone();
-    let now = state.ctx.clock.now();
     let existed = state
-        .db
-        .write(move |c| {
-            let existed = crate::app::directory::set_crossing_point(c, &point, now)?;
-            let e = crate::api::audit::entry(
-                crate::audit::kinds::API_ACTION,
-                &principal,
-                "PUT /api/v1/crossing-points/{code}",
-            );
-            crate::app::audit::record(c, e)?;
-            Ok::<_, crate::store::DbError>(existed)
-        })
+        .app()
+        .set_crossing_point(crate::api::cases::caller(&req, &auth, None), point)
         .await?;
     req.extensions_mut().insert(crate::api::audit::Audited);
     Ok(if existed {

@@ -76,6 +76,13 @@ pub struct AppState {
     pub convergence: crate::peer::convergence::Convergence,
 }
 
+impl AppState {
+    /// The use cases, over this node's database.
+    pub fn app(&self) -> crate::app::service::App {
+        crate::app::service::App::new(self.db.clone(), self.ctx.clone())
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(

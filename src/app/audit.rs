@@ -10,6 +10,32 @@ use crate::store::{AnyConnection, DbError};
 
 pub use crate::store::audit::{append as record, checkpoints, cosignatures, entries, size, utc};
 
+/// An audit entry of `kind` for what `principal` did (`action`: an API
+/// operation or a lifecycle action).
+pub fn user_entry(
+    kind: &str,
+    principal: &super::accounts::Principal,
+    action: impl Into<String>,
+) -> crate::audit::Entry {
+    let mut e = crate::audit::Entry::new(kind, principal.username.clone(), action);
+    e.role = Some(principal.role.as_str().to_owned());
+    e
+}
+
+/// The audit entry of `principal`'s `action` on `case` (its ids and the
+/// version the action produced).
+pub fn case_entry(
+    principal: &super::accounts::Principal,
+    action: &str,
+    case: &crate::domain::case_record::Case,
+) -> crate::audit::Entry {
+    let mut e = user_entry(crate::audit::kinds::API_ACTION, principal, action);
+    e.case_id = Some(case.id.to_string());
+    e.referral_id = Some(case.referral_id.to_string());
+    e.seq = Some(case.version);
+    e
+}
+
 /// Signs this node's tree head at `size` entries (or returns the checkpoint
 /// already signed at that size) and stores it.
 pub fn sign_checkpoint(

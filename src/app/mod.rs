@@ -3,6 +3,10 @@
 //! [`crate::store`], and returns typed results; no HTTP types. Signing
 //! happens here: storage receives signed bytes.
 //!
+//! The adapters call [`service::App`], whose methods open their own
+//! transaction and run the use cases of the modules below in it; the
+//! caseworker API opens none itself (`tests/api/layers.rs` checks it).
+//!
 //! No SQL here: rows come from and go to [`crate::store`]'s functions
 //! (`tests/api/layers.rs` checks it), and a nested step that may fail on
 //! its own runs in a [`crate::store::savepoint`].
@@ -22,6 +26,8 @@ pub mod inbox;
 pub mod receipts;
 pub mod reports;
 pub mod review;
+pub mod service;
+pub mod service_admin;
 pub mod witness;
 
 /// What the use cases need to know about this node: who it is, the SOP

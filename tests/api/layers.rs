@@ -184,3 +184,37 @@ fn no_source_file_does_two_jobs() {
         .collect();
     assert!(long.is_empty(), "split these files by job: {long:?}");
 }
+
+/// The use cases open their transactions: no handler of the caseworker API
+/// reads or writes through the database handle itself (the health checks
+/// only ask it whether it answers).
+#[test]
+fn the_api_opens_no_transaction() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src.join("api"), &mut files);
+    let mut found = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code: String = text
+            .split("#[cfg(test)]")
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        for needle in [
+            ".db.read(",
+            ".db.write(",
+            "read_blocking(",
+            "write_blocking(",
+        ] {
+            if code.contains(needle) {
+                found.push(format!("{}: {needle}", path.display()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "transactions opened in the API: {found:?}"
+    );
+}
