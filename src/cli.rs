@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::app::accounts as users;
 use crate::config::Settings;
 use crate::domain::roles::Role;
 use crate::startup::Application;
-use crate::store::{self, users, Db};
+use crate::store::{self, Db};
 use crate::telemetry;
 
 /// Passerelle: referral exchange between ANLTP/TIM (Niger) and NAPTIP (Nigeria).
@@ -381,17 +382,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot read {}", settings.tls.client_cert.display()))?;
             let from = from.as_deref().map(parse_instant).transpose()?;
             let to = to.as_deref().map(parse_instant).transpose()?;
-            let signed = db.write_blocking(|c| {
-                let a = match from {
-                    Some(t) => store::audit::index_at(c, t)?,
-                    None => 0,
-                };
-                let b = match to {
-                    Some(t) => store::audit::index_at(c, t)?,
-                    None => store::audit::size(c)?,
-                };
-                crate::app::audit::export(c, &ctx, a, b, &signer)
-            })?;
+            let signed = db
+                .write_blocking(|c| crate::app::audit::export_period(c, &ctx, from, to, &signer))?;
             let text = serde_json::to_vec(&signed)?;
             std::fs::write(&file, text)
                 .with_context(|| format!("cannot write {}", file.display()))?;

@@ -10,13 +10,13 @@ use anyhow::{bail, Context};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 
+use crate::app::accounts as users;
 use crate::config::{
     DatabaseSettings, HttpSettings, LogSettings, NodeSettings, PeerSettings, Settings,
 };
 use crate::domain::ids::NodeId;
 use crate::domain::roles::Role;
 use crate::startup::Application;
-use crate::store::users;
 use crate::tls::pki;
 
 /// Options of the demo.

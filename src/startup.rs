@@ -335,7 +335,7 @@ async fn audit_tls_refusals(db: Db, mut refusals: tokio::sync::mpsc::Receiver<&'
         e.outcome = "refused".into();
         e.code = Some(reason.to_owned());
         if let Err(err) = db
-            .write(move |c| crate::store::audit::append(c, e).map(|_| ()))
+            .write(move |c| crate::app::audit::record(c, e).map(|_| ()))
             .await
         {
             tracing::error!(error = %err, reason, "refused handshake not written to the audit log");

@@ -14,7 +14,7 @@ use crate::domain::ids::CaseId;
 use crate::domain::roles::Permission;
 
 use super::case_views::*;
-use super::cases::{caller, case_response, write_case, Peer};
+use super::cases::{caller, write_case, Peer};
 
 /// Record a repatriation report (family tracing and assessment, risk, travel
 /// documents, return plan); it is sent to the other node. Family tracing
@@ -101,16 +101,9 @@ async fn record_report(
     report: reports::NewReport,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReportOutcomes)?;
-    let now = state.ctx.clock.now();
     let app = state.app();
     let change = app.record_report(caller(&req, &auth, None), id, report);
-    let case = write_case(&state, &req, Peer::MayBeTold, change).await?;
-    Ok(case_response(
-        actix_web::http::StatusCode::OK,
-        &case,
-        auth.0.role,
-        now,
-    ))
+    write_case(&state, &req, auth.0.role, Peer::MayBeTold, change).await
 }
 
 /// A follow-up of the schedule.

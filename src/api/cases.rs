@@ -41,20 +41,28 @@ pub(super) fn caller(req: &HttpRequest, auth: &Auth, lifecycle_action: Option<&s
 
 /// What every case-changing handler does after its use case (which wrote
 /// the change and the caller's audit entry in one transaction): marks the
-/// request audited and, for a use case that may have queued a message for
-/// the other node (`Peer::MayBeTold`), wakes the dispatcher.
+/// request audited, wakes the dispatcher for a use case that may have queued
+/// a message for the other node (`Peer::MayBeTold`), and answers with the
+/// case in the caller's view and its new `ETag`.
 pub(super) async fn write_case(
     state: &AppState,
     req: &HttpRequest,
+    role: Role,
     peer: Peer,
     change: impl std::future::Future<Output = Result<Case, CaseError>>,
-) -> Result<Case, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let case = change.await?;
     req.extensions_mut().insert(audit::Audited);
     if peer == Peer::MayBeTold {
         state.wake.notify_one();
     }
-    Ok(case)
+    tracing::info!(case = %case.id, state = %case.state, version = case.version, "case changed");
+    Ok(case_response(
+        actix_web::http::StatusCode::OK,
+        &case,
+        role,
+        state.ctx.clock.now(),
+    ))
 }
 
 /// Whether a case write may have queued a message for the other node.
@@ -395,16 +403,9 @@ pub async fn update_case(
     let expected = if_match(&req)?;
     let (details, identity) = parse_case_request(body.into_inner())?;
     let id = id.into_inner();
-    let now = state.ctx.clock.now();
     let app = state.app();
     let change = app.edit_draft(caller(&req, &auth, None), id, expected, details, identity);
-    let case = write_case(&state, &req, Peer::NotTold, change).await?;
-    Ok(case_response(
-        actix_web::http::StatusCode::OK,
-        &case,
-        auth.0.role,
-        now,
-    ))
+    write_case(&state, &req, auth.0.role, Peer::NotTold, change).await
 }
 
 /// Move a case through its lifecycle. Needs `If-Match` with the current `ETag`.
@@ -467,7 +468,7 @@ pub async fn transition_case(
         let current = state.app().case(id).await?;
         check_scope(&auth, &current)?;
     }
-    let now = state.ctx.clock.now();
+    let _now = state.ctx.clock.now();
     let app = state.app();
     let change = app.take_action(
         caller(&req, &auth, Some(action.as_str())),
@@ -476,14 +477,7 @@ pub async fn transition_case(
         action,
         params,
     );
-    let case = write_case(&state, &req, Peer::MayBeTold, change).await?;
-    tracing::info!(case = %case.id, action = %action, to = %case.state, "case transition");
-    Ok(case_response(
-        actix_web::http::StatusCode::OK,
-        &case,
-        auth.0.role,
-        now,
-    ))
+    write_case(&state, &req, auth.0.role, Peer::MayBeTold, change).await
 }
 
 /// The timeline of a case, oldest first. Comments and user ids are shown

@@ -12,7 +12,7 @@ use crate::domain::ids::CaseId;
 use crate::domain::roles::Permission;
 
 use super::case_views::*;
-use super::cases::{caller, case_response, write_case, Peer};
+use super::cases::{caller, write_case, Peer};
 
 /// Withdrawal of consent.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -62,12 +62,5 @@ pub async fn withdraw_consent(
     let _ctx = state.ctx.clone();
     let app = state.app();
     let change = app.withdraw_consent(caller(&req, &auth, None), id, withdrawn_on);
-    let case = write_case(&state, &req, Peer::MayBeTold, change).await?;
-    tracing::info!(case = %case.id, "consent withdrawn: personal data erased");
-    Ok(case_response(
-        actix_web::http::StatusCode::OK,
-        &case,
-        auth.0.role,
-        now,
-    ))
+    write_case(&state, &req, auth.0.role, Peer::MayBeTold, change).await
 }

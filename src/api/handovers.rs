@@ -14,7 +14,7 @@ use crate::domain::lifecycle::State;
 use crate::domain::roles::Permission;
 
 use super::case_views::*;
-use super::cases::{caller, case_response, if_match, write_case, Peer};
+use super::cases::{caller, if_match, write_case, Peer};
 
 /// Counter-propose the handover plan (the side that did not make the current
 /// proposal): another crossing point, window or escort.
@@ -87,19 +87,13 @@ async fn answer_handover(
     req: HttpRequest,
     id: CaseId,
     plan: Option<crate::domain::handover::Plan>,
-    now: NaiveDateTime,
+    _now: NaiveDateTime,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::NegotiateHandover)?;
     let expected = if_match(&req)?;
     let app = state.app();
     let change = app.answer_handover(caller(&req, &auth, None), id, expected, plan);
-    let case = write_case(&state, &req, Peer::MayBeTold, change).await?;
-    Ok(case_response(
-        actix_web::http::StatusCode::OK,
-        &case,
-        auth.0.role,
-        now,
-    ))
+    write_case(&state, &req, auth.0.role, Peer::MayBeTold, change).await
 }
 
 /// One handover on the liaisons' board.

@@ -5,10 +5,14 @@ use chrono::{NaiveDateTime, SubsecRound, Utc};
 
 use super::NodeCtx;
 use crate::audit::{note, to_hex};
-use crate::store::audit::{self as store, CheckpointRow, Tree};
+use crate::store::audit::{self as store, Tree};
 use crate::store::{AnyConnection, DbError};
 
-pub use crate::store::audit::{append as record, checkpoints, cosignatures, entries, size, utc};
+pub use crate::store::audit::{
+    append as record, checkpoints, cosignatures, entries, entries_of_kinds_after,
+    latest_checkpoint, peer_leaves, peer_leaves_len, size, utc,
+};
+pub use crate::store::models::{CheckpointRow, CosignatureRow, EvidenceRow};
 
 /// An audit entry of `kind` for what `principal` did (`action`: an API
 /// operation or a lifecycle action).
@@ -139,4 +143,24 @@ pub fn export(
     let body = serde_json::to_value(&bundle).map_err(|e| DbError::Corrupt(e.to_string()))?;
     crate::domain::envelope::Signed::sign(body, &ctx.message_key)
         .map_err(|e| DbError::Corrupt(format!("signing the bundle: {e}")))
+}
+
+/// A signed bundle of the entries recorded in `[from, to)` (all when
+/// unbounded), with what proves them.
+pub fn export_period(
+    conn: &mut AnyConnection,
+    ctx: &NodeCtx,
+    from: Option<NaiveDateTime>,
+    to: Option<NaiveDateTime>,
+    signer_pem: &str,
+) -> Result<crate::domain::envelope::Signed, DbError> {
+    let a = match from {
+        Some(t) => store::index_at(conn, t)?,
+        None => 0,
+    };
+    let b = match to {
+        Some(t) => store::index_at(conn, t)?,
+        None => store::size(conn)?,
+    };
+    export(conn, ctx, a, b, signer_pem)
 }

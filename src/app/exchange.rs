@@ -12,14 +12,14 @@ use crate::domain::envelope::{self, Envelope, Signed, SOP_VERSION};
 use crate::domain::ids::{CaseId, MessageId, ReferralId};
 use crate::domain::lifecycle::{Action, TransitionParams};
 use crate::domain::message_type::MessageType;
-use crate::store::models::{InboxRow, OutboxRow};
+use crate::store::models::InboxRow;
 use crate::store::{audit, channels, inbox, outbox, AnyConnection, DbError};
 
 pub use crate::store::alerts::{alert, list_alerts};
 pub use crate::store::certificates::remember as remember_certificate;
 pub use crate::store::inbox::receipts_between;
 pub use crate::store::models::{
-    AlertRow, InboxRow as IncomingMessage, OutboxRow as OutgoingMessage,
+    AlertRow, InboxRow as IncomingMessage, OutboxRow as OutgoingMessage, OutboxRow,
 };
 pub use crate::store::outbox::status;
 pub use crate::store::outbox::{

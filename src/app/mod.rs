@@ -28,6 +28,7 @@ pub mod reports;
 pub mod review;
 pub mod service;
 pub mod service_admin;
+pub mod service_peer;
 pub mod witness;
 
 /// What the use cases need to know about this node: who it is, the SOP

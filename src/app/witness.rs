@@ -226,3 +226,46 @@ pub fn record_cosignature(
     super::exchange::remember_certificate(c, fingerprint, pem, now)?;
     store::insert_cosignature(c, row)
 }
+
+/// The receipts this node holds (with the digests of the messages they
+/// settle) and the last checkpoint of the other node's log cosigned here:
+/// what the other node is asked to prove holds.
+#[allow(clippy::type_complexity)]
+pub fn receipts_to_prove(
+    c: &mut AnyConnection,
+    ctx: &NodeCtx,
+) -> Result<(Option<CheckpointRow>, Vec<Entry>), DbError> {
+    let cp = store::latest_checkpoint(c, &origin(ctx.node.counterpart()))?;
+    let receipts = store::entries_of_kinds_after(
+        c,
+        &[kinds::RECEIPT_RECEIVED, kinds::MESSAGE_QUEUED],
+        None,
+        i64::MAX,
+    )?;
+    Ok((cp, receipts))
+}
+
+/// An entry of this node's log with its inclusion proof.
+pub type Proven = (Entry, Vec<Hash>);
+
+/// This node's entries at `indexes` with their inclusion proofs in its tree
+/// of `size` entries; `None` when `size` is beyond the log or an index
+/// beyond `size`.
+pub fn inclusion_proofs(
+    c: &mut AnyConnection,
+    size: u64,
+    indexes: Vec<u64>,
+) -> Result<Option<Vec<Proven>>, DbError> {
+    let have = store::size(c)?;
+    if size > have || indexes.iter().any(|i| *i >= size) {
+        return Ok(None);
+    }
+    let mut out = Vec::with_capacity(indexes.len());
+    for i in indexes {
+        let Some(entry) = store::entries(c, i, i + 1)?.pop() else {
+            return Ok(None);
+        };
+        out.push((entry, store::inclusion_proof(c, i, size)?));
+    }
+    Ok(Some(out))
+}

@@ -27,11 +27,11 @@ use tokio::sync::Notify;
 use super::client::{PeerClient, SendError};
 use super::receipts::{self, RecordError};
 use crate::app::exchange as store;
+use crate::app::exchange::OutboxRow;
 use crate::app::NodeCtx;
 use crate::config::PeerSettings;
 use crate::domain::envelope::Signed;
 use crate::domain::ids::MessageId;
-use crate::store::models::OutboxRow;
 use crate::store::{Db, DbError};
 use crate::telemetry::Metrics;
 

@@ -6,8 +6,6 @@
 use std::sync::Arc;
 
 use super::client::{PeerClient, SendError};
-use crate::app::exchange as store;
-use crate::app::receipts::SettleError;
 use crate::app::NodeCtx;
 use crate::domain::envelope::{self, Signed};
 use crate::store::{Db, DbError};
@@ -61,23 +59,8 @@ pub async fn record(
     }
     let fp = envelope::fingerprint(server_certificate);
     let pem = envelope::pem_of(server_certificate);
-    let ctx = ctx.clone();
-    let t = ctx.clock.now();
-    let outcome = db
-        .write(move |c| {
-            store::remember_certificate(c, &fp, &pem, t)?;
-            let mut cases = Vec::with_capacity(receipts.len());
-            for r in &receipts {
-                match crate::app::receipts::settle(c, &ctx, r, &fp, t) {
-                    Ok(case) => cases.push(case),
-                    Err(SettleError::Mismatch(id, why)) => {
-                        return Ok::<_, DbError>(Err(format!("receipt mismatch {id}: {why}")))
-                    }
-                    Err(SettleError::Db(e)) => return Err(e),
-                }
-            }
-            Ok(Ok(cases))
-        })
+    let outcome = crate::app::service::App::new(db.clone(), ctx.clone())
+        .settle_receipts(receipts, fp, pem)
         .await?;
     outcome.map_err(RecordError::Mismatch)
 }

@@ -24,14 +24,13 @@ use serde::{Deserialize, Serialize};
 use super::error::PeerError;
 use super::receipts::{CatchUpError, RecordError};
 use crate::api::error::Problem;
+use crate::app::audit as audit_store;
 use crate::app::exchange as store;
-use crate::app::inbox::{Incoming, ReceiveError};
 use crate::app::NodeCtx;
 use crate::audit::{kinds, Entry};
 use crate::domain::envelope::{self, Envelope, Signed, SUPPORTED_SOP_VERSIONS};
 use crate::domain::ids::NodeId;
-use crate::store::audit as audit_store;
-use crate::store::{Db, DbError};
+use crate::store::Db;
 
 /// State of the peer listener.
 pub struct PeerState {
@@ -301,36 +300,9 @@ pub async fn receive(
             return Ok(outcome);
         }
     }
-    let ctx = state.ctx.clone();
-    let now = ctx.clock.now();
-    let count = checked.len();
-    let (receipts, db_refusal) = state
-        .db
-        .write(move |c| {
-            let mut receipts = Vec::with_capacity(count);
-            if count > 0 {
-                store::remember_certificate(c, &fp, &pem, now)?;
-            }
-            for (i, env) in checked.iter().enumerate() {
-                let incoming = Incoming {
-                    signed: &messages[i],
-                    envelope: env,
-                    signer_fingerprint: &fp,
-                };
-                match crate::app::inbox::receive(c, &ctx, incoming, now) {
-                    Ok(r) => receipts.push(r),
-                    Err(ReceiveError::Refused { code, detail }) => {
-                        return Ok::<_, DbError>((
-                            receipts,
-                            Some((i, Some(env.message_id.to_string()), refuse(code, detail))),
-                        ));
-                    }
-                    Err(ReceiveError::Db(e)) => return Err(e),
-                }
-            }
-            Ok((receipts, None))
-        })
-        .await?;
+    let app = crate::app::service::App::new(state.db.clone(), state.ctx.clone());
+    let (receipts, db_refusal) = app.receive_batch(messages, checked, fp, pem).await?;
+    let db_refusal = db_refusal.map(|(i, id, code, detail)| (i, id, refuse(code, detail)));
     let refusal = db_refusal.or(refusal);
     if let Some((i, id, r)) = &refusal {
         tracing::warn!(
@@ -349,7 +321,7 @@ pub async fn receive(
         e.code = Some(r.code.as_str().to_owned());
         state
             .db
-            .write(move |c| audit_store::append(c, e).map(|_| ()))
+            .write(move |c| audit_store::record(c, e).map(|_| ()))
             .await?;
     }
     match refusal {

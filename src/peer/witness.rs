@@ -19,13 +19,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::client::{PeerClient, SendError};
+use crate::app::audit as store;
+use crate::app::audit::CosignatureRow;
 use crate::app::witness;
 use crate::app::NodeCtx;
 use crate::audit::merkle::{self, Hash};
 use crate::audit::note::{self, NoteSignature};
 use crate::audit::{from_hex, kinds, origin, to_hex, Entry};
-use crate::store::audit as store;
-use crate::store::models::CosignatureRow;
 use crate::store::{Db, DbError};
 
 mod routes;
@@ -360,19 +360,10 @@ impl Witnessing {
     /// holds the message at the receipt's `log_index`, in the last
     /// checkpoint this node cosigned. Returns how many were proven.
     async fn prove_receipts(&self) -> Result<Result<u64, (u64, String)>, WitnessError> {
-        let peer_origin = origin(self.ctx.node.counterpart());
+        let ctx = self.ctx.clone();
         let (cp, receipts) = self
             .db
-            .read(move |c| {
-                let cp = store::latest_checkpoint(c, &peer_origin)?;
-                let receipts = store::entries_of_kinds_after(
-                    c,
-                    &[kinds::RECEIPT_RECEIVED, kinds::MESSAGE_QUEUED],
-                    None,
-                    i64::MAX,
-                )?;
-                Ok::<_, DbError>((cp, receipts))
-            })
+            .read(move |c| witness::receipts_to_prove(c, &ctx))
             .await?;
         let Some(cp) = cp else { return Ok(Ok(0)) };
         let size = cp.size.max(0) as u64;

@@ -41,55 +41,38 @@ fn parse<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, DbError> {
     serde_json::from_str(s).map_err(|e| DbError::Corrupt(format!("handover: {e}")))
 }
 
-type Row = (
-    String,
-    String,
-    String,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+/// A handover row as stored (plan and records as JSON).
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = handovers)]
+struct Row {
+    plan: String,
+    proposed_by: String,
+    status: String,
+    round: i64,
+    departure: Option<String>,
+    sending_confirmation: Option<String>,
+    receiving_confirmation: Option<String>,
+    mismatch: Option<String>,
+}
 
-const COLUMNS: (
-    handovers::plan,
-    handovers::proposed_by,
-    handovers::status,
-    handovers::round,
-    handovers::departure,
-    handovers::sending_confirmation,
-    handovers::receiving_confirmation,
-    handovers::mismatch,
-) = (
-    handovers::plan,
-    handovers::proposed_by,
-    handovers::status,
-    handovers::round,
-    handovers::departure,
-    handovers::sending_confirmation,
-    handovers::receiving_confirmation,
-    handovers::mismatch,
-);
-
-fn parse_row((plan, by, status, round, dep, snd, rcv, mismatch): Row) -> Result<Handover, DbError> {
+fn parse_row(r: Row) -> Result<Handover, DbError> {
     Ok(Handover {
-        plan: parse(&plan)?,
-        proposed_by: if by == "sending" {
+        plan: parse(&r.plan)?,
+        proposed_by: if r.proposed_by == "sending" {
             Side::Sending
         } else {
             Side::Receiving
         },
-        status: if status == "agreed" {
+        status: if r.status == "agreed" {
             PlanStatus::Agreed
         } else {
             PlanStatus::Proposed
         },
-        round,
-        departure: dep.as_deref().map(parse).transpose()?,
-        sending: snd.as_deref().map(parse).transpose()?,
-        receiving: rcv.as_deref().map(parse).transpose()?,
-        mismatch,
+        round: r.round,
+        departure: r.departure.as_deref().map(parse).transpose()?,
+        sending: r.sending_confirmation.as_deref().map(parse).transpose()?,
+        receiving: r.receiving_confirmation.as_deref().map(parse).transpose()?,
+        mismatch: r.mismatch,
     })
 }
 
@@ -97,7 +80,7 @@ fn parse_row((plan, by, status, round, dep, snd, rcv, mismatch): Row) -> Result<
 pub fn get(conn: &mut AnyConnection, case: CaseId) -> Result<Option<Handover>, DbError> {
     let row: Option<Row> = handovers::table
         .find(case.to_string())
-        .select(COLUMNS)
+        .select(Row::as_select())
         .first(conn)
         .optional()?;
     row.map(parse_row).transpose()
@@ -119,7 +102,7 @@ pub fn of_cases_in(
                     .select(cases::id),
             ),
         )
-        .select((handovers::case_id, COLUMNS))
+        .select((handovers::case_id, Row::as_select()))
         .load(conn)?;
     rows.into_iter()
         .map(|(id, row)| Ok((super::cases::parse_case_id(&id)?, parse_row(row)?)))

@@ -28,6 +28,12 @@ fn layer(module: &str) -> Option<u8> {
 /// Imports that still point up: (file under `src/`, module imported).
 const KNOWN: &[(&str, &str)] = &[];
 
+/// The non-test code of a source file (what comes before `#[cfg(test)]`).
+fn code_of(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.split("#[cfg(test)]").next().unwrap().to_owned()
+}
+
 fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -60,9 +66,7 @@ fn no_module_imports_from_a_layer_above_it() {
         let Some(own_layer) = layer(&own) else {
             panic!("src/{rel}: module `{own}` has no layer; add it to `layer`");
         };
-        let text = std::fs::read_to_string(&path).unwrap();
-        // Non-test code only.
-        let code = text.split("#[cfg(test)]").next().unwrap();
+        let code = code_of(&path);
         for (at, _) in code.match_indices("crate::") {
             let target: String = code[at + "crate::".len()..]
                 .chars()
@@ -111,8 +115,7 @@ fn only_storage_builds_queries() {
         if !checked.iter().any(|l| rel.starts_with(l)) {
             continue;
         }
-        let text = std::fs::read_to_string(&path).unwrap();
-        let code = text.split("#[cfg(test)]").next().unwrap();
+        let code = code_of(&path);
         for needle in [
             "diesel::prelude",
             "store::schema",
@@ -129,18 +132,20 @@ fn only_storage_builds_queries() {
     assert!(found.is_empty(), "queries outside src/store/: {found:?}");
 }
 
-/// The caseworker API goes through the use cases: of storage it knows only
-/// the database handle and its error (`Db`, `DbError`, `AnyConnection`).
+/// The adapters (the caseworker API, the peer listener and client, the
+/// timers' home in `startup`) go through the use cases: of storage they
+/// know only the database handle and its error (`Db`, `DbError`,
+/// `AnyConnection`).
 #[test]
-fn the_api_reaches_storage_only_through_the_use_cases() {
+fn the_adapters_reach_storage_only_through_the_use_cases() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     sources(&src.join("api"), &mut files);
+    sources(&src.join("peer"), &mut files);
     let allowed = ["Db", "DbError", "AnyConnection"];
     let mut found = Vec::new();
     for path in files {
-        let text = std::fs::read_to_string(&path).unwrap();
-        let code = text.split("#[cfg(test)]").next().unwrap();
+        let code = code_of(&path);
         for (at, _) in code.match_indices("crate::store") {
             let rest = &code[at + "crate::store".len()..];
             let item: String = rest
@@ -177,8 +182,7 @@ fn no_source_file_does_two_jobs() {
     let long: Vec<String> = files
         .iter()
         .filter_map(|path| {
-            let text = std::fs::read_to_string(path).unwrap();
-            let lines = text.split("#[cfg(test)]").next().unwrap().lines().count();
+            let lines = code_of(path).lines().count();
             (lines > 600).then(|| format!("{}: {lines}", path.display()))
         })
         .collect();
@@ -195,13 +199,7 @@ fn the_api_opens_no_transaction() {
     sources(&src.join("api"), &mut files);
     let mut found = Vec::new();
     for path in files {
-        let text = std::fs::read_to_string(&path).unwrap();
-        let code: String = text
-            .split("#[cfg(test)]")
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .collect();
+        let code: String = code_of(&path).split_whitespace().collect();
         for needle in [
             ".db.read(",
             ".db.write(",

@@ -10,14 +10,14 @@ use super::{
     hashes, After, Cosigned, Included, Leaves, ProofRequest, Range, Submission, Witnessed,
     MAX_LEAVES,
 };
+use crate::app::audit as store;
+use crate::app::audit::EvidenceRow;
 use crate::app::witness::{self, Refusal};
 use crate::audit::note;
 use crate::audit::{origin, to_hex};
 use crate::domain::problem::ProblemCode;
 use crate::peer::error::PeerError;
 use crate::peer::server::{ClientCertificate, PeerState};
-use crate::store::audit::{self as store};
-use crate::store::models::EvidenceRow;
 use crate::store::{Db, DbError};
 
 fn cert_key(
@@ -223,25 +223,17 @@ pub async fn proofs(
     }
     let answer = state
         .db
-        .read(move |c| {
-            let have = store::size(c)?;
-            if size > have || indexes.iter().any(|i| *i >= size) {
-                return Ok(None);
-            }
-            let mut out = Vec::with_capacity(indexes.len());
-            for i in indexes {
-                let Some(entry) = store::entries(c, i, i + 1)?.pop() else {
-                    return Ok(None);
-                };
-                let proof = store::inclusion_proof(c, i, size)?;
-                out.push(Included {
+        .read(move |c| witness::inclusion_proofs(c, size, indexes))
+        .await?
+        .map(|items| {
+            items
+                .into_iter()
+                .map(|(entry, proof)| Included {
                     entry,
                     proof: proof.iter().map(|h| to_hex(h)).collect(),
-                });
-            }
-            Ok::<_, DbError>(Some(out))
-        })
-        .await?;
+                })
+                .collect::<Vec<_>>()
+        });
     match answer {
         Some(items) => Ok(HttpResponse::Ok().json(items)),
         None => Err(PeerError::Refused(
@@ -254,7 +246,7 @@ pub async fn proofs(
 /// This node's side of the directory of first-line responders (no personal data).
 #[get("/peer/v1/directory")]
 pub async fn directory(state: web::Data<PeerState>) -> Result<HttpResponse, PeerError> {
-    let all = state.db.read(crate::store::directory::all).await?;
+    let all = state.db.read(crate::app::directory::all).await?;
     Ok(HttpResponse::Ok().json(all))
 }
 
