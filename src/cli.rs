@@ -250,6 +250,13 @@ pub enum UsersCommand {
         #[arg(long)]
         username: String,
     },
+    /// Set an account's console password, read from the first line of
+    /// standard input (never from the command line, where other users of
+    /// the machine could read it): 12 to 128 characters, not the username.
+    SetPassword {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -478,6 +485,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 UsersCommand::Enable { username } => {
                     db.write_blocking(|c| users::set_disabled(c, &username, false))?;
                     println!("enabled {username}");
+                }
+                UsersCommand::SetPassword { username } => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("cannot read the password from standard input")?;
+                    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+                    db.write_blocking(|c| {
+                        crate::app::sign_in::set_password(c, &username, &password, now())
+                    })?
+                    .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+                    println!("password set for {username}");
                 }
             }
             Ok(())

@@ -51,7 +51,7 @@ pub struct EntryPage {
         (status = 422, description = "`limit` or `from` out of range (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[get("/audit/entries")]
 pub async fn entries(

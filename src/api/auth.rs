@@ -1,4 +1,5 @@
-//! Bearer-token authentication and the permission check.
+//! Authentication (a bearer token, or the console's session cookie with
+//! its CSRF token) and the permission check.
 
 use crate::domain::problem::ProblemCode;
 use actix_web::body::{BoxBody, MessageBody};
@@ -73,18 +74,50 @@ impl FromRequest for Auth {
     }
 }
 
-/// Looks the bearer token up: the principal, or why it is refused.
+/// Looks the caller up: a bearer token (integrations), else the console's
+/// session cookie, which for a request that changes something must come
+/// with the session's CSRF token. The principal, or why it is refused.
 async fn principal_of(req: &HttpRequest) -> Result<Principal, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-    let token = bearer(req)?;
-    state
+    let session = req
+        .cookie(super::session::COOKIE)
+        .map(|c| c.value().to_owned());
+    if req.headers().get(header::AUTHORIZATION).is_some() || session.is_none() {
+        let token = bearer(req)?;
+        return state
+            .app()
+            .authenticate(token)
+            .await?
+            .map_err(|failure| ApiError::Unauthenticated(failure.as_str()));
+    }
+    let token = session.unwrap_or_default();
+    let principal = state
         .app()
-        .authenticate(token)
+        .session_principal(token.clone(), crate::app::sign_in::SessionLimits::default())
         .await?
-        .map_err(|failure| ApiError::Unauthenticated(failure.as_str()))
+        .map_err(|failure| ApiError::Unauthenticated(failure.as_str()))?;
+    if !req.method().is_safe() {
+        let expected = crate::app::sign_in::csrf_token(&token);
+        let sent = req
+            .headers()
+            .get(super::session::CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if sent.len() != expected.len()
+            || !openssl::memcmp::eq(sent.as_bytes(), expected.as_bytes())
+        {
+            // Authenticated, so the refusal names its author.
+            req.extensions_mut().insert(principal);
+            return Err(ApiError::Refused(
+                crate::domain::problem::ProblemCode::CsrfTokenInvalid,
+                "a change made with the session cookie needs its X-CSRF-Token header".into(),
+            ));
+        }
+    }
+    Ok(principal)
 }
 
 /// Middleware: authenticates every request under `/api/v1/` before anything
@@ -98,7 +131,10 @@ pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    if !req.path().starts_with("/api/v1/") {
+    // Signing in is the one operation that needs no caller.
+    let signing_in =
+        req.path() == "/api/v1/session" && req.method() == actix_web::http::Method::POST;
+    if !req.path().starts_with("/api/v1/") || signing_in {
         return next
             .call(req)
             .await

@@ -31,7 +31,7 @@ use super::cases::{caller, write_case, Peer};
         BodyErrors,
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[post("/cases/{id}/repatriation")]
 pub async fn report_repatriation(
@@ -69,7 +69,7 @@ pub async fn report_repatriation(
         BodyErrors,
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[post("/cases/{id}/follow-ups")]
 pub async fn report_follow_up(
@@ -186,7 +186,7 @@ pub struct Reports {
         (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[get("/cases/{id}/reports")]
 pub async fn case_reports(

@@ -176,7 +176,7 @@ pub(super) fn case_response(
         (status = 422, description = "Invalid values (`validation_failed`) or key reused with another body (`idempotency_key_reused`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[post("/cases")]
 pub async fn create_case(
@@ -226,7 +226,7 @@ pub async fn create_case(
         (status = 422, description = "`limit` out of range (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[get("/cases")]
 pub async fn list_cases(
@@ -326,7 +326,7 @@ fn decode_cursor(cursor: &str) -> Result<CaseId, ApiError> {
         (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[get("/cases/{id}")]
 pub async fn get_case(
@@ -389,7 +389,7 @@ pub async fn get_case(
         (status = 428, description = "No If-Match header (`if_match_required`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[put("/cases/{id}")]
 pub async fn update_case(
@@ -432,7 +432,7 @@ pub async fn update_case(
         (status = 428, description = "No If-Match header (`if_match_required`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[post("/cases/{id}/transitions")]
 pub async fn transition_case(
@@ -490,7 +490,7 @@ pub async fn transition_case(
         (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[get("/cases/{id}/events")]
 pub async fn case_events(

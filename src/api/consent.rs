@@ -38,7 +38,7 @@ pub struct ConsentWithdrawalRequest {
         BodyErrors,
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[post("/cases/{id}/consent-withdrawal")]
 pub async fn withdraw_consent(

@@ -52,7 +52,7 @@ pub struct DisagreementList {
 #[utoipa::path(
     tag = "exchange",
     responses((status = 200, description = "Disagreements, open and settled", body = DisagreementList), CommonErrors),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[get("/disagreements")]
 pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -83,7 +83,7 @@ pub async fn list(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse
         (status = 502, description = "The other node could not be reached (`comparison_failed`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[post("/admin/convergence")]
 pub async fn compare_now(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -120,7 +120,7 @@ pub struct DisagreementDecision {
         BodyErrors,
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[post("/cases/{id}/disagreement")]
 pub async fn decide(

@@ -106,7 +106,7 @@ fn filter(orgs: Vec<Organization>, q: &DirectoryQuery) -> Vec<Organization> {
     tag = "directory",
     params(DirectoryQuery),
     responses((status = 200, description = "Matching organisations and services, per side", body = DirectoryResults), CommonErrors),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[get("/directory")]
 pub async fn search(
@@ -170,7 +170,7 @@ fn audited<T>(req: &HttpRequest, out: T) -> T {
         BodyErrors,
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[post("/directory/organizations")]
 pub async fn add_organization(
@@ -202,7 +202,7 @@ pub async fn add_organization(
         BodyErrors,
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[post("/directory/organizations/{id}/services")]
 pub async fn add_service(
@@ -242,7 +242,7 @@ pub async fn add_service(
         BodyErrors,
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[put("/directory/services/{id}/capacity")]
 pub async fn set_capacity(

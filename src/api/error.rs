@@ -111,6 +111,15 @@ impl Problem {
         }
         res.body(serde_json::to_string(self).unwrap_or_else(|_| String::from("{}")))
     }
+
+    /// The problem as an HTTP response with one more header (e.g. `Retry-After`).
+    pub fn response_with(&self, name: header::HeaderName, value: String) -> HttpResponse {
+        let mut res = self.response();
+        if let Ok(v) = header::HeaderValue::from_str(&value) {
+            res.headers_mut().insert(name, v);
+        }
+        res
+    }
 }
 
 /// The code of a storage failure: retryable when the database is busy or

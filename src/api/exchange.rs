@@ -101,7 +101,7 @@ pub struct MessageList {
         (status = 404, description = "No such case (`case_not_found`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[get("/cases/{id}/messages")]
 pub async fn case_messages(
@@ -145,7 +145,7 @@ pub struct MessagesQuery {
         (status = 422, description = "`limit` out of range (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[get("/admin/messages")]
 pub async fn admin_messages(
@@ -194,7 +194,7 @@ pub struct Retried {
         (status = 404, description = "No suspended message with this id (`not_found`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[post("/admin/messages/{id}/retry")]
 pub async fn retry_message(
@@ -251,7 +251,7 @@ pub struct AlertList {
 #[utoipa::path(
     tag = "exchange",
     responses((status = 200, description = "Alerts", body = AlertList), CommonErrors),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[get("/admin/alerts")]
 pub async fn alerts(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -35,7 +35,7 @@ use super::cases::{caller, if_match, write_case, Peer};
         (status = 428, description = "No If-Match header (`if_match_required`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[post("/cases/{id}/handover/counter-proposal")]
 pub async fn counter_propose_handover(
@@ -68,7 +68,7 @@ pub async fn counter_propose_handover(
         (status = 428, description = "No If-Match header (`if_match_required`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[post("/cases/{id}/handover/acceptance")]
 pub async fn accept_handover(
@@ -142,7 +142,7 @@ pub struct Board {
 #[utoipa::path(
     tag = "handover",
     responses((status = 200, description = "The board", body = Board), CommonErrors),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[get("/handovers")]
 pub async fn handover_board(

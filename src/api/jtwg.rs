@@ -172,7 +172,7 @@ fn naive(t: Option<DateTime<Utc>>) -> Option<NaiveDateTime> {
     tag = "jtwg",
     params(ExchangeQuery),
     responses((status = 200, description = "Messages and receipts, in log order (JSON or CSV)", content((ExchangeLog = "application/json"), (String = "text/csv"))), CommonErrors),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[get("/jtwg/exchange")]
 pub async fn exchange_log(
@@ -287,7 +287,7 @@ pub struct CheckpointList {
     tag = "jtwg",
     params(PeriodQuery),
     responses((status = 200, description = "Checkpoints, both logs (JSON or CSV)", content((CheckpointList = "application/json"), (String = "text/csv"))), CommonErrors),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[get("/jtwg/checkpoints")]
 pub async fn checkpoints(
@@ -365,7 +365,7 @@ pub struct Reconciliation {
     tag = "jtwg",
     params(PeriodQuery),
     responses((status = 200, description = "The report (JSON or CSV)", content((Reconciliation = "application/json"), (String = "text/csv"))), CommonErrors),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[get("/jtwg/reconciliation")]
 pub async fn reconciliation(
@@ -457,7 +457,7 @@ async fn fetch_peer_exchange(state: &AppState) -> Option<Vec<Entry>> {
     tag = "jtwg",
     params(PeriodQuery),
     responses((status = 200, description = "Statistics (JSON, or CSV of the counts and timings)", content((Statistics = "application/json"), (String = "text/csv"))), CommonErrors),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[get("/jtwg/statistics")]
 pub async fn statistics(
@@ -524,7 +524,7 @@ pub async fn statistics(
         (status = 502, description = "The peer refused or could not be reached (`witnessing_failed`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[post("/audit/checkpoints")]
 pub async fn checkpoint_now(
@@ -548,7 +548,7 @@ pub async fn checkpoint_now(
         (status = 502, description = "The peer could not be reached (`witnessing_failed`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[post("/audit/peer-check")]
 pub async fn peer_check(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -76,7 +76,7 @@ pub struct CodeLists {
 #[utoipa::path(
     tag = "reference",
     responses((status = 200, description = "Every code list", body = CodeLists), CommonErrors),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[get("/code-lists")]
 pub async fn code_lists(auth: Auth) -> Result<HttpResponse, ApiError> {
@@ -95,7 +95,7 @@ pub async fn code_lists(auth: Auth) -> Result<HttpResponse, ApiError> {
         (status = 404, description = "No such list (`not_found`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[get("/code-lists/{list}")]
 pub async fn code_list(auth: Auth, list: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -126,7 +126,7 @@ pub struct Me {
 #[utoipa::path(
     tag = "reference",
     responses((status = 200, description = "The caller's account", body = Me), CommonErrors),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[get("/me")]
 pub async fn me(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -152,7 +152,7 @@ pub struct UserList {
 #[utoipa::path(
     tag = "admin",
     responses((status = 200, description = "Every account", body = UserList), CommonErrors),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[get("/users")]
 pub async fn list_users(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -248,7 +248,7 @@ pub struct CrossingPoints {
 #[utoipa::path(
     tag = "handover",
     responses((status = 200, description = "Every crossing point, active or not", body = CrossingPoints), CommonErrors),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[get("/crossing-points")]
 pub async fn crossing_points(
@@ -304,7 +304,7 @@ pub struct CrossingPointInput {
         BodyErrors,
         CommonErrors
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 #[put("/crossing-points/{code}")]
 pub async fn set_crossing_point(

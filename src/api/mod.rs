@@ -41,11 +41,12 @@ pub async fn language(
     Ok(res)
 }
 pub mod meta;
+pub mod session;
 
 use crate::domain::problem::ProblemCode;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{web, App, HttpRequest};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{scope, AppExt};
@@ -103,7 +104,8 @@ impl AppState {
         (name = "directory", description = "First-line responders on both sides, with shelters' capacity"),
         (name = "jtwg", description = "The JTWG's review: exchange log, checkpoints, reconciliation, statistics (no personal data)"),
         (name = "audit", description = "The tamper-evident audit log: checkpoints and cross-witnessing"),
-        (name = "operations", description = "Health, readiness and metrics")
+        (name = "operations", description = "Health, readiness and metrics"),
+        (name = "session", description = "Signing in to the console: the session cookie, signing out, the caller's password")
     ),
     components(schemas(
         crate::api::error::Problem,
@@ -128,6 +130,15 @@ impl utoipa::Modify for BearerAuth {
                     ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                session::COOKIE,
+                "The console's session (`POST /api/v1/session` signs in): an HttpOnly, Secure, \
+                 SameSite=Strict cookie. Every request that changes something also sends the \
+                 session's CSRF token in the `X-CSRF-Token` header.",
+            ))),
         );
     }
 }
@@ -265,6 +276,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(meta::crossing_points)
                 .service(meta::set_crossing_point)
                 .service(meta::me)
+                .service(session::sign_in)
+                .service(session::current)
+                .service(session::sign_out)
+                .service(session::sign_out_everywhere)
+                .service(session::change_password)
                 .service(meta::list_users)
                 .service(cases::create_case)
                 .service(cases::list_cases)

@@ -29,6 +29,7 @@ pub mod review;
 pub mod service;
 pub mod service_admin;
 pub mod service_peer;
+pub mod sign_in;
 pub mod witness;
 
 /// What the use cases need to know about this node: who it is, the SOP

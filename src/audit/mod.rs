@@ -46,6 +46,14 @@ pub mod kinds {
     pub const DEADLINE_OVERDUE: &str = "deadline_overdue";
     /// An administrative command run on the node (users, tokens).
     pub const ADMIN_COMMAND: &str = "admin_command";
+    /// A console sign-in: `outcome` `ok`, `refused` (wrong username or
+    /// password, `code` `invalid_credentials`), or `throttled` / `locked`.
+    pub const SIGN_IN: &str = "sign_in";
+    /// A username locked after repeated failed sign-ins (`code`: until when).
+    pub const ACCOUNT_LOCKED: &str = "account_locked";
+    /// A console session ended (`action`: `sign_out`, `sign_out_everywhere`,
+    /// `password_changed`).
+    pub const SIGN_OUT: &str = "sign_out";
 }
 
 /// One audit entry: who did what to which case or message, and the outcome.

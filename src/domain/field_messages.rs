@@ -20,6 +20,10 @@ pub fn french(code: &str, field: &str) -> Option<String> {
         "in_past" => format!("La date du champ {f} est dans le passé."),
         "too_many" => format!("Le champ {f} contient trop d'éléments."),
         "too_long" => format!("Le champ {f} est trop long."),
+        "invalid_length" => format!(
+            "Le champ {f} n'a pas la longueur admise (un mot de passe compte 12 à 128 caractères)."
+        ),
+        "unknown" => format!("Le champ {f} ne désigne rien de connu."),
         "duplicate" => format!("Le champ {f} contient un doublon."),
         "control_characters" => format!("Le champ {f} contient des caractères de contrôle."),
         "unknown_crossing_point" => format!(

@@ -24,6 +24,7 @@ pub mod problem;
 pub mod problem_details;
 pub mod reports;
 pub mod roles;
+pub mod sign_in;
 pub mod statistics;
 
 /// One problem with one input field, reported back to the caller so that all

@@ -66,6 +66,16 @@ problem_codes! {
         "Accès refusé.";
     RoleNotPermitted = "role_not_permitted", 403, "Role not permitted", "Rôle non autorisé",
         "Votre rôle ne permet pas cette action.";
+    CsrfTokenInvalid = "csrf_token_invalid", 403, "CSRF token missing or invalid", "Jeton CSRF absent ou invalide",
+        "Une modification par la console doit porter l'en-tête X-CSRF-Token de la session.";
+    InvalidCredentials = "invalid_credentials", 401, "Wrong username or password", "Identifiant ou mot de passe incorrect",
+        "L'identifiant ou le mot de passe est incorrect.";
+    SignInThrottled = "sign_in_throttled", 429, "Too many failed sign-ins: wait", "Trop d'échecs de connexion : patientez",
+        "Après plusieurs échecs, chaque nouvelle tentative doit attendre un peu plus.";
+    AccountLocked = "account_locked", 429, "Account locked for a while", "Compte verrouillé pour un temps",
+        "Après trop d'échecs de connexion, le compte est verrouillé quelques minutes.";
+    CurrentPasswordWrong = "current_password_wrong", 403, "Current password is wrong", "Mot de passe actuel incorrect",
+        "Le mot de passe actuel n'est pas le bon.";
     WrongSide = "wrong_side", 403, "Wrong side of the exchange", "Mauvaise partie de l'échange",
         "Cette action revient à l'autre agence.";
     OutsideRoleScope = "outside_role_scope", 403, "Outside role scope", "Hors du périmètre du rôle",

@@ -25,6 +25,7 @@ pub mod overdue;
 pub mod reports;
 pub mod review;
 pub mod schema;
+pub mod sessions;
 pub mod users;
 
 use std::path::PathBuf;

@@ -317,6 +317,36 @@ diesel::joinable!(case_identities -> cases (case_id));
 diesel::joinable!(case_events -> cases (case_id));
 diesel::joinable!(case_erasures -> cases (case_id));
 diesel::joinable!(directory_services -> directory_organizations (organization_id));
+diesel::table! {
+    user_passwords (user_id) {
+        user_id -> Text,
+        hash -> Text,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sign_in_attempts (username) {
+        username -> Text,
+        failures -> BigInt,
+        last_failure_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(outbox_messages -> cases (case_id));
 diesel::joinable!(case_disagreements -> cases (case_id));
 
@@ -346,4 +376,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_checkpoints,
     audit_cosignatures,
     audit_evidence,
+    user_passwords,
+    sessions,
+    sign_in_attempts,
 );

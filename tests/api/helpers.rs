@@ -108,13 +108,22 @@ pub struct Ports {
     pub other_peer: u16,
 }
 
-/// A free port on loopback (bound then released).
+/// A free port on loopback, for a node whose port the other must know
+/// before it starts. Drawn below the kernel's ephemeral range (32768 and up
+/// on Linux), where port-0 listeners and outgoing connections take theirs:
+/// a port picked there could be taken by one of those before the node binds
+/// it (seen: "address already in use").
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Each test process walks its own stretch, starting from its id.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = 20_000 + (std::process::id() % 6_000) as u16;
+    loop {
+        let port = 20_000 + (start - 20_000 + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 pub fn certs_dir() -> std::path::PathBuf {

@@ -18,6 +18,7 @@ mod openapi;
 mod operations;
 mod privacy;
 mod roles;
+mod session;
 mod slowlink;
 mod sop;
 mod spec;
