@@ -7,7 +7,6 @@
 use actix_web::cookie::{time, Cookie, SameSite};
 use actix_web::http::header;
 use actix_web::{delete, get, post, put, web, HttpMessage, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -181,11 +180,7 @@ pub async fn sign_out(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    state.app().sign_out(auth.0, false).await?;
-    req.extensions_mut().insert(Audited);
-    Ok(HttpResponse::NoContent()
-        .cookie(session_cookie(String::new(), Some(time::Duration::ZERO)))
-        .finish())
+    end_sessions(auth, &state, &req, false).await
 }
 
 /// Sign out everywhere: ends every session of the caller's account.
@@ -200,7 +195,17 @@ pub async fn sign_out_everywhere(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    state.app().sign_out(auth.0, true).await?;
+    end_sessions(auth, &state, &req, true).await
+}
+
+/// Ends the caller's session (or all of theirs) and clears the cookie.
+async fn end_sessions(
+    auth: Auth,
+    state: &AppState,
+    req: &HttpRequest,
+    everywhere: bool,
+) -> Result<HttpResponse, ApiError> {
+    state.app().sign_out(auth.0, everywhere).await?;
     req.extensions_mut().insert(Audited);
     Ok(HttpResponse::NoContent()
         .cookie(session_cookie(String::new(), Some(time::Duration::ZERO)))
@@ -245,9 +250,4 @@ pub async fn change_password(
         )),
         Err(PasswordRefusal::Invalid(e)) => Err(ApiError::Validation(vec![e])),
     }
-}
-
-/// When the session expires at the latest, for callers that show it.
-pub fn expires(at: chrono::NaiveDateTime) -> DateTime<Utc> {
-    utc(at)
 }
