@@ -33,6 +33,11 @@ impl Auth {
     }
 }
 
+/// Marks a request authenticated by the console's session cookie (not by a
+/// bearer token): the session operations need one.
+#[derive(Debug, Clone, Copy)]
+pub struct BySession;
+
 /// Why authentication failed, kept for the refusal log line (the client is
 /// only told that a valid token is required).
 #[derive(Debug, Clone, Copy)]
@@ -99,6 +104,7 @@ async fn principal_of(req: &HttpRequest) -> Result<Principal, ApiError> {
         .session_principal(token.clone(), crate::app::sign_in::SessionLimits::default())
         .await?
         .map_err(|failure| ApiError::Unauthenticated(failure.as_str()))?;
+    req.extensions_mut().insert(BySession);
     if !req.method().is_safe() {
         let expected = crate::app::sign_in::csrf_token(&token);
         let sent = req

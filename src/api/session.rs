@@ -62,6 +62,15 @@ pub struct PasswordChange {
     pub new_password: String,
 }
 
+/// Refuses (401) a caller authenticated otherwise than by a session.
+fn require_session(req: &HttpRequest) -> Result<(), ApiError> {
+    if req.extensions().get::<super::auth::BySession>().is_some() {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthenticated("not signed in with a session"))
+    }
+}
+
 fn limits() -> SessionLimits {
     SessionLimits::default()
 }
@@ -156,6 +165,7 @@ pub async fn sign_in(
 )]
 #[get("/session")]
 pub async fn current(auth: Auth, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    require_session(&req)?;
     let token = req
         .cookie(COOKIE)
         .map(|c| c.value().to_owned())
@@ -205,6 +215,7 @@ async fn end_sessions(
     req: &HttpRequest,
     everywhere: bool,
 ) -> Result<HttpResponse, ApiError> {
+    require_session(req)?;
     state.app().sign_out(auth.0, everywhere).await?;
     req.extensions_mut().insert(Audited);
     Ok(HttpResponse::NoContent()
@@ -231,6 +242,7 @@ pub async fn change_password(
     req: HttpRequest,
     body: web::Json<PasswordChange>,
 ) -> Result<HttpResponse, ApiError> {
+    require_session(&req)?;
     let PasswordChange {
         current_password,
         new_password,

@@ -97,6 +97,17 @@ async fn a_user_signs_in_and_works_with_the_session_cookie_and_its_csrf_token() 
         .await
         .unwrap();
     assert_eq!(v["csrf_token"], s.csrf.as_str());
+    // The session operations are for sessions: a bearer token does not reach them.
+    let res = n
+        .request(
+            Method::DELETE,
+            "/api/v1/session",
+            passerelle::domain::roles::Role::Caseworker,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     // Signing out ends the session.
     let res = with_cookie(&n, Method::DELETE, "/api/v1/session", &s)
         .header("X-CSRF-Token", &s.csrf)
