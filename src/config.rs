@@ -40,6 +40,9 @@ pub struct Settings {
     /// The audit log: checkpoints, witnessing, the JTWG's statistics.
     #[serde(default)]
     pub audit: AuditSettings,
+    /// Console sessions.
+    #[serde(default)]
+    pub console: ConsoleSettings,
     /// The other node and how to reach it.
     pub peer: PeerSettings,
     /// Certificates and keys.
@@ -164,6 +167,37 @@ impl Default for TokenSettings {
         Self {
             default_ttl_days: 90,
             max_ttl_days: 365,
+        }
+    }
+}
+
+/// `[console]`: sessions opened by signing in with a password.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSettings {
+    /// `console.session_idle_minutes`: a session unused this long ends
+    /// (default 30; 1 to 1440).
+    pub session_idle_minutes: u32,
+    /// `console.session_hours`: a session ends this long after sign-in,
+    /// however used (default 12; 1 to 72).
+    pub session_hours: u32,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            session_idle_minutes: 30,
+            session_hours: 12,
+        }
+    }
+}
+
+impl ConsoleSettings {
+    /// The limits the sessions run under.
+    pub fn limits(&self) -> crate::app::sign_in::SessionLimits {
+        crate::app::sign_in::SessionLimits {
+            idle: chrono::Duration::minutes(i64::from(self.session_idle_minutes)),
+            absolute: chrono::Duration::hours(i64::from(self.session_hours)),
         }
     }
 }
@@ -352,6 +386,14 @@ impl Settings {
         {
             return Err(ConfigError::Invalid(
                 "deadlines.follow_up_months: at most 24 follow-ups, each 1 to 120 months".into(),
+            ));
+        }
+        if !(1..=1440).contains(&self.console.session_idle_minutes)
+            || !(1..=72).contains(&self.console.session_hours)
+        {
+            return Err(ConfigError::Invalid(
+                "console.session_idle_minutes must be 1 to 1440 and console.session_hours 1 to 72"
+                    .into(),
             ));
         }
         if self.audit.checkpoint_interval_secs == 0 || self.audit.checkpoint_interval_secs > 86_400

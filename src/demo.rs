@@ -77,6 +77,7 @@ pub(crate) fn settings(
         deadlines: Default::default(),
         tokens: Default::default(),
         audit: Default::default(),
+        console: Default::default(),
         peer: PeerSettings {
             url: format!("https://127.0.0.1:{other_peer}"),
             listen: ([127, 0, 0, 1], peer).into(),

@@ -126,6 +126,7 @@ impl Application {
             signer_certificate: tls.client_certificate_pem.clone(),
             follow_up_months: settings.deadlines.follow_up_months.clone(),
             convergence: convergence.clone(),
+            session_limits: settings.console.limits(),
         });
 
         // Caseworker listener.

@@ -101,7 +101,7 @@ async fn principal_of(req: &HttpRequest) -> Result<Principal, ApiError> {
     let token = session.unwrap_or_default();
     let principal = state
         .app()
-        .session_principal(token.clone(), crate::app::sign_in::SessionLimits::default())
+        .session_principal(token.clone(), state.session_limits)
         .await?
         .map_err(|failure| ApiError::Unauthenticated(failure.as_str()))?;
     req.extensions_mut().insert(BySession);

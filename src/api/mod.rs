@@ -75,6 +75,8 @@ pub struct AppState {
     pub follow_up_months: Vec<u32>,
     /// Comparisons of the shared cases with the peer.
     pub convergence: crate::peer::convergence::Convergence,
+    /// How long console sessions live.
+    pub session_limits: crate::app::sign_in::SessionLimits,
 }
 
 impl AppState {

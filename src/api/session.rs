@@ -15,7 +15,7 @@ use super::auth::Auth;
 use super::case_views::{BodyErrors, CommonErrors};
 use super::{utc, AppState};
 use crate::api::error::{ApiError, Problem};
-use crate::app::sign_in::{csrf_token, PasswordRefusal, SessionLimits, SignInRefusal};
+use crate::app::sign_in::{csrf_token, PasswordRefusal, SignInRefusal};
 use crate::domain::problem::ProblemCode;
 use crate::domain::roles::Role;
 use crate::domain::sign_in::MAX_PASSWORD;
@@ -71,10 +71,6 @@ fn require_session(req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
-fn limits() -> SessionLimits {
-    SessionLimits::default()
-}
-
 fn session_cookie(value: String, max_age: Option<time::Duration>) -> Cookie<'static> {
     let mut c = Cookie::build(COOKIE, value)
         .path("/")
@@ -122,19 +118,20 @@ pub async fn sign_in(
     }
     let app = state.app();
     let now = app.now();
-    let outcome = app.sign_in(username, password, limits()).await?;
+    let limits = state.session_limits;
+    let outcome = app.sign_in(username, password, limits).await?;
     req.extensions_mut().insert(Audited);
     match outcome {
         Ok(s) => Ok(HttpResponse::Ok()
             .cookie(session_cookie(
                 s.token,
-                Some(time::Duration::seconds(limits().absolute.num_seconds())),
+                Some(time::Duration::seconds(limits.absolute.num_seconds())),
             ))
             .json(SessionView {
                 username: s.username,
                 role: s.role,
                 csrf_token: s.csrf_token,
-                idle_minutes: limits().idle.num_minutes(),
+                idle_minutes: limits.idle.num_minutes(),
             })),
         Err(SignInRefusal::Invalid) => Err(ApiError::Refused(
             ProblemCode::InvalidCredentials,
@@ -164,7 +161,11 @@ pub async fn sign_in(
     security(("session" = []))
 )]
 #[get("/session")]
-pub async fn current(auth: Auth, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn current(
+    auth: Auth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     require_session(&req)?;
     let token = req
         .cookie(COOKIE)
@@ -174,7 +175,7 @@ pub async fn current(auth: Auth, req: HttpRequest) -> Result<HttpResponse, ApiEr
         username: auth.0.username.clone(),
         role: auth.0.role,
         csrf_token: csrf_token(&token),
-        idle_minutes: limits().idle.num_minutes(),
+        idle_minutes: state.session_limits.idle.num_minutes(),
     }))
 }
 

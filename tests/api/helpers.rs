@@ -159,6 +159,7 @@ pub fn settings(node: NodeId, dir: &std::path::Path, database_url: &str, ports: 
         deadlines: Default::default(),
         tokens: Default::default(),
         audit: Default::default(),
+        console: Default::default(),
         peer: PeerSettings {
             url: format!("https://127.0.0.1:{}", ports.other_peer),
             listen: format!("127.0.0.1:{}", ports.peer).parse().unwrap(),

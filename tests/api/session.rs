@@ -134,7 +134,13 @@ async fn a_user_signs_in_and_works_with_the_session_cookie_and_its_csrf_token() 
 
 #[tokio::test]
 async fn a_session_ends_when_idle_and_everywhere_on_request() {
-    let n = spawn_node(NodeId::NgNaptip).await;
+    let n = spawn_node_with(
+        NodeId::NgNaptip,
+        std::sync::Arc::new(|s: &mut passerelle::config::Settings| {
+            s.console.session_idle_minutes = 5;
+        }),
+    )
+    .await;
     with_password(&n, "supervisor", PASSWORD);
     let a = signed_in(&n, "supervisor", PASSWORD).await;
     let b = signed_in(&n, "supervisor", PASSWORD).await;
@@ -149,10 +155,11 @@ async fn a_session_ends_when_idle_and_everywhere_on_request() {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(me(&a).await.unwrap().status(), StatusCode::UNAUTHORIZED);
     assert_eq!(me(&b).await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    // Idle for half an hour: the session ends.
+    // Idle longer than `console.session_idle_minutes` (5 here): the session ends.
     let c = signed_in(&n, "supervisor", PASSWORD).await;
+    n.ctx.clock.advance(chrono::Duration::minutes(4));
     assert_eq!(me(&c).await.unwrap().status(), StatusCode::OK);
-    n.ctx.clock.advance(chrono::Duration::minutes(31));
+    n.ctx.clock.advance(chrono::Duration::minutes(6));
     assert_eq!(me(&c).await.unwrap().status(), StatusCode::UNAUTHORIZED);
 }
 
