@@ -9,7 +9,6 @@ use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use base64::Engine;
 use chrono::{Duration, NaiveDateTime};
 
 use super::accounts::Principal;
@@ -20,7 +19,7 @@ use crate::domain::ids::TokenId;
 use crate::domain::roles::Role;
 use crate::domain::sign_in::{self, Gate};
 use crate::domain::FieldError;
-use crate::store::{sessions, AnyConnection, DbError};
+use crate::store::{sessions, users, AnyConnection, DbError};
 
 /// Prefix of a session token (the cookie's value).
 const SESSION_PREFIX: &str = "pss_";
@@ -98,10 +97,6 @@ fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| hash_password("no password matches this one").unwrap_or_default())
 }
 
-fn token_hash(token: &str) -> String {
-    hex(&openssl::sha::sha256(token.as_bytes()))
-}
-
 /// The CSRF token of a session: derived from its (secret, HttpOnly) token,
 /// so the server recomputes it and a page of another origin cannot know it.
 pub fn csrf_token(session_token: &str) -> String {
@@ -115,10 +110,6 @@ fn entry(kind: &str, actor: &str, action: &str, outcome: &str, code: Option<Stri
     e.outcome = outcome.into();
     e.code = code;
     e
-}
-
-fn parse_role(s: &str) -> Result<Role, DbError> {
-    Role::parse(s).map_err(DbError::Corrupt)
 }
 
 /// Sets a user's password (from the command line or an administrator).
@@ -201,26 +192,21 @@ impl App {
                     return Ok(Err(SignInRefusal::Invalid));
                 };
                 sessions::clear_attempts(c, &username)?;
-                let mut raw = [0u8; 32];
-                openssl::rand::rand_bytes(&mut raw)
-                    .map_err(|e| DbError::Corrupt(format!("no randomness: {e}")))?;
-                let token = format!(
-                    "{SESSION_PREFIX}{}",
-                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-                );
+                let token = users::new_secret(SESSION_PREFIX)?;
                 let expires_at = now + limits.absolute;
                 let id = TokenId::new().to_string();
-                sessions::insert(c, &id, &user.id, &token_hash(&token), now, expires_at)?;
+                sessions::insert(c, &id, &user.id, &users::digest(&token), now, expires_at)?;
                 let mut e = entry(kinds::SIGN_IN, &username, "sign_in", "ok", None);
                 e.role = Some(user.role.clone());
                 super::audit::record(c, e)?;
+                let user = users::to_user(user)?;
                 Ok(Ok(NewSession {
                     csrf_token: csrf_token(&token),
                     token,
                     expires_at,
                     username: user.username,
                     display_name: user.display_name,
-                    role: parse_role(&user.role)?,
+                    role: user.role,
                 }))
             })
             .await
@@ -234,11 +220,11 @@ impl App {
         limits: SessionLimits,
     ) -> Result<Result<Principal, super::accounts::AuthFailure>, DbError> {
         use super::accounts::AuthFailure;
-        if !token.starts_with(SESSION_PREFIX) || token.len() != SESSION_PREFIX.len() + 43 {
+        if !users::well_formed(&token, SESSION_PREFIX) {
             return Ok(Err(AuthFailure::Malformed));
         }
         let now = self.now();
-        let hash = token_hash(&token);
+        let hash = users::digest(&token);
         let found = self
             .db
             .read(move |c| sessions::by_token_hash(c, &hash))
@@ -259,13 +245,11 @@ impl App {
             let id = session.id.clone();
             self.db.write(move |c| sessions::touch(c, &id, now)).await?;
         }
+        let user = users::to_user(user)?;
         Ok(Ok(Principal {
-            user_id: user
-                .id
-                .parse()
-                .map_err(|_| DbError::Corrupt(format!("user id {}", user.id)))?,
+            user_id: user.id,
             username: user.username,
-            role: parse_role(&user.role)?,
+            role: user.role,
             token_id: session
                 .id
                 .parse()

@@ -132,7 +132,7 @@ fn validate_username(username: &str) -> Result<(), UserError> {
     }
 }
 
-fn to_user(row: UserRow) -> Result<User, DbError> {
+pub(crate) fn to_user(row: UserRow) -> Result<User, DbError> {
     Ok(User {
         id: row
             .id
@@ -208,8 +208,25 @@ pub fn set_disabled(
     Ok(())
 }
 
-fn digest(secret: &str) -> String {
+/// How a secret (an API or a session token) is stored: its SHA-256, hex.
+pub(crate) fn digest(secret: &str) -> String {
     hex(&openssl::sha::sha256(secret.as_bytes()))
+}
+
+/// A fresh secret: `prefix` and 32 random bytes, base64url.
+pub(crate) fn new_secret(prefix: &str) -> Result<String, DbError> {
+    let mut raw = [0u8; 32];
+    openssl::rand::rand_bytes(&mut raw)
+        .map_err(|e| DbError::Corrupt(format!("no randomness: {e}")))?;
+    Ok(format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    ))
+}
+
+/// Whether a presented secret has the shape [`new_secret`] gives.
+pub(crate) fn well_formed(secret: &str, prefix: &str) -> bool {
+    secret.starts_with(prefix) && secret.len() == prefix.len() + 43
 }
 
 pub fn issue_token(
@@ -228,13 +245,7 @@ pub fn issue_token(
     if user.disabled {
         return Err(UserError::Invalid(format!("user `{username}` is disabled")));
     }
-    let mut raw = [0u8; 32];
-    openssl::rand::rand_bytes(&mut raw)
-        .map_err(|e| UserError::Invalid(format!("no randomness: {e}")))?;
-    let secret = format!(
-        "{TOKEN_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-    );
+    let secret = new_secret(TOKEN_PREFIX)?;
     let id = TokenId::new();
     let expires_at = now + Duration::days(i64::from(ttl_days));
     diesel::insert_into(api_tokens::table)
@@ -305,7 +316,7 @@ pub fn authenticate(
     presented: &str,
     now: NaiveDateTime,
 ) -> Result<Result<Principal, AuthFailure>, DbError> {
-    if !presented.starts_with(TOKEN_PREFIX) || presented.len() != TOKEN_PREFIX.len() + 43 {
+    if !well_formed(presented, TOKEN_PREFIX) {
         return Ok(Err(AuthFailure::Malformed));
     }
     let hash = digest(presented);
