@@ -9,7 +9,6 @@ use super::auth::Auth;
 use super::cases::{BodyErrors, CommonErrors};
 use super::AppState;
 use crate::api::error::{ApiError, Problem};
-use crate::app::accounts::User;
 use crate::domain::code_lists::{self as lists, CodeList};
 use crate::domain::ids::NodeId;
 use crate::domain::roles::{Permission, Role};
@@ -114,8 +113,12 @@ pub struct Me {
     pub user_id: crate::domain::ids::UserId,
     /// Login name.
     pub username: String,
+    /// The name shown to colleagues.
+    pub display_name: String,
     /// Role.
     pub role: Role,
+    /// The console language the user chose; absent: the browser's.
+    pub language: Option<crate::domain::i18n::Lang>,
     /// This node.
     pub node: NodeId,
     /// Agency running this node.
@@ -131,34 +134,20 @@ pub struct Me {
 #[get("/me")]
 pub async fn me(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReadOwnAccount)?;
+    let account = state
+        .app()
+        .account(auth.0.user_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated("the account is gone"))?;
     Ok(HttpResponse::Ok().json(Me {
         user_id: auth.0.user_id,
-        username: auth.0.username.clone(),
-        role: auth.0.role,
+        username: account.username,
+        display_name: account.display_name,
+        role: account.role,
+        language: account.language,
         node: state.ctx.node,
         agency: state.agency.clone(),
     }))
-}
-
-/// The node's user accounts.
-#[derive(Serialize, ToSchema)]
-pub struct UserList {
-    /// Every account, by username.
-    pub items: Vec<User>,
-}
-
-/// List the node's user accounts (administrators only). Accounts and tokens
-/// are managed with `passerelle users …` and `passerelle tokens …`.
-#[utoipa::path(
-    tag = "admin",
-    responses((status = 200, description = "Every account", body = UserList), CommonErrors),
-    security(("bearer" = []), ("session" = []))
-)]
-#[get("/users")]
-pub async fn list_users(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    auth.require(Permission::ListUsers)?;
-    let items = state.app().users().await?;
-    Ok(HttpResponse::Ok().json(UserList { items }))
 }
 
 /// Health or readiness status.

@@ -42,6 +42,7 @@ pub async fn language(
 }
 pub mod meta;
 pub mod session;
+pub mod users;
 
 use crate::domain::problem::ProblemCode;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
@@ -283,7 +284,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(session::sign_out)
                 .service(session::sign_out_everywhere)
                 .service(session::change_password)
-                .service(meta::list_users)
+                .service(users::list_users)
+                .service(users::create_user)
+                .service(users::change_user)
+                .service(users::reset_password)
+                .service(users::revoke_credentials)
+                .service(users::set_language)
                 .service(cases::create_case)
                 .service(cases::list_cases)
                 .service(cases::get_case)

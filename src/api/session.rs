@@ -16,6 +16,8 @@ use super::case_views::{BodyErrors, CommonErrors};
 use super::{utc, AppState};
 use crate::api::error::{ApiError, Problem};
 use crate::app::sign_in::{csrf_token, PasswordRefusal, SignInRefusal};
+use crate::domain::i18n::Lang;
+use crate::domain::ids::NodeId;
 use crate::domain::problem::ProblemCode;
 use crate::domain::roles::Role;
 use crate::domain::sign_in::MAX_PASSWORD;
@@ -42,8 +44,17 @@ pub struct SignIn {
 pub struct SessionView {
     /// The account's username.
     pub username: String,
+    /// The name shown to colleagues.
+    pub display_name: String,
     /// Its role.
     pub role: Role,
+    /// The console language the user chose (`PUT /api/v1/me/language`);
+    /// absent: none yet, the browser's is used.
+    pub language: Option<Lang>,
+    /// This node.
+    pub node: NodeId,
+    /// The agency running it.
+    pub agency: String,
     /// The token to send in `X-CSRF-Token` with every request that changes something.
     pub csrf_token: String,
     /// Idle minutes after which the session ends.
@@ -129,7 +140,11 @@ pub async fn sign_in(
             ))
             .json(SessionView {
                 username: s.username,
+                display_name: s.display_name,
                 role: s.role,
+                language: s.language,
+                node: state.ctx.node,
+                agency: state.agency.clone(),
                 csrf_token: s.csrf_token,
                 idle_minutes: limits.idle.num_minutes(),
             })),
@@ -171,9 +186,18 @@ pub async fn current(
         .cookie(COOKIE)
         .map(|c| c.value().to_owned())
         .ok_or(ApiError::Unauthenticated("not signed in with a session"))?;
+    let account = state
+        .app()
+        .account(auth.0.user_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated("the account is gone"))?;
     Ok(HttpResponse::Ok().json(SessionView {
-        username: auth.0.username.clone(),
-        role: auth.0.role,
+        username: account.username,
+        display_name: account.display_name,
+        role: account.role,
+        language: account.language,
+        node: state.ctx.node,
+        agency: state.agency.clone(),
         csrf_token: csrf_token(&token),
         idle_minutes: state.session_limits.idle.num_minutes(),
     }))

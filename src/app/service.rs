@@ -270,4 +270,33 @@ impl App {
             })
             .await
     }
+
+    /// Like [`App::audited`] for a use case that may refuse: the caller's
+    /// entry is written only when it succeeds (a refusal is audited as one
+    /// by the API adapter).
+    pub async fn audited_unless_refused<T, R, F>(
+        &self,
+        caller: Caller,
+        f: F,
+    ) -> Result<Result<T, R>, DbError>
+    where
+        F: FnOnce(&mut crate::store::AnyConnection) -> Result<Result<T, R>, DbError>
+            + Send
+            + 'static,
+        T: Send + 'static,
+        R: Send + 'static,
+    {
+        self.db
+            .write(move |c| {
+                let out = f(c)?;
+                if out.is_ok() {
+                    super::audit::record(
+                        c,
+                        user_entry(kinds::API_ACTION, &caller.principal, caller.action),
+                    )?;
+                }
+                Ok(out)
+            })
+            .await
+    }
 }

@@ -48,6 +48,7 @@ pub struct NewSession {
     pub username: String,
     pub display_name: String,
     pub role: Role,
+    pub language: Option<crate::domain::i18n::Lang>,
 }
 
 /// Why a sign-in was refused.
@@ -207,6 +208,7 @@ impl App {
                     username: user.username,
                     display_name: user.display_name,
                     role: user.role,
+                    language: user.language,
                 }))
             })
             .await

@@ -25,6 +25,10 @@ pub fn french(code: &str, field: &str) -> Option<String> {
         ),
         "unknown" => format!("Le champ {f} ne désigne rien de connu."),
         "duplicate" => format!("Le champ {f} contient un doublon."),
+        "taken" => format!("La valeur du champ {f} est déjà prise."),
+        "own_account" => format!(
+            "Le champ {f} ne peut pas être changé sur son propre compte (un autre administrateur le fera)."
+        ),
         "control_characters" => format!("Le champ {f} contient des caractères de contrôle."),
         "unknown_crossing_point" => format!(
             "Le champ {f} ne désigne pas un point de passage actif (GET /api/v1/crossing-points)."

@@ -28,8 +28,19 @@
 //!
 //! This module is pure: no I/O, no global state, only `std`.
 
-/// A language of the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// A language of the API: `en` or `fr`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Lang {
     /// English, the default.
     #[default]
@@ -44,6 +55,15 @@ impl Lang {
         match self {
             Lang::En => "en",
             Lang::Fr => "fr",
+        }
+    }
+
+    /// `en` or `fr`, or nothing.
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s {
+            "en" => Some(Lang::En),
+            "fr" => Some(Lang::Fr),
+            _ => None,
         }
     }
 

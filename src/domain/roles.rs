@@ -112,6 +112,8 @@ pub enum Permission {
     TransitionCase,
     /// List the node's user accounts.
     ListUsers,
+    /// Create, change and disable accounts, reset passwords, revoke credentials.
+    ManageUsers,
     /// See the messages exchanged with the other node about a case.
     ReadCaseMessages,
     /// Watch and repair the exchange: all messages, alerts, retrying suspended messages.
@@ -168,6 +170,7 @@ pub const MATRIX: &[(Permission, &[Role])] = &[
         &[Caseworker, Supervisor, Liaison],
     ),
     (Permission::ListUsers, &[Admin]),
+    (Permission::ManageUsers, &[Admin]),
     (Permission::ReadCaseMessages, &[Caseworker, Supervisor]),
     (Permission::ManageExchange, &[Admin]),
     (Permission::ReviewExchange, &[JtwgReviewer, Admin]),
@@ -220,6 +223,7 @@ mod tests {
             Permission::ReadTimeline,
             Permission::TransitionCase,
             Permission::ListUsers,
+            Permission::ManageUsers,
             Permission::ReadCaseMessages,
             Permission::ManageExchange,
             Permission::ReviewExchange,

@@ -16,6 +16,7 @@ pub struct UserRow {
     pub agency: String,
     pub disabled: bool,
     pub created_at: NaiveDateTime,
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

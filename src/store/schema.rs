@@ -10,6 +10,7 @@ diesel::table! {
         agency -> Text,
         disabled -> Bool,
         created_at -> Timestamp,
+        language -> Nullable<Text>,
     }
 }
 

@@ -14,6 +14,7 @@ use diesel::prelude::*;
 use super::models::{TokenRow, UserRow};
 use super::schema::{api_tokens, users};
 use super::{AnyConnection, DbError};
+use crate::domain::i18n::Lang;
 use crate::domain::ids::{TokenId, UserId};
 use crate::domain::roles::Role;
 
@@ -48,6 +49,8 @@ pub struct User {
     #[serde(serialize_with = "utc_instant")]
     #[schema(value_type = chrono::DateTime<chrono::Utc>)]
     pub created_at: NaiveDateTime,
+    /// The console's language the user chose; absent: the browser's.
+    pub language: Option<Lang>,
 }
 
 /// Serialises a stored (naive, UTC) timestamp as an RFC 3339 UTC instant.
@@ -144,6 +147,7 @@ pub(crate) fn to_user(row: UserRow) -> Result<User, DbError> {
         agency: row.agency,
         disabled: row.disabled,
         created_at: row.created_at,
+        language: row.language.as_deref().and_then(Lang::parse),
     })
 }
 
@@ -170,6 +174,7 @@ pub fn create_user(
         agency: agency.to_owned(),
         disabled: false,
         created_at: now,
+        language: None,
     };
     match diesel::insert_into(users::table).values(&row).execute(conn) {
         Ok(_) => Ok(to_user(row)?),
@@ -206,6 +211,67 @@ pub fn set_disabled(
         return Err(UserError::UnknownUser(username.to_owned()));
     }
     Ok(())
+}
+
+/// One account by id.
+pub fn user_by_id(conn: &mut AnyConnection, id: UserId) -> Result<Option<User>, DbError> {
+    users::table
+        .find(id.to_string())
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(to_user)
+        .transpose()
+}
+
+/// Changes an account's display name, role or disabled flag (what is `Some`).
+pub fn update_user(
+    conn: &mut AnyConnection,
+    id: UserId,
+    display_name: Option<&str>,
+    role: Option<Role>,
+    disabled: Option<bool>,
+) -> Result<(), DbError> {
+    let id = id.to_string();
+    if let Some(name) = display_name {
+        diesel::update(users::table.find(&id))
+            .set(users::display_name.eq(name))
+            .execute(conn)?;
+    }
+    if let Some(role) = role {
+        diesel::update(users::table.find(&id))
+            .set(users::role.eq(role.as_str()))
+            .execute(conn)?;
+    }
+    if let Some(disabled) = disabled {
+        diesel::update(users::table.find(&id))
+            .set(users::disabled.eq(disabled))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Remembers the console language a user chose.
+pub fn set_language(conn: &mut AnyConnection, id: UserId, lang: Lang) -> Result<(), DbError> {
+    diesel::update(users::table.find(id.to_string()))
+        .set(users::language.eq(Some(lang.as_str())))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Revokes every live API token of a user; how many there were.
+pub fn revoke_tokens_of(
+    conn: &mut AnyConnection,
+    id: UserId,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        api_tokens::table
+            .filter(api_tokens::user_id.eq(id.to_string()))
+            .filter(api_tokens::revoked_at.is_null()),
+    )
+    .set(api_tokens::revoked_at.eq(Some(now)))
+    .execute(conn)?)
 }
 
 /// How a secret (an API or a session token) is stored: its SHA-256, hex.

@@ -22,3 +22,4 @@ mod session;
 mod slowlink;
 mod sop;
 mod spec;
+mod users;

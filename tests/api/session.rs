@@ -12,7 +12,7 @@ use crate::helpers::*;
 const PASSWORD: &str = "a long enough passphrase";
 
 /// Gives the demo caseworker a password (as `passerelle users set-password` does).
-fn with_password(n: &TestNode, username: &str, password: &str) {
+pub(crate) fn with_password(n: &TestNode, username: &str, password: &str) {
     let (u, p) = (username.to_owned(), password.to_owned());
     n.db.write_blocking(move |c| passerelle::app::sign_in::set_password(c, &u, &p, now()))
         .unwrap()
@@ -20,12 +20,12 @@ fn with_password(n: &TestNode, username: &str, password: &str) {
 }
 
 /// A signed-in console session: its cookie and CSRF token.
-struct Session {
-    cookie: String,
-    csrf: String,
+pub(crate) struct Session {
+    pub cookie: String,
+    pub csrf: String,
 }
 
-async fn sign_in(n: &TestNode, username: &str, password: &str) -> reqwest::Response {
+pub(crate) async fn sign_in(n: &TestNode, username: &str, password: &str) -> reqwest::Response {
     n.anonymous(Method::POST, "/api/v1/session")
         .json(&json!({ "username": username, "password": password }))
         .send()
@@ -33,7 +33,7 @@ async fn sign_in(n: &TestNode, username: &str, password: &str) -> reqwest::Respo
         .unwrap()
 }
 
-async fn signed_in(n: &TestNode, username: &str, password: &str) -> Session {
+pub(crate) async fn signed_in(n: &TestNode, username: &str, password: &str) -> Session {
     let res = sign_in(n, username, password).await;
     assert_eq!(res.status(), StatusCode::OK);
     let set = res
@@ -55,7 +55,7 @@ async fn signed_in(n: &TestNode, username: &str, password: &str) -> Session {
     }
 }
 
-fn with_cookie(n: &TestNode, method: Method, path: &str, s: &Session) -> Call {
+pub(crate) fn with_cookie(n: &TestNode, method: Method, path: &str, s: &Session) -> Call {
     n.anonymous(method, path).header("Cookie", &s.cookie)
 }
 
