@@ -333,12 +333,15 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             "NAPTIP"
         };
         println!(
-            "{name} ({node}, {agency}): API {}  (CA: {})",
+            "{name} ({node}, {agency}): console {}/  API {}/api/v1  (CA: {})",
+            app.api_url(),
             app.api_url(),
             pki::node_files(&opts.certs, node).ca_cert.display()
         );
+        println!("  {:<14} {:<22} {:<22} API token", "role", "username", "console password");
         for role in Role::ALL {
             let username = format!("demo-{}", role.as_str().replace('_', "-"));
+            let password = crate::app::sign_in::random_password()?;
             let token = app
                 .db()
                 .write_blocking(|c| {
@@ -352,10 +355,18 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
                             now,
                         )?;
                     }
+                    crate::app::sign_in::set_password(c, &username, &password, now)?
+                        .map_err(|e| users::UserError::Invalid(e.message))?;
                     users::issue_token(c, &username, "demo", 7, now)
                 })
                 .context("cannot create the demo users")?;
-            println!("  {:<14} {:<22} {}", role.as_str(), username, token.secret);
+            println!(
+                "  {:<14} {:<22} {:<22} {}",
+                role.as_str(),
+                username,
+                password,
+                token.secret
+            );
             tokens.insert(role, token.secret);
         }
         nodes.push(DemoNode {
@@ -554,7 +565,10 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         }
     } else {
         println!(
-            "\nThe nodes keep serving; try for example\n  curl --cacert {} -H 'Authorization: Bearer {}' {}/api/v1/cases\nSwagger UI: {}/swagger-ui/   Ctrl-C stops.",
+            "\nThe nodes keep serving. Sign in to a console (Niamey {}/ or Abuja {}/) with a username and console password above; \
+             the browser will warn about the development certificate.\nOr try for example\n  curl --cacert {} -H 'Authorization: Bearer {}' {}/api/v1/cases\nSwagger UI: {}/swagger-ui/   Ctrl-C stops.",
+            ne.url,
+            ng.url,
             pki::node_files(&opts.certs, NodeId::NeAnltp).ca_cert.display(),
             ne.tokens[&Role::Supervisor],
             ne.url,

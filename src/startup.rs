@@ -146,6 +146,7 @@ impl Application {
             app.service(
                 SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", spec.clone()),
             )
+            .configure(api::console::configure)
             .default_service(web::to(api::unrouted))
             .wrap(ErrorHandlers::new().default_handler(problem_fallback))
             .wrap(from_fn(api::auth::authenticate))

@@ -64,6 +64,31 @@ fn view(list: &'static CodeList) -> CodeListView {
     }
 }
 
+/// The types of message between the nodes, as a code list (labels for
+/// the exchange log and the statistics).
+fn message_types() -> CodeListView {
+    use crate::domain::i18n::Lang;
+    use crate::domain::message_type::MessageType;
+    let lang = crate::api::error::current_lang();
+    let (title_en, title_fr) = ("Message between the nodes", "Message entre les nœuds");
+    CodeListView {
+        id: "message_type",
+        version: 1,
+        title: lang.pick(title_en, title_fr),
+        title_en,
+        title_fr,
+        entries: MessageType::ALL
+            .iter()
+            .map(|t| CodeEntryView {
+                code: t.as_str(),
+                label: t.label(lang),
+                en: t.label(Lang::En),
+                fr: t.label(Lang::Fr),
+            })
+            .collect(),
+    }
+}
+
 /// All code lists.
 #[derive(Serialize, ToSchema)]
 pub struct CodeLists {
@@ -81,7 +106,11 @@ pub struct CodeLists {
 pub async fn code_lists(auth: Auth) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReadCodeLists)?;
     Ok(HttpResponse::Ok().json(CodeLists {
-        lists: lists::CODE_LISTS.iter().map(view).collect(),
+        lists: lists::CODE_LISTS
+            .iter()
+            .map(view)
+            .chain(std::iter::once(message_types()))
+            .collect(),
     }))
 }
 
@@ -99,6 +128,9 @@ pub async fn code_lists(auth: Auth) -> Result<HttpResponse, ApiError> {
 #[get("/code-lists/{list}")]
 pub async fn code_list(auth: Auth, list: web::Path<String>) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReadCodeLists)?;
+    if list.as_str() == "message_type" {
+        return Ok(HttpResponse::Ok().json(message_types()));
+    }
     let list = lists::list(&list).ok_or_else(|| {
         ApiError::Refused(ProblemCode::NotFound, format!("no code list `{list}`"))
     })?;

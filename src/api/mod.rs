@@ -8,6 +8,7 @@ pub mod audit_log;
 pub mod auth;
 pub mod case_reports;
 pub mod case_views;
+pub mod console;
 pub mod cases;
 pub mod consent;
 pub mod convergence;

@@ -184,7 +184,7 @@ pub const MATRIX: &[(Permission, &[Role])] = &[
     (Permission::ReportOutcomes, &[Caseworker, Supervisor]),
     (
         Permission::ReadDirectory,
-        &[Caseworker, Supervisor, Liaison],
+        &[Caseworker, Supervisor, Liaison, Admin],
     ),
     (Permission::ManageDirectory, &[Supervisor, Admin]),
     (Permission::ManageCrossingPoints, &[Admin]),
