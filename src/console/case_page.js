@@ -129,8 +129,9 @@ function planView(hp) {
 export async function casePageScreen(ctx, id) {
   const role = ctx.session.role;
   const full = role === 'caseworker' || role === 'supervisor';
-  const section = h('div', {});
-  const notice = h('div', { 'aria-live': 'polite' });
+  // `data-loads` counts the reloads (after each step): tests wait on it.
+  const section = h('div', { class: 'case-page', 'data-loads': '0' });
+  const notice = h('div', { 'aria-live': 'polite', id: 'case-notice' });
 
   async function reload(message, isError) {
     const [res, events, messages, reports, points] = await Promise.all([
@@ -150,6 +151,7 @@ export async function casePageScreen(ctx, id) {
       try {
         await run(etag);
         const fresh = (await api.call('GET', `/cases/${id}`)).data;
+        document.querySelector('main > .flash')?.remove();
         await reload(t('case.done', { state: label('case_state', fresh.state) }));
       } catch (p) {
         if (p.status === 412 || p.code === 'version_conflict' || p.code === 'precondition_failed') {
@@ -225,19 +227,19 @@ export async function casePageScreen(ctx, id) {
       planSection = h('section', { class: 'card' }, h('h2', {}, t('plan.title')), planView(hp),
         pending ? h('p', { class: 'actions' },
           h('button', {
-            type: 'button', class: 'primary',
+            type: 'button', class: 'primary', 'data-plan': 'accept',
             onclick: async () => {
               const p = await act((tag) => api.call('POST', `/cases/${id}/handover/acceptance`, { etag: tag }));
               if (p) mount(negotiate, h('p', { class: 'error', role: 'alert' }, problemText(p)));
             },
           }, t('plan.accept')), ' ',
           h('button', {
-            type: 'button', class: 'secondary',
+            type: 'button', class: 'secondary', 'data-plan': 'counter',
             onclick: async () => {
               const pf = await planFields(hp.plan);
               const status = h('p', { class: 'error', role: 'alert', hidden: true });
               const form = h('form', {
-                class: 'card',
+                class: 'card plan-form',
                 onsubmit: async (e) => {
                   e.preventDefault();
                   const p = await act((tag) => api.call('POST', `/cases/${id}/handover/counter-proposal`, { body: pf.value(), etag: tag }));
@@ -279,8 +281,9 @@ export async function casePageScreen(ctx, id) {
       timelineView(events),
       messages ? messagesView(messages) : null,
       withdraw);
+    section.dataset.loads = String(Number(section.dataset.loads) + 1);
   }
-  await reload(ctx.flash);
+  await reload();
   return h('div', {}, section);
 }
 

@@ -2,9 +2,11 @@
 //! test (SQLite by default; PostgreSQL with `PASSERELLE_TEST_BACKEND=postgres`).
 
 mod audit;
+mod browser;
 mod certs;
 mod cli;
 mod concurrency;
+mod console;
 mod contract;
 mod convergence;
 mod exchange;
