@@ -11,8 +11,10 @@ export function whenSignedOut(fn) { onSignedOut = fn; }
 
 /** An `application/problem+json` answer: status, stable code, title, field errors. */
 export class Problem extends Error {
-  constructor(status, body) {
+  constructor(status, body, retryAfter = null) {
     super(body.title || `HTTP ${status}`);
+    /** Seconds to wait (the Retry-After header), if the server said. */
+    this.retryAfter = retryAfter;
     this.status = status;
     this.code = body.code || 'network_error';
     this.title = body.title || '';
@@ -55,7 +57,8 @@ export async function call(method, path, opts = {}) {
   if (!res.ok) {
     let body = {};
     try { body = await res.json(); } catch { /* not JSON */ }
-    const problem = new Problem(res.status, body);
+    const wait = Number(res.headers.get('Retry-After'));
+    const problem = new Problem(res.status, body, Number.isFinite(wait) && wait > 0 ? wait : null);
     if (res.status === 401 && path !== '/session') onSignedOut(problem);
     throw problem;
   }

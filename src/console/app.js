@@ -122,9 +122,7 @@ function signInError(p) {
 }
 
 function retryAfter(p) {
-  const m = /until (\S+)$/.exec(p.detail || '');
-  if (m) return Math.max(1, Math.round((Date.parse(m[1]) - Date.now()) / 1000));
-  return 1;
+  return p.retryAfter || 1;
 }
 
 async function startSession(session) {
@@ -160,7 +158,7 @@ function shell(active, content) {
       h('span', { class: 'who' }, `${s.display_name} · ${t(`role.${s.role}`)} · ${t(`node.${s.node}`)}`),
       langButton(),
       h('button', { type: 'button', class: 'link', onclick: () => signOut(false) }, t('signout'))),
-    h('nav', { 'aria-label': t('nav.label') }, h('ul', {}, links)),
+    h('nav', { class: 'main-nav', 'aria-label': t('nav.label') }, h('ul', {}, links)),
     h('main', { id: 'main', tabindex: '-1' }, ctx.flash ? h('p', { class: 'flash', role: 'status' }, ctx.flash) : null, content),
   ];
 }
