@@ -338,7 +338,10 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             app.api_url(),
             pki::node_files(&opts.certs, node).ca_cert.display()
         );
-        println!("  {:<14} {:<22} {:<22} API token", "role", "username", "console password");
+        println!(
+            "  {:<14} {:<22} {:<22} API token",
+            "role", "username", "console password"
+        );
         for role in Role::ALL {
             let username = format!("demo-{}", role.as_str().replace('_', "-"));
             let password = crate::app::sign_in::random_password()?;

@@ -79,7 +79,8 @@ pub struct CredentialsRevoked {
 #[serde(deny_unknown_fields)]
 pub struct LanguageChoice {
     /// `en` or `fr`.
-    pub language: Lang,
+    #[schema(value_type = Lang)]
+    pub language: String,
 }
 
 fn refused(r: AccountRefusal) -> ApiError {
@@ -264,6 +265,7 @@ pub async fn revoke_credentials(
     request_body = LanguageChoice,
     responses(
         (status = 204, description = "Remembered"),
+        (status = 422, description = "Not `en` or `fr` (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
         BodyErrors,
         CommonErrors
     ),
@@ -277,9 +279,16 @@ pub async fn set_language(
     body: web::Json<LanguageChoice>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReadOwnAccount)?;
+    let language = Lang::parse(&body.into_inner().language).ok_or_else(|| {
+        ApiError::Validation(vec![crate::domain::FieldError::new(
+            "language",
+            "invalid_value",
+            "the language is `en` or `fr`",
+        )])
+    })?;
     state
         .app()
-        .set_language(caller(&req, &auth, None), body.into_inner().language)
+        .set_language(caller(&req, &auth, None), language)
         .await?;
     audited(&req);
     Ok(HttpResponse::NoContent().finish())

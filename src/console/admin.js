@@ -2,14 +2,14 @@
 // other node (retry a suspended one), alerts, crossing points and this
 // side's directory (shelter places).
 
-import { h, mount, field, select, showFieldErrors } from './dom.js';
+import { h, mount, field, select, showFieldErrors, scrollable } from './dom.js';
 import * as api from './api.js';
 import { t, when, problemText } from './i18n.js';
 
 const ROLES = ['caseworker', 'supervisor', 'liaison', 'jtwg_reviewer', 'admin'];
 
-function table(headers, rows) {
-  return h('div', { class: 'scroll' }, h('table', {},
+function table(label, headers, rows) {
+  return scrollable(label, h('table', {},
     h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))),
     h('tbody', {}, rows)));
 }
@@ -87,7 +87,7 @@ export async function usersScreen(ctx) {
   h('button', { type: 'submit' }, t('admin.create')));
 
   return h('section', {}, h('h1', {}, t('admin.users')), status,
-    table([t('admin.username'), t('admin.role'), t('admin.status'), t('case.opened'), ''], rows), form);
+    table(t('admin.users'), [t('admin.username'), t('admin.role'), t('admin.status'), t('case.opened'), ''], rows), form);
 }
 
 export async function messagesScreen() {
@@ -96,7 +96,7 @@ export async function messagesScreen() {
   const out = h('div', {});
   async function show() {
     const list = await api.get('/admin/messages', { status: filter.value || undefined, limit: 200 });
-    mount(out, table([t('case.msg.seq'), t('case.msg.type'), t('case.direction'), t('case.msg.at'), t('admin.status'), ''],
+    mount(out, table(t('admin.messages'), [t('case.msg.seq'), t('case.msg.type'), t('case.direction'), t('case.msg.at'), t('admin.status'), ''],
       list.items.map((m) => h('tr', {},
         h('td', {}, m.seq), h('td', {}, m.message_type_label), h('td', {}, t(`direction.${m.direction}`)),
         h('td', {}, when(m.at)),
@@ -140,7 +140,7 @@ export async function crossingsScreen(ctx) {
   h('div', { class: 'field inline' }, f.active, h('label', { for: 'point-active' }, t('admin.active_point'))),
   status, h('button', { type: 'submit' }, t('admin.save_point')));
   return h('section', {}, h('h1', {}, t('admin.crossings')),
-    table([t('admin.code'), t('admin.name_en'), t('admin.name_fr'), t('admin.active_point'), ''], list.items.map((p) => h('tr', {},
+    table(t('admin.crossings'), [t('admin.code'), t('admin.name_en'), t('admin.name_fr'), t('admin.active_point'), ''], list.items.map((p) => h('tr', {},
       h('td', {}, p.code), h('td', {}, p.name_en), h('td', {}, p.name_fr), h('td', {}, t(p.active ? 'yes' : 'no')),
       h('td', {}, h('button', { type: 'button', class: 'secondary', onclick: () => edit(p) }, t('open')))))),
     form);
@@ -162,5 +162,5 @@ export async function directoryScreen() {
       }, t('admin.set_places'))));
   })));
   return h('section', {}, h('h1', {}, t('admin.directory')), h('p', {}, t('admin.places')), status,
-    table([t('admin.organization'), t('admin.shelter'), ...KINDS.map((k) => t(`admin.places_${k}`)), ''], rows));
+    table(t('admin.directory'), [t('admin.organization'), t('admin.shelter'), ...KINDS.map((k) => t(`admin.places_${k}`)), ''], rows));
 }

@@ -2,7 +2,7 @@
 // next steps the caller may take, the handover plan, reports, the
 // timeline and each message's delivery.
 
-import { h, mount, field, checkboxes, select, showFieldErrors } from './dom.js';
+import { h, mount, field, checkboxes, select, showFieldErrors, scrollable } from './dom.js';
 import * as api from './api.js';
 import { t, label, options, when, day, today, problemText } from './i18n.js';
 
@@ -404,7 +404,7 @@ function timelineView(events) {
 
 function messagesView(messages) {
   return h('section', { class: 'card' }, h('h2', {}, t('case.messages')),
-    h('table', {},
+    scrollable(t('case.messages'), h('table', {},
       h('thead', {}, h('tr', {},
         h('th', { scope: 'col' }, t('case.msg.seq')),
         h('th', { scope: 'col' }, t('case.msg.type')),
@@ -416,5 +416,5 @@ function messagesView(messages) {
         h('td', {}, m.message_type_label),
         h('td', {}, t(`direction.${m.direction}`)),
         h('td', {}, when(m.at)),
-        h('td', {}, h('span', { class: `badge status-${m.status}` }, t(`status.${m.status}`))))))));
+        h('td', {}, h('span', { class: `badge status-${m.status}` }, t(`status.${m.status}`)))))))));
 }

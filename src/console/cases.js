@@ -1,6 +1,6 @@
 // The case list (filters, search, pages) and the supervisors' decisions.
 
-import { h, mount, field, select } from './dom.js';
+import { h, mount, field, select, scrollable } from './dom.js';
 import * as api from './api.js';
 import { t, label, options, when } from './i18n.js';
 
@@ -17,13 +17,13 @@ function caseRow(c) {
 }
 
 function caseTable(items) {
-  return h('table', {},
+  return scrollable(t('cases.title'), h('table', {},
     h('thead', {}, h('tr', {},
       h('th', { scope: 'col' }, t('cases.reference')),
       h('th', { scope: 'col' }, t('cases.direction')),
       h('th', { scope: 'col' }, t('cases.state')),
       h('th', { scope: 'col' }, t('cases.updated')))),
-    h('tbody', {}, items.map(caseRow)));
+    h('tbody', {}, items.map(caseRow))));
 }
 
 const REFERENCE = /^[A-Z]{2}-\d{4}-[A-Z0-9]{6}$/;

@@ -33,6 +33,11 @@ export function mount(el, ...children) {
   append(el, children);
 }
 
+/** A region that scrolls sideways on a narrow screen, reachable by keyboard. */
+export function scrollable(label, child) {
+  return h('div', { class: 'scroll', tabindex: '0', role: 'region', 'aria-label': label }, child);
+}
+
 let ids = 0;
 /** A fresh element id. */
 export function uid(prefix = 'f') {

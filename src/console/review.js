@@ -3,7 +3,7 @@
 // downloadable as CSV from the API. No personal data reaches this screen:
 // the API's review operations hold none.
 
-import { h } from './dom.js';
+import { h, scrollable } from './dom.js';
 import * as api from './api.js';
 import { t, label, when } from './i18n.js';
 
@@ -19,8 +19,8 @@ function csvLink(path, q, name) {
 function bars(title, rows, keyLabel) {
   const max = Math.max(1, ...rows.map((r) => r.count || 0));
   const rowH = 26;
-  const labelW = 210;
-  const width = 560;
+  const labelW = 300;
+  const width = 660;
   const svg = h('svg:svg', {
     viewBox: `0 0 ${width} ${rows.length * rowH + 4}`, role: 'img', 'aria-label': title, class: 'chart',
   }, rows.map((r, i) => {
@@ -41,7 +41,7 @@ function bars(title, rows, keyLabel) {
 function timings(rows) {
   const fmt = (v) => (v === null || v === undefined ? '' : v.toFixed(1));
   return h('section', { class: 'card' }, h('h2', {}, t('review.timings')),
-    h('table', {},
+    scrollable(t('review.timings'), h('table', {},
       h('thead', {}, h('tr', {},
         h('th', { scope: 'col' }, t('review.step')), h('th', { scope: 'col' }, t('review.count')),
         h('th', { scope: 'col' }, t('review.median')), h('th', { scope: 'col' }, t('review.p90')))),
@@ -49,7 +49,7 @@ function timings(rows) {
         h('td', {}, t(`step.${r.step}`)),
         h('td', {}, r.suppressed ? t('review.suppressed') : r.count),
         h('td', {}, r.suppressed ? t('review.suppressed') : fmt(r.median_hours)),
-        h('td', {}, r.suppressed ? t('review.suppressed') : fmt(r.p90_hours)))))));
+        h('td', {}, r.suppressed ? t('review.suppressed') : fmt(r.p90_hours))))))));
 }
 
 /** A statistics key `direction/code` in words. */
@@ -71,9 +71,9 @@ async function statistics(q) {
   ];
 }
 
-function table(headers, rows) {
+function table(label, headers, rows) {
   if (!rows.length) return h('p', {}, t('review.empty'));
-  return h('div', { class: 'scroll' }, h('table', {},
+  return scrollable(label, h('table', {},
     h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))),
     h('tbody', {}, rows.map((r) => h('tr', {}, r.map((c) => h('td', {}, c ?? '')))))));
 }
@@ -82,7 +82,7 @@ async function exchange(q) {
   const log = await api.get('/jtwg/exchange', q);
   return [
     h('p', {}, csvLink('/jtwg/exchange', q, 'exchange.csv')),
-    table([t('review.index'), t('review.at'), t('review.kind'), t('review.direction'), t('review.type'), t('review.seq'), t('review.outcome')],
+    table(t('review.exchange'), [t('review.index'), t('review.at'), t('review.kind'), t('review.direction'), t('review.type'), t('review.seq'), t('review.outcome')],
       log.items.map((e) => [e.index, when(e.at), e.kind, e.direction, label('message_type', e.message_type), e.seq, e.outcome])),
   ];
 }
@@ -93,7 +93,7 @@ async function reconciliation(q) {
     r.peer_reachable ? null : h('p', { class: 'error', role: 'alert' }, t('review.peer_unreachable')),
     h('p', {}, Object.entries(r.counts).map(([k, n]) => h('span', { class: `badge recon-${k}` }, `${k}: ${n}`))),
     h('p', {}, csvLink('/jtwg/reconciliation', q, 'reconciliation.csv')),
-    table([t('review.seq'), t('review.type'), t('review.direction'), t('review.status')],
+    table(t('review.reconciliation'), [t('review.seq'), t('review.type'), t('review.direction'), t('review.status')],
       r.rows.map((x) => [x.seq, label('message_type', x.message_type), `${x.sender} → ${x.receiver}`, x.status])),
   ];
 }
@@ -102,7 +102,7 @@ async function checkpoints(q) {
   const c = await api.get('/jtwg/checkpoints', q);
   return [
     h('p', {}, csvLink('/jtwg/checkpoints', q, 'checkpoints.csv')),
-    table([t('review.origin'), t('review.size'), t('review.signed_at'), t('review.cosigned_by'), t('review.root')],
+    table(t('review.checkpoints'), [t('review.origin'), t('review.size'), t('review.signed_at'), t('review.cosigned_by'), t('review.root')],
       c.items.map((x) => [x.origin, x.size, when(x.signed_at), x.cosigned_by.length ? x.cosigned_by.join(', ') : t('review.not_cosigned'), x.root.slice(0, 16)])),
   ];
 }

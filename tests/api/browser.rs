@@ -64,6 +64,10 @@ fn node_config(n: &TestNode) -> Value {
 /// once it has passed, after checking the console's API exchanges.
 pub async fn run_scenario(script: &str, nodes: &[(&str, &TestNode)], extra: Value) {
     require_browser();
+    // One browser at a time: on two cores, several Chromiums beside the
+    // rest of the suite make every step slow.
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = ONE_AT_A_TIME.lock().await;
     let work = tempfile::tempdir().unwrap();
     let exchanges = work.path().join("exchanges.json");
     let config = json!({
@@ -112,9 +116,11 @@ pub async fn run_scenario(script: &str, nodes: &[(&str, &TestNode)], extra: Valu
         String::from_utf8_lossy(&out.stderr)
     );
     // Every request the console made keeps the spec's word.
-    let recorded: Vec<Value> =
-        serde_json::from_slice(&std::fs::read(&exchanges).unwrap()).unwrap();
-    assert!(!recorded.is_empty(), "the scenario recorded no API exchange");
+    let recorded: Vec<Value> = serde_json::from_slice(&std::fs::read(&exchanges).unwrap()).unwrap();
+    assert!(
+        !recorded.is_empty(),
+        "the scenario recorded no API exchange"
+    );
     for x in &recorded {
         let url = reqwest::Url::parse(x["url"].as_str().unwrap()).unwrap();
         let body = x["request_body"].as_str().map(str::as_bytes);

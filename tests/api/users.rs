@@ -189,7 +189,8 @@ async fn a_user_chooses_a_language_and_it_is_remembered() {
         .send()
         .await
         .unwrap();
-    assert!(res.status().is_client_error());
+    let p = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(p["errors"][0]["field"], "language");
     let res = with_cookie(&n, Method::PUT, "/api/v1/me/language", &s)
         .header("X-CSRF-Token", &s.csrf)
         .json(&json!({ "language": "fr" }))

@@ -72,7 +72,16 @@ export async function signIn(browser, name, role, opts = {}) {
   await page.fill('input[name=password]', n.users[role].password);
   await page.click('form.signin button[type=submit]');
   await page.waitForSelector('header.top .who');
+  if (opts.lang) await useLanguage(page, opts.lang);
   return page;
+}
+
+/** Switches the console to `lang` with its button if it is in the other one (the choice is remembered per user). */
+export async function useLanguage(page, lang) {
+  if (await page.evaluate(() => document.documentElement.lang) !== lang) {
+    await page.click('header.top button.lang');
+    await page.waitForFunction((l) => document.documentElement.lang === l, lang);
+  }
 }
 
 /** Browser errors other than the API refusals the console handles itself. */
