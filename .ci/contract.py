@@ -87,14 +87,15 @@ def start_demo(tmp):
         text = out.read()
         if "Ctrl-C" not in text:
             continue
-        # One block per node: "Niamey (...): API https://... (CA: ...)" then
-        # a line per role with its token.
+        # One block per node: "Niamey (...): console https://.../  API ...
+        # (CA: ...)" then a line per role with its username, console
+        # password and token.
         nodes = []
-        for block in re.split(r"^(?=\S+ \([a-z-]+, [^)]*\): API )", text, flags=re.M)[1:]:
-            head = re.match(r"(\S+) \(([a-z-]+),[^)]*\): API (\S+)\s+\(CA: ([^)]+)\)", block)
+        for block in re.split(r"^(?=\S+ \([a-z-]+, [^)]*\): console )", text, flags=re.M)[1:]:
+            head = re.match(r"(\S+) \(([a-z-]+),[^)]*\): console (\S+?)/?\s+API \S+\s+\(CA: ([^)]+)\)", block)
             tokens = {}
             for role in ROLES:
-                m = re.search(rf"^\s+{role}\s+\S+\s+(psl_\S+)", block, re.M)
+                m = re.search(rf"^\s+{role}\s+.*?(psl_\S+)", block, re.M)
                 if m:
                     tokens[role] = m.group(1)
             if head and len(tokens) == len(ROLES):

@@ -25,6 +25,8 @@ pub const FILES: &[(&str, &[u8])] = &[
     ("api.js", include_bytes!("../console/api.js")),
     ("dom.js", include_bytes!("../console/dom.js")),
     ("i18n.js", include_bytes!("../console/i18n.js")),
+    ("texts_en.js", include_bytes!("../console/texts_en.js")),
+    ("texts_fr.js", include_bytes!("../console/texts_fr.js")),
     ("cases.js", include_bytes!("../console/cases.js")),
     ("case_form.js", include_bytes!("../console/case_form.js")),
     ("case_page.js", include_bytes!("../console/case_page.js")),

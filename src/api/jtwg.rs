@@ -475,6 +475,7 @@ pub async fn statistics(
     if csv {
         let mut rows: Vec<Vec<String>> = Vec::new();
         for (table, list) in [
+            ("referrals_by_month", &stats.referrals_by_month),
             ("referrals_by_state", &stats.referrals_by_state),
             ("messages_by_type", &stats.messages_by_type),
             ("overdue_by_state", &stats.overdue_by_state),

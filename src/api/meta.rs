@@ -166,12 +166,17 @@ pub struct Me {
 #[get("/me")]
 pub async fn me(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReadOwnAccount)?;
+    Ok(HttpResponse::Ok().json(account_of(&auth, &state).await?))
+}
+
+/// The caller's account as `GET /me` and the session show it.
+pub(super) async fn account_of(auth: &Auth, state: &AppState) -> Result<Me, ApiError> {
     let account = state
         .app()
         .account(auth.0.user_id)
         .await?
         .ok_or(ApiError::Unauthenticated("the account is gone"))?;
-    Ok(HttpResponse::Ok().json(Me {
+    Ok(Me {
         user_id: auth.0.user_id,
         username: account.username,
         display_name: account.display_name,
@@ -179,7 +184,7 @@ pub async fn me(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, 
         language: account.language,
         node: state.ctx.node,
         agency: state.agency.clone(),
-    }))
+    })
 }
 
 /// Health or readiness status.

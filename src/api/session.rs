@@ -13,13 +13,11 @@ use utoipa::ToSchema;
 use super::audit::Audited;
 use super::auth::Auth;
 use super::case_views::{BodyErrors, CommonErrors};
+use super::meta::Me;
 use super::{utc, AppState};
 use crate::api::error::{ApiError, Problem};
 use crate::app::sign_in::{csrf_token, PasswordRefusal, SignInRefusal};
-use crate::domain::i18n::Lang;
-use crate::domain::ids::NodeId;
 use crate::domain::problem::ProblemCode;
-use crate::domain::roles::Role;
 use crate::domain::sign_in::MAX_PASSWORD;
 
 /// The session cookie's name.
@@ -39,22 +37,13 @@ pub struct SignIn {
     pub password: String,
 }
 
-/// The signed-in session.
-#[derive(Debug, Serialize, ToSchema)]
+/// The signed-in session: the account (as `GET /api/v1/me` shows it) and
+/// what the console needs besides.
+#[derive(Serialize, ToSchema)]
 pub struct SessionView {
-    /// The account's username.
-    pub username: String,
-    /// The name shown to colleagues.
-    pub display_name: String,
-    /// Its role.
-    pub role: Role,
-    /// The console language the user chose (`PUT /api/v1/me/language`);
-    /// absent: none yet, the browser's is used.
-    pub language: Option<Lang>,
-    /// This node.
-    pub node: NodeId,
-    /// The agency running it.
-    pub agency: String,
+    /// The signed-in account.
+    #[serde(flatten)]
+    pub account: Me,
     /// The token to send in `X-CSRF-Token` with every request that changes something.
     pub csrf_token: String,
     /// Idle minutes after which the session ends.
@@ -139,12 +128,15 @@ pub async fn sign_in(
                 Some(time::Duration::seconds(limits.absolute.num_seconds())),
             ))
             .json(SessionView {
-                username: s.username,
-                display_name: s.display_name,
-                role: s.role,
-                language: s.language,
-                node: state.ctx.node,
-                agency: state.agency.clone(),
+                account: Me {
+                    user_id: s.user_id,
+                    username: s.username,
+                    display_name: s.display_name,
+                    role: s.role,
+                    language: s.language,
+                    node: state.ctx.node,
+                    agency: state.agency.clone(),
+                },
                 csrf_token: s.csrf_token,
                 idle_minutes: limits.idle.num_minutes(),
             })),
@@ -186,18 +178,8 @@ pub async fn current(
         .cookie(COOKIE)
         .map(|c| c.value().to_owned())
         .ok_or(ApiError::Unauthenticated("not signed in with a session"))?;
-    let account = state
-        .app()
-        .account(auth.0.user_id)
-        .await?
-        .ok_or(ApiError::Unauthenticated("the account is gone"))?;
     Ok(HttpResponse::Ok().json(SessionView {
-        username: account.username,
-        display_name: account.display_name,
-        role: account.role,
-        language: account.language,
-        node: state.ctx.node,
-        agency: state.agency.clone(),
+        account: super::meta::account_of(&auth, &state).await?,
         csrf_token: csrf_token(&token),
         idle_minutes: state.session_limits.idle.num_minutes(),
     }))

@@ -4,7 +4,7 @@
 
 import { h, mount, field, select, showFieldErrors, scrollable } from './dom.js';
 import * as api from './api.js';
-import { t, when, problemText } from './i18n.js';
+import { t, when, problemText, options } from './i18n.js';
 
 const ROLES = ['caseworker', 'supervisor', 'liaison', 'jtwg_reviewer', 'admin'];
 
@@ -146,11 +146,12 @@ export async function crossingsScreen(ctx) {
     form);
 }
 
-export async function directoryScreen() {
+export async function directoryScreen(ctx) {
   const dir = await api.get('/directory', { side: 'own' });
+  const orgs = dir.sides.flatMap((s) => s.organizations);
   const status = h('p', { role: 'status' });
   const KINDS = ['adults', 'children', 'women'];
-  const rows = dir.sides.flatMap((s) => s.organizations.flatMap((o) => o.services.filter((svc) => svc.is_shelter).map((svc) => {
+  const rows = orgs.flatMap((o) => o.services.filter((svc) => svc.is_shelter).map((svc) => {
     const inputs = Object.fromEntries(KINDS.map((k) => [k, h('input', {
       type: 'number', min: '0', max: '10000', class: 'narrow', value: svc.capacity?.[k] ?? 0, 'aria-label': `${t(`admin.places_${k}`)} — ${svc.name}`,
     })]));
@@ -160,7 +161,58 @@ export async function directoryScreen() {
         onclick: () => api.call('PUT', `/directory/services/${svc.id}/capacity`, { body: Object.fromEntries(KINDS.map((k) => [k, Number(inputs[k].value)])) })
           .then(() => { status.textContent = t('saved'); }, errorOf(status)),
       }, t('admin.set_places'))));
-  })));
-  return h('section', {}, h('h1', {}, t('admin.directory')), h('p', {}, t('admin.places')), status,
-    table(t('admin.directory'), [t('admin.organization'), t('admin.shelter'), ...KINDS.map((k) => t(`admin.places_${k}`)), ''], rows));
+  }));
+
+  // A new organisation.
+  const org = { name: h('input', { autocomplete: 'off' }), org_type: select(options('organization_type'), '', { blank: '' }) };
+  const orgStatus = h('p', { role: 'status' });
+  const orgForm = h('form', {
+    class: 'card',
+    onsubmit: (e) => {
+      e.preventDefault();
+      api.call('POST', '/directory/organizations', { body: { name: org.name.value.trim(), org_type: org.org_type.value } })
+        .then(() => { ctx.flash = t('saved'); ctx.rerender(); }, errorOf(orgStatus, orgForm));
+    },
+  }, h('h2', {}, t('admin.new_organization')),
+  field(t('admin.organization'), org.name, { name: 'name' }),
+  field(t('admin.org_type'), org.org_type, { name: 'org_type' }),
+  orgStatus, h('button', { type: 'submit' }, t('admin.create')));
+
+  // A new service of an organisation.
+  const svc = {
+    organization: select(orgs.map((o) => [o.id, o.name]), ''),
+    name: h('input', { autocomplete: 'off' }),
+    service_type: select(options('service'), '', { blank: '' }),
+    region: h('input', { autocomplete: 'off' }),
+    district: h('input', { autocomplete: 'off' }),
+    phone: h('input', { type: 'tel', autocomplete: 'off' }),
+    is_shelter: h('input', { type: 'checkbox', id: 'svc-shelter' }),
+  };
+  const svcStatus = h('p', { role: 'status' });
+  const orNull = (v) => v.trim() || null;
+  const svcForm = h('form', {
+    class: 'card',
+    onsubmit: (e) => {
+      e.preventDefault();
+      const body = {
+        name: svc.name.value.trim(), service_type: svc.service_type.value, is_shelter: svc.is_shelter.checked,
+        region: orNull(svc.region.value), district: orNull(svc.district.value), phone: orNull(svc.phone.value),
+      };
+      api.call('POST', `/directory/organizations/${svc.organization.value}/services`, { body })
+        .then(() => { ctx.flash = t('saved'); ctx.rerender(); }, errorOf(svcStatus, svcForm));
+    },
+  }, h('h2', {}, t('admin.new_service')),
+  field(t('admin.organization'), svc.organization),
+  field(t('admin.service_name'), svc.name, { name: 'name' }),
+  field(t('admin.service_type'), svc.service_type, { name: 'service_type' }),
+  field(t('form.origin_region'), svc.region, { name: 'region' }),
+  field(t('form.origin_district'), svc.district, { name: 'district' }),
+  field(t('form.phone'), svc.phone, { name: 'phone' }),
+  h('div', { class: 'field inline' }, svc.is_shelter, h('label', { for: 'svc-shelter' }, t('admin.shelter'))),
+  svcStatus, h('button', { type: 'submit' }, t('admin.create')));
+
+  return h('section', {}, h('h1', {}, t('admin.directory')),
+    h('h2', {}, t('admin.shelters')), h('p', {}, t('admin.places')), status,
+    rows.length ? table(t('admin.directory'), [t('admin.organization'), t('admin.shelter'), ...KINDS.map((k) => t(`admin.places_${k}`)), ''], rows) : h('p', {}, t('none')),
+    orgForm, orgs.length ? svcForm : null);
 }

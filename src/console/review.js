@@ -5,7 +5,7 @@
 
 import { h, scrollable } from './dom.js';
 import * as api from './api.js';
-import { t, label, when } from './i18n.js';
+import { t, label, when, lang } from './i18n.js';
 
 const TABS = ['statistics', 'exchange', 'reconciliation', 'checkpoints'];
 
@@ -15,10 +15,12 @@ function csvLink(path, q, name) {
   return h('a', { class: 'button secondary', href: `/api/v1${path}?${params}`, download: name }, t('review.csv'));
 }
 
+const number = (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1));
+
 /** A horizontal bar chart of counts, suppressed cells shown as such. */
 function bars(title, rows, keyLabel) {
   const max = Math.max(1, ...rows.map((r) => r.count || 0));
-  const rowH = 26;
+  const rowH = 30;
   const labelW = 300;
   const width = 660;
   const svg = h('svg:svg', {
@@ -27,13 +29,13 @@ function bars(title, rows, keyLabel) {
     const y = i * rowH + 2;
     const w = r.suppressed ? 0 : Math.round(((r.count || 0) / max) * (width - labelW - 90));
     return h('svg:g', {},
-      h('svg:text', { x: labelW - 6, y: y + 17, 'text-anchor': 'end', class: 'chart-label' }, keyLabel(r.key)),
+      h('svg:text', { x: labelW - 6, y: y + 20, 'text-anchor': 'end', class: 'chart-label' }, keyLabel(r.key)),
       h('svg:rect', { x: labelW, y: y + 4, width: Math.max(w, 0), height: rowH - 8, class: 'bar' }),
-      h('svg:text', { x: labelW + w + 6, y: y + 17, class: 'chart-value' }, r.suppressed ? t('review.suppressed') : String(r.count)));
+      h('svg:text', { x: labelW + w + 6, y: y + 20, class: 'chart-value' }, r.suppressed ? t('review.suppressed') : number(r.count)));
   }));
   const table = h('table', { class: 'sr-table' },
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('review.key')), h('th', { scope: 'col' }, t('review.count')))),
-    h('tbody', {}, rows.map((r) => h('tr', {}, h('td', {}, keyLabel(r.key)), h('td', {}, r.suppressed ? t('review.suppressed') : r.count)))));
+    h('tbody', {}, rows.map((r) => h('tr', {}, h('td', {}, keyLabel(r.key)), h('td', {}, r.suppressed ? t('review.suppressed') : number(r.count))))));
   return h('figure', { class: 'card' }, h('figcaption', {}, h('h2', {}, title)),
     rows.length ? [svg, h('details', {}, h('summary', {}, t('review.count')), table)] : h('p', {}, t('review.empty')));
 }
@@ -58,15 +60,30 @@ const keyed = (list) => (key) => {
   return dir ? `${t(`direction.${dir}`)} — ${label(list, code)}` : label(list, code);
 };
 
+/** `2026-11/outgoing` in words. */
+const monthKey = (key) => {
+  const [ym, dir] = key.split('/');
+  const d = new Date(`${ym}-15T12:00:00Z`);
+  const month = Number.isNaN(d.getTime()) ? ym
+    : new Intl.DateTimeFormat(lang() === 'fr' ? 'fr-NE' : 'en-NG', { month: 'short', year: 'numeric', timeZone: 'UTC' }).format(d);
+  return `${month} — ${t(`direction.${dir}`)}`;
+};
+
+/** The timings as bars of hours (median or 90th percentile). */
+const timingRows = (rows, field) => rows.map((r) => ({ key: r.step, count: r[field] === null ? 0 : r[field], suppressed: r.suppressed }));
+
 async function statistics(q) {
   const s = await api.get('/jtwg/statistics', q);
   return [
     h('p', { class: 'hint' }, t('review.suppressed_note', { n: s.min_cell_count })),
     h('p', {}, csvLink('/jtwg/statistics', q, 'statistics.csv')),
     h('div', { class: 'charts' },
+      bars(t('review.by_month'), s.referrals_by_month, monthKey),
       bars(t('review.by_state'), s.referrals_by_state, keyed('case_state')),
       bars(t('review.by_type'), s.messages_by_type, keyed('message_type')),
-      bars(t('review.overdue'), s.overdue_by_state, keyed('case_state'))),
+      bars(t('review.overdue'), s.overdue_by_state, keyed('case_state')),
+      bars(`${t('review.timings')} — ${t('review.median')}`, timingRows(s.timings, 'median_hours'), (k) => t(`step.${k}`)),
+      bars(`${t('review.timings')} — ${t('review.p90')}`, timingRows(s.timings, 'p90_hours'), (k) => t(`step.${k}`))),
     timings(s.timings),
   ];
 }
@@ -100,7 +117,16 @@ async function reconciliation(q) {
 
 async function checkpoints(q) {
   const c = await api.get('/jtwg/checkpoints', q);
+  const latest = new Map();
+  for (const x of c.items) latest.set(x.origin, x);
+  const cosigned = new Map();
+  for (const x of c.items) if (x.cosigned_by.length) cosigned.set(x.origin, x);
   return [
+    h('div', { class: 'charts' }, [...latest.values()].map((x) => h('section', { class: 'card' },
+      h('h2', {}, x.origin),
+      h('p', {}, t('review.latest', { n: x.size, t: when(x.signed_at) })),
+      h('p', { class: cosigned.get(x.origin)?.size === x.size ? 'flash' : 'notice' },
+        t('review.cosigned_upto', { n: cosigned.get(x.origin)?.size ?? 0, m: x.size }))))),
     h('p', {}, csvLink('/jtwg/checkpoints', q, 'checkpoints.csv')),
     table(t('review.checkpoints'), [t('review.origin'), t('review.size'), t('review.signed_at'), t('review.cosigned_by'), t('review.root')],
       c.items.map((x) => [x.origin, x.size, when(x.signed_at), x.cosigned_by.length ? x.cosigned_by.join(', ') : t('review.not_cosigned'), x.root.slice(0, 16)])),

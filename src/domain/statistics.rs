@@ -43,6 +43,9 @@ pub struct Timing {
 pub struct Statistics {
     /// Counts below this are suppressed.
     pub min_cell_count: u64,
+    /// Referrals (cases opened) by month (UTC) and direction, e.g.
+    /// `2026-11/outgoing`.
+    pub referrals_by_month: Vec<Count>,
     /// Referrals (cases) by direction and current state.
     pub referrals_by_state: Vec<Count>,
     /// Messages by direction and type.
@@ -57,8 +60,8 @@ pub struct Statistics {
 
 /// What the statistics are drawn from, for one period.
 pub struct Facts {
-    /// The cases created in the period: `(id, direction, state)`.
-    pub cases: Vec<(String, String, String)>,
+    /// The cases created in the period: `(id, direction, state, when)`.
+    pub cases: Vec<(String, String, String, NaiveDateTime)>,
     /// Their timelines: `(case id, state entered, when)`, oldest first.
     pub events: Vec<(String, String, NaiveDateTime)>,
     /// The `deadline_overdue` audit entries of the period.
@@ -113,8 +116,11 @@ fn hours(a: NaiveDateTime, b: NaiveDateTime) -> f64 {
 /// The statistics of a period, every count below `min` suppressed.
 pub fn compute(facts: Facts, min: u64) -> Statistics {
     let mut by_state = BTreeMap::new();
-    for (_, direction, st) in &facts.cases {
+    let mut by_month = BTreeMap::new();
+    for (_, direction, st, created) in &facts.cases {
         *by_state.entry(format!("{direction}/{st}")).or_insert(0) += 1;
+        let month = created.format("%Y-%m");
+        *by_month.entry(format!("{month}/{direction}")).or_insert(0) += 1;
     }
     let mut first: HashMap<(&str, &str), NaiveDateTime> = HashMap::new();
     for (case, st, at) in &facts.events {
@@ -124,7 +130,7 @@ pub fn compute(facts: Facts, min: u64) -> Statistics {
         facts
             .cases
             .iter()
-            .filter_map(|(id, _, _)| {
+            .filter_map(|(id, _, _, _)| {
                 let start = a
                     .iter()
                     .filter_map(|s| first.get(&(id.as_str(), *s)))
@@ -166,6 +172,7 @@ pub fn compute(facts: Facts, min: u64) -> Statistics {
     }
     Statistics {
         min_cell_count: min,
+        referrals_by_month: counts(by_month, min),
         referrals_by_state: counts(by_state, min),
         messages_by_type: counts(by_type, min),
         overdue_by_state: counts(overdue, min),
@@ -175,5 +182,61 @@ pub fn compute(facts: Facts, min: u64) -> Statistics {
             timing("handover", handover, min),
             timing("closure", closure, min),
         ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()
+    }
+
+    #[test]
+    fn referrals_are_counted_by_month_and_direction_small_cells_suppressed() {
+        let mut cases = Vec::new();
+        for i in 0..5 {
+            cases.push((
+                format!("a{i}"),
+                "outgoing".into(),
+                "accepted".into(),
+                at("2026-11-03 10:00"),
+            ));
+        }
+        cases.push((
+            "b".into(),
+            "incoming".into(),
+            "received".into(),
+            at("2026-11-30 23:59"),
+        ));
+        cases.push((
+            "c".into(),
+            "outgoing".into(),
+            "draft".into(),
+            at("2026-12-01 00:00"),
+        ));
+        let s = compute(
+            Facts {
+                cases,
+                events: vec![],
+                overdue: vec![],
+                exchange: vec![],
+            },
+            5,
+        );
+        let got: Vec<(&str, Option<u64>)> = s
+            .referrals_by_month
+            .iter()
+            .map(|c| (c.key.as_str(), c.count))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("2026-11/incoming", None),
+                ("2026-11/outgoing", Some(5)),
+                ("2026-12/outgoing", None)
+            ]
+        );
     }
 }

@@ -8,14 +8,14 @@ use diesel::prelude::*;
 use super::schema::{case_events, cases};
 use super::{AnyConnection, DbError};
 
-/// The cases created in `[from, to)`: `(id, direction, state)`.
+/// The cases created in `[from, to)`: `(id, direction, state, created)`.
 pub fn cases_created(
     conn: &mut AnyConnection,
     from: Option<NaiveDateTime>,
     to: Option<NaiveDateTime>,
-) -> Result<Vec<(String, String, String)>, DbError> {
+) -> Result<Vec<(String, String, String, NaiveDateTime)>, DbError> {
     let mut q = cases::table
-        .select((cases::id, cases::direction, cases::state))
+        .select((cases::id, cases::direction, cases::state, cases::created_at))
         .into_boxed();
     if let Some(f) = from {
         q = q.filter(cases::created_at.ge(f));

@@ -195,6 +195,11 @@ async fn the_jtwg_review_holds_no_personal_data_and_counts_are_suppressed() {
     assert!(by_state
         .iter()
         .all(|c| c["suppressed"] == true && c["count"].is_null()));
+    let by_month = stats["referrals_by_month"].as_array().unwrap();
+    let month = chrono::Utc::now().format("%Y-%m/outgoing").to_string();
+    assert_eq!(by_month.len(), 1, "{by_month:?}");
+    assert_eq!(by_month[0]["key"], month.as_str());
+    assert_eq!(by_month[0]["suppressed"], true);
     // Caseworkers have no access to the review.
     let res = ne
         .get("/api/v1/jtwg/exchange", Caseworker)

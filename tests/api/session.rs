@@ -55,6 +55,17 @@ pub(crate) async fn signed_in(n: &TestNode, username: &str, password: &str) -> S
     }
 }
 
+/// A GET with the session cookie; its JSON body.
+pub(crate) async fn get_with_cookie(n: &TestNode, path: &str, s: &Session) -> Value {
+    with_cookie(n, Method::GET, path, s)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 pub(crate) fn with_cookie(n: &TestNode, method: Method, path: &str, s: &Session) -> Call {
     n.anonymous(method, path).header("Cookie", &s.cookie)
 }

@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::session::{sign_in, signed_in, with_cookie, with_password};
+use crate::session::{get_with_cookie, sign_in, signed_in, with_cookie, with_password};
 
 const FIRST: &str = "first password of amina";
 const SECOND: &str = "second password of amina";
@@ -66,13 +66,7 @@ async fn an_administrator_manages_accounts_and_every_change_is_audited() {
     )
     .await;
     assert_eq!(res.status(), StatusCode::OK);
-    let me: Value = with_cookie(&n, Method::GET, "/api/v1/me", &s)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = get_with_cookie(&n, "/api/v1/me", &s).await;
     assert_eq!(me["role"], "supervisor");
     assert_eq!(me["display_name"], "Amina Bello (sup.)");
 
@@ -174,13 +168,7 @@ async fn a_user_chooses_a_language_and_it_is_remembered() {
     let n = spawn_node(NodeId::NeAnltp).await;
     with_password(&n, "liaison", "liaison password 1");
     let s = signed_in(&n, "liaison", "liaison password 1").await;
-    let session: Value = with_cookie(&n, Method::GET, "/api/v1/session", &s)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session = get_with_cookie(&n, "/api/v1/session", &s).await;
     assert_eq!(session["language"], Value::Null);
     assert_eq!(session["node"], "ne-anltp");
     let res = with_cookie(&n, Method::PUT, "/api/v1/me/language", &s)

@@ -83,6 +83,7 @@ try {
   await step('each role\'s navigation holds its screens only', async () => {
     for (const [role, expected] of Object.entries(NAV)) {
       const page = role === 'jtwg_reviewer' ? reviewer : await signIn(browser, 'niamey', role);
+      await page.waitForFunction(() => document.querySelector('main') && !document.querySelector('main .loading'));
       const links = await page.locator('nav.main-nav a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
       if (JSON.stringify(links) !== JSON.stringify(expected)) throw new Error(`${role}: ${links} != ${expected}`);
       if (role !== 'jtwg_reviewer') await page.context().close();
