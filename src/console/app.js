@@ -77,6 +77,7 @@ async function loadCodeLists() {
 }
 
 function signInScreen(message) {
+  delete root.dataset.ready;
   document.title = `${t('signin.title')} — Passerelle`;
   const user = h('input', { name: 'username', autocomplete: 'username', required: true, autocapitalize: 'none', spellcheck: 'false' });
   const pass = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
@@ -163,8 +164,15 @@ function shell(active, content) {
   ];
 }
 
+let routing = 0;
+
+/** Shows the screen the address names; `#app[data-ready]` names it once it is shown (tests wait on it). */
 async function route() {
   if (!ctx.session) return;
+  routing += 1;
+  const mine = routing;
+  delete root.dataset.ready;
+  const ready = (path) => { if (mine === routing) root.dataset.ready = path; };
   const path = currentPath() || HOME[ctx.session.role];
   let match = null;
   const r = ROUTES.find((x) => (match = x.path.exec(path)));
@@ -184,9 +192,11 @@ async function route() {
     } catch (p) {
       mount(content, h('section', {}, h('h1', {}, t('error.title')), h('p', { class: 'error', role: 'alert' }, problemMessage(p))));
     }
+    ready(path);
     return;
   }
   mount(root, ...shell(r, content));
+  ready(path);
 }
 
 function problemMessage(p) {

@@ -47,6 +47,24 @@ pub enum AnyConnection {
     Sqlite(diesel::SqliteConnection),
 }
 
+/// Runs `f` in a read-only transaction that sees one snapshot: SQLite's
+/// deferred transaction holds the snapshot of its first read, PostgreSQL's
+/// is made repeatable-read.
+fn snapshot<T, E>(
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<DbError> + From<diesel::result::Error>,
+{
+    conn.transaction(|c| {
+        if let AnyConnection::Postgresql(_) = c {
+            c.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        }
+        f(c)
+    })
+}
+
 /// Runs `f` in a savepoint of the caller's transaction: what it wrote is
 /// undone when it fails, and the transaction goes on.
 pub fn savepoint<T, E: From<diesel::result::Error>>(
@@ -330,7 +348,10 @@ impl Db {
         .map_err(|_| DbError::Cancelled)?
     }
 
-    /// Runs `f` on a read connection, on the blocking thread pool.
+    /// Runs `f` on a read connection, on the blocking thread pool, in one
+    /// read-only transaction: its queries see one snapshot of the data (a
+    /// case and its identity block read together are read as they were at
+    /// one moment, never the one before an erasure and the other after).
     pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
@@ -340,7 +361,7 @@ impl Db {
         let pool = self.reader.clone();
         actix_web::rt::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(DbError::from)?;
-            f(&mut conn)
+            snapshot(&mut conn, f)
         })
         .await
         .map_err(|_| DbError::Cancelled)?
@@ -363,15 +384,18 @@ impl Db {
     pub fn read_blocking<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, E>,
-        E: From<DbError>,
+        E: From<DbError> + From<diesel::result::Error>,
     {
         let mut conn = self.reader.get().map_err(DbError::from)?;
-        f(&mut conn)
+        snapshot(&mut conn, f)
     }
 
     /// Whether the database answers and every migration is applied.
     pub async fn ready(&self) -> Result<(), DbError> {
-        self.read(|conn| {
+        // Not in a read-only transaction: the migration check may create
+        // its bookkeeping table.
+        let pool = self.reader.clone();
+        let check = move |conn: &mut AnyConnection| {
             conn.batch_execute("SELECT 1")?;
             let pending = match conn {
                 AnyConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
@@ -383,8 +407,13 @@ impl Db {
             } else {
                 Ok(())
             }
+        };
+        actix_web::rt::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(DbError::from)?;
+            check(&mut conn)
         })
         .await
+        .map_err(|_| DbError::Cancelled)?
     }
 }
 

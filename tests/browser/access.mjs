@@ -5,7 +5,7 @@
 // handover essentials, and no JTWG screen shows any personal data.
 
 import { launchBrowser, newPage, step } from './lib.mjs';
-import { signIn, finish, node, record, seen, ask, expectClean, caseByReference } from './console.mjs';
+import { signIn, finish, node, record, seen, ask, expectClean, caseByReference, open, shown } from './console.mjs';
 import { config } from './lib.mjs';
 
 const browser = await launchBrowser();
@@ -83,7 +83,6 @@ try {
   await step('each role\'s navigation holds its screens only', async () => {
     for (const [role, expected] of Object.entries(NAV)) {
       const page = role === 'jtwg_reviewer' ? reviewer : await signIn(browser, 'niamey', role);
-      await page.waitForFunction(() => document.querySelector('main') && !document.querySelector('main .loading'));
       const links = await page.locator('nav.main-nav a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
       if (JSON.stringify(links) !== JSON.stringify(expected)) throw new Error(`${role}: ${links} != ${expected}`);
       if (role !== 'jtwg_reviewer') await page.context().close();
@@ -93,8 +92,8 @@ try {
   await step('a JTWG reviewer typing a case\'s address gets "not available", and the console asks the API nothing about it', async () => {
     const c = await caseByReference('niamey', reference);
     const before = (await seen()).length;
-    await reviewer.goto(`${ne.url}/#/cases/${c.id}`);
-    await reviewer.locator('h1', { hasText: 'Non disponible' }).waitFor();
+    await open(reviewer, `cases/${c.id}`);
+    if (await reviewer.locator('main h1').textContent() !== 'Non disponible') throw new Error('a case screen was shown');
     const asked = (await seen()).slice(before).filter((x) => x.url.includes('/api/v1/cases'));
     if (asked.length) throw new Error(`asked ${asked.map((x) => x.url)}`);
   });
@@ -102,9 +101,7 @@ try {
   await step('no JTWG screen, and no answer the console got for one, holds personal data', async () => {
     const before = (await seen()).length;
     for (const tab of ['statistics', 'exchange', 'reconciliation', 'checkpoints']) {
-      await reviewer.goto(`${ne.url}/#/review/${tab}`);
-      await reviewer.locator('h1', { hasText: 'Revue' }).waitFor();
-      await reviewer.waitForFunction(() => !document.querySelector('main .loading'));
+      await open(reviewer, `review/${tab}`);
       const text = await reviewer.locator('body').innerText();
       for (const p of planted) if (text.includes(p)) throw new Error(`${tab} shows ${p}`);
     }
@@ -116,7 +113,9 @@ try {
 
   await step('a liaison sees the handover essentials, not the person\'s contacts or history', async () => {
     const page = await signIn(browser, 'niamey', 'liaison', { locale: 'en-GB', viewport: { width: 360, height: 740 } });
+    const c = await caseByReference('niamey', reference);
     await page.click(`a:has-text("${reference}")`);
+    await shown(page, `cases/${c.id}`);
     await page.locator('h2', { hasText: 'For the handover' }).waitFor();
     const text = await page.locator('main').innerText();
     for (const hidden of ['Case data', 'Identity', 'Messages', planted.find((p) => p.startsWith('+'))]) {

@@ -72,7 +72,7 @@ export async function signIn(browser, name, role, opts = {}) {
   await page.fill('input[name=username]', n.users[role].username);
   await page.fill('input[name=password]', n.users[role].password);
   await page.click('form.signin button[type=submit]');
-  await page.waitForSelector('header.top .who');
+  await page.waitForSelector('#app[data-ready]');
   if (opts.lang) await useLanguage(page, opts.lang);
   return page;
 }
@@ -81,8 +81,20 @@ export async function signIn(browser, name, role, opts = {}) {
 export async function useLanguage(page, lang) {
   if (await page.evaluate(() => document.documentElement.lang) !== lang) {
     await page.click('header.top button.lang');
-    await page.waitForFunction((l) => document.documentElement.lang === l, lang);
+    await page.waitForFunction((l) => document.documentElement.lang === l && document.getElementById('app')?.dataset.ready, lang);
   }
+}
+
+/** Goes to a screen of the console (`cases`, `review/exchange`...) and waits until it is shown. */
+export async function open(page, path) {
+  await page.goto(`${page.url().split('#')[0]}#/${path}`);
+  await shown(page, path);
+}
+
+/** Waits until the console shows the screen at `path`. */
+export async function shown(page, path) {
+  await page.waitForFunction((p) => document.getElementById('app')?.dataset.ready === p, path);
+  await page.evaluate(() => document.fonts.ready);
 }
 
 /** Browser errors other than the API refusals the console handles itself. */

@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { launchBrowser, step, checkA11y, config } from './lib.mjs';
-import { signIn, finish, node, caseByReference, expectClean } from './console.mjs';
+import { signIn, finish, node, caseByReference, expectClean, open } from './console.mjs';
 import { newPage } from './lib.mjs';
 
 const browser = await launchBrowser();
@@ -35,14 +35,8 @@ const PHOTOS = [
   ['admin', 'admin/users', false],
 ];
 
-async function settle(page) {
-  await page.waitForFunction(() => document.querySelector('main') && !document.querySelector('main .loading'));
-  await page.evaluate(() => document.fonts.ready);
-}
-
 async function visit(page, path, label) {
-  await page.goto(`${page.url().split('#')[0]}#/${path}`);
-  await settle(page);
+  await open(page, path);
   await checkA11y(page, label);
   const missing = await page.evaluate(() => window.__passerelle.missingTexts());
   if (missing.fr.length || missing.en.length || missing.asked.length) throw new Error(`${label}: untranslated ${JSON.stringify(missing)}`);
@@ -127,8 +121,7 @@ try {
         if (photo) {
           for (const l of ['fr', 'en']) {
             const p2 = await signIn(browser, 'niamey', role, { locale: l === 'fr' ? 'fr-FR' : 'en-GB', viewport: PHONE, lang: l });
-            await p2.goto(`${p2.url().split('#')[0]}#/${path}`);
-            await settle(p2);
+            await open(p2, path);
             await photograph(p2, `${l}-${role}-${s.replace('/', '-')}-phone`);
             await p2.context().close();
           }

@@ -6,7 +6,7 @@
 // After each step both nodes' states are read through the API.
 
 import { launchBrowser, step, checkA11y } from './lib.mjs';
-import { signIn, finish, bothIn, caseByReference, selectFirst, expectClean, eventually } from './console.mjs';
+import { signIn, finish, bothIn, caseByReference, selectFirst, expectClean, eventually, open } from './console.mjs';
 
 const PHONE = { width: 360, height: 740 };
 const browser = await launchBrowser();
@@ -39,9 +39,9 @@ async function act(page, action, fill) {
 }
 
 async function openCase(page, reference, via) {
-  await page.goto(`${page.url().split('#')[0]}#/${via}`);
+  await open(page, via);
   await page.click(`a:has-text("${reference}")`);
-  await page.waitForSelector('.case-head h1');
+  await page.waitForFunction(() => (document.getElementById('app')?.dataset.ready || '').startsWith('cases/'));
 }
 
 try {
