@@ -52,6 +52,7 @@ export function go(path) {
 ctx.go = go;
 
 async function switchLanguage() {
+  delete root.dataset.ready;
   const next = lang() === 'fr' ? 'en' : 'fr';
   setLang(next);
   api.setLanguage(next);
@@ -60,8 +61,10 @@ async function switchLanguage() {
     ctx.session.language = next;
     try { await api.call('PUT', '/me/language', { body: { language: next } }); } catch { /* kept locally */ }
     await loadCodeLists();
+    route();
+  } else {
+    signInScreen();
   }
-  route();
 }
 
 function langButton() {

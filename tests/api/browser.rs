@@ -75,6 +75,7 @@ pub async fn run_scenario(script: &str, nodes: &[(&str, &TestNode)], extra: Valu
         "exchanges": exchanges,
         "work": work.path(),
         "screenshots": browser_dir().join("screenshots"),
+        "drifted": PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("drifted-screenshots"),
         "regenerate": std::env::var_os("PASSERELLE_REGENERATE").is_some(),
         "extra": extra,
     });

@@ -5,7 +5,7 @@
 // handover essentials, and no JTWG screen shows any personal data.
 
 import { launchBrowser, newPage, step } from './lib.mjs';
-import { signIn, finish, node, record, seen, ask, expectClean, caseByReference, open, shown } from './console.mjs';
+import { signIn, finish, node, record, seen, ask, expectClean, caseByReference, open, shown, eventually } from './console.mjs';
 import { config } from './lib.mjs';
 
 const browser = await launchBrowser();
@@ -122,6 +122,28 @@ try {
       if (text.includes(hidden)) throw new Error(`a liaison sees ${hidden}`);
     }
     expectClean(page, 'liaison case page');
+  });
+
+  await step('a caseworker records that the person withdrew consent: told what is erased, it is erased on both nodes', async () => {
+    const page = await signIn(browser, 'niamey', 'caseworker', { locale: 'fr-FR', lang: 'fr' });
+    const c = await caseByReference('niamey', reference);
+    await open(page, `cases/${c.id}`);
+    await page.click('button:has-text("Consentement retiré…")');
+    const form = page.locator('form.danger');
+    const told = await form.innerText();
+    for (const words of ['sur les deux nœuds', 'téléphone', 'irréversible']) if (!told.includes(words)) throw new Error(`not told: ${words}`);
+    const before = Number(await page.locator('.case-page').getAttribute('data-loads'));
+    await form.locator('button[type=submit]').click();
+    await page.waitForFunction((n) => Number(document.querySelector('.case-page')?.dataset.loads) > n, before);
+    for (const name of ['niamey', 'abuja']) {
+      await eventually(`${name} erased the person's data`, async () => {
+        const x = await caseByReference(name, reference);
+        return x.erased_at && x.identity === null;
+      });
+    }
+    const text = await page.locator('main').innerText();
+    for (const p of planted) if (text.includes(p)) throw new Error(`the page still shows ${p}`);
+    expectClean(page, 'withdrawal');
   });
 } finally {
   await finish(browser);

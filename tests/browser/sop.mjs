@@ -82,6 +82,18 @@ try {
     if (ne.state !== 'draft' || ne.details.minor !== true) throw new Error(`draft expected: ${JSON.stringify(ne)}`);
     if (ne.identity.family_name !== 'Qwertyson') throw new Error('identity saved');
   });
+  await step('she corrects the draft (the district was missing)', async () => {
+    const page = neCaseworker;
+    await page.click('a.button[href$="/edit"]');
+    const form = page.locator('form.case-form');
+    await form.waitFor();
+    if (await form.locator('[data-field="identity.family_name"]').inputValue() !== 'Qwertyson') throw new Error('the draft is loaded');
+    await form.locator('[data-field="details.origin.district"]').fill('Dala');
+    await form.locator('button[type=submit]').click();
+    await page.waitForFunction(() => /^cases\/[\w-]+$/.test(document.getElementById('app')?.dataset.ready || ''));
+    const ne = await caseByReference('niamey', reference);
+    if (ne.details.origin.district !== 'Dala' || ne.version !== 2) throw new Error(`edited: ${JSON.stringify(ne.details.origin)} v${ne.version}`);
+  });
   await step('she submits it for approval', async () => {
     await act(neCaseworker, 'submit');
     await bothIn(reference, 'submitted', ['niamey']);
