@@ -53,19 +53,33 @@ fn field(e: FieldError, name: &str) -> FieldError {
     }
 }
 
+/// What is wrong with a display name, if anything: 1 to 200 characters
+/// as sent (the spec's `maxLength`), not all blank, no control characters.
 fn display_name_errors(name: Option<&str>) -> Vec<FieldError> {
-    match name.map_or(1, |n| n.trim().chars().count()) {
-        0 => vec![FieldError::new(
-            "display_name",
+    let Some(name) = name else {
+        return Vec::new();
+    };
+    let field = "display_name";
+    if name.trim().is_empty() {
+        vec![FieldError::new(
+            field,
             "required",
             "a display name is required",
-        )],
-        1..=200 => Vec::new(),
-        _ => vec![FieldError::new(
-            "display_name",
+        )]
+    } else if name.chars().count() > 200 {
+        vec![FieldError::new(
+            field,
             "too_long",
             "a display name is at most 200 characters",
-        )],
+        )]
+    } else if name.chars().any(char::is_control) {
+        vec![FieldError::new(
+            field,
+            "control_characters",
+            "a display name has no control characters",
+        )]
+    } else {
+        Vec::new()
     }
 }
 

@@ -54,6 +54,21 @@ async fn an_administrator_manages_accounts_and_every_change_is_audited() {
     )
     .await;
     assert_eq!(p["errors"].as_array().unwrap().len(), 2, "{p}");
+    // A display name is at most 200 characters as sent, blanks included, and
+    // holds no control character (the contract run found one that passed).
+    for (name, code) in [
+        (format!("  {}", "*".repeat(199)), "too_long"),
+        ("Amina\u{15}".to_owned(), "control_characters"),
+    ] {
+        let bad = json!({ "username": "bob", "display_name": name, "role": "liaison", "password": FIRST });
+        let p = assert_problem(
+            admin(&n, Method::POST, "/api/v1/users", Some(bad)).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+        assert_eq!(p["errors"][0]["code"], code, "{p}");
+    }
 
     // The new user signs in with the first password; a promotion applies at once.
     let s = signed_in(&n, "amina", FIRST).await;
