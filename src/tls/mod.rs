@@ -266,6 +266,18 @@ impl ClientCertVerifier for PeerClientVerifier {
             .inner
             .verify_client_cert(end_entity, intermediates, now)
             .map_err(|e| self.refuse(e, end_entity))?;
+        // webpki takes a certificate without an extended key usage
+        // extension as good for any purpose; the peer's must say clientAuth.
+        let client_auth = X509::from_der(end_entity)
+            .ok()
+            .and_then(|c| c.extended_key_usage())
+            .is_some_and(|u| u.contains(openssl::x509::X509ExtendedKeyUsage::SSL_CLIENT));
+        if !client_auth {
+            return Err(self.refuse(
+                rustls::Error::InvalidCertificate(rustls::CertificateError::InvalidPurpose),
+                end_entity,
+            ));
+        }
         let name = ServerName::try_from(self.peer.as_str())
             .map_err(|_| rustls::Error::General("bad peer id".into()))?;
         let named = webpki::EndEntityCert::try_from(end_entity)

@@ -30,6 +30,9 @@ pub enum Usage {
     Server,
     /// TLS client (extended key usage clientAuth).
     Client,
+    /// No extended key usage extension at all: only for testing that the
+    /// peer listener refuses such a certificate.
+    Unrestricted,
 }
 
 /// A certificate authority: certificate and key.
@@ -123,10 +126,13 @@ pub fn issue(ca: &Authority, spec: &LeafSpec<'_>) -> anyhow::Result<(X509, PKey<
     b.append_extension(BasicConstraints::new().critical().build()?)?;
     b.append_extension(KeyUsage::new().critical().digital_signature().build()?)?;
     let eku = match spec.usage {
-        Usage::Server => ExtendedKeyUsage::new().server_auth().build()?,
-        Usage::Client => ExtendedKeyUsage::new().client_auth().build()?,
+        Usage::Server => Some(ExtendedKeyUsage::new().server_auth().build()?),
+        Usage::Client => Some(ExtendedKeyUsage::new().client_auth().build()?),
+        Usage::Unrestricted => None,
     };
-    b.append_extension(eku)?;
+    if let Some(eku) = eku {
+        b.append_extension(eku)?;
+    }
     let mut san = SubjectAlternativeName::new();
     for d in &spec.dns {
         san.dns(d);

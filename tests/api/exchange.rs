@@ -361,19 +361,22 @@ async fn the_peer_listener_refuses_every_wrong_certificate_and_records_it() {
     let ng = spawn_node(NodeId::NgNaptip).await;
     let ne_files = pki::node_files(&certs_dir(), NodeId::NeAnltp);
     let ne_ca = pki::load_authority(&ne_files.ca_cert, &ne_files.ca_key).unwrap();
-    let leaf = |ca: &pki::Authority, dns: &str, from: i64, to: i64| {
+    let leaf_for = |usage: Usage, ca: &pki::Authority, dns: &str, from: i64, to: i64| {
         pki::issue(
             ca,
             &LeafSpec {
                 common_name: dns,
                 dns: vec![dns.into()],
                 ips: vec![],
-                usage: Usage::Client,
+                usage,
                 not_before_days: from,
                 not_after_days: to,
             },
         )
         .unwrap()
+    };
+    let leaf = |ca: &pki::Authority, dns: &str, from: i64, to: i64| {
+        leaf_for(Usage::Client, ca, dns, from, to)
     };
     // The right certificate works.
     let good = (
@@ -394,6 +397,11 @@ async fn the_peer_listener_refuses_every_wrong_certificate_and_records_it() {
         ("wrong_node_id", leaf(&ne_ca, "ng-naptip", -1, 10)),
         ("expired", leaf(&ne_ca, "ne-anltp", -10, -1)),
         ("not_yet_valid", leaf(&ne_ca, "ne-anltp", 2, 10)),
+        // No extended key usage at all: not good for any purpose here.
+        (
+            "wrong_key_usage",
+            leaf_for(Usage::Unrestricted, &ne_ca, "ne-anltp", -1, 10),
+        ),
     ];
     for (reason, (cert, key)) in &cases {
         let res = ping(&peer_client(&ng, Some((cert, key))), &ng).await;
@@ -429,7 +437,7 @@ async fn the_peer_listener_refuses_every_wrong_certificate_and_records_it() {
         ("wrong_node_id", 2),
         ("expired", 1),
         ("not_yet_valid", 1),
-        ("wrong_key_usage", 1),
+        ("wrong_key_usage", 2),
     ] {
         let line = format!("passerelle_peer_tls_refusals_total{{reason=\"{reason}\"}} {count}");
         assert!(metrics.contains(&line), "missing `{line}` in\n{metrics}");
@@ -441,7 +449,7 @@ async fn the_peer_listener_refuses_every_wrong_certificate_and_records_it() {
             .iter()
             .filter(|e| e.kind == "refusal" && e.action == "TLS handshake")
             .count();
-        (n == 6).then_some(entries)
+        (n == 7).then_some(entries)
     })
     .await;
     assert!(refused
