@@ -23,6 +23,11 @@ use crate::store::DbError;
 #[derive(Debug, Clone, Copy)]
 pub struct Audited;
 
+/// Marks the request audited: its use case wrote the caller's entry.
+pub fn mark_audited(req: &actix_web::HttpRequest) {
+    req.extensions_mut().insert(Audited);
+}
+
 pub use crate::app::audit::user_entry as entry;
 
 /// Routes whose successful GET returns case data (the access log).

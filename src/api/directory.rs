@@ -4,7 +4,7 @@
 //! current when a handover is planned).
 
 use crate::domain::problem::ProblemCode;
-use actix_web::{get, post, put, web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -156,7 +156,7 @@ pub struct Created {
 
 /// Marks the request audited (its use case wrote the caller's entry).
 fn audited<T>(req: &HttpRequest, out: T) -> T {
-    req.extensions_mut().insert(audit::Audited);
+    audit::mark_audited(req);
     out
 }
 

@@ -1,11 +1,11 @@
 //! User administration (accounts, roles, passwords, credentials) and each
 //! user's own console language.
 
-use actix_web::{delete, get, patch, post, put, web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::audit::Audited;
+use super::audit::mark_audited;
 use super::auth::Auth;
 use super::case_views::{BodyErrors, CommonErrors};
 use super::cases::caller;
@@ -90,10 +90,6 @@ fn refused(r: AccountRefusal) -> ApiError {
     }
 }
 
-fn audited(req: &HttpRequest) {
-    req.extensions_mut().insert(Audited);
-}
-
 /// List the node's user accounts (administrators only).
 #[utoipa::path(
     tag = "admin",
@@ -144,7 +140,7 @@ pub async fn create_user(
         .create_account(caller(&req, &auth, None), state.agency.clone(), new)
         .await?;
     let user = user.map_err(refused)?;
-    audited(&req);
+    mark_audited(&req);
     Ok(HttpResponse::Created().json(user))
 }
 
@@ -187,7 +183,7 @@ pub async fn change_user(
         .change_account(caller(&req, &auth, None), id.into_inner(), change)
         .await?;
     let user = user.map_err(refused)?;
-    audited(&req);
+    mark_audited(&req);
     Ok(HttpResponse::Ok().json(user))
 }
 
@@ -223,7 +219,7 @@ pub async fn reset_password(
         )
         .await?;
     out.map_err(refused)?;
-    audited(&req);
+    mark_audited(&req);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -252,7 +248,7 @@ pub async fn revoke_credentials(
         .revoke_credentials(caller(&req, &auth, None), id.into_inner())
         .await?;
     let r = revoked.map_err(refused)?;
-    audited(&req);
+    mark_audited(&req);
     Ok(HttpResponse::Ok().json(CredentialsRevoked {
         tokens_revoked: r.tokens,
         sessions_ended: r.sessions,
@@ -290,6 +286,6 @@ pub async fn set_language(
         .app()
         .set_language(caller(&req, &auth, None), language)
         .await?;
-    audited(&req);
+    mark_audited(&req);
     Ok(HttpResponse::NoContent().finish())
 }

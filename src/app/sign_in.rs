@@ -117,11 +117,7 @@ fn entry(kind: &str, actor: &str, action: &str, outcome: &str, code: Option<Stri
 /// A random password of 20 characters (base64url of 15 random bytes), for
 /// demonstrations and first passwords printed once.
 pub fn random_password() -> Result<String, DbError> {
-    use base64::Engine;
-    let mut raw = [0u8; 15];
-    openssl::rand::rand_bytes(&mut raw)
-        .map_err(|e| DbError::Corrupt(format!("no randomness: {e}")))?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
+    users::random_text(15)
 }
 
 /// Sets a user's password (from the command line or an administrator).

@@ -2,9 +2,9 @@
 // other node (retry a suspended one), alerts, crossing points and this
 // side's directory (shelter places).
 
-import { h, mount, field, select, showFieldErrors, scrollable } from './dom.js';
+import { h, mount, field, select, showProblem, scrollable } from './dom.js';
 import * as api from './api.js';
-import { t, when, problemText, options } from './i18n.js';
+import { t, when, options } from './i18n.js';
 
 const ROLES = ['caseworker', 'supervisor', 'liaison', 'jtwg_reviewer', 'admin'];
 
@@ -15,11 +15,7 @@ function table(label, headers, rows) {
 }
 
 function errorOf(status, form) {
-  return (p) => {
-    status.textContent = problemText(p);
-    status.className = 'error';
-    if (form) showFieldErrors(form, p);
-  };
+  return (p) => showProblem(status, p, form);
 }
 
 export async function usersScreen(ctx) {

@@ -2,7 +2,7 @@
 // next steps the caller may take, the handover plan, reports, the
 // timeline and each message's delivery.
 
-import { h, mount, field, checkboxes, select, showFieldErrors, scrollable } from './dom.js';
+import { h, mount, field, checkboxes, select, showProblem, scrollable } from './dom.js';
 import * as api from './api.js';
 import { t, label, options, when, day, today, problemText } from './i18n.js';
 
@@ -192,7 +192,7 @@ export async function casePageScreen(ctx, id) {
           if (plan) body.handover = plan.value();
           if (full && comment.value.trim()) body.comment = comment.value.trim();
           const p = await act((tag) => api.call('POST', `/cases/${id}/transitions`, { body, etag: tag }));
-          if (p) { status.textContent = problemText(p); status.hidden = false; showFieldErrors(form, p); }
+          if (p) showProblem(status, p, form);
         },
       }, h('h3', {}, label('transition_action', action)), inputs, status,
       h('p', { class: 'actions' },
@@ -243,7 +243,7 @@ export async function casePageScreen(ctx, id) {
                 onsubmit: async (e) => {
                   e.preventDefault();
                   const p = await act((tag) => api.call('POST', `/cases/${id}/handover/counter-proposal`, { body: pf.value(), etag: tag }));
-                  if (p) { status.textContent = problemText(p); status.hidden = false; showFieldErrors(form, p); }
+                  if (p) showProblem(status, p, form);
                 },
               }, h('h3', {}, t('plan.counter')), pf.nodes, status, h('button', { type: 'submit' }, t('plan.send')));
               mount(negotiate, form);
@@ -297,7 +297,7 @@ function withdrawal(c, act) {
       onsubmit: async (e) => {
         e.preventDefault();
         const p = await act(() => api.call('POST', `/cases/${c.id}/consent-withdrawal`, { body: { withdrawn_on: date.value } }));
-        if (p) { status.textContent = problemText(p); status.hidden = false; }
+        if (p) showProblem(status, p);
       },
     },
     h('h3', {}, t('case.withdraw_title')),
@@ -356,7 +356,7 @@ function repatriationForm(c, act) {
       e.preventDefault();
       const body = Object.fromEntries(Object.entries(f).map(([k, v]) => [k, v.value || null]));
       const p = await act(() => api.call('POST', `/cases/${c.id}/repatriation`, { body }));
-      if (p) { status.textContent = problemText(p); status.hidden = false; showFieldErrors(form, p); }
+      if (p) showProblem(status, p, form);
     },
   }, h('h3', {}, t('reports.repatriation')),
   Object.entries(f).map(([k, v]) => field(t(`reports.${k}`), v, { name: k })),
@@ -377,7 +377,7 @@ function followUpForm(c, act) {
       e.preventDefault();
       const body = { number: Number(number.value), outcome: outcome.value, risk_level: risk.value || null, services: services.values() };
       const p = await act(() => api.call('POST', `/cases/${c.id}/follow-ups`, { body }));
-      if (p) { status.textContent = problemText(p); status.hidden = false; showFieldErrors(form, p); }
+      if (p) showProblem(status, p, form);
     },
   }, h('h3', {}, t('reports.follow_up')),
   field(t('reports.number'), number, { name: 'number' }),

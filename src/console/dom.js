@@ -1,6 +1,8 @@
 // Building the page: elements from plain calls, no HTML strings (so no
 // injection), and the small form helpers every screen uses.
 
+import { problemText } from './i18n.js';
+
 /** An element: h('a', {href: '#/cases', class: 'x', onclick: fn}, child, ...). */
 export function h(tag, attrs, ...children) {
   const svg = tag.startsWith('svg:');
@@ -82,6 +84,14 @@ export function select(options, value, { blank } = {}) {
     options.map(([code, label]) => h('option', { value: code }, label)));
 }
 
+/** Shows what the API refused in a status line (its problem, translated) and, given the form, each field error next to its field. */
+export function showProblem(status, problem, form) {
+  status.textContent = problemText(problem);
+  status.className = 'error';
+  status.hidden = false;
+  if (form) showFieldErrors(form, problem);
+}
+
 /** Shows the API's field errors next to their fields, and a summary. */
 export function showFieldErrors(form, problem) {
   for (const p of form.querySelectorAll('.field-error')) { p.hidden = true; p.textContent = ''; }
@@ -98,29 +108,4 @@ export function showFieldErrors(form, problem) {
     first = first || target;
   }
   if (first) first.focus();
-}
-
-/** Turns a table of rows into CSV text (RFC 4180 quoting). */
-export function toCsv(header, rows) {
-  const cell = (v) => {
-    const s = v === null || v === undefined ? '' : String(v);
-    return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
-  return [header, ...rows].map((r) => r.map(cell).join(',')).join('\r\n') + '\r\n';
-}
-
-/** A link that downloads `text` as a file. */
-export function download(label, filename, text) {
-  return h('button', {
-    type: 'button',
-    class: 'secondary',
-    onclick: () => {
-      const url = URL.createObjectURL(new Blob([text], { type: 'text/csv;charset=utf-8' }));
-      const a = h('a', { href: url, download: filename });
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 1000);
-    },
-  }, label);
 }

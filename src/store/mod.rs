@@ -358,10 +358,20 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
+        self.on_reader(move |c| snapshot(c, f)).await
+    }
+
+    /// Runs `f` on a read connection, on the blocking thread pool, as it is.
+    async fn on_reader<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
         let pool = self.reader.clone();
         actix_web::rt::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(DbError::from)?;
-            snapshot(&mut conn, f)
+            f(&mut conn)
         })
         .await
         .map_err(|_| DbError::Cancelled)?
@@ -394,8 +404,7 @@ impl Db {
     pub async fn ready(&self) -> Result<(), DbError> {
         // Not in a read-only transaction: the migration check may create
         // its bookkeeping table.
-        let pool = self.reader.clone();
-        let check = move |conn: &mut AnyConnection| {
+        self.on_reader(|conn| {
             conn.batch_execute("SELECT 1")?;
             let pending = match conn {
                 AnyConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
@@ -407,13 +416,8 @@ impl Db {
             } else {
                 Ok(())
             }
-        };
-        actix_web::rt::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(DbError::from)?;
-            check(&mut conn)
         })
         .await
-        .map_err(|_| DbError::Cancelled)?
     }
 }
 

@@ -224,7 +224,8 @@ pub fn user_by_id(conn: &mut AnyConnection, id: UserId) -> Result<Option<User>, 
         .transpose()
 }
 
-/// Changes an account's display name, role or disabled flag (what is `Some`).
+/// Changes an account's display name, role or disabled flag (what is
+/// `Some`), in one statement.
 pub fn update_user(
     conn: &mut AnyConnection,
     id: UserId,
@@ -232,22 +233,24 @@ pub fn update_user(
     role: Option<Role>,
     disabled: Option<bool>,
 ) -> Result<(), DbError> {
-    let id = id.to_string();
-    if let Some(name) = display_name {
-        diesel::update(users::table.find(&id))
-            .set(users::display_name.eq(name))
-            .execute(conn)?;
+    #[derive(AsChangeset)]
+    #[diesel(table_name = users)]
+    struct Change<'a> {
+        display_name: Option<&'a str>,
+        role: Option<&'static str>,
+        disabled: Option<bool>,
     }
-    if let Some(role) = role {
-        diesel::update(users::table.find(&id))
-            .set(users::role.eq(role.as_str()))
-            .execute(conn)?;
+    if display_name.is_none() && role.is_none() && disabled.is_none() {
+        return Ok(());
     }
-    if let Some(disabled) = disabled {
-        diesel::update(users::table.find(&id))
-            .set(users::disabled.eq(disabled))
-            .execute(conn)?;
-    }
+    let change = Change {
+        display_name,
+        role: role.map(Role::as_str),
+        disabled,
+    };
+    diesel::update(users::table.find(id.to_string()))
+        .set(change)
+        .execute(conn)?;
     Ok(())
 }
 
@@ -279,15 +282,17 @@ pub(crate) fn digest(secret: &str) -> String {
     hex(&openssl::sha::sha256(secret.as_bytes()))
 }
 
-/// A fresh secret: `prefix` and 32 random bytes, base64url.
-pub(crate) fn new_secret(prefix: &str) -> Result<String, DbError> {
-    let mut raw = [0u8; 32];
+/// `bytes` random bytes, base64url without padding.
+pub(crate) fn random_text(bytes: usize) -> Result<String, DbError> {
+    let mut raw = vec![0u8; bytes];
     openssl::rand::rand_bytes(&mut raw)
         .map_err(|e| DbError::Corrupt(format!("no randomness: {e}")))?;
-    Ok(format!(
-        "{prefix}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-    ))
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
+}
+
+/// A fresh secret: `prefix` and 32 random bytes, base64url.
+pub(crate) fn new_secret(prefix: &str) -> Result<String, DbError> {
+    Ok(format!("{prefix}{}", random_text(32)?))
 }
 
 /// Whether a presented secret has the shape [`new_secret`] gives.

@@ -5,7 +5,7 @@
 // handover essentials, and no JTWG screen shows any personal data.
 
 import { launchBrowser, newPage, step } from './lib.mjs';
-import { signIn, finish, node, record, seen, ask, expectClean, caseByReference, open, shown, eventually } from './console.mjs';
+import { signIn, finish, node, record, seen, ask, expectClean, caseByReference, open, shown, eventually, andReload } from './console.mjs';
 import { config } from './lib.mjs';
 
 const browser = await launchBrowser();
@@ -132,9 +132,7 @@ try {
     const form = page.locator('form.danger');
     const told = await form.innerText();
     for (const words of ['sur les deux nœuds', 'téléphone', 'irréversible']) if (!told.includes(words)) throw new Error(`not told: ${words}`);
-    const before = Number(await page.locator('.case-page').getAttribute('data-loads'));
-    await form.locator('button[type=submit]').click();
-    await page.waitForFunction((n) => Number(document.querySelector('.case-page')?.dataset.loads) > n, before);
+    await andReload(page, () => form.locator('button[type=submit]').click(), 30000);
     for (const name of ['niamey', 'abuja']) {
       await eventually(`${name} erased the person's data`, async () => {
         const x = await caseByReference(name, reference);

@@ -97,6 +97,18 @@ export async function shown(page, path) {
   await page.evaluate(() => document.fonts.ready);
 }
 
+/** Runs `fn`, then waits until the case page has drawn itself again (it counts its loads in `data-loads`). */
+export async function andReload(page, fn, timeout = 10000) {
+  const before = Number(await page.locator('.case-page').getAttribute('data-loads'));
+  await fn();
+  try {
+    await page.waitForFunction((n) => Number(document.querySelector('.case-page')?.dataset.loads) > n, before, { timeout });
+  } catch (e) {
+    const shown = await page.locator('.error:visible, .field-error:visible').allTextContents();
+    throw new Error(`the page did not reload; it shows: ${shown.join(' | ')}`);
+  }
+}
+
 /** Browser errors other than the API refusals the console handles itself. */
 export function unexpectedErrors(page) {
   return page.__errors.filter((e) => !/Failed to load resource: the server responded with a status of 4\d\d .*\/api\/v1\//.test(e));

@@ -6,36 +6,24 @@
 // After each step both nodes' states are read through the API.
 
 import { launchBrowser, step, checkA11y } from './lib.mjs';
-import { signIn, finish, bothIn, caseByReference, selectFirst, expectClean, eventually, open } from './console.mjs';
+import { signIn, finish, bothIn, caseByReference, selectFirst, expectClean, eventually, open, andReload } from './console.mjs';
 
 const PHONE = { width: 360, height: 740 };
 const browser = await launchBrowser();
 
-/** Runs `fn`, then waits until the case page has reloaded. */
-async function andReload(page, fn) {
-  const before = Number(await page.locator('.case-page').getAttribute('data-loads'));
-  await fn();
-  try {
-    await page.waitForFunction((n) => Number(document.querySelector('.case-page')?.dataset.loads) > n, before, { timeout: 10000 });
-  } catch (e) {
-    const shown = await page.locator('.error:visible, .field-error:visible').allTextContents();
-    throw new Error(`the page did not reload; it shows: ${shown.join(' | ')}`);
-  }
-}
-
 /** Clicks a next step, fills its form if asked, confirms, and waits for the answer. */
 async function act(page, action, fill) {
-  const before = Number(await page.locator('.case-page').getAttribute('data-loads'));
   await page.click(`button[data-action="${action}"]`);
   const form = page.locator('.action-panel form');
   await form.waitFor();
   if (fill) await fill(form);
-  const [res] = await Promise.all([
-    page.waitForResponse((r) => r.url().endsWith('/transitions') && r.request().method() === 'POST'),
-    form.locator('button[type=submit]').click(),
-  ]);
-  if (res.status() !== 200) throw new Error(`${action}: ${res.status()} ${await res.text()}`);
-  await page.waitForFunction((n) => Number(document.querySelector('.case-page')?.dataset.loads) > n, before);
+  await andReload(page, async () => {
+    const [res] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/transitions') && r.request().method() === 'POST'),
+      form.locator('button[type=submit]').click(),
+    ]);
+    if (res.status() !== 200) throw new Error(`${action}: ${res.status()} ${await res.text()}`);
+  }, 30000);
 }
 
 async function openCase(page, reference, via) {
