@@ -103,8 +103,15 @@ pub enum AuditCommand {
         file: PathBuf,
     },
     /// Check every hash, signature and consistency proof of a bundle,
-    /// without a database or network. Exits non-zero on any failure.
+    /// without a database or network, and say how much of the log the other
+    /// node cosigned ("cosigned up to N of M entries"). Exits non-zero on
+    /// any failure.
     Verify {
+        /// Also fail unless the other node cosigned the whole log (the last
+        /// checkpoint): a tail signed only by this node may have been
+        /// rewritten by whoever holds its key.
+        #[arg(long)]
+        require_cosigned: bool,
         /// The bundle file.
         file: PathBuf,
     },
@@ -127,7 +134,10 @@ fn parse_instant(s: &str) -> anyhow::Result<chrono::NaiveDateTime> {
         .with_context(|| format!("`{s}` is neither RFC 3339 nor YYYY-MM-DD"))
 }
 
-fn verify_file(path: &std::path::Path) -> anyhow::Result<crate::audit::bundle::Bundle> {
+fn verify_file(
+    path: &std::path::Path,
+    require_cosigned: bool,
+) -> anyhow::Result<crate::audit::bundle::Bundle> {
     let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let name = path.display().to_string();
     let mut progress = |done: u64, total: u64| {
@@ -141,6 +151,25 @@ fn verify_file(path: &std::path::Path) -> anyhow::Result<crate::audit::bundle::B
                 "OK {name}: node {}, entries [{}, {}) of {}, {} checkpoint(s), {} cosignature(s); every hash, signature and proof verifies",
                 v.node, bundle.from, bundle.to, v.size, v.checkpoints, v.cosigned
             );
+            let witnessed = if v.cosigned_size == v.size {
+                "the whole log is witnessed by the other node".to_owned()
+            } else {
+                format!(
+                    "entries [{}, {}) carry only this node's own signature",
+                    v.cosigned_size, v.size
+                )
+            };
+            println!(
+                "{name}: cosigned up to {} of {} entries; {witnessed}",
+                v.cosigned_size, v.size
+            );
+            if require_cosigned && v.cosigned_size < v.size {
+                anyhow::bail!(
+                    "{name}: the other node cosigned only {} of {} entries (--require-cosigned)",
+                    v.cosigned_size,
+                    v.size
+                );
+            }
             Ok(bundle)
         }
         Err(f) => {
@@ -152,10 +181,13 @@ fn verify_file(path: &std::path::Path) -> anyhow::Result<crate::audit::bundle::B
 
 fn audit_offline(cmd: &AuditCommand) -> Option<anyhow::Result<()>> {
     match cmd {
-        AuditCommand::Verify { file } => Some(verify_file(file).map(|_| ())),
+        AuditCommand::Verify {
+            file,
+            require_cosigned,
+        } => Some(verify_file(file, *require_cosigned).map(|_| ())),
         AuditCommand::Reconcile { a, b } => Some((|| {
-            let a = verify_file(a)?;
-            let b = verify_file(b)?;
+            let a = verify_file(a, false)?;
+            let b = verify_file(b, false)?;
             let report =
                 crate::audit::reconcile::reconcile(&a.node, &a.entries, &b.node, Some(&b.entries));
             for r in &report.rows {

@@ -284,6 +284,11 @@ pub struct PeerSettings {
     pub compare_interval_secs: u64,
     /// `peer.body_limit_bytes`: largest request body accepted from the peer (default 8 MiB).
     pub body_limit_bytes: usize,
+    /// `peer.refusal_audit_interval_secs`: connections refused on the peer
+    /// port are counted at once, and written to the audit log as one entry
+    /// per reason and source address per interval of this length, with how
+    /// many there were (default 60).
+    pub refusal_audit_interval_secs: u64,
 }
 
 impl Default for PeerSettings {
@@ -306,6 +311,7 @@ impl Default for PeerSettings {
             stale_after_secs: 900,
             compare_interval_secs: 300,
             body_limit_bytes: 8 * 1024 * 1024,
+            refusal_audit_interval_secs: 60,
         }
     }
 }

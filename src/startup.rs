@@ -25,7 +25,8 @@ use crate::peer::server::{self as peer_server, PeerState};
 use crate::peer::witness::{self, Witnessing};
 use crate::store::Db;
 use crate::telemetry::{self, Metrics};
-use crate::tls::{NodeTls, RefusalCounter};
+use crate::tls::refusals::RefusalLog;
+use crate::tls::NodeTls;
 
 /// A node, bound to its ports and ready to run.
 pub struct Application {
@@ -43,7 +44,8 @@ pub struct Application {
     checkpoint_interval: Duration,
     convergence: Convergence,
     compare_interval: Duration,
-    tls_refusals: tokio::sync::mpsc::Receiver<&'static str>,
+    refused: RefusalLog,
+    refusal_audit_interval: Duration,
     deadline_check: Duration,
     follow_up_months: Vec<u32>,
 }
@@ -81,16 +83,9 @@ impl Application {
     /// Builds the node over an already opened database.
     pub fn with_db(settings: Settings, db: Db) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
-        let (tls_refusals_tx, tls_refusals) = tokio::sync::mpsc::channel(1024);
-        let tls = NodeTls::load(
-            &settings.tls,
-            settings.node.id,
-            RefusalCounter {
-                counter: metrics.tls_refusals.clone(),
-                audit: Some(tls_refusals_tx),
-            },
-        )
-        .context("cannot load the TLS certificates and keys")?;
+        let refused = RefusalLog::new(metrics.tls_refusals.clone());
+        let tls = NodeTls::load(&settings.tls, settings.node.id)
+            .context("cannot load the TLS certificates and keys")?;
         let ctx = Arc::new(NodeCtx {
             node: settings.node.id,
             deadlines: settings.deadlines.clone(),
@@ -192,30 +187,33 @@ impl Application {
                 let e = api::json_error(err, peer_limit);
                 crate::peer::error::PeerError::Refused(e.code(), e.to_string()).into()
             });
-        let peer = HttpServer::new(move || {
-            App::new()
-                .app_data(peer_state.clone())
-                .app_data(peer_json.clone())
-                .configure(peer_server::configure)
-                .configure(witness::configure)
-                .configure(crate::peer::convergence::configure)
-                .wrap(ErrorHandlers::new().default_handler(problem_fallback))
-                .wrap(TracingLogger::<telemetry::PrivateRootSpan>::new())
-        })
-        .on_connect(peer_server::capture_client_certificate)
-        // Idle connections from the peer stay open, so that an occasional
-        // message costs one round trip, not a new TLS handshake.
-        .keep_alive(Duration::from_secs(settings.peer.idle_timeout_secs + 5))
-        .client_request_timeout(Duration::from_secs(settings.peer.stall_timeout_secs))
-        .shutdown_timeout(settings.http.shutdown_timeout_secs)
-        .tcp_nodelay(true)
-        .bind_rustls_0_23(settings.peer.listen, (*tls.peer_server).clone())
-        .with_context(|| format!("cannot listen on {}", settings.peer.listen))?;
-        let peer = match settings.http.workers {
-            Some(w) => peer.workers(w),
-            None => peer,
-        };
-        let peer_addr = *peer.addrs().first().context("no peer address")?;
+        let peer_listener = std::net::TcpListener::bind(settings.peer.listen)
+            .with_context(|| format!("cannot listen on {}", settings.peer.listen))?;
+        let peer_addr = peer_listener.local_addr()?;
+        let peer = crate::peer::listener::serve(
+            peer_listener,
+            tls.peer_server.clone(),
+            refused.clone(),
+            &crate::peer::listener::ListenerSettings {
+                workers: settings.http.workers,
+                // Idle connections from the peer stay open, so that an
+                // occasional message costs one round trip, not a new handshake.
+                keep_alive: Duration::from_secs(settings.peer.idle_timeout_secs + 5),
+                client_request_timeout: Duration::from_secs(settings.peer.stall_timeout_secs),
+                shutdown_timeout_secs: settings.http.shutdown_timeout_secs,
+            },
+            move || {
+                App::new()
+                    .app_data(peer_state.clone())
+                    .app_data(peer_json.clone())
+                    .configure(peer_server::configure)
+                    .configure(witness::configure)
+                    .configure(crate::peer::convergence::configure)
+                    .wrap(ErrorHandlers::new().default_handler(problem_fallback))
+                    .wrap(TracingLogger::<telemetry::PrivateRootSpan>::new())
+            },
+        )
+        .context("cannot start the peer listener")?;
 
         let dispatcher = Dispatcher::new(
             db.clone(),
@@ -240,7 +238,7 @@ impl Application {
             api_addr,
             peer_addr,
             api_server: api.run(),
-            peer_server: peer.run(),
+            peer_server: peer,
             dispatcher,
             db,
             ctx,
@@ -251,7 +249,8 @@ impl Application {
             checkpoint_interval: Duration::from_secs(settings.audit.checkpoint_interval_secs),
             convergence,
             compare_interval: Duration::from_secs(settings.peer.compare_interval_secs),
-            tls_refusals,
+            refused,
+            refusal_audit_interval: Duration::from_secs(settings.peer.refusal_audit_interval_secs),
             deadline_check: Duration::from_secs(settings.deadlines.check_interval_secs),
             follow_up_months: settings.deadlines.follow_up_months.clone(),
         })
@@ -308,7 +307,11 @@ impl Application {
         let dispatcher = tokio::spawn(self.dispatcher.run());
         let witnessing = tokio::spawn(self.witnessing.run(self.checkpoint_interval));
         let comparing = tokio::spawn(self.convergence.run(self.compare_interval));
-        let refusals = tokio::spawn(audit_tls_refusals(self.db.clone(), self.tls_refusals));
+        let refusals = tokio::spawn(crate::peer::listener::audit_refusals(
+            self.db.clone(),
+            self.refused.clone(),
+            self.refusal_audit_interval,
+        ));
         let overdue = tokio::spawn(watch_deadlines(
             self.db.clone(),
             self.ctx.clock.clone(),
@@ -321,27 +324,8 @@ impl Application {
         comparing.abort();
         refusals.abort();
         overdue.abort();
+        crate::peer::listener::write_tallies(&self.db, self.refused.take()).await;
         result.map(|_| ())
-    }
-}
-
-/// Writes every client certificate the peer listener refused in the TLS
-/// handshake to the audit log.
-async fn audit_tls_refusals(db: Db, mut refusals: tokio::sync::mpsc::Receiver<&'static str>) {
-    while let Some(reason) = refusals.recv().await {
-        let mut e = crate::audit::Entry::new(
-            crate::audit::kinds::REFUSAL,
-            "peer-listener",
-            "TLS handshake",
-        );
-        e.outcome = "refused".into();
-        e.code = Some(reason.to_owned());
-        if let Err(err) = db
-            .write(move |c| crate::app::audit::record(c, e).map(|_| ()))
-            .await
-        {
-            tracing::error!(error = %err, reason, "refused handshake not written to the audit log");
-        }
     }
 }
 

@@ -79,7 +79,12 @@ pub struct Verdict {
     pub entries: u64,
     pub size: u64,
     pub checkpoints: usize,
+    /// Cosignatures that verify.
     pub cosigned: usize,
+    /// The size of the largest checkpoint the peer cosigned: entries
+    /// `[0, cosigned_size)` are witnessed by the other node, the rest of the
+    /// log only by this node's own signature.
+    pub cosigned_size: u64,
 }
 
 /// The first thing that does not verify.
@@ -156,6 +161,7 @@ fn verify_content(
         });
     }
     let mut cosigned = 0;
+    let mut cosigned_size = 0;
     let mut previous = 0;
     for c in &b.checkpoints {
         let cp = note::verify_checkpoint(&c.note, &b.origin, signer).map_err(|e| {
@@ -194,6 +200,7 @@ fn verify_content(
                 });
             }
             cosigned += 1;
+            cosigned_size = cosigned_size.max(cp.size);
         }
         let proof = c
             .consistency_to_last
@@ -309,5 +316,6 @@ fn verify_content(
         size: b.size,
         checkpoints: b.checkpoints.len(),
         cosigned,
+        cosigned_size,
     })
 }

@@ -67,7 +67,9 @@ pub struct Entry {
     pub at: DateTime<Utc>,
     /// What kind of event (see the `kinds` list in the README).
     pub kind: String,
-    /// Username, `peer:<node id>`, `system`, `cli` or `anonymous`.
+    /// Username, `peer:<node id>`, `system`, `cli` or `anonymous`; for a
+    /// refused handshake on the peer port, `certificate:<subject>` of the
+    /// certificate presented (else `anonymous`).
     pub actor: String,
     /// The actor's role, for users.
     pub role: Option<String>,
@@ -82,7 +84,8 @@ pub struct Entry {
     pub message_id: Option<String>,
     /// Message sequence number, or the case version after an action.
     pub seq: Option<i64>,
-    /// SHA-256 (hex) of the message or receipt concerned.
+    /// SHA-256 (hex) of the message or receipt concerned, or of the
+    /// certificate (DER) presented in a refused handshake.
     pub digest: Option<String>,
     /// The peer's log index for this message (from its receipt).
     pub peer_index: Option<i64>,
@@ -90,6 +93,15 @@ pub struct Entry {
     pub outcome: String,
     /// Problem or reason code, when refused or rejected.
     pub code: Option<String>,
+    /// Network address a refused connection came from (peer port). This
+    /// field and the next are absent from the leaf bytes when empty, so
+    /// entries written before they existed keep their hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// How many identical events this entry stands for, when several were
+    /// aggregated (refused handshakes: per reason and source per interval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurrences: Option<i64>,
 }
 
 impl Entry {
@@ -111,6 +123,8 @@ impl Entry {
             peer_index: None,
             outcome: "ok".into(),
             code: None,
+            source: None,
+            occurrences: None,
         }
     }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::domain::ids::NodeId;
 use crate::peer::client::PeerClient;
-use crate::tls::{pki, NodeTls, RefusalCounter};
+use crate::tls::{pki, NodeTls};
 
 mod audit_log;
 mod backlog;
@@ -66,20 +66,12 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
 
     let tls_settings = pki::dev_tls_settings(&opts.certs, NodeId::NeAnltp);
     if opts.audit_only {
-        let tls = NodeTls::load(
-            &tls_settings,
-            NodeId::NeAnltp,
-            RefusalCounter::metric_only(crate::telemetry::Metrics::new().tls_refusals),
-        )?;
+        let tls = NodeTls::load(&tls_settings, NodeId::NeAnltp)?;
         return audit(opts.audit_entries, &tls).await;
     }
     // (a) trivial mTLS requests.
     let mut pair = Pair::new(&opts.certs, 256).await?;
-    let tls = NodeTls::load(
-        &tls_settings,
-        NodeId::NeAnltp,
-        RefusalCounter::metric_only(crate::telemetry::Metrics::new().tls_refusals),
-    )?;
+    let tls = NodeTls::load(&tls_settings, NodeId::NeAnltp)?;
     let peer_settings = crate::config::PeerSettings {
         url: format!("https://127.0.0.1:{}", pair.ports.1),
         ..Default::default()

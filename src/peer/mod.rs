@@ -6,6 +6,7 @@ pub mod convergence;
 pub mod dispatcher;
 pub mod error;
 pub mod link;
+pub mod listener;
 pub mod receipts;
 pub mod server;
 pub mod witness;

@@ -13,7 +13,6 @@
 
 use crate::domain::message_type::MessageType;
 use crate::domain::problem::ProblemCode;
-use std::any::Any;
 use std::sync::Arc;
 
 use actix_web::dev::Extensions;
@@ -49,14 +48,15 @@ pub struct PeerState {
 #[derive(Debug, Clone)]
 pub struct ClientCertificate(pub Vec<u8>);
 
-/// `HttpServer::on_connect` hook: keeps the TLS client certificate for handlers.
-pub fn capture_client_certificate(conn: &dyn Any, ext: &mut Extensions) {
-    type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
-    if let Some(tls) = conn.downcast_ref::<Tls>() {
-        let (_, session) = tls.get_ref();
-        if let Some(cert) = session.peer_certificates().and_then(|c| c.first()) {
-            ext.insert(ClientCertificate(cert.to_vec()));
-        }
+/// On-connect hook of the peer listener: keeps the TLS client certificate
+/// for handlers.
+pub fn capture_client_certificate(
+    tls: &actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>,
+    ext: &mut Extensions,
+) {
+    let (_, session) = tls.get_ref();
+    if let Some(cert) = session.peer_certificates().and_then(|c| c.first()) {
+        ext.insert(ClientCertificate(cert.to_vec()));
     }
 }
 

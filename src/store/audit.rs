@@ -31,6 +31,8 @@ fn row_of(e: &Entry) -> AuditRow {
         peer_index: e.peer_index,
         outcome: e.outcome.clone(),
         code: e.code.clone(),
+        source: e.source.clone(),
+        occurrences: e.occurrences,
     }
 }
 
@@ -51,6 +53,8 @@ pub fn entry_of(r: AuditRow) -> Entry {
         peer_index: r.peer_index,
         outcome: r.outcome,
         code: r.code,
+        source: r.source,
+        occurrences: r.occurrences,
     }
 }
 

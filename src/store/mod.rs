@@ -9,6 +9,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod audit_watch;
 pub mod case_events;
 pub mod cases;
 pub mod certificates;

@@ -153,6 +153,8 @@ pub struct AuditRow {
     pub peer_index: Option<i64>,
     pub outcome: String,
     pub code: Option<String>,
+    pub source: Option<String>,
+    pub occurrences: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

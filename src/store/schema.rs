@@ -262,6 +262,8 @@ diesel::table! {
         peer_index -> Nullable<BigInt>,
         outcome -> Text,
         code -> Nullable<Text>,
+        source -> Nullable<Text>,
+        occurrences -> Nullable<BigInt>,
     }
 }
 
@@ -278,6 +280,29 @@ diesel::table! {
     audit_head (id) {
         id -> BigInt,
         size -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_watch (id) {
+        id -> BigInt,
+        next_index -> BigInt,
+        passes -> BigInt,
+        last_checked_at -> Nullable<Timestamp>,
+        suspended_at -> Nullable<Timestamp>,
+        suspended_index -> Nullable<BigInt>,
+        suspended_problem -> Nullable<Text>,
+        suspended_peer_leaf -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_watch_accepted (idx) {
+        idx -> BigInt,
+        peer_leaf -> Text,
+        problem -> Text,
+        acknowledged_by -> Text,
+        acknowledged_at -> Timestamp,
     }
 }
 
@@ -374,6 +399,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     audit_tree,
     audit_head,
+    audit_watch,
+    audit_watch_accepted,
     audit_checkpoints,
     audit_cosignatures,
     audit_evidence,

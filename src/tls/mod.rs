@@ -4,14 +4,19 @@
 //!   authentication only), unless `http.behind_tls_proxy` says a proxy
 //!   terminates TLS in front of it.
 //! * The peer listener requires a client certificate that chains to one of
-//!   the configured peer CAs (several may be trusted at once, for rotation)
-//!   and whose DNS SAN is the peer's node id. Refusals happen in the
-//!   handshake and are logged and counted (`passerelle_peer_tls_refusals_total`).
+//!   the configured peer CAs (several may be trusted at once, for rotation),
+//!   passes full RFC 5280 path validation by OpenSSL (path length and name
+//!   constraints of every CA, the trusted ones included), says clientAuth in
+//!   its extended key usage, and whose DNS SAN is the peer's node id.
+//!   Refusals happen in the handshake; the peer listener counts, logs and
+//!   audits them ([`refusals`]).
 //! * The peer client trusts only the peer CAs, presents the node's client
 //!   certificate, and accepts only a server certificate naming the peer node
 //!   id, whatever host the peer URL uses.
 
+pub mod chain;
 pub mod pki;
+pub mod refusals;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,7 +24,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
-use prometheus::IntCounterVec;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -97,32 +101,8 @@ pub struct NodeTls {
     pub client_certificate_pem: String,
 }
 
-/// Counts TLS refusals on the peer listener by reason.
-#[derive(Clone)]
-pub struct RefusalCounter {
-    /// The metric, by reason.
-    pub counter: IntCounterVec,
-    /// Where refusals go to be written to the audit log (bounded: when full,
-    /// a refusal is only counted and logged).
-    pub audit: Option<tokio::sync::mpsc::Sender<&'static str>>,
-}
-
-impl RefusalCounter {
-    /// Counts only (no audit log), for tools.
-    pub fn metric_only(counter: IntCounterVec) -> Self {
-        Self {
-            counter,
-            audit: None,
-        }
-    }
-}
-
 impl NodeTls {
-    pub fn load(
-        settings: &TlsSettings,
-        node: NodeId,
-        refusals: RefusalCounter,
-    ) -> anyhow::Result<NodeTls> {
+    pub fn load(settings: &TlsSettings, node: NodeId) -> anyhow::Result<NodeTls> {
         let provider = provider();
         let server_chain = load_certs(&settings.server_cert)?;
         let server_key = load_key(&settings.server_key)?;
@@ -132,13 +112,16 @@ impl NodeTls {
         if settings.peer_ca.is_empty() {
             anyhow::bail!("tls.peer_ca must name at least one CA certificate file");
         }
+        let mut anchors = Vec::new();
         for ca in &settings.peer_ca {
             for cert in load_certs(ca)? {
+                anchors.push(cert.clone());
                 roots
                     .add(cert)
                     .with_context(|| format!("{} is not a usable CA certificate", ca.display()))?;
             }
         }
+        let chains = chain::ChainValidator::new(&anchors)?;
         let roots = Arc::new(roots);
         let peer = node.counterpart();
 
@@ -153,8 +136,8 @@ impl NodeTls {
             .context("cannot build the client certificate verifier")?;
         let verifier = Arc::new(PeerClientVerifier {
             inner,
+            chains,
             peer,
-            refusals,
         });
         let peer_server = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?
@@ -206,40 +189,29 @@ fn refusal_reason(e: &rustls::Error) -> &'static str {
     }
 }
 
-/// Checks the peer's client certificate (chain, validity, clientAuth) and
-/// that it names the peer node; logs and counts every refusal.
+/// Checks the peer's client certificate (full path validation, validity,
+/// clientAuth) and that it names the peer node; every refusal is noted for
+/// the peer listener ([`refusals::note`]), which counts, logs and audits it.
 #[derive(Debug)]
 struct PeerClientVerifier {
     inner: Arc<dyn ClientCertVerifier>,
+    chains: chain::ChainValidator,
     peer: NodeId,
-    refusals: RefusalCounter,
-}
-
-impl std::fmt::Debug for RefusalCounter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RefusalCounter")
-    }
 }
 
 impl PeerClientVerifier {
-    fn refuse(&self, e: rustls::Error, cert: &CertificateDer<'_>) -> rustls::Error {
-        let reason = refusal_reason(&e);
-        self.refusals.counter.with_label_values(&[reason]).inc();
-        if let Some(audit) = &self.refusals.audit {
-            let _ = audit.try_send(reason);
-        }
-        let subject = X509::from_der(cert)
-            .ok()
-            .map(|c| {
-                c.subject_name()
-                    .entries()
-                    .filter_map(|e| e.data().to_string().ok())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
-        tracing::warn!(reason, error = %e, subject, expected = %self.peer, "peer client certificate refused");
-        e
+    fn refuse(&self, reason: &'static str, cert: &CertificateDer<'_>) -> rustls::Error {
+        refusals::note(reason, cert);
+        let error = match reason {
+            "expired" => rustls::CertificateError::Expired,
+            "not_yet_valid" => rustls::CertificateError::NotValidYet,
+            "unknown_ca" => rustls::CertificateError::UnknownIssuer,
+            "wrong_node_id" => rustls::CertificateError::NotValidForName,
+            "wrong_key_usage" => rustls::CertificateError::InvalidPurpose,
+            "bad_signature" => rustls::CertificateError::BadSignature,
+            _ => rustls::CertificateError::ApplicationVerificationFailure,
+        };
+        rustls::Error::InvalidCertificate(error)
     }
 }
 
@@ -262,10 +234,15 @@ impl ClientCertVerifier for PeerClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
+        // OpenSSL first: full RFC 5280 path validation, with the reason
+        // people need; then webpki, which rustls relies on.
+        self.chains
+            .validate(end_entity, intermediates)
+            .map_err(|reason| self.refuse(reason, end_entity))?;
         let verified = self
             .inner
             .verify_client_cert(end_entity, intermediates, now)
-            .map_err(|e| self.refuse(e, end_entity))?;
+            .map_err(|e| self.refuse(refusal_reason(&e), end_entity))?;
         // webpki takes a certificate without an extended key usage
         // extension as good for any purpose; the peer's must say clientAuth.
         let client_auth = X509::from_der(end_entity)
@@ -273,21 +250,15 @@ impl ClientCertVerifier for PeerClientVerifier {
             .and_then(|c| c.extended_key_usage())
             .is_some_and(|u| u.contains(openssl::x509::X509ExtendedKeyUsage::SSL_CLIENT));
         if !client_auth {
-            return Err(self.refuse(
-                rustls::Error::InvalidCertificate(rustls::CertificateError::InvalidPurpose),
-                end_entity,
-            ));
+            return Err(self.refuse("wrong_key_usage", end_entity));
         }
         let name = ServerName::try_from(self.peer.as_str())
             .map_err(|_| rustls::Error::General("bad peer id".into()))?;
         let named = webpki::EndEntityCert::try_from(end_entity)
-            .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))
-            .and_then(|ee| {
-                ee.verify_is_valid_for_subject_name(&name).map_err(|_| {
-                    rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName)
-                })
-            });
-        named.map_err(|e| self.refuse(e, end_entity))?;
+            .is_ok_and(|ee| ee.verify_is_valid_for_subject_name(&name).is_ok());
+        if !named {
+            return Err(self.refuse("wrong_node_id", end_entity));
+        }
         Ok(verified)
     }
 

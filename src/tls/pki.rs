@@ -82,8 +82,37 @@ fn validity(b: &mut X509Builder, not_before_days: i64, not_after_days: i64) -> a
     Ok(())
 }
 
-/// A new self-signed CA valid for `days`.
+/// A new self-signed CA valid for `days` (path length 0: it signs leaves only).
 pub fn new_authority(common_name: &str, days: i64) -> anyhow::Result<Authority> {
+    authority(common_name, days, None, None)
+}
+
+/// A CA certificate signed by `parent`'s key, for testing that the peer
+/// listener honours `parent`'s path length constraint.
+pub fn subordinate_authority(
+    parent: &Authority,
+    common_name: &str,
+    days: i64,
+) -> anyhow::Result<Authority> {
+    authority(common_name, days, Some(parent), None)
+}
+
+/// A self-signed CA whose certificate permits only DNS names under
+/// `permitted_dns`, for testing that name constraints are honoured.
+pub fn constrained_authority(
+    common_name: &str,
+    permitted_dns: &str,
+    days: i64,
+) -> anyhow::Result<Authority> {
+    authority(common_name, days, None, Some(permitted_dns))
+}
+
+fn authority(
+    common_name: &str,
+    days: i64,
+    parent: Option<&Authority>,
+    permitted_dns: Option<&str>,
+) -> anyhow::Result<Authority> {
     let key = new_key()?;
     let mut b = X509Builder::new()?;
     b.set_version(2)?;
@@ -91,7 +120,7 @@ pub fn new_authority(common_name: &str, days: i64) -> anyhow::Result<Authority> 
     b.set_serial_number(&serial)?;
     let subject = name(common_name, "Passerelle DEVELOPMENT")?;
     b.set_subject_name(&subject)?;
-    b.set_issuer_name(&subject)?;
+    b.set_issuer_name(parent.map_or(&*subject, |p| p.cert.subject_name()))?;
     validity(&mut b, -1, days)?;
     b.set_pubkey(&key)?;
     b.append_extension(BasicConstraints::new().critical().ca().pathlen(0).build()?)?;
@@ -104,7 +133,24 @@ pub fn new_authority(common_name: &str, days: i64) -> anyhow::Result<Authority> 
     )?;
     let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(None, None))?;
     b.append_extension(ski)?;
-    b.sign(&key, MessageDigest::sha256())?;
+    if let Some(parent) = parent {
+        let aki = AuthorityKeyIdentifier::new()
+            .keyid(false)
+            .build(&b.x509v3_context(Some(&parent.cert), None))?;
+        b.append_extension(aki)?;
+    }
+    if let Some(dns) = permitted_dns {
+        // The openssl crate has no builder for this extension.
+        #[allow(deprecated)]
+        let nc = openssl::x509::X509Extension::new_nid(
+            None,
+            None,
+            Nid::NAME_CONSTRAINTS,
+            &format!("critical,permitted;DNS:{dns}"),
+        )?;
+        b.append_extension(nc)?;
+    }
+    b.sign(parent.map_or(&key, |p| &p.key), MessageDigest::sha256())?;
     Ok(Authority {
         cert: b.build(),
         key,

@@ -86,10 +86,7 @@ fn check_set() -> Result<(), String> {
     }
     // And the node itself accepts the set (verifiers, key pairs).
     for node in [NodeId::NeAnltp, NodeId::NgNaptip] {
-        let counter = passerelle::tls::RefusalCounter::metric_only(
-            passerelle::telemetry::Metrics::new().tls_refusals,
-        );
-        passerelle::tls::NodeTls::load(&crate::helpers::tls_settings(node), node, counter)
+        passerelle::tls::NodeTls::load(&crate::helpers::tls_settings(node), node)
             .map_err(|e| format!("{e:#}"))?;
     }
     Ok(())

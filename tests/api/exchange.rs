@@ -318,6 +318,17 @@ pub fn peer_client(
         &openssl::pkey::PKey<openssl::pkey::Private>,
     )>,
 ) -> reqwest::Client {
+    peer_client_with_chain(n, identity.map(|(cert, key)| (vec![cert], key)))
+}
+
+/// A client of `n`'s peer port presenting `chain` (leaf first) and its key.
+pub fn peer_client_with_chain(
+    n: &TestNode,
+    identity: Option<(
+        Vec<&openssl::x509::X509>,
+        &openssl::pkey::PKey<openssl::pkey::Private>,
+    )>,
+) -> reqwest::Client {
     let mut roots = rustls::RootCertStore::empty();
     for c in
         passerelle::tls::load_certs(&passerelle::tls::pki::node_files(&certs_dir(), n.node).ca_cert)
@@ -331,11 +342,12 @@ pub fn peer_client(
         .with_root_certificates(roots);
     let config = match identity {
         None => builder.with_no_client_auth(),
-        Some((cert, key)) => builder
+        Some((chain, key)) => builder
             .with_client_auth_cert(
-                vec![rustls::pki_types::CertificateDer::from(
-                    cert.to_der().unwrap(),
-                )],
+                chain
+                    .iter()
+                    .map(|c| rustls::pki_types::CertificateDer::from(c.to_der().unwrap()))
+                    .collect(),
                 rustls::pki_types::PrivateKeyDer::try_from(key.private_key_to_pkcs8().unwrap())
                     .unwrap(),
             )
@@ -347,114 +359,12 @@ pub fn peer_client(
         .unwrap()
 }
 
-async fn ping(client: &reqwest::Client, n: &TestNode) -> Result<StatusCode, reqwest::Error> {
+pub async fn ping(client: &reqwest::Client, n: &TestNode) -> Result<StatusCode, reqwest::Error> {
     client
         .get(format!("https://127.0.0.1:{}/peer/v1/ping", n.ports.peer))
         .send()
         .await
         .map(|r| r.status())
-}
-
-#[tokio::test]
-async fn the_peer_listener_refuses_every_wrong_certificate_and_records_it() {
-    use passerelle::tls::pki::{self, LeafSpec, Usage};
-    let ng = spawn_node(NodeId::NgNaptip).await;
-    let ne_files = pki::node_files(&certs_dir(), NodeId::NeAnltp);
-    let ne_ca = pki::load_authority(&ne_files.ca_cert, &ne_files.ca_key).unwrap();
-    let leaf_for = |usage: Usage, ca: &pki::Authority, dns: &str, from: i64, to: i64| {
-        pki::issue(
-            ca,
-            &LeafSpec {
-                common_name: dns,
-                dns: vec![dns.into()],
-                ips: vec![],
-                usage,
-                not_before_days: from,
-                not_after_days: to,
-            },
-        )
-        .unwrap()
-    };
-    let leaf = |ca: &pki::Authority, dns: &str, from: i64, to: i64| {
-        leaf_for(Usage::Client, ca, dns, from, to)
-    };
-    // The right certificate works.
-    let good = (
-        openssl::x509::X509::from_pem(&std::fs::read(&ne_files.client_cert).unwrap()).unwrap(),
-        passerelle::tls::load_key(&ne_files.client_key).unwrap(),
-    );
-    assert_eq!(
-        ping(&peer_client(&ng, Some((&good.0, &good.1))), &ng)
-            .await
-            .unwrap(),
-        StatusCode::OK
-    );
-
-    let stranger = pki::new_authority("Somebody else's CA", 10).unwrap();
-    let cases = [
-        ("unknown_ca", leaf(&stranger, "ne-anltp", -1, 10)),
-        ("wrong_node_id", leaf(&ne_ca, "ne-rogue", -1, 10)),
-        ("wrong_node_id", leaf(&ne_ca, "ng-naptip", -1, 10)),
-        ("expired", leaf(&ne_ca, "ne-anltp", -10, -1)),
-        ("not_yet_valid", leaf(&ne_ca, "ne-anltp", 2, 10)),
-        // No extended key usage at all: not good for any purpose here.
-        (
-            "wrong_key_usage",
-            leaf_for(Usage::Unrestricted, &ne_ca, "ne-anltp", -1, 10),
-        ),
-    ];
-    for (reason, (cert, key)) in &cases {
-        let res = ping(&peer_client(&ng, Some((cert, key))), &ng).await;
-        assert!(
-            res.is_err(),
-            "{reason}: a refused certificate must fail the handshake, got {res:?}"
-        );
-    }
-    // A server certificate is not a client certificate.
-    let server_cert =
-        openssl::x509::X509::from_pem(&std::fs::read(&ne_files.server_cert).unwrap()).unwrap();
-    let server_key = passerelle::tls::load_key(&ne_files.server_key).unwrap();
-    assert!(
-        ping(&peer_client(&ng, Some((&server_cert, &server_key))), &ng)
-            .await
-            .is_err()
-    );
-    // No certificate at all.
-    assert!(ping(&peer_client(&ng, None), &ng).await.is_err());
-
-    // Every refusal was recorded, by reason.
-    let metrics = ng
-        .client
-        .get(format!("{}/metrics", ng.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for (reason, count) in [
-        ("unknown_ca", 1),
-        ("wrong_node_id", 2),
-        ("expired", 1),
-        ("not_yet_valid", 1),
-        ("wrong_key_usage", 2),
-    ] {
-        let line = format!("passerelle_peer_tls_refusals_total{{reason=\"{reason}\"}} {count}");
-        assert!(metrics.contains(&line), "missing `{line}` in\n{metrics}");
-    }
-    // ... and each refusal is in the audit log.
-    let refused = eventually("refused handshakes in the audit log", || async {
-        let entries = ng.audit_log().await;
-        let n = entries
-            .iter()
-            .filter(|e| e.kind == "refusal" && e.action == "TLS handshake")
-            .count();
-        (n == 7).then_some(entries)
-    })
-    .await;
-    assert!(refused
-        .iter()
-        .any(|e| e.action == "TLS handshake" && e.code.as_deref() == Some("expired")));
 }
 
 /// How many cases the node holds, counted page by page through the API.

@@ -169,6 +169,7 @@ pub fn settings(node: NodeId, dir: &std::path::Path, database_url: &str, ports: 
             probe_interval_ms: 500,
             poll_interval_ms: 100,
             stall_timeout_secs: 5,
+            refusal_audit_interval_secs: 1,
             ..Default::default()
         },
         tls: tls_settings(node),

@@ -18,6 +18,7 @@ mod malformed;
 mod migrations;
 mod openapi;
 mod operations;
+mod peer_port;
 mod privacy;
 mod roles;
 mod session;

@@ -1,0 +1,2 @@
+DROP TABLE audit_watch_accepted;
+DROP TABLE audit_watch;
