@@ -212,6 +212,13 @@ pub struct AuditSettings {
     /// `audit.witness_batch`: most leaf hashes sent with one checkpoint; a
     /// longer backlog is witnessed in several checkpoints (default 10000).
     pub witness_batch: u64,
+    /// `audit.watch_leaves_per_round`: after each witnessing round, this
+    /// many leaves of the other node's log are re-checked against its
+    /// entries as they are now, from where the last round stopped, wrapping
+    /// around (default 10000: at the default interval a log of a million
+    /// entries is re-checked every 100 minutes). A mismatch suspends
+    /// cosigning until an administrator acknowledges it.
+    pub watch_leaves_per_round: u64,
     /// `audit.min_cell_count`: statistics counts below this are suppressed
     /// (shown as null) so that no victim can be singled out (default 5).
     pub min_cell_count: u64,
@@ -222,6 +229,7 @@ impl Default for AuditSettings {
         Self {
             checkpoint_interval_secs: 60,
             witness_batch: 10_000,
+            watch_leaves_per_round: 10_000,
             min_cell_count: 5,
         }
     }

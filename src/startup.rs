@@ -101,6 +101,8 @@ impl Application {
             ctx: ctx.clone(),
             client: client.clone(),
             batch: settings.audit.witness_batch,
+            watch_batch: settings.audit.watch_leaves_per_round,
+            suspended_told: Default::default(),
             lock: Default::default(),
         };
         let convergence = Convergence {

@@ -5,6 +5,7 @@
 pub mod accept_language;
 pub mod audit;
 pub mod audit_log;
+pub mod audit_watch;
 pub mod auth;
 pub mod case_reports;
 pub mod case_views;
@@ -321,6 +322,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(jtwg::statistics)
                 .service(jtwg::checkpoint_now)
                 .service(jtwg::peer_check)
+                .service(audit_watch::watch)
+                .service(audit_watch::acknowledge)
                 .service(audit_log::entries),
         );
 }

@@ -13,6 +13,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod audit_watch;
 pub mod cases;
 pub mod clock;
 pub mod convergence;

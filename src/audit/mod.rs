@@ -39,8 +39,14 @@ pub mod kinds {
     pub const RECEIPT_RECEIVED: &str = "receipt_received";
     /// A checkpoint of the peer refused (bad signature, inconsistent, rolled back).
     pub const CHECKPOINT_REFUSED: &str = "checkpoint_refused";
-    /// The peer's log no longer matches what this node witnessed.
+    /// The peer's log no longer matches what this node witnessed (`seq`:
+    /// the first bad index; `code`: `changed`, `missing`,
+    /// `receipt_not_proven`). Cosigning its checkpoints stops until an
+    /// administrator acknowledges.
     pub const PEER_LOG_MISMATCH: &str = "peer_log_mismatch";
+    /// The peer reports that this node's log no longer matches what it
+    /// witnessed (`seq`: the index; `code`: the problem).
+    pub const LOG_MISMATCH_REPORTED: &str = "log_mismatch_reported";
     /// A lifecycle step found past its SOP time limit (`action` is the state,
     /// `code` the time it was due).
     pub const DEADLINE_OVERDUE: &str = "deadline_overdue";

@@ -3,7 +3,7 @@
 // downloadable as CSV from the API. No personal data reaches this screen:
 // the API's review operations hold none.
 
-import { h, scrollable } from './dom.js';
+import { h, scrollable, showProblem } from './dom.js';
 import * as api from './api.js';
 import { t, label, when, lang } from './i18n.js';
 
@@ -115,13 +115,36 @@ async function reconciliation(q) {
   ];
 }
 
-async function checkpoints(q) {
+/** The watch over the other node's log; an administrator acknowledges a mismatch here. */
+async function watchCard(ctx, reload) {
+  const w = await api.get('/audit/watch');
+  const s = w.suspension;
+  const status = h('p', { role: 'status', hidden: true });
+  const acknowledge = s && ctx.session.role === 'admin'
+    ? h('button', {
+      type: 'button',
+      'data-action': 'acknowledge',
+      onclick: () => api.call('POST', '/audit/watch/acknowledge').then(reload, (p) => showProblem(status, p)),
+    }, t('review.acknowledge'))
+    : null;
+  return h('section', { class: 'card', id: 'audit-watch' },
+    h('h2', {}, t('review.watch')),
+    s
+      ? h('p', { class: 'error', role: 'alert' },
+        t('review.watch_suspended', { i: s.index, p: t(`review.problem_${s.problem}`), t: when(s.since) }))
+      : h('p', { class: 'flash' },
+        t('review.watch_active', { passes: w.passes, n: w.witnessed, next: w.next_index })),
+    acknowledge, status);
+}
+
+async function checkpoints(q, ctx, reload) {
   const c = await api.get('/jtwg/checkpoints', q);
   const latest = new Map();
   for (const x of c.items) latest.set(x.origin, x);
   const cosigned = new Map();
   for (const x of c.items) if (x.cosigned_by.length) cosigned.set(x.origin, x);
   return [
+    await watchCard(ctx, reload),
     h('div', { class: 'charts' }, [...latest.values()].map((x) => h('section', { class: 'card' },
       h('h2', {}, x.origin),
       h('p', {}, t('review.latest', { n: x.size, t: when(x.signed_at) })),
@@ -143,7 +166,7 @@ export async function reviewScreen(ctx, tab) {
   const q = () => ({ from: from.value || undefined, to: to.value || undefined });
   const show = async () => {
     out.replaceChildren(h('p', { class: 'loading' }, t('loading')));
-    out.replaceChildren(...(await VIEWS[current](q())).filter(Boolean));
+    out.replaceChildren(...(await VIEWS[current](q(), ctx, show)).filter(Boolean));
   };
   const tabs = h('nav', { 'aria-label': t('review.title'), class: 'tabs' }, h('ul', {}, TABS.map((x) => h('li', {},
     h('a', { href: `#/review/${x}`, 'aria-current': x === current ? 'page' : null }, t(`review.${x}`))))));

@@ -192,6 +192,10 @@ problem_codes! {
         "La signature du point de contrôle n'est pas valide.";
     WrongOrigin = "wrong_origin", 403, "Wrong log origin", "Origine du journal incorrecte",
         "Ce point de contrôle ne vient pas du journal attendu.";
+    CosigningSuspended = "cosigning_suspended", 409, "Cosigning suspended", "Contre-signature suspendue",
+        "Ce nœud a trouvé une entrée modifiée dans le journal de l'autre nœud et ne contre-signe plus ses points de contrôle jusqu'à ce qu'un administrateur en prenne acte.";
+    WatchNotSuspended = "watch_not_suspended", 409, "Nothing to acknowledge", "Rien à acquitter",
+        "La contre-signature n'est pas suspendue : il n'y a aucune discordance à acquitter.";
     InconsistentCheckpoint = "inconsistent_checkpoint", 409, "Inconsistent checkpoint", "Point de contrôle incohérent",
         "Ce point de contrôle contredit un point de contrôle déjà attesté.";
     ConsistencyBaseMismatch = "consistency_base_mismatch", 409, "Consistency base mismatch", "Base de cohérence non concordante",

@@ -13,6 +13,7 @@
 //! hashes recomputed from its entries as they are now, and the peer names
 //! the first index that differs from what it witnessed.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,11 +27,14 @@ use crate::app::NodeCtx;
 use crate::audit::merkle::{self, Hash};
 use crate::audit::note::{self, NoteSignature};
 use crate::audit::{from_hex, kinds, origin, to_hex, Entry};
+use crate::domain::problem::ProblemCode;
 use crate::store::{Db, DbError};
 
 mod routes;
+mod watch;
 
 pub use routes::{configure, cosign, current_leaves, directory, exchange, latest, proofs};
+pub use watch::{Mismatch, MismatchNotice, WatchStep};
 
 /// What the peer last cosigned for this node.
 #[derive(Debug, Serialize, Deserialize)]
@@ -135,6 +139,12 @@ pub struct Witnessing {
     pub ctx: Arc<NodeCtx>,
     pub client: PeerClient,
     pub batch: u64,
+    /// Most leaves of the peer's log re-checked per round of the watch.
+    pub watch_batch: u64,
+    /// Whether the peer's refusal to cosign (it suspended cosigning this
+    /// log) was already alerted since the last cosigned round: alerted once,
+    /// not at every interval.
+    pub suspended_told: Arc<std::sync::atomic::AtomicBool>,
     /// One round at a time (the interval and on-demand requests).
     pub lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -218,6 +228,15 @@ impl Witnessing {
                 self.client.post("/peer/v1/checkpoints", &sub).await;
             let (cosigned, server_cert) = match answer {
                 Ok(a) => a,
+                Err(SendError::Refused(p))
+                    if p.code == ProblemCode::CosigningSuspended.as_str()
+                        && self.suspended_told.swap(true, Ordering::SeqCst) =>
+                {
+                    return Err(WitnessError::Protocol(format!(
+                        "checkpoint refused by the peer: {}",
+                        p.code
+                    )));
+                }
                 Err(SendError::Refused(p)) => {
                     let detail = format!(
                         "the peer refused checkpoint {}: {} ({})",
@@ -262,6 +281,7 @@ impl Witnessing {
             self.db
                 .write(move |c| witness::record_cosignature(c, &fp, &pem, &row, now))
                 .await?;
+            self.suspended_told.store(false, Ordering::SeqCst);
             if cp.size as u64 >= size {
                 return Ok(Round {
                     size,
@@ -271,7 +291,8 @@ impl Witnessing {
         }
     }
 
-    /// Runs rounds at `interval` until the task is dropped.
+    /// Runs rounds at `interval` until the task is dropped: has this node's
+    /// log cosigned, then re-checks the next part of the peer's log.
     pub async fn run(self, interval: Duration) {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -280,66 +301,35 @@ impl Witnessing {
             if let Err(e) = self.round().await {
                 tracing::warn!(error = %e, "witnessing round failed; next at the next interval");
             }
+            if let Err(e) = self.watch_step().await {
+                tracing::warn!(error = %e, "peer log check failed; next at the next interval");
+            }
         }
     }
 
-    /// Re-checks the peer's log against the leaf hashes witnessed here:
-    /// returns the first index whose entry changed, disappeared or moved.
+    /// Re-checks the whole of the peer's log against the leaf hashes
+    /// witnessed here, and every receipt: returns the first index whose
+    /// entry changed, disappeared or moved. A mismatch suspends cosigning
+    /// and alerts both nodes, as the scheduled watch does.
     pub async fn check_peer(&self) -> Result<PeerCheck, WitnessError> {
         let held = self.db.read(store::peer_leaves_len).await?;
-        let mut from = 0;
-        while from < held {
-            let to = held.min(from + MAX_LEAVES.min(leaves_per_request(&self.client)));
-            let (theirs, _): (Leaves, _) = self
-                .client
-                .get(&format!("/peer/v1/audit/leaves?from={from}&to={to}"))
-                .await?;
-            let ours = self
-                .db
-                .read(move |c| store::peer_leaves(c, from, to))
-                .await?;
-            for (i, mine) in ours.iter().enumerate() {
-                let index = from + i as u64;
-                let theirs = theirs.leaves.get(i).cloned().flatten();
-                let problem = match theirs.as_deref().and_then(from_hex) {
-                    None => Some("missing"),
-                    Some(h) if &h != mine => Some("changed"),
-                    Some(_) => None,
-                };
-                if let Some(problem) = problem {
-                    let detail = format!(
-                        "entry {index} of the peer's log is {problem} since it was witnessed"
-                    );
-                    self.alert_and_log(
-                        kinds::PEER_LOG_MISMATCH,
-                        detail.clone(),
-                        kinds::PEER_LOG_MISMATCH,
-                        "peer_check",
-                        index as i64,
-                        problem.to_owned(),
-                    )
-                    .await?;
-                    return Ok(PeerCheck {
-                        checked: index,
-                        first_bad_index: Some(index),
-                        detail,
-                    });
-                }
-            }
-            from = to;
+        if let Some(bad) = self.compare(0, held).await? {
+            let detail = self.raise_mismatch(&bad).await?;
+            return Ok(PeerCheck {
+                checked: bad.index,
+                first_bad_index: Some(bad.index),
+                detail,
+            });
         }
         let proven = match self.prove_receipts().await? {
             Ok(n) => n,
-            Err((index, detail)) => {
-                self.alert_and_log(
-                    kinds::PEER_LOG_MISMATCH,
-                    detail.clone(),
-                    kinds::PEER_LOG_MISMATCH,
-                    "peer_check",
-                    index as i64,
-                    "receipt_not_proven".into(),
-                )
-                .await?;
+            Err((index, _)) => {
+                let bad = Mismatch {
+                    index,
+                    problem: "receipt_not_proven",
+                    theirs: None,
+                };
+                let detail = self.raise_mismatch(&bad).await?;
                 return Ok(PeerCheck {
                     checked: held,
                     first_bad_index: Some(index),

@@ -14,7 +14,13 @@ use crate::helpers::*;
 /// A referral from Niamey accepted by Abuja, every message settled, and both
 /// logs cosigned by the other node.
 async fn exchanged_pair() -> (TestNode, TestNode) {
-    let (ne, ng) = spawn_pair().await;
+    exchanged_pair_with(no_tweak(), no_tweak()).await
+}
+
+/// Two nodes (settings changed by `ne` and `ng`) that exchanged a referral
+/// and its acceptance, each log cosigned by the other.
+pub async fn exchanged_pair_with(ne: Tweak, ng: Tweak) -> (TestNode, TestNode) {
+    let (ne, ng) = spawn_pair_with(ne, ng).await;
     let (ne_id, referral) = refer(&ne).await;
     let (_, ng_id) = both_in(&ne, &ng, referral, "received").await;
     act(&ng, Supervisor, &ng_id, json!({ "action": "accept" })).await;
@@ -28,7 +34,7 @@ async fn exchanged_pair() -> (TestNode, TestNode) {
 }
 
 /// Has the node sign a checkpoint and the peer cosign it.
-async fn checkpoint(n: &TestNode) -> Value {
+pub async fn checkpoint(n: &TestNode) -> Value {
     let res = n
         .request(Method::POST, "/api/v1/audit/checkpoints", Admin)
         .send()
@@ -220,7 +226,7 @@ async fn the_jtwg_review_holds_no_personal_data_and_counts_are_suppressed() {
     assert_eq!(last[0].actor, "caseworker");
 }
 
-fn sql(n: &TestNode, statements: &[&str]) {
+pub fn sql(n: &TestNode, statements: &[&str]) {
     n.db.write_blocking(|c: &mut AnyConnection| {
         use diesel::RunQueryDsl;
         for s in statements {
@@ -233,7 +239,7 @@ fn sql(n: &TestNode, statements: &[&str]) {
 
 /// What an administrator with direct database access would do to get past
 /// the append-only triggers.
-fn drop_guards(n: &TestNode) {
+pub fn drop_guards(n: &TestNode) {
     if backend() == "postgres" {
         sql(
             n,

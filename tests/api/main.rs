@@ -2,6 +2,7 @@
 //! test (SQLite by default; PostgreSQL with `PASSERELLE_TEST_BACKEND=postgres`).
 
 mod audit;
+mod audit_watch;
 mod browser;
 mod certs;
 mod cli;

@@ -63,6 +63,17 @@ pub async fn cosign(
     body: web::Json<Submission>,
 ) -> Result<HttpResponse, PeerError> {
     let (key, _) = cert_key(&req)?;
+    let watch = state.db.read(crate::app::audit_watch::state).await?;
+    if let (Some(at), Some(index)) = (watch.row.suspended_at, watch.row.suspended_index) {
+        return Err(PeerError::Refused(
+            ProblemCode::CosigningSuspended,
+            format!(
+                "cosigning your log is suspended since {at} UTC: entry {index} is {} since it \
+                 was witnessed here; an administrator of this node must acknowledge it",
+                watch.row.suspended_problem.unwrap_or_default()
+            ),
+        ));
+    }
     let sub = body.into_inner();
     let ctx = state.ctx.clone();
     let peer = ctx.node.counterpart();
@@ -251,8 +262,39 @@ pub async fn directory(state: web::Data<PeerState>) -> Result<HttpResponse, Peer
 }
 
 /// Registers the witness routes on the peer listener.
+/// The peer found that this node's log no longer matches what it witnessed.
+#[post("/peer/v1/audit/mismatch")]
+pub async fn mismatch(
+    state: web::Data<PeerState>,
+    body: web::Json<super::MismatchNotice>,
+) -> Result<HttpResponse, PeerError> {
+    let notice = body.into_inner();
+    let Some(problem) = super::watch::PROBLEMS
+        .iter()
+        .find(|p| **p == notice.problem)
+        .copied()
+    else {
+        return Err(PeerError::Refused(
+            ProblemCode::InvalidCheckpointSubmission,
+            format!(
+                "unknown problem `{}`",
+                notice.problem.chars().take(40).collect::<String>()
+            ),
+        ));
+    };
+    let peer = state.ctx.node.counterpart().as_str().to_owned();
+    let now = state.ctx.clock.now();
+    let index = notice.index;
+    state
+        .db
+        .write(move |c| crate::app::audit_watch::record_reported(c, &peer, index, problem, now))
+        .await?;
+    Ok(HttpResponse::Ok().json(super::watch::Noted { recorded: true }))
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(latest)
+        .service(mismatch)
         .service(cosign)
         .service(current_leaves)
         .service(proofs)
