@@ -27,3 +27,4 @@ mod slowlink;
 mod sop;
 mod spec;
 mod users;
+mod vectors;
