@@ -413,8 +413,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let ctx = crate::app::NodeCtx {
                 node: settings.node.id,
                 deadlines: settings.deadlines.clone(),
-                message_key: crate::tls::load_key(&settings.tls.client_key)?,
-                receipt_key: crate::tls::load_key(&settings.tls.server_key)?,
+                message_key: crate::tls::load_node_key(
+                    &settings.tls.client_key,
+                    settings.tls.passphrase()?.as_ref(),
+                )?,
+                receipt_key: crate::tls::load_node_key(
+                    &settings.tls.server_key,
+                    settings.tls.passphrase()?.as_ref(),
+                )?,
                 clock: Default::default(),
             };
             let signer = std::fs::read_to_string(&settings.tls.client_cert)

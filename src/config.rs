@@ -110,6 +110,11 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// `database.busy_timeout_ms`: SQLite busy timeout (default 5000).
     pub busy_timeout_ms: u64,
+    /// `database.purge_interval_secs`: SQLite: how often the write-ahead log
+    /// is checkpointed and truncated, so that values erased on consent
+    /// withdrawal (overwritten with zeros in the database file) do not stay
+    /// readable in the log's old pages for longer (default 60).
+    pub purge_interval_secs: u64,
 }
 
 impl Default for DatabaseSettings {
@@ -118,6 +123,7 @@ impl Default for DatabaseSettings {
             url: None,
             max_connections: 8,
             busy_timeout_ms: 5000,
+            purge_interval_secs: 60,
         }
     }
 }
@@ -341,6 +347,33 @@ pub struct TlsSettings {
     /// `tls.peer_ca`: CA certificate files trusted for the peer (several at
     /// once during a rotation).
     pub peer_ca: Vec<PathBuf>,
+    /// `tls.key_passphrase_file`: a file holding the passphrase of the two
+    /// private keys when they are encrypted PEM (PKCS#8 `ENCRYPTED PRIVATE
+    /// KEY` or legacy `Proc-Type: 4,ENCRYPTED`); its trailing newline is
+    /// ignored. Like the keys, it must not be readable by other users.
+    #[serde(default)]
+    pub key_passphrase_file: Option<PathBuf>,
+    /// `tls.key_passphrase` (better from the environment:
+    /// `PASSERELLE__TLS__KEY_PASSPHRASE`): the passphrase itself, when no
+    /// file gives it. Never printed.
+    #[serde(default)]
+    pub key_passphrase: Option<SecretString>,
+}
+
+impl TlsSettings {
+    /// The private keys' passphrase, from `key_passphrase_file` or
+    /// `key_passphrase`, if either is set.
+    pub fn passphrase(&self) -> anyhow::Result<Option<SecretString>> {
+        if let Some(file) = &self.key_passphrase_file {
+            crate::tls::refuse_shared_secret_file(file)?;
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let text = text.strip_suffix('\n').unwrap_or(&text);
+            let text = text.strip_suffix('\r').unwrap_or(text);
+            return Ok(Some(SecretString::from(text.to_owned())));
+        }
+        Ok(self.key_passphrase.clone())
+    }
 }
 
 fn default_data_dir() -> PathBuf {

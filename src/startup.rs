@@ -48,6 +48,7 @@ pub struct Application {
     refusal_audit_interval: Duration,
     deadline_check: Duration,
     follow_up_months: Vec<u32>,
+    purge_interval: Duration,
 }
 
 /// Stops a running node.
@@ -86,6 +87,11 @@ impl Application {
         let refused = RefusalLog::new(metrics.tls_refusals.clone());
         let tls = NodeTls::load(&settings.tls, settings.node.id)
             .context("cannot load the TLS certificates and keys")?;
+        // Checkpoints signed with this key stay provable after a rotation.
+        let pem = tls.client_certificate_pem.clone();
+        let now = chrono::Utc::now().naive_utc();
+        db.write_blocking(move |c| crate::app::audit::remember_own_certificate(c, &pem, now))
+            .context("cannot record the node's signing certificate")?;
         let ctx = Arc::new(NodeCtx {
             node: settings.node.id,
             deadlines: settings.deadlines.clone(),
@@ -255,6 +261,7 @@ impl Application {
             refusal_audit_interval: Duration::from_secs(settings.peer.refusal_audit_interval_secs),
             deadline_check: Duration::from_secs(settings.deadlines.check_interval_secs),
             follow_up_months: settings.deadlines.follow_up_months.clone(),
+            purge_interval: Duration::from_secs(settings.database.purge_interval_secs.max(1)),
         })
     }
 
@@ -320,7 +327,9 @@ impl Application {
             self.deadline_check,
             self.follow_up_months,
         ));
+        let purging = tokio::spawn(purge_erased(self.db.clone(), self.purge_interval));
         let result = futures_util::future::try_join(self.api_server, self.peer_server).await;
+        purging.abort();
         dispatcher.abort();
         witnessing.abort();
         comparing.abort();
@@ -328,6 +337,19 @@ impl Application {
         overdue.abort();
         crate::peer::listener::write_tallies(&self.db, self.refused.take()).await;
         result.map(|_| ())
+    }
+}
+
+/// Checkpoints and truncates SQLite's write-ahead log at every interval, so
+/// that erased values do not stay in its old pages (see [`Db::purge_erased`]).
+async fn purge_erased(db: Db, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = db.purge_erased().await {
+            tracing::warn!(error = %e, "write-ahead log not truncated; next at the next interval");
+        }
     }
 }
 

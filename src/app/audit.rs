@@ -115,6 +115,13 @@ pub fn export(
     let mut cover_nodes = store::cover(conn, 0, from)?;
     cover_nodes.extend(store::cover(conn, to, size)?);
     let witness_certificates = crate::store::certificates::all_pem(conn)?;
+    let current = openssl::x509::X509::from_pem(signer_certificate.as_bytes())
+        .and_then(|c| c.to_der())
+        .map(|der| crate::domain::envelope::fingerprint(&der))
+        .map_err(|e| DbError::Corrupt(format!("the signer certificate: {e}")))?;
+    remember_own_certificate(conn, signer_certificate, now)?;
+    let previous_signer_certificates =
+        crate::store::certificates::own_previous_pem(conn, &current)?;
     let bundle = Bundle {
         format: FORMAT.into(),
         node: ctx.node.as_str().into(),
@@ -138,6 +145,7 @@ pub fn export(
             .collect(),
         checkpoints,
         signer_certificate: signer_certificate.to_owned(),
+        previous_signer_certificates,
         witness_certificates,
     };
     let body = serde_json::to_value(&bundle).map_err(|e| DbError::Corrupt(e.to_string()))?;
@@ -163,4 +171,22 @@ pub fn export_period(
         None => store::size(conn)?,
     };
     export(conn, ctx, a, b, signer_pem)
+}
+
+/// Keeps this node's signing certificate (PEM) among its own, so that the
+/// checkpoints it signs stay provable after the key is rotated.
+pub fn remember_own_certificate(
+    conn: &mut AnyConnection,
+    pem: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    let der = openssl::x509::X509::from_pem(pem.as_bytes())
+        .and_then(|c| c.to_der())
+        .map_err(|e| DbError::Corrupt(format!("the signer certificate: {e}")))?;
+    crate::store::certificates::remember_own(
+        conn,
+        &crate::domain::envelope::fingerprint(&der),
+        pem,
+        now,
+    )
 }

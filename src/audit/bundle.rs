@@ -67,6 +67,10 @@ pub struct Bundle {
     pub checkpoints: Vec<BundleCheckpoint>,
     /// PEM of the certificate whose key signs the checkpoints and the bundle.
     pub signer_certificate: String,
+    /// PEM of the node's earlier signing certificates (before a key
+    /// rotation): checkpoints signed then verify with one of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_signer_certificates: Vec<String>,
     /// PEM of the peer's certificates known to the node (one of them made
     /// the cosignatures).
     pub witness_certificates: Vec<String>,
@@ -143,6 +147,11 @@ fn verify_content(
         .iter()
         .filter_map(|pem| public_key(pem).ok())
         .collect();
+    let earlier: Vec<_> = b
+        .previous_signer_certificates
+        .iter()
+        .filter_map(|pem| public_key(pem).ok())
+        .collect();
     // Checkpoints: signatures, cosignatures, consistency with the last.
     let last = b.checkpoints.last().ok_or(Failure::Checkpoint {
         size: b.size,
@@ -164,16 +173,21 @@ fn verify_content(
     let mut cosigned_size = 0;
     let mut previous = 0;
     for c in &b.checkpoints {
-        let cp = note::verify_checkpoint(&c.note, &b.origin, signer).map_err(|e| {
-            let size = Note::parse(&c.note)
-                .ok()
-                .and_then(|n| note::Checkpoint::parse_body(&n.body).ok())
-                .map_or(0, |c| c.size);
-            Failure::Checkpoint {
-                size,
-                reason: format!("signature: {e}"),
-            }
-        })?;
+        // Signed with the current key, or with an earlier one (rotation).
+        let cp = earlier
+            .iter()
+            .find_map(|key| note::verify_checkpoint(&c.note, &b.origin, key).ok())
+            .map_or_else(|| note::verify_checkpoint(&c.note, &b.origin, signer), Ok)
+            .map_err(|e| {
+                let size = Note::parse(&c.note)
+                    .ok()
+                    .and_then(|n| note::Checkpoint::parse_body(&n.body).ok())
+                    .map_or(0, |c| c.size);
+                Failure::Checkpoint {
+                    size,
+                    reason: format!("signature: {e}"),
+                }
+            })?;
         if cp.size < previous {
             return Err(Failure::Checkpoint {
                 size: cp.size,
@@ -234,8 +248,10 @@ fn verify_content(
             .entries
             .iter()
             .enumerate()
-            .find(|(i, e)| e.index != b.from + *i as u64)
-            .map_or(b.from + b.entries.len() as u64, |(i, _)| b.from + i as u64);
+            .find(|(i, e)| e.index != b.from.saturating_add(*i as u64))
+            .map_or(b.from.saturating_add(b.entries.len() as u64), |(i, _)| {
+                b.from.saturating_add(i as u64)
+            });
         return Err(Failure::Entry {
             index,
             reason: format!(

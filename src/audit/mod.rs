@@ -159,7 +159,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 
 /// Parses a 32-byte hash from lower- or upper-case hex.
 pub fn from_hex(s: &str) -> Option<merkle::Hash> {
-    if s.len() != 64 || !s.is_ascii() {
+    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let mut out = [0u8; 32];

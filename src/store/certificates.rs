@@ -1,10 +1,11 @@
 //! The signer certificates seen on messages and receipts, kept by
-//! fingerprint so that every signature can be checked later.
+//! fingerprint so that every signature can be checked later, and this
+//! node's own signing certificates (current and previous).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::certificates;
+use super::schema::{certificates, own_certificates};
 use super::{AnyConnection, DbError};
 
 /// Keeps a signer certificate, once.
@@ -33,4 +34,36 @@ pub fn remember(
 /// Every certificate kept, PEM.
 pub fn all_pem(conn: &mut AnyConnection) -> Result<Vec<String>, DbError> {
     Ok(certificates::table.select(certificates::pem).load(conn)?)
+}
+
+/// Keeps this node's signing certificate, once.
+pub fn remember_own(
+    conn: &mut AnyConnection,
+    fingerprint: &str,
+    pem: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    let known: i64 = own_certificates::table
+        .filter(own_certificates::fingerprint.eq(fingerprint))
+        .count()
+        .get_result(conn)?;
+    if known == 0 {
+        diesel::insert_into(own_certificates::table)
+            .values((
+                own_certificates::fingerprint.eq(fingerprint),
+                own_certificates::pem.eq(pem),
+                own_certificates::first_used.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// This node's signing certificates other than `current` (fingerprint), oldest first, PEM.
+pub fn own_previous_pem(conn: &mut AnyConnection, current: &str) -> Result<Vec<String>, DbError> {
+    Ok(own_certificates::table
+        .filter(own_certificates::fingerprint.ne(current))
+        .order(own_certificates::first_used)
+        .select(own_certificates::pem)
+        .load(conn)?)
 }

@@ -189,7 +189,7 @@ impl r2d2::ManageConnection for Manager {
                 // busy_timeout first: switching to WAL needs a lock.
                 c.batch_execute(&format!(
                     "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                     PRAGMA foreign_keys = ON;{}",
+                     PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;{}",
                     self.busy_timeout_ms,
                     if self.read_only { " PRAGMA query_only = ON;" } else { "" }
                 ))
@@ -324,6 +324,27 @@ impl Db {
     /// `sqlite` or `postgres`.
     pub fn backend(&self) -> &'static str {
         self.backend
+    }
+
+    /// Leaves no erased value behind in the database files, as far as the
+    /// backend allows. SQLite overwrites deleted content with zeros
+    /// (`secure_delete`, on every connection) but the write-ahead log still
+    /// holds the pages as they were until a checkpoint: this one copies the
+    /// log into the database and truncates it to nothing. PostgreSQL: not
+    /// done here (dead row versions stay in the table files until their
+    /// space is reused; see the README's erasure section).
+    pub async fn purge_erased(&self) -> Result<(), DbError> {
+        if self.backend != "sqlite" {
+            return Ok(());
+        }
+        let writer = self.writer.clone();
+        actix_web::rt::task::spawn_blocking(move || {
+            let mut conn = writer.get()?;
+            (*conn).batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")?;
+            Ok::<_, DbError>(())
+        })
+        .await
+        .map_err(|e| DbError::Commit(format!("the purge task failed: {e}")))?
     }
 
     /// Runs `f` in a write transaction of its own (a savepoint within a group

@@ -228,6 +228,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    own_certificates (fingerprint) {
+        fingerprint -> Text,
+        pem -> Text,
+        first_used -> Timestamp,
+    }
+}
+
+diesel::table! {
     peer_alerts (id) {
         id -> Text,
         at -> Timestamp,
@@ -387,6 +395,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     inbox_messages,
     peer_channels,
     certificates,
+    own_certificates,
     peer_alerts,
     idempotency_keys,
     case_erasures,

@@ -59,10 +59,62 @@ pub fn load_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
         .collect()
 }
 
-/// A private key from a PEM file (PKCS#8, SEC1 or PKCS#1).
+/// A private key from a PEM file (PKCS#8, SEC1 or PKCS#1), not encrypted;
+/// for tools and tests (a node loads its keys with [`load_node_key`]).
 pub fn load_key(path: &Path) -> anyhow::Result<PKey<Private>> {
     PKey::private_key_from_pem(&read(path)?)
         .with_context(|| format!("{} is not a PEM private key", path.display()))
+}
+
+/// Refuses a secret file (a private key, a passphrase) that users other
+/// than its owner and group may read or write, or its group may write.
+pub fn refuse_shared_secret_file(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o027 != 0 {
+            anyhow::bail!(
+                "{} is a secret but other users may read or change it (mode {:04o}); \
+                 restrict it with `chmod 600 {}` (or 640 for a service group)",
+                path.display(),
+                mode & 0o7777,
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A node's private key: refused when other users may read it; an
+/// encrypted PEM is opened with `passphrase`.
+pub fn load_node_key(
+    path: &Path,
+    passphrase: Option<&secrecy::SecretString>,
+) -> anyhow::Result<PKey<Private>> {
+    use secrecy::ExposeSecret;
+    refuse_shared_secret_file(path)?;
+    let pem = read(path)?;
+    let encrypted = pem.windows(9).any(|w| w == b"ENCRYPTED");
+    match passphrase {
+        Some(p) => PKey::private_key_from_pem_passphrase(&pem, p.expose_secret().as_bytes())
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "cannot open the private key {}: wrong passphrase, or not a PEM private key",
+                    path.display()
+                )
+            }),
+        None if encrypted => anyhow::bail!(
+            "{} is encrypted: give its passphrase with tls.key_passphrase_file or \
+             PASSERELLE__TLS__KEY_PASSPHRASE",
+            path.display()
+        ),
+        None => PKey::private_key_from_pem(&pem)
+            .with_context(|| format!("{} is not a PEM private key", path.display())),
+    }
 }
 
 fn rustls_key(key: &PKey<Private>) -> anyhow::Result<PrivateKeyDer<'static>> {
@@ -105,9 +157,10 @@ impl NodeTls {
     pub fn load(settings: &TlsSettings, node: NodeId) -> anyhow::Result<NodeTls> {
         let provider = provider();
         let server_chain = load_certs(&settings.server_cert)?;
-        let server_key = load_key(&settings.server_key)?;
+        let passphrase = settings.passphrase()?;
+        let server_key = load_node_key(&settings.server_key, passphrase.as_ref())?;
         let client_chain = load_certs(&settings.client_cert)?;
-        let client_key = load_key(&settings.client_key)?;
+        let client_key = load_node_key(&settings.client_key, passphrase.as_ref())?;
         let mut roots = RootCertStore::empty();
         if settings.peer_ca.is_empty() {
             anyhow::bail!("tls.peer_ca must name at least one CA certificate file");

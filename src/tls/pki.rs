@@ -225,15 +225,34 @@ pub struct NodeFiles {
 
 /// The `[tls]` settings of `node` with the development set in `dir`: its own
 /// certificates, and the other country's CA as the peer CA.
+///
+/// A checkout leaves the committed development keys readable by everyone,
+/// which a node refuses: their permissions are restricted to the owner here
+/// (git does not record the change).
 pub fn dev_tls_settings(dir: &Path, node: NodeId) -> crate::config::TlsSettings {
     let files = node_files(dir, node);
+    for key in [&files.server_key, &files.client_key] {
+        let _ = owner_only(key);
+    }
     crate::config::TlsSettings {
         server_cert: files.server_cert,
         server_key: files.server_key,
         client_cert: files.client_cert,
         client_key: files.client_key,
         peer_ca: vec![node_files(dir, node.counterpart()).ca_cert],
+        key_passphrase_file: None,
+        key_passphrase: None,
     }
+}
+
+/// Makes `path` readable and writable by its owner only.
+pub fn owner_only(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
 }
 
 /// DNS names a node's server certificate carries.
@@ -245,7 +264,11 @@ pub fn server_dns(node: NodeId) -> Vec<String> {
 pub const DEV_DAYS: i64 = 3650;
 
 fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "key") {
+        owner_only(path).with_context(|| format!("cannot restrict {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Writes the development PKI into `dir`: one CA per country and, for each

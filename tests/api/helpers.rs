@@ -394,6 +394,13 @@ impl TestNode {
 
     /// Starts the node again on the same database and ports.
     pub async fn restart(self) -> TestNode {
+        let tweak = self.tweak.clone();
+        self.restart_with(tweak).await
+    }
+
+    /// Starts the node again on the same database and ports, with its
+    /// settings changed by `tweak` (e.g. new certificates).
+    pub async fn restart_with(self, tweak: Tweak) -> TestNode {
         let TestNode {
             node,
             dir,
@@ -401,7 +408,6 @@ impl TestNode {
             _pg,
             ports,
             tokens,
-            tweak,
             ..
         } = self;
         let mut n = start(node, dir, database_url, _pg, ports, tweak).await;
