@@ -217,6 +217,7 @@ impl Application {
                     .configure(peer_server::configure)
                     .configure(witness::configure)
                     .configure(crate::peer::convergence::configure)
+                    .configure(crate::peer::channel::configure)
                     .wrap(ErrorHandlers::new().default_handler(problem_fallback))
                     .wrap(TracingLogger::<telemetry::PrivateRootSpan>::new())
             },

@@ -15,6 +15,7 @@ pub mod accounts;
 pub mod audit;
 pub mod audit_watch;
 pub mod cases;
+pub mod channels;
 pub mod clock;
 pub mod convergence;
 pub mod deadlines;

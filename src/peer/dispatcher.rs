@@ -54,6 +54,11 @@ pub struct Dispatcher {
     pub last_stale_check: Option<Instant>,
     /// Whether the `delivery_delayed` alert is raised for the current backlog.
     pub stale_alerted: bool,
+    /// Whether this node's chains were compared with the peer's since start.
+    pub channels_checked: bool,
+    /// Delivery held: this node is behind the peer's copies (a restore from
+    /// an older backup); an administrator must act.
+    pub held: bool,
 }
 
 impl Dispatcher {
@@ -79,6 +84,8 @@ impl Dispatcher {
             last_probe: None,
             last_stale_check: None,
             stale_alerted: false,
+            channels_checked: false,
+            held: false,
         }
     }
 }
@@ -141,6 +148,13 @@ impl Dispatcher {
         let probe = Duration::from_millis(self.settings.probe_interval_ms.max(10));
         loop {
             self.watch_backlog().await;
+            if !self.channels_checked {
+                self.check_channels().await;
+            }
+            if self.held {
+                tokio::time::sleep(probe.max(poll)).await;
+                continue;
+            }
             let next = match self.tick().await {
                 Ok(n) => n,
                 Err(e) => {
@@ -165,6 +179,45 @@ impl Dispatcher {
                         self.probe(probe).await;
                     }
                 }
+            }
+        }
+    }
+
+    /// Compares this node's chains with what the peer holds (once per
+    /// start, as soon as the peer answers): if this node is behind, holds
+    /// delivery and raises the alert.
+    async fn check_channels(&mut self) {
+        let theirs: crate::app::channels::Held = match self.client.get("/peer/v1/channel").await {
+            Ok((h, _)) => h,
+            Err(SendError::Refused(p)) => {
+                // A peer that cannot tell: carry on as before.
+                tracing::warn!(code = %p.code, "the peer did not say what it holds of the chains");
+                self.channels_checked = true;
+                return;
+            }
+            Err(_) => return, // unreachable: asked again next time
+        };
+        self.channels_checked = true;
+        let now = self.ctx.clock.now();
+        let verdict = self
+            .db
+            .write(move |c| {
+                let behind = crate::app::channels::behind(c, &theirs)?;
+                if let Some(detail) = &behind {
+                    crate::app::channels::alert_behind(c, detail, now)?;
+                }
+                Ok::<_, DbError>(behind)
+            })
+            .await;
+        match verdict {
+            Ok(Some(detail)) => {
+                tracing::error!(detail, "delivery held: this node is behind the peer");
+                self.held = true;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "chains not compared; asked again next time");
+                self.channels_checked = false;
             }
         }
     }

@@ -1,6 +1,7 @@
 //! The node-to-node protocol: signed envelopes and receipts, the peer
 //! listener (server), and the dispatcher that delivers the outbox (client).
 
+pub mod channel;
 pub mod client;
 pub mod convergence;
 pub mod dispatcher;

@@ -56,3 +56,23 @@ pub fn set_incoming_head(conn: &mut AnyConnection, seq: i64, hash: &str) -> Resu
         .execute(conn)?;
     Ok(())
 }
+
+/// The outgoing head: last sequence number taken and its message's hash.
+pub fn outgoing_head(conn: &mut AnyConnection) -> Result<(i64, String), DbError> {
+    Ok(peer_channels::table
+        .find(OUTGOING)
+        .select((peer_channels::last_seq, peer_channels::last_hash))
+        .first(conn)?)
+}
+
+/// The highest sequence number of this node's messages that the other node
+/// receipted (0: none).
+pub fn highest_receipted(conn: &mut AnyConnection) -> Result<i64, DbError> {
+    use super::outbox::status;
+    use super::schema::outbox_messages;
+    Ok(outbox_messages::table
+        .filter(outbox_messages::status.eq_any([status::DELIVERED, status::REJECTED]))
+        .select(diesel::dsl::max(outbox_messages::seq))
+        .first::<Option<i64>>(conn)?
+        .unwrap_or(0))
+}

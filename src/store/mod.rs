@@ -10,6 +10,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod audit_watch;
+pub mod backup;
 pub mod case_events;
 pub mod cases;
 pub mod certificates;

@@ -3,6 +3,7 @@
 
 mod audit;
 mod audit_watch;
+mod backup;
 mod browser;
 mod certs;
 mod cli;

@@ -1,0 +1,81 @@
+//! Whether this node is behind what the other node holds of their two
+//! chains, as after a restore from an older backup: the other node received
+//! later messages from this node than this node holds, or holds this node's
+//! receipts for later messages than this node received. Sending in that
+//! state would reuse sequence numbers, so delivery is held and an
+//! administrator is told what to do.
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+use crate::store::channels;
+use crate::store::{AnyConnection, DbError};
+
+/// Alert raised when this node is behind the other node's copies.
+pub const BEHIND_ALERT: &str = "restored_behind_peer";
+
+/// What a node holds of the chains shared with the asking node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Held {
+    /// The last message received from the asking node: its sequence number
+    /// (0: none) and hash.
+    pub received_seq: i64,
+    pub received_hash: String,
+    /// The highest sequence number of this node's messages to the asking
+    /// node that it receipted (0: none).
+    pub receipted: i64,
+}
+
+/// What this node holds of the chains, as the other node asks.
+pub fn held(c: &mut AnyConnection) -> Result<Held, DbError> {
+    let (received_seq, received_hash) = channels::incoming_head(c)?;
+    Ok(Held {
+        received_seq,
+        received_hash,
+        receipted: channels::highest_receipted(c)?,
+    })
+}
+
+/// Compares this node's heads with what the other node holds: `None` when
+/// this node is not behind, else what is wrong, in words.
+pub fn behind(c: &mut AnyConnection, theirs: &Held) -> Result<Option<String>, DbError> {
+    let (out_seq, out_hash) = channels::outgoing_head(c)?;
+    let (in_seq, _) = channels::incoming_head(c)?;
+    let mut problems = Vec::new();
+    if theirs.received_seq > out_seq {
+        problems.push(format!(
+            "the other node received this node's messages up to number {}, but this node holds only up to {out_seq}",
+            theirs.received_seq
+        ));
+    } else if theirs.received_seq == out_seq && out_seq > 0 && theirs.received_hash != out_hash {
+        problems.push(format!(
+            "this node's message {out_seq} is not the one the other node received"
+        ));
+    }
+    if theirs.receipted > in_seq {
+        problems.push(format!(
+            "the other node holds this node's receipts for its messages up to number {}, but this node received only up to {in_seq}",
+            theirs.receipted
+        ));
+    }
+    Ok((!problems.is_empty()).then(|| {
+        format!(
+            "This node's database is older than what the other node holds: {}. It was probably \
+             restored from an older backup. Delivery to the other node is held so that no \
+             sequence number is used twice. Restore the latest backup (or the database as it was \
+             before) and restart; if there is none later, contact the other agency's \
+             administrator before anything else: messages it holds are missing here.",
+            problems.join("; ")
+        )
+    }))
+}
+
+/// Raises the alert (once per start: the caller remembers).
+pub fn alert_behind(
+    c: &mut AnyConnection,
+    detail: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    super::exchange::alert(c, BEHIND_ALERT, detail, now)
+}
