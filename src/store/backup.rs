@@ -18,6 +18,12 @@ use super::{Db, DbError, Target};
 
 const SQLITE_HEADER: &[u8] = b"SQLite format 3\0";
 
+/// A path as the tools take it.
+fn utf8(path: &Path) -> Result<&str, DbError> {
+    path.to_str()
+        .ok_or_else(|| DbError::Commit(format!("{} is not UTF-8", path.display())))
+}
+
 fn io(what: &str, path: &Path, e: std::io::Error) -> DbError {
     DbError::Commit(format!("{what} {}: {e}", path.display()))
 }
@@ -80,17 +86,13 @@ impl Db {
         }
         match Target::parse(url)? {
             Target::Sqlite(_) => {
-                let path = file
-                    .to_str()
-                    .ok_or_else(|| DbError::Commit("the backup path is not UTF-8".into()))?;
+                let path = utf8(file)?;
                 let mut conn = self.writer.get()?;
                 (*conn).batch_execute(&format!("VACUUM INTO '{}'", path.replace('\'', "''")))?;
                 Ok(())
             }
             Target::Postgres(_) => {
-                let path = file
-                    .to_str()
-                    .ok_or_else(|| DbError::Commit("the backup path is not UTF-8".into()))?;
+                let path = utf8(file)?;
                 run_tool(
                     "pg_dump",
                     &["--format=custom", "--no-owner", "--file", path],
@@ -119,9 +121,7 @@ pub fn restore_from(url: &SecretString, file: &Path) -> Result<(), DbError> {
             }
             if target.exists() {
                 // A running node holds the database: an exclusive lock fails.
-                let path = target
-                    .to_str()
-                    .ok_or_else(|| DbError::Commit("the database path is not UTF-8".into()))?;
+                let path = utf8(&target)?;
                 let mut c = <diesel::SqliteConnection as diesel::Connection>::establish(path)
                     .map_err(|e| DbError::Commit(e.to_string()))?;
                 c.batch_execute("PRAGMA busy_timeout = 2000; BEGIN EXCLUSIVE; ROLLBACK;")
@@ -151,9 +151,7 @@ pub fn restore_from(url: &SecretString, file: &Path) -> Result<(), DbError> {
             Ok(())
         }
         Target::Postgres(_) => {
-            let path = file
-                .to_str()
-                .ok_or_else(|| DbError::Commit("the backup path is not UTF-8".into()))?;
+            let path = utf8(file)?;
             run_tool(
                 "pg_restore",
                 &[

@@ -8,10 +8,9 @@
 use std::sync::Arc;
 
 use passerelle::domain::roles::Role::*;
-use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::exchange::{act, both_in, eventually, refer};
+use crate::exchange::{act, both_in, eventually, refer, withdraw_consent};
 use crate::helpers::*;
 
 /// The node's SQLite files (database, write-ahead log) as one byte string.
@@ -62,17 +61,7 @@ async fn after_withdrawal_the_database_files_of_both_nodes_no_longer_hold_the_pe
         );
     }
 
-    let res = ne
-        .request(
-            reqwest::Method::POST,
-            &format!("/api/v1/cases/{ne_id}/consent-withdrawal"),
-            Caseworker,
-        )
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    withdraw_consent(&ne, &ne_id).await;
     eventually("Abuja erased its copy", || async {
         let (_, c, _) = ng.read(Supervisor, &ng_id).await;
         c["erased_at"].is_string().then_some(())

@@ -367,6 +367,23 @@ pub async fn ping(client: &reqwest::Client, n: &TestNode) -> Result<StatusCode, 
         .map(|r| r.status())
 }
 
+/// The person withdraws consent, telling node `n` (a caseworker records
+/// it): the case as answered, its data erased.
+pub async fn withdraw_consent(n: &TestNode, case_id: &str) -> Value {
+    let res = n
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/cases/{case_id}/consent-withdrawal"),
+            Caseworker,
+        )
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
 /// How many cases the node holds, counted page by page through the API.
 pub async fn case_count(n: &TestNode) -> usize {
     let mut count = 0;

@@ -155,15 +155,7 @@ async fn every_refused_handshake_is_counted_and_audited_with_reason_certificate_
     expected.insert("no_certificate".into(), 1);
 
     // Counted at once, by reason.
-    let metrics = ng
-        .client
-        .get(format!("{}/metrics", ng.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = ng.metrics().await;
     for (reason, count) in &expected {
         let line = format!("passerelle_peer_tls_refusals_total{{reason=\"{reason}\"}} {count}");
         assert!(metrics.contains(&line), "missing `{line}` in\n{metrics}");

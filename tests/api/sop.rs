@@ -80,18 +80,7 @@ async fn withdrawing_consent_mid_case_erases_the_data_on_both_nodes_and_the_logs
     let (_, copy, _) = ng.read(Supervisor, &ng_id).await;
     assert_eq!(copy["identity"]["given_name"], "Zainab");
     // The person withdraws consent, telling Niamey.
-    let res = ne
-        .request(
-            reqwest::Method::POST,
-            &format!("/api/v1/cases/{ne_id}/consent-withdrawal"),
-            Caseworker,
-        )
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let erased: serde_json::Value = res.json().await.unwrap();
+    let erased = crate::exchange::withdraw_consent(&ne, &ne_id).await;
     assert!(erased["identity"].is_null());
     assert!(erased["erased_at"].is_string());
     // Abuja erases its copy and confirms; the skeleton stays.

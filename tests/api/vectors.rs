@@ -16,9 +16,7 @@ use openssl::pkey::{PKey, Public};
 use openssl::sign::Verifier;
 use serde_json::{json, Map, Value};
 
-use crate::exchange::{act, all_settled, both_in, refer};
 use crate::helpers::*;
-use passerelle::domain::roles::Role::*;
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
@@ -341,14 +339,7 @@ fn derive(bundle_text: &[u8], exchange: &Value) -> Value {
 /// A real exchange between two nodes: Niamey's bundle and one of its
 /// messages with Abuja's receipt, as they crossed the border.
 async fn make_vectors() -> (Vec<u8>, Value) {
-    let (ne, ng) = spawn_pair().await;
-    let (ne_id, referral) = refer(&ne).await;
-    let (_, ng_id) = both_in(&ne, &ng, referral, "received").await;
-    act(&ng, Supervisor, &ng_id, json!({ "action": "accept" })).await;
-    both_in(&ne, &ng, referral, "accepted").await;
-    all_settled(&ne, &ne_id).await;
-    all_settled(&ng, &ng_id).await;
-    crate::audit::checkpoint(&ne).await;
+    let (ne, ng) = crate::audit::exchanged_pair_with(no_tweak(), no_tweak()).await;
     let bundle = crate::audit::export(&ne);
     let (body, signature, receipt) = ne
         .db
