@@ -232,6 +232,7 @@ impl Application {
             settings.peer.clone(),
             metrics.clone(),
             signals,
+            tls.peer_signer.clone(),
         );
         tracing::info!(
             node = %settings.node.id,

@@ -71,6 +71,47 @@ pub fn behind(c: &mut AnyConnection, theirs: &Held) -> Result<Option<String>, Db
     }))
 }
 
+/// This node's messages after `after` that the other node receipted, sent
+/// again because it lost them, with this node's signing certificates.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resent {
+    /// Signed messages, in sequence order (an erased one does not verify:
+    /// consent was withdrawn and its content is gone).
+    pub messages: Vec<crate::domain::envelope::Signed>,
+    /// PEM of every certificate this node signed messages with.
+    pub signer_certificates: Vec<String>,
+}
+
+/// Most messages sent again in one answer.
+pub const RESEND_LIMIT: i64 = 200;
+
+pub fn resend(c: &mut AnyConnection, after: i64) -> Result<Resent, DbError> {
+    let rows = crate::store::outbox::receipted_after(c, after, RESEND_LIMIT)?;
+    Ok(Resent {
+        messages: rows
+            .iter()
+            .map(crate::store::outbox::signed_of)
+            .collect::<Result<_, _>>()?,
+        signer_certificates: crate::store::certificates::own_all_pem(c)?,
+    })
+}
+
+/// This node's incoming head (the last message received, 0: none).
+pub fn incoming_seq(c: &mut AnyConnection) -> Result<i64, DbError> {
+    Ok(channels::incoming_head(c)?.0)
+}
+
+/// Whether the only lag is on the incoming side (the other node holds this
+/// node's receipts for messages it no longer has): those can be taken again
+/// from the other node's copies.
+pub fn only_incoming_behind(c: &mut AnyConnection, theirs: &Held) -> Result<bool, DbError> {
+    let (out_seq, out_hash) = channels::outgoing_head(c)?;
+    let own_ok = theirs.received_seq < out_seq
+        || (theirs.received_seq == out_seq && (out_seq == 0 || theirs.received_hash == out_hash));
+    Ok(own_ok && theirs.receipted > channels::incoming_head(c)?.0)
+}
+
 /// Raises the alert (once per start: the caller remembers).
 pub fn alert_behind(
     c: &mut AnyConnection,

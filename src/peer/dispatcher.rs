@@ -59,6 +59,8 @@ pub struct Dispatcher {
     /// Delivery held: this node is behind the peer's copies (a restore from
     /// an older backup); an administrator must act.
     pub held: bool,
+    /// Checks the certificates of messages recovered from the peer's copies.
+    pub peer_signer: crate::tls::PeerSigner,
 }
 
 impl Dispatcher {
@@ -70,6 +72,7 @@ impl Dispatcher {
         settings: PeerSettings,
         metrics: Metrics,
         signals: receipts::Signals,
+        peer_signer: crate::tls::PeerSigner,
     ) -> Self {
         Self {
             signals,
@@ -86,6 +89,7 @@ impl Dispatcher {
             stale_alerted: false,
             channels_checked: false,
             held: false,
+            peer_signer,
         }
     }
 }
@@ -198,11 +202,38 @@ impl Dispatcher {
             Err(_) => return, // unreachable: asked again next time
         };
         self.channels_checked = true;
+        // Only the peer's messages are missing here: take them again from
+        // its copies, then compare again.
+        let theirs_again = theirs.clone();
+        let mut stopped = None;
+        if let Ok(true) = self
+            .db
+            .read(move |c| crate::app::channels::only_incoming_behind(c, &theirs_again))
+            .await
+        {
+            match super::channel::recover_incoming(&self.db, &self.ctx, &self.client, &self.peer_signer)
+                .await
+            {
+                Ok(n) => tracing::warn!(
+                    messages = n,
+                    "messages missing here (restored from an older backup) taken again from the peer's copies"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "recovery from the peer's copies stopped");
+                    stopped = Some(e);
+                }
+            }
+        }
         let now = self.ctx.clock.now();
         let verdict = self
             .db
             .write(move |c| {
-                let behind = crate::app::channels::behind(c, &theirs)?;
+                let behind = crate::app::channels::behind(c, &theirs)?.map(|d| match &stopped {
+                    Some(why) => {
+                        format!("{d} Recovery from the other node's copies stopped: {why}.")
+                    }
+                    None => d,
+                });
                 if let Some(detail) = &behind {
                     crate::app::channels::alert_behind(c, detail, now)?;
                 }

@@ -92,9 +92,9 @@ pub struct BatchResponse {
     pub refusal: Option<Refusal>,
 }
 
-struct Refused {
-    code: ProblemCode,
-    detail: String,
+pub(super) struct Refused {
+    pub(super) code: ProblemCode,
+    pub(super) detail: String,
 }
 
 fn refuse(code: ProblemCode, detail: impl Into<String>) -> Refused {
@@ -105,7 +105,7 @@ fn refuse(code: ProblemCode, detail: impl Into<String>) -> Refused {
 }
 
 /// Checks one message whose signature verified, before anything touches the database.
-fn check(msg: &Signed, node: NodeId) -> Result<Envelope, Refused> {
+pub(super) fn check(msg: &Signed, node: NodeId) -> Result<Envelope, Refused> {
     let env: Envelope = serde_json::from_value(msg.body.clone())
         .map_err(|e| refuse(ProblemCode::InvalidEnvelope, e.to_string()))?;
     if env.sender != node.counterpart() {

@@ -67,3 +67,11 @@ pub fn own_previous_pem(conn: &mut AnyConnection, current: &str) -> Result<Vec<S
         .select(own_certificates::pem)
         .load(conn)?)
 }
+
+/// Every signing certificate of this node, oldest first, PEM.
+pub fn own_all_pem(conn: &mut AnyConnection) -> Result<Vec<String>, DbError> {
+    Ok(own_certificates::table
+        .order(own_certificates::first_used)
+        .select(own_certificates::pem)
+        .load(conn)?)
+}

@@ -282,3 +282,20 @@ pub fn erase_body(conn: &mut AnyConnection, id: &str) -> Result<(), DbError> {
 
 /// What an erased message body reads.
 pub const ERASED_BODY: &str = "{\"erased\":true}";
+
+/// This node's messages after `after` that the other node receipted, in
+/// sequence order (at most `limit`): what it may ask for again after losing
+/// them.
+pub fn receipted_after(
+    conn: &mut AnyConnection,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, DbError> {
+    Ok(outbox_messages::table
+        .filter(outbox_messages::seq.gt(after))
+        .filter(outbox_messages::status.eq_any([status::DELIVERED, status::REJECTED]))
+        .order(outbox_messages::seq.asc())
+        .limit(limit)
+        .select(OutboxRow::as_select())
+        .load(conn)?)
+}

@@ -151,6 +151,8 @@ pub struct NodeTls {
     pub receipt_key: PKey<Private>,
     /// PEM of the client certificate (its key signs messages and checkpoints).
     pub client_certificate_pem: String,
+    /// Checks the certificates the peer signs messages with.
+    pub peer_signer: PeerSigner,
 }
 
 impl NodeTls {
@@ -174,7 +176,7 @@ impl NodeTls {
                     .with_context(|| format!("{} is not a usable CA certificate", ca.display()))?;
             }
         }
-        let chains = chain::ChainValidator::new(&anchors)?;
+        let chains = Arc::new(chain::ChainValidator::new(&anchors)?);
         let roots = Arc::new(roots);
         let peer = node.counterpart();
 
@@ -187,10 +189,13 @@ impl NodeTls {
         let inner = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
             .build()
             .context("cannot build the client certificate verifier")?;
+        let peer_signer = PeerSigner {
+            chains: chains.clone(),
+            peer,
+        };
         let verifier = Arc::new(PeerClientVerifier {
             inner,
-            chains,
-            peer,
+            signer: peer_signer.clone(),
         });
         let peer_server = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?
@@ -219,6 +224,7 @@ impl NodeTls {
             receipt_key: server_key,
             client_certificate_pem: std::fs::read_to_string(&settings.client_cert)
                 .with_context(|| format!("cannot read {}", settings.client_cert.display()))?,
+            peer_signer,
         })
     }
 }
@@ -248,8 +254,49 @@ fn refusal_reason(e: &rustls::Error) -> &'static str {
 #[derive(Debug)]
 struct PeerClientVerifier {
     inner: Arc<dyn ClientCertVerifier>,
-    chains: chain::ChainValidator,
+    signer: PeerSigner,
+}
+
+/// The peer's client certificate rules, also for a certificate met outside
+/// a handshake (messages recovered from the peer's copies): full path
+/// validation to a trusted peer CA, clientAuth, and the peer's node id.
+#[derive(Debug, Clone)]
+pub struct PeerSigner {
+    chains: Arc<chain::ChainValidator>,
     peer: NodeId,
+}
+
+impl PeerSigner {
+    /// Checks `der` with `intermediates`; the refusal code otherwise.
+    pub fn check(
+        &self,
+        der: &[u8],
+        intermediates: &[CertificateDer<'_>],
+    ) -> Result<(), &'static str> {
+        self.chains.validate(der, intermediates)?;
+        self.usage_and_name(der)
+    }
+
+    /// clientAuth and the peer's node id (the chain checked already).
+    fn usage_and_name(&self, der: &[u8]) -> Result<(), &'static str> {
+        // webpki takes a certificate without an extended key usage
+        // extension as good for any purpose; the peer's must say clientAuth.
+        let client_auth = X509::from_der(der)
+            .ok()
+            .and_then(|c| c.extended_key_usage())
+            .is_some_and(|u| u.contains(openssl::x509::X509ExtendedKeyUsage::SSL_CLIENT));
+        if !client_auth {
+            return Err("wrong_key_usage");
+        }
+        let named = ServerName::try_from(self.peer.as_str()).is_ok_and(|name| {
+            webpki::EndEntityCert::try_from(&CertificateDer::from(der))
+                .is_ok_and(|ee| ee.verify_is_valid_for_subject_name(&name).is_ok())
+        });
+        if !named {
+            return Err("wrong_node_id");
+        }
+        Ok(())
+    }
 }
 
 impl PeerClientVerifier {
@@ -288,30 +335,19 @@ impl ClientCertVerifier for PeerClientVerifier {
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         // OpenSSL first: full RFC 5280 path validation, with the reason
-        // people need; then webpki, which rustls relies on.
-        self.chains
+        // people need; then webpki, which rustls relies on; then clientAuth
+        // and the node id.
+        self.signer
+            .chains
             .validate(end_entity, intermediates)
             .map_err(|reason| self.refuse(reason, end_entity))?;
         let verified = self
             .inner
             .verify_client_cert(end_entity, intermediates, now)
             .map_err(|e| self.refuse(refusal_reason(&e), end_entity))?;
-        // webpki takes a certificate without an extended key usage
-        // extension as good for any purpose; the peer's must say clientAuth.
-        let client_auth = X509::from_der(end_entity)
-            .ok()
-            .and_then(|c| c.extended_key_usage())
-            .is_some_and(|u| u.contains(openssl::x509::X509ExtendedKeyUsage::SSL_CLIENT));
-        if !client_auth {
-            return Err(self.refuse("wrong_key_usage", end_entity));
-        }
-        let name = ServerName::try_from(self.peer.as_str())
-            .map_err(|_| rustls::Error::General("bad peer id".into()))?;
-        let named = webpki::EndEntityCert::try_from(end_entity)
-            .is_ok_and(|ee| ee.verify_is_valid_for_subject_name(&name).is_ok());
-        if !named {
-            return Err(self.refuse("wrong_node_id", end_entity));
-        }
+        self.signer
+            .usage_and_name(end_entity)
+            .map_err(|reason| self.refuse(reason, end_entity))?;
         Ok(verified)
     }
 
