@@ -224,7 +224,7 @@ impl Application {
         )
         .context("cannot start the peer listener")?;
 
-        let dispatcher = Dispatcher::new(
+        let mut dispatcher = Dispatcher::new(
             db.clone(),
             ctx.clone(),
             client.clone(),
@@ -232,8 +232,8 @@ impl Application {
             settings.peer.clone(),
             metrics.clone(),
             signals,
-            tls.peer_signer.clone(),
         );
+        dispatcher.peer_signer = Some(tls.peer_signer.clone());
         tracing::info!(
             node = %settings.node.id,
             backend = db.backend(),

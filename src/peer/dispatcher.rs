@@ -59,8 +59,9 @@ pub struct Dispatcher {
     /// Delivery held: this node is behind the peer's copies (a restore from
     /// an older backup); an administrator must act.
     pub held: bool,
-    /// Checks the certificates of messages recovered from the peer's copies.
-    pub peer_signer: crate::tls::PeerSigner,
+    /// Checks the certificates of messages recovered from the peer's copies
+    /// (without it, a node behind the peer only holds and alerts).
+    pub peer_signer: Option<crate::tls::PeerSigner>,
 }
 
 impl Dispatcher {
@@ -72,7 +73,6 @@ impl Dispatcher {
         settings: PeerSettings,
         metrics: Metrics,
         signals: receipts::Signals,
-        peer_signer: crate::tls::PeerSigner,
     ) -> Self {
         Self {
             signals,
@@ -89,7 +89,7 @@ impl Dispatcher {
             stale_alerted: false,
             channels_checked: false,
             held: false,
-            peer_signer,
+            peer_signer: None,
         }
     }
 }
@@ -206,12 +206,12 @@ impl Dispatcher {
         // its copies, then compare again.
         let theirs_again = theirs.clone();
         let mut stopped = None;
-        if let Ok(true) = self
+        let recoverable = self
             .db
             .read(move |c| crate::app::channels::only_incoming_behind(c, &theirs_again))
-            .await
-        {
-            match super::channel::recover_incoming(&self.db, &self.ctx, &self.client, &self.peer_signer)
+            .await;
+        if let (Ok(true), Some(signer)) = (recoverable, &self.peer_signer) {
+            match super::channel::recover_incoming(&self.db, &self.ctx, &self.client, signer)
                 .await
             {
                 Ok(n) => tracing::warn!(
