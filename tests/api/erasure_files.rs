@@ -8,9 +8,8 @@
 use std::sync::Arc;
 
 use passerelle::domain::roles::Role::*;
-use serde_json::json;
 
-use crate::exchange::{act, both_in, eventually, refer, withdraw_consent};
+use crate::exchange::{eventually, refer_and_accept, withdraw_consent};
 use crate::helpers::*;
 
 /// The node's SQLite files (database, write-ahead log) as one byte string.
@@ -41,16 +40,7 @@ async fn after_withdrawal_the_database_files_of_both_nodes_no_longer_hold_the_pe
         s.database.purge_interval_secs = 1;
     });
     let (ne, ng) = spawn_pair_with(purge.clone(), purge).await;
-    let (ne_id, referral) = refer(&ne).await;
-    let (_, ng_id) = both_in(&ne, &ng, referral, "received").await;
-    act(
-        &ng,
-        Supervisor,
-        &ng_id,
-        json!({ "action": "accept", "comment": "Qwertyson family reached in Dala" }),
-    )
-    .await;
-    both_in(&ne, &ng, referral, "accepted").await;
+    let (ne_id, ng_id, _) = refer_and_accept(&ne, &ng, "Qwertyson family reached in Dala").await;
     // The planted family name is in both nodes' files while the case lives
     // (so the scan below means something).
     for n in [&ne, &ng] {

@@ -367,6 +367,26 @@ pub async fn ping(client: &reqwest::Client, n: &TestNode) -> Result<StatusCode, 
         .map(|r| r.status())
 }
 
+/// A referral from Niamey that Abuja's supervisor accepts with `comment`,
+/// both nodes in `accepted`: (Niamey's case id, Abuja's, the referral).
+pub async fn refer_and_accept(
+    ne: &TestNode,
+    ng: &TestNode,
+    comment: &str,
+) -> (String, String, ReferralId) {
+    let (ne_id, referral) = refer(ne).await;
+    let (_, ng_id) = both_in(ne, ng, referral, "received").await;
+    act(
+        ng,
+        Supervisor,
+        &ng_id,
+        json!({ "action": "accept", "comment": comment }),
+    )
+    .await;
+    both_in(ne, ng, referral, "accepted").await;
+    (ne_id, ng_id, referral)
+}
+
 /// The person withdraws consent, telling node `n` (a caseworker records
 /// it): the case as answered, its data erased.
 pub async fn withdraw_consent(n: &TestNode, case_id: &str) -> Value {

@@ -67,16 +67,8 @@ async fn the_sender_keeps_back_what_the_consent_does_not_cover() {
 #[tokio::test]
 async fn withdrawing_consent_mid_case_erases_the_data_on_both_nodes_and_the_logs_still_verify() {
     let (ne, ng) = spawn_pair().await;
-    let (ne_id, referral) = refer(&ne).await;
-    let (_, ng_id) = both_in(&ne, &ng, referral, "received").await;
-    act(
-        &ng,
-        Supervisor,
-        &ng_id,
-        json!({ "action": "accept", "comment": "Zainab's aunt in Dala called" }),
-    )
-    .await;
-    both_in(&ne, &ng, referral, "accepted").await;
+    let (ne_id, ng_id, referral) =
+        crate::exchange::refer_and_accept(&ne, &ng, "Zainab's aunt in Dala called").await;
     let (_, copy, _) = ng.read(Supervisor, &ng_id).await;
     assert_eq!(copy["identity"]["given_name"], "Zainab");
     // The person withdraws consent, telling Niamey.
