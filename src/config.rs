@@ -110,10 +110,11 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// `database.busy_timeout_ms`: SQLite busy timeout (default 5000).
     pub busy_timeout_ms: u64,
-    /// `database.purge_interval_secs`: SQLite: how often the write-ahead log
-    /// is checkpointed and truncated, so that values erased on consent
-    /// withdrawal (overwritten with zeros in the database file) do not stay
-    /// readable in the log's old pages for longer (default 60).
+    /// `database.purge_interval_secs`: SQLite: for a day after a person's
+    /// data was erased, how often the write-ahead log is checkpointed and
+    /// truncated, so that values erased on consent withdrawal (overwritten
+    /// with zeros in the database file) do not stay readable in the log's
+    /// old pages for longer (default 60).
     pub purge_interval_secs: u64,
 }
 

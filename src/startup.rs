@@ -329,7 +329,11 @@ impl Application {
             self.deadline_check,
             self.follow_up_months,
         ));
-        let purging = tokio::spawn(purge_erased(self.db.clone(), self.purge_interval));
+        let purging = tokio::spawn(purge_erased(
+            self.db.clone(),
+            self.ctx.clock.clone(),
+            self.purge_interval,
+        ));
         let result = futures_util::future::try_join(self.api_server, self.peer_server).await;
         purging.abort();
         dispatcher.abort();
@@ -342,13 +346,26 @@ impl Application {
     }
 }
 
-/// Checkpoints and truncates SQLite's write-ahead log at every interval, so
-/// that erased values do not stay in its old pages (see [`Db::purge_erased`]).
-async fn purge_erased(db: Db, interval: Duration) {
+/// Checkpoints and truncates SQLite's write-ahead log at every interval
+/// while a person's data was erased in the last day (bodies of messages
+/// still in flight at the withdrawal are erased when they are settled), so
+/// that erased values do not stay in its old pages (see
+/// [`Db::purge_erased`]). Outside such days nothing is done: a truncating
+/// checkpoint makes writers wait for readers.
+async fn purge_erased(db: Db, clock: crate::app::clock::Clock, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        let since = clock.now() - chrono::Duration::days(1);
+        match db.read(crate::app::erasure::latest_erasure).await {
+            Ok(Some(at)) if at >= since => {}
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "erasures not looked up; next at the next interval");
+                continue;
+            }
+        }
         if let Err(e) = db.purge_erased().await {
             tracing::warn!(error = %e, "write-ahead log not truncated; next at the next interval");
         }

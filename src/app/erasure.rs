@@ -58,6 +58,11 @@ pub(super) fn erase(
     Ok(case)
 }
 
+/// When this node last erased a person's data or heard the other node did.
+pub fn latest_erasure(conn: &mut AnyConnection) -> Result<Option<NaiveDateTime>, DbError> {
+    rows::latest_erasure(conn)
+}
+
 /// When the case's data was erased, and when the other node confirmed its own erasure.
 pub fn erasure(
     conn: &mut AnyConnection,

@@ -294,6 +294,18 @@ pub fn erasure(
 }
 
 /// Records that the case's data was erased.
+/// When this node last erased a person's data, or last heard that the
+/// other node did (`None`: never).
+pub fn latest_erasure(conn: &mut AnyConnection) -> Result<Option<NaiveDateTime>, DbError> {
+    let erased: Option<NaiveDateTime> = case_erasures::table
+        .select(diesel::dsl::max(case_erasures::erased_at))
+        .first(conn)?;
+    let confirmed: Option<NaiveDateTime> = case_erasures::table
+        .select(diesel::dsl::max(case_erasures::confirmed_by_peer_at))
+        .first(conn)?;
+    Ok(erased.max(confirmed))
+}
+
 pub fn record_erasure(
     conn: &mut AnyConnection,
     id: CaseId,
