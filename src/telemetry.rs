@@ -61,6 +61,9 @@ pub struct Metrics {
     pub peer_delivery_failures: IntCounterVec,
     /// Shared cases on which the two nodes disagree (at the last comparison).
     pub peer_disagreements: IntGauge,
+    /// 1 while delivery to the peer is held because this node is behind the
+    /// peer's copies (restored from an older backup), else 0.
+    pub peer_delivery_held: IntGauge,
 }
 
 fn metric<T>(m: Result<T, prometheus::Error>) -> T {
@@ -121,6 +124,10 @@ impl Metrics {
             "passerelle_peer_link_budget_bytes",
             "Byte budget of the next request to the peer",
         ));
+        let peer_delivery_held = metric(IntGauge::new(
+            "passerelle_peer_delivery_held",
+            "1 while delivery is held: this node is behind the peer's copies (restored from an older backup)",
+        ));
         let peer_oldest_undelivered = metric(IntGauge::new(
             "passerelle_peer_oldest_undelivered_seconds",
             "Age of the oldest message not yet delivered to the peer (0: none)",
@@ -147,6 +154,7 @@ impl Metrics {
         let _ = registry.register(Box::new(peer_oldest_undelivered.clone()));
         let _ = registry.register(Box::new(peer_delivery_failures.clone()));
         let _ = registry.register(Box::new(peer_disagreements.clone()));
+        let _ = registry.register(Box::new(peer_delivery_held.clone()));
         Self {
             registry,
             requests,
@@ -159,6 +167,7 @@ impl Metrics {
             peer_oldest_undelivered,
             peer_delivery_failures,
             peer_disagreements,
+            peer_delivery_held,
         }
     }
 

@@ -244,6 +244,7 @@ impl Dispatcher {
             Ok(Some(detail)) => {
                 tracing::error!(detail, "delivery held: this node is behind the peer");
                 self.held = true;
+                self.metrics.peer_delivery_held.set(1);
             }
             Ok(None) => {}
             Err(e) => {

@@ -100,6 +100,10 @@ async fn a_node_that_lost_messages_of_its_own_holds_delivery_and_says_what_to_do
         "{detail}"
     );
     assert!(detail.contains("Restore the latest backup"), "{detail}");
+    assert!(ng
+        .metrics()
+        .await
+        .contains("passerelle_peer_delivery_held 1"));
     // Its case is as the backup had it; a new decision is not sent with a
     // sequence number Niamey already has.
     let (_, copy, _) = ng.read(Supervisor, &ng_id).await;
