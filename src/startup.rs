@@ -91,6 +91,7 @@ impl Application {
         let pem = tls.client_certificate_pem.clone();
         let now = chrono::Utc::now().naive_utc();
         db.write_blocking(move |c| crate::app::audit::remember_own_certificate(c, &pem, now))
+            .map(|_fingerprint| ())
             .context("cannot record the node's signing certificate")?;
         let ctx = Arc::new(NodeCtx {
             node: settings.node.id,

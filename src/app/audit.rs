@@ -115,11 +115,7 @@ pub fn export(
     let mut cover_nodes = store::cover(conn, 0, from)?;
     cover_nodes.extend(store::cover(conn, to, size)?);
     let witness_certificates = crate::store::certificates::all_pem(conn)?;
-    let current = openssl::x509::X509::from_pem(signer_certificate.as_bytes())
-        .and_then(|c| c.to_der())
-        .map(|der| crate::domain::envelope::fingerprint(&der))
-        .map_err(|e| DbError::Corrupt(format!("the signer certificate: {e}")))?;
-    remember_own_certificate(conn, signer_certificate, now)?;
+    let current = remember_own_certificate(conn, signer_certificate, now)?;
     let previous_signer_certificates =
         crate::store::certificates::own_previous_pem(conn, &current)?;
     let bundle = Bundle {
@@ -174,19 +170,17 @@ pub fn export_period(
 }
 
 /// Keeps this node's signing certificate (PEM) among its own, so that the
-/// checkpoints it signs stay provable after the key is rotated.
+/// checkpoints it signs stay provable after the key is rotated; returns its
+/// fingerprint.
 pub fn remember_own_certificate(
     conn: &mut AnyConnection,
     pem: &str,
     now: NaiveDateTime,
-) -> Result<(), DbError> {
+) -> Result<String, DbError> {
     let der = openssl::x509::X509::from_pem(pem.as_bytes())
         .and_then(|c| c.to_der())
         .map_err(|e| DbError::Corrupt(format!("the signer certificate: {e}")))?;
-    crate::store::certificates::remember_own(
-        conn,
-        &crate::domain::envelope::fingerprint(&der),
-        pem,
-        now,
-    )
+    let fingerprint = crate::domain::envelope::fingerprint(&der);
+    crate::store::certificates::remember_own(conn, &fingerprint, pem, now)?;
+    Ok(fingerprint)
 }

@@ -37,28 +37,45 @@ pub fn held(c: &mut AnyConnection) -> Result<Held, DbError> {
     })
 }
 
+/// How far this node is behind the other node's copies, side by side.
+struct Lag {
+    /// Messages of this node's own the other node holds and this node lacks
+    /// (or a different last message): lost for good here.
+    own: Option<String>,
+    /// The other node's messages this node receipted and no longer holds:
+    /// they can be taken again from its copies.
+    incoming: Option<String>,
+}
+
+fn lag(c: &mut AnyConnection, theirs: &Held) -> Result<Lag, DbError> {
+    let (out_seq, out_hash) = channels::outgoing_head(c)?;
+    let (in_seq, _) = channels::incoming_head(c)?;
+    let own = if theirs.received_seq > out_seq {
+        Some(format!(
+            "the other node received this node's messages up to number {}, but this node holds only up to {out_seq}",
+            theirs.received_seq
+        ))
+    } else if theirs.received_seq == out_seq && out_seq > 0 && theirs.received_hash != out_hash {
+        Some(format!(
+            "this node's message {out_seq} is not the one the other node received"
+        ))
+    } else {
+        None
+    };
+    let incoming = (theirs.receipted > in_seq).then(|| {
+        format!(
+            "the other node holds this node's receipts for its messages up to number {}, but this node received only up to {in_seq}",
+            theirs.receipted
+        )
+    });
+    Ok(Lag { own, incoming })
+}
+
 /// Compares this node's heads with what the other node holds: `None` when
 /// this node is not behind, else what is wrong, in words.
 pub fn behind(c: &mut AnyConnection, theirs: &Held) -> Result<Option<String>, DbError> {
-    let (out_seq, out_hash) = channels::outgoing_head(c)?;
-    let (in_seq, _) = channels::incoming_head(c)?;
-    let mut problems = Vec::new();
-    if theirs.received_seq > out_seq {
-        problems.push(format!(
-            "the other node received this node's messages up to number {}, but this node holds only up to {out_seq}",
-            theirs.received_seq
-        ));
-    } else if theirs.received_seq == out_seq && out_seq > 0 && theirs.received_hash != out_hash {
-        problems.push(format!(
-            "this node's message {out_seq} is not the one the other node received"
-        ));
-    }
-    if theirs.receipted > in_seq {
-        problems.push(format!(
-            "the other node holds this node's receipts for its messages up to number {}, but this node received only up to {in_seq}",
-            theirs.receipted
-        ));
-    }
+    let Lag { own, incoming } = lag(c, theirs)?;
+    let problems: Vec<String> = own.into_iter().chain(incoming).collect();
     Ok((!problems.is_empty()).then(|| {
         format!(
             "This node's database is older than what the other node holds: {}. It was probably \
@@ -106,10 +123,8 @@ pub fn incoming_seq(c: &mut AnyConnection) -> Result<i64, DbError> {
 /// node's receipts for messages it no longer has): those can be taken again
 /// from the other node's copies.
 pub fn only_incoming_behind(c: &mut AnyConnection, theirs: &Held) -> Result<bool, DbError> {
-    let (out_seq, out_hash) = channels::outgoing_head(c)?;
-    let own_ok = theirs.received_seq < out_seq
-        || (theirs.received_seq == out_seq && (out_seq == 0 || theirs.received_hash == out_hash));
-    Ok(own_ok && theirs.receipted > channels::incoming_head(c)?.0)
+    let lag = lag(c, theirs)?;
+    Ok(lag.own.is_none() && lag.incoming.is_some())
 }
 
 /// Raises the alert (once per start: the caller remembers).

@@ -154,17 +154,12 @@ pub(super) fn export(
     file: &Path,
 ) -> anyhow::Result<()> {
     let db = super::open_db(settings)?;
+    let (message_key, receipt_key) = crate::tls::load_node_keys(&settings.tls)?;
     let ctx = crate::app::NodeCtx {
         node: settings.node.id,
         deadlines: settings.deadlines.clone(),
-        message_key: crate::tls::load_node_key(
-            &settings.tls.client_key,
-            settings.tls.passphrase()?.as_ref(),
-        )?,
-        receipt_key: crate::tls::load_node_key(
-            &settings.tls.server_key,
-            settings.tls.passphrase()?.as_ref(),
-        )?,
+        message_key,
+        receipt_key,
         clock: Default::default(),
     };
     let signer = std::fs::read_to_string(&settings.tls.client_cert)

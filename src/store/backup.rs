@@ -32,27 +32,13 @@ fn io(what: &str, path: &Path, e: std::io::Error) -> DbError {
 fn split_password(url: &SecretString) -> Result<(String, Option<String>), DbError> {
     let mut parsed = reqwest::Url::parse(url.expose_secret())
         .map_err(|e| DbError::Url(format!("not a PostgreSQL URL: {e}")))?;
-    let password = parsed.password().map(percent_decode);
+    let password = parsed.password().map(|p| {
+        percent_encoding::percent_decode_str(p)
+            .decode_utf8_lossy()
+            .into_owned()
+    });
     let _ = parsed.set_password(None);
     Ok((parsed.to_string(), password))
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(s.get(i + 1..i + 3).unwrap_or("x"), 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn run_tool(tool: &str, args: &[&str], url: &SecretString) -> Result<(), DbError> {

@@ -117,6 +117,16 @@ pub fn load_node_key(
     }
 }
 
+/// The node's two private keys, with one reading of the passphrase:
+/// (the client key, which signs messages, checkpoints and bundles; the
+/// server key, which signs receipts and cosignatures).
+pub fn load_node_keys(settings: &TlsSettings) -> anyhow::Result<(PKey<Private>, PKey<Private>)> {
+    let passphrase = settings.passphrase()?;
+    let server_key = load_node_key(&settings.server_key, passphrase.as_ref())?;
+    let client_key = load_node_key(&settings.client_key, passphrase.as_ref())?;
+    Ok((client_key, server_key))
+}
+
 fn rustls_key(key: &PKey<Private>) -> anyhow::Result<PrivateKeyDer<'static>> {
     PrivateKeyDer::try_from(key.private_key_to_pkcs8()?)
         .map_err(|e| anyhow::anyhow!("unusable private key: {e}"))
@@ -159,10 +169,8 @@ impl NodeTls {
     pub fn load(settings: &TlsSettings, node: NodeId) -> anyhow::Result<NodeTls> {
         let provider = provider();
         let server_chain = load_certs(&settings.server_cert)?;
-        let passphrase = settings.passphrase()?;
-        let server_key = load_node_key(&settings.server_key, passphrase.as_ref())?;
         let client_chain = load_certs(&settings.client_cert)?;
-        let client_key = load_node_key(&settings.client_key, passphrase.as_ref())?;
+        let (client_key, server_key) = load_node_keys(settings)?;
         let mut roots = RootCertStore::empty();
         if settings.peer_ca.is_empty() {
             anyhow::bail!("tls.peer_ca must name at least one CA certificate file");
