@@ -110,17 +110,28 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// `database.busy_timeout_ms`: SQLite busy timeout (default 5000).
     pub busy_timeout_ms: u64,
-    /// `database.purge_interval_secs`: SQLite: for a day after a person's
-    /// data was erased, how often the write-ahead log is checkpointed and
-    /// truncated, so that values erased on consent withdrawal (overwritten
-    /// with zeros in the database file) do not stay readable in the log's
-    /// old pages for longer (default 60).
+    /// `database.purge_interval_secs`: how often the node begins a new key
+    /// epoch after a person's data key was destroyed (and destroys the
+    /// superseded key-encryption key one interval later; see
+    /// `database.key_dir`); SQLite: for a day after an erasure, how often
+    /// the write-ahead log is checkpointed and truncated, so that its old
+    /// pages go too (default 60).
     pub purge_interval_secs: u64,
+    /// `database.key_dir`: directory of the key ring — the key-encryption
+    /// keys that personal data at rest is sealed under (default
+    /// `{data_dir}/keys`). Keep it out of database backups (a backup must
+    /// not carry the key that opens it) and back it up on its own, like the
+    /// TLS keys; several replicas share it. After a consent withdrawal the
+    /// node begins a new key epoch within one `purge_interval_secs` and
+    /// destroys the old key at the next, so that nothing the withdrawn
+    /// person's data key sealed can be read from any copy of the database.
+    pub key_dir: Option<PathBuf>,
 }
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
+            key_dir: None,
             url: None,
             max_connections: 8,
             busy_timeout_ms: 5000,
@@ -521,6 +532,14 @@ impl Settings {
     }
 
     /// The database URL to use: the configured one or SQLite in the data directory.
+    /// The key ring's directory (`database.key_dir`, default `{data_dir}/keys`).
+    pub fn key_dir(&self) -> PathBuf {
+        self.database
+            .key_dir
+            .clone()
+            .unwrap_or_else(|| self.node.data_dir.join("keys"))
+    }
+
     pub fn database_url(&self) -> SecretString {
         match &self.database.url {
             Some(url) => url.clone(),

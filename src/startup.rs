@@ -71,11 +71,12 @@ impl Application {
     /// listeners (port 0 picks a free port: see [`Self::api_port`], [`Self::peer_port`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let url = settings.database_url();
+        let keys = settings.key_dir();
         let (max, busy) = (
             settings.database.max_connections,
             settings.database.busy_timeout_ms,
         );
-        let db = actix_web::rt::task::spawn_blocking(move || Db::open(&url, max, busy))
+        let db = actix_web::rt::task::spawn_blocking(move || Db::open(&url, &keys, max, busy))
             .await
             .context("database start-up task failed")??;
         Self::with_db(settings, db)
@@ -347,18 +348,36 @@ impl Application {
     }
 }
 
-/// Checkpoints and truncates SQLite's write-ahead log at every interval
-/// while a person's data was erased in the last day (bodies of messages
-/// still in flight at the withdrawal are erased when they are settled), so
-/// that erased values do not stay in its old pages (see
-/// [`Db::purge_erased`]). Outside such days nothing is done: a truncating
-/// checkpoint makes writers wait for readers.
+/// At every interval: destroys the key-encryption keys a rotation
+/// superseded (one interval earlier, so that no call still reads under
+/// them), begins a new key epoch if a person's data key was destroyed since
+/// the last (see [`crate::store::sealed`]), and, while a person's data was
+/// erased in the last day, checkpoints and truncates SQLite's write-ahead
+/// log so that its old pages go too ([`Db::purge_erased`]; outside such
+/// days nothing more is done: a truncating checkpoint makes writers wait
+/// for readers).
 async fn purge_erased(db: Db, clock: crate::app::clock::Clock, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let since = clock.now() - chrono::Duration::days(1);
+        match db.destroy_superseded_keys().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(keys = n, "superseded key-encryption keys destroyed"),
+            Err(e) => {
+                tracing::warn!(error = %e, "superseded keys not destroyed; next at the next interval")
+            }
+        }
+        let now = clock.now();
+        match db
+            .write(move |c| crate::app::erasure::rotate_keys(c, now))
+            .await
+        {
+            Ok(Some(epoch)) => tracing::info!(epoch, "key epoch begun after an erasure"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "keys not rotated; next at the next interval"),
+        }
+        let since = now - chrono::Duration::days(1);
         match db.read(crate::app::erasure::latest_erasure).await {
             Ok(Some(at)) if at >= since => {}
             Ok(_) => continue,

@@ -12,6 +12,7 @@ use crate::domain::ids::{CaseId, ReferralId};
 use crate::domain::lifecycle::Side;
 use crate::domain::message_type::MessageType;
 use crate::store::cases as rows;
+use crate::store::erasures;
 use crate::store::users::Principal;
 use crate::store::{outbox, AnyConnection, DbError};
 
@@ -41,11 +42,11 @@ pub(super) fn erase(
         ..CaseDetails::default()
     };
     written(
-        rows::update_details(conn, case.id, case.version, &details, now)?,
+        rows::update_erased_details(conn, case.id, case.version, &details, now)?,
         &case,
     )?;
-    rows::erase_personal_data(conn, case.id, case.referral_id)?;
-    rows::record_erasure(conn, case.id, withdrawn_on, now)?;
+    erasures::erase_personal_data(conn, case.id, case.referral_id, now)?;
+    erasures::record_erasure(conn, case.id, withdrawn_on, now)?;
     let case = Case {
         details,
         identity: None,
@@ -58,9 +59,29 @@ pub(super) fn erase(
     Ok(case)
 }
 
+/// Begins a new key epoch if a person's data key was destroyed since the
+/// current one began (see [`crate::store::sealed`]), and tells
+/// administrators that earlier backups no longer give back personal data.
+/// Returns the new epoch, if one began.
+pub fn rotate_keys(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<Option<i64>, DbError> {
+    let epoch = crate::store::sealed::rotate(conn, now)?;
+    if let Some(epoch) = epoch {
+        crate::store::alerts::alert(
+            conn,
+            "keys_rotated",
+            &format!(
+                "key epoch {epoch} began after an erasure: personal data in backups taken \
+                 before now can no longer be read; take a new backup"
+            ),
+            now,
+        )?;
+    }
+    Ok(epoch)
+}
+
 /// When this node last erased a person's data or heard the other node did.
 pub fn latest_erasure(conn: &mut AnyConnection) -> Result<Option<NaiveDateTime>, DbError> {
-    rows::latest_erasure(conn)
+    erasures::latest_erasure(conn)
 }
 
 /// When the case's data was erased, and when the other node confirmed its own erasure.
@@ -152,6 +173,6 @@ pub fn erasure_confirmed(
 ) -> Result<(), CaseError> {
     let now = now.trunc_subsecs(6);
     let case = find_by_referral(conn, referral_id)?.ok_or(CaseError::NotFound)?;
-    rows::record_peer_erasure(conn, case.id, now)?;
+    erasures::record_peer_erasure(conn, case.id, now)?;
     annotate(conn, case.id, "erasure_confirmed", None, now)
 }

@@ -85,6 +85,7 @@ pub fn settle(
         .map_err(|_| DbError::Corrupt(format!("case id {}", row.case_id)))?;
     if super::erasure::erasure(conn, case_id)?.is_some() {
         outbox::erase_body(conn, &row.id)?;
+        crate::store::erasures::forget_key_when_settled(conn, case_id, now)?;
     }
     let mut entry = Entry::new(
         kinds::RECEIPT_RECEIVED,

@@ -18,6 +18,7 @@ pub(super) async fn audit(entries: u64, tls: &NodeTls) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let db = crate::store::Db::open(
         &format!("sqlite://{}", dir.join("audit.db").display()).into(),
+        &dir.join("keys"),
         8,
         5_000,
     )?;

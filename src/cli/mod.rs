@@ -36,7 +36,11 @@ pub enum Command {
     Migrate,
     /// Write a consistent copy of the database while the node runs (SQLite:
     /// VACUUM INTO; PostgreSQL: pg_dump, custom format). Keep it apart from
-    /// the node's disk, like the keys.
+    /// the node's disk. Personal data in it is sealed under the key ring
+    /// (`database.key_dir`), which is not in it: back the ring up on its
+    /// own. After a consent withdrawal the ring moves to a new epoch and the
+    /// personal data in earlier backups can no longer be read (alert
+    /// `keys_rotated`): take a new backup then.
     Backup {
         /// The backup file to write (must not exist).
         file: PathBuf,
@@ -213,8 +217,12 @@ pub fn main() -> ExitCode {
 }
 
 fn open_db(settings: &Settings) -> anyhow::Result<Db> {
-    Db::open_for_command(&settings.database_url(), settings.database.busy_timeout_ms)
-        .context("cannot open the database")
+    Db::open_for_command(
+        &settings.database_url(),
+        &settings.key_dir(),
+        settings.database.busy_timeout_ms,
+    )
+    .context("cannot open the database")
 }
 
 fn now() -> chrono::NaiveDateTime {
@@ -345,6 +353,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 db.backend(),
                 file.display()
             );
+            let unreadable = db.read_blocking(store::sealed::unreadable)?;
+            if unreadable > 0 {
+                println!(
+                    "the personal data of {unreadable} referrals in this backup cannot be read: \
+                     a consent withdrawal after the backup was taken destroyed the key it is \
+                     sealed under (their exchange records, states and audit log are restored)"
+                );
+            }
             Ok(())
         }
         Command::Migrate => {

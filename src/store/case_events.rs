@@ -3,9 +3,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::cases::{corrupt, parse_state};
+use super::cases::{corrupt, parse_state, referral_of};
 use super::models::EventRow;
 use super::schema::case_events;
+use super::sealed::{self, Column};
 use super::{AnyConnection, DbError};
 use crate::domain::case_record::Event;
 use crate::domain::ids::{CaseId, MessageId};
@@ -14,6 +15,13 @@ use crate::domain::lifecycle::State;
 /// Appends one entry to a case's timeline (`actor_user_id` set: by a user,
 /// else by the peer).
 pub fn insert(conn: &mut AnyConnection, case_id: CaseId, event: &Event) -> Result<(), DbError> {
+    let comment = match &event.comment {
+        Some(text) => {
+            let referral = referral_of(conn, case_id)?;
+            Some(sealed::seal(conn, &referral, Column::Comment, text)?)
+        }
+        None => None,
+    };
     diesel::insert_into(case_events::table)
         .values(EventRow {
             id: MessageId::new().to_string(),
@@ -28,7 +36,7 @@ pub fn insert(conn: &mut AnyConnection, case_id: CaseId, event: &Event) -> Resul
             actor_role: event.actor_role.clone(),
             reason_code: event.reason_code.clone(),
             outcome: event.outcome.clone(),
-            comment: event.comment.clone(),
+            comment,
         })
         .execute(conn)?;
     Ok(())
@@ -41,8 +49,17 @@ pub fn list(conn: &mut AnyConnection, id: CaseId) -> Result<Vec<Event>, DbError>
         .select(EventRow::as_select())
         .order(case_events::version.asc())
         .load(conn)?;
+    let referral = if rows.iter().any(|r| r.comment.is_some()) {
+        referral_of(conn, id)?
+    } else {
+        String::new()
+    };
     rows.into_iter()
         .map(|r| {
+            let comment = match r.comment {
+                Some(c) => sealed::open(conn, &referral, Column::Comment, &c)?,
+                None => None,
+            };
             Ok(Event {
                 version: r.version,
                 at: r.at,
@@ -58,7 +75,7 @@ pub fn list(conn: &mut AnyConnection, id: CaseId) -> Result<Vec<Event>, DbError>
                 actor_role: r.actor_role,
                 reason_code: r.reason_code,
                 outcome: r.outcome,
-                comment: r.comment,
+                comment,
             })
         })
         .collect()

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 
 use super::models::{CaseRow, IdempotencyRow, IdentityRow};
 use super::schema::{case_erasures, case_identities, cases, idempotency_keys};
+use super::sealed::{self, Column};
 use super::{AnyConnection, DbError};
 use crate::domain::case::{CaseDetails, Identity};
 use crate::domain::case_record::{Case, StateChange};
@@ -38,7 +39,35 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, DbError>
     serde_json::to_string(value).map_err(|e| DbError::Corrupt(format!("cannot serialise: {e}")))
 }
 
-fn parse_row(row: CaseRow, identity: Option<IdentityRow>) -> Result<Case, DbError> {
+/// A case row with its sealed data set (and identity block, if loaded)
+/// opened. Values whose data key is gone read as empty.
+fn open_row(
+    conn: &mut AnyConnection,
+    mut row: CaseRow,
+    identity: Option<IdentityRow>,
+) -> Result<Case, DbError> {
+    row.details = sealed::open(conn, &row.referral_id, Column::Details, &row.details)?
+        .unwrap_or_else(|| "{}".into());
+    let identity = match identity {
+        Some(i) => sealed::open(conn, &row.referral_id, Column::Identity, &i.identity)?,
+        None => None,
+    };
+    parse_row(row, identity)
+}
+
+/// The names of a stored identity block, for the name index.
+pub(crate) fn names_of(identity: &str) -> Vec<String> {
+    serde_json::from_str::<Identity>(identity)
+        .map(|i| {
+            [i.given_name, i.family_name, i.other_names]
+                .into_iter()
+                .flatten()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn parse_row(row: CaseRow, identity: Option<String>) -> Result<Case, DbError> {
     Ok(Case {
         id: parse_case_id(&row.id)?,
         referral_id: row
@@ -62,7 +91,7 @@ fn parse_row(row: CaseRow, identity: Option<IdentityRow>) -> Result<Case, DbErro
         details: serde_json::from_str(&row.details)
             .map_err(|e| DbError::Corrupt(format!("case details: {e}")))?,
         identity: identity
-            .map(|i| serde_json::from_str(&i.identity))
+            .map(|i| serde_json::from_str(&i))
             .transpose()
             .map_err(|e| DbError::Corrupt(format!("identity: {e}")))?,
         created_by: row
@@ -95,7 +124,7 @@ pub fn get(conn: &mut AnyConnection, id: CaseId) -> Result<Option<Case>, DbError
         .select(IdentityRow::as_select())
         .first(conn)
         .optional()?;
-    let mut case = parse_row(row, identity)?;
+    let mut case = open_row(conn, row, identity)?;
     case.erased_at = erasure(conn, id)?.map(|(at, _)| at);
     Ok(Some(case))
 }
@@ -127,6 +156,7 @@ pub fn reference_taken(
 
 /// Writes a new case (and its identity block, if any).
 pub fn insert(conn: &mut AnyConnection, case: &Case) -> Result<(), DbError> {
+    let referral = case.referral_id.to_string();
     let row = CaseRow {
         id: case.id.to_string(),
         referral_id: case.referral_id.to_string(),
@@ -136,7 +166,7 @@ pub fn insert(conn: &mut AnyConnection, case: &Case) -> Result<(), DbError> {
         hold_from_state: case.hold_from.map(|s| s.as_str().into()),
         version: case.version,
         counterpart_node: case.counterpart.as_str().into(),
-        details: to_json(&case.details)?,
+        details: sealed::seal(conn, &referral, Column::Details, &to_json(&case.details)?)?,
         created_by: case.created_by.map(|u| u.to_string()),
         created_at: case.created_at,
         updated_at: case.updated_at,
@@ -151,7 +181,16 @@ pub fn insert(conn: &mut AnyConnection, case: &Case) -> Result<(), DbError> {
     set_identity(conn, case.id, case.identity.as_ref(), case.updated_at)
 }
 
-/// Replaces (or with `None` deletes) a case's identity block.
+/// The referral a case on this node is a copy of, as stored.
+pub(crate) fn referral_of(conn: &mut AnyConnection, id: CaseId) -> Result<String, DbError> {
+    Ok(cases::table
+        .find(id.to_string())
+        .select(cases::referral_id)
+        .first(conn)?)
+}
+
+/// Replaces (or with `None` deletes) a case's identity block, sealed, with
+/// the blind index of its names.
 pub fn set_identity(
     conn: &mut AnyConnection,
     id: CaseId,
@@ -160,11 +199,23 @@ pub fn set_identity(
 ) -> Result<(), DbError> {
     diesel::delete(case_identities::table.find(id.to_string())).execute(conn)?;
     if let Some(identity) = identity {
+        let referral = referral_of(conn, id)?;
+        let names: Vec<&str> = [
+            &identity.given_name,
+            &identity.family_name,
+            &identity.other_names,
+        ]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+        let name_grams = sealed::name_index(conn, &names)?;
         diesel::insert_into(case_identities::table)
             .values(IdentityRow {
                 case_id: id.to_string(),
-                identity: to_json(identity)?,
+                identity: sealed::seal(conn, &referral, Column::Identity, &to_json(identity)?)?,
                 updated_at: now,
+                name_grams,
             })
             .execute(conn)?;
     }
@@ -180,13 +231,37 @@ pub fn update_details(
     details: &CaseDetails,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
+    let referral = referral_of(conn, id)?;
+    let sealed = sealed::seal(conn, &referral, Column::Details, &to_json(details)?)?;
+    write_details(conn, id, expected, sealed, now)
+}
+
+/// Replaces the data set of an erased case (the consent record alone, kept
+/// as the trace of the legal basis) in the clear, like [`update_details`].
+pub fn update_erased_details(
+    conn: &mut AnyConnection,
+    id: CaseId,
+    expected: i64,
+    details: &CaseDetails,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    write_details(conn, id, expected, to_json(details)?, now)
+}
+
+fn write_details(
+    conn: &mut AnyConnection,
+    id: CaseId,
+    expected: i64,
+    stored: String,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
     let n = diesel::update(
         cases::table
             .filter(cases::id.eq(id.to_string()))
             .filter(cases::version.eq(expected)),
     )
     .set((
-        cases::details.eq(to_json(details)?),
+        cases::details.eq(stored),
         cases::version.eq(expected + 1),
         cases::updated_at.eq(now),
     ))
@@ -293,81 +368,6 @@ pub fn erasure(
         .optional()?)
 }
 
-/// Records that the case's data was erased.
-/// When this node last erased a person's data, or last heard that the
-/// other node did (`None`: never).
-pub fn latest_erasure(conn: &mut AnyConnection) -> Result<Option<NaiveDateTime>, DbError> {
-    let erased: Option<NaiveDateTime> = case_erasures::table
-        .select(diesel::dsl::max(case_erasures::erased_at))
-        .first(conn)?;
-    let confirmed: Option<NaiveDateTime> = case_erasures::table
-        .select(diesel::dsl::max(case_erasures::confirmed_by_peer_at))
-        .first(conn)?;
-    Ok(erased.max(confirmed))
-}
-
-pub fn record_erasure(
-    conn: &mut AnyConnection,
-    id: CaseId,
-    withdrawn_on: chrono::NaiveDate,
-    now: NaiveDateTime,
-) -> Result<(), DbError> {
-    diesel::insert_into(case_erasures::table)
-        .values((
-            case_erasures::case_id.eq(id.to_string()),
-            case_erasures::withdrawn_on.eq(withdrawn_on),
-            case_erasures::erased_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Records that the other node confirmed it erased its copy.
-pub fn record_peer_erasure(
-    conn: &mut AnyConnection,
-    id: CaseId,
-    now: NaiveDateTime,
-) -> Result<(), DbError> {
-    diesel::update(case_erasures::table.find(id.to_string()))
-        .set(case_erasures::confirmed_by_peer_at.eq(now))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Deletes what else on this node carries the person's data: the identity
-/// block, the bodies of the messages about the case that were delivered,
-/// rejected or received (their digests, signatures and receipts stay), the
-/// reports, the timeline's comments and the digest of the create request.
-pub fn erase_personal_data(
-    conn: &mut AnyConnection,
-    id: CaseId,
-    referral_id: ReferralId,
-) -> Result<(), DbError> {
-    use super::schema::{case_events, case_reports, inbox_messages, outbox_messages};
-    const ERASED: &str = super::outbox::ERASED_BODY;
-    let case_id = id.to_string();
-    diesel::delete(case_identities::table.find(&case_id)).execute(conn)?;
-    diesel::update(
-        outbox_messages::table
-            .filter(outbox_messages::case_id.eq(&case_id))
-            .filter(outbox_messages::status.eq_any(["delivered", "rejected"])),
-    )
-    .set(outbox_messages::body.eq(ERASED))
-    .execute(conn)?;
-    diesel::update(
-        inbox_messages::table.filter(inbox_messages::referral_id.eq(referral_id.to_string())),
-    )
-    .set(inbox_messages::body.eq(ERASED))
-    .execute(conn)?;
-    diesel::delete(case_reports::table.filter(case_reports::case_id.eq(&case_id))).execute(conn)?;
-    diesel::update(case_events::table.filter(case_events::case_id.eq(&case_id)))
-        .set(case_events::comment.eq(None::<String>))
-        .execute(conn)?;
-    diesel::delete(idempotency_keys::table.filter(idempotency_keys::case_id.eq(&case_id)))
-        .execute(conn)?;
-    Ok(())
-}
-
 /// Filters for [`list`].
 #[derive(Debug, Clone, Default)]
 pub struct CaseFilter {
@@ -394,36 +394,43 @@ pub struct CaseFilter {
 /// Most cases a name search considers.
 const NAME_MATCHES: usize = 1000;
 
-/// Ids of the cases whose person's names contain `term` (case-insensitive).
+/// Ids of the cases whose person's names contain `term` (case-insensitive):
+/// the blind index narrows the search to the cases holding every trigram of
+/// the term, whose names are then opened and compared.
 fn cases_named(conn: &mut AnyConnection, term: &str) -> Result<Vec<String>, DbError> {
-    diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
     let needle = term.trim().to_lowercase();
-    // A coarse filter in SQL (the identity block is JSON text), then the
-    // names themselves, so that keys or other fields never match.
-    let pattern = format!(
-        "%{}%",
-        needle
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    );
-    let rows: Vec<(String, String)> = case_identities::table
-        .filter(lower(case_identities::identity).like(pattern).escape('\\'))
-        .select((case_identities::case_id, case_identities::identity))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .filter(|(_, json)| {
-            serde_json::from_str::<Identity>(json).is_ok_and(|i| {
-                [i.given_name, i.family_name, i.other_names]
-                    .into_iter()
-                    .flatten()
-                    .any(|n| n.to_lowercase().contains(&needle))
-            })
-        })
-        .map(|(id, _)| id)
-        .take(NAME_MATCHES)
-        .collect())
+    let patterns = sealed::term_patterns(conn, &needle)?;
+    if patterns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = case_identities::table
+        .inner_join(cases::table)
+        .select((
+            case_identities::case_id,
+            cases::referral_id,
+            case_identities::identity,
+        ))
+        .into_boxed();
+    for p in patterns {
+        q = q.filter(case_identities::name_grams.like(p));
+    }
+    let rows: Vec<(String, String, String)> = q.load(conn)?;
+    let mut found = Vec::new();
+    for (id, referral, stored) in rows {
+        let Some(text) = sealed::open(conn, &referral, Column::Identity, &stored)? else {
+            continue;
+        };
+        if names_of(&text)
+            .iter()
+            .any(|n| n.to_lowercase().contains(&needle))
+        {
+            found.push(id);
+            if found.len() == NAME_MATCHES {
+                break;
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Lists cases, newest first (ids are time-ordered UUIDv7). Identity blocks
@@ -485,6 +492,8 @@ pub fn list(
     }
     let rows: Vec<CaseRow> = q.order(cases::id.desc()).limit(filter.limit).load(conn)?;
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let referrals: Vec<String> = rows.iter().map(|r| r.referral_id.clone()).collect();
+    sealed::prefetch(conn, &referrals)?;
     let erased: std::collections::HashMap<String, NaiveDateTime> = case_erasures::table
         .filter(case_erasures::case_id.eq_any(&ids))
         .select((case_erasures::case_id, case_erasures::erased_at))
@@ -494,7 +503,7 @@ pub fn list(
     rows.into_iter()
         .map(|r| {
             let at = erased.get(&r.id).copied();
-            let mut case = parse_row(r, None)?;
+            let mut case = open_row(conn, r, None)?;
             case.erased_at = at;
             Ok(case)
         })

@@ -109,11 +109,19 @@ pub fn fill_acks(
         .collect();
     let mut acks: HashMap<i64, i64> = HashMap::new();
     for chunk in seqs.chunks(500) {
-        let bodies: Vec<(i64, String)> = outbox_messages::table
+        let bodies: Vec<(i64, String, String)> = outbox_messages::table
             .filter(outbox_messages::seq.eq_any(chunk))
-            .select((outbox_messages::seq, outbox_messages::body))
+            .select((
+                outbox_messages::seq,
+                outbox_messages::referral_id,
+                outbox_messages::body,
+            ))
             .load(conn)?;
-        for (seq, body) in bodies {
+        let referrals: Vec<String> = bodies.iter().map(|b| b.1.clone()).collect();
+        super::sealed::prefetch(conn, &referrals)?;
+        for (seq, referral, stored) in bodies {
+            let body = super::sealed::open(conn, &referral, super::sealed::Column::Body, &stored)?
+                .unwrap_or_default();
             let ack = serde_json::from_str::<serde_json::Value>(&body)
                 .ok()
                 .and_then(|v| v.get("ack").and_then(serde_json::Value::as_i64))

@@ -26,16 +26,21 @@ type Job = Box<dyn FnOnce(Result<&mut AnyConnection, &str>) -> Option<Completion
 /// Handle on the writer thread.
 pub struct GroupWriter {
     jobs: mpsc::Sender<Job>,
+    /// The node's key ring, entered for each request (see [`super::sealed`]).
+    ring: std::sync::Arc<super::keyring::KeyRing>,
 }
 
 impl GroupWriter {
-    pub(crate) fn start(pool: Pool<Manager>) -> Result<Self, DbError> {
+    pub(crate) fn start(
+        pool: Pool<Manager>,
+        ring: std::sync::Arc<super::keyring::KeyRing>,
+    ) -> Result<Self, DbError> {
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || run(&pool, &rx))
             .map_err(|e| DbError::Commit(format!("cannot start the writer thread: {e}")))?;
-        Ok(Self { jobs })
+        Ok(Self { jobs, ring })
     }
 
     /// Runs `f` in a savepoint of the next group commit; resolves after the commit.
@@ -46,13 +51,17 @@ impl GroupWriter {
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, E>>();
+        let ring = self.ring.clone();
         let job: Job = Box::new(move |conn| match conn {
             Err(why) => {
                 let _ = tx.send(Err(E::from(DbError::Commit(why.to_owned()))));
                 None
             }
             Ok(conn) => {
-                let result = conn.transaction(f);
+                let result = {
+                    let _keys = super::sealed::enter(&ring);
+                    conn.transaction(f)
+                };
                 Some(Box::new(move |commit_error: Option<&str>| {
                     let out = match commit_error {
                         None => result,

@@ -5,23 +5,40 @@ use diesel::prelude::*;
 
 use super::models::InboxRow;
 use super::schema::inbox_messages;
+use super::sealed::{self, Column};
 use super::{AnyConnection, DbError};
 use crate::domain::envelope::Signed;
 use crate::domain::ids::{MessageId, ReferralId};
 
 /// The message received with this id, if any.
 pub fn get(conn: &mut AnyConnection, id: MessageId) -> Result<Option<InboxRow>, DbError> {
-    Ok(inbox_messages::table
+    let row = inbox_messages::table
         .find(id.to_string())
         .select(InboxRow::as_select())
         .first(conn)
-        .optional()?)
+        .optional()?;
+    Ok(opened(conn, row.into_iter().collect())?.pop())
 }
 
-/// Writes a message taken into the chain.
+/// Rows with their bodies opened (an erased body reads the erasure marker).
+fn opened(conn: &mut AnyConnection, mut rows: Vec<InboxRow>) -> Result<Vec<InboxRow>, DbError> {
+    let referrals: Vec<String> = rows.iter().map(|r| r.referral_id.clone()).collect();
+    sealed::prefetch(conn, &referrals)?;
+    for row in &mut rows {
+        row.body = sealed::open(conn, &row.referral_id, Column::Body, &row.body)?
+            .unwrap_or_else(|| super::outbox::ERASED_BODY.to_owned());
+    }
+    Ok(rows)
+}
+
+/// Writes a message taken into the chain, its body sealed.
 pub fn insert(conn: &mut AnyConnection, row: &InboxRow) -> Result<(), DbError> {
+    let body = sealed::seal(conn, &row.referral_id, Column::Body, &row.body)?;
     diesel::insert_into(inbox_messages::table)
-        .values(row)
+        .values(InboxRow {
+            body,
+            ..row.clone()
+        })
         .execute(conn)?;
     Ok(())
 }
@@ -61,11 +78,12 @@ pub fn list_for_referral(
     conn: &mut AnyConnection,
     referral: ReferralId,
 ) -> Result<Vec<InboxRow>, DbError> {
-    Ok(inbox_messages::table
+    let rows = inbox_messages::table
         .filter(inbox_messages::referral_id.eq(referral.to_string()))
         .select(InboxRow::as_select())
         .order(inbox_messages::seq.asc())
-        .load(conn)?)
+        .load(conn)?;
+    opened(conn, rows)
 }
 
 /// The messages about a referral that were rejected after the last one that
@@ -79,13 +97,14 @@ pub fn rejected_since_last_applied(
         .filter(inbox_messages::status.eq("accepted"))
         .select(diesel::dsl::max(inbox_messages::seq))
         .first(conn)?;
-    Ok(inbox_messages::table
+    let rows = inbox_messages::table
         .filter(inbox_messages::referral_id.eq(referral.to_string()))
         .filter(inbox_messages::status.eq("rejected"))
         .filter(inbox_messages::seq.gt(last_applied.unwrap_or(0)))
         .order(inbox_messages::seq.asc())
         .select(InboxRow::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    opened(conn, rows)
 }
 
 /// Marks a rejected message as applied after all (`code` `reapplied`).

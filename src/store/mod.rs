@@ -18,19 +18,22 @@ pub mod channels;
 pub mod convergence;
 pub mod crossings;
 pub mod directory;
+pub mod erasures;
 pub mod group_commit;
 pub mod handovers;
 pub mod inbox;
+pub mod keyring;
 pub mod models;
 pub mod outbox;
 pub mod overdue;
 pub mod reports;
 pub mod review;
 pub mod schema;
+pub mod sealed;
 pub mod sessions;
 pub mod users;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -68,12 +71,17 @@ where
 }
 
 /// Runs `f` in a savepoint of the caller's transaction: what it wrote is
-/// undone when it fails, and the transaction goes on.
+/// undone when it fails, and the transaction goes on (the data keys it
+/// unwrapped or made are forgotten with it).
 pub fn savepoint<T, E: From<diesel::result::Error>>(
     conn: &mut AnyConnection,
     f: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
 ) -> Result<T, E> {
-    conn.transaction(f)
+    let out = conn.transaction(f);
+    if out.is_err() {
+        sealed::forget();
+    }
+    out
 }
 
 /// Storage errors.
@@ -93,6 +101,8 @@ pub enum DbError {
     Cancelled,
     #[error("the transaction could not be committed: {0}")]
     Commit(String),
+    #[error("key ring: {0}")]
+    Keys(String),
 }
 
 impl DbError {
@@ -223,6 +233,8 @@ pub struct Db {
     backend: &'static str,
     /// SQLite: the group-commit writer that [`Db::write`] hands its work to.
     group: Option<std::sync::Arc<group_commit::GroupWriter>>,
+    /// The key-encryption keys personal data at rest is sealed under.
+    ring: std::sync::Arc<keyring::KeyRing>,
 }
 
 impl std::fmt::Debug for Db {
@@ -238,21 +250,29 @@ impl Db {
     /// applies pending migrations. Keeps one idle connection ready (servers).
     pub fn open(
         url: &SecretString,
+        key_dir: &Path,
         max_connections: u32,
         busy_timeout_ms: u64,
     ) -> Result<Db, DbError> {
-        Self::open_with(url, max_connections, busy_timeout_ms, 1)
+        Self::open_with(url, key_dir, max_connections, busy_timeout_ms, 1)
     }
 
     /// Like [`Db::open`], for short-lived commands: no idle connections are
     /// kept or replenished in the background, so the process can exit while
     /// no connection is half-open (libpq would crash at exit otherwise).
-    pub fn open_for_command(url: &SecretString, busy_timeout_ms: u64) -> Result<Db, DbError> {
-        Self::open_with(url, 1, busy_timeout_ms, 0)
+    pub fn open_for_command(
+        url: &SecretString,
+        key_dir: &Path,
+        busy_timeout_ms: u64,
+    ) -> Result<Db, DbError> {
+        Self::open_with(url, key_dir, 1, busy_timeout_ms, 0)
     }
 
+    /// Opens the key ring in `key_dir`, connects, migrates, and makes sure
+    /// the ring holds the key of the epoch in use (see [`sealed::prepare`]).
     fn open_with(
         url: &SecretString,
+        key_dir: &Path,
         max_connections: u32,
         busy_timeout_ms: u64,
         min_idle: u32,
@@ -261,6 +281,7 @@ impl Db {
         // at-exit cleanup, which would otherwise free OpenSSL's state under
         // threads still using it when the process exits.
         openssl::init();
+        let ring = keyring::KeyRing::open(key_dir)?;
         let target = Target::parse(url)?;
         let timeout = Duration::from_secs(10);
         let db = match target {
@@ -292,12 +313,14 @@ impl Db {
                     })?;
                 let group = Some(std::sync::Arc::new(group_commit::GroupWriter::start(
                     writer.clone(),
+                    ring.clone(),
                 )?));
                 Db {
                     writer,
                     reader,
                     backend: "sqlite",
                     group,
+                    ring,
                 }
             }
             Target::Postgres(_) => {
@@ -316,9 +339,21 @@ impl Db {
                     reader: pool,
                     backend: "postgres",
                     group: None,
+                    ring,
                 }
             }
         };
+        let now = chrono::Utc::now().naive_utc();
+        let epoch = db.write_blocking(|c| sealed::prepare(c, now))?;
+        let lost = db.read_blocking(sealed::unreadable)?;
+        if lost > 0 {
+            tracing::warn!(
+                referrals = lost,
+                epoch,
+                "personal data of some referrals cannot be read: their keys were destroyed by an \
+                 erasure after this database was backed up"
+            );
+        }
         Ok(db)
     }
 
@@ -331,9 +366,9 @@ impl Db {
     /// backend allows. SQLite overwrites deleted content with zeros
     /// (`secure_delete`, on every connection) but the write-ahead log still
     /// holds the pages as they were until a checkpoint: this one copies the
-    /// log into the database and truncates it to nothing. PostgreSQL: not
-    /// done here (dead row versions stay in the table files until their
-    /// space is reused; see the README's erasure section).
+    /// log into the database and truncates it to nothing. PostgreSQL:
+    /// nothing to do (its dead row versions and log hold only sealed values
+    /// and data keys wrapped under a destroyed epoch: see [`sealed`]).
     pub async fn purge_erased(&self) -> Result<(), DbError> {
         if self.backend != "sqlite" {
             return Ok(());
@@ -348,6 +383,17 @@ impl Db {
         .map_err(|e| DbError::Commit(format!("the purge task failed: {e}")))?
     }
 
+    /// Destroys the key-encryption keys of the epochs before the one in use
+    /// (called an interval after a rotation, once no call still reads under
+    /// them). Returns how many were destroyed.
+    pub async fn destroy_superseded_keys(&self) -> Result<usize, DbError> {
+        let (epoch, _) = self.read(sealed::state).await?;
+        let ring = self.ring.clone();
+        actix_web::rt::task::spawn_blocking(move || ring.destroy_before(epoch))
+            .await
+            .map_err(|_| DbError::Cancelled)?
+    }
+
     /// Runs `f` in a write transaction of its own (a savepoint within a group
     /// commit on SQLite, see [`group`]); it commits or rolls back as a whole.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
@@ -360,7 +406,9 @@ impl Db {
             return group.submit(f).await;
         }
         let pool = self.writer.clone();
+        let ring = self.ring.clone();
         actix_web::rt::task::spawn_blocking(move || {
+            let _keys = sealed::enter(&ring);
             let mut conn = pool.get().map_err(DbError::from)?;
             (*conn).transaction(|c| {
                 take_write_lock(c)?;
@@ -392,7 +440,9 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let pool = self.reader.clone();
+        let ring = self.ring.clone();
         actix_web::rt::task::spawn_blocking(move || {
+            let _keys = sealed::enter(&ring);
             let mut conn = pool.get().map_err(DbError::from)?;
             f(&mut conn)
         })
@@ -406,6 +456,7 @@ impl Db {
         F: FnOnce(&mut AnyConnection) -> Result<T, E>,
         E: From<DbError> + From<diesel::result::Error>,
     {
+        let _keys = sealed::enter(&self.ring);
         let mut conn = self.writer.get().map_err(DbError::from)?;
         (*conn).transaction(|c| {
             take_write_lock(c)?;
@@ -419,6 +470,7 @@ impl Db {
         F: FnOnce(&mut AnyConnection) -> Result<T, E>,
         E: From<DbError> + From<diesel::result::Error>,
     {
+        let _keys = sealed::enter(&self.ring);
         let mut conn = self.reader.get().map_err(DbError::from)?;
         snapshot(&mut conn, f)
     }

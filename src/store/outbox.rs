@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::models::OutboxRow;
 use super::schema::outbox_messages;
+use super::sealed::{self, Column};
 use super::{AnyConnection, DbError};
 use crate::domain::envelope::Signed;
 use crate::domain::ids::{CaseId, MessageId};
@@ -26,21 +27,37 @@ pub fn count_for_case(conn: &mut AnyConnection, case: CaseId) -> Result<i64, DbE
         .get_result(conn)?)
 }
 
-/// Writes a message of the outgoing chain.
+/// Writes a message of the outgoing chain, its body sealed.
 pub fn insert(conn: &mut AnyConnection, row: &OutboxRow) -> Result<(), DbError> {
+    let body = sealed::seal(conn, &row.referral_id, Column::Body, &row.body)?;
     diesel::insert_into(outbox_messages::table)
-        .values(row)
+        .values(OutboxRow {
+            body,
+            ..row.clone()
+        })
         .execute(conn)?;
     Ok(())
 }
 
+/// Rows with their bodies opened (an erased body reads [`ERASED_BODY`]).
+fn opened(conn: &mut AnyConnection, mut rows: Vec<OutboxRow>) -> Result<Vec<OutboxRow>, DbError> {
+    let referrals: Vec<String> = rows.iter().map(|r| r.referral_id.clone()).collect();
+    sealed::prefetch(conn, &referrals)?;
+    for row in &mut rows {
+        row.body = sealed::open(conn, &row.referral_id, Column::Body, &row.body)?
+            .unwrap_or_else(|| ERASED_BODY.to_owned());
+    }
+    Ok(rows)
+}
+
 /// The outgoing message with this id, if any.
 pub fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<OutboxRow>, DbError> {
-    Ok(outbox_messages::table
+    let row = outbox_messages::table
         .find(id)
         .select(OutboxRow::as_select())
         .first(conn)
-        .optional()?)
+        .optional()?;
+    Ok(opened(conn, row.into_iter().collect())?.pop())
 }
 
 /// The signed message of an outbox row, as sent.
@@ -76,6 +93,7 @@ pub fn next_batch(
         .limit(limit)
         .select(OutboxRow::as_select())
         .load(conn)?;
+    let rows = opened(conn, rows)?;
     match rows.first() {
         None => Ok(Err(None)),
         Some(head) if head.status != status::PENDING => Ok(Err(None)),
@@ -221,9 +239,11 @@ pub fn list(
     if let Some(c) = case {
         q = q.filter(outbox_messages::case_id.eq(c.to_string()));
     }
-    Ok(q.order(outbox_messages::seq.asc())
+    let rows = q
+        .order(outbox_messages::seq.asc())
         .limit(limit)
-        .load(conn)?)
+        .load(conn)?;
+    opened(conn, rows)
 }
 
 /// How many outgoing messages have this status.
@@ -291,11 +311,12 @@ pub fn receipted_after(
     after: i64,
     limit: i64,
 ) -> Result<Vec<OutboxRow>, DbError> {
-    Ok(outbox_messages::table
+    let rows = outbox_messages::table
         .filter(outbox_messages::seq.gt(after))
         .filter(outbox_messages::status.eq_any([status::DELIVERED, status::REJECTED]))
         .order(outbox_messages::seq.asc())
         .limit(limit)
         .select(OutboxRow::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    opened(conn, rows)
 }

@@ -49,13 +49,20 @@ pub fn exists(
 
 /// Writes one report.
 pub fn insert(conn: &mut AnyConnection, case: CaseId, report: &Report) -> Result<(), DbError> {
+    let referral = super::cases::referral_of(conn, case)?;
+    let data = super::sealed::seal(
+        conn,
+        &referral,
+        super::sealed::Column::Report,
+        &report.data.to_string(),
+    )?;
     diesel::insert_into(case_reports::table)
         .values((
             case_reports::id.eq(MessageId::new().to_string()),
             case_reports::case_id.eq(case.to_string()),
             case_reports::kind.eq(&report.kind),
             case_reports::number.eq(report.number),
-            case_reports::data.eq(report.data.to_string()),
+            case_reports::data.eq(data),
             case_reports::by_side.eq(match report.by {
                 Side::Sending => "sending",
                 Side::Receiving => "receiving",
@@ -79,8 +86,15 @@ pub fn list(conn: &mut AnyConnection, id: CaseId) -> Result<Vec<Report>, DbError
             case_reports::recorded_at,
         ))
         .load(conn)?;
+    let referral = if rows.is_empty() {
+        String::new()
+    } else {
+        super::cases::referral_of(conn, id)?
+    };
     rows.into_iter()
         .map(|(kind, number, data, by, recorded_at)| {
+            let data = super::sealed::open(conn, &referral, super::sealed::Column::Report, &data)?
+                .unwrap_or_else(|| "null".into());
             Ok(Report {
                 kind,
                 number,

@@ -137,6 +137,25 @@ diesel::table! {
         case_id -> Text,
         identity -> Text,
         updated_at -> Timestamp,
+        name_grams -> Text,
+    }
+}
+
+diesel::table! {
+    case_keys (referral_id) {
+        referral_id -> Text,
+        epoch -> BigInt,
+        wrapped -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    vault_state (id) {
+        id -> BigInt,
+        epoch -> BigInt,
+        rotated_at -> Timestamp,
+        destroyed_at -> Nullable<Timestamp>,
     }
 }
 
@@ -389,6 +408,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
     cases,
     case_identities,
+    case_keys,
+    vault_state,
     case_events,
     outbox_messages,
     case_disagreements,

@@ -174,11 +174,17 @@ async fn after_a_certificate_rotation_new_messages_are_accepted_and_old_signatur
         .read_blocking(|c| {
             use diesel::prelude::*;
             use passerelle::store::schema::{certificates as k, inbox_messages as i};
-            i::table
+            let rows = i::table
                 .inner_join(k::table.on(k::fingerprint.eq(i::signer)))
-                .select((i::body, i::signature, k::pem))
-                .load::<(String, String, String)>(c)
-                .map_err(passerelle::store::DbError::from)
+                .select((i::id, k::pem))
+                .load::<(String, String)>(c)?;
+            // The bodies as the node reads them (sealed at rest).
+            rows.into_iter()
+                .map(|(id, pem)| {
+                    let row = passerelle::store::inbox::get(c, id.parse().unwrap())?.unwrap();
+                    Ok((row.body, row.signature, pem))
+                })
+                .collect::<Result<Vec<_>, passerelle::store::DbError>>()
         })
         .unwrap();
     assert_eq!(kept.len(), 2);

@@ -54,7 +54,8 @@ struct Shape {
 
 /// A database with the migrations applied (opening it applies them).
 fn migrated(url: &str) -> Db {
-    Db::open_for_command(&SecretString::from(url.to_owned()), 5000).unwrap()
+    let keys = std::env::temp_dir().join(format!("passerelle-keys-{}", uuid::Uuid::new_v4()));
+    Db::open_for_command(&SecretString::from(url.to_owned()), &keys, 5000).unwrap()
 }
 
 fn sqlite_shape(path: &std::path::Path) -> Shape {
