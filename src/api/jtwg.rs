@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Auth;
 use super::cases::CommonErrors;
+use super::csv::{csv_response, next_link, opt, wants_csv};
 use super::AppState;
 use crate::api::error::{ApiError, Problem};
 use crate::app::audit as store;
@@ -68,57 +69,18 @@ pub struct ExchangeQuery {
     /// `json` (default) or `csv`.
     #[param(schema_with = super::format_schema)]
     pub format: Option<String>,
+    /// `next_cursor` of the previous page (JSON), or of its `Link` header
+    /// (CSV).
+    pub cursor: Option<String>,
+    /// Records per page, 1 to 10000 (default 1000).
+    #[param(minimum = 1, maximum = 10000)]
+    pub limit: Option<u32>,
 }
 
-fn wants_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool, ApiError> {
-    match format {
-        Some("csv") => Ok(true),
-        Some("json") => Ok(false),
-        Some(other) => Err(ApiError::Refused(
-            ProblemCode::InvalidQuery,
-            format!("format must be `json` or `csv`, not `{other}`"),
-        )),
-        None => Ok(req
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/csv"))),
-    }
-}
-
-fn csv_field(s: &str) -> String {
-    // A leading formula character is neutralised for spreadsheet users.
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
-}
-
-fn csv_response(name: &str, header_row: &[&str], rows: Vec<Vec<String>>) -> HttpResponse {
-    let mut out = header_row.join(",");
-    out.push_str("\r\n");
-    for r in rows {
-        out.push_str(&r.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
-        out.push_str("\r\n");
-    }
-    HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{name}.csv\""),
-        ))
-        .body(out)
-}
-
-fn opt<T: ToString>(v: &Option<T>) -> String {
-    v.as_ref().map(ToString::to_string).unwrap_or_default()
-}
+/// Default records per page of the exchange log.
+const EXCHANGE_PAGE: u32 = 1000;
+/// Most records per page of the exchange log.
+const EXCHANGE_MAX_PAGE: u32 = 10_000;
 
 /// One exchanged message as the log records it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -149,11 +111,13 @@ pub struct ExchangeRecord {
     pub code: Option<String>,
 }
 
-/// The exchange log.
+/// A page of the exchange log.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExchangeLog {
     /// Records in log order.
     pub items: Vec<ExchangeRecord>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 fn direction_of(kind: &str) -> &'static str {
@@ -167,11 +131,13 @@ fn naive(t: Option<DateTime<Utc>>) -> Option<NaiveDateTime> {
     t.map(|t| t.naive_utc())
 }
 
-/// The exchange log of this node, both directions, by period and type.
+/// The exchange log of this node, both directions, by period, type and
+/// direction, a page at a time (every filter applied before paging; nothing
+/// is cut: follow `next_cursor` to the end).
 #[utoipa::path(
     tag = "jtwg",
     params(ExchangeQuery),
-    responses((status = 200, description = "Messages and receipts, in log order (JSON or CSV)", content((ExchangeLog = "application/json"), (String = "text/csv"))), CommonErrors),
+    responses((status = 200, description = "A page of messages and receipts, in log order (JSON, or CSV with the next page in a `Link` header, rel=\"next\")", content((ExchangeLog = "application/json"), (String = "text/csv"))), CommonErrors),
     security(("bearer" = []), ("session" = []))
 )]
 #[get("/jtwg/exchange")]
@@ -192,11 +158,36 @@ pub async fn exchange_log(
             ));
         }
     }
-    let (from, to) = (naive(q.from), naive(q.to));
-    let entries = state
+    let limit = q.limit.unwrap_or(EXCHANGE_PAGE);
+    if let Some(e) = super::limit_out_of_range(limit, EXCHANGE_MAX_PAGE) {
+        return Err(ApiError::Validation(vec![e]));
+    }
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<u64>().map_err(|_| {
+                ApiError::Refused(
+                    ProblemCode::InvalidCursor,
+                    "the cursor is not one this server issued".into(),
+                )
+            })
+        })
+        .transpose()?;
+    let (entries, more) = state
         .app()
-        .exchange_entries(from, to, review::EXCHANGE_PAGE)
+        .exchange_page(review::ExchangeFilter {
+            from: naive(q.from),
+            to: naive(q.to),
+            message_type: q.message_type.map(|t| t.as_str().to_owned()),
+            outgoing: q.direction.as_deref().map(|d| d == "outgoing"),
+            after,
+            limit: i64::from(limit),
+        })
         .await?;
+    let next_cursor = more
+        .then(|| entries.last().map(|e| e.index.to_string()))
+        .flatten();
     let items: Vec<ExchangeRecord> = entries
         .into_iter()
         .map(|e| ExchangeRecord {
@@ -213,11 +204,9 @@ pub async fn exchange_log(
             outcome: e.outcome,
             code: e.code,
         })
-        .filter(|r| q.message_type.is_none_or(|t| r.message_type == t.as_str()))
-        .filter(|r| q.direction.as_ref().is_none_or(|d| &r.direction == d))
         .collect();
     if csv {
-        return Ok(csv_response(
+        let mut res = csv_response(
             "exchange",
             &[
                 "index",
@@ -252,9 +241,16 @@ pub async fn exchange_log(
                     ]
                 })
                 .collect(),
-        ));
+        );
+        if let Some(next) = &next_cursor {
+            let link = next_link(&req, next);
+            if let Ok(v) = header::HeaderValue::from_str(&link) {
+                res.headers_mut().insert(header::LINK, v);
+            }
+        }
+        return Ok(res);
     }
-    Ok(HttpResponse::Ok().json(ExchangeLog { items }))
+    Ok(HttpResponse::Ok().json(ExchangeLog { items, next_cursor }))
 }
 
 /// A checkpoint and who cosigned it.
@@ -358,9 +354,11 @@ pub struct Reconciliation {
     pub report: Report,
 }
 
-/// Every message each node sent, matched with its receipt and the
-/// receiver's log entry: `matched`, `pending`, `missing`, `rejected`,
-/// `conflict`, or `unverified` when the peer cannot be reached.
+/// Every message each node sent in the period (`from`, `to`: when it was
+/// sent; a message its sender has no record of, when it was received),
+/// matched with its receipt and the receiver's log entry: `matched`,
+/// `pending`, `missing`, `rejected`, `conflict`, or `unverified` when the
+/// peer cannot be reached.
 #[utoipa::path(
     tag = "jtwg",
     params(PeriodQuery),
@@ -386,6 +384,11 @@ pub async fn reconciliation(
         node.counterpart().as_str(),
         theirs.as_deref(),
     );
+    let logs: Vec<&[Entry]> = [Some(ours.as_slice()), theirs.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let report = reconcile::in_period(report, &logs, q.from, q.to);
     if csv {
         return Ok(csv_response(
             "reconciliation",

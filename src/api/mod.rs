@@ -13,6 +13,7 @@ pub mod cases;
 pub mod consent;
 pub mod console;
 pub mod convergence;
+pub mod csv;
 pub mod directory;
 pub mod error;
 pub mod exchange;

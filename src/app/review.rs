@@ -8,9 +8,6 @@ use crate::audit::{kinds, Entry};
 use crate::domain::statistics::{self, Facts, Statistics};
 use crate::store::{audit, review, AnyConnection, DbError};
 
-/// Most exchange entries one answer holds.
-pub const EXCHANGE_PAGE: i64 = 100_000;
-
 /// The exchange's audit entries (messages queued and received, receipts)
 /// recorded in `[from, to)`, in log order.
 pub fn exchange_entries(
@@ -22,6 +19,51 @@ pub fn exchange_entries(
     audit::entries_of_kinds(conn, EXCHANGE_KINDS, from, to, limit)
 }
 
+/// What a page of the exchange log holds.
+#[derive(Debug, Clone, Default)]
+pub struct ExchangeFilter {
+    /// Recorded in `[from, to)`.
+    pub from: Option<NaiveDateTime>,
+    pub to: Option<NaiveDateTime>,
+    /// Only this message type.
+    pub message_type: Option<String>,
+    /// Only `Some(true)` what this node sent (and the receipts for it), or
+    /// `Some(false)` what it received.
+    pub outgoing: Option<bool>,
+    /// After this log index (the last of the previous page).
+    pub after: Option<u64>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// One page of the exchange log, every filter applied in the query, and
+/// whether more follow (the last index of this page is then the cursor of
+/// the next).
+pub fn exchange_page(
+    conn: &mut AnyConnection,
+    f: &ExchangeFilter,
+) -> Result<(Vec<Entry>, bool), DbError> {
+    let kinds: &[&str] = match f.outgoing {
+        None => EXCHANGE_KINDS,
+        Some(true) => &[kinds::MESSAGE_QUEUED, kinds::RECEIPT_RECEIVED],
+        Some(false) => &[kinds::MESSAGE_RECEIVED, kinds::MESSAGE_REFUSED],
+    };
+    let mut entries = audit::entries_where(
+        conn,
+        &audit::EntryFilter {
+            kinds,
+            action: f.message_type.as_deref(),
+            from: f.from,
+            to: f.to,
+            after: f.after,
+            limit: f.limit.saturating_add(1),
+        },
+    )?;
+    let more = entries.len() as i64 > f.limit;
+    entries.truncate(usize::try_from(f.limit).unwrap_or(0));
+    Ok((entries, more))
+}
+
 /// The statistics of the cases created and the messages exchanged in
 /// `[from, to)`, counts below `min` suppressed.
 pub fn statistics(
@@ -31,9 +73,8 @@ pub fn statistics(
     min: u64,
 ) -> Result<Statistics, DbError> {
     let cases = review::cases_created(conn, from, to)?;
-    let ids: Vec<String> = cases.iter().map(|c| c.0.clone()).collect();
     let facts = Facts {
-        events: review::states_entered(conn, &ids)?,
+        events: review::states_entered(conn, from, to)?,
         cases,
         overdue: audit::entries_of_kinds(conn, &[kinds::DEADLINE_OVERDUE], from, to, i64::MAX)?,
         exchange: audit::entries_of_kinds(conn, EXCHANGE_KINDS, from, to, i64::MAX)?,

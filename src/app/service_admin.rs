@@ -199,6 +199,16 @@ impl App {
             .await
     }
 
+    /// One page of the exchange log, and whether more follow.
+    pub async fn exchange_page(
+        &self,
+        filter: super::review::ExchangeFilter,
+    ) -> Result<(Vec<Entry>, bool), DbError> {
+        self.db
+            .read(move |c| super::review::exchange_page(c, &filter))
+            .await
+    }
+
     /// The statistics of a period.
     pub async fn statistics(
         &self,

@@ -250,9 +250,73 @@ pub fn reconcile(a_name: &str, a: &[Entry], b_name: &str, b: Option<&[Entry]>) -
     Report { rows, counts }
 }
 
+/// The report restricted to the messages sent in `[from, to)` (by either
+/// node; a message whose sender has no record of it counts from when it was
+/// received), counts recomputed.
+pub fn in_period(
+    report: Report,
+    logs: &[&[Entry]],
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
+) -> Report {
+    if from.is_none() && to.is_none() {
+        return report;
+    }
+    let mut first_seen: HashMap<&str, (bool, chrono::DateTime<chrono::Utc>)> = HashMap::new();
+    for e in logs.iter().flat_map(|l| l.iter()) {
+        let Some(id) = e.message_id.as_deref() else {
+            continue;
+        };
+        let sent = e.kind == kinds::MESSAGE_QUEUED;
+        if sent || e.kind == kinds::MESSAGE_RECEIVED || e.kind == kinds::MESSAGE_REFUSED {
+            let seen = first_seen.entry(id).or_insert((sent, e.at));
+            // The sender's record wins over the receiver's.
+            if sent && !seen.0 {
+                *seen = (true, e.at);
+            }
+        }
+    }
+    let inside = |id: &str| {
+        first_seen
+            .get(id)
+            .is_some_and(|(_, at)| from.is_none_or(|f| *at >= f) && to.is_none_or(|t| *at < t))
+    };
+    let rows: Vec<Row> = report
+        .rows
+        .into_iter()
+        .filter(|r| inside(&r.message_id))
+        .collect();
+    let mut counts = BTreeMap::new();
+    for r in &rows {
+        *counts.entry(r.status.clone()).or_insert(0) += 1;
+    }
+    Report { rows, counts }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_period_keeps_the_messages_sent_in_it() {
+        let day = |d: u32| {
+            chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, d, 0, 0, 0).unwrap()
+        };
+        let mut m1 = e(0, kinds::MESSAGE_QUEUED, "m1", "h1");
+        m1.at = day(1);
+        let mut m2 = e(1, kinds::MESSAGE_QUEUED, "m2", "h2");
+        m2.at = day(3);
+        m2.seq = Some(2);
+        let a = vec![m1, m2];
+        let all = reconcile("a", &a, "b", Some(&[]));
+        assert_eq!(all.rows.len(), 2);
+        let r = in_period(all.clone(), &[&a], Some(day(2)), Some(day(4)));
+        assert_eq!(r.rows.len(), 1);
+        assert_eq!(r.rows[0].message_id, "m2");
+        assert_eq!(r.counts.values().sum::<u64>(), 1);
+        let r = in_period(all, &[&a], None, Some(day(2)));
+        assert_eq!(r.rows[0].message_id, "m1");
+    }
 
     fn e(index: u64, kind: &str, id: &str, digest: &str) -> Entry {
         let mut e = Entry::new(kind, "system", "referral_request");

@@ -95,13 +95,26 @@ function table(label, headers, rows) {
     h('tbody', {}, rows.map((r) => h('tr', {}, r.map((c) => h('td', {}, c ?? '')))))));
 }
 
+/** The exchange log, a page at a time: "more" appends the next page. */
 async function exchange(q) {
   const log = await api.get('/jtwg/exchange', q);
-  return [
-    h('p', {}, csvLink('/jtwg/exchange', q, 'exchange.csv')),
-    table(t('review.exchange'), [t('review.index'), t('review.at'), t('review.kind'), t('review.direction'), t('review.type'), t('review.seq'), t('review.outcome')],
-      log.items.map((e) => [e.index, when(e.at), e.kind, e.direction, label('message_type', e.message_type), e.seq, e.outcome])),
-  ];
+  const row = (e) => [e.index, when(e.at), e.kind, e.direction, label('message_type', e.message_type), e.seq, e.outcome];
+  const list = table(t('review.exchange'), [t('review.index'), t('review.at'), t('review.kind'), t('review.direction'), t('review.type'), t('review.seq'), t('review.outcome')],
+    log.items.map(row));
+  const more = h('p', { class: 'more' });
+  const offer = (cursor) => {
+    more.replaceChildren(...(cursor ? [h('button', {
+      type: 'button',
+      class: 'secondary',
+      onclick: async () => {
+        const page = await api.get('/jtwg/exchange', { ...q, cursor });
+        list.querySelector('tbody').append(...page.items.map((e) => h('tr', {}, row(e).map((c) => h('td', {}, c ?? '')))));
+        offer(page.next_cursor);
+      },
+    }, t('more'))] : []));
+  };
+  offer(log.next_cursor);
+  return [h('p', {}, csvLink('/jtwg/exchange', q, 'exchange.csv')), list, more];
 }
 
 async function reconciliation(q) {

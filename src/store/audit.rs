@@ -232,18 +232,55 @@ pub fn entries_of_kinds(
     to: Option<NaiveDateTime>,
     limit: i64,
 ) -> Result<Vec<Entry>, DbError> {
-    let kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
+    entries_where(
+        conn,
+        &EntryFilter {
+            kinds,
+            action: None,
+            from,
+            to,
+            after: None,
+            limit,
+        },
+    )
+}
+
+/// Which entries [`entries_where`] reads.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryFilter<'a> {
+    /// Entries of these kinds.
+    pub kinds: &'a [&'a str],
+    /// With this action (for exchange entries: the message type).
+    pub action: Option<&'a str>,
+    /// Recorded in `[from, to)`.
+    pub from: Option<NaiveDateTime>,
+    pub to: Option<NaiveDateTime>,
+    /// After this log index.
+    pub after: Option<u64>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// The entries a filter selects, in log order.
+pub fn entries_where(conn: &mut AnyConnection, f: &EntryFilter<'_>) -> Result<Vec<Entry>, DbError> {
+    let kinds: Vec<String> = f.kinds.iter().map(|k| (*k).to_owned()).collect();
     let mut q = audit_log::table
         .filter(audit_log::kind.eq_any(kinds))
         .select(AuditRow::as_select())
         .into_boxed();
-    if let Some(f) = from {
-        q = q.filter(audit_log::at.ge(f));
+    if let Some(a) = f.action {
+        q = q.filter(audit_log::action.eq(a.to_owned()));
     }
-    if let Some(t) = to {
+    if let Some(from) = f.from {
+        q = q.filter(audit_log::at.ge(from));
+    }
+    if let Some(t) = f.to {
         q = q.filter(audit_log::at.lt(t));
     }
-    let rows: Vec<AuditRow> = q.order(audit_log::idx.asc()).limit(limit).load(conn)?;
+    if let Some(a) = f.after {
+        q = q.filter(audit_log::idx.gt(i64::try_from(a).unwrap_or(i64::MAX)));
+    }
+    let rows: Vec<AuditRow> = q.order(audit_log::idx.asc()).limit(f.limit).load(conn)?;
     Ok(rows.into_iter().map(entry_of).collect())
 }
 

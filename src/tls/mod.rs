@@ -144,6 +144,9 @@ pub fn https_client(ca: &Path) -> anyhow::Result<reqwest::Client> {
         .with_no_client_auth();
     Ok(reqwest::Client::builder()
         .tls_backend_preconfigured(config)
+        // Below the server's keep-alive (5 s), so that an idle connection
+        // is not reused just as the server closes it.
+        .pool_idle_timeout(std::time::Duration::from_secs(3))
         .build()?)
 }
 

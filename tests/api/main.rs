@@ -25,6 +25,7 @@ mod operations;
 mod peer_port;
 mod privacy;
 mod properties;
+mod review_at_scale;
 mod roles;
 mod session;
 mod slowlink;
