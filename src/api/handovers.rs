@@ -3,8 +3,8 @@
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Auth;
 use super::{utc, AppState};
@@ -129,27 +129,107 @@ pub struct BoardItem {
     pub mismatch: Option<String>,
 }
 
-/// The board.
+/// A page of the board.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Board {
     /// Upcoming and open handovers, earliest window first (unplanned last).
     pub items: Vec<BoardItem>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Paging of the board.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BoardQuery {
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Handovers per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+}
+
+/// Where a handover stands on the board: unplanned ones last, then by the
+/// first day of the window, then by case.
+type BoardKey = (bool, Option<chrono::NaiveDate>, CaseId);
+
+fn board_key(i: &BoardItem) -> BoardKey {
+    (
+        i.plan.is_none(),
+        i.plan.as_ref().map(|p| p.window_from),
+        i.case_id,
+    )
+}
+
+fn encode_board_cursor((unplanned, from, id): &BoardKey) -> String {
+    use base64::Engine;
+    let text = format!(
+        "{}.{}.{id}",
+        u8::from(*unplanned),
+        from.map(|d| d.to_string()).unwrap_or_else(|| "-".into())
+    );
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+fn decode_board_cursor(cursor: &str) -> Result<BoardKey, ApiError> {
+    use base64::Engine;
+    let invalid = || {
+        ApiError::Refused(
+            crate::domain::problem::ProblemCode::InvalidCursor,
+            "the cursor is not one this server issued".into(),
+        )
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let mut parts = text.splitn(3, '.');
+    let unplanned = match parts.next() {
+        Some("0") => false,
+        Some("1") => true,
+        _ => return Err(invalid()),
+    };
+    let from = match parts.next() {
+        Some("-") => None,
+        Some(d) => Some(d.parse().map_err(|_| invalid())?),
+        None => return Err(invalid()),
+    };
+    let id = parts
+        .next()
+        .and_then(|i| i.parse().ok())
+        .ok_or_else(invalid)?;
+    Ok((unplanned, from, id))
 }
 
 /// The liaisons' board: cases accepted and awaiting a handover plan, plans
 /// under negotiation or agreed, handovers in transit, and completed ones
-/// whose records disagree.
+/// whose records disagree, a page at a time (follow `next_cursor`: nothing
+/// is left out, the longest waiting included). The board holds open work,
+/// not history: its cost follows the handovers in progress.
 #[utoipa::path(
     tag = "handover",
-    responses((status = 200, description = "The board", body = Board), CommonErrors),
+    params(BoardQuery),
+    responses(
+        (status = 200, description = "A page of the board", body = Board),
+        (status = 422, description = "`limit` out of range (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
     security(("bearer" = []), ("session" = []))
 )]
 #[get("/handovers")]
 pub async fn handover_board(
     auth: Auth,
     state: web::Data<AppState>,
+    query: web::Query<BoardQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ViewHandovers)?;
+    let q = query.into_inner();
+    let limit = q.limit.unwrap_or(100);
+    if let Some(e) = super::limit_out_of_range(limit, 500) {
+        return Err(ApiError::Validation(vec![e]));
+    }
+    let after = q.cursor.as_deref().map(decode_board_cursor).transpose()?;
     let now = state.ctx.clock.now();
     let items = state.app().handover_board().await?;
     let items: Vec<BoardItem> = items
@@ -170,7 +250,15 @@ pub async fn handover_board(
             mismatch: h.and_then(|h| h.mismatch),
         })
         .collect();
-    let mut items = items;
-    items.sort_by_key(|i| (i.plan.is_none(), i.plan.as_ref().map(|p| p.window_from)));
-    Ok(HttpResponse::Ok().json(Board { items }))
+    let mut items: Vec<BoardItem> = items
+        .into_iter()
+        .filter(|i| after.is_none_or(|a| board_key(i) > a))
+        .collect();
+    items.sort_by_key(board_key);
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| items.last().map(|i| encode_board_cursor(&board_key(i))))
+        .flatten();
+    Ok(HttpResponse::Ok().json(Board { items, next_cursor }))
 }

@@ -31,10 +31,22 @@ function card(item) {
       item.mismatch ? h('span', { class: 'error' }, t('plan.mismatch', { m: item.mismatch })) : null));
 }
 
+/** Every open handover, page after page (the board is work in progress, not history). */
+async function wholeBoard() {
+  const items = [];
+  let cursor;
+  do {
+    const page = await api.get('/handovers', { limit: 500, cursor });
+    items.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return items;
+}
+
 export async function boardScreen() {
-  const board = await api.get('/handovers');
+  const items = await wholeBoard();
   const groups = new Map(STAGES.map((s) => [s, []]));
-  for (const item of board.items) groups.get(stage(item)).push(item);
+  for (const item of items) groups.get(stage(item)).push(item);
   const sections = STAGES.filter((s) => groups.get(s).length).map((s) => h('section', { class: `stage stage-${s}` },
     h('h2', {}, `${t(`board.${s}`)} (${groups.get(s).length})`),
     h('ul', { class: 'cards' }, groups.get(s).map(card))));

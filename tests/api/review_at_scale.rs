@@ -13,7 +13,7 @@ use diesel::RunQueryDsl;
 use passerelle::domain::roles::Role::*;
 use serde_json::Value;
 
-use crate::exchange::{both_in, refer};
+use crate::exchange::{both_in, refer, refer_and_accept};
 use crate::helpers::*;
 
 /// `SELECT i FROM seq` gives `0..n`.
@@ -213,4 +213,41 @@ async fn the_reconciliation_keeps_to_its_period() {
         .map(|v| v.as_u64().unwrap())
         .sum();
     assert_eq!(counted as usize, after_rows.len(), "counts of the period");
+}
+
+#[tokio::test]
+async fn the_handover_board_is_read_page_by_page_with_nothing_left_out() {
+    let (ne, ng) = spawn_pair().await;
+    let mut accepted = HashSet::new();
+    for i in 0..3 {
+        let (_, ng_id, _) = refer_and_accept(&ne, &ng, &format!("handover {i}")).await;
+        accepted.insert(ng_id);
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/handovers?limit=2&cursor={c}"),
+            None => "/api/v1/handovers?limit=2".to_owned(),
+        };
+        let page = ng.get_ok(&path, Liaison).await;
+        pages += 1;
+        for item in page["items"].as_array().unwrap() {
+            seen.push(item["case_id"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 2);
+    assert_eq!(seen.len(), 3, "each once: {seen:?}");
+    assert_eq!(seen.iter().cloned().collect::<HashSet<_>>(), accepted);
+    let res = ng
+        .get("/api/v1/handovers?limit=0", Liaison)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
 }
