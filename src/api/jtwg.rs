@@ -1,13 +1,12 @@
 //! The JTWG's review (role `jtwg_reviewer`, read-only, no personal data):
-//! the exchange log, checkpoints with cosignatures, the reconciliation
-//! report between the two nodes, and statistics with small counts
-//! suppressed. Every table is also CSV (`?format=csv` or `Accept: text/csv`).
-//! Administrators can also sign a checkpoint now and re-check the peer's log.
+//! the exchange log, the reconciliation report between the two nodes, and
+//! statistics with small counts suppressed (checkpoints: [`super::checkpoints`]).
+//! Every table is also CSV (`?format=csv` or `Accept: text/csv`).
 
 use crate::domain::problem::ProblemCode;
 
 use actix_web::http::header;
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -16,14 +15,12 @@ use super::auth::Auth;
 use super::cases::CommonErrors;
 use super::csv::{csv_response, next_link, opt, wants_csv};
 use super::AppState;
-use crate::api::error::{ApiError, Problem};
-use crate::app::audit as store;
+use crate::api::error::ApiError;
 use crate::app::review;
 use crate::audit::reconcile::{self, Report};
-use crate::audit::{kinds, origin, Entry};
+use crate::audit::{kinds, Entry};
 use crate::domain::roles::Permission;
 use crate::domain::statistics::Statistics;
-use crate::peer::witness::{PeerCheck, Round};
 
 /// Period and output format.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -78,9 +75,9 @@ pub struct ExchangeQuery {
 }
 
 /// Default records per page of the exchange log.
-const EXCHANGE_PAGE: u32 = 1000;
+pub(super) const EXCHANGE_PAGE: u32 = 1000;
 /// Most records per page of the exchange log.
-const EXCHANGE_MAX_PAGE: u32 = 10_000;
+pub(super) const EXCHANGE_MAX_PAGE: u32 = 10_000;
 
 /// One exchanged message as the log records it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -127,7 +124,7 @@ fn direction_of(kind: &str) -> &'static str {
     }
 }
 
-fn naive(t: Option<DateTime<Utc>>) -> Option<NaiveDateTime> {
+pub(super) fn naive(t: Option<DateTime<Utc>>) -> Option<NaiveDateTime> {
     t.map(|t| t.naive_utc())
 }
 
@@ -251,96 +248,6 @@ pub async fn exchange_log(
         return Ok(res);
     }
     Ok(HttpResponse::Ok().json(ExchangeLog { items, next_cursor }))
-}
-
-/// A checkpoint and who cosigned it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CheckpointView {
-    /// Whose log: `passerelle/ne-anltp` or `passerelle/ng-naptip`.
-    pub origin: String,
-    /// Number of entries.
-    pub size: i64,
-    /// Tree root (hex).
-    pub root: String,
-    /// When it was signed.
-    pub signed_at: DateTime<Utc>,
-    /// Key names that cosigned it.
-    pub cosigned_by: Vec<String>,
-    /// The signed note with its cosignature lines.
-    pub note: String,
-}
-
-/// Checkpoints.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CheckpointList {
-    /// This node's checkpoints, then the peer's, each oldest first.
-    pub items: Vec<CheckpointView>,
-}
-
-/// This node's checkpoints (with the peer's cosignatures) and the peer's
-/// checkpoints this node cosigned.
-#[utoipa::path(
-    tag = "jtwg",
-    params(PeriodQuery),
-    responses((status = 200, description = "Checkpoints, both logs (JSON or CSV)", content((CheckpointList = "application/json"), (String = "text/csv"))), CommonErrors),
-    security(("bearer" = []), ("session" = []))
-)]
-#[get("/jtwg/checkpoints")]
-pub async fn checkpoints(
-    auth: Auth,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    query: web::Query<PeriodQuery>,
-) -> Result<HttpResponse, ApiError> {
-    auth.require(Permission::ReviewExchange)?;
-    let q = query.into_inner();
-    let csv = wants_csv(&req, q.format.as_deref())?;
-    let node = state.ctx.node;
-    let items = state
-        .app()
-        .checkpoints(vec![origin(node), origin(node.counterpart())])
-        .await?
-        .into_iter()
-        .map(|(cp, mine)| {
-            let mut note = cp.note.clone();
-            for s in &mine {
-                note.push_str(&s.signature);
-                note.push('\n');
-            }
-            CheckpointView {
-                origin: cp.origin,
-                size: cp.size,
-                root: cp.root,
-                signed_at: store::utc(cp.signed_at),
-                cosigned_by: mine.iter().map(|s| s.witness.clone()).collect(),
-                note,
-            }
-        })
-        .collect::<Vec<_>>();
-    let items: Vec<_> = items
-        .into_iter()
-        .filter(|c| q.from.is_none_or(|f| c.signed_at >= f))
-        .filter(|c| q.to.is_none_or(|t| c.signed_at < t))
-        .collect();
-    if csv {
-        return Ok(csv_response(
-            "checkpoints",
-            &["origin", "size", "root", "signed_at", "cosigned_by"],
-            items
-                .iter()
-                .map(|c| {
-                    vec![
-                        c.origin.clone(),
-                        c.size.to_string(),
-                        c.root.clone(),
-                        c.signed_at.to_rfc3339(),
-                        c.cosigned_by.join(" "),
-                    ]
-                })
-                .collect(),
-        ));
-    }
-    Ok(HttpResponse::Ok().json(CheckpointList { items }))
 }
 
 /// The reconciliation report.
@@ -518,49 +425,4 @@ pub async fn statistics(
         ));
     }
     Ok(HttpResponse::Ok().json(stats))
-}
-
-/// Sign a checkpoint now and have the peer cosign it.
-#[utoipa::path(
-    tag = "audit",
-    responses(
-        (status = 200, description = "The log's size and what the peer has cosigned", body = Round),
-        (status = 502, description = "The peer refused or could not be reached (`witnessing_failed`)", body = Problem, content_type = "application/problem+json"),
-        CommonErrors
-    ),
-    security(("bearer" = []), ("session" = []))
-)]
-#[post("/audit/checkpoints")]
-pub async fn checkpoint_now(
-    auth: Auth,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    auth.require(Permission::ManageAudit)?;
-    let round = state
-        .witnessing
-        .round()
-        .await
-        .map_err(|e| ApiError::Refused(ProblemCode::WitnessingFailed, e.to_string()))?;
-    Ok(HttpResponse::Ok().json(round))
-}
-
-/// Re-check the peer's log against the leaf hashes witnessed here.
-#[utoipa::path(
-    tag = "audit",
-    responses(
-        (status = 200, description = "The verdict, with the first changed entry if any", body = PeerCheck),
-        (status = 502, description = "The peer could not be reached (`witnessing_failed`)", body = Problem, content_type = "application/problem+json"),
-        CommonErrors
-    ),
-    security(("bearer" = []), ("session" = []))
-)]
-#[post("/audit/peer-check")]
-pub async fn peer_check(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    auth.require(Permission::ManageAudit)?;
-    let check = state
-        .witnessing
-        .check_peer()
-        .await
-        .map_err(|e| ApiError::Refused(ProblemCode::WitnessingFailed, e.to_string()))?;
-    Ok(HttpResponse::Ok().json(check))
 }

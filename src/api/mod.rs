@@ -10,6 +10,7 @@ pub mod auth;
 pub mod case_reports;
 pub mod case_views;
 pub mod cases;
+pub mod checkpoints;
 pub mod consent;
 pub mod console;
 pub mod convergence;
@@ -318,11 +319,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(convergence::compare_now)
                 .service(convergence::decide)
                 .service(jtwg::exchange_log)
-                .service(jtwg::checkpoints)
+                .service(checkpoints::checkpoints)
                 .service(jtwg::reconciliation)
                 .service(jtwg::statistics)
-                .service(jtwg::checkpoint_now)
-                .service(jtwg::peer_check)
+                .service(checkpoints::checkpoint_now)
+                .service(checkpoints::peer_check)
                 .service(audit_watch::watch)
                 .service(audit_watch::acknowledge)
                 .service(audit_log::entries),

@@ -81,3 +81,50 @@ pub fn statistics(
     };
     Ok(statistics::compute(facts, min))
 }
+
+/// Where a page of checkpoints ends: the rank of its log in the order asked
+/// for, and the size of its last checkpoint.
+pub type CheckpointCursor = (usize, i64);
+
+/// One page of the checkpoints of `origins` (each log in turn, oldest
+/// first) signed in `[from, to)`, each with its cosignatures, and the
+/// cursor of the next page if more follow.
+pub fn checkpoint_page(
+    conn: &mut AnyConnection,
+    origins: &[String],
+    from: Option<NaiveDateTime>,
+    to: Option<NaiveDateTime>,
+    after: Option<CheckpointCursor>,
+    limit: usize,
+) -> Result<(Vec<CheckpointWithCosignatures>, Option<CheckpointCursor>), DbError> {
+    let mut out: Vec<CheckpointWithCosignatures> = Vec::new();
+    let mut last: Option<CheckpointCursor> = None;
+    let start = after.map_or(0, |a| a.0);
+    for (rank, origin) in origins.iter().enumerate().skip(start) {
+        let above = after.filter(|a| a.0 == rank).map(|a| a.1);
+        let room = limit + 1 - out.len();
+        let rows = audit::checkpoints_where(conn, origin, from, to, above, room as i64)?;
+        if let (Some(first), Some(end)) = (rows.first(), rows.last()) {
+            let cosigs = audit::cosignatures_between(conn, origin, first.size, end.size)?;
+            for cp in rows {
+                let mine = cosigs
+                    .iter()
+                    .filter(|s| s.size == cp.size)
+                    .cloned()
+                    .collect();
+                if out.len() == limit {
+                    return Ok((out, last));
+                }
+                last = Some((rank, cp.size));
+                out.push((cp, mine));
+            }
+        }
+    }
+    Ok((out, None))
+}
+
+/// A checkpoint with the cosignatures it received.
+pub type CheckpointWithCosignatures = (
+    crate::store::models::CheckpointRow,
+    Vec<crate::store::models::CosignatureRow>,
+);

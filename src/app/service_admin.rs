@@ -14,7 +14,6 @@ use crate::audit::{kinds, Entry};
 use crate::domain::ids::{CaseId, MessageId};
 use crate::domain::lifecycle::State;
 use crate::domain::statistics::Statistics;
-use crate::store::models::{CheckpointRow, CosignatureRow};
 use crate::store::DbError;
 
 impl App {
@@ -221,27 +220,24 @@ impl App {
             .await
     }
 
-    /// The checkpoints of these logs, with their cosignatures.
-    pub async fn checkpoints(
+    /// One page of the checkpoints of these logs, with their cosignatures
+    /// (see [`super::review::checkpoint_page`]).
+    pub async fn checkpoint_page(
         &self,
         origins: Vec<String>,
-    ) -> Result<Vec<(CheckpointRow, Vec<CosignatureRow>)>, DbError> {
+        from: Option<NaiveDateTime>,
+        to: Option<NaiveDateTime>,
+        after: Option<super::review::CheckpointCursor>,
+        limit: usize,
+    ) -> Result<
+        (
+            Vec<super::review::CheckpointWithCosignatures>,
+            Option<super::review::CheckpointCursor>,
+        ),
+        DbError,
+    > {
         self.db
-            .read(move |c| {
-                let mut out = Vec::new();
-                for o in origins {
-                    let cosigs = super::audit::cosignatures(c, &o)?;
-                    for cp in super::audit::checkpoints(c, &o, 100_000)? {
-                        let mine = cosigs
-                            .iter()
-                            .filter(|s| s.size == cp.size)
-                            .cloned()
-                            .collect();
-                        out.push((cp, mine));
-                    }
-                }
-                Ok(out)
-            })
+            .read(move |c| super::review::checkpoint_page(c, &origins, from, to, after, limit))
             .await
     }
 

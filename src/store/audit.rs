@@ -353,6 +353,50 @@ pub fn checkpoints(
         .load(conn)?)
 }
 
+/// Checkpoints of `origin` signed in `[from, to)` with a size above
+/// `after`, smallest first, at most `limit`.
+pub fn checkpoints_where(
+    conn: &mut AnyConnection,
+    origin: &str,
+    from: Option<NaiveDateTime>,
+    to: Option<NaiveDateTime>,
+    after: Option<i64>,
+    limit: i64,
+) -> Result<Vec<CheckpointRow>, DbError> {
+    let mut q = audit_checkpoints::table
+        .filter(audit_checkpoints::origin.eq(origin.to_owned()))
+        .select(CheckpointRow::as_select())
+        .into_boxed();
+    if let Some(f) = from {
+        q = q.filter(audit_checkpoints::signed_at.ge(f));
+    }
+    if let Some(t) = to {
+        q = q.filter(audit_checkpoints::signed_at.lt(t));
+    }
+    if let Some(a) = after {
+        q = q.filter(audit_checkpoints::size.gt(a));
+    }
+    Ok(q.order(audit_checkpoints::size.asc())
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Cosignatures on checkpoints of `origin` with sizes in `[first, last]`.
+pub fn cosignatures_between(
+    conn: &mut AnyConnection,
+    origin: &str,
+    first: i64,
+    last: i64,
+) -> Result<Vec<CosignatureRow>, DbError> {
+    Ok(audit_cosignatures::table
+        .filter(audit_cosignatures::origin.eq(origin))
+        .filter(audit_cosignatures::size.ge(first))
+        .filter(audit_cosignatures::size.le(last))
+        .order(audit_cosignatures::size.asc())
+        .select(CosignatureRow::as_select())
+        .load(conn)?)
+}
+
 /// Stores a cosignature (idempotent).
 pub fn insert_cosignature(conn: &mut AnyConnection, row: &CosignatureRow) -> Result<(), DbError> {
     let exists: i64 = audit_cosignatures::table

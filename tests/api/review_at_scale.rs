@@ -251,3 +251,52 @@ async fn the_handover_board_is_read_page_by_page_with_nothing_left_out() {
         .unwrap();
     assert_eq!(res.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn checkpoints_are_read_page_by_page_this_nodes_then_the_peers() {
+    let ne = spawn_node(passerelle::domain::ids::NodeId::NeAnltp).await;
+    seed(
+        &ne,
+        format!(
+            "{} INSERT INTO audit_checkpoints (origin, size, root, signed_at, note, recorded_at) \
+             SELECT 'passerelle/ng-naptip', 1 + i, 'root', CURRENT_TIMESTAMP, 'note', \
+             CURRENT_TIMESTAMP FROM seq",
+            numbers(2_500)
+        ),
+    )
+    .await;
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/jtwg/checkpoints?limit=1000&cursor={c}"),
+            None => "/api/v1/jtwg/checkpoints?limit=1000".to_owned(),
+        };
+        let page = ne.get_ok(&path, JtwgReviewer).await;
+        all.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let peers: Vec<i64> = all
+        .iter()
+        .filter(|c| c["origin"] == "passerelle/ng-naptip")
+        .map(|c| c["size"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        peers,
+        (1..=2_500).collect::<Vec<_>>(),
+        "every one, in order"
+    );
+    let first_peer = all
+        .iter()
+        .position(|c| c["origin"] == "passerelle/ng-naptip")
+        .unwrap();
+    assert!(
+        all[..first_peer]
+            .iter()
+            .all(|c| c["origin"] == "passerelle/ne-anltp"),
+        "this node's first"
+    );
+}
