@@ -43,6 +43,21 @@ pub struct CheckpointQuery {
     /// Checkpoints per page, 1 to 10000 (default 1000).
     #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
+    /// `oldest` (default: each log oldest first) or `newest` (each log
+    /// newest first). Keep it the same from page to page.
+    #[param(schema_with = order_schema)]
+    pub order: Option<String>,
+    /// `own` (this node's log) or `peer` (the other node's); both when absent.
+    #[param(schema_with = log_schema)]
+    pub log: Option<String>,
+}
+
+fn log_schema() -> utoipa::openapi::Object {
+    super::string_enum(&["own", "peer"])
+}
+
+fn order_schema() -> utoipa::openapi::Object {
+    super::string_enum(&["oldest", "newest"])
 }
 
 /// A checkpoint and who cosigned it.
@@ -107,14 +122,36 @@ pub async fn checkpoints(
                 })
         })
         .transpose()?;
+    let newest = match q.order.as_deref() {
+        None | Some("oldest") => false,
+        Some("newest") => true,
+        Some(other) => {
+            return Err(ApiError::Refused(
+                ProblemCode::InvalidQuery,
+                format!("order must be `oldest` or `newest`, not `{other}`"),
+            ))
+        }
+    };
     let node = state.ctx.node;
+    let origins = match q.log.as_deref() {
+        None => vec![origin(node), origin(node.counterpart())],
+        Some("own") => vec![origin(node)],
+        Some("peer") => vec![origin(node.counterpart())],
+        Some(other) => {
+            return Err(ApiError::Refused(
+                ProblemCode::InvalidQuery,
+                format!("log must be `own` or `peer`, not `{other}`"),
+            ))
+        }
+    };
     let (page, next) = state
         .app()
         .checkpoint_page(
-            vec![origin(node), origin(node.counterpart())],
+            origins,
             naive(q.from),
             naive(q.to),
             after,
+            newest,
             limit as usize,
         )
         .await?;

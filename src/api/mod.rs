@@ -228,7 +228,7 @@ pub(crate) fn date_or_instant<'de, D: serde::Deserializer<'de>>(
 }
 
 /// A string schema limited to `values` (for query parameters kept as text).
-fn string_enum(values: &[&str]) -> utoipa::openapi::Object {
+pub(crate) fn string_enum(values: &[&str]) -> utoipa::openapi::Object {
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
         .enum_values(Some(values.iter().copied()))

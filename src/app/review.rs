@@ -87,14 +87,15 @@ pub fn statistics(
 pub type CheckpointCursor = (usize, i64);
 
 /// One page of the checkpoints of `origins` (each log in turn, oldest
-/// first) signed in `[from, to)`, each with its cosignatures, and the
-/// cursor of the next page if more follow.
+/// first, or with `newest` newest first) signed in `[from, to)`, each with
+/// its cosignatures, and the cursor of the next page if more follow.
 pub fn checkpoint_page(
     conn: &mut AnyConnection,
     origins: &[String],
     from: Option<NaiveDateTime>,
     to: Option<NaiveDateTime>,
     after: Option<CheckpointCursor>,
+    newest: bool,
     limit: usize,
 ) -> Result<(Vec<CheckpointWithCosignatures>, Option<CheckpointCursor>), DbError> {
     let mut out: Vec<CheckpointWithCosignatures> = Vec::new();
@@ -103,9 +104,10 @@ pub fn checkpoint_page(
     for (rank, origin) in origins.iter().enumerate().skip(start) {
         let above = after.filter(|a| a.0 == rank).map(|a| a.1);
         let room = limit + 1 - out.len();
-        let rows = audit::checkpoints_where(conn, origin, from, to, above, room as i64)?;
+        let rows = audit::checkpoints_where(conn, origin, from, to, above, newest, room as i64)?;
         if let (Some(first), Some(end)) = (rows.first(), rows.last()) {
-            let cosigs = audit::cosignatures_between(conn, origin, first.size, end.size)?;
+            let (low, high) = (first.size.min(end.size), first.size.max(end.size));
+            let cosigs = audit::cosignatures_between(conn, origin, low, high)?;
             for cp in rows {
                 let mine = cosigs
                     .iter()

@@ -228,6 +228,7 @@ impl App {
         from: Option<NaiveDateTime>,
         to: Option<NaiveDateTime>,
         after: Option<super::review::CheckpointCursor>,
+        newest: bool,
         limit: usize,
     ) -> Result<
         (
@@ -237,7 +238,9 @@ impl App {
         DbError,
     > {
         self.db
-            .read(move |c| super::review::checkpoint_page(c, &origins, from, to, after, limit))
+            .read(move |c| {
+                super::review::checkpoint_page(c, &origins, from, to, after, newest, limit)
+            })
             .await
     }
 

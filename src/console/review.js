@@ -150,12 +150,34 @@ async function watchCard(ctx, reload) {
     acknowledge, status);
 }
 
+/** Both logs' checkpoints, newest first, a page at a time ("more" appends the next). */
 async function checkpoints(q, ctx, reload) {
-  const c = await api.get('/jtwg/checkpoints', q);
+  const query = { ...q, order: 'newest', limit: 200 };
+  const [c, ...logs] = await Promise.all([api.get('/jtwg/checkpoints', query),
+    ...['own', 'peer'].map((log) => api.get('/jtwg/checkpoints', { ...query, log }))]);
   const latest = new Map();
-  for (const x of c.items) latest.set(x.origin, x);
   const cosigned = new Map();
-  for (const x of c.items) if (x.cosigned_by.length) cosigned.set(x.origin, x);
+  for (const l of logs) {
+    if (l.items.length) latest.set(l.items[0].origin, l.items[0]);
+    const x = l.items.find((i) => i.cosigned_by.length);
+    if (x) cosigned.set(x.origin, x);
+  }
+  const row = (x) => [x.origin, x.size, when(x.signed_at), x.cosigned_by.length ? x.cosigned_by.join(', ') : t('review.not_cosigned'), x.root.slice(0, 16)];
+  const list = table(t('review.checkpoints'), [t('review.origin'), t('review.size'), t('review.signed_at'), t('review.cosigned_by'), t('review.root')],
+    c.items.map(row));
+  const more = h('p', { class: 'more' });
+  const offer = (cursor) => {
+    more.replaceChildren(...(cursor ? [h('button', {
+      type: 'button',
+      class: 'secondary',
+      onclick: async () => {
+        const page = await api.get('/jtwg/checkpoints', { ...query, cursor });
+        list.querySelector('tbody').append(...page.items.map((x) => h('tr', {}, row(x).map((v) => h('td', {}, v ?? '')))));
+        offer(page.next_cursor);
+      },
+    }, t('more'))] : []));
+  };
+  offer(c.next_cursor);
   return [
     await watchCard(ctx, reload),
     h('div', { class: 'charts' }, [...latest.values()].map((x) => h('section', { class: 'card' },
@@ -164,8 +186,8 @@ async function checkpoints(q, ctx, reload) {
       h('p', { class: cosigned.get(x.origin)?.size === x.size ? 'flash' : 'notice' },
         t('review.cosigned_upto', { n: cosigned.get(x.origin)?.size ?? 0, m: x.size }))))),
     h('p', {}, csvLink('/jtwg/checkpoints', q, 'checkpoints.csv')),
-    table(t('review.checkpoints'), [t('review.origin'), t('review.size'), t('review.signed_at'), t('review.cosigned_by'), t('review.root')],
-      c.items.map((x) => [x.origin, x.size, when(x.signed_at), x.cosigned_by.length ? x.cosigned_by.join(', ') : t('review.not_cosigned'), x.root.slice(0, 16)])),
+    list,
+    more,
   ];
 }
 

@@ -353,14 +353,16 @@ pub fn checkpoints(
         .load(conn)?)
 }
 
-/// Checkpoints of `origin` signed in `[from, to)` with a size above
-/// `after`, smallest first, at most `limit`.
+/// Checkpoints of `origin` signed in `[from, to)` after the size `after`
+/// (above it, smallest first; or with `newest`, below it, largest first),
+/// at most `limit`.
 pub fn checkpoints_where(
     conn: &mut AnyConnection,
     origin: &str,
     from: Option<NaiveDateTime>,
     to: Option<NaiveDateTime>,
     after: Option<i64>,
+    newest: bool,
     limit: i64,
 ) -> Result<Vec<CheckpointRow>, DbError> {
     let mut q = audit_checkpoints::table
@@ -373,12 +375,17 @@ pub fn checkpoints_where(
     if let Some(t) = to {
         q = q.filter(audit_checkpoints::signed_at.lt(t));
     }
-    if let Some(a) = after {
-        q = q.filter(audit_checkpoints::size.gt(a));
-    }
-    Ok(q.order(audit_checkpoints::size.asc())
-        .limit(limit)
-        .load(conn)?)
+    q = match (after, newest) {
+        (Some(a), false) => q.filter(audit_checkpoints::size.gt(a)),
+        (Some(a), true) => q.filter(audit_checkpoints::size.lt(a)),
+        (None, _) => q,
+    };
+    q = if newest {
+        q.order(audit_checkpoints::size.desc())
+    } else {
+        q.order(audit_checkpoints::size.asc())
+    };
+    Ok(q.limit(limit).load(conn)?)
 }
 
 /// Cosignatures on checkpoints of `origin` with sizes in `[first, last]`.

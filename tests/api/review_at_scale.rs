@@ -299,4 +299,30 @@ async fn checkpoints_are_read_page_by_page_this_nodes_then_the_peers() {
             .all(|c| c["origin"] == "passerelle/ne-anltp"),
         "this node's first"
     );
+    // Newest first, one log: the console's view of where each log stands.
+    let sizes = |v: &Value| -> Vec<i64> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["size"].as_i64().unwrap())
+            .collect()
+    };
+    let first = ne
+        .get_ok(
+            "/api/v1/jtwg/checkpoints?log=peer&order=newest&limit=3",
+            JtwgReviewer,
+        )
+        .await;
+    assert_eq!(sizes(&first), [2_500, 2_499, 2_498]);
+    let next = ne
+        .get_ok(
+            &format!(
+                "/api/v1/jtwg/checkpoints?log=peer&order=newest&limit=3&cursor={}",
+                first["next_cursor"].as_str().unwrap()
+            ),
+            JtwgReviewer,
+        )
+        .await;
+    assert_eq!(sizes(&next), [2_497, 2_496, 2_495]);
 }
