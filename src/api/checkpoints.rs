@@ -91,7 +91,11 @@ pub struct CheckpointList {
 #[utoipa::path(
     tag = "jtwg",
     params(CheckpointQuery),
-    responses((status = 200, description = "A page of checkpoints, both logs (JSON, or CSV with the next page in a `Link` header, rel=\"next\")", content((CheckpointList = "application/json"), (String = "text/csv"))), CommonErrors),
+    responses(
+        (status = 200, description = "A page of checkpoints, both logs (JSON, or CSV with the next page in a `Link` header, rel=\"next\")", content((CheckpointList = "application/json"), (String = "text/csv"))),
+        (status = 422, description = "`limit` out of range (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
     security(("bearer" = []), ("session" = []))
 )]
 #[get("/jtwg/checkpoints")]

@@ -15,7 +15,7 @@ use super::auth::Auth;
 use super::cases::CommonErrors;
 use super::csv::{csv_response, next_link, opt, wants_csv};
 use super::AppState;
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, Problem};
 use crate::app::review;
 use crate::audit::reconcile::{self, Report};
 use crate::audit::{kinds, Entry};
@@ -134,7 +134,11 @@ pub(super) fn naive(t: Option<DateTime<Utc>>) -> Option<NaiveDateTime> {
 #[utoipa::path(
     tag = "jtwg",
     params(ExchangeQuery),
-    responses((status = 200, description = "A page of messages and receipts, in log order (JSON, or CSV with the next page in a `Link` header, rel=\"next\")", content((ExchangeLog = "application/json"), (String = "text/csv"))), CommonErrors),
+    responses(
+        (status = 200, description = "A page of messages and receipts, in log order (JSON, or CSV with the next page in a `Link` header, rel=\"next\")", content((ExchangeLog = "application/json"), (String = "text/csv"))),
+        (status = 422, description = "`limit` out of range (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
     security(("bearer" = []), ("session" = []))
 )]
 #[get("/jtwg/exchange")]
