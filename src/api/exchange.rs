@@ -134,6 +134,24 @@ pub struct MessagesQuery {
     /// Most messages returned, 1 to 1000 (default 100), in chain order.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of outgoing messages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessagePage {
+    /// The messages, in chain order.
+    pub items: Vec<MessageInfo>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn invalid_cursor() -> ApiError {
+    ApiError::Refused(
+        ProblemCode::InvalidCursor,
+        "the cursor is not one this server issued".into(),
+    )
 }
 
 /// Outgoing messages by status (administrators): e.g. the suspended ones.
@@ -141,7 +159,7 @@ pub struct MessagesQuery {
     tag = "exchange",
     params(MessagesQuery),
     responses(
-        (status = 200, description = "Outgoing messages", body = MessageList),
+        (status = 200, description = "A page of outgoing messages", body = MessagePage),
         (status = 422, description = "`limit` out of range (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
         CommonErrors
     ),
@@ -171,9 +189,23 @@ pub async fn admin_messages(
     if let Some(e) = super::limit_out_of_range(limit, 1000) {
         return Err(ApiError::Validation(vec![e]));
     }
-    let rows = state.app().outgoing(q.status, limit).await?;
-    Ok(HttpResponse::Ok().json(MessageList {
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| c.parse::<i64>().map_err(|_| invalid_cursor()))
+        .transpose()?;
+    let mut rows = state
+        .app()
+        .outgoing(q.status, after, limit.saturating_add(1))
+        .await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let next_cursor = more
+        .then(|| rows.last().map(|r| r.seq.to_string()))
+        .flatten();
+    Ok(HttpResponse::Ok().json(MessagePage {
         items: rows.into_iter().map(Into::into).collect(),
+        next_cursor,
     }))
 }
 
@@ -240,24 +272,65 @@ pub struct Alert {
     pub detail: String,
 }
 
-/// Alerts.
+/// A page of alerts.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AlertList {
     /// Newest first.
     pub items: Vec<Alert>,
+    /// Pass as `cursor` to get the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
-/// Problems with the exchange that need an administrator (newest first).
+/// Paging of the alerts.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AlertsQuery {
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Alerts per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+}
+
+/// Problems with the exchange that need an administrator (newest first), a
+/// page at a time.
 #[utoipa::path(
     tag = "exchange",
-    responses((status = 200, description = "Alerts", body = AlertList), CommonErrors),
+    params(AlertsQuery),
+    responses(
+        (status = 200, description = "A page of alerts", body = AlertList),
+        (status = 422, description = "`limit` out of range (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
     security(("bearer" = []), ("session" = []))
 )]
 #[get("/admin/alerts")]
-pub async fn alerts(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn alerts(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: web::Query<AlertsQuery>,
+) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ManageExchange)?;
-    let rows = state.app().alerts().await?;
+    let q = query.into_inner();
+    let limit = q.limit.unwrap_or(100);
+    if let Some(e) = super::limit_out_of_range(limit, 500) {
+        return Err(ApiError::Validation(vec![e]));
+    }
+    let before = q
+        .cursor
+        .map(|c| {
+            uuid::Uuid::parse_str(&c)
+                .map(|u| u.to_string())
+                .map_err(|_| invalid_cursor())
+        })
+        .transpose()?;
+    let mut rows = state.app().alerts(before, limit.saturating_add(1)).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let next_cursor = more.then(|| rows.last().map(|a| a.id.clone())).flatten();
     Ok(HttpResponse::Ok().json(AlertList {
+        next_cursor,
         items: rows
             .into_iter()
             .map(|a: AlertRow| Alert {

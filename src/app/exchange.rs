@@ -138,9 +138,10 @@ pub fn list_outgoing(
     conn: &mut AnyConnection,
     status: Option<&str>,
     case: Option<CaseId>,
+    after: Option<i64>,
     limit: i64,
 ) -> Result<Vec<OutboxRow>, DbError> {
-    outbox::list(conn, status, case, limit)
+    outbox::list(conn, status, case, after, limit)
 }
 
 /// How many outgoing messages have this status.

@@ -147,7 +147,7 @@ impl App {
             .read(move |c| {
                 let case = cases::get(c, id)?;
                 Ok((
-                    super::exchange::list_outgoing(c, None, Some(id), 10_000)?,
+                    super::exchange::list_outgoing(c, None, Some(id), None, 10_000)?,
                     super::exchange::list_incoming(c, case.referral_id)?,
                 ))
             })
@@ -158,10 +158,11 @@ impl App {
     pub async fn outgoing(
         &self,
         status: Option<String>,
+        after: Option<i64>,
         limit: i64,
     ) -> Result<Vec<OutgoingMessage>, DbError> {
         self.db
-            .read(move |c| super::exchange::list_outgoing(c, status.as_deref(), None, limit))
+            .read(move |c| super::exchange::list_outgoing(c, status.as_deref(), None, after, limit))
             .await
     }
 
@@ -182,8 +183,14 @@ impl App {
     }
 
     /// The latest alerts.
-    pub async fn alerts(&self) -> Result<Vec<AlertRow>, DbError> {
-        self.db.read(|c| super::exchange::list_alerts(c, 500)).await
+    pub async fn alerts(
+        &self,
+        before: Option<String>,
+        limit: i64,
+    ) -> Result<Vec<AlertRow>, DbError> {
+        self.db
+            .read(move |c| super::exchange::list_alerts(c, before.as_deref(), limit))
+            .await
     }
 
     /// The exchange's audit entries recorded in `[from, to)`.

@@ -305,7 +305,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             match cmd {
                 MessagesCommand::List { status, limit } => {
                     for m in db.read_blocking(|c| {
-                        crate::app::exchange::list_outgoing(c, status.as_deref(), None, limit)
+                        crate::app::exchange::list_outgoing(c, status.as_deref(), None, None, limit)
                     })? {
                         println!(
                             "{}\t{}\t{}\t{}\t{}\t{}",

@@ -90,28 +90,58 @@ export async function messagesScreen() {
   const status = h('p', { role: 'status' });
   const filter = select(['pending', 'delivered', 'suspended', 'rejected'].map((s) => [s, t(`status.${s}`)]), 'suspended', { blank: t('cases.any') });
   const out = h('div', {});
+  const row = (m) => h('tr', {},
+    h('td', {}, m.seq), h('td', {}, m.message_type_label), h('td', {}, t(`direction.${m.direction}`)),
+    h('td', {}, when(m.at)),
+    h('td', {}, h('span', { class: `badge status-${m.status}` }, t(`status.${m.status}`)), m.last_error ? h('br') : null, m.last_error || ''),
+    h('td', {}, m.status === 'suspended' ? h('button', {
+      type: 'button',
+      onclick: () => api.call('POST', `/admin/messages/${m.message_id}/retry`).then(() => { status.textContent = t('admin.retried'); show(); }, errorOf(status)),
+    }, t('admin.retry')) : null));
   async function show() {
-    const list = await api.get('/admin/messages', { status: filter.value || undefined, limit: 200 });
+    const q = { status: filter.value || undefined, limit: 200 };
+    const list = await api.get('/admin/messages', q);
+    const more = h('p', { class: 'more' });
     mount(out, table(t('admin.messages'), [t('case.msg.seq'), t('case.msg.type'), t('case.direction'), t('case.msg.at'), t('admin.status'), ''],
-      list.items.map((m) => h('tr', {},
-        h('td', {}, m.seq), h('td', {}, m.message_type_label), h('td', {}, t(`direction.${m.direction}`)),
-        h('td', {}, when(m.at)),
-        h('td', {}, h('span', { class: `badge status-${m.status}` }, t(`status.${m.status}`)), m.last_error ? h('br') : null, m.last_error || ''),
-        h('td', {}, m.status === 'suspended' ? h('button', {
-          type: 'button',
-          onclick: () => api.call('POST', `/admin/messages/${m.message_id}/retry`).then(() => { status.textContent = t('admin.retried'); show(); }, errorOf(status)),
-        }, t('admin.retry')) : null)))));
+      list.items.map(row)), more);
+    const offer = (cursor) => {
+      more.replaceChildren(...(cursor ? [h('button', {
+        type: 'button',
+        class: 'secondary',
+        onclick: async () => {
+          const page = await api.get('/admin/messages', { ...q, cursor });
+          out.querySelector('tbody').append(...page.items.map(row));
+          offer(page.next_cursor);
+        },
+      }, t('more'))] : []));
+    };
+    offer(list.next_cursor);
   }
   filter.addEventListener('change', show);
   await show();
   return h('section', {}, h('h1', {}, t('admin.messages')), field(t('admin.status'), filter), status, out);
 }
 
+/** The alerts, newest first; "more" appends older pages. */
 export async function alertsScreen() {
   const list = await api.get('/admin/alerts');
-  return h('section', {}, h('h1', {}, t('admin.alerts')),
-    list.items.length ? h('ul', { class: 'alerts' }, list.items.map((a) => h('li', {}, h('time', { datetime: a.at }, when(a.at)), ' — ', h('strong', {}, a.kind), ': ', a.detail)))
-      : h('p', {}, t('none')));
+  const item = (a) => h('li', {}, h('time', { datetime: a.at }, when(a.at)), ' — ', h('strong', {}, a.kind), ': ', a.detail);
+  if (!list.items.length) return h('section', {}, h('h1', {}, t('admin.alerts')), h('p', {}, t('none')));
+  const ul = h('ul', { class: 'alerts' }, list.items.map(item));
+  const more = h('p', { class: 'more' });
+  const offer = (cursor) => {
+    more.replaceChildren(...(cursor ? [h('button', {
+      type: 'button',
+      class: 'secondary',
+      onclick: async () => {
+        const page = await api.get('/admin/alerts', { cursor });
+        ul.append(...page.items.map(item));
+        offer(page.next_cursor);
+      },
+    }, t('more'))] : []));
+  };
+  offer(list.next_cursor);
+  return h('section', {}, h('h1', {}, t('admin.alerts')), ul, more);
 }
 
 export async function crossingsScreen(ctx) {

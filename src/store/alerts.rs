@@ -28,10 +28,18 @@ pub fn alert(
     Ok(())
 }
 
-pub fn list_alerts(conn: &mut AnyConnection, limit: i64) -> Result<Vec<AlertRow>, DbError> {
-    Ok(peer_alerts::table
+/// Alerts newest first (ids are time-ordered), older than the alert
+/// `before` if given, at most `limit`.
+pub fn list_alerts(
+    conn: &mut AnyConnection,
+    before: Option<&str>,
+    limit: i64,
+) -> Result<Vec<AlertRow>, DbError> {
+    let mut q = peer_alerts::table
         .select(AlertRow::as_select())
-        .order(peer_alerts::id.desc())
-        .limit(limit)
-        .load(conn)?)
+        .into_boxed();
+    if let Some(b) = before {
+        q = q.filter(peer_alerts::id.lt(b.to_owned()));
+    }
+    Ok(q.order(peer_alerts::id.desc()).limit(limit).load(conn)?)
 }

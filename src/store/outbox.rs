@@ -223,16 +223,21 @@ pub fn retry(
     .execute(conn)?)
 }
 
-/// Outgoing messages, optionally by status and case, in sequence order.
+/// Outgoing messages, optionally by status and case, in sequence order
+/// after the sequence number `after`, at most `limit`.
 pub fn list(
     conn: &mut AnyConnection,
     status: Option<&str>,
     case: Option<CaseId>,
+    after: Option<i64>,
     limit: i64,
 ) -> Result<Vec<OutboxRow>, DbError> {
     let mut q = outbox_messages::table
         .select(OutboxRow::as_select())
         .into_boxed();
+    if let Some(a) = after {
+        q = q.filter(outbox_messages::seq.gt(a));
+    }
     if let Some(s) = status {
         q = q.filter(outbox_messages::status.eq(s.to_owned()));
     }

@@ -326,3 +326,53 @@ async fn checkpoints_are_read_page_by_page_this_nodes_then_the_peers() {
         .await;
     assert_eq!(sizes(&next), [2_497, 2_496, 2_495]);
 }
+
+/// Every page of an administrator's list at `path` (`limit` per page).
+async fn admin_pages(n: &TestNode, path: &str, limit: u32) -> (Vec<Value>, usize) {
+    let mut items = Vec::new();
+    let mut pages = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut url = format!("{path}{sep}limit={limit}");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page = n.get_ok(&url, Admin).await;
+        pages += 1;
+        items.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return (items, pages),
+        }
+    }
+}
+
+#[tokio::test]
+async fn administrators_read_every_alert_and_queued_message_page_by_page() {
+    let ne = spawn_node(passerelle::domain::ids::NodeId::NeAnltp).await;
+    let digits = twelve_digits();
+    seed(
+        &ne,
+        format!(
+            "{} INSERT INTO peer_alerts (id, at, kind, detail) \
+             SELECT '00000000-0000-7000-8000-' || {digits}, CURRENT_TIMESTAMP, 'sequence_gap', \
+             'seeded' FROM seq",
+            numbers(250)
+        ),
+    )
+    .await;
+    let (alerts, pages) = admin_pages(&ne, "/api/v1/admin/alerts", 100).await;
+    let seeded = alerts.iter().filter(|a| a["detail"] == "seeded").count();
+    assert_eq!(seeded, 250, "none left out");
+    assert!(pages >= 3);
+
+    // Three referrals queued for a peer that is not there.
+    for _ in 0..3 {
+        refer(&ne).await;
+    }
+    let (queued, pages) = admin_pages(&ne, "/api/v1/admin/messages?status=pending", 2).await;
+    let seqs: Vec<i64> = queued.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    assert_eq!(pages, 2);
+}
