@@ -309,12 +309,7 @@ fn decode_cursor(cursor: &str) -> Result<CaseId, ApiError> {
         .ok()
         .and_then(|b| uuid::Uuid::from_slice(&b).ok())
         .map(CaseId)
-        .ok_or_else(|| {
-            ApiError::Refused(
-                ProblemCode::InvalidCursor,
-                "the cursor is not one this server issued".into(),
-            )
-        })
+        .ok_or_else(super::invalid_cursor)
 }
 
 /// Read one case, in the caller's role's view. The `ETag` header carries its version.

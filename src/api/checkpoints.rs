@@ -2,7 +2,6 @@
 //! their cosignatures, a page at a time), and the administrators' actions
 //! on them: sign one now, check the peer's log now.
 
-use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Auth;
 use super::cases::CommonErrors;
-use super::csv::{csv_response, next_link, wants_csv};
+use super::csv::{csv_response, link_next, wants_csv};
 use super::jtwg::{naive, EXCHANGE_MAX_PAGE, EXCHANGE_PAGE};
 use super::AppState;
 use crate::api::error::{ApiError, Problem};
@@ -118,12 +117,7 @@ pub async fn checkpoints(
         .map(|c| {
             c.split_once('.')
                 .and_then(|(r, s)| Some((r.parse::<usize>().ok()?, s.parse::<i64>().ok()?)))
-                .ok_or_else(|| {
-                    ApiError::Refused(
-                        ProblemCode::InvalidCursor,
-                        "the cursor is not one this server issued".into(),
-                    )
-                })
+                .ok_or_else(super::invalid_cursor)
         })
         .transpose()?;
     let newest = match q.order.as_deref() {
@@ -179,7 +173,7 @@ pub async fn checkpoints(
         })
         .collect();
     if csv {
-        let mut res = csv_response(
+        let res = csv_response(
             "checkpoints",
             &["origin", "size", "root", "signed_at", "cosigned_by"],
             items
@@ -195,12 +189,7 @@ pub async fn checkpoints(
                 })
                 .collect(),
         );
-        if let Some(next) = &next_cursor {
-            if let Ok(v) = header::HeaderValue::from_str(&next_link(&req, next)) {
-                res.headers_mut().insert(header::LINK, v);
-            }
-        }
-        return Ok(res);
+        return Ok(link_next(res, &req, next_cursor.as_deref()));
     }
     Ok(HttpResponse::Ok().json(CheckpointList { items, next_cursor }))
 }

@@ -62,7 +62,7 @@ pub(super) fn opt<T: ToString>(v: &Option<T>) -> String {
 }
 
 /// `Link` to the next page (RFC 8288): this request with `cursor` set.
-pub(super) fn next_link(req: &HttpRequest, cursor: &str) -> String {
+fn next_link(req: &HttpRequest, cursor: &str) -> String {
     let mut query: Vec<&str> = req
         .query_string()
         .split('&')
@@ -71,4 +71,18 @@ pub(super) fn next_link(req: &HttpRequest, cursor: &str) -> String {
     let pair = format!("cursor={cursor}");
     query.push(&pair);
     format!("<{}?{}>; rel=\"next\"", req.path(), query.join("&"))
+}
+
+/// Adds the `Link` to the next page, if there is one, to a CSV answer.
+pub(super) fn link_next(
+    mut res: HttpResponse,
+    req: &HttpRequest,
+    next: Option<&str>,
+) -> HttpResponse {
+    if let Some(next) = next {
+        if let Ok(v) = header::HeaderValue::from_str(&next_link(req, next)) {
+            res.headers_mut().insert(header::LINK, v);
+        }
+    }
+    res
 }

@@ -147,13 +147,6 @@ pub struct MessagePage {
     pub next_cursor: Option<String>,
 }
 
-fn invalid_cursor() -> ApiError {
-    ApiError::Refused(
-        ProblemCode::InvalidCursor,
-        "the cursor is not one this server issued".into(),
-    )
-}
-
 /// Outgoing messages by status (administrators): e.g. the suspended ones.
 #[utoipa::path(
     tag = "exchange",
@@ -192,7 +185,7 @@ pub async fn admin_messages(
     let after = q
         .cursor
         .as_deref()
-        .map(|c| c.parse::<i64>().map_err(|_| invalid_cursor()))
+        .map(|c| c.parse::<i64>().map_err(|_| super::invalid_cursor()))
         .transpose()?;
     let mut rows = state
         .app()
@@ -322,7 +315,7 @@ pub async fn alerts(
         .map(|c| {
             uuid::Uuid::parse_str(&c)
                 .map(|u| u.to_string())
-                .map_err(|_| invalid_cursor())
+                .map_err(|_| super::invalid_cursor())
         })
         .transpose()?;
     let mut rows = state.app().alerts(before, limit.saturating_add(1)).await?;

@@ -174,12 +174,7 @@ fn encode_board_cursor((unplanned, from, id): &BoardKey) -> String {
 
 fn decode_board_cursor(cursor: &str) -> Result<BoardKey, ApiError> {
     use base64::Engine;
-    let invalid = || {
-        ApiError::Refused(
-            crate::domain::problem::ProblemCode::InvalidCursor,
-            "the cursor is not one this server issued".into(),
-        )
-    };
+    let invalid = super::invalid_cursor;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| invalid())?;

@@ -5,7 +5,6 @@
 
 use crate::domain::problem::ProblemCode;
 
-use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Auth;
 use super::cases::CommonErrors;
-use super::csv::{csv_response, next_link, opt, wants_csv};
+use super::csv::{csv_response, link_next, opt, wants_csv};
 use super::AppState;
 use crate::api::error::{ApiError, Problem};
 use crate::app::review;
@@ -166,14 +165,7 @@ pub async fn exchange_log(
     let after = q
         .cursor
         .as_deref()
-        .map(|c| {
-            c.parse::<u64>().map_err(|_| {
-                ApiError::Refused(
-                    ProblemCode::InvalidCursor,
-                    "the cursor is not one this server issued".into(),
-                )
-            })
-        })
+        .map(|c| c.parse::<u64>().map_err(|_| super::invalid_cursor()))
         .transpose()?;
     let (entries, more) = state
         .app()
@@ -207,7 +199,7 @@ pub async fn exchange_log(
         })
         .collect();
     if csv {
-        let mut res = csv_response(
+        let res = csv_response(
             "exchange",
             &[
                 "index",
@@ -243,13 +235,7 @@ pub async fn exchange_log(
                 })
                 .collect(),
         );
-        if let Some(next) = &next_cursor {
-            let link = next_link(&req, next);
-            if let Ok(v) = header::HeaderValue::from_str(&link) {
-                res.headers_mut().insert(header::LINK, v);
-            }
-        }
-        return Ok(res);
+        return Ok(link_next(res, &req, next_cursor.as_deref()));
     }
     Ok(HttpResponse::Ok().json(ExchangeLog { items, next_cursor }))
 }

@@ -253,6 +253,14 @@ pub(crate) fn side_schema() -> utoipa::openapi::Object {
 
 /// A page size (`limit`) outside `1..=max`, as the field error every list
 /// answers with (422 `validation_failed`).
+/// The refusal of a pagination cursor this server did not issue.
+pub(crate) fn invalid_cursor() -> error::ApiError {
+    error::ApiError::Refused(
+        ProblemCode::InvalidCursor,
+        "the cursor is not one this server issued".into(),
+    )
+}
+
 pub(crate) fn limit_out_of_range<T>(limit: T, max: T) -> Option<crate::domain::FieldError>
 where
     T: PartialOrd + From<u8> + std::fmt::Display,

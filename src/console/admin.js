@@ -2,7 +2,7 @@
 // other node (retry a suspended one), alerts, crossing points and this
 // side's directory (shelter places).
 
-import { h, mount, field, select, showProblem, scrollable } from './dom.js';
+import { h, mount, field, pager, select, showProblem, scrollable } from './dom.js';
 import * as api from './api.js';
 import { t, when, options } from './i18n.js';
 
@@ -101,21 +101,10 @@ export async function messagesScreen() {
   async function show() {
     const q = { status: filter.value || undefined, limit: 200 };
     const list = await api.get('/admin/messages', q);
-    const more = h('p', { class: 'more' });
     mount(out, table(t('admin.messages'), [t('case.msg.seq'), t('case.msg.type'), t('case.direction'), t('case.msg.at'), t('admin.status'), ''],
-      list.items.map(row)), more);
-    const offer = (cursor) => {
-      more.replaceChildren(...(cursor ? [h('button', {
-        type: 'button',
-        class: 'secondary',
-        onclick: async () => {
-          const page = await api.get('/admin/messages', { ...q, cursor });
-          out.querySelector('tbody').append(...page.items.map(row));
-          offer(page.next_cursor);
-        },
-      }, t('more'))] : []));
-    };
-    offer(list.next_cursor);
+      list.items.map(row)),
+    pager(list.next_cursor, (cursor) => api.get('/admin/messages', { ...q, cursor }),
+      (items) => out.querySelector('tbody').append(...items.map(row))));
   }
   filter.addEventListener('change', show);
   await show();
@@ -128,19 +117,7 @@ export async function alertsScreen() {
   const item = (a) => h('li', {}, h('time', { datetime: a.at }, when(a.at)), ' — ', h('strong', {}, a.kind), ': ', a.detail);
   if (!list.items.length) return h('section', {}, h('h1', {}, t('admin.alerts')), h('p', {}, t('none')));
   const ul = h('ul', { class: 'alerts' }, list.items.map(item));
-  const more = h('p', { class: 'more' });
-  const offer = (cursor) => {
-    more.replaceChildren(...(cursor ? [h('button', {
-      type: 'button',
-      class: 'secondary',
-      onclick: async () => {
-        const page = await api.get('/admin/alerts', { cursor });
-        ul.append(...page.items.map(item));
-        offer(page.next_cursor);
-      },
-    }, t('more'))] : []));
-  };
-  offer(list.next_cursor);
+  const more = pager(list.next_cursor, (cursor) => api.get('/admin/alerts', { cursor }), (items) => ul.append(...items.map(item)));
   return h('section', {}, h('h1', {}, t('admin.alerts')), ul, more);
 }
 

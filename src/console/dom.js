@@ -1,7 +1,7 @@
 // Building the page: elements from plain calls, no HTML strings (so no
 // injection), and the small form helpers every screen uses.
 
-import { problemText } from './i18n.js';
+import { problemText, t } from './i18n.js';
 
 /** An element: h('a', {href: '#/cases', class: 'x', onclick: fn}, child, ...). */
 export function h(tag, attrs, ...children) {
@@ -108,4 +108,26 @@ export function showFieldErrors(form, problem) {
     first = first || target;
   }
   if (first) first.focus();
+}
+
+/**
+ * A "more" button under a paged list: it loads the page after `cursor`
+ * (`load(cursor)` → `{ items, next_cursor }`), hands its items to `append`,
+ * and goes on until the last page.
+ */
+export function pager(cursor, load, append) {
+  const more = h('p', { class: 'more' });
+  const offer = (next) => {
+    more.replaceChildren(...(next ? [h('button', {
+      type: 'button',
+      class: 'secondary',
+      onclick: async () => {
+        const page = await load(next);
+        append(page.items);
+        offer(page.next_cursor);
+      },
+    }, t('more'))] : []));
+  };
+  offer(cursor);
+  return more;
 }

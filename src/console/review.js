@@ -3,7 +3,7 @@
 // downloadable as CSV from the API. No personal data reaches this screen:
 // the API's review operations hold none.
 
-import { h, scrollable, showProblem } from './dom.js';
+import { h, pager, scrollable, showProblem } from './dom.js';
 import * as api from './api.js';
 import { t, label, when, lang } from './i18n.js';
 
@@ -101,19 +101,8 @@ async function exchange(q) {
   const row = (e) => [e.index, when(e.at), e.kind, e.direction, label('message_type', e.message_type), e.seq, e.outcome];
   const list = table(t('review.exchange'), [t('review.index'), t('review.at'), t('review.kind'), t('review.direction'), t('review.type'), t('review.seq'), t('review.outcome')],
     log.items.map(row));
-  const more = h('p', { class: 'more' });
-  const offer = (cursor) => {
-    more.replaceChildren(...(cursor ? [h('button', {
-      type: 'button',
-      class: 'secondary',
-      onclick: async () => {
-        const page = await api.get('/jtwg/exchange', { ...q, cursor });
-        list.querySelector('tbody').append(...page.items.map((e) => h('tr', {}, row(e).map((c) => h('td', {}, c ?? '')))));
-        offer(page.next_cursor);
-      },
-    }, t('more'))] : []));
-  };
-  offer(log.next_cursor);
+  const more = pager(log.next_cursor, (cursor) => api.get('/jtwg/exchange', { ...q, cursor }),
+    (items) => list.querySelector('tbody').append(...items.map((e) => h('tr', {}, row(e).map((c) => h('td', {}, c ?? ''))))));
   return [h('p', {}, csvLink('/jtwg/exchange', q, 'exchange.csv')), list, more];
 }
 
@@ -165,19 +154,8 @@ async function checkpoints(q, ctx, reload) {
   const row = (x) => [x.origin, x.size, when(x.signed_at), x.cosigned_by.length ? x.cosigned_by.join(', ') : t('review.not_cosigned'), x.root.slice(0, 16)];
   const list = table(t('review.checkpoints'), [t('review.origin'), t('review.size'), t('review.signed_at'), t('review.cosigned_by'), t('review.root')],
     c.items.map(row));
-  const more = h('p', { class: 'more' });
-  const offer = (cursor) => {
-    more.replaceChildren(...(cursor ? [h('button', {
-      type: 'button',
-      class: 'secondary',
-      onclick: async () => {
-        const page = await api.get('/jtwg/checkpoints', { ...query, cursor });
-        list.querySelector('tbody').append(...page.items.map((x) => h('tr', {}, row(x).map((v) => h('td', {}, v ?? '')))));
-        offer(page.next_cursor);
-      },
-    }, t('more'))] : []));
-  };
-  offer(c.next_cursor);
+  const more = pager(c.next_cursor, (cursor) => api.get('/jtwg/checkpoints', { ...query, cursor }),
+    (items) => list.querySelector('tbody').append(...items.map((x) => h('tr', {}, row(x).map((v) => h('td', {}, v ?? ''))))));
   return [
     await watchCard(ctx, reload),
     h('div', { class: 'charts' }, [...latest.values()].map((x) => h('section', { class: 'card' },

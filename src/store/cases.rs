@@ -494,12 +494,16 @@ pub fn list(
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let referrals: Vec<String> = rows.iter().map(|r| r.referral_id.clone()).collect();
     sealed::prefetch(conn, &referrals)?;
-    let erased: std::collections::HashMap<String, NaiveDateTime> = case_erasures::table
-        .filter(case_erasures::case_id.eq_any(&ids))
-        .select((case_erasures::case_id, case_erasures::erased_at))
-        .load::<(String, NaiveDateTime)>(conn)?
-        .into_iter()
-        .collect();
+    // In chunks: a page may be the whole board (SQLite binds at most 32,766).
+    let mut erased: std::collections::HashMap<String, NaiveDateTime> = Default::default();
+    for chunk in ids.chunks(500) {
+        erased.extend(
+            case_erasures::table
+                .filter(case_erasures::case_id.eq_any(chunk))
+                .select((case_erasures::case_id, case_erasures::erased_at))
+                .load::<(String, NaiveDateTime)>(conn)?,
+        );
+    }
     rows.into_iter()
         .map(|r| {
             let at = erased.get(&r.id).copied();
