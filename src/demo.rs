@@ -68,6 +68,7 @@ pub(crate) fn settings(
                 "sqlite://{}",
                 dir.join(format!("{node}.db")).display()
             ))),
+            key_dir: Some(dir.join(format!("{node}-keys"))),
             ..Default::default()
         },
         log: LogSettings {

@@ -1,6 +1,8 @@
 //! The key ring: the node's key-encryption keys (KEKs), one file per epoch
-//! (`kek-{epoch}.key`, 32 random bytes in hex, mode 0600) in a directory of
-//! their own, outside the database and its backups. A KEK wraps the data
+//! (`kek-{ring}-{epoch}.key`, 32 random bytes in hex, mode 0600) in a
+//! directory of their own, outside the database and its backups. `ring` is
+//! the database's own ring id, so that two databases given the same
+//! directory never use — or destroy — each other's keys. A KEK wraps the data
 //! keys that seal personal data at rest (see [`super::sealed`]); destroying
 //! the KEK of an epoch makes every copy of a data key wrapped under it —
 //! in dead rows, the write-ahead log or a backup — useless.
@@ -20,6 +22,8 @@ pub type Kek = SecretBox<[u8; 32]>;
 /// The KEKs of the epochs this node holds.
 pub struct KeyRing {
     dir: PathBuf,
+    /// The database's ring id, once known ([`KeyRing::bind`]).
+    id: RwLock<Option<String>>,
     keys: RwLock<BTreeMap<i64, Arc<Kek>>>,
 }
 
@@ -36,13 +40,15 @@ fn ring_error(what: impl std::fmt::Display) -> DbError {
     DbError::Keys(what.to_string())
 }
 
-fn file_of(dir: &Path, epoch: i64) -> PathBuf {
-    dir.join(format!("kek-{epoch}.key"))
+fn file_of(dir: &Path, ring: &str, epoch: i64) -> PathBuf {
+    dir.join(format!("kek-{ring}-{epoch}.key"))
 }
 
-/// The epoch a file name holds a key of, if it is one of the ring's.
-fn epoch_of(name: &str) -> Option<i64> {
+/// The epoch a file name holds a key of, if it is one of ring `ring`'s.
+fn epoch_of(name: &str, ring: &str) -> Option<i64> {
     name.strip_prefix("kek-")?
+        .strip_prefix(ring)?
+        .strip_prefix('-')?
         .strip_suffix(".key")?
         .parse()
         .ok()
@@ -95,22 +101,39 @@ impl KeyRing {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
                 .map_err(|e| ring_error(format!("{}: {e}", dir.display())))?;
         }
-        let ring = KeyRing {
+        Ok(Arc::new(KeyRing {
             dir: dir.to_owned(),
+            id: RwLock::new(None),
             keys: RwLock::new(BTreeMap::new()),
-        };
-        ring.reload()?;
-        Ok(Arc::new(ring))
+        }))
+    }
+
+    /// Binds the ring to the database's ring id and loads its keys.
+    pub fn bind(&self, ring: &str) -> Result<(), DbError> {
+        if ring.is_empty() || !ring.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(ring_error(format!("invalid ring id `{ring}`")));
+        }
+        *self.id.write().map_err(|_| ring_error("key ring lock"))? = Some(ring.to_owned());
+        self.reload()
+    }
+
+    fn ring_id(&self) -> Result<String, DbError> {
+        self.id
+            .read()
+            .map_err(|_| ring_error("key ring lock"))?
+            .clone()
+            .ok_or_else(|| ring_error("the key ring is not bound to the database yet"))
     }
 
     /// Reads the directory again (another replica may have rotated).
     fn reload(&self) -> Result<(), DbError> {
+        let ring = self.ring_id()?;
         let mut found = BTreeMap::new();
         let entries = std::fs::read_dir(&self.dir)
             .map_err(|e| ring_error(format!("{}: {e}", self.dir.display())))?;
         for entry in entries.flatten() {
             let name = entry.file_name();
-            if let Some(epoch) = name.to_str().and_then(epoch_of) {
+            if let Some(epoch) = name.to_str().and_then(|n| epoch_of(n, &ring)) {
                 found.insert(epoch, Arc::new(read_key(&entry.path())?));
             }
         }
@@ -154,8 +177,9 @@ impl KeyRing {
         let mut key = Box::new([0u8; 32]);
         openssl::rand::rand_bytes(&mut key[..]).map_err(ring_error)?;
         let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-        let path = file_of(&self.dir, epoch);
-        let tmp = self.dir.join(format!(".kek-{epoch}.tmp"));
+        let ring = self.ring_id()?;
+        let path = file_of(&self.dir, &ring, epoch);
+        let tmp = self.dir.join(format!(".kek-{ring}-{epoch}.tmp"));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
@@ -181,9 +205,10 @@ impl KeyRing {
     /// overwritten with zeros, synced and removed. Returns how many.
     pub fn destroy_before(&self, epoch: i64) -> Result<usize, DbError> {
         self.reload()?;
+        let ring = self.ring_id()?;
         let old: Vec<i64> = self.epochs().into_iter().filter(|e| *e < epoch).collect();
         for e in &old {
-            let path = file_of(&self.dir, *e);
+            let path = file_of(&self.dir, &ring, *e);
             let wipe = || -> std::io::Result<()> {
                 let mut f = std::fs::OpenOptions::new().write(true).open(&path)?;
                 f.write_all(&[0u8; 65])?;
@@ -215,25 +240,36 @@ mod tests {
     fn keys_are_written_private_found_again_and_destroyed() {
         let dir = tempfile::tempdir().unwrap();
         let ring = KeyRing::open(dir.path()).unwrap();
+        ring.bind("a1").unwrap();
         let one = bytes(&ring.ensure(1).unwrap()).to_owned();
         ring.ensure(2).unwrap();
+        // Another database's ring in the same directory is left alone.
+        let other = KeyRing::open(dir.path()).unwrap();
+        other.bind("b2").unwrap();
+        other.ensure(1).unwrap();
         let again = KeyRing::open(dir.path()).unwrap();
+        again.bind("a1").unwrap();
         assert_eq!(again.epochs(), vec![1, 2]);
         assert_eq!(bytes(&again.get(1).unwrap().unwrap()), &one);
         assert_eq!(again.destroy_before(2).unwrap(), 1);
         assert!(again.get(1).unwrap().is_none());
-        assert!(!dir.path().join("kek-1.key").exists());
-        assert_eq!(KeyRing::open(dir.path()).unwrap().epochs(), vec![2]);
+        assert!(!dir.path().join("kek-a1-1.key").exists());
+        assert!(dir.path().join("kek-b2-1.key").exists());
+        let reopened = KeyRing::open(dir.path()).unwrap();
+        reopened.bind("a1").unwrap();
+        assert_eq!(reopened.epochs(), vec![2]);
     }
 
     #[test]
     fn a_key_readable_by_others_is_refused() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        KeyRing::open(dir.path()).unwrap().ensure(1).unwrap();
-        let path = dir.path().join("kek-1.key");
+        let ring = KeyRing::open(dir.path()).unwrap();
+        ring.bind("a1").unwrap();
+        ring.ensure(1).unwrap();
+        let path = dir.path().join("kek-a1-1.key");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let err = KeyRing::open(dir.path()).unwrap_err().to_string();
+        let err = ring.bind("a1").unwrap_err().to_string();
         assert!(err.contains("readable by other users"), "{err}");
     }
 }

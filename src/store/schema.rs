@@ -153,6 +153,7 @@ diesel::table! {
 diesel::table! {
     vault_state (id) {
         id -> BigInt,
+        ring -> Text,
         epoch -> BigInt,
         rotated_at -> Timestamp,
         destroyed_at -> Nullable<Timestamp>,

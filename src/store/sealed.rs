@@ -460,12 +460,24 @@ pub fn unreadable(conn: &mut AnyConnection) -> Result<i64, DbError> {
         .get_result(conn)?)
 }
 
-/// Makes sure new data keys can be wrapped: the KEK of the current epoch
+/// Binds the key ring to this database's ring id (made on first use) and
+/// makes sure new data keys can be wrapped: the KEK of the current epoch
 /// exists. If it was destroyed (a database restored from before a
 /// rotation), a new epoch begins; the data keys of the old one stay
 /// unreadable. Returns the epoch in use.
 pub fn prepare(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<i64, DbError> {
     let ring = with_context(|ctx| Ok(ctx.ring.clone()))?;
+    let mut id: String = vault_state::table
+        .find(1)
+        .select(vault_state::ring)
+        .first(conn)?;
+    if id.is_empty() {
+        id = uuid::Uuid::new_v4().simple().to_string();
+        diesel::update(vault_state::table.find(1))
+            .set(vault_state::ring.eq(&id))
+            .execute(conn)?;
+    }
+    ring.bind(&id)?;
     let (epoch, _) = state(conn)?;
     if ring.get(epoch)?.is_some() {
         return Ok(epoch);

@@ -12,16 +12,18 @@ CREATE TABLE case_keys (
 );
 CREATE INDEX case_keys_epoch ON case_keys (epoch);
 
--- The key ring's state: the epoch new data keys are wrapped under, when it
--- began, and when a data key was last destroyed (a rotation is due when
--- that is later).
+-- The key ring's state: which ring is this database's (its key files are
+-- named after it, so that two databases never use each other's keys), the
+-- epoch new data keys are wrapped under, when it began, and when a data key
+-- was last destroyed (a rotation is due when that is later).
 CREATE TABLE vault_state (
     id BIGINT PRIMARY KEY NOT NULL,
+    ring TEXT NOT NULL,
     epoch BIGINT NOT NULL,
     rotated_at TIMESTAMP NOT NULL,
     destroyed_at TIMESTAMP
 );
-INSERT INTO vault_state (id, epoch, rotated_at, destroyed_at) VALUES (1, 1, CURRENT_TIMESTAMP, NULL);
+INSERT INTO vault_state (id, ring, epoch, rotated_at, destroyed_at) VALUES (1, '', 1, CURRENT_TIMESTAMP, NULL);
 
 -- Blind index of the person's names (keyed hashes of their trigrams), so
 -- that the sealed identity block can be searched by name.
