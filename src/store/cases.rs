@@ -46,8 +46,12 @@ fn open_row(
     mut row: CaseRow,
     identity: Option<IdentityRow>,
 ) -> Result<Case, DbError> {
-    row.details = sealed::open(conn, &row.referral_id, Column::Details, &row.details)?
-        .unwrap_or_else(|| "{}".into());
+    row.details = match sealed::open(conn, &row.referral_id, Column::Details, &row.details)? {
+        Some(text) => text,
+        // Its key is gone (a database restored from before a key epoch):
+        // the data set reads empty.
+        None => to_json(&CaseDetails::default())?,
+    };
     let identity = match identity {
         Some(i) => sealed::open(conn, &row.referral_id, Column::Identity, &i.identity)?,
         None => None,
