@@ -7,7 +7,10 @@
 //!     mTLS delivery → durable inbox → signed receipt back and recorded — with
 //!     p50/p99 latency at peak and at half of peak;
 //! (d) the time to drain a backlog queued while the peer was down, batched
-//!     versus one message per request.
+//!     versus one message per request;
+//! (e) audit appends, and proof times on a large log;
+//! (f) review at scale: every interactive list and review operation, timed
+//!     through the API as the history grows to a million audit entries.
 //!
 //! Build with `--release`; the figures are printed, not asserted.
 
@@ -24,12 +27,16 @@ mod backlog;
 mod ceilings;
 mod end_to_end;
 mod pair;
+mod scale;
 
 use audit_log::audit;
 use backlog::drain;
 use ceilings::{closed_loop, fsync_ceiling, signature_cost};
 use end_to_end::EndToEnd;
+pub use pair::Backend;
 use pair::{seed, Pair};
+use scale::review_at_scale;
+pub use scale::ScaleOptions;
 
 /// Options of the benchmark.
 pub struct BenchOptions {
@@ -44,6 +51,12 @@ pub struct BenchOptions {
     pub audit_entries: u64,
     /// Run (e) only.
     pub audit_only: bool,
+    /// Run (f) only.
+    pub scale_only: bool,
+    /// Where the nodes of (c), (d) and (f) keep their data.
+    pub backend: Backend,
+    /// What (f) grows the nodes to.
+    pub scale: ScaleOptions,
 }
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
@@ -62,15 +75,23 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
         );
     }
     let secs = Duration::from_secs(opts.seconds.max(1));
-    println!("Passerelle benchmark — two nodes on loopback, SQLite (WAL, synchronous=FULL), mTLS; {} CPU(s)\n", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "Passerelle benchmark — two nodes on loopback, {}, mTLS; {} CPU(s)\n",
+        opts.backend.name(),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
 
     let tls_settings = pki::dev_tls_settings(&opts.certs, NodeId::NeAnltp);
     if opts.audit_only {
         let tls = NodeTls::load(&tls_settings, NodeId::NeAnltp)?;
         return audit(opts.audit_entries, &tls).await;
     }
+    if opts.scale_only {
+        let tls = NodeTls::load(&tls_settings, NodeId::NeAnltp)?;
+        return scale(&opts, &tls).await;
+    }
     // (a) trivial mTLS requests.
-    let mut pair = Pair::new(&opts.certs, 256).await?;
+    let mut pair = Pair::on(&opts.certs, 256, &opts.backend).await?;
     let tls = NodeTls::load(&tls_settings, NodeId::NeAnltp)?;
     let peer_settings = crate::config::PeerSettings {
         url: format!("https://127.0.0.1:{}", pair.ports.1),
@@ -151,7 +172,7 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
     let batched = drain(&mut pair, opts.backlog).await?;
     pair.stop().await;
     // Baseline: one message per request.
-    let mut single = Pair::new(&opts.certs, 1).await?;
+    let mut single = Pair::on(&opts.certs, 1, &opts.backend).await?;
     let baseline_n = (opts.backlog / 10).max(500);
     let one_by_one = drain(&mut single, baseline_n).await?;
     single.stop().await;
@@ -164,5 +185,19 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
         batched_rate / single_rate.max(f64::MIN_POSITIVE),
     );
     load_rt.shutdown_background();
-    audit(opts.audit_entries, &tls).await
+    audit(opts.audit_entries, &tls).await?;
+    scale(&opts, &tls).await
+}
+
+/// (f) on a fresh pair of nodes.
+async fn scale(opts: &BenchOptions, tls: &NodeTls) -> anyhow::Result<()> {
+    let pair = Pair::on(&opts.certs, 256, &opts.backend).await?;
+    let client = |node| crate::tls::https_client(&pki::node_files(&opts.certs, node).ca_cert);
+    let http = scale::Clients {
+        ne: client(NodeId::NeAnltp)?,
+        ng: client(NodeId::NgNaptip)?,
+    };
+    let result = review_at_scale(&pair, &http, &tls.client_certificate_pem, &opts.scale).await;
+    pair.stop().await;
+    result
 }

@@ -10,7 +10,7 @@ use chrono::Utc;
 use crate::app::cases::{self as repo, NewDraft};
 use crate::app::NodeCtx;
 use crate::config::Settings;
-use crate::domain::case::CaseDetails;
+use crate::domain::case::{CaseDetails, Identity};
 use crate::domain::ids::{CaseId, NodeId};
 use crate::domain::lifecycle::{Action, TransitionParams};
 use crate::domain::roles::Role;
@@ -24,6 +24,25 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// Where the two nodes keep their data.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// A SQLite file each in a scratch directory (the embedded default).
+    Sqlite,
+    /// A fresh database each on the PostgreSQL server of `admin_url`,
+    /// dropped after the run.
+    Postgres { admin_url: String },
+}
+
+impl Backend {
+    pub(super) fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite (WAL, synchronous=FULL)",
+            Backend::Postgres { .. } => "PostgreSQL",
+        }
+    }
+}
+
 pub(super) struct Pair {
     pub(super) ne: Node,
     pub(super) ng: Node,
@@ -31,6 +50,10 @@ pub(super) struct Pair {
     certs: PathBuf,
     pub(super) ports: (u16, u16),
     batch_size: usize,
+    /// The nodes' database URLs (`None`: SQLite in `dir`).
+    urls: (Option<String>, Option<String>),
+    /// Scratch PostgreSQL databases to drop: `(admin URL, name)`.
+    scratch: Vec<(String, String)>,
 }
 
 pub(super) struct Node {
@@ -49,8 +72,12 @@ fn node_settings(
     peer: u16,
     other: u16,
     batch_size: usize,
+    url: Option<&String>,
 ) -> Settings {
     let mut s = crate::demo::settings(node, dir, certs, 0, peer, other);
+    if let Some(url) = url {
+        s.database.url = Some(url.clone().into());
+    }
     s.peer.batch_size = batch_size;
     // Retry every 100 ms during the benchmark.
     s.peer.retry_initial_ms = 100;
@@ -73,12 +100,28 @@ async fn start(settings: Settings) -> anyhow::Result<Node> {
 }
 
 impl Pair {
-    pub(super) async fn new(certs: &Path, batch_size: usize) -> anyhow::Result<Pair> {
-        let dir = std::env::temp_dir().join(format!(
-            "passerelle-bench-{}",
-            uuid::Uuid::now_v7().simple()
-        ));
+    /// Two fresh nodes on `backend`.
+    pub(super) async fn on(
+        certs: &Path,
+        batch_size: usize,
+        backend: &Backend,
+    ) -> anyhow::Result<Pair> {
+        let run = uuid::Uuid::now_v7().simple().to_string();
+        let dir = std::env::temp_dir().join(format!("passerelle-bench-{run}"));
         std::fs::create_dir_all(&dir)?;
+        let mut scratch = Vec::new();
+        let urls = match backend {
+            Backend::Sqlite => (None, None),
+            Backend::Postgres { admin_url } => {
+                let mut url = |node: &str| {
+                    let name = format!("passerelle_bench_{node}_{run}");
+                    let url = crate::store::scratch::create_pg_database(admin_url, &name)?;
+                    scratch.push((admin_url.clone(), name));
+                    Ok::<_, crate::store::DbError>(Some(url))
+                };
+                (url("ne")?, url("ng")?)
+            }
+        };
         let (p1, p2) = (free_port()?, free_port()?);
         let ne = start(node_settings(
             NodeId::NeAnltp,
@@ -87,6 +130,7 @@ impl Pair {
             p1,
             p2,
             batch_size,
+            urls.0.as_ref(),
         ))
         .await?;
         let ng = start(node_settings(
@@ -96,6 +140,7 @@ impl Pair {
             p2,
             p1,
             batch_size,
+            urls.1.as_ref(),
         ))
         .await?;
         Ok(Pair {
@@ -105,6 +150,8 @@ impl Pair {
             certs: certs.to_path_buf(),
             ports: (p1, p2),
             batch_size,
+            urls,
+            scratch,
         })
     }
 
@@ -117,6 +164,7 @@ impl Pair {
             p2,
             p1,
             self.batch_size,
+            self.urls.1.as_ref(),
         ))
         .await?;
         Ok(())
@@ -128,6 +176,9 @@ impl Pair {
         let _ = self.ne.task.await;
         let _ = self.ng.task.await;
         let _ = std::fs::remove_dir_all(&self.dir);
+        for (admin, name) in &self.scratch {
+            let _ = crate::store::scratch::drop_pg_database(admin, name);
+        }
     }
 }
 
@@ -148,32 +199,70 @@ pub(super) fn seed(
     n: usize,
     approve: bool,
 ) -> anyhow::Result<(Vec<CaseId>, String)> {
+    let (principal, secret) = user(db, Role::Supervisor)?;
+    let approve_every = if approve { 1 } else { 0 };
+    let ids = seed_as(db, ctx, &principal, 0..n, approve_every, false)?;
+    Ok((ids, secret))
+}
+
+/// A new user of `role` and a day's token for it (setup, not timed).
+pub(super) fn user(db: &crate::store::Db, role: Role) -> anyhow::Result<(Principal, String)> {
     let now = Utc::now().naive_utc();
     let name = format!("bench-{}", uuid::Uuid::now_v7().simple());
-    let details = ready_details()?;
     let (user, token) = db.write_blocking(|c| {
-        let u = users::create_user(c, &name, "Bench", Role::Supervisor, "bench", now)?;
+        let u = users::create_user(c, &name, "Bench", role, "bench", now)?;
         let t = users::issue_token(c, &name, "bench", 1, now)?;
         Ok::<_, users::UserError>((u, t))
     })?;
     let principal = Principal {
         user_id: user.id,
         username: name,
-        role: Role::Supervisor,
+        role,
         token_id: token.id,
     };
-    let mut ids = Vec::with_capacity(n);
-    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+    Ok((principal, token.secret))
+}
+
+/// The person named in seeded case `i` (see [`seed_as`]): family name
+/// `Benchperson{i}`.
+pub(super) fn seeded_family_name(i: usize) -> String {
+    format!("Benchperson{i}")
+}
+
+/// Creates a submitted case for each `i` of `range` as `principal`,
+/// approving one in `approve_every` (0: none) so that it is referred; with
+/// `named`, each person has a name ([`seeded_family_name`]). Returns the
+/// ids.
+pub(super) fn seed_as(
+    db: &crate::store::Db,
+    ctx: &NodeCtx,
+    principal: &Principal,
+    range: std::ops::Range<usize>,
+    approve_every: usize,
+    named: bool,
+) -> anyhow::Result<Vec<CaseId>> {
+    let now = Utc::now().naive_utc();
+    let details = ready_details()?;
+    let mut ids = Vec::with_capacity(range.len());
+    for chunk in range.collect::<Vec<_>>().chunks(1000) {
         let created = db.write_blocking(|c: &mut AnyConnection| {
             let mut out = Vec::new();
-            for _ in chunk {
+            for &i in chunk {
+                let identity = named.then(|| Identity {
+                    given_name: Some("Amina".into()),
+                    family_name: Some(seeded_family_name(i)),
+                    other_names: None,
+                    date_of_birth: None,
+                    phone: Some(format!("+227 90 {i:08}")),
+                    family_address: None,
+                });
                 let draft = NewDraft {
                     node: ctx.node,
                     details: details.clone(),
-                    identity: None,
+                    identity,
                     idempotency: None,
                 };
-                let case = repo::create_draft(c, draft, &principal, now)?.case;
+                let case = repo::create_draft(c, draft, principal, now)?.case;
                 let none = || TransitionParams {
                     reason_code: None,
                     outcome: None,
@@ -187,10 +276,10 @@ pub(super) fn seed(
                     case.version,
                     Action::Submit,
                     none(),
-                    &principal,
+                    principal,
                     now,
                 )?;
-                if approve {
+                if approve_every > 0 && i % approve_every == 0 {
                     repo::transition(
                         c,
                         ctx,
@@ -198,7 +287,7 @@ pub(super) fn seed(
                         case.version,
                         Action::Approve,
                         none(),
-                        &principal,
+                        principal,
                         now,
                     )?;
                 }
@@ -208,5 +297,5 @@ pub(super) fn seed(
         })?;
         ids.extend(created);
     }
-    Ok((ids, token.secret))
+    Ok(ids)
 }

@@ -98,6 +98,33 @@ pub enum Command {
         /// Run only (e), the audit log figures.
         #[arg(long)]
         audit_only: bool,
+        /// Run only (f), review at scale.
+        #[arg(long)]
+        scale_only: bool,
+        /// Where the two nodes of (c), (d) and (f) keep their data: `sqlite`
+        /// (a file each) or `postgres` (a fresh database each on the server
+        /// of --pg-url, dropped afterwards).
+        #[arg(long, default_value = "sqlite", value_parser = ["sqlite", "postgres"])]
+        backend: String,
+        /// With --backend postgres: a URL of the server with the right to
+        /// create databases (its database part is only used to connect).
+        #[arg(
+            long,
+            env = "PASSERELLE_BENCH_PG_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432/postgres",
+            hide_env_values = true
+        )]
+        pg_url: String,
+        /// (f): cases at Niamey at the last stage.
+        #[arg(long, default_value_t = 100_000)]
+        scale_cases: u64,
+        /// (f): audit entries at Niamey at the last stage (the stages are 1%,
+        /// 10% and all of it).
+        #[arg(long, default_value_t = 1_000_000)]
+        scale_entries: u64,
+        /// (f): timed requests per operation and stage.
+        #[arg(long, default_value_t = 30)]
+        scale_samples: usize,
     },
     /// Development certificates.
     #[command(subcommand)]
@@ -260,6 +287,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             concurrency,
             audit_entries,
             audit_only,
+            scale_only,
+            backend,
+            pg_url,
+            scale_cases,
+            scale_entries,
+            scale_samples,
         } => {
             let opts = crate::bench::BenchOptions {
                 certs: certs.clone(),
@@ -268,6 +301,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 concurrency: *concurrency,
                 audit_entries: *audit_entries,
                 audit_only: *audit_only,
+                scale_only: *scale_only,
+                backend: match backend.as_str() {
+                    "postgres" => crate::bench::Backend::Postgres {
+                        admin_url: pg_url.clone(),
+                    },
+                    _ => crate::bench::Backend::Sqlite,
+                },
+                scale: crate::bench::ScaleOptions {
+                    cases: *scale_cases,
+                    entries: *scale_entries,
+                    samples: (*scale_samples).max(1),
+                },
             };
             telemetry::init(&crate::config::LogSettings {
                 filter: "error".into(),

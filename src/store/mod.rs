@@ -29,6 +29,7 @@ pub mod overdue;
 pub mod reports;
 pub mod review;
 pub mod schema;
+pub mod scratch;
 pub mod sealed;
 pub mod sessions;
 pub mod users;
