@@ -218,9 +218,22 @@ pub async fn checkpoint_now(
     Ok(HttpResponse::Ok().json(round))
 }
 
-/// Re-check the peer's log against the leaf hashes witnessed here.
+/// Whether to re-check everything.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PeerCheckQuery {
+    /// `true`: compare every witnessed entry and prove every receipt again
+    /// (its cost grows with the log); default: only those not checked yet
+    /// (the scheduled watch keeps re-checking the others, pass after pass).
+    pub full: Option<bool>,
+}
+
+/// Check the peer's log against the leaf hashes witnessed here, and this
+/// node's receipts against it: incrementally, or in `full`.
 #[utoipa::path(
     tag = "audit",
+    params(PeerCheckQuery),
     responses(
         (status = 200, description = "The verdict, with the first changed entry if any", body = PeerCheck),
         (status = 502, description = "The peer could not be reached (`witnessing_failed`)", body = Problem, content_type = "application/problem+json"),
@@ -229,11 +242,15 @@ pub async fn checkpoint_now(
     security(("bearer" = []), ("session" = []))
 )]
 #[post("/audit/peer-check")]
-pub async fn peer_check(auth: Auth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn peer_check(
+    auth: Auth,
+    state: web::Data<AppState>,
+    query: web::Query<PeerCheckQuery>,
+) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ManageAudit)?;
     let check = state
         .witnessing
-        .check_peer()
+        .check_peer(query.full.unwrap_or(false))
         .await
         .map_err(|e| ApiError::Refused(ProblemCode::WitnessingFailed, e.to_string()))?;
     Ok(HttpResponse::Ok().json(check))

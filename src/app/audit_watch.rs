@@ -40,7 +40,7 @@ pub fn state(c: &mut AnyConnection) -> Result<WatchState, DbError> {
     })
 }
 
-pub use crate::store::audit_watch::{accepted, advance};
+pub use crate::store::audit_watch::{accepted, advance, extend_checked, set_receipts_after};
 
 /// Suspends cosigning the other node's log at a mismatch, raises the alert
 /// and logs it, in one transaction.

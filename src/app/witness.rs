@@ -227,22 +227,42 @@ pub fn record_cosignature(
     store::insert_cosignature(c, row)
 }
 
-/// The receipts this node holds (with the digests of the messages they
-/// settle) and the last checkpoint of the other node's log cosigned here:
-/// what the other node is asked to prove holds.
-#[allow(clippy::type_complexity)]
+/// Receipts to prove, with what proves them.
+pub struct ReceiptsToProve {
+    /// The last checkpoint of the other node's log cosigned here.
+    pub checkpoint: Option<CheckpointRow>,
+    /// The receipts recorded here after the given index, in log order (at
+    /// most [`RECEIPTS_PER_CHECK`]).
+    pub receipts: Vec<Entry>,
+    /// The digest each of their messages was queued with here.
+    pub digests: std::collections::HashMap<String, Option<String>>,
+}
+
+/// Most receipts one check reads (the next check carries on after them).
+pub const RECEIPTS_PER_CHECK: i64 = 100_000;
+
+/// The receipts this node recorded after its audit index `after` (all
+/// with `None`), the digests of the messages they settle and the last
+/// checkpoint of the other node's log cosigned here: what the other node is
+/// asked to prove holds.
 pub fn receipts_to_prove(
     c: &mut AnyConnection,
     ctx: &NodeCtx,
-) -> Result<(Option<CheckpointRow>, Vec<Entry>), DbError> {
-    let cp = store::latest_checkpoint(c, &origin(ctx.node.counterpart()))?;
-    let receipts = store::entries_of_kinds_after(
-        c,
-        &[kinds::RECEIPT_RECEIVED, kinds::MESSAGE_QUEUED],
-        None,
-        i64::MAX,
-    )?;
-    Ok((cp, receipts))
+    after: Option<u64>,
+) -> Result<ReceiptsToProve, DbError> {
+    let checkpoint = store::latest_checkpoint(c, &origin(ctx.node.counterpart()))?;
+    let receipts =
+        store::entries_of_kinds_after(c, &[kinds::RECEIPT_RECEIVED], after, RECEIPTS_PER_CHECK)?;
+    let ids: Vec<String> = receipts
+        .iter()
+        .filter_map(|e| e.message_id.clone())
+        .collect();
+    let digests = store::digests_of(c, kinds::MESSAGE_QUEUED, &ids)?;
+    Ok(ReceiptsToProve {
+        checkpoint,
+        receipts,
+        digests,
+    })
 }
 
 /// An entry of this node's log with its inclusion proof.

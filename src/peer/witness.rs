@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::client::{PeerClient, SendError};
 use crate::app::audit as store;
 use crate::app::audit::CosignatureRow;
+use crate::app::audit_watch;
 use crate::app::witness;
 use crate::app::NodeCtx;
 use crate::audit::merkle::{self, Hash};
@@ -307,21 +308,43 @@ impl Witnessing {
         }
     }
 
-    /// Re-checks the whole of the peer's log against the leaf hashes
-    /// witnessed here, and every receipt: returns the first index whose
-    /// entry changed, disappeared or moved. A mismatch suspends cosigning
-    /// and alerts both nodes, as the scheduled watch does.
-    pub async fn check_peer(&self) -> Result<PeerCheck, WitnessError> {
-        let held = self.db.read(store::peer_leaves_len).await?;
-        if let Some(bad) = self.compare(0, held).await? {
+    /// Checks the peer's log against the leaf hashes witnessed here, and the
+    /// receipts this node holds against it, incrementally: the leaves and
+    /// receipts not yet checked (with `full`, all of them). Returns the
+    /// first index whose entry changed, disappeared or moved. Leaves checked
+    /// earlier keep being re-checked by the watch, pass after pass. A
+    /// mismatch suspends cosigning and alerts both nodes, as the watch does.
+    pub async fn check_peer(&self, full: bool) -> Result<PeerCheck, WitnessError> {
+        let st = self.db.read(audit_watch::state).await?;
+        let held = st.witnessed;
+        let from = if full {
+            0
+        } else {
+            u64::try_from(st.row.checked_through).unwrap_or(0).min(held)
+        };
+        let mismatch = |bad: Mismatch, detail: String| PeerCheck {
+            checked: bad.index,
+            checked_from: from,
+            first_bad_index: Some(bad.index),
+            detail,
+        };
+        if let Some(bad) = self.compare(from, held).await? {
             let detail = self.raise_mismatch(&bad).await?;
-            return Ok(PeerCheck {
-                checked: bad.index,
-                first_bad_index: Some(bad.index),
-                detail,
-            });
+            return Ok(mismatch(bad, detail));
         }
-        let proven = match self.prove_receipts().await? {
+        let (a, b) = (
+            i64::try_from(from).unwrap_or(i64::MAX),
+            i64::try_from(held).unwrap_or(i64::MAX),
+        );
+        self.db
+            .write(move |c| audit_watch::extend_checked(c, a, b))
+            .await?;
+        let after = if full {
+            None
+        } else {
+            u64::try_from(st.row.receipts_after).ok()
+        };
+        let proven = match self.prove_receipts(after).await? {
             Ok(n) => n,
             Err((index, _)) => {
                 let bad = Mismatch {
@@ -330,48 +353,63 @@ impl Witnessing {
                     theirs: None,
                 };
                 let detail = self.raise_mismatch(&bad).await?;
-                return Ok(PeerCheck {
-                    checked: held,
-                    first_bad_index: Some(index),
-                    detail,
-                });
+                return Ok(mismatch(bad, detail));
             }
+        };
+        let earlier = if from > 0 {
+            format!(
+                " (the {from} before them were checked earlier, and the watch re-checks every entry pass after pass: {} full pass(es) so far)",
+                st.row.passes
+            )
+        } else {
+            String::new()
         };
         Ok(PeerCheck {
             checked: held,
+            checked_from: from,
             first_bad_index: None,
             detail: format!(
-                "the {held} witnessed entries of the peer's log are unchanged; {proven} receipt(s) proven logged there"
+                "entries {from} to {held} of the peer's log, as witnessed here, are unchanged{earlier}; {proven} receipt(s) proven logged there by this check"
             ),
         })
     }
 
-    /// For every receipt this node holds, has the peer prove that its log
-    /// holds the message at the receipt's `log_index`, in the last
-    /// checkpoint this node cosigned. Returns how many were proven.
-    async fn prove_receipts(&self) -> Result<Result<u64, (u64, String)>, WitnessError> {
+    /// For every receipt this node recorded after its audit index `after`,
+    /// has the peer prove that its log holds the message at the receipt's
+    /// `log_index`, in the last checkpoint this node cosigned; moves the
+    /// receipt cursor past those proven. Returns how many were proven.
+    async fn prove_receipts(
+        &self,
+        after: Option<u64>,
+    ) -> Result<Result<u64, (u64, String)>, WitnessError> {
         let ctx = self.ctx.clone();
-        let (cp, receipts) = self
+        let todo = self
             .db
-            .read(move |c| witness::receipts_to_prove(c, &ctx))
+            .read(move |c| witness::receipts_to_prove(c, &ctx, after))
             .await?;
-        let Some(cp) = cp else { return Ok(Ok(0)) };
+        let Some(cp) = todo.checkpoint else {
+            return Ok(Ok(0));
+        };
         let size = cp.size.max(0) as u64;
         let root = from_hex(&cp.root)
             .ok_or_else(|| WitnessError::Protocol("stored checkpoint root".into()))?;
-        let digests: std::collections::HashMap<_, _> = receipts
-            .iter()
-            .filter(|e| e.kind == kinds::MESSAGE_QUEUED)
-            .map(|e| (e.message_id.clone(), e.digest.clone()))
-            .collect();
-        let wanted: Vec<(u64, Option<String>)> = receipts
-            .iter()
-            .filter(|e| e.kind == kinds::RECEIPT_RECEIVED)
-            .filter_map(|e| {
-                let i = u64::try_from(e.peer_index?).ok()?;
-                (i < size).then(|| (i, digests.get(&e.message_id).cloned().flatten()))
-            })
-            .collect();
+        // In log order, up to the first receipt the cosigned checkpoint
+        // does not cover yet: the cursor may move past these.
+        let mut wanted: Vec<(u64, Option<String>)> = Vec::new();
+        let mut through: Option<u64> = None;
+        for e in &todo.receipts {
+            match e.peer_index.and_then(|i| u64::try_from(i).ok()) {
+                Some(i) if i >= size => break,
+                Some(i) => wanted.push((
+                    i,
+                    e.message_id
+                        .as_ref()
+                        .and_then(|id| todo.digests.get(id).cloned().flatten()),
+                )),
+                None => {}
+            }
+            through = Some(e.index);
+        }
         let mut proven = 0;
         for chunk in wanted.chunks(1000) {
             let req = ProofRequest {
@@ -405,6 +443,11 @@ impl Witnessing {
                 proven += 1;
             }
         }
+        if let Some(through) = through.and_then(|t| i64::try_from(t).ok()) {
+            self.db
+                .write(move |c| audit_watch::set_receipts_after(c, through))
+                .await?;
+        }
         Ok(Ok(proven))
     }
 }
@@ -412,8 +455,11 @@ impl Witnessing {
 /// Result of re-checking the peer's log.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PeerCheck {
-    /// Entries checked.
+    /// Entries checked: all witnessed entries below this index were
+    /// compared, now or at earlier checks (at a mismatch: the bad index).
     pub checked: u64,
+    /// The first entry compared by this check (0 with `full`).
+    pub checked_from: u64,
     /// The first entry that changed, disappeared or moved, if any.
     pub first_bad_index: Option<u64>,
     /// The verdict in words.

@@ -522,6 +522,29 @@ pub fn checkpoint_at(
 }
 
 /// Entries of the given kinds after index `after` (all when `None`), in order.
+/// The digests this node's log recorded with entries of `kind` for each of
+/// `message_ids` (queried a bounded chunk at a time).
+pub fn digests_of(
+    conn: &mut AnyConnection,
+    kind: &str,
+    message_ids: &[String],
+) -> Result<std::collections::HashMap<String, Option<String>>, DbError> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in message_ids.chunks(500) {
+        let rows: Vec<(Option<String>, Option<String>)> = audit_log::table
+            .filter(audit_log::kind.eq(kind))
+            .filter(audit_log::message_id.eq_any(chunk))
+            .select((audit_log::message_id, audit_log::digest))
+            .load(conn)?;
+        for (id, digest) in rows {
+            if let Some(id) = id {
+                out.insert(id, digest);
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub fn entries_of_kinds_after(
     conn: &mut AnyConnection,
     kinds: &[&str],

@@ -26,6 +26,11 @@ pub struct WatchRow {
     pub suspended_problem: Option<String>,
     /// The leaf hash the other node showed at the bad index (`missing`: none).
     pub suspended_peer_leaf: Option<String>,
+    /// Every witnessed leaf below this index was checked at least once.
+    pub checked_through: i64,
+    /// Every receipt recorded at or before this index of this node's log
+    /// was proven logged in the other node's log (-1: none yet).
+    pub receipts_after: i64,
 }
 
 /// An acknowledged mismatch.
@@ -59,6 +64,28 @@ pub fn advance(
             audit_watch::passes.eq(passes),
             audit_watch::last_checked_at.eq(Some(now)),
         ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records that leaves `[from, to)` were checked: `checked_through` moves
+/// to `to` when the range starts at or below it.
+pub fn extend_checked(conn: &mut AnyConnection, from: i64, to: i64) -> Result<(), DbError> {
+    diesel::update(
+        audit_watch::table
+            .find(1_i64)
+            .filter(audit_watch::checked_through.ge(from))
+            .filter(audit_watch::checked_through.lt(to)),
+    )
+    .set(audit_watch::checked_through.eq(to))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Records that the receipts up to this node's audit index `after` are proven.
+pub fn set_receipts_after(conn: &mut AnyConnection, after: i64) -> Result<(), DbError> {
+    diesel::update(audit_watch::table.find(1_i64))
+        .set(audit_watch::receipts_after.eq(after))
         .execute(conn)?;
     Ok(())
 }

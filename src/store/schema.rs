@@ -321,6 +321,8 @@ diesel::table! {
         suspended_index -> Nullable<BigInt>,
         suspended_problem -> Nullable<Text>,
         suspended_peer_leaf -> Nullable<Text>,
+        checked_through -> BigInt,
+        receipts_after -> BigInt,
     }
 }
 

@@ -80,8 +80,15 @@ impl Witnessing {
         };
         let now = self.ctx.clock.now();
         let next = i64::try_from(next).unwrap_or(i64::MAX);
+        let (a, b) = (
+            i64::try_from(from).unwrap_or(i64::MAX),
+            i64::try_from(to).unwrap_or(i64::MAX),
+        );
         self.db
-            .write(move |c| audit_watch::advance(c, next, passes, now))
+            .write(move |c| {
+                audit_watch::advance(c, next, passes, now)?;
+                audit_watch::extend_checked(c, a, b)
+            })
             .await?;
         Ok(WatchStep::Checked { from, to })
     }

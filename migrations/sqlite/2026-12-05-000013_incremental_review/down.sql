@@ -1,0 +1,2 @@
+ALTER TABLE audit_watch DROP COLUMN receipts_after;
+ALTER TABLE audit_watch DROP COLUMN checked_through;
