@@ -73,8 +73,9 @@ pub fn sign_checkpoint(
     Ok(row)
 }
 
-/// Builds the signed bundle of entries `[from, to)` (clamped to the log):
-/// signs a checkpoint of the whole log first, so the bundle ends on one.
+/// Builds the signed bundle of entries `[from, to)` (clamped to the log),
+/// with the checkpoints of size `from` or more: signs a checkpoint of the
+/// whole log first, so the bundle ends on one.
 pub fn export(
     conn: &mut AnyConnection,
     ctx: &NodeCtx,
@@ -92,9 +93,13 @@ pub fn export(
     }
     let origin = crate::audit::origin(ctx.node);
     let witness = crate::audit::origin(ctx.node.counterpart());
-    let cosigs = store::cosignatures(conn, &origin)?;
+    // The checkpoints signed during the period or after it: what proves
+    // the entries exported, at a cost that does not grow with the history
+    // before `from`.
+    let first = i64::try_from(from).unwrap_or(i64::MAX);
+    let cosigs = store::cosignatures_between(conn, &origin, first, i64::MAX)?;
     let mut checkpoints = Vec::new();
-    for cp in store::checkpoints(conn, &origin, i64::MAX)? {
+    for cp in store::checkpoints_from(conn, &origin, first, i64::MAX)? {
         let cp_size = cp.size.max(0) as u64;
         if cp_size > size {
             continue;

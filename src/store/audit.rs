@@ -345,8 +345,20 @@ pub fn checkpoints(
     origin: &str,
     limit: i64,
 ) -> Result<Vec<CheckpointRow>, DbError> {
+    checkpoints_from(conn, origin, 0, limit)
+}
+
+/// Checkpoints of `origin` of size `min_size` or more, smallest first, at
+/// most `limit`.
+pub fn checkpoints_from(
+    conn: &mut AnyConnection,
+    origin: &str,
+    min_size: i64,
+    limit: i64,
+) -> Result<Vec<CheckpointRow>, DbError> {
     Ok(audit_checkpoints::table
         .filter(audit_checkpoints::origin.eq(origin))
+        .filter(audit_checkpoints::size.ge(min_size))
         .order(audit_checkpoints::size.asc())
         .limit(limit)
         .select(CheckpointRow::as_select())
