@@ -16,8 +16,8 @@ use super::csv::{csv_response, link_next, opt, wants_csv};
 use super::AppState;
 use crate::api::error::{ApiError, Problem};
 use crate::app::review;
-use crate::audit::reconcile::{self, Report};
-use crate::audit::{kinds, Entry};
+use crate::audit::kinds;
+use crate::audit::reconcile;
 use crate::domain::roles::Permission;
 use crate::domain::statistics::Statistics;
 
@@ -240,26 +240,75 @@ pub async fn exchange_log(
     Ok(HttpResponse::Ok().json(ExchangeLog { items, next_cursor }))
 }
 
-/// The reconciliation report.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Reconciliation {
-    /// Whether the peer's log could be consulted (if not, delivered
-    /// messages are `unverified`).
-    pub peer_reachable: bool,
-    /// The report.
-    #[serde(flatten)]
-    pub report: Report,
+/// Period, page and output format of the reconciliation report.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReconciliationQuery {
+    /// Start of the period, inclusive: an RFC 3339 instant, or a date
+    /// (`2026-12-01`: its midnight UTC).
+    #[serde(default, deserialize_with = "super::date_or_instant")]
+    #[param(value_type = Option<String>, example = "2026-12-01", pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))?$")]
+    pub from: Option<DateTime<Utc>>,
+    /// End of the period, exclusive: an RFC 3339 instant, or a date (its
+    /// midnight UTC).
+    #[serde(default, deserialize_with = "super::date_or_instant")]
+    #[param(value_type = Option<String>, example = "2027-01-01T00:00:00Z", pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))?$")]
+    pub to: Option<DateTime<Utc>>,
+    /// `json` (default) or `csv`.
+    #[param(schema_with = super::format_schema)]
+    pub format: Option<String>,
+    /// `next_cursor` of the previous page (JSON), or of its `Link` header
+    /// (CSV).
+    pub cursor: Option<String>,
+    /// Messages per page, 1 to 10000 (default 1000).
+    #[param(minimum = 1, maximum = 10000)]
+    pub limit: Option<u32>,
 }
 
-/// Every message each node sent in the period (`from`, `to`: when it was
-/// sent; a message its sender has no record of, when it was received),
-/// matched with its receipt and the receiver's log entry: `matched`,
-/// `pending`, `missing`, `rejected`, `conflict`, or `unverified` when the
-/// peer cannot be reached.
+/// A page of the reconciliation report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reconciliation {
+    /// Whether the peer's log could be read just now (if not, what it says
+    /// is as of the last time it could, and records it should hold since
+    /// then are `unverified`).
+    pub peer_reachable: bool,
+    /// The messages of the period, in the order they were first logged
+    /// (by the sender; by the receiver when the sender has no record).
+    pub rows: Vec<reconcile::Row>,
+    /// How many messages of the whole period (all pages) have each status.
+    pub counts: std::collections::BTreeMap<String, u64>,
+    /// Cursor of the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// The cursor of the page after the row first seen at `at` with `id`.
+fn reconciliation_cursor((at, id): &(NaiveDateTime, String)) -> String {
+    format!("{}.{id}", at.and_utc().timestamp_micros())
+}
+
+fn parse_reconciliation_cursor(c: &str) -> Option<(NaiveDateTime, String)> {
+    let (micros, id) = c.split_once('.')?;
+    let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc();
+    uuid::Uuid::parse_str(id).ok()?;
+    Some((at, id.to_owned()))
+}
+
+/// Every message either node sent in the period (`from`, `to`: when its
+/// sender logged it; a message its sender has no record of, when it was
+/// received), matched with its receipt and the receiver's log entry:
+/// `matched`, `pending`, `missing`, `rejected`, `conflict`, or
+/// `unverified` while the other log cannot be consulted. Kept up to date
+/// incrementally, so a page costs the same whatever the history's length.
 #[utoipa::path(
     tag = "jtwg",
-    params(PeriodQuery),
-    responses((status = 200, description = "The report (JSON or CSV)", content((Reconciliation = "application/json"), (String = "text/csv"))), CommonErrors),
+    params(ReconciliationQuery),
+    responses(
+        (status = 200, description = "A page of the report (JSON or CSV; CSV pages are linked by a `Link: rel=\"next\"` header)", content((Reconciliation = "application/json"), (String = "text/csv"))),
+        (status = 422, description = "`limit` out of range (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
+        CommonErrors
+    ),
     security(("bearer" = []), ("session" = []))
 )]
 #[get("/jtwg/reconciliation")]
@@ -267,27 +316,32 @@ pub async fn reconciliation(
     auth: Auth,
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<PeriodQuery>,
+    query: web::Query<ReconciliationQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::ReviewExchange)?;
     let q = query.into_inner();
     let csv = wants_csv(&req, q.format.as_deref())?;
-    let ours = state.app().exchange_entries(None, None, i64::MAX).await?;
-    let theirs = fetch_peer_exchange(&state).await;
-    let node = state.ctx.node;
-    let report = reconcile::reconcile(
-        node.as_str(),
-        &ours,
-        node.counterpart().as_str(),
-        theirs.as_deref(),
-    );
-    let logs: Vec<&[Entry]> = [Some(ours.as_slice()), theirs.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect();
-    let report = reconcile::in_period(report, &logs, q.from, q.to);
+    let limit = q.limit.unwrap_or(EXCHANGE_PAGE);
+    if let Some(e) = super::limit_out_of_range(limit, EXCHANGE_MAX_PAGE) {
+        return Err(ApiError::Validation(vec![e]));
+    }
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| parse_reconciliation_cursor(c).ok_or_else(super::invalid_cursor))
+        .transpose()?;
+    let peer_reachable = state
+        .witnessing
+        .reconcile_catch_up()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let page = state
+        .app()
+        .reconciliation_page(naive(q.from), naive(q.to), after, i64::from(limit))
+        .await?;
+    let next_cursor = page.next.as_ref().map(reconciliation_cursor);
     if csv {
-        return Ok(csv_response(
+        let res = csv_response(
             "reconciliation",
             &[
                 "message_id",
@@ -301,8 +355,7 @@ pub async fn reconciliation(
                 "status",
                 "detail",
             ],
-            report
-                .rows
+            page.rows
                 .iter()
                 .map(|r| {
                     vec![
@@ -319,37 +372,15 @@ pub async fn reconciliation(
                     ]
                 })
                 .collect(),
-        ));
+        );
+        return Ok(link_next(res, &req, next_cursor.as_deref()));
     }
     Ok(HttpResponse::Ok().json(Reconciliation {
-        peer_reachable: theirs.is_some(),
-        report,
+        peer_reachable,
+        rows: page.rows,
+        counts: page.counts,
+        next_cursor,
     }))
-}
-
-/// The peer's exchange entries, page by page; `None` if it cannot be reached.
-async fn fetch_peer_exchange(state: &AppState) -> Option<Vec<Entry>> {
-    let mut all: Vec<Entry> = Vec::new();
-    loop {
-        let path = match all.last() {
-            Some(e) => format!("/peer/v1/audit/exchange?after={}", e.index),
-            None => "/peer/v1/audit/exchange".to_owned(),
-        };
-        match state.witnessing.client.get::<Vec<Entry>>(&path).await {
-            Ok((page, _)) if page.is_empty() => return Some(all),
-            Ok((page, _)) => {
-                let full = page.len() >= 10_000;
-                all.extend(page);
-                if !full {
-                    return Some(all);
-                }
-            }
-            Err(e) => {
-                tracing::info!(error = %e, "the peer's exchange log cannot be consulted");
-                return None;
-            }
-        }
-    }
 }
 
 /// Statistics per period, small counts suppressed.

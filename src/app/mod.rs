@@ -26,6 +26,7 @@ pub mod exchange;
 pub mod handover;
 pub mod inbox;
 pub mod receipts;
+pub mod reconciliation;
 pub mod reports;
 pub mod review;
 pub mod service;

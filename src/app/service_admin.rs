@@ -215,6 +215,20 @@ impl App {
             .await
     }
 
+    /// One page of the reconciliation report of a period (see
+    /// [`super::reconciliation::page`]).
+    pub async fn reconciliation_page(
+        &self,
+        from: Option<NaiveDateTime>,
+        to: Option<NaiveDateTime>,
+        after: Option<(NaiveDateTime, String)>,
+        limit: i64,
+    ) -> Result<super::reconciliation::Page, DbError> {
+        self.db
+            .read(move |c| super::reconciliation::page(c, from, to, after, limit))
+            .await
+    }
+
     /// The statistics of a period.
     pub async fn statistics(
         &self,

@@ -8,7 +8,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+
+use serde::{Deserialize, Serialize};
 
 use super::{kinds, Entry};
 
@@ -73,91 +75,158 @@ pub struct Report {
     pub counts: BTreeMap<String, u64>,
 }
 
-struct Side<'a> {
-    queued: Vec<&'a Entry>,
-    receipts: HashMap<&'a str, &'a Entry>,
-    received: HashMap<&'a str, &'a Entry>,
-    refused: HashMap<&'a str, &'a Entry>,
+/// What the two logs say of one message, folded entry by entry: the
+/// state reconciliation keeps per message, so that it can be brought up to
+/// date with new entries only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facts {
+    pub message_id: String,
+    /// The sending node (empty until an entry names it).
+    pub sender: String,
+    pub receiver: String,
+    pub message_type: String,
+    pub seq: Option<i64>,
+    /// When the sender logged it as sent; else when the receiver logged it
+    /// (received or refused): what a period is matched against.
+    pub first_seen_at: Option<DateTime<Utc>>,
+    /// The sender's `message_queued` entry.
+    pub sent: Option<Logged>,
+    /// The sender's `receipt_received` entry.
+    pub receipt: Option<Receipt>,
+    /// The receiver's `message_received` entry.
+    pub received: Option<Logged>,
+    /// The receiver's `message_refused` entry: its code.
+    pub refused: Option<Option<String>>,
 }
 
-fn side(entries: &[Entry]) -> Side<'_> {
-    let mut s = Side {
-        queued: Vec::new(),
-        receipts: HashMap::new(),
-        received: HashMap::new(),
-        refused: HashMap::new(),
-    };
-    for e in entries {
-        let Some(id) = e.message_id.as_deref() else {
-            continue;
+/// An entry of one log about a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Logged {
+    pub index: u64,
+    pub at: DateTime<Utc>,
+    pub digest: Option<String>,
+    pub outcome: String,
+}
+
+/// The sender's record of the receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub index: u64,
+    pub at: DateTime<Utc>,
+    /// The receiver's log index the receipt names.
+    pub peer_index: Option<i64>,
+    pub outcome: String,
+    pub code: Option<String>,
+}
+
+impl Facts {
+    /// Folds entry `e` of node `log`'s log (`other`: the other node) in.
+    pub fn fold(&mut self, e: &Entry, log: &str, other: &str) {
+        let logged = || Logged {
+            index: e.index,
+            at: e.at,
+            digest: e.digest.clone(),
+            outcome: e.outcome.clone(),
         };
         match e.kind.as_str() {
-            kinds::MESSAGE_QUEUED => s.queued.push(e),
+            kinds::MESSAGE_QUEUED => {
+                self.name(log, other, e, true);
+                self.first_seen_at = Some(e.at);
+                self.sent = Some(logged());
+            }
             kinds::RECEIPT_RECEIVED => {
-                s.receipts.insert(id, e);
+                if self.sender.is_empty() {
+                    (self.sender, self.receiver) = (log.to_owned(), other.to_owned());
+                }
+                self.receipt = Some(Receipt {
+                    index: e.index,
+                    at: e.at,
+                    peer_index: e.peer_index,
+                    outcome: e.outcome.clone(),
+                    code: e.code.clone(),
+                });
             }
             kinds::MESSAGE_RECEIVED => {
-                s.received.insert(id, e);
+                self.name(other, log, e, false);
+                self.received = Some(logged());
             }
             kinds::MESSAGE_REFUSED => {
-                s.refused.insert(id, e);
+                self.name(other, log, e, false);
+                self.refused = Some(e.code.clone());
             }
             _ => {}
         }
     }
-    s
-}
 
-fn direction(
-    sender: &str,
-    from: &Side<'_>,
-    receiver: &str,
-    to: Option<&Side<'_>>,
-    rows: &mut Vec<Row>,
-) {
-    for q in &from.queued {
-        let id = q.message_id.as_deref().unwrap_or_default();
-        let receipt = from.receipts.get(id);
-        let received = to.and_then(|t| t.received.get(id));
-        let mut row = Row {
-            message_id: id.to_owned(),
-            sender: sender.to_owned(),
-            receiver: receiver.to_owned(),
-            message_type: q.action.clone(),
-            seq: q.seq,
-            sent_index: Some(q.index),
-            receipt_index: receipt.map(|r| r.index),
-            received_index: received.map(|r| r.index),
-            status: String::new(),
-            detail: None,
+    /// Names the message from `e` unless the sender's record already did.
+    fn name(&mut self, sender: &str, receiver: &str, e: &Entry, senders_record: bool) {
+        if senders_record || self.sent.is_none() {
+            self.sender = sender.to_owned();
+            self.receiver = receiver.to_owned();
+            self.message_type = e.action.clone();
+            self.seq = e.seq;
+        }
+        if self.first_seen_at.is_none() {
+            self.first_seen_at = Some(e.at);
+        }
+    }
+
+    /// Whether the message has a row in the report: one side logged it as
+    /// sent or as received.
+    pub fn shown(&self) -> bool {
+        self.sent.is_some() || self.received.is_some()
+    }
+
+    /// Where the message stands and why, given up to when each node's log
+    /// was read (`read_through(node)`: `None` if never; a record missing
+    /// from a log read before the record it should follow is not yet
+    /// missing, only unverified). `None` when the message has no row.
+    pub fn judge(
+        &self,
+        read_through: &dyn Fn(&str) -> Option<DateTime<Utc>>,
+    ) -> Option<(&'static str, Option<String>)> {
+        let read_after =
+            |node: &str, at: DateTime<Utc>| read_through(node).is_some_and(|r| r >= at);
+        let Some(q) = &self.sent else {
+            let e = self.received.as_ref()?;
+            return Some(if read_after(&self.sender, e.at) {
+                (
+                    status::MISSING,
+                    Some("received, but the sender's log has no such message".into()),
+                )
+            } else {
+                (
+                    status::UNVERIFIED,
+                    Some("the sender's log could not be consulted".into()),
+                )
+            });
         };
-        let (status, detail) = match (receipt, to, received) {
-            (None, _, Some(_)) => (
+        let refused = || {
+            self.refused.as_ref().map(|code| {
+                format!(
+                    "refused by the receiver: {}",
+                    code.as_deref().unwrap_or("?")
+                )
+            })
+        };
+        Some(match (&self.receipt, &self.received) {
+            (None, Some(_)) => (
                 status::PENDING,
                 Some("logged by the receiver; receipt not yet recorded".to_owned()),
             ),
-            (None, Some(t), None) => (
-                status::PENDING,
-                t.refused.get(id).map(|r| {
-                    format!(
-                        "refused by the receiver: {}",
-                        r.code.as_deref().unwrap_or("?")
-                    )
-                }),
-            ),
-            (None, None, None) => (status::PENDING, None),
-            (Some(_), None, _) => (
-                status::UNVERIFIED,
-                Some("the receiver's log could not be consulted".to_owned()),
-            ),
-            (Some(r), Some(_), None) => (
+            (None, None) => (status::PENDING, refused()),
+            (Some(r), None) if read_after(&self.receiver, r.at) => (
                 status::MISSING,
                 Some(format!(
                     "the receipt names index {} but the receiver's log has no such message",
                     r.peer_index.unwrap_or(-1)
                 )),
             ),
-            (Some(r), Some(_), Some(e)) => {
+            (Some(_), None) => (
+                status::UNVERIFIED,
+                Some("the receiver's log could not be consulted".to_owned()),
+            ),
+            (Some(r), Some(e)) => {
                 let at = r.peer_index.and_then(|i| u64::try_from(i).ok());
                 let rejected_here = r.outcome == "rejected";
                 let rejected_there = e.outcome == "rejected";
@@ -185,111 +254,73 @@ fn direction(
                     (status::MATCHED, None)
                 }
             }
-        };
-        row.status = status.to_owned();
-        row.detail = detail;
-        rows.push(row);
+        })
     }
-    // Received messages the sender never logged as sent.
-    if let Some(t) = to {
-        let sent: std::collections::HashSet<&str> = from
-            .queued
-            .iter()
-            .filter_map(|q| q.message_id.as_deref())
-            .collect();
-        for (id, e) in &t.received {
-            if !sent.contains(id) {
-                rows.push(Row {
-                    message_id: (*id).to_owned(),
-                    sender: sender.to_owned(),
-                    receiver: receiver.to_owned(),
-                    message_type: e.action.clone(),
-                    seq: e.seq,
-                    sent_index: None,
-                    receipt_index: None,
-                    received_index: Some(e.index),
-                    status: status::MISSING.to_owned(),
-                    detail: Some("received, but the sender's log has no such message".into()),
-                });
-            }
+
+    /// The report's row, judged as [`Facts::judge`] does.
+    pub fn row(&self, read_through: &dyn Fn(&str) -> Option<DateTime<Utc>>) -> Option<Row> {
+        let (status, detail) = self.judge(read_through)?;
+        Some(self.as_row(status.to_owned(), detail))
+    }
+
+    /// The report's row with a judgement made earlier.
+    pub fn as_row(&self, status: String, detail: Option<String>) -> Row {
+        Row {
+            message_id: self.message_id.clone(),
+            sender: self.sender.clone(),
+            receiver: self.receiver.clone(),
+            message_type: self.message_type.clone(),
+            seq: self.seq,
+            sent_index: self.sent.as_ref().map(|s| s.index),
+            receipt_index: self.receipt.as_ref().map(|r| r.index),
+            received_index: self.received.as_ref().map(|r| r.index),
+            status,
+            detail,
         }
     }
 }
 
-/// Reconciles node `a`'s exchange entries with node `b`'s (`None`: `b`'s
-/// log could not be consulted).
-pub fn reconcile(a_name: &str, a: &[Entry], b_name: &str, b: Option<&[Entry]>) -> Report {
-    let sa = side(a);
-    let sb = b.map(side);
-    let mut rows = Vec::new();
-    direction(a_name, &sa, b_name, sb.as_ref(), &mut rows);
-    if let Some(sb) = &sb {
-        direction(b_name, sb, a_name, Some(&sa), &mut rows);
-    } else {
-        // Without b's log, what a received is listed from a's side only.
-        for e in sa.received.values() {
-            rows.push(Row {
-                message_id: e.message_id.clone().unwrap_or_default(),
-                sender: b_name.to_owned(),
-                receiver: a_name.to_owned(),
-                message_type: e.action.clone(),
-                seq: e.seq,
-                sent_index: None,
-                receipt_index: None,
-                received_index: Some(e.index),
-                status: status::UNVERIFIED.to_owned(),
-                detail: Some("the sender's log could not be consulted".into()),
-            });
-        }
-    }
-    rows.sort_by(|x, y| (&x.sender, x.seq).cmp(&(&y.sender, y.seq)));
-    let mut counts = BTreeMap::new();
-    for r in &rows {
-        *counts.entry(r.status.clone()).or_insert(0) += 1;
-    }
-    Report { rows, counts }
-}
-
-/// The report restricted to the messages sent in `[from, to)` (by either
-/// node; a message whose sender has no record of it counts from when it was
-/// received), counts recomputed.
-pub fn in_period(
-    report: Report,
-    logs: &[&[Entry]],
-    from: Option<chrono::DateTime<chrono::Utc>>,
-    to: Option<chrono::DateTime<chrono::Utc>>,
-) -> Report {
-    if from.is_none() && to.is_none() {
-        return report;
-    }
-    let mut first_seen: HashMap<&str, (bool, chrono::DateTime<chrono::Utc>)> = HashMap::new();
-    for e in logs.iter().flat_map(|l| l.iter()) {
+/// Folds node `log`'s exchange entries into `facts` (keyed by message id).
+pub fn fold_log(facts: &mut HashMap<String, Facts>, entries: &[Entry], log: &str, other: &str) {
+    for e in entries {
         let Some(id) = e.message_id.as_deref() else {
             continue;
         };
-        let sent = e.kind == kinds::MESSAGE_QUEUED;
-        if sent || e.kind == kinds::MESSAGE_RECEIVED || e.kind == kinds::MESSAGE_REFUSED {
-            let seen = first_seen.entry(id).or_insert((sent, e.at));
-            // The sender's record wins over the receiver's.
-            if sent && !seen.0 {
-                *seen = (true, e.at);
-            }
-        }
+        facts
+            .entry(id.to_owned())
+            .or_insert_with(|| Facts {
+                message_id: id.to_owned(),
+                ..Facts::default()
+            })
+            .fold(e, log, other);
     }
-    let inside = |id: &str| {
-        first_seen
-            .get(id)
-            .is_some_and(|(_, at)| from.is_none_or(|f| *at >= f) && to.is_none_or(|t| *at < t))
-    };
-    let rows: Vec<Row> = report
-        .rows
-        .into_iter()
-        .filter(|r| inside(&r.message_id))
-        .collect();
+}
+
+/// Counts rows per status.
+pub fn counts<'a>(rows: impl IntoIterator<Item = &'a Row>) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
-    for r in &rows {
+    for r in rows {
         *counts.entry(r.status.clone()).or_insert(0) += 1;
     }
+    counts
+}
+
+/// Reconciles node `a`'s exchange entries with node `b`'s (`None`: `b`'s
+/// log could not be consulted), in one go: what `passerelle audit
+/// reconcile` does with two exported bundles.
+pub fn reconcile(a_name: &str, a: &[Entry], b_name: &str, b: Option<&[Entry]>) -> Report {
+    let mut facts = HashMap::new();
+    fold_log(&mut facts, a, a_name, b_name);
+    if let Some(b) = b {
+        fold_log(&mut facts, b, b_name, a_name);
+    }
+    let all = |node: &str| (node == a_name || b.is_some()).then_some(DateTime::<Utc>::MAX_UTC);
+    let mut rows: Vec<Row> = facts.values().filter_map(|f| f.row(&all)).collect();
+    rows.sort_by(|x, y| {
+        let first = |r: &Row| r.sent_index.or(r.received_index);
+        (&x.sender, x.seq, first(x)).cmp(&(&y.sender, y.seq, first(y)))
+    });
+    let counts = counts(&rows);
     Report { rows, counts }
 }
 
@@ -298,24 +329,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_period_keeps_the_messages_sent_in_it() {
+    fn a_message_counts_from_when_its_sender_logged_it() {
         let day = |d: u32| {
             chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, d, 0, 0, 0).unwrap()
         };
-        let mut m1 = e(0, kinds::MESSAGE_QUEUED, "m1", "h1");
-        m1.at = day(1);
-        let mut m2 = e(1, kinds::MESSAGE_QUEUED, "m2", "h2");
-        m2.at = day(3);
-        m2.seq = Some(2);
-        let a = vec![m1, m2];
-        let all = reconcile("a", &a, "b", Some(&[]));
-        assert_eq!(all.rows.len(), 2);
-        let r = in_period(all.clone(), &[&a], Some(day(2)), Some(day(4)));
-        assert_eq!(r.rows.len(), 1);
-        assert_eq!(r.rows[0].message_id, "m2");
-        assert_eq!(r.counts.values().sum::<u64>(), 1);
-        let r = in_period(all, &[&a], None, Some(day(2)));
-        assert_eq!(r.rows[0].message_id, "m1");
+        let mut facts = HashMap::new();
+        // The receiver's record arrives first (its log was read first)...
+        let mut got = e(7, kinds::MESSAGE_RECEIVED, "m1", "h1");
+        got.at = day(3);
+        fold_log(&mut facts, &[got], "b", "a");
+        assert_eq!(facts["m1"].first_seen_at, Some(day(3)));
+        assert_eq!(facts["m1"].sender, "a");
+        // ...then the sender's: its time wins.
+        let mut sent = e(0, kinds::MESSAGE_QUEUED, "m1", "h1");
+        sent.at = day(2);
+        fold_log(&mut facts, &[sent], "a", "b");
+        assert_eq!(facts["m1"].first_seen_at, Some(day(2)));
+        // A receipt recorded after the receiver's log was last read is not
+        // yet missing there, only unverified.
+        let mut receipt = e(1, kinds::RECEIPT_RECEIVED, "m2", "r");
+        receipt.at = day(5);
+        receipt.peer_index = Some(9);
+        fold_log(
+            &mut facts,
+            &[e(0, kinds::MESSAGE_QUEUED, "m2", "h2"), receipt],
+            "a",
+            "b",
+        );
+        let read = |until: DateTime<Utc>| {
+            move |n: &str| {
+                Some(if n == "a" {
+                    DateTime::<Utc>::MAX_UTC
+                } else {
+                    until
+                })
+            }
+        };
+        assert_eq!(
+            facts["m2"].judge(&read(day(4))).unwrap().0,
+            status::UNVERIFIED
+        );
+        assert_eq!(facts["m2"].judge(&read(day(6))).unwrap().0, status::MISSING);
     }
 
     fn e(index: u64, kind: &str, id: &str, digest: &str) -> Entry {

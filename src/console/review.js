@@ -106,14 +106,21 @@ async function exchange(q) {
   return [h('p', {}, csvLink('/jtwg/exchange', q, 'exchange.csv')), list, more];
 }
 
+/** The reconciliation report, a page at a time: "more" appends the next page. */
 async function reconciliation(q) {
   const r = await api.get('/jtwg/reconciliation', q);
+  const row = (x) => [x.seq, label('message_type', x.message_type), `${x.sender} → ${x.receiver}`, x.status];
+  const list = table(t('review.reconciliation'), [t('review.seq'), t('review.type'), t('review.direction'), t('review.status')],
+    r.rows.map(row));
+  const more = pager(r.next_cursor,
+    (cursor) => api.get('/jtwg/reconciliation', { ...q, cursor }).then((p) => ({ items: p.rows, next_cursor: p.next_cursor })),
+    (rows) => list.querySelector('tbody').append(...rows.map((x) => h('tr', {}, row(x).map((c) => h('td', {}, c ?? ''))))));
   return [
     r.peer_reachable ? null : h('p', { class: 'error', role: 'alert' }, t('review.peer_unreachable')),
     h('p', {}, Object.entries(r.counts).map(([k, n]) => h('span', { class: `badge recon-${k}` }, `${k}: ${n}`))),
     h('p', {}, csvLink('/jtwg/reconciliation', q, 'reconciliation.csv')),
-    table(t('review.reconciliation'), [t('review.seq'), t('review.type'), t('review.direction'), t('review.status')],
-      r.rows.map((x) => [x.seq, label('message_type', x.message_type), `${x.sender} → ${x.receiver}`, x.status])),
+    list,
+    more,
   ];
 }
 

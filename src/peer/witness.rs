@@ -31,6 +31,7 @@ use crate::audit::{from_hex, kinds, origin, to_hex, Entry};
 use crate::domain::problem::ProblemCode;
 use crate::store::{Db, DbError};
 
+mod reconcile;
 mod routes;
 mod watch;
 
@@ -304,6 +305,9 @@ impl Witnessing {
             }
             if let Err(e) = self.watch_step().await {
                 tracing::warn!(error = %e, "peer log check failed; next at the next interval");
+            }
+            if let Err(e) = self.reconcile_catch_up().await {
+                tracing::warn!(error = %e, "reconciliation catch-up failed; next at the next interval");
             }
         }
     }

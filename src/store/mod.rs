@@ -26,6 +26,7 @@ pub mod keyring;
 pub mod models;
 pub mod outbox;
 pub mod overdue;
+pub mod reconciliation;
 pub mod reports;
 pub mod review;
 pub mod schema;

@@ -406,6 +406,26 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(outbox_messages -> cases (case_id));
 diesel::joinable!(case_disagreements -> cases (case_id));
 
+diesel::table! {
+    reconciliation (message_id) {
+        message_id -> Text,
+        first_seen_at -> Nullable<Timestamp>,
+        status -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        facts -> Text,
+    }
+}
+
+diesel::table! {
+    reconciliation_cursor (id) {
+        id -> BigInt,
+        own_after -> BigInt,
+        own_read_at -> Nullable<Timestamp>,
+        peer_after -> BigInt,
+        peer_read_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_tokens,

@@ -212,7 +212,12 @@ pub async fn exchange(
     let entries = state
         .db
         .read(move |c| {
-            store::entries_of_kinds_after(c, crate::audit::reconcile::EXCHANGE_KINDS, after, 10_000)
+            store::entries_of_kinds_after(
+                c,
+                crate::audit::reconcile::EXCHANGE_KINDS,
+                after,
+                super::reconcile::EXCHANGE_PAGE as i64,
+            )
         })
         .await?;
     Ok(HttpResponse::Ok().json(entries))
