@@ -323,7 +323,11 @@ fn operations(
             "reconciliation of one month",
             format!("/jtwg/reconciliation?from={}&to={}", t(from), t(to)),
         ),
-        jtwg("statistics", "/jtwg/statistics".into()),
+        jtwg(
+            "statistics of one month",
+            format!("/jtwg/statistics?from={}&to={}", t(from), t(to)),
+        ),
+        jtwg("statistics of all time", "/jtwg/statistics".into()),
         jtwg(
             "checkpoints, newest page",
             "/jtwg/checkpoints?limit=50&order=newest".into(),
