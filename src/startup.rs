@@ -220,6 +220,8 @@ impl Application {
                     .configure(witness::configure)
                     .configure(crate::peer::convergence::configure)
                     .configure(crate::peer::channel::configure)
+                    // Answers in gzip to a node that asks for it.
+                    .wrap(actix_web::middleware::Compress::default())
                     .wrap(ErrorHandlers::new().default_handler(problem_fallback))
                     .wrap(TracingLogger::<telemetry::PrivateRootSpan>::new())
             },

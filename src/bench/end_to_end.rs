@@ -58,7 +58,7 @@ impl EndToEnd {
     }
 
     /// One referral: approve a submitted case and wait for the receipt.
-    async fn one(&self) -> anyhow::Result<Duration> {
+    pub(super) async fn one(&self) -> anyhow::Result<Duration> {
         let id = self
             .ids
             .lock()

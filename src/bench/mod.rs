@@ -10,7 +10,9 @@
 //!     versus one message per request;
 //! (e) audit appends, and proof times on a large log;
 //! (f) review at scale: every interactive list and review operation, timed
-//!     through the API as the history grows to a million audit entries.
+//!     through the API as the history grows to a million audit entries;
+//! (g) the cost of a slow link: bytes on the wire per referral, an idle
+//!     referral's round trip, a backlog drained through the link.
 //!
 //! Build with `--release`; the figures are printed, not asserted.
 
@@ -26,13 +28,17 @@ mod audit_log;
 mod backlog;
 mod ceilings;
 mod end_to_end;
+mod link_cost;
 mod pair;
 mod scale;
+pub mod slowlink;
 
 use audit_log::audit;
 use backlog::drain;
 use ceilings::{closed_loop, fsync_ceiling, signature_cost};
 use end_to_end::EndToEnd;
+use link_cost::over_slow_link;
+pub use link_cost::LinkOptions;
 pub use pair::Backend;
 use pair::{seed, Pair};
 use scale::review_at_scale;
@@ -57,6 +63,10 @@ pub struct BenchOptions {
     pub backend: Backend,
     /// What (f) grows the nodes to.
     pub scale: ScaleOptions,
+    /// Run (g) only.
+    pub link_only: bool,
+    /// What (g) simulates.
+    pub link: LinkOptions,
 }
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
@@ -85,6 +95,9 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
     if opts.audit_only {
         let tls = NodeTls::load(&tls_settings, NodeId::NeAnltp)?;
         return audit(opts.audit_entries, &tls).await;
+    }
+    if opts.link_only {
+        return over_slow_link(&opts.certs, &opts.backend, &opts.link).await;
     }
     if opts.scale_only {
         let tls = NodeTls::load(&tls_settings, NodeId::NeAnltp)?;
@@ -186,6 +199,7 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
     );
     load_rt.shutdown_background();
     audit(opts.audit_entries, &tls).await?;
+    over_slow_link(&opts.certs, &opts.backend, &opts.link).await?;
     scale(&opts, &tls).await
 }
 

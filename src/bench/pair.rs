@@ -54,6 +54,8 @@ pub(super) struct Pair {
     urls: (Option<String>, Option<String>),
     /// Scratch PostgreSQL databases to drop: `(admin URL, name)`.
     scratch: Vec<(String, String)>,
+    /// The slow link Niamey reaches Abuja through, if any.
+    pub(super) link: Option<super::slowlink::SlowLink>,
 }
 
 pub(super) struct Node {
@@ -106,6 +108,17 @@ impl Pair {
         batch_size: usize,
         backend: &Backend,
     ) -> anyhow::Result<Pair> {
+        Self::linked(certs, batch_size, backend, None).await
+    }
+
+    /// Two fresh nodes on `backend`, Niamey reaching Abuja through a
+    /// simulated `link` when there is one.
+    pub(super) async fn linked(
+        certs: &Path,
+        batch_size: usize,
+        backend: &Backend,
+        link: Option<super::slowlink::LinkConfig>,
+    ) -> anyhow::Result<Pair> {
         let run = uuid::Uuid::now_v7().simple().to_string();
         let dir = std::env::temp_dir().join(format!("passerelle-bench-{run}"));
         std::fs::create_dir_all(&dir)?;
@@ -123,12 +136,16 @@ impl Pair {
             }
         };
         let (p1, p2) = (free_port()?, free_port()?);
+        let link = match link {
+            Some(config) => Some(super::slowlink::SlowLink::start(p2, config).await?),
+            None => None,
+        };
         let ne = start(node_settings(
             NodeId::NeAnltp,
             &dir.join("ne"),
             certs,
             p1,
-            p2,
+            link.as_ref().map_or(p2, |l| l.port()),
             batch_size,
             urls.0.as_ref(),
         ))
@@ -152,6 +169,7 @@ impl Pair {
             batch_size,
             urls,
             scratch,
+            link,
         })
     }
 

@@ -125,6 +125,19 @@ pub enum Command {
         /// (f): timed requests per operation and stage.
         #[arg(long, default_value_t = 30)]
         scale_samples: usize,
+        /// Run only (g), the slow link.
+        #[arg(long)]
+        link_only: bool,
+        /// (g): one-way delay of the simulated link, in milliseconds.
+        #[arg(long, default_value_t = 300)]
+        link_delay_ms: u64,
+        /// (g): bandwidth of the simulated link in each direction, bytes/s.
+        #[arg(long, default_value_t = 32_000)]
+        link_bytes_per_sec: u64,
+        /// (g): referrals queued while the peer is down, then drained
+        /// through the link.
+        #[arg(long, default_value_t = 1_000)]
+        link_backlog: usize,
     },
     /// Development certificates.
     #[command(subcommand)]
@@ -293,6 +306,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             scale_cases,
             scale_entries,
             scale_samples,
+            link_only,
+            link_delay_ms,
+            link_bytes_per_sec,
+            link_backlog,
         } => {
             let opts = crate::bench::BenchOptions {
                 certs: certs.clone(),
@@ -312,6 +329,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     cases: *scale_cases,
                     entries: *scale_entries,
                     samples: (*scale_samples).max(1),
+                },
+                link_only: *link_only,
+                link: crate::bench::LinkOptions {
+                    delay: std::time::Duration::from_millis(*link_delay_ms),
+                    bytes_per_sec: (*link_bytes_per_sec).max(1),
+                    backlog: (*link_backlog).max(1),
                 },
             };
             telemetry::init(&crate::config::LogSettings {

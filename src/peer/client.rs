@@ -25,6 +25,9 @@ pub struct PeerClient {
     url: String,
     stall: Duration,
     link: Arc<Link>,
+    /// Whether the peer answered in gzip, so understands it: request bodies
+    /// are then compressed (`peer::compression`).
+    peer_gzip: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A batch answered by the peer.
@@ -128,6 +131,7 @@ impl PeerClient {
             url: s.url.trim_end_matches('/').to_owned(),
             stall,
             link,
+            peer_gzip: Arc::default(),
         })
     }
 
@@ -198,10 +202,23 @@ impl PeerClient {
         stall: Duration,
     ) -> Result<(T, Vec<u8>, Transfer), SendError> {
         let progress = Arc::new(Progress::new());
-        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .header(reqwest::header::ACCEPT_ENCODING, "gzip");
         if let Some(body) = body {
-            let bytes = serde_json::to_vec(body)
+            let mut bytes = serde_json::to_vec(body)
                 .map_err(|e| SendError::Protocol(format!("cannot serialise the request: {e}")))?;
+            if bytes.len() >= compression::MIN_BYTES
+                && self.peer_gzip.load(std::sync::atomic::Ordering::Relaxed)
+            {
+                let raw = bytes.len();
+                bytes = compression::gzip(&bytes).map_err(|e| {
+                    SendError::Protocol(format!("cannot compress the request: {e}"))
+                })?;
+                self.link.observe_compression(raw, bytes.len());
+                req = req.header(reqwest::header::CONTENT_ENCODING, "gzip");
+            }
             let len = bytes.len();
             let pieces: Vec<Result<Vec<u8>, std::convert::Infallible>> =
                 bytes.chunks(PIECE).map(|c| Ok(c.to_vec())).collect();
@@ -266,10 +283,20 @@ impl PeerClient {
             .map(<[u8]>::to_vec)
             .ok_or_else(|| SendError::Protocol("no server certificate on the connection".into()))?;
         let status = res.status();
+        let gzipped = res
+            .headers()
+            .get(reqwest::header::CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
         let mut body = Vec::new();
         while let Some(piece) = res.chunk().await.map_err(|e| broken(&e, &progress))? {
             progress.add_received(piece.len());
             body.extend_from_slice(&piece);
+        }
+        if gzipped {
+            self.peer_gzip
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            body = compression::gunzip(&body, compression::MAX_INFLATED)
+                .map_err(|e| SendError::Protocol(format!("unreadable compressed answer: {e}")))?;
         }
         if status.is_server_error() {
             let code = serde_json::from_slice::<ProblemBody>(&body)
@@ -292,6 +319,8 @@ impl PeerClient {
 }
 
 use futures_util::StreamExt as _;
+
+use super::compression;
 
 #[cfg(test)]
 mod tests {

@@ -25,13 +25,19 @@ pub struct Link {
 
 #[derive(Debug, Clone, Copy)]
 struct Estimate {
+    /// Bytes on the wire the next request may carry.
     budget: usize,
     /// Bytes per second, smoothed (none before the first measurement).
     rate: Option<f64>,
+    /// How many bytes of a body make one on the wire (gzip), smoothed.
+    ratio: f64,
 }
 
 /// Weight of the newest measurement in the smoothed rate.
 const SMOOTHING: f64 = 0.5;
+
+/// Highest compression ratio counted on.
+const MAX_RATIO: f64 = 16.0;
 
 impl Link {
     pub fn new(s: &PeerSettings) -> Self {
@@ -39,6 +45,7 @@ impl Link {
             state: Mutex::new(Estimate {
                 budget: s.initial_batch_bytes,
                 rate: None,
+                ratio: 1.0,
             }),
             min: s.min_batch_bytes,
             max: s.max_batch_bytes,
@@ -53,9 +60,21 @@ impl Link {
         f(&mut guard)
     }
 
-    /// Bytes the next request may carry.
+    /// Bytes of body (before compression) the next request may carry: the
+    /// wire budget times the compression seen lately, at most
+    /// `peer.max_batch_bytes` (what the other node accepts).
     pub fn budget(&self) -> usize {
-        self.with(|e| e.budget)
+        let max = self.max;
+        self.with(|e| ((e.budget as f64 * e.ratio) as usize).clamp(e.budget.min(max), max))
+    }
+
+    /// A request body of `raw` bytes went out as `wire` bytes (compressed).
+    pub fn observe_compression(&self, raw: usize, wire: usize) {
+        if raw < 1024 || wire == 0 {
+            return;
+        }
+        let measured = (raw as f64 / wire as f64).clamp(1.0, MAX_RATIO);
+        self.with(|e| e.ratio = SMOOTHING * measured + (1.0 - SMOOTHING) * e.ratio);
     }
 
     /// The smoothed throughput, bytes per second.

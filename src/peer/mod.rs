@@ -3,6 +3,7 @@
 
 pub mod channel;
 pub mod client;
+pub mod compression;
 pub mod convergence;
 pub mod dispatcher;
 pub mod error;

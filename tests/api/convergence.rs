@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::exchange::{act, both_in, case_count, copy_of, messages, received_seqs, refer};
 use crate::helpers::*;
-use crate::slowlink::LinkConfig;
+use passerelle::bench::slowlink::LinkConfig;
 
 /// A poor VSAT or 3G link: 300 ms each way, 32 KB/s each way.
 fn poor_link() -> LinkConfig {

@@ -683,7 +683,7 @@ async fn a_node_stopped_mid_dispatch_loses_nothing_and_applies_nothing_twice() {
         to_ng,
         to_ne: _to_ne,
     } = spawn_linked_pair(
-        crate::slowlink::LinkConfig::default(),
+        passerelle::bench::slowlink::LinkConfig::default(),
         no_tweak(),
         no_tweak(),
     )

@@ -256,8 +256,8 @@ pub async fn spawn_pair_with(ne: Tweak, ng: Tweak) -> (TestNode, TestNode) {
 pub struct LinkedPair {
     pub ne: TestNode,
     pub ng: TestNode,
-    pub to_ng: crate::slowlink::SlowLink,
-    pub to_ne: crate::slowlink::SlowLink,
+    pub to_ng: passerelle::bench::slowlink::SlowLink,
+    pub to_ne: passerelle::bench::slowlink::SlowLink,
 }
 
 impl LinkedPair {
@@ -269,13 +269,17 @@ impl LinkedPair {
 }
 
 pub async fn spawn_linked_pair(
-    link: crate::slowlink::LinkConfig,
+    link: passerelle::bench::slowlink::LinkConfig,
     ne: Tweak,
     ng: Tweak,
 ) -> LinkedPair {
     let (ne_peer, ng_peer) = (free_port(), free_port());
-    let to_ng = crate::slowlink::SlowLink::start(ng_peer, link).await;
-    let to_ne = crate::slowlink::SlowLink::start(ne_peer, link).await;
+    let to_ng = passerelle::bench::slowlink::SlowLink::start(ng_peer, link)
+        .await
+        .unwrap();
+    let to_ne = passerelle::bench::slowlink::SlowLink::start(ne_peer, link)
+        .await
+        .unwrap();
     let a = spawn_with_ports(
         NodeId::NeAnltp,
         Ports {

@@ -28,7 +28,6 @@ mod properties;
 mod review_at_scale;
 mod roles;
 mod session;
-mod slowlink;
 mod sop;
 mod spec;
 mod users;

@@ -1,5 +1,6 @@
 //! A small userspace TCP proxy that simulates a poor long-distance link
-//! (VSAT, congested 3G) between two nodes in integration tests.
+//! (VSAT, congested 3G) between two nodes, for the benchmark's slow-link
+//! figures and the integration tests.
 //!
 //! Kernel traffic shaping (tc/netem) is not available where the tests run, so
 //! the proxy does the shaping itself. It only forwards bytes and never looks
@@ -33,8 +34,6 @@
 //! `SlowLink::start(node_b_port, LinkConfig { delay: Duration::from_millis(300),
 //! bytes_per_sec: Some(8_000) }).await`, and give node A
 //! `127.0.0.1:{link.port()}` as node B's address.
-
-#![allow(dead_code)]
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -80,16 +79,9 @@ pub struct SlowLink {
 impl SlowLink {
     /// Binds 127.0.0.1:0 and forwards every accepted connection to
     /// 127.0.0.1:`target_port`.
-    ///
-    /// Panics only if the listening socket cannot be created (test setup).
-    pub async fn start(target_port: u16, config: LinkConfig) -> SlowLink {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .expect("slowlink: cannot bind 127.0.0.1:0");
-        let port = listener
-            .local_addr()
-            .expect("slowlink: cannot read the listening address")
-            .port();
+    pub async fn start(target_port: u16, config: LinkConfig) -> std::io::Result<SlowLink> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let port = listener.local_addr()?.port();
         let (kill, _) = watch::channel(0u64);
         let inner = Arc::new(Inner {
             target_port,
@@ -106,12 +98,12 @@ impl SlowLink {
             connections: AtomicU64::new(0),
         });
         let listener_task = tokio::spawn(accept_loop(listener, inner.clone())).abort_handle();
-        SlowLink {
+        Ok(SlowLink {
             handle: Arc::new(Handle {
                 inner,
                 listener: listener_task,
             }),
-        }
+        })
     }
 
     /// The proxy's listening port on 127.0.0.1.
@@ -600,6 +592,10 @@ async fn drain(mut src: OwnedReadHalf) -> Result<(), End> {
 
 #[cfg(test)]
 mod tests {
+    async fn start(port: u16, config: LinkConfig) -> SlowLink {
+        SlowLink::start(port, config).await.unwrap()
+    }
+
     use super::*;
 
     const WAIT: Duration = Duration::from_secs(5);
@@ -708,7 +704,7 @@ mod tests {
     async fn delay_adds_round_trip_latency_not_throughput_limit() {
         let (port, _) = echo_server().await;
         let delay = Duration::from_millis(100);
-        let link = SlowLink::start(
+        let link = start(
             port,
             LinkConfig {
                 delay,
@@ -758,7 +754,7 @@ mod tests {
     #[tokio::test]
     async fn bandwidth_cap_paces_a_transfer() {
         let (port, log) = echo_server().await;
-        let link = SlowLink::start(
+        let link = start(
             port,
             LinkConfig {
                 delay: Duration::from_millis(10),
@@ -800,7 +796,7 @@ mod tests {
     #[tokio::test]
     async fn set_down_closes_and_refuses_then_recovers() {
         let (port, _) = echo_server().await;
-        let link = SlowLink::start(port, LinkConfig::default()).await;
+        let link = start(port, LinkConfig::default()).await;
         let mut before = connect(&link).await;
         round_trip(&mut before, b"hello").await;
 
@@ -822,7 +818,7 @@ mod tests {
     #[tokio::test]
     async fn cut_after_request_delivers_request_and_loses_answer() {
         let (port, log) = echo_server().await;
-        let link = SlowLink::start(
+        let link = start(
             port,
             LinkConfig {
                 delay: Duration::from_millis(20),
@@ -860,7 +856,7 @@ mod tests {
     #[tokio::test]
     async fn cut_after_request_spares_a_tls_handshake_reply() {
         let (port, log) = echo_server().await;
-        let link = SlowLink::start(port, LinkConfig::default()).await;
+        let link = start(port, LinkConfig::default()).await;
         let mut sock = connect(&link).await;
         link.cut_after_request(1);
 
@@ -883,7 +879,7 @@ mod tests {
     #[tokio::test]
     async fn set_config_applies_at_run_time() {
         let (port, _) = echo_server().await;
-        let link = SlowLink::start(port, LinkConfig::default()).await;
+        let link = start(port, LinkConfig::default()).await;
         let mut sock = connect(&link).await;
         assert!(round_trip(&mut sock, b"fast").await < Duration::from_millis(100));
 
@@ -904,7 +900,7 @@ mod tests {
                 .num_alive_tasks()
         };
         let (port, _) = echo_server().await;
-        let link = SlowLink::start(
+        let link = start(
             port,
             LinkConfig {
                 delay: Duration::from_millis(10),
@@ -926,7 +922,7 @@ mod tests {
 
         // Cut connection, held open until the server closes it.
         let (one_shot_port, one_shot_log) = echo_server_with(true).await;
-        let one_shot = SlowLink::start(one_shot_port, LinkConfig::default()).await;
+        let one_shot = start(one_shot_port, LinkConfig::default()).await;
         wait_until("idle", || alive() == 4).await;
         one_shot.cut_after_request(1);
         let mut sock = connect(&one_shot).await;
@@ -973,7 +969,7 @@ mod tests {
     #[tokio::test]
     async fn dropping_the_last_handle_stops_the_proxy() {
         let (port, _) = echo_server().await;
-        let link = SlowLink::start(port, LinkConfig::default()).await;
+        let link = start(port, LinkConfig::default()).await;
         let clone = link.clone();
         let proxy_port = link.port();
         let mut sock = connect(&link).await;
