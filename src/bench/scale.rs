@@ -134,7 +134,7 @@ pub(super) async fn review_at_scale(
     }
     let heads: Vec<String> = sizes.iter().map(|s| format!("at {}", short(*s))).collect();
     println!(
-        "    {:<34} {:>20} {:>20} {:>20}   p99 last/first",
+        "    {:<34} {:>20} {:>20} {:>20}   p50 last/first",
         "operation (p50 / p99 ms)", heads[0], heads[1], heads[2]
     );
     let mut missed = Vec::new();
@@ -143,8 +143,11 @@ pub(super) async fn review_at_scale(
             .iter()
             .map(|(p50, p99)| format!("{p50:.1} / {p99:.1}"))
             .collect();
-        let (first, last) = (rows[0].1, rows[rows.len() - 1].1);
-        let growth = last / first.max(0.05);
+        // Growth is judged on the median (a p99 of a few milliseconds is
+        // mostly scheduling noise on a shared 2-core machine); the target
+        // on the p99.
+        let last = rows[rows.len() - 1].1;
+        let growth = rows[rows.len() - 1].0 / rows[0].0.max(0.05);
         let interactive = *name != EXPORT;
         if (interactive && last >= TARGET_P99_MS) || growth > TARGET_GROWTH {
             missed.push(*name);
@@ -155,7 +158,7 @@ pub(super) async fn review_at_scale(
         );
     }
     println!(
-        "    targets at {}: p99 < {TARGET_P99_MS:.0} ms for each interactive operation, ≤ {TARGET_GROWTH:.0}× the p99 at {}; {}",
+        "    targets at {}: p99 < {TARGET_P99_MS:.0} ms for each interactive operation, median ≤ {TARGET_GROWTH:.0}× the median at {}; {}",
         short(sizes[2]),
         short(sizes[0]),
         if missed.is_empty() {
