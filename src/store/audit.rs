@@ -480,12 +480,14 @@ pub fn evidence(conn: &mut AnyConnection, limit: i64) -> Result<Vec<EvidenceRow>
 
 /// How many of the peer's leaf hashes this node keeps.
 pub fn peer_leaves_len(conn: &mut AnyConnection) -> Result<u64, DbError> {
-    let n: i64 = audit_tree::table
+    // Leaves are added in order from 0: the count is the last index + 1,
+    // found in the primary key without counting them.
+    let last: Option<i64> = audit_tree::table
         .filter(audit_tree::tree.eq(Tree::Peer.as_str()))
         .filter(audit_tree::level.eq(0_i64))
-        .count()
-        .get_result(conn)?;
-    Ok(n.max(0) as u64)
+        .select(diesel::dsl::max(audit_tree::idx))
+        .first(conn)?;
+    Ok(last.map_or(0, |i| i.max(-1) as u64 + 1))
 }
 
 /// Adds witnessed leaf hashes of the peer's log, starting at `from`.
