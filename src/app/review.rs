@@ -56,6 +56,7 @@ pub fn exchange_page(
             from: f.from,
             to: f.to,
             after: f.after,
+            before: None,
             limit: f.limit.saturating_add(1),
         },
     )?;

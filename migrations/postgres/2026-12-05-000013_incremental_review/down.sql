@@ -1,4 +1,3 @@
-DROP INDEX audit_log_kind_at;
 DROP TABLE reconciliation_cursor;
 DROP TABLE reconciliation;
 ALTER TABLE audit_watch DROP COLUMN receipts_after;

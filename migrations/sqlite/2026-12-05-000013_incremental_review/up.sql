@@ -32,7 +32,3 @@ CREATE TABLE reconciliation_cursor (
     peer_read_at TIMESTAMP
 );
 INSERT INTO reconciliation_cursor (id, own_after, peer_after) VALUES (1, -1, -1);
-
--- The entries of some kinds in a period (statistics, overdue steps) found
--- without reading the kinds' whole history.
-CREATE INDEX audit_log_kind_at ON audit_log(kind, at);
