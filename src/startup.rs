@@ -112,6 +112,7 @@ impl Application {
             watch_batch: settings.audit.watch_leaves_per_round,
             suspended_told: Default::default(),
             lock: Default::default(),
+            reconciling: Default::default(),
         };
         let convergence = Convergence {
             db: db.clone(),

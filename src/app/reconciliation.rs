@@ -6,8 +6,10 @@
 //!
 //! This node's entries are folded in from its own log; the other node's
 //! arrive over the link (`peer::witness`), a page at a time. Folding is
-//! idempotent and each log's cursor only moves forward, so two catch-ups
-//! running at once do no harm.
+//! idempotent and each log's cursor only moves forward, so a page folded
+//! twice does no harm; but two catch-ups folding the same message at once
+//! could each overwrite the other's facts, so the caller runs one at a time
+//! (replicas of one node would need a database lock here).
 
 use std::collections::{BTreeMap, HashMap};
 

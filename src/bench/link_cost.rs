@@ -91,21 +91,7 @@ async fn measure(
     // Timed from when Abuja is back (its start-up is not the link's doing).
     let (up, down) = (link.bytes_up(), link.bytes_down());
     let started = Instant::now();
-    loop {
-        let pending = pair
-            .ne
-            .db
-            .read(|c| crate::app::exchange::count_outgoing(c, "pending"))
-            .await?;
-        if pending == 0 {
-            break;
-        }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(3600),
-            "backlog not drained over the link in an hour"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    pair.delivered(Duration::from_secs(3600)).await?;
     let drained = started.elapsed().as_secs_f64();
     let (up, down) = (link.bytes_up() - up, link.bytes_down() - down);
     let needed = up.max(down) as f64 / rate + rtt;

@@ -188,6 +188,28 @@ impl Pair {
         Ok(())
     }
 
+    /// Waits until nothing queued at Niamey is waiting for delivery; fails
+    /// after `limit`.
+    pub(super) async fn delivered(&self, limit: std::time::Duration) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
+        loop {
+            let pending = self
+                .ne
+                .db
+                .read(|c| crate::app::exchange::count_outgoing(c, "pending"))
+                .await?;
+            if pending == 0 {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                started.elapsed() < limit,
+                "{pending} messages still undelivered after {} s",
+                limit.as_secs()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     pub(super) async fn stop(self) {
         self.ne.stop.stop(false).await;
         self.ng.stop.stop(false).await;

@@ -4,7 +4,7 @@
 //! interactive list and review operation, timed through the API as a user
 //! would meet it.
 //!
-//! Cases are created, submitted and (nine in ten) approved in Niamey's
+//! Cases are created, submitted and (one in ten) approved in Niamey's
 //! database, so their referrals really travel to Abuja and back with their
 //! receipts; the audit log is then topped up with ordinary entries to the
 //! stage's size, and a "month" of fresh referrals (`MONTH_REFERRALS`) is sent
@@ -101,12 +101,12 @@ pub(super) async fn review_at_scale(
             some_case = some_case.or_else(|| ids.first().copied());
             have_cases = want;
         }
-        delivered(pair).await?;
+        pair.delivered(Duration::from_secs(1800)).await?;
         pad(pair, stage).await?;
         let month_from = Utc::now();
         seed(pair, &people, have_cases..have_cases + MONTH_REFERRALS, 1).await?;
         have_cases += MONTH_REFERRALS;
-        delivered(pair).await?;
+        pair.delivered(Duration::from_secs(1800)).await?;
         let size = witnessed(pair, http, &people).await?;
         sizes.push(size);
         println!(
@@ -209,26 +209,6 @@ async fn seed(
     );
     tokio::task::spawn_blocking(move || seed_as(&db, &ctx, &who, range, approve_every, true))
         .await?
-}
-
-/// Waits until every referral queued at Niamey is delivered.
-async fn delivered(pair: &Pair) -> anyhow::Result<()> {
-    let started = Instant::now();
-    loop {
-        let pending = pair
-            .ne
-            .db
-            .read(|c| crate::app::exchange::count_outgoing(c, "pending"))
-            .await?;
-        if pending == 0 {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(1800),
-            "{pending} referrals still undelivered after 30 minutes"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Tops Niamey's audit log up to `size` entries with ordinary API entries.

@@ -149,6 +149,10 @@ pub struct Witnessing {
     pub suspended_told: Arc<std::sync::atomic::AtomicBool>,
     /// One round at a time (the interval and on-demand requests).
     pub lock: Arc<tokio::sync::Mutex<()>>,
+    /// One reconciliation catch-up at a time: two folding the same message
+    /// at once could each overwrite the other's facts (PostgreSQL does not
+    /// serialise them as SQLite does).
+    pub reconciling: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Outcome of one round.

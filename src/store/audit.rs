@@ -6,6 +6,7 @@
 use chrono::{NaiveDateTime, TimeZone, Utc};
 use diesel::prelude::*;
 
+pub use super::audit_lookup::{digests_of, first_index_at, INDEX_SLACK};
 pub use super::models::CheckpointRow;
 use super::models::{AuditRow, CosignatureRow, EvidenceRow};
 use super::schema::{
@@ -257,21 +258,6 @@ pub fn entries_of_kinds(
             limit,
         },
     )
-}
-
-/// How far an entry's index may stray from the order of the times.
-const INDEX_SLACK: u64 = 10_000;
-
-/// The index of the entry with the earliest time at or after `at` (`None`:
-/// no entry that late), found through the time index.
-pub fn first_index_at(conn: &mut AnyConnection, at: NaiveDateTime) -> Result<Option<u64>, DbError> {
-    let idx: Option<i64> = audit_log::table
-        .filter(audit_log::at.ge(at))
-        .order((audit_log::at.asc(), audit_log::idx.asc()))
-        .select(audit_log::idx)
-        .first(conn)
-        .optional()?;
-    Ok(idx.map(|i| i.max(0) as u64))
 }
 
 /// Which entries [`entries_where`] reads.
@@ -570,29 +556,6 @@ pub fn checkpoint_at(
 }
 
 /// Entries of the given kinds after index `after` (all when `None`), in order.
-/// The digests this node's log recorded with entries of `kind` for each of
-/// `message_ids` (queried a bounded chunk at a time).
-pub fn digests_of(
-    conn: &mut AnyConnection,
-    kind: &str,
-    message_ids: &[String],
-) -> Result<std::collections::HashMap<String, Option<String>>, DbError> {
-    let mut out = std::collections::HashMap::new();
-    for chunk in message_ids.chunks(500) {
-        let rows: Vec<(Option<String>, Option<String>)> = audit_log::table
-            .filter(audit_log::kind.eq(kind))
-            .filter(audit_log::message_id.eq_any(chunk))
-            .select((audit_log::message_id, audit_log::digest))
-            .load(conn)?;
-        for (id, digest) in rows {
-            if let Some(id) = id {
-                out.insert(id, digest);
-            }
-        }
-    }
-    Ok(out)
-}
-
 pub fn entries_of_kinds_after(
     conn: &mut AnyConnection,
     kinds: &[&str],

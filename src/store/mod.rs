@@ -9,6 +9,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod audit_lookup;
 pub mod audit_watch;
 pub mod backup;
 pub mod case_events;

@@ -189,7 +189,8 @@ async fn the_reconciliation_keeps_to_its_period() {
             .collect()
     };
     let at = between.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let all = ne.get_ok("/api/v1/jtwg/reconciliation", JtwgReviewer).await;
+    let all_report = ne.get_ok("/api/v1/jtwg/reconciliation", JtwgReviewer).await;
+    let all = &all_report;
     let before = ne
         .get_ok(
             &format!("/api/v1/jtwg/reconciliation?to={at}"),
@@ -202,7 +203,7 @@ async fn the_reconciliation_keeps_to_its_period() {
             JtwgReviewer,
         )
         .await;
-    let (all, before_rows, after_rows) = (rows(&all), rows(&before), rows(&after));
+    let (all, before_rows, after_rows) = (rows(all), rows(&before), rows(&after));
     assert!(!before_rows.is_empty() && !after_rows.is_empty());
     assert!(before_rows.is_disjoint(&after_rows));
     assert_eq!(&before_rows | &after_rows, all);
@@ -213,6 +214,29 @@ async fn the_reconciliation_keeps_to_its_period() {
         .map(|v| v.as_u64().unwrap())
         .sum();
     assert_eq!(counted as usize, after_rows.len(), "counts of the period");
+
+    // Page by page, one message at a time: the same messages, each once,
+    // and every page counts the whole period.
+    let mut paged = Vec::new();
+    let mut path = "/api/v1/jtwg/reconciliation?limit=1".to_owned();
+    loop {
+        let page = ne.get_ok(&path, JtwgReviewer).await;
+        assert_eq!(page["rows"].as_array().unwrap().len(), 1, "{page}");
+        assert_eq!(page["counts"], all_report["counts"], "{page}");
+        paged.extend(rows(&page));
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/v1/jtwg/reconciliation?limit=1&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged.len(), all.len(), "no message twice");
+    assert_eq!(paged.into_iter().collect::<HashSet<_>>(), all);
+    let bad = ne
+        .get("/api/v1/jtwg/reconciliation?cursor=nonsense", JtwgReviewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ impl Witnessing {
     /// whether the other node's log could be read to its end (if not,
     /// what it says is as of the last time it could).
     pub async fn reconcile_catch_up(&self) -> Result<bool, WitnessError> {
+        let _one_at_a_time = self.reconciling.lock().await;
         let node = self.ctx.node;
         loop {
             let now = self.ctx.clock.now();

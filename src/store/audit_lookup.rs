@@ -1,0 +1,46 @@
+//! Look-ups in the audit log that find one thing through an index: the
+//! index where a time begins, the digests logged for given messages.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::audit_log;
+use super::{AnyConnection, DbError};
+
+/// How far an entry's index may stray from the order of the times.
+pub const INDEX_SLACK: u64 = 10_000;
+
+/// The index of the entry with the earliest time at or after `at` (`None`:
+/// no entry that late), found through the time index.
+pub fn first_index_at(conn: &mut AnyConnection, at: NaiveDateTime) -> Result<Option<u64>, DbError> {
+    let idx: Option<i64> = audit_log::table
+        .filter(audit_log::at.ge(at))
+        .order((audit_log::at.asc(), audit_log::idx.asc()))
+        .select(audit_log::idx)
+        .first(conn)
+        .optional()?;
+    Ok(idx.map(|i| i.max(0) as u64))
+}
+
+/// The digests this node's log recorded with entries of `kind` for each of
+/// `message_ids` (queried a bounded chunk at a time).
+pub fn digests_of(
+    conn: &mut AnyConnection,
+    kind: &str,
+    message_ids: &[String],
+) -> Result<std::collections::HashMap<String, Option<String>>, DbError> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in message_ids.chunks(500) {
+        let rows: Vec<(Option<String>, Option<String>)> = audit_log::table
+            .filter(audit_log::kind.eq(kind))
+            .filter(audit_log::message_id.eq_any(chunk))
+            .select((audit_log::message_id, audit_log::digest))
+            .load(conn)?;
+        for (id, digest) in rows {
+            if let Some(id) = id {
+                out.insert(id, digest);
+            }
+        }
+    }
+    Ok(out)
+}
