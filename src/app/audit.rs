@@ -9,8 +9,8 @@ use crate::store::audit::{self as store, Tree};
 use crate::store::{AnyConnection, DbError};
 
 pub use crate::store::audit::{
-    append as record, checkpoints, cosignatures, entries, entries_of_kinds_after,
-    latest_checkpoint, peer_leaves, peer_leaves_len, size, utc,
+    append as record, entries, entries_of_kinds_after, latest_checkpoint, peer_leaves,
+    peer_leaves_len, size, utc,
 };
 pub use crate::store::models::{CheckpointRow, CosignatureRow, EvidenceRow};
 

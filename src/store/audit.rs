@@ -359,15 +359,6 @@ pub fn latest_checkpoint(
         .optional()?)
 }
 
-/// Checkpoints of `origin`, oldest first.
-pub fn checkpoints(
-    conn: &mut AnyConnection,
-    origin: &str,
-    limit: i64,
-) -> Result<Vec<CheckpointRow>, DbError> {
-    checkpoints_from(conn, origin, 0, limit)
-}
-
 /// Checkpoints of `origin` of size `min_size` or more, smallest first, at
 /// most `limit`.
 pub fn checkpoints_from(
@@ -448,18 +439,6 @@ pub fn insert_cosignature(conn: &mut AnyConnection, row: &CosignatureRow) -> Res
             .execute(conn)?;
     }
     Ok(())
-}
-
-/// Cosignatures on checkpoints of `origin`.
-pub fn cosignatures(
-    conn: &mut AnyConnection,
-    origin: &str,
-) -> Result<Vec<CosignatureRow>, DbError> {
-    Ok(audit_cosignatures::table
-        .filter(audit_cosignatures::origin.eq(origin))
-        .order(audit_cosignatures::size.asc())
-        .select(CosignatureRow::as_select())
-        .load(conn)?)
 }
 
 /// The largest size of `origin` that `witness` cosigned.
