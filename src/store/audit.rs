@@ -279,28 +279,43 @@ pub struct EntryFilter<'a> {
 }
 
 /// The entries a filter selects, in log order.
+///
+/// One query per kind, each read in log order through the kinds' index
+/// `(kind, idx)` and cut at the limit, then merged: over several kinds at
+/// once, PostgreSQL walks the whole log in index order and filters by kind,
+/// which costs the log, not the answer.
 pub fn entries_where(conn: &mut AnyConnection, f: &EntryFilter<'_>) -> Result<Vec<Entry>, DbError> {
-    let kinds: Vec<String> = f.kinds.iter().map(|k| (*k).to_owned()).collect();
-    let mut q = audit_log::table
-        .filter(audit_log::kind.eq_any(kinds))
-        .select(AuditRow::as_select())
-        .into_boxed();
-    if let Some(a) = f.action {
-        q = q.filter(audit_log::action.eq(a.to_owned()));
+    let mut rows: Vec<AuditRow> = Vec::new();
+    for kind in f.kinds {
+        let mut q = audit_log::table
+            .filter(audit_log::kind.eq(*kind))
+            .select(AuditRow::as_select())
+            .into_boxed();
+        if let Some(a) = f.action {
+            q = q.filter(audit_log::action.eq(a.to_owned()));
+        }
+        if let Some(from) = f.from {
+            q = q.filter(audit_log::at.ge(from));
+        }
+        if let Some(t) = f.to {
+            q = q.filter(audit_log::at.lt(t));
+        }
+        if let Some(a) = f.after {
+            q = q.filter(audit_log::idx.gt(i64::try_from(a).unwrap_or(i64::MAX)));
+        }
+        if let Some(b) = f.before {
+            q = q.filter(audit_log::idx.lt(i64::try_from(b).unwrap_or(i64::MAX)));
+        }
+        rows.extend(
+            q.order(audit_log::idx.asc())
+                .limit(f.limit)
+                .load::<AuditRow>(conn)?,
+        );
     }
-    if let Some(from) = f.from {
-        q = q.filter(audit_log::at.ge(from));
+    if f.kinds.len() > 1 {
+        rows.sort_unstable_by_key(|r| r.idx);
+        rows.truncate(usize::try_from(f.limit).unwrap_or(usize::MAX));
     }
-    if let Some(t) = f.to {
-        q = q.filter(audit_log::at.lt(t));
-    }
-    if let Some(a) = f.after {
-        q = q.filter(audit_log::idx.gt(i64::try_from(a).unwrap_or(i64::MAX)));
-    }
-    if let Some(b) = f.before {
-        q = q.filter(audit_log::idx.lt(i64::try_from(b).unwrap_or(i64::MAX)));
-    }
-    let rows: Vec<AuditRow> = q.order(audit_log::idx.asc()).limit(f.limit).load(conn)?;
     Ok(rows.into_iter().map(entry_of).collect())
 }
 
@@ -541,14 +556,16 @@ pub fn entries_of_kinds_after(
     after: Option<u64>,
     limit: i64,
 ) -> Result<Vec<Entry>, DbError> {
-    let kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
-    let mut q = audit_log::table
-        .filter(audit_log::kind.eq_any(kinds))
-        .select(AuditRow::as_select())
-        .into_boxed();
-    if let Some(a) = after {
-        q = q.filter(audit_log::idx.gt(a as i64));
-    }
-    let rows: Vec<AuditRow> = q.order(audit_log::idx.asc()).limit(limit).load(conn)?;
-    Ok(rows.into_iter().map(entry_of).collect())
+    entries_where(
+        conn,
+        &EntryFilter {
+            kinds,
+            action: None,
+            from: None,
+            to: None,
+            after,
+            before: None,
+            limit,
+        },
+    )
 }

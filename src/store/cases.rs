@@ -202,6 +202,7 @@ pub fn set_identity(
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
     diesel::delete(case_identities::table.find(id.to_string())).execute(conn)?;
+    super::name_index::remove(conn, &id.to_string())?;
     if let Some(identity) = identity {
         let referral = referral_of(conn, id)?;
         let names: Vec<&str> = [
@@ -213,15 +214,15 @@ pub fn set_identity(
         .flatten()
         .map(String::as_str)
         .collect();
-        let name_grams = sealed::name_index(conn, &names)?;
         diesel::insert_into(case_identities::table)
             .values(IdentityRow {
                 case_id: id.to_string(),
                 identity: sealed::seal(conn, &referral, Column::Identity, &to_json(identity)?)?,
                 updated_at: now,
-                name_grams,
             })
             .execute(conn)?;
+        let grams = sealed::name_grams(conn, &names)?;
+        super::name_index::replace(conn, &id.to_string(), &grams)?;
     }
     Ok(())
 }
@@ -395,48 +396,6 @@ pub struct CaseFilter {
     pub name: Option<String>,
 }
 
-/// Most cases a name search considers.
-const NAME_MATCHES: usize = 1000;
-
-/// Ids of the cases whose person's names contain `term` (case-insensitive):
-/// the blind index narrows the search to the cases holding every trigram of
-/// the term, whose names are then opened and compared.
-fn cases_named(conn: &mut AnyConnection, term: &str) -> Result<Vec<String>, DbError> {
-    let needle = term.trim().to_lowercase();
-    let patterns = sealed::term_patterns(conn, &needle)?;
-    if patterns.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut q = case_identities::table
-        .inner_join(cases::table)
-        .select((
-            case_identities::case_id,
-            cases::referral_id,
-            case_identities::identity,
-        ))
-        .into_boxed();
-    for p in patterns {
-        q = q.filter(case_identities::name_grams.like(p));
-    }
-    let rows: Vec<(String, String, String)> = q.load(conn)?;
-    let mut found = Vec::new();
-    for (id, referral, stored) in rows {
-        let Some(text) = sealed::open(conn, &referral, Column::Identity, &stored)? else {
-            continue;
-        };
-        if names_of(&text)
-            .iter()
-            .any(|n| n.to_lowercase().contains(&needle))
-        {
-            found.push(id);
-            if found.len() == NAME_MATCHES {
-                break;
-            }
-        }
-    }
-    Ok(found)
-}
-
 /// Lists cases, newest first (ids are time-ordered UUIDv7). Identity blocks
 /// are not loaded.
 pub fn list(
@@ -444,57 +403,80 @@ pub fn list(
     filter: &CaseFilter,
     now: NaiveDateTime,
 ) -> Result<Vec<Case>, DbError> {
-    let mut q = cases::table.select(CaseRow::as_select()).into_boxed();
-    if let Some(r) = &filter.reference {
-        q = q.filter(cases::reference.eq(r.trim().to_uppercase()));
-    }
-    if let Some(r) = filter.referral_id {
-        q = q.filter(cases::referral_id.eq(r.to_string()));
-    }
-    if let Some(term) = &filter.name {
-        q = q.filter(cases::id.eq_any(cases_named(conn, term)?));
-    }
-    if let Some(s) = filter.state {
-        q = q.filter(cases::state.eq(s.as_str()));
-    }
-    if let Some(states) = &filter.states_in {
-        q = q.filter(cases::state.eq_any(states.iter().map(|s| s.as_str()).collect::<Vec<_>>()));
-    }
-    if let Some(side) = filter.side {
-        q = q.filter(cases::direction.eq(direction(side)));
-    }
-    if let Some(from) = filter.created_from {
-        q = q.filter(cases::created_at.ge(from));
-    }
-    if let Some(to) = filter.created_to {
-        q = q.filter(cases::created_at.lt(to));
-    }
-    // `Case::is_overdue`, in SQL.
-    let terminal: Vec<&str> = State::ALL
-        .iter()
-        .filter(|s| s.is_terminal())
-        .map(|s| s.as_str())
-        .collect();
-    match filter.overdue {
-        Some(true) => {
-            q = q
-                .filter(cases::due_at.lt(now))
-                .filter(cases::state.ne_all(terminal))
+    let named = match &filter.name {
+        Some(term) => Some(super::name_index::cases_named(conn, term)?),
+        None => None,
+    };
+    // One query per state, each read newest first through the (state, id)
+    // index and cut at the limit, then merged: over several states at once,
+    // PostgreSQL walks every case in id order and filters by state.
+    let states: Vec<Option<State>> = match (&filter.states_in, filter.state) {
+        (Some(set), one) => set
+            .iter()
+            .filter(|s| one.is_none_or(|o| o == **s))
+            .map(|s| Some(*s))
+            .collect(),
+        (None, one) => vec![one],
+    };
+    let mut rows: Vec<CaseRow> = Vec::new();
+    for state in &states {
+        let mut q = cases::table.select(CaseRow::as_select()).into_boxed();
+        if let Some(r) = &filter.reference {
+            q = q.filter(cases::reference.eq(r.trim().to_uppercase()));
         }
-        Some(false) => {
-            q = q.filter(
-                cases::due_at
-                    .is_null()
-                    .or(cases::due_at.ge(now))
-                    .or(cases::state.eq_any(terminal)),
-            )
+        if let Some(r) = filter.referral_id {
+            q = q.filter(cases::referral_id.eq(r.to_string()));
         }
-        None => {}
+        if let Some(named) = &named {
+            q = q.filter(cases::id.eq_any(named));
+        }
+        if let Some(s) = state {
+            q = q.filter(cases::state.eq(s.as_str()));
+        }
+        if let Some(side) = filter.side {
+            q = q.filter(cases::direction.eq(direction(side)));
+        }
+        if let Some(from) = filter.created_from {
+            q = q.filter(cases::created_at.ge(from));
+        }
+        if let Some(to) = filter.created_to {
+            q = q.filter(cases::created_at.lt(to));
+        }
+        // `Case::is_overdue`, in SQL.
+        let terminal: Vec<&str> = State::ALL
+            .iter()
+            .filter(|s| s.is_terminal())
+            .map(|s| s.as_str())
+            .collect();
+        match filter.overdue {
+            Some(true) => {
+                q = q
+                    .filter(cases::due_at.lt(now))
+                    .filter(cases::state.ne_all(terminal))
+            }
+            Some(false) => {
+                q = q.filter(
+                    cases::due_at
+                        .is_null()
+                        .or(cases::due_at.ge(now))
+                        .or(cases::state.eq_any(terminal)),
+                )
+            }
+            None => {}
+        }
+        if let Some(before) = filter.before {
+            q = q.filter(cases::id.lt(before.to_string()));
+        }
+        rows.extend(
+            q.order(cases::id.desc())
+                .limit(filter.limit)
+                .load::<CaseRow>(conn)?,
+        );
     }
-    if let Some(before) = filter.before {
-        q = q.filter(cases::id.lt(before.to_string()));
+    if states.len() > 1 {
+        rows.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+        rows.truncate(usize::try_from(filter.limit).unwrap_or(usize::MAX));
     }
-    let rows: Vec<CaseRow> = q.order(cases::id.desc()).limit(filter.limit).load(conn)?;
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let referrals: Vec<String> = rows.iter().map(|r| r.referral_id.clone()).collect();
     sealed::prefetch(conn, &referrals)?;

@@ -65,6 +65,7 @@ pub fn erase_personal_data(
     const ERASED: &str = super::outbox::ERASED_BODY;
     let case_id = id.to_string();
     diesel::delete(case_identities::table.find(&case_id)).execute(conn)?;
+    super::name_index::remove(conn, &case_id)?;
     diesel::update(
         outbox_messages::table
             .filter(outbox_messages::case_id.eq(&case_id))

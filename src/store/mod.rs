@@ -25,6 +25,7 @@ pub mod handovers;
 pub mod inbox;
 pub mod keyring;
 pub mod models;
+pub mod name_index;
 pub mod outbox;
 pub mod overdue;
 pub mod reconciliation;

@@ -58,7 +58,6 @@ pub struct IdentityRow {
     pub case_id: String,
     pub identity: String,
     pub updated_at: NaiveDateTime,
-    pub name_grams: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

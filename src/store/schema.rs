@@ -137,7 +137,6 @@ diesel::table! {
         case_id -> Text,
         identity -> Text,
         updated_at -> Timestamp,
-        name_grams -> Text,
     }
 }
 
@@ -157,6 +156,13 @@ diesel::table! {
         epoch -> BigInt,
         rotated_at -> Timestamp,
         destroyed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    name_index (gram, case_id) {
+        gram -> Text,
+        case_id -> Text,
     }
 }
 
@@ -370,6 +376,7 @@ diesel::table! {
 
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(case_identities -> cases (case_id));
+diesel::joinable!(name_index -> cases (case_id));
 diesel::joinable!(case_events -> cases (case_id));
 diesel::joinable!(case_erasures -> cases (case_id));
 diesel::joinable!(directory_services -> directory_organizations (organization_id));
@@ -431,6 +438,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
     cases,
     case_identities,
+    name_index,
     case_keys,
     vault_state,
     case_events,

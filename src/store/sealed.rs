@@ -20,8 +20,8 @@
 //! during a call are kept for that call only.
 //!
 //! Names stay searchable through a blind index: keyed hashes of the names'
-//! trigrams (`case_identities.name_grams`), under a key derived from the
-//! current epoch's KEK and recomputed at each rotation.
+//! trigrams ([`super::name_index`]), under a key derived from the current
+//! epoch's KEK and recomputed at each rotation.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -410,28 +410,17 @@ fn tokens(key: &Kek, grams: Vec<String>) -> Result<Vec<String>, DbError> {
     Ok(out)
 }
 
-/// The blind index of these names: their trigrams' keyed hashes, each
-/// surrounded by spaces.
-pub fn name_index(conn: &mut AnyConnection, names: &[&str]) -> Result<String, DbError> {
+/// The blind index of these names: their trigrams' keyed hashes (the
+/// grams of [`super::name_index`]), sorted, without repeats.
+pub fn name_grams(conn: &mut AnyConnection, names: &[&str]) -> Result<Vec<String>, DbError> {
     let key = index_key(conn, true)?;
-    let grams = names.iter().flat_map(|n| name_trigrams(n)).collect();
-    Ok(index_text(tokens(&key, grams)?))
+    tokens(&key, names.iter().flat_map(|n| name_trigrams(n)).collect())
 }
 
-fn index_text(tokens: Vec<String>) -> String {
-    if tokens.is_empty() {
-        return String::new();
-    }
-    format!(" {} ", tokens.join(" "))
-}
-
-/// The `LIKE` patterns a name index must all match to hold the term.
-pub fn term_patterns(conn: &mut AnyConnection, term: &str) -> Result<Vec<String>, DbError> {
+/// The grams a case's names must all hold to contain `term`.
+pub fn term_grams(conn: &mut AnyConnection, term: &str) -> Result<Vec<String>, DbError> {
     let key = index_key(conn, false)?;
-    Ok(tokens(&key, term_trigrams(term))?
-        .into_iter()
-        .map(|t| format!("% {t} %"))
-        .collect())
+    tokens(&key, term_trigrams(term))
 }
 
 /// Where the ring stands: the epoch in use, and whether a data key was
@@ -535,6 +524,7 @@ pub fn rotate(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<Option<i64
         .set((vault_state::epoch.eq(next), vault_state::rotated_at.eq(now)))
         .execute(conn)?;
     // The name index under the new epoch's key.
+    super::name_index::clear(conn)?;
     let identities: Vec<(String, String, String)> = case_identities::table
         .inner_join(cases::table)
         .select((
@@ -549,10 +539,8 @@ pub fn rotate(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<Option<i64
         };
         let names = super::cases::names_of(&text);
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let index = name_index(conn, &refs)?;
-        diesel::update(case_identities::table.find(&case_id))
-            .set(case_identities::name_grams.eq(index))
-            .execute(conn)?;
+        let grams = name_grams(conn, &refs)?;
+        super::name_index::replace(conn, &case_id, &grams)?;
     }
     Ok(Some(next))
 }

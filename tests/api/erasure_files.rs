@@ -112,6 +112,10 @@ async fn after_withdrawal_nothing_of_the_person_can_be_read_from_either_nodes_fi
         let reference = c["reference"].as_str().unwrap();
         assert!(holds(&files_of(n), reference), "{}: {reference}", n.node);
     }
+    // Another person, who stays.
+    let mut other = ready_case();
+    other["identity"]["family_name"] = serde_json::json!("Okonkwo");
+    ne.draft(&other).await;
     let backup = n_backup(&ne);
 
     withdraw_consent(&ne, &ne_id).await;
@@ -129,6 +133,13 @@ async fn after_withdrawal_nothing_of_the_person_can_be_read_from_either_nodes_fi
         })
         .await;
         assert_eq!(named(n, "wertys").await, 0, "{}", n.node);
+        // The others' names are indexed under the new epoch's key.
+        assert_eq!(
+            named(n, "konkw").await,
+            usize::from(n.node == ne.node),
+            "{}",
+            n.node
+        );
         assert_eq!(in_the_clear(n), Vec::<&str>::new(), "{}", n.node);
     }
 

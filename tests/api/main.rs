@@ -20,6 +20,7 @@ mod layers;
 mod lifecycle;
 mod malformed;
 mod migrations;
+mod name_search;
 mod openapi;
 mod operations;
 mod peer_port;

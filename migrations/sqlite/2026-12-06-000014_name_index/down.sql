@@ -1,0 +1,6 @@
+ALTER TABLE case_identities ADD COLUMN name_grams TEXT NOT NULL DEFAULT '';
+UPDATE case_identities SET name_grams = coalesce(
+    (SELECT ' ' || group_concat(gram, ' ') || ' ' FROM
+        (SELECT gram FROM name_index WHERE name_index.case_id = case_identities.case_id ORDER BY gram)),
+    '');
+DROP TABLE name_index;
