@@ -188,6 +188,7 @@ impl Application {
             client: client.clone(),
             signals: signals.clone(),
             catch_up_limit: Duration::from_secs((settings.peer.stall_timeout_secs / 2).max(1)),
+            arrivals: Default::default(),
         });
         let peer_limit = settings.peer.body_limit_bytes;
         let peer_json = web::JsonConfig::default()

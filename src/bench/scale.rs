@@ -10,7 +10,9 @@
 //! stage's size, and a "month" of fresh referrals (`MONTH_REFERRALS`) is sent
 //! so that the period-bound operations (reconciliation, the month's audit
 //! export) cover a fixed amount of recent traffic while the history behind it
-//! grows. Seeding is setup and is not timed.
+//! grows. Seeding is setup and is not timed. On PostgreSQL each stage ends
+//! with `ANALYZE`, as autovacuum keeps the planner's statistics on a node
+//! that grew over years (the bench grows one in minutes).
 
 use std::time::{Duration, Instant};
 
@@ -109,6 +111,9 @@ pub(super) async fn review_at_scale(
         pair.delivered(Duration::from_secs(1800)).await?;
         let size = witnessed(pair, http, &people).await?;
         sizes.push(size);
+        for db in [pair.ne.db.clone(), pair.ng.db.clone()] {
+            db.write(crate::store::scratch::analyze).await?;
+        }
         println!(
             "    stage {}: {have_cases} cases, {size} audit entries at Niamey (grown in {:.0} s)",
             sizes.len(),

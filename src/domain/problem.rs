@@ -166,6 +166,8 @@ problem_codes! {
         "Ce type de message est inconnu.";
     SequenceGap = "sequence_gap", 409, "Gap in message sequence", "Messages manquants dans la séquence",
         "Un message manque dans la séquence de l'autre nœud.";
+    SequenceAhead = "sequence_ahead", 409, "Batch ahead of its turn", "Lot arrivé avant son tour",
+        "Le lot précédent a été refusé : renvoyez à partir du premier message sans accusé de réception.";
     SequenceReplay = "sequence_replay", 409, "Replayed message", "Message rejoué",
         "Ce numéro de séquence a déjà servi pour un autre message.";
     ChainBroken = "chain_broken", 409, "Broken hash chain", "Chaîne de hachage rompue",

@@ -30,6 +30,15 @@ pub struct PeerClient {
     peer_gzip: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// How a batch is sent.
+#[derive(Default)]
+pub struct Hooks {
+    /// Sent while the batch before it may still be in transit.
+    pub pipelined: bool,
+    /// Notified once the whole body has been handed to the connection.
+    pub body_out: Option<Arc<tokio::sync::Notify>>,
+}
+
 /// A batch answered by the peer.
 pub struct Delivery {
     pub response: BatchResponse,
@@ -149,14 +158,22 @@ impl PeerClient {
         &self.link
     }
 
-    /// Delivers a batch of signed messages.
-    pub async fn send(&self, messages: Vec<Signed>) -> Result<(Delivery, Transfer), SendError> {
+    /// Delivers a batch of signed messages. `hooks.pipelined`: sent while
+    /// the batch before it may still be in transit (the peer then waits for
+    /// it, [`super::arrivals`]); `hooks.body_out` is notified once the whole
+    /// body has been handed to the connection.
+    pub async fn send(
+        &self,
+        messages: Vec<Signed>,
+        hooks: Hooks,
+    ) -> Result<(Delivery, Transfer), SendError> {
         let (response, server_certificate, transfer) = self
-            .exchange(
+            .exchange_with(
                 reqwest::Method::POST,
                 "/peer/v1/messages",
                 Some(&Batch { messages }),
                 self.stall,
+                hooks,
             )
             .await?;
         Ok((
@@ -201,11 +218,26 @@ impl PeerClient {
         body: Option<&B>,
         stall: Duration,
     ) -> Result<(T, Vec<u8>, Transfer), SendError> {
+        self.exchange_with(method, path, body, stall, Hooks::default())
+            .await
+    }
+
+    async fn exchange_with<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&B>,
+        stall: Duration,
+        hooks: Hooks,
+    ) -> Result<(T, Vec<u8>, Transfer), SendError> {
         let progress = Arc::new(Progress::new());
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.url))
             .header(reqwest::header::ACCEPT_ENCODING, "gzip");
+        if hooks.pipelined {
+            req = req.header(super::arrivals::PIPELINED, "1");
+        }
         if let Some(body) = body {
             let mut bytes = serde_json::to_vec(body)
                 .map_err(|e| SendError::Protocol(format!("cannot serialise the request: {e}")))?;
@@ -223,9 +255,17 @@ impl PeerClient {
             let pieces: Vec<Result<Vec<u8>, std::convert::Infallible>> =
                 bytes.chunks(PIECE).map(|c| Ok(c.to_vec())).collect();
             let seen = progress.clone();
+            let mut left = pieces.len();
+            let body_out = hooks.body_out;
             let stream = futures_util::stream::iter(pieces).map(move |piece| {
                 if let Ok(p) = &piece {
                     seen.add_sent(p.len());
+                }
+                left -= 1;
+                if left == 0 {
+                    if let Some(out) = &body_out {
+                        out.notify_one();
+                    }
                 }
                 piece
             });

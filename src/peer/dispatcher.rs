@@ -25,12 +25,12 @@ use chrono::NaiveDateTime;
 use tokio::sync::Notify;
 
 use super::client::{PeerClient, SendError};
+use super::pipeline::Sending;
 use super::receipts::{self, RecordError};
 use crate::app::exchange as store;
 use crate::app::exchange::OutboxRow;
 use crate::app::NodeCtx;
 use crate::config::PeerSettings;
-use crate::domain::envelope::Signed;
 use crate::domain::ids::MessageId;
 use crate::store::{Db, DbError};
 use crate::telemetry::Metrics;
@@ -46,6 +46,8 @@ pub struct Dispatcher {
     /// Receipts recorded (announced by case id) and in hand (for the
     /// listener's catch-up).
     pub signals: receipts::Signals,
+    /// Batches on their way, oldest first (at most `peer.pipeline`).
+    pub sending: std::collections::VecDeque<Sending>,
     /// Receipts of the last batch being recorded while the next batch is sent.
     pub in_flight: Option<InFlight>,
     /// Since when deliveries fail for transport reasons (the peer is probed meanwhile).
@@ -82,6 +84,7 @@ impl Dispatcher {
             wake,
             settings,
             metrics,
+            sending: Default::default(),
             in_flight: None,
             down_since: None,
             last_probe: None,
@@ -97,7 +100,7 @@ impl Dispatcher {
 /// A batch the peer has answered whose receipts are still being recorded.
 pub struct InFlight {
     /// Highest sequence number of the batch: the next batch starts after it.
-    up_to: i64,
+    pub(super) up_to: i64,
     head: OutboxRow,
     task: tokio::task::JoinHandle<Result<(), RecordError>>,
 }
@@ -324,33 +327,61 @@ impl Dispatcher {
     }
 
     async fn tick(&mut self) -> Result<Next, DbError> {
-        let limit = i64::try_from(self.settings.batch_size.max(1)).unwrap_or(1000);
-        let budget = self.client.link().budget();
-        let t = self.ctx.clock.now();
-        let after = self.in_flight.as_ref().map_or(0, |f| f.up_to);
-        let batch = match self
-            .db
-            .read(move |c| store::next_batch(c, t, limit, budget, after))
-            .await?
-        {
-            Ok(rows) => rows,
-            Err(until) => {
-                if self.in_flight.is_some() {
-                    self.finish_in_flight().await?;
+        // After a transport failure, one batch at a time until one gets through.
+        let depth = if self.down_since.is_some() {
+            1
+        } else {
+            self.settings.pipeline.max(1)
+        };
+        if self.sending.len() < depth {
+            match self.next_batch().await? {
+                Ok(batch) => {
+                    self.launch(batch, depth).await?;
                     return Ok(Next::Continue);
                 }
-                return Ok(Next::Wait(until));
+                Err(until) if self.sending.is_empty() => {
+                    if self.in_flight.is_some() {
+                        self.finish_in_flight().await?;
+                        return Ok(Next::Continue);
+                    }
+                    return Ok(Next::Wait(until));
+                }
+                // Nothing more to send now: hear from the oldest batch.
+                Err(_) => {}
             }
+        }
+        let Some(mut oldest) = self.sending.pop_front() else {
+            return Ok(Next::Continue);
         };
+        let outcome = match (&mut oldest.task).await {
+            Ok(outcome) => outcome,
+            Err(e) => Err(SendError::Broken {
+                detail: format!("the sending task ended: {e}"),
+                sent: 0,
+                received: 0,
+            }),
+        };
+        let whole = matches!(&outcome, Ok((d, _))
+            if d.response.refusal.is_none() && d.response.receipts.len() == oldest.batch.len());
+        if !whole {
+            // The batches behind it cannot be taken in before it: they are
+            // abandoned (dropping aborts them) and sent again in order.
+            self.sending.clear();
+        }
+        self.answered(&oldest.batch, oldest.bytes, outcome).await
+    }
+
+    /// What the peer answered to `batch` (or why it did not).
+    async fn answered(
+        &mut self,
+        batch: &[OutboxRow],
+        bytes: usize,
+        outcome: Result<(super::client::Delivery, super::client::Transfer), SendError>,
+    ) -> Result<Next, DbError> {
         let Some(head) = batch.first().cloned() else {
-            return Ok(Next::Wait(None));
+            return Ok(Next::Continue);
         };
-        let signed: Vec<Signed> = batch
-            .iter()
-            .map(store::signed_of)
-            .collect::<Result<_, _>>()?;
-        let bytes: usize = batch.iter().map(store::wire_size).sum();
-        match self.client.send(signed).await {
+        match outcome {
             Ok((delivery, transfer)) => {
                 self.metrics.peer_batch_messages.observe(batch.len() as f64);
                 self.metrics.peer_batch_bytes.observe(transfer.sent as f64);
@@ -363,7 +394,7 @@ impl Dispatcher {
                 if self.down_since.take().is_some() {
                     tracing::info!("delivery to the peer works again");
                 }
-                self.settle(&batch, delivery).await
+                self.settle(batch, delivery).await
             }
             Err(SendError::Refused(problem)) if !is_transient_refusal(&problem.code) => {
                 self.metrics

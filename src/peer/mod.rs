@@ -1,6 +1,7 @@
 //! The node-to-node protocol: signed envelopes and receipts, the peer
 //! listener (server), and the dispatcher that delivers the outbox (client).
 
+pub mod arrivals;
 pub mod channel;
 pub mod client;
 pub mod compression;
@@ -9,6 +10,7 @@ pub mod dispatcher;
 pub mod error;
 pub mod link;
 pub mod listener;
+pub mod pipeline;
 pub mod receipts;
 pub mod server;
 pub mod witness;

@@ -20,6 +20,7 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
+use super::arrivals::{Turn, PIPELINED};
 use super::error::PeerError;
 use super::receipts::{CatchUpError, RecordError};
 use crate::api::error::Problem;
@@ -39,9 +40,12 @@ pub struct PeerState {
     pub client: super::client::PeerClient,
     /// Receipts recorded (announced by case id) and in the dispatcher's hand.
     pub signals: super::receipts::Signals,
-    /// Longest time spent fetching receipts before answering a batch
-    /// (well below the sender's stall timeout).
+    /// Longest time spent fetching receipts, or waiting for a pipelined
+    /// batch's turn, before answering a batch (well below the sender's stall
+    /// timeout).
     pub catch_up_limit: std::time::Duration,
+    /// What was taken in or refused, for pipelined batches waiting their turn.
+    pub arrivals: super::arrivals::Arrivals,
 }
 
 /// The client certificate of the connection (DER), captured at accept time.
@@ -223,6 +227,20 @@ pub async fn receive(
     req: HttpRequest,
     batch: web::Json<Batch>,
 ) -> Result<HttpResponse, PeerError> {
+    let outcome = take_in(&state, &req, batch.into_inner()).await;
+    // A pipelined batch waiting for this one cannot follow it now.
+    if !matches!(outcome, Ok((_, true))) {
+        state.arrivals.refused();
+    }
+    outcome.map(|(res, _)| res)
+}
+
+/// Takes a batch in: the answer, and whether every message was taken in.
+async fn take_in(
+    state: &PeerState,
+    req: &HttpRequest,
+    batch: Batch,
+) -> Result<(HttpResponse, bool), PeerError> {
     let node = state.ctx.node;
     let Some(cert) = req.conn_data::<ClientCertificate>().cloned() else {
         return Err(PeerError::Refused(
@@ -254,7 +272,7 @@ pub async fn receive(
     .unwrap_or_default();
     let fp = envelope::fingerprint(&cert.0);
 
-    let messages = batch.into_inner().messages;
+    let messages = batch.messages;
     let mut checked = Vec::with_capacity(messages.len());
     let mut refusal: Option<(usize, Option<String>, Refused)> = None;
     // Signatures first, on all cores: nothing unsigned is even parsed.
@@ -291,17 +309,37 @@ pub async fn receive(
             }
         }
     }
+    // Sent while the batch before it was still in transit: its turn first.
+    if let Some(first) = checked
+        .first()
+        .filter(|_| req.headers().contains_key(PIPELINED))
+    {
+        let turn = state
+            .arrivals
+            .turn(&state.db, first.seq, state.catch_up_limit);
+        if turn.await? == Turn::AfterRefusal {
+            let detail = "the batch before this one was refused; send again from the first message without a receipt";
+            return Ok((
+                Problem::of(ProblemCode::SequenceAhead, detail).response(),
+                false,
+            ));
+        }
+    }
     // Causality: a message whose sender had already received messages of
     // ours that we still wait to hear about is not refused for arriving
     // early. We first settle our own messages from the sender's receipts
     // (fetched from it), then apply it.
     if let Some(ack) = checked.iter().filter_map(|e| e.ack).max() {
-        if let Some(outcome) = settle_up_to(&state, ack).await? {
-            return Ok(outcome);
+        if let Some(outcome) = settle_up_to(state, ack).await? {
+            return Ok((outcome, false));
         }
     }
+    let seqs: Vec<i64> = checked.iter().map(|e| e.seq).collect();
     let app = crate::app::service::App::new(state.db.clone(), state.ctx.clone());
     let (receipts, db_refusal) = app.receive_batch(messages, checked, fp, pem).await?;
+    if let Some(last) = receipts.len().checked_sub(1).and_then(|i| seqs.get(i)) {
+        state.arrivals.taken_in(*last);
+    }
     let db_refusal = db_refusal.map(|(i, id, code, detail)| (i, id, refuse(code, detail)));
     let refusal = db_refusal.or(refusal);
     if let Some((i, id, r)) = &refusal {
@@ -324,20 +362,24 @@ pub async fn receive(
             .write(move |c| audit_store::record(c, e).map(|_| ()))
             .await?;
     }
+    let whole = refusal.is_none();
     match refusal {
-        Some((0, _, r)) => Ok(Problem::of(r.code, r.detail).response()),
-        other => Ok(HttpResponse::Ok().json(BatchResponse {
-            receipts,
-            refusal: other.map(|(index, message_id, r)| Refusal {
-                index,
-                message_id,
-                problem: ProblemBody {
-                    status: r.code.status(),
-                    code: r.code.as_str().to_owned(),
-                    detail: r.detail,
-                },
+        Some((0, _, r)) => Ok((Problem::of(r.code, r.detail).response(), false)),
+        other => Ok((
+            HttpResponse::Ok().json(BatchResponse {
+                receipts,
+                refusal: other.map(|(index, message_id, r)| Refusal {
+                    index,
+                    message_id,
+                    problem: ProblemBody {
+                        status: r.code.status(),
+                        code: r.code.as_str().to_owned(),
+                        detail: r.detail,
+                    },
+                }),
             }),
-        })),
+            whole,
+        )),
     }
 }
 

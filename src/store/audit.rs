@@ -495,12 +495,15 @@ pub fn evidence(conn: &mut AnyConnection, limit: i64) -> Result<Vec<EvidenceRow>
 /// How many of the peer's leaf hashes this node keeps.
 pub fn peer_leaves_len(conn: &mut AnyConnection) -> Result<u64, DbError> {
     // Leaves are added in order from 0: the count is the last index + 1,
-    // found in the primary key without counting them.
+    // read at the end of the primary key without counting them (spelled as
+    // an ordered read, which no planner turns into a scan of every leaf).
     let last: Option<i64> = audit_tree::table
         .filter(audit_tree::tree.eq(Tree::Peer.as_str()))
         .filter(audit_tree::level.eq(0_i64))
-        .select(diesel::dsl::max(audit_tree::idx))
-        .first(conn)?;
+        .order(audit_tree::idx.desc())
+        .select(audit_tree::idx)
+        .first(conn)
+        .optional()?;
     Ok(last.map_or(0, |i| i.max(-1) as u64 + 1))
 }
 

@@ -3,7 +3,7 @@
 //! and case. A search reads the cases holding the term's rarest gram, newest
 //! first a page at a time, so its cost follows the matches, not the cases.
 
-use diesel::dsl::{count_star, sql};
+use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::Integer;
 
@@ -94,23 +94,26 @@ pub fn cases_holding(
 }
 
 /// Those of `cases` that hold every gram of `grams` (all of them when
-/// `grams` is empty), in no particular order.
+/// `grams` is empty), in no particular order: one gram at a time, each
+/// query naming one gram and the cases still in the running, so that it is
+/// read through an index on both whatever the planner knows of the table.
 pub fn holding_all(
     conn: &mut AnyConnection,
     cases: &[String],
     grams: &[&String],
 ) -> Result<Vec<String>, DbError> {
-    if grams.is_empty() {
-        return Ok(cases.to_vec());
+    let mut alive = cases.to_vec();
+    for g in grams {
+        if alive.is_empty() {
+            break;
+        }
+        alive = name_index::table
+            .filter(name_index::gram.eq(*g))
+            .filter(name_index::case_id.eq_any(&alive))
+            .select(name_index::case_id)
+            .load(conn)?;
     }
-    let wanted = i64::try_from(grams.len()).unwrap_or(i64::MAX);
-    Ok(name_index::table
-        .filter(name_index::case_id.eq_any(cases))
-        .filter(name_index::gram.eq_any(grams))
-        .group_by(name_index::case_id)
-        .having(count_star().eq(wanted))
-        .select(name_index::case_id)
-        .load(conn)?)
+    Ok(alive)
 }
 
 /// Most cases a name search considers.

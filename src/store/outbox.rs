@@ -86,13 +86,22 @@ pub fn next_batch(
     budget: usize,
     after_seq: i64,
 ) -> Result<Result<Vec<OutboxRow>, Option<NaiveDateTime>>, DbError> {
-    let rows: Vec<OutboxRow> = outbox_messages::table
-        .filter(outbox_messages::status.eq_any([status::PENDING, status::SUSPENDED]))
-        .filter(outbox_messages::seq.gt(after_seq))
-        .order(outbox_messages::seq.asc())
-        .limit(limit)
-        .select(OutboxRow::as_select())
-        .load(conn)?;
+    // One status at a time through the (status, seq) index, then merged:
+    // the delivered history before `after_seq` is never walked.
+    let mut rows: Vec<OutboxRow> = Vec::new();
+    for s in [status::PENDING, status::SUSPENDED] {
+        rows.extend(
+            outbox_messages::table
+                .filter(outbox_messages::status.eq(s))
+                .filter(outbox_messages::seq.gt(after_seq))
+                .order(outbox_messages::seq.asc())
+                .limit(limit)
+                .select(OutboxRow::as_select())
+                .load::<OutboxRow>(conn)?,
+        );
+    }
+    rows.sort_unstable_by_key(|r| r.seq);
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let rows = opened(conn, rows)?;
     match rows.first() {
         None => Ok(Err(None)),

@@ -33,3 +33,15 @@ pub fn drop_pg_database(admin_url: &str, name: &str) -> Result<(), DbError> {
     diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c)?;
     Ok(())
 }
+
+/// Refreshes PostgreSQL's planner statistics (`ANALYZE`) as autovacuum keeps
+/// them on a node that grew over years: the bench grows a node in minutes,
+/// faster than autovacuum follows, and a planner that believes a table of
+/// 100,000 rows holds 10 picks plans no real node would run. SQLite keeps
+/// no statistics here: nothing to do.
+pub fn analyze(conn: &mut super::AnyConnection) -> Result<(), DbError> {
+    if let super::AnyConnection::Postgresql(c) = conn {
+        diesel::sql_query("ANALYZE").execute(c)?;
+    }
+    Ok(())
+}
