@@ -199,6 +199,8 @@ impl Application {
                 let e = api::json_error(err, peer_limit);
                 crate::peer::error::PeerError::Refused(e.code(), e.to_string()).into()
             });
+        let heard: Arc<std::sync::atomic::AtomicBool> = Default::default();
+        let (heard_on_contact, wake_on_contact) = (heard.clone(), wake.clone());
         let peer_listener = std::net::TcpListener::bind(settings.peer.listen)
             .with_context(|| format!("cannot listen on {}", settings.peer.listen))?;
         let peer_addr = peer_listener.local_addr()?;
@@ -215,6 +217,7 @@ impl Application {
                 shutdown_timeout_secs: settings.http.shutdown_timeout_secs,
             },
             move || {
+                let (heard, wake) = (heard_on_contact.clone(), wake_on_contact.clone());
                 App::new()
                     .app_data(peer_state.clone())
                     .app_data(peer_json.clone())
@@ -222,6 +225,13 @@ impl Application {
                     .configure(witness::configure)
                     .configure(crate::peer::convergence::configure)
                     .configure(crate::peer::channel::configure)
+                    // The peer reached this node (its certificate passed the
+                    // handshake): a dispatcher waiting out a failure tries now.
+                    .wrap_fn(move |req, srv| {
+                        heard.store(true, std::sync::atomic::Ordering::Relaxed);
+                        wake.notify_one();
+                        actix_web::dev::Service::call(srv, req)
+                    })
                     // Answers in gzip to a node that asks for it.
                     .wrap(actix_web::middleware::Compress::default())
                     .wrap(ErrorHandlers::new().default_handler(problem_fallback))
@@ -240,6 +250,7 @@ impl Application {
             signals,
         );
         dispatcher.peer_signer = Some(tls.peer_signer.clone());
+        dispatcher.heard = heard;
         tracing::info!(
             node = %settings.node.id,
             backend = db.backend(),

@@ -51,7 +51,8 @@ pub struct PeerSettings {
     pub jitter: f64,
     /// `peer.probe_interval_ms`: while delivery waits after a transport
     /// failure, the peer is probed this often (a cheap authenticated ping);
-    /// delivery resumes as soon as it answers (default 2000).
+    /// delivery resumes as soon as it answers, or at once when the peer
+    /// reaches this node's listener meanwhile (default 2000).
     pub probe_interval_ms: u64,
     /// `peer.poll_interval_ms`: how often the dispatcher looks for due messages
     /// when nothing woke it (default 1000).

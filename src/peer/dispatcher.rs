@@ -61,6 +61,10 @@ pub struct Dispatcher {
     /// Delivery held: this node is behind the peer's copies (a restore from
     /// an older backup); an administrator must act.
     pub held: bool,
+    /// Set by the listener whenever the peer reaches this node: while
+    /// delivery waits out a transport failure, the peer is then probed at
+    /// once instead of at the next probe interval.
+    pub heard: Arc<std::sync::atomic::AtomicBool>,
     /// Checks the certificates of messages recovered from the peer's copies
     /// (without it, a node behind the peer only holds and alerts).
     pub peer_signer: Option<crate::tls::PeerSigner>,
@@ -92,6 +96,7 @@ impl Dispatcher {
             stale_alerted: false,
             channels_checked: false,
             held: false,
+            heard: Default::default(),
             peer_signer: None,
         }
     }
@@ -262,25 +267,30 @@ impl Dispatcher {
     /// for a retry is due at once.
     async fn probe(&mut self, interval: Duration) {
         let Some(since) = self.down_since else { return };
-        if self.last_probe.is_some_and(|t| t.elapsed() < interval) {
-            return;
-        }
-        self.last_probe = Some(Instant::now());
-        match self.client.ping(PROBE_TIMEOUT).await {
-            Ok(()) => {
-                let t = self.ctx.clock.now();
-                match self.db.write(move |c| store::resume_now(c, t)).await {
-                    Ok(_) => {
-                        tracing::info!(
-                            down_for_secs = since.elapsed().as_secs(),
-                            "the peer answers again: delivery resumes"
-                        );
-                        self.down_since = None;
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot reschedule deliveries"),
-                }
+        // The peer just reached this node: the link works, and the delivery
+        // itself is the probe (a ping first would cost a round trip more).
+        let heard = self.heard.swap(false, std::sync::atomic::Ordering::Relaxed);
+        if !heard {
+            if self.last_probe.is_some_and(|t| t.elapsed() < interval) {
+                return;
             }
-            Err(e) => tracing::debug!(error = %e, "probe: the peer is still unreachable"),
+            self.last_probe = Some(Instant::now());
+            if let Err(e) = self.client.ping(PROBE_TIMEOUT).await {
+                tracing::debug!(error = %e, "probe: the peer is still unreachable");
+                return;
+            }
+        }
+        let t = self.ctx.clock.now();
+        match self.db.write(move |c| store::resume_now(c, t)).await {
+            Ok(_) => {
+                tracing::info!(
+                    down_for_secs = since.elapsed().as_secs(),
+                    heard,
+                    "the peer answers again: delivery resumes"
+                );
+                self.down_since = None;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot reschedule deliveries"),
         }
     }
 
