@@ -144,7 +144,11 @@ pub fn backoff(initial_ms: u64, max_ms: u64, jitter: f64, attempts: i64) -> chro
 fn is_transient_refusal(code: &str) -> bool {
     matches!(
         code,
-        "database_unavailable" | "database_busy" | "awaiting_receipts" | "payload_too_large"
+        "database_unavailable"
+            | "database_busy"
+            | "awaiting_receipts"
+            | "payload_too_large"
+            | "sequence_ahead"
     )
 }
 

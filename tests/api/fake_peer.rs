@@ -136,6 +136,18 @@ impl FakePeer {
             .await
     }
 
+    /// Posts a batch marked as sent while the one before it may still be in
+    /// transit (`passerelle-pipelined`): the node takes it in its turn.
+    pub async fn post_pipelined(&self, messages: &[Signed]) -> reqwest::Response {
+        self.client
+            .post(format!("https://127.0.0.1:{}/peer/v1/messages", self.port))
+            .header(passerelle::peer::arrivals::PIPELINED, "1")
+            .json(&json!({ "messages": messages }))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Posts a JSON body to a path of the node's peer listener, over this
     /// peer's mTLS connection.
     pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {

@@ -24,6 +24,7 @@ mod name_search;
 mod openapi;
 mod operations;
 mod peer_port;
+mod pipelined;
 mod privacy;
 mod properties;
 mod review_at_scale;

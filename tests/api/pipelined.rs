@@ -1,0 +1,91 @@
+//! A sender keeps two batches in flight over a slow link. A batch marked
+//! `passerelle-pipelined` that overtakes the one it follows waits for its
+//! turn and is taken in after it, with no gap and no alert; behind a refused
+//! batch it is refused at once as `sequence_ahead` (the sender starts again
+//! from its first unreceipted message); unmarked, out of turn is a gap.
+
+use std::time::{Duration, Instant};
+
+use passerelle::domain::envelope::GENESIS_HASH;
+use passerelle::domain::ids::NodeId;
+use passerelle::domain::roles::Role::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+async fn alert_kinds(n: &TestNode) -> Vec<String> {
+    n.get_ok("/api/v1/admin/alerts", Admin).await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_pipelined_batch_that_overtakes_the_one_it_follows_is_taken_in_after_it() {
+    let ng = spawn_node(NodeId::NgNaptip).await;
+    let ne = ng.fake_peer();
+    let first = ne.referral_envelope(1, GENESIS_HASH, "referral_request");
+    let signed_first = ne.sign(&first);
+    let second = ne.referral_envelope(2, &signed_first.hash(), "referral_request");
+    let signed_second = ne.sign(&second);
+
+    // The second batch arrives first; the first follows 300 ms later.
+    let (early, late) = tokio::join!(
+        ne.post_pipelined(std::slice::from_ref(&signed_second)),
+        async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            ne.post_batch(std::slice::from_ref(&signed_first)).await
+        }
+    );
+    for (res, seq) in [(early, 2), (late, 1)] {
+        assert_eq!(res.status(), StatusCode::OK, "batch {seq}");
+        let body: Value = res.json().await.unwrap();
+        assert!(body["refusal"].is_null(), "batch {seq}: {body}");
+        assert_eq!(body["receipts"][0]["body"]["status"], "accepted", "{body}");
+    }
+    assert_eq!(crate::exchange::received_seqs(&ng).await, vec![1, 2]);
+    for referral in [first.referral_id, second.referral_id] {
+        assert!(crate::exchange::copy_of(&ng, referral).await.is_some());
+    }
+    assert!(!alert_kinds(&ng).await.iter().any(|k| k == "sequence_gap"));
+}
+
+#[tokio::test]
+async fn a_pipelined_batch_behind_a_refused_one_is_refused_at_once_and_sent_again_later() {
+    let ng = spawn_node(NodeId::NgNaptip).await;
+    let ne = ng.fake_peer();
+    let first = ne.referral_envelope(1, GENESIS_HASH, "referral_request");
+    let signed_first = ne.sign(&first);
+    let mut tampered = signed_first.clone();
+    tampered.body["payload"]["details"]["risk_level"] = serde_json::json!("low");
+    let second = ne.referral_envelope(2, &signed_first.hash(), "referral_request");
+    let signed_second = ne.sign(&second);
+
+    let started = Instant::now();
+    let (early, late) = tokio::join!(
+        ne.post_pipelined(std::slice::from_ref(&signed_second)),
+        async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            ne.post_batch(std::slice::from_ref(&tampered)).await
+        }
+    );
+    assert_problem(late, StatusCode::FORBIDDEN, "invalid_signature").await;
+    assert_problem(early, StatusCode::CONFLICT, "sequence_ahead").await;
+    // Refused as soon as the batch before it was, not at the end of the wait.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!alert_kinds(&ng).await.iter().any(|k| k == "sequence_gap"));
+
+    // Sent again in order, both are taken in.
+    for signed in [&signed_first, &signed_second] {
+        let res = ne.post_batch(std::slice::from_ref(signed)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    assert_eq!(crate::exchange::received_seqs(&ng).await, vec![1, 2]);
+}
