@@ -168,7 +168,7 @@ impl PeerClient {
         hooks: Hooks,
     ) -> Result<(Delivery, Transfer), SendError> {
         let (response, server_certificate, transfer) = self
-            .exchange_with(
+            .exchange(
                 reqwest::Method::POST,
                 "/peer/v1/messages",
                 Some(&Batch { messages }),
@@ -187,16 +187,28 @@ impl PeerClient {
 
     /// A cheap authenticated request: is the peer there?
     pub async fn ping(&self, timeout: Duration) -> Result<(), SendError> {
-        self.exchange::<(), serde_json::Value>(reqwest::Method::GET, "/peer/v1/ping", None, timeout)
-            .await
-            .map(|_| ())
+        self.exchange::<(), serde_json::Value>(
+            reqwest::Method::GET,
+            "/peer/v1/ping",
+            None,
+            timeout,
+            Hooks::default(),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// `GET path` on the peer listener: the answer and the server certificate.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<(T, Vec<u8>), SendError> {
-        self.exchange::<(), T>(reqwest::Method::GET, path, None, self.stall)
-            .await
-            .map(|(t, c, _)| (t, c))
+        self.exchange::<(), T>(
+            reqwest::Method::GET,
+            path,
+            None,
+            self.stall,
+            Hooks::default(),
+        )
+        .await
+        .map(|(t, c, _)| (t, c))
     }
 
     /// `POST path` with a JSON body: the answer and the server certificate.
@@ -205,24 +217,19 @@ impl PeerClient {
         path: &str,
         body: &B,
     ) -> Result<(T, Vec<u8>), SendError> {
-        self.exchange(reqwest::Method::POST, path, Some(body), self.stall)
-            .await
-            .map(|(t, c, _)| (t, c))
+        self.exchange(
+            reqwest::Method::POST,
+            path,
+            Some(body),
+            self.stall,
+            Hooks::default(),
+        )
+        .await
+        .map(|(t, c, _)| (t, c))
     }
 
     /// One request, abandoned when nothing moves for `stall`.
     async fn exchange<B: Serialize, T: DeserializeOwned>(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&B>,
-        stall: Duration,
-    ) -> Result<(T, Vec<u8>, Transfer), SendError> {
-        self.exchange_with(method, path, body, stall, Hooks::default())
-            .await
-    }
-
-    async fn exchange_with<B: Serialize, T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,

@@ -18,16 +18,6 @@ async fn watch(n: &TestNode) -> Value {
     n.get_ok("/api/v1/audit/watch", JtwgReviewer).await
 }
 
-async fn alert_kinds(n: &TestNode) -> Vec<String> {
-    let v = n.get_ok("/api/v1/admin/alerts", Admin).await;
-    v["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["kind"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 async fn post(
     n: &TestNode,
     path: &str,

@@ -54,15 +54,6 @@ async fn count(n: &TestNode, status: &str) -> usize {
     v["items"].as_array().unwrap().len()
 }
 
-async fn alert_kinds(n: &TestNode) -> Vec<String> {
-    n.get_ok("/api/v1/admin/alerts", Admin).await["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["kind"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[tokio::test]
 async fn a_500_message_backlog_drains_exactly_once_over_a_poor_link_with_default_settings() {
     let pair = spawn_linked_pair(

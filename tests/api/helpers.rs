@@ -737,3 +737,13 @@ pub fn config_toml(node: NodeId, data_dir: &std::path::Path, extra: &str) -> Str
         ca = tls.peer_ca[0].display(),
     )
 }
+
+/// The kinds of the alerts `n` raised, as an administrator reads them.
+pub async fn alert_kinds(n: &TestNode) -> Vec<String> {
+    n.get_ok("/api/v1/admin/alerts", Role::Admin).await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap().to_owned())
+        .collect()
+}

@@ -8,20 +8,10 @@ use std::time::{Duration, Instant};
 
 use passerelle::domain::envelope::GENESIS_HASH;
 use passerelle::domain::ids::NodeId;
-use passerelle::domain::roles::Role::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::*;
-
-async fn alert_kinds(n: &TestNode) -> Vec<String> {
-    n.get_ok("/api/v1/admin/alerts", Admin).await["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["kind"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 #[tokio::test]
 async fn a_pipelined_batch_that_overtakes_the_one_it_follows_is_taken_in_after_it() {
