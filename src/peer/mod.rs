@@ -12,5 +12,6 @@ pub mod link;
 pub mod listener;
 pub mod pipeline;
 pub mod receipts;
+pub mod retry;
 pub mod server;
 pub mod witness;
