@@ -74,8 +74,11 @@ pub fn statistics(
     min: u64,
 ) -> Result<Statistics, DbError> {
     let cases = review::cases_created(conn, from, to)?;
+    // A period's timelines are read for the cases just found.
+    let period: Option<Vec<String>> =
+        (from.is_some() || to.is_some()).then(|| cases.iter().map(|(id, ..)| id.clone()).collect());
     let facts = Facts {
-        events: review::states_entered(conn, from, to)?,
+        events: review::states_entered(conn, period.as_deref())?,
         cases,
         overdue: audit::entries_of_kinds(conn, &[kinds::DEADLINE_OVERDUE], from, to, i64::MAX)?,
         exchange: audit::entries_of_kinds(conn, EXCHANGE_KINDS, from, to, i64::MAX)?,

@@ -26,28 +26,22 @@ pub fn cases_created(
     Ok(q.load(conn)?)
 }
 
-/// The timelines of the cases created in `[from, to)`: `(case, state
-/// entered, when)`, oldest first. For a period, the period's cases are
-/// found through their creation time and their timelines read through the
-/// timeline's case index a bounded chunk at a time (a join leaves the
-/// planner free to read every timeline); for all time, one join.
+/// The timelines of the cases `of` (all cases when `None`): `(case, state
+/// entered, when)`, oldest first. The cases of a period are read through
+/// the timeline's case index a bounded chunk at a time (a join leaves the
+/// planner free to read every timeline); all of them in one join.
 pub fn states_entered(
     conn: &mut AnyConnection,
-    from: Option<NaiveDateTime>,
-    to: Option<NaiveDateTime>,
+    of: Option<&[String]>,
 ) -> Result<Vec<(String, String, NaiveDateTime)>, DbError> {
     let all =
         case_events::table.select((case_events::case_id, case_events::to_state, case_events::at));
-    if from.is_none() && to.is_none() {
+    let Some(ids) = of else {
         return Ok(all
             .inner_join(cases::table)
             .order(case_events::at.asc())
             .load(conn)?);
-    }
-    let ids: Vec<String> = cases_created(conn, from, to)?
-        .into_iter()
-        .map(|(id, ..)| id)
-        .collect();
+    };
     let mut rows: Vec<(String, String, NaiveDateTime)> = Vec::new();
     for chunk in ids.chunks(500) {
         rows.extend(all.filter(case_events::case_id.eq_any(chunk)).load::<(
