@@ -222,7 +222,7 @@ pub fn set_identity(
             })
             .execute(conn)?;
         let grams = sealed::name_grams(conn, &names)?;
-        super::name_index::replace(conn, &id.to_string(), &grams)?;
+        super::name_index::insert(conn, &id.to_string(), &grams)?;
     }
     Ok(())
 }

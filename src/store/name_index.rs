@@ -15,9 +15,8 @@ use super::{AnyConnection, DbError};
 /// gram held by this many cases or more is common, and only breaks ties.
 const PROBE: i64 = 1000;
 
-/// Replaces the grams of `case_id` by `grams`.
-pub fn replace(conn: &mut AnyConnection, case_id: &str, grams: &[String]) -> Result<(), DbError> {
-    remove(conn, case_id)?;
+/// Adds `grams` for `case_id`, which holds none yet.
+pub fn insert(conn: &mut AnyConnection, case_id: &str, grams: &[String]) -> Result<(), DbError> {
     let rows: Vec<_> = grams
         .iter()
         .map(|g| (name_index::gram.eq(g), name_index::case_id.eq(case_id)))

@@ -540,7 +540,7 @@ pub fn rotate(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<Option<i64
         let names = super::cases::names_of(&text);
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let grams = name_grams(conn, &refs)?;
-        super::name_index::replace(conn, &case_id, &grams)?;
+        super::name_index::insert(conn, &case_id, &grams)?;
     }
     Ok(Some(next))
 }
