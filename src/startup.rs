@@ -94,6 +94,13 @@ impl Application {
         db.write_blocking(move |c| crate::app::audit::remember_own_certificate(c, &pem, now))
             .map(|_fingerprint| ())
             .context("cannot record the node's signing certificate")?;
+        // Once, on a node upgraded from a version without the rollup.
+        if db
+            .write_blocking(crate::app::statistics::rebuild_if_needed)
+            .context("cannot build the statistics' monthly rollup")?
+        {
+            tracing::info!("statistics' monthly rollup rebuilt from the history");
+        }
         let ctx = Arc::new(NodeCtx {
             node: settings.node.id,
             deadlines: settings.deadlines.clone(),

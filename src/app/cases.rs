@@ -529,6 +529,7 @@ pub(super) fn record_event(
     user: Option<&Principal>,
     params: Option<&TransitionParams>,
 ) -> Result<(), DbError> {
+    super::statistics::case_moved(conn, case, from)?;
     case_events::insert(
         conn,
         case.id,

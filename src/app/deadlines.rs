@@ -79,6 +79,7 @@ fn mark_overdue(
         chrono::TimeZone::from_utc_datetime(&chrono::Utc, &due_at)
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     );
-    crate::store::audit::append(conn, e)?;
+    let e = crate::store::audit::append(conn, e)?;
+    super::statistics::logged(conn, &e)?;
     Ok(true)
 }

@@ -92,7 +92,8 @@ pub fn append_outgoing(
     entry.message_id = Some(id.to_string());
     entry.seq = Some(seq);
     entry.digest = Some(hash);
-    audit::append(conn, entry)?;
+    let entry = audit::append(conn, entry)?;
+    super::statistics::logged(conn, &entry)?;
     Ok(id)
 }
 

@@ -126,6 +126,7 @@ pub fn receive(
     entry.outcome = status.to_owned();
     entry.code = code.clone();
     let logged = audit::append(conn, entry)?;
+    super::statistics::logged(conn, &logged)?;
     let receipt = Receipt {
         message_id: env.message_id,
         message_hash: hash.clone(),

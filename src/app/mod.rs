@@ -33,6 +33,7 @@ pub mod service;
 pub mod service_admin;
 pub mod service_peer;
 pub mod sign_in;
+pub mod statistics;
 pub mod witness;
 
 /// What the use cases need to know about this node: who it is, the SOP

@@ -100,7 +100,8 @@ pub fn settle(
     entry.peer_index = Some(r.log_index);
     entry.outcome = if accepted { "delivered" } else { "rejected" }.to_owned();
     entry.code = r.code.clone();
-    audit::append(conn, entry)?;
+    let entry = audit::append(conn, entry)?;
+    super::statistics::logged(conn, &entry)?;
     let referral: ReferralId = row
         .referral_id
         .parse()

@@ -1,12 +1,11 @@
-//! The JTWG's review: the exchange log, checkpoints of both logs and the
-//! statistics of a period, all without personal data.
+//! The JTWG's review: the exchange log and checkpoints of both logs, without
+//! personal data (the statistics are in [`super::statistics`]).
 
 use chrono::NaiveDateTime;
 
 use crate::audit::reconcile::EXCHANGE_KINDS;
 use crate::audit::{kinds, Entry};
-use crate::domain::statistics::{self, Facts, Statistics};
-use crate::store::{audit, review, AnyConnection, DbError};
+use crate::store::{audit, AnyConnection, DbError};
 
 /// The exchange's audit entries (messages queued and received, receipts)
 /// recorded in `[from, to)`, in log order.
@@ -63,27 +62,6 @@ pub fn exchange_page(
     let more = entries.len() as i64 > f.limit;
     entries.truncate(usize::try_from(f.limit).unwrap_or(0));
     Ok((entries, more))
-}
-
-/// The statistics of the cases created and the messages exchanged in
-/// `[from, to)`, counts below `min` suppressed.
-pub fn statistics(
-    conn: &mut AnyConnection,
-    from: Option<NaiveDateTime>,
-    to: Option<NaiveDateTime>,
-    min: u64,
-) -> Result<Statistics, DbError> {
-    let cases = review::cases_created(conn, from, to)?;
-    // A period's timelines are read for the cases just found.
-    let period: Option<Vec<String>> =
-        (from.is_some() || to.is_some()).then(|| cases.iter().map(|(id, ..)| id.clone()).collect());
-    let facts = Facts {
-        events: review::states_entered(conn, period.as_deref())?,
-        cases,
-        overdue: audit::entries_of_kinds(conn, &[kinds::DEADLINE_OVERDUE], from, to, i64::MAX)?,
-        exchange: audit::entries_of_kinds(conn, EXCHANGE_KINDS, from, to, i64::MAX)?,
-    };
-    Ok(statistics::compute(facts, min))
 }
 
 /// Where a page of checkpoints ends: the rank of its log in the order asked

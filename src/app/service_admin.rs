@@ -237,7 +237,7 @@ impl App {
         min: u64,
     ) -> Result<Statistics, DbError> {
         self.db
-            .read(move |c| super::review::statistics(c, from, to, min))
+            .read(move |c| super::statistics::of_period(c, from, to, min))
             .await
     }
 

@@ -44,3 +44,33 @@ pub fn digests_of(
     }
     Ok(out)
 }
+
+/// When this node's log recorded each of `message_ids` as queued (queried
+/// a bounded chunk at a time).
+pub fn queued_at(
+    conn: &mut AnyConnection,
+    message_ids: &[String],
+) -> Result<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>, DbError> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in message_ids.chunks(500) {
+        let rows: Vec<(Option<String>, NaiveDateTime)> = audit_log::table
+            .filter(audit_log::kind.eq(crate::audit::kinds::MESSAGE_QUEUED))
+            .filter(audit_log::message_id.eq_any(chunk))
+            .select((audit_log::message_id, audit_log::at))
+            .load(conn)?;
+        out.extend(
+            rows.into_iter()
+                .filter_map(|(id, at)| Some((id?, at.and_utc()))),
+        );
+    }
+    Ok(out)
+}
+
+/// The time of the earliest entry (by index), if any.
+pub fn first_at(conn: &mut AnyConnection) -> Result<Option<NaiveDateTime>, DbError> {
+    Ok(audit_log::table
+        .order(audit_log::idx.asc())
+        .select(audit_log::at)
+        .first(conn)
+        .optional()?)
+}

@@ -60,7 +60,7 @@ impl GroupWriter {
             Ok(conn) => {
                 let result = {
                     let _keys = super::sealed::enter(&ring);
-                    conn.transaction(f)
+                    conn.transaction(|c| super::statistics::deferred(c, f))
                 };
                 Some(Box::new(move |commit_error: Option<&str>| {
                     let out = match commit_error {

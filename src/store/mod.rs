@@ -35,6 +35,7 @@ pub mod schema;
 pub mod scratch;
 pub mod sealed;
 pub mod sessions;
+pub mod statistics;
 pub mod users;
 
 use std::path::{Path, PathBuf};
@@ -81,9 +82,11 @@ pub fn savepoint<T, E: From<diesel::result::Error>>(
     conn: &mut AnyConnection,
     f: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
 ) -> Result<T, E> {
+    let mark = statistics::pending();
     let out = conn.transaction(f);
     if out.is_err() {
         sealed::forget();
+        statistics::discard_from(mark);
     }
     out
 }
@@ -416,7 +419,7 @@ impl Db {
             let mut conn = pool.get().map_err(DbError::from)?;
             (*conn).transaction(|c| {
                 take_write_lock(c)?;
-                f(c)
+                statistics::deferred(c, f)
             })
         })
         .await
@@ -464,7 +467,7 @@ impl Db {
         let mut conn = self.writer.get().map_err(DbError::from)?;
         (*conn).transaction(|c| {
             take_write_lock(c)?;
-            f(c)
+            statistics::deferred(c, f)
         })
     }
 

@@ -53,3 +53,12 @@ pub fn states_entered(
     rows.sort_by_key(|r| r.2);
     Ok(rows)
 }
+
+/// When the earliest case was created, if any.
+pub fn first_created(conn: &mut AnyConnection) -> Result<Option<NaiveDateTime>, DbError> {
+    Ok(cases::table
+        .order(cases::created_at.asc())
+        .select(cases::created_at)
+        .first(conn)
+        .optional()?)
+}

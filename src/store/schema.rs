@@ -433,6 +433,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    statistics_cells (month, metric, key, bucket) {
+        month -> Text,
+        metric -> Text,
+        key -> Text,
+        bucket -> BigInt,
+        count -> BigInt,
+    }
+}
+
+diesel::table! {
+    statistics_rollup (id) {
+        id -> BigInt,
+        built -> Bool,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_tokens,

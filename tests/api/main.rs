@@ -32,5 +32,6 @@ mod roles;
 mod session;
 mod sop;
 mod spec;
+mod statistics;
 mod users;
 mod vectors;

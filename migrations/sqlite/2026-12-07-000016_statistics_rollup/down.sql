@@ -1,0 +1,2 @@
+DROP TABLE statistics_rollup;
+DROP TABLE statistics_cells;
