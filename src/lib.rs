@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod meter;
 pub mod peer;
 pub mod startup;
 pub mod store;

@@ -25,7 +25,11 @@ impl App {
         // Token lifetimes run on the system clock, not the node's.
         let now = chrono::Utc::now().naive_utc();
         self.db
-            .read(move |c| super::accounts::authenticate(c, &token, now))
+            .read(move |c| {
+                crate::meter::scope(crate::meter::Part::Authentication, || {
+                    super::accounts::authenticate(c, &token, now)
+                })
+            })
             .await
     }
 

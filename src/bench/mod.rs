@@ -20,13 +20,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::ids::NodeId;
+use anyhow::Context;
+
+use crate::domain::ids::{CaseId, NodeId};
 use crate::peer::client::PeerClient;
 use crate::tls::{pki, NodeTls};
 
 mod audit_log;
 mod backlog;
 mod ceilings;
+mod cpu;
 mod end_to_end;
 mod link_cost;
 mod pair;
@@ -59,6 +62,8 @@ pub struct BenchOptions {
     pub audit_only: bool,
     /// Run (f) only.
     pub scale_only: bool,
+    /// Run (a) to (c) only.
+    pub referrals_only: bool,
     /// Where the nodes of (c), (d) and (f) keep their data.
     pub backend: Backend,
     /// What (f) grows the nodes to.
@@ -103,6 +108,8 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
         let tls = NodeTls::load(&tls_settings, NodeId::NeAnltp)?;
         return scale(&opts, &tls).await;
     }
+    // Counted only while (c) runs (see `crate::meter`).
+    crate::store::count_statements()?;
     // (a) trivial mTLS requests.
     let mut pair = Pair::on(&opts.certs, 256, &opts.backend).await?;
     let tls = NodeTls::load(&tls_settings, NodeId::NeAnltp)?;
@@ -117,7 +124,7 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
     )?;
     let load_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .thread_name("bench-load")
+        .thread_name(LOAD_THREADS)
         .enable_all()
         .build()?;
     let load = load_rt.handle().clone();
@@ -148,9 +155,9 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
     // (message and receipt), which bounds (c) on this CPU.
     let (sign_us, verify_us) = signature_cost(&tls.message_key)?;
     let cores = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
+    let signature_ceiling = cores * 1e6 / (2.0 * sign_us + 2.0 * verify_us);
     println!(
-        "    ECDSA P-256 over a referral envelope: sign {sign_us:.0} µs, verify {verify_us:.0} µs → signatures alone cap referrals at ≈ {:.0}/s on {cores} core(s)",
-        cores * 1e6 / (2.0 * sign_us + 2.0 * verify_us)
+        "    ECDSA P-256 over a referral envelope: sign {sign_us:.0} µs, verify {verify_us:.0} µs → signatures alone cap referrals at ≈ {signature_ceiling:.0}/s on {cores} core(s)",
     );
 
     // (c) end-to-end referrals.
@@ -160,15 +167,20 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
     let (ne_db, ne_ctx) = (pair.ne.db.clone(), pair.ne.ctx.clone());
     let (ids, token) =
         tokio::task::spawn_blocking(move || seed(&ne_db, &ne_ctx, n_cases, false)).await??;
+    let some_ids: Vec<CaseId> = ids.iter().take(16).copied().collect();
     let e2e = EndToEnd::new(
         load.clone(),
-        http,
+        http.clone(),
         pair.ne.api_url.clone(),
-        token,
+        token.clone(),
         ids,
         pair.ne.settled.resubscribe(),
     );
+    crate::meter::enable(true);
+    let before = cpu::Snapshot::take(LOAD_THREADS);
     let (peak, peak_lat) = e2e.closed_loop(opts.concurrency, secs).await?;
+    let at_peak = cpu::Snapshot::take(LOAD_THREADS);
+    crate::meter::enable(false);
     let half = peak / 2.0;
     let half_lat = e2e.open_loop(half, secs).await?;
     println!(
@@ -180,7 +192,36 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
         pct(&half_lat, 0.99),
         peak / commits.max(1.0),
     );
+    println!(
+        "{}",
+        at_peak.per_referral(&before, peak * secs.as_secs_f64())
+    );
+    println!(
+        "    vs signatures alone: {:.2}× the signature-only ceiling (target ≥ 0.3×); p99 at half peak target < 20 ms",
+        peak / signature_ceiling.max(1.0)
+    );
+    let (reads, read_lat) = case_reads(
+        &load,
+        &http,
+        &pair.ne.api_url,
+        &token,
+        some_ids,
+        opts.concurrency,
+        secs,
+    )
+    .await?;
+    println!(
+        "    case reads (GET /cases/{{id}}, its access-log entry written): {reads:>9.0} reads/s at {} concurrent requests   p50 {:.2} ms  p99 {:.2} ms (target ≥ 8000/s, 2× the 4k/s first measured)",
+        opts.concurrency,
+        pct(&read_lat, 0.5),
+        pct(&read_lat, 0.99),
+    );
 
+    if opts.referrals_only {
+        pair.stop().await;
+        load_rt.shutdown_background();
+        return Ok(());
+    }
     // (d) backlog drain, batched.
     let batched = drain(&mut pair, opts.backlog).await?;
     pair.stop().await;
@@ -214,4 +255,45 @@ async fn scale(opts: &BenchOptions, tls: &NodeTls) -> anyhow::Result<()> {
     let result = review_at_scale(&pair, &http, &tls.client_certificate_pem, &opts.scale).await;
     pair.stop().await;
     result
+}
+
+/// The name of the load generator's threads (their CPU is not the nodes').
+const LOAD_THREADS: &str = "bench-load";
+
+/// Case reads over the caseworker API from `workers` loops, spread over
+/// `ids`: throughput and sorted latencies.
+async fn case_reads(
+    load: &tokio::runtime::Handle,
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    ids: Vec<CaseId>,
+    workers: usize,
+    secs: Duration,
+) -> anyhow::Result<(f64, Vec<Duration>)> {
+    let ids = Arc::new(ids);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (http, url, token) = (http.clone(), url.to_owned(), token.to_owned());
+    closed_loop(load, workers, secs, move || {
+        let (http, url, token, ids, next) = (
+            http.clone(),
+            url.clone(),
+            token.clone(),
+            ids.clone(),
+            next.clone(),
+        );
+        async move {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % ids.len().max(1);
+            let id = ids.get(i).context("no case to read")?;
+            let r = http
+                .get(format!("{url}/api/v1/cases/{id}"))
+                .bearer_auth(&token)
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().is_success(), "case read answered {}", r.status());
+            r.bytes().await?;
+            Ok(())
+        }
+    })
+    .await
 }

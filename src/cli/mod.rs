@@ -101,6 +101,10 @@ pub enum Command {
         /// Run only (f), review at scale.
         #[arg(long)]
         scale_only: bool,
+        /// Run only (a) to (c): the ceilings, end-to-end referrals with
+        /// where their CPU goes, and case reads.
+        #[arg(long)]
+        referrals_only: bool,
         /// Where the two nodes of (c), (d) and (f) keep their data: `sqlite`
         /// (a file each) or `postgres` (a fresh database each on the server
         /// of --pg-url, dropped afterwards).
@@ -301,6 +305,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             audit_entries,
             audit_only,
             scale_only,
+            referrals_only,
             backend,
             pg_url,
             scale_cases,
@@ -319,6 +324,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 audit_entries: *audit_entries,
                 audit_only: *audit_only,
                 scale_only: *scale_only,
+                referrals_only: *referrals_only,
                 backend: match backend.as_str() {
                     "postgres" => crate::bench::Backend::Postgres {
                         admin_url: pg_url.clone(),

@@ -100,14 +100,20 @@ pub fn digest(value: &Value) -> String {
 impl Signed {
     /// Signs `body` with `key`.
     pub fn sign(body: Value, key: &PKeyRef<Private>) -> Result<Signed, SignatureError> {
-        let mut signer = Signer::new(MessageDigest::sha256(), key)?;
-        signer.update(&canonical(&body))?;
-        let signature = base64::engine::general_purpose::STANDARD.encode(signer.sign_to_vec()?);
-        Ok(Signed { body, signature })
+        crate::meter::scope(crate::meter::Part::Signatures, || {
+            let mut signer = Signer::new(MessageDigest::sha256(), key)?;
+            signer.update(&canonical(&body))?;
+            let signature = base64::engine::general_purpose::STANDARD.encode(signer.sign_to_vec()?);
+            Ok(Signed { body, signature })
+        })
     }
 
     /// Verifies the signature with `key` (from the signer's certificate).
     pub fn verify<T: HasPublic>(&self, key: &PKeyRef<T>) -> Result<(), SignatureError> {
+        crate::meter::scope(crate::meter::Part::Signatures, || self.verify_now(key))
+    }
+
+    fn verify_now<T: HasPublic>(&self, key: &PKeyRef<T>) -> Result<(), SignatureError> {
         let sig = base64::engine::general_purpose::STANDARD
             .decode(&self.signature)
             .map_err(|_| SignatureError::Encoding)?;

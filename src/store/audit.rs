@@ -62,7 +62,11 @@ pub fn entry_of(r: AuditRow) -> Entry {
 /// Appends `entry` to the log in the caller's transaction and returns it
 /// with its index. The head row is the append lock (PostgreSQL writers
 /// queue on it; SQLite has one writer).
-pub fn append(conn: &mut AnyConnection, mut entry: Entry) -> Result<Entry, DbError> {
+pub fn append(conn: &mut AnyConnection, entry: Entry) -> Result<Entry, DbError> {
+    crate::meter::scope(crate::meter::Part::AuditAppend, || append_now(conn, entry))
+}
+
+fn append_now(conn: &mut AnyConnection, mut entry: Entry) -> Result<Entry, DbError> {
     diesel::update(audit_head::table.find(1_i64))
         .set(audit_head::size.eq(audit_head::size + 1))
         .execute(conn)?;

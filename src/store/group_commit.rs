@@ -99,16 +99,18 @@ fn run(pool: &Pool<Manager>, rx: &mpsc::Receiver<Job>) {
         };
         let mut completions: Vec<Completion> = Vec::with_capacity(jobs.len());
         let mut pending = jobs.into_iter();
-        let outcome = (*conn).transaction::<_, diesel::result::Error, _>(|c| {
-            take_write_lock(c)?;
-            for job in pending.by_ref() {
-                // A panicking request drops its answer channel (its caller
-                // gets a 503); the others go on.
-                if let Ok(Some(done)) = catch_unwind(AssertUnwindSafe(|| job(Ok(&mut *c)))) {
-                    completions.push(done);
+        let outcome = crate::meter::scope(crate::meter::Part::Storage, || {
+            (*conn).transaction::<_, diesel::result::Error, _>(|c| {
+                take_write_lock(c)?;
+                for job in pending.by_ref() {
+                    // A panicking request drops its answer channel (its
+                    // caller gets a 503); the others go on.
+                    if let Ok(Some(done)) = catch_unwind(AssertUnwindSafe(|| job(Ok(&mut *c)))) {
+                        completions.push(done);
+                    }
                 }
-            }
-            Ok(())
+                Ok(())
+            })
         });
         match outcome {
             Ok(()) => completions.into_iter().for_each(|done| done(None)),

@@ -417,9 +417,11 @@ impl Db {
         actix_web::rt::task::spawn_blocking(move || {
             let _keys = sealed::enter(&ring);
             let mut conn = pool.get().map_err(DbError::from)?;
-            (*conn).transaction(|c| {
-                take_write_lock(c)?;
-                statistics::deferred(c, f)
+            crate::meter::scope(crate::meter::Part::Storage, || {
+                (*conn).transaction(|c| {
+                    take_write_lock(c)?;
+                    statistics::deferred(c, f)
+                })
             })
         })
         .await
@@ -451,7 +453,7 @@ impl Db {
         actix_web::rt::task::spawn_blocking(move || {
             let _keys = sealed::enter(&ring);
             let mut conn = pool.get().map_err(DbError::from)?;
-            f(&mut conn)
+            crate::meter::scope(crate::meter::Part::Storage, || f(&mut conn))
         })
         .await
         .map_err(|_| DbError::Cancelled)?
@@ -508,6 +510,21 @@ impl Db {
 /// takes the write lock, waiting up to the busy timeout. Without it a
 /// transaction that reads before it writes fails at once with
 /// `SQLITE_BUSY_SNAPSHOT` if another process (a CLI command) wrote in between.
+/// Has every database connection opened from now on count its statements
+/// and transactions in [`crate::meter`] (the bench's figures).
+pub fn count_statements() -> Result<(), DbError> {
+    use diesel::connection::{set_default_instrumentation, Instrumentation, InstrumentationEvent};
+    fn counter() -> Option<Box<dyn Instrumentation>> {
+        Some(Box::new(|event: InstrumentationEvent<'_>| match event {
+            InstrumentationEvent::StartQuery { .. } => crate::meter::statement(false),
+            InstrumentationEvent::BeginTransaction { .. } => crate::meter::statement(true),
+            _ => {}
+        }))
+    }
+    set_default_instrumentation(counter)?;
+    Ok(())
+}
+
 pub(crate) fn take_write_lock(conn: &mut AnyConnection) -> Result<(), diesel::result::Error> {
     if let AnyConnection::Sqlite(_) = conn {
         diesel::sql_query("UPDATE peer_channels SET last_seq = last_seq WHERE 1 = 0")

@@ -247,6 +247,17 @@ pub fn seal(
     column: Column,
     plain: &str,
 ) -> Result<String, DbError> {
+    crate::meter::scope(crate::meter::Part::Sealing, || {
+        seal_now(conn, referral, column, plain)
+    })
+}
+
+fn seal_now(
+    conn: &mut AnyConnection,
+    referral: &str,
+    column: Column,
+    plain: &str,
+) -> Result<String, DbError> {
     let key = data_key(conn, referral, true)?
         .ok_or_else(|| DbError::Keys("the referral's data key was destroyed".into()))?;
     let sealed = encrypt(&key, &aad(column, referral), plain.as_bytes())?;
@@ -265,6 +276,17 @@ pub fn open(
     let Some(b) = stored.strip_prefix(PREFIX) else {
         return Ok(Some(stored.to_owned()));
     };
+    crate::meter::scope(crate::meter::Part::Sealing, || {
+        open_now(conn, referral, column, b)
+    })
+}
+
+fn open_now(
+    conn: &mut AnyConnection,
+    referral: &str,
+    column: Column,
+    b: &str,
+) -> Result<Option<String>, DbError> {
     let Some(key) = data_key(conn, referral, false)? else {
         return Ok(None);
     };

@@ -14,7 +14,7 @@ use std::path::Path;
 fn layer(module: &str) -> Option<u8> {
     Some(match module {
         // Pure: no I/O.
-        "domain" | "audit" => 0,
+        "domain" | "audit" | "meter" => 0,
         "store" => 1,
         "app" => 2,
         "api" | "peer" | "tls" | "config" | "telemetry" => 3,
