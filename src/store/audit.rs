@@ -67,13 +67,10 @@ pub fn append(conn: &mut AnyConnection, entry: Entry) -> Result<Entry, DbError> 
 }
 
 fn append_now(conn: &mut AnyConnection, mut entry: Entry) -> Result<Entry, DbError> {
-    diesel::update(audit_head::table.find(1_i64))
+    let size: i64 = diesel::update(audit_head::table.find(1_i64))
         .set(audit_head::size.eq(audit_head::size + 1))
-        .execute(conn)?;
-    let size: i64 = audit_head::table
-        .find(1_i64)
-        .select(audit_head::size)
-        .first(conn)?;
+        .returning(audit_head::size)
+        .get_result(conn)?;
     let index = (size - 1) as u64;
     entry.index = index;
     let leaf = entry.leaf_hash();
@@ -120,17 +117,24 @@ fn append_leaf(
         right = merkle::node_hash(&left, &right);
         nodes.push((i64::from(level), idx as i64, to_hex(&right)));
     }
-    // One statement per row: MultiConnection has no batch insert.
-    for (l, i, h) in nodes {
-        diesel::insert_into(audit_tree::table)
-            .values((
+    // One statement for the leaf and the nodes it completes (the
+    // multi-backend connection does not batch inserts itself).
+    let rows: Vec<_> = nodes
+        .into_iter()
+        .map(|(l, i, h)| {
+            (
                 audit_tree::tree.eq(tree.as_str()),
                 audit_tree::level.eq(l),
                 audit_tree::idx.eq(i),
                 audit_tree::hash.eq(h),
-            ))
-            .execute(conn)?;
-    }
+            )
+        })
+        .collect();
+    let insert = diesel::insert_into(audit_tree::table).values(rows);
+    match conn {
+        AnyConnection::Sqlite(c) => insert.execute(c)?,
+        AnyConnection::Postgresql(c) => insert.execute(c)?,
+    };
     Ok(())
 }
 

@@ -298,8 +298,11 @@ impl Db {
                         DbError::Url(format!("cannot create {}: {e}", dir.display()))
                     })?;
                 }
+                // A file opened in this process does not go away as a
+                // server connection can: no `SELECT 1` before each use.
                 let writer = Pool::builder()
                     .max_size(1)
+                    .test_on_check_out(false)
                     .min_idle(Some(min_idle.min(1)))
                     .connection_timeout(timeout)
                     .build(Manager {
@@ -311,6 +314,7 @@ impl Db {
                 migrate(&mut *writer.get()?)?;
                 let reader = Pool::builder()
                     .max_size(max_connections)
+                    .test_on_check_out(false)
                     .min_idle(Some(min_idle))
                     .connection_timeout(timeout)
                     .build(Manager {
