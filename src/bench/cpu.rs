@@ -58,6 +58,11 @@ impl Snapshot {
     /// The CPU spent since `before` by the nodes, per `n` referrals, as a
     /// printed line: in all, then each part, then the rest.
     pub(super) fn per_referral(&self, before: &Snapshot, n: f64) -> String {
+        self.per_unit(before, n, "referral")
+    }
+
+    /// The same for `n` of any `unit` of work.
+    pub(super) fn per_unit(&self, before: &Snapshot, n: f64, unit: &str) -> String {
         let n = n.max(1.0);
         let us = |ns: u64| ns as f64 / 1_000.0 / n;
         let total = self
@@ -77,7 +82,7 @@ impl Snapshot {
         ));
         let per = |now: u64, then: u64| now.saturating_sub(then) as f64 / n;
         format!(
-            "    CPU per referral at peak, both nodes (load generator excluded): {:.0} µs = {} µs\n    SQL per referral at peak, both nodes: {:.1} statements in {:.1} transactions and savepoints",
+            "    CPU per {unit} at peak, both nodes (load generator excluded): {:.0} µs = {} µs\n    SQL per {unit} at peak, both nodes: {:.1} statements in {:.1} transactions and savepoints",
             us(total),
             cells.join(", "),
             per(self.statements.0, before.statements.0),

@@ -200,6 +200,8 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
         "    vs signatures alone: {:.2}× the signature-only ceiling (target ≥ 0.3×); p99 at half peak target < 20 ms",
         peak / signature_ceiling.max(1.0)
     );
+    crate::meter::enable(true);
+    let before_reads = cpu::Snapshot::take(LOAD_THREADS);
     let (reads, read_lat) = case_reads(
         &load,
         &http,
@@ -215,6 +217,12 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
         opts.concurrency,
         pct(&read_lat, 0.5),
         pct(&read_lat, 0.99),
+    );
+    let after_reads = cpu::Snapshot::take(LOAD_THREADS);
+    crate::meter::enable(false);
+    println!(
+        "{}",
+        after_reads.per_unit(&before_reads, reads * secs.as_secs_f64(), "case read")
     );
 
     if opts.referrals_only {
