@@ -231,7 +231,9 @@ pub struct AuditSettings {
     /// head (when the log grew) and sends it to the peer to cosign (default 60).
     pub checkpoint_interval_secs: u64,
     /// `audit.witness_batch`: most leaf hashes sent with one checkpoint; a
-    /// longer backlog is witnessed in several checkpoints (default 10000).
+    /// longer backlog is witnessed in several checkpoints (default 2000: the
+    /// other node stores them in one transaction, which its people's
+    /// requests wait behind).
     pub witness_batch: u64,
     /// `audit.watch_leaves_per_round`: after each witnessing round, this
     /// many leaves of the other node's log are re-checked against its
@@ -249,7 +251,7 @@ impl Default for AuditSettings {
     fn default() -> Self {
         Self {
             checkpoint_interval_secs: 60,
-            witness_batch: 10_000,
+            witness_batch: 2_000,
             watch_leaves_per_round: 10_000,
             min_cell_count: 5,
         }

@@ -22,8 +22,11 @@ use crate::store::audit as audit_store;
 use crate::store::reconciliation::{self as store, CursorRow};
 use crate::store::{AnyConnection, DbError};
 
-/// This node's entries folded in one transaction.
-const OWN_CHUNK: i64 = 10_000;
+/// Entries folded in one transaction, of either log: small enough that a
+/// catch-up over a large history never holds the node's one writer long
+/// (the requests of the people waiting behind it would stall).
+pub const FOLD_CHUNK: usize = 1_000;
+const OWN_CHUNK: i64 = FOLD_CHUNK as i64;
 
 /// Rows judged `unverified` looked at again after the other node's log is
 /// read to its end.

@@ -171,26 +171,41 @@ pub fn keep_refused(
 }
 
 /// What this node asks the other to cosign: a checkpoint of its log at most
-/// `batch` entries past `from` (what the other node cosigned), the
-/// consistency proof from `from`, and the new leaf hashes; with the log's
-/// size. `None` when the other node holds the whole log.
-#[allow(clippy::type_complexity)]
+/// `batch` entries past `from` (what the other node cosigned), signed here,
+/// with the log's size (the proof and leaves: [`submission_body`]). `None`
+/// when the other node holds the whole log.
 pub fn prepare_submission(
     c: &mut AnyConnection,
     ctx: &NodeCtx,
     from: u64,
     batch: u64,
     now: NaiveDateTime,
-) -> Result<Option<(u64, CheckpointRow, Vec<Hash>, Vec<(u64, String)>)>, DbError> {
+) -> Result<Option<(u64, CheckpointRow)>, DbError> {
     let size = store::size(c)?;
     if size <= from {
         return Ok(None);
     }
     let target = size.min(from + batch);
     let cp = super::audit::sign_checkpoint(c, ctx, target, now)?;
-    let proof = store::consistency_proof(c, from, target)?;
-    let leaves = store::leaves(c, from, target)?;
-    Ok(Some((size, cp, proof, leaves)))
+    Ok(Some((size, cp)))
+}
+
+/// A consistency proof and the leaves `(index, hash)` it covers.
+pub type SubmissionBody = (Vec<Hash>, Vec<(u64, String)>);
+
+/// What a submission of entries `[from, to)` carries besides its checkpoint:
+/// the consistency proof from `from` and the leaves. Read in a snapshot
+/// apart from the signing (the entries below a signed size never change),
+/// so that reading a large batch never holds the node's one writer.
+pub fn submission_body(
+    c: &mut AnyConnection,
+    from: u64,
+    to: u64,
+) -> Result<SubmissionBody, DbError> {
+    Ok((
+        store::consistency_proof(c, from, to)?,
+        store::leaves(c, from, to)?,
+    ))
 }
 
 /// Raises an alert and logs a witnessing refusal about this node's log, in

@@ -200,7 +200,7 @@ impl Witnessing {
             let prepared = db
                 .write(move |c| witness::prepare_submission(c, &ctx, from, batch, now))
                 .await?;
-            let Some((size, cp, proof, leaves)) = prepared else {
+            let Some((size, cp)) = prepared else {
                 let size = self.db.read(store::size).await?;
                 if theirs.size > size {
                     // The peer cosigned more of this log than it now holds.
@@ -224,6 +224,11 @@ impl Witnessing {
                     cosigned: theirs.size,
                 });
             };
+            let to = cp.size as u64;
+            let (proof, leaves) = self
+                .db
+                .read(move |c| witness::submission_body(c, from, to))
+                .await?;
             let sub = Submission {
                 checkpoint: cp.note.clone(),
                 from_size: from,

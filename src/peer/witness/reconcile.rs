@@ -48,9 +48,23 @@ impl Witnessing {
                 .last()
                 .and_then(|e| i64::try_from(e.index).ok())
                 .unwrap_or(after);
-            self.db
-                .write(move |c| reconciliation::apply_peer(c, node, &page, end.then_some(started)))
-                .await?;
+            let chunks: Vec<Vec<Entry>> = page
+                .chunks(reconciliation::FOLD_CHUNK)
+                .map(<[Entry]>::to_vec)
+                .collect();
+            let n = chunks.len();
+            for (i, chunk) in chunks.into_iter().enumerate() {
+                // Read to its end once the page's last chunk is in.
+                let read_to_end = (end && i + 1 == n).then_some(started);
+                self.db
+                    .write(move |c| reconciliation::apply_peer(c, node, &chunk, read_to_end))
+                    .await?;
+            }
+            if page.is_empty() && end {
+                self.db
+                    .write(move |c| reconciliation::apply_peer(c, node, &[], Some(started)))
+                    .await?;
+            }
             if end || last <= after {
                 return Ok(true);
             }
