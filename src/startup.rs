@@ -49,6 +49,8 @@ pub struct Application {
     deadline_check: Duration,
     follow_up_months: Vec<u32>,
     purge_interval: Duration,
+    /// This node's hold on its SQLite database (see [`crate::store::node_lock`]).
+    node_lock: Option<crate::store::node_lock::NodeLock>,
 }
 
 /// Stops a running node.
@@ -71,6 +73,12 @@ impl Application {
     /// listeners (port 0 picks a free port: see [`Self::api_port`], [`Self::peer_port`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let url = settings.database_url();
+        let lock_url = url.clone();
+        let node_lock = actix_web::rt::task::spawn_blocking(move || {
+            crate::store::node_lock::acquire(&lock_url)
+        })
+        .await
+        .context("database lock task failed")??;
         let keys = settings.key_dir();
         let (max, busy) = (
             settings.database.max_connections,
@@ -79,7 +87,9 @@ impl Application {
         let db = actix_web::rt::task::spawn_blocking(move || Db::open(&url, &keys, max, busy))
             .await
             .context("database start-up task failed")??;
-        Self::with_db(settings, db)
+        let mut app = Self::with_db(settings, db)?;
+        app.node_lock = Some(node_lock);
+        Ok(app)
     }
 
     /// Builds the node over an already opened database.
@@ -288,6 +298,7 @@ impl Application {
             deadline_check: Duration::from_secs(settings.deadlines.check_interval_secs),
             follow_up_months: settings.deadlines.follow_up_months.clone(),
             purge_interval: Duration::from_secs(settings.database.purge_interval_secs.max(1)),
+            node_lock: None,
         })
     }
 
@@ -339,6 +350,8 @@ impl Application {
     /// in-flight requests finish. The dispatcher runs alongside and stops
     /// with the listeners; whatever it had not delivered stays in the outbox.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        // Held until this node has stopped.
+        let _node_lock = self.node_lock;
         let dispatcher = tokio::spawn(self.dispatcher.run());
         let witnessing = tokio::spawn(self.witnessing.run(self.checkpoint_interval));
         let comparing = tokio::spawn(self.convergence.run(self.compare_interval));

@@ -419,6 +419,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Restore { file } => {
+            // Refused while a node serves the database.
+            let _node_lock = store::node_lock::acquire(&settings.database_url())?;
             store::backup::restore_from(&settings.database_url(), &file)?;
             let db = open_db(&settings)?; // applies newer migrations, if any
             println!(

@@ -26,6 +26,7 @@ pub mod inbox;
 pub mod keyring;
 pub mod models;
 pub mod name_index;
+pub mod node_lock;
 pub mod outbox;
 pub mod overdue;
 pub mod reconciliation;

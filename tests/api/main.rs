@@ -21,6 +21,7 @@ mod lifecycle;
 mod malformed;
 mod migrations;
 mod name_search;
+mod node_lock;
 mod openapi;
 mod operations;
 mod peer_port;
