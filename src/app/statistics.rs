@@ -115,20 +115,23 @@ pub fn rebuild_if_needed(conn: &mut AnyConnection) -> Result<bool, DbError> {
         return Ok(false);
     }
     crate::store::statistics::clear(conn)?;
-    let first = [review::first_created(conn)?, audit_lookup::first_at(conn)?]
-        .into_iter()
-        .flatten()
-        .min();
+    let spans = [review::created_span(conn)?, audit_lookup::time_span(conn)?];
+    let first = spans.iter().flatten().map(|s| s.0).min();
+    // Up to the month under way, or the latest dated row if later (a
+    // clock moved forward).
     let now = chrono::Utc::now().naive_utc();
+    let last = spans
+        .iter()
+        .flatten()
+        .map(|s| s.1)
+        .fold(now, NaiveDateTime::max);
     if let Some(first) = first {
         let mut start = first
             .date()
             .with_day(1)
             .unwrap_or(first.date())
             .and_time(chrono::NaiveTime::MIN);
-        // Up to the month after the one under way: entries a little ahead
-        // of this clock are kept too.
-        while start <= now {
+        while start <= last {
             let end = start
                 .checked_add_months(Months::new(1))
                 .ok_or_else(|| DbError::Corrupt(format!("no month after {start}")))?;

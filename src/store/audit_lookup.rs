@@ -66,11 +66,19 @@ pub fn queued_at(
     Ok(out)
 }
 
-/// The time of the earliest entry (by index), if any.
-pub fn first_at(conn: &mut AnyConnection) -> Result<Option<NaiveDateTime>, DbError> {
-    Ok(audit_log::table
+/// The times of the first and the last entry (by index), if any.
+pub fn time_span(
+    conn: &mut AnyConnection,
+) -> Result<Option<(NaiveDateTime, NaiveDateTime)>, DbError> {
+    let first: Option<NaiveDateTime> = audit_log::table
         .order(audit_log::idx.asc())
         .select(audit_log::at)
         .first(conn)
-        .optional()?)
+        .optional()?;
+    let last: Option<NaiveDateTime> = audit_log::table
+        .order(audit_log::idx.desc())
+        .select(audit_log::at)
+        .first(conn)
+        .optional()?;
+    Ok(first.zip(last))
 }

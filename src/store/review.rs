@@ -54,11 +54,19 @@ pub fn states_entered(
     Ok(rows)
 }
 
-/// When the earliest case was created, if any.
-pub fn first_created(conn: &mut AnyConnection) -> Result<Option<NaiveDateTime>, DbError> {
-    Ok(cases::table
+/// When the earliest and the latest case were created, if any.
+pub fn created_span(
+    conn: &mut AnyConnection,
+) -> Result<Option<(NaiveDateTime, NaiveDateTime)>, DbError> {
+    let first: Option<NaiveDateTime> = cases::table
         .order(cases::created_at.asc())
         .select(cases::created_at)
         .first(conn)
-        .optional()?)
+        .optional()?;
+    let last: Option<NaiveDateTime> = cases::table
+        .order(cases::created_at.desc())
+        .select(cases::created_at)
+        .first(conn)
+        .optional()?;
+    Ok(first.zip(last))
 }

@@ -78,6 +78,12 @@ async fn whole_months_from_the_rollup_agree_with_the_cases_and_log_and_with_a_re
     };
     assert_eq!(timed("decision"), 2, "{all}");
     assert!(timed("acknowledgement") >= 3, "{all}");
+    // A case dated next month (the node's clock moved forward) is counted,
+    // by the rollup now and by the rebuild below.
+    ne.ctx.clock.advance(chrono::Duration::days(40));
+    ne.draft(&ready_case()).await;
+    let [all, ..] = three_ways(&ne).await;
+    assert_eq!(count(&all, "referrals_by_state", "outgoing/draft"), 2);
     // Rebuilt from the history at start, as on a node upgraded to it.
     let not_built = if backend() == "sqlite" { "0" } else { "FALSE" };
     ne.db
