@@ -14,7 +14,7 @@ use crate::domain::statistics::{Cell, Metric};
 
 thread_local! {
     /// The changes the transaction under way on this thread made to the
-    /// rollup, written when it commits (see [`flush`]).
+    /// rollup, written when it commits (see [`deferred`]).
     static PENDING: RefCell<Vec<Cell>> = const { RefCell::new(Vec::new()) };
 }
 
