@@ -76,9 +76,7 @@ pub fn of_period(
         }
     }
     for (a, b) in split.stretches {
-        for cell in Tally::cells_of(&facts(conn, a, b)?) {
-            tally.add(&cell);
-        }
+        tally.add_facts(&facts(conn, a, b)?);
     }
     Ok(tally.finish(min))
 }

@@ -406,6 +406,13 @@ impl Tally {
         }
     }
 
+    /// Adds what `facts` hold (a stretch read from the cases and the log).
+    pub fn add_facts(&mut self, facts: &Facts) {
+        for c in Tally::cells_of(facts) {
+            self.add(&c);
+        }
+    }
+
     /// The rollup cells `facts` make (what a month's cells are rebuilt
     /// from).
     pub fn cells_of(facts: &Facts) -> Vec<Cell> {
@@ -460,15 +467,6 @@ impl Tally {
     }
 }
 
-/// The statistics of `facts` alone, every count below `min` suppressed.
-pub fn compute(facts: Facts, min: u64) -> Statistics {
-    let mut t = Tally::default();
-    for c in Tally::cells_of(&facts) {
-        t.add(&c);
-    }
-    t.finish(min)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,16 +498,15 @@ mod tests {
             "draft".into(),
             at("2026-12-01 00:00"),
         ));
-        let s = compute(
-            Facts {
-                cases,
-                events: vec![],
-                overdue: vec![],
-                exchange: vec![],
-                queued: HashMap::new(),
-            },
-            5,
-        );
+        let mut tally = Tally::default();
+        tally.add_facts(&Facts {
+            cases,
+            events: vec![],
+            overdue: vec![],
+            exchange: vec![],
+            queued: HashMap::new(),
+        });
+        let s = tally.finish(5);
         let got: Vec<(&str, Option<u64>)> = s
             .referrals_by_month
             .iter()
