@@ -46,6 +46,9 @@ pub struct Settings {
     /// Console sessions.
     #[serde(default)]
     pub console: ConsoleSettings,
+    /// This process as one of the node's replicas.
+    #[serde(default)]
+    pub replica: ReplicaSettings,
     /// The other node and how to reach it.
     pub peer: PeerSettings,
     /// Certificates and keys.
@@ -223,6 +226,32 @@ impl ConsoleSettings {
     }
 }
 
+/// `[replica]`: this process as one of several replicas of the node over
+/// one PostgreSQL database (a node on SQLite is one process: it has one
+/// replica). The dispatcher and the timers run on one replica at a time,
+/// under a lease in the database (see [`crate::app::leases`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicaSettings {
+    /// `replica.name`: how this replica is named in leases, `/readyz` and
+    /// logs (default: the host name and process id). A random suffix is
+    /// added, so that a restarted replica never passes for the one before.
+    pub name: Option<String>,
+    /// `replica.lease_ttl_ms`: how long a lease lasts unless renewed
+    /// (default 6000; 500 to 600000). It is renewed every third of that; a
+    /// replica that dies holding it is replaced after at most this long.
+    pub lease_ttl_ms: u64,
+}
+
+impl Default for ReplicaSettings {
+    fn default() -> Self {
+        Self {
+            name: None,
+            lease_ttl_ms: 6000,
+        }
+    }
+}
+
 /// `[audit]`: the tamper-evident log.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -369,6 +398,11 @@ impl Settings {
             return Err(ConfigError::Invalid(
                 "console.session_idle_minutes must be 1 to 1440 and console.session_hours 1 to 72"
                     .into(),
+            ));
+        }
+        if !(500..=600_000).contains(&self.replica.lease_ttl_ms) {
+            return Err(ConfigError::Invalid(
+                "replica.lease_ttl_ms must be between 500 and 600000".into(),
             ));
         }
         if self.audit.checkpoint_interval_secs == 0 || self.audit.checkpoint_interval_secs > 86_400

@@ -79,6 +79,7 @@ pub(crate) fn settings(
         tokens: Default::default(),
         audit: Default::default(),
         console: Default::default(),
+        replica: Default::default(),
         peer: PeerSettings {
             url: format!("https://127.0.0.1:{other_peer}"),
             listen: ([127, 0, 0, 1], peer).into(),

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod domain;
 pub mod meter;
 pub mod peer;
+pub mod replica;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -1,5 +1,6 @@
-//! Building and running a node: the caseworker listener, the peer listener
-//! and the outbox dispatcher.
+//! Building and running a node: the caseworker listener, the peer listener,
+//! and, while this replica holds their leases, the outbox dispatcher and
+//! the timers (see [`crate::replica`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::error::problem_fallback;
 use crate::api::{self, AppState};
+use crate::app::leases;
 use crate::app::NodeCtx;
 use crate::config::{redact_url, Settings};
 use crate::peer::client::PeerClient;
@@ -23,6 +25,7 @@ use crate::peer::convergence::Convergence;
 use crate::peer::dispatcher::Dispatcher;
 use crate::peer::server::{self as peer_server, PeerState};
 use crate::peer::witness::{self, Witnessing};
+use crate::replica::Replica;
 use crate::store::Db;
 use crate::telemetry::{self, Metrics};
 use crate::tls::refusals::RefusalLog;
@@ -34,7 +37,10 @@ pub struct Application {
     peer_addr: SocketAddr,
     api_server: Server,
     peer_server: Server,
-    dispatcher: Dispatcher,
+    /// A dispatcher for a term of the dispatcher lease.
+    make_dispatcher: Arc<dyn Fn(i64) -> Dispatcher + Send + Sync>,
+    /// This process among the node's replicas.
+    replica: Replica,
     db: Db,
     ctx: Arc<NodeCtx>,
     wake: Arc<Notify>,
@@ -75,7 +81,7 @@ impl Application {
         let url = settings.database_url();
         let lock_url = url.clone();
         let node_lock = actix_web::rt::task::spawn_blocking(move || {
-            crate::store::node_lock::acquire(&lock_url)
+            crate::store::node_lock::acquire(&lock_url, crate::store::node_lock::Purpose::Serve)
         })
         .await
         .context("database lock task failed")??;
@@ -84,10 +90,18 @@ impl Application {
             settings.database.max_connections,
             settings.database.busy_timeout_ms,
         );
+        // Replicas start one at a time: migrations and the first writes.
+        let start_url = url.clone();
+        let starting = actix_web::rt::task::spawn_blocking(move || {
+            crate::store::node_lock::starting(&start_url)
+        })
+        .await
+        .context("database lock task failed")??;
         let db = actix_web::rt::task::spawn_blocking(move || Db::open(&url, &keys, max, busy))
             .await
             .context("database start-up task failed")??;
         let mut app = Self::with_db(settings, db)?;
+        drop(starting);
         app.node_lock = Some(node_lock);
         Ok(app)
     }
@@ -119,6 +133,11 @@ impl Application {
             clock: Default::default(),
         });
         let wake = Arc::new(Notify::new());
+        let replica = Replica::new(
+            db.clone(),
+            settings.replica.name.as_deref(),
+            Duration::from_millis(settings.replica.lease_ttl_ms),
+        );
         let link = Arc::new(crate::peer::link::Link::new(&settings.peer));
         let client = PeerClient::new(tls.peer_client.clone(), &settings.peer, link)?;
         let witnessing = Witnessing {
@@ -150,6 +169,7 @@ impl Application {
             follow_up_months: settings.deadlines.follow_up_months.clone(),
             convergence: convergence.clone(),
             session_limits: settings.console.limits(),
+            replica: replica.clone(),
         });
 
         // Caseworker listener.
@@ -257,18 +277,31 @@ impl Application {
         )
         .context("cannot start the peer listener")?;
 
-        let mut dispatcher = Dispatcher::new(
-            db.clone(),
-            ctx.clone(),
-            client.clone(),
-            wake.clone(),
-            settings.peer.clone(),
-            metrics.clone(),
-            signals,
-        );
-        dispatcher.peer_signer = Some(tls.peer_signer.clone());
-        dispatcher.heard = heard;
+        let make_dispatcher = {
+            let (db, ctx, client, wake) = (db.clone(), ctx.clone(), client.clone(), wake.clone());
+            let (peer, metrics, signer) = (
+                settings.peer.clone(),
+                metrics.clone(),
+                tls.peer_signer.clone(),
+            );
+            Arc::new(move |term: i64| {
+                let mut d = Dispatcher::new(
+                    db.clone(),
+                    ctx.clone(),
+                    client.clone(),
+                    wake.clone(),
+                    peer.clone(),
+                    metrics.clone(),
+                    signals.clone(),
+                );
+                d.peer_signer = Some(signer.clone());
+                d.heard = heard.clone();
+                d.fence = Some(term);
+                d
+            })
+        };
         tracing::info!(
+            replica = %replica.name,
             node = %settings.node.id,
             backend = db.backend(),
             database = %redact_url(&settings.database_url()),
@@ -283,7 +316,8 @@ impl Application {
             peer_addr,
             api_server: api.run(),
             peer_server: peer,
-            dispatcher,
+            make_dispatcher,
+            replica,
             db,
             ctx,
             wake,
@@ -352,32 +386,56 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         // Held until this node has stopped.
         let _node_lock = self.node_lock;
-        let dispatcher = tokio::spawn(self.dispatcher.run());
-        let witnessing = tokio::spawn(self.witnessing.run(self.checkpoint_interval));
-        let comparing = tokio::spawn(self.convergence.run(self.compare_interval));
+        let replica = self.replica.clone();
+        let make = self.make_dispatcher.clone();
+        let dispatching = tokio::spawn(
+            replica
+                .clone()
+                .hold(leases::DISPATCHER, move |term| make(term).run()),
+        );
+        let timers = {
+            let (witnessing, convergence) = (self.witnessing.clone(), self.convergence.clone());
+            let (db, clock, months) = (
+                self.db.clone(),
+                self.ctx.clock.clone(),
+                self.follow_up_months.clone(),
+            );
+            let (checkpoints, compare, deadlines, purge) = (
+                self.checkpoint_interval,
+                self.compare_interval,
+                self.deadline_check,
+                self.purge_interval,
+            );
+            tokio::spawn(replica.clone().hold(leases::TIMERS, move |_term| {
+                let jobs = (
+                    witnessing.clone().run(checkpoints),
+                    convergence.clone().run(compare),
+                    watch_deadlines(db.clone(), clock.clone(), deadlines, months.clone()),
+                    purge_erased(db.clone(), clock.clone(), purge),
+                );
+                async move {
+                    tokio::join!(jobs.0, jobs.1, jobs.2, jobs.3);
+                }
+            }))
+        };
+        // Every replica: its own refused handshakes, and the key directory.
         let refusals = tokio::spawn(crate::peer::listener::audit_refusals(
             self.db.clone(),
             self.refused.clone(),
             self.refusal_audit_interval,
         ));
-        let overdue = tokio::spawn(watch_deadlines(
+        let keys = tokio::spawn(crate::replica::refresh_keys(
             self.db.clone(),
-            self.ctx.clock.clone(),
-            self.deadline_check,
-            self.follow_up_months,
-        ));
-        let purging = tokio::spawn(purge_erased(
-            self.db.clone(),
-            self.ctx.clock.clone(),
             self.purge_interval,
         ));
         let result = futures_util::future::try_join(self.api_server, self.peer_server).await;
-        purging.abort();
-        dispatcher.abort();
-        witnessing.abort();
-        comparing.abort();
+        dispatching.abort();
+        timers.abort();
         refusals.abort();
-        overdue.abort();
+        keys.abort();
+        let _ = futures_util::future::join(dispatching, timers).await;
+        // Another replica takes over at once.
+        replica.release().await;
         crate::peer::listener::write_tallies(&self.db, self.refused.take()).await;
         result.map(|_| ())
     }

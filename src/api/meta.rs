@@ -209,21 +209,47 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     })
 }
 
-/// Readiness: the database answers and every migration is applied.
+/// Readiness of this replica: whether it can serve, and which of the jobs
+/// that run once across the node's replicas run here.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ok`.
+    pub status: &'static str,
+    /// This node.
+    pub node: NodeId,
+    /// Storage backend: `sqlite` or `postgres`.
+    pub backend: &'static str,
+    /// This replica's name (the `replica.name` setting or the host name
+    /// and process id, with a random suffix of its start).
+    pub replica: String,
+    /// Whether this replica holds the dispatcher lease: it delivers the
+    /// node's messages to the other node.
+    pub dispatcher: bool,
+    /// Whether this replica holds the timers' lease: checkpoints and
+    /// cosigning, the comparison of shared cases, the deadline scan, key
+    /// rotation run here.
+    pub timers: bool,
+}
+
+/// Readiness: the database answers and every migration is applied; says
+/// which jobs this replica runs.
 #[utoipa::path(
     tag = "operations",
     responses(
-        (status = 200, description = "Ready", body = Status),
+        (status = 200, description = "Ready", body = Readiness),
         (status = 503, description = "Database unreachable or migrations pending (`not_ready`)", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.db.ready().await {
-        Ok(()) => HttpResponse::Ok().json(Status {
+        Ok(()) => HttpResponse::Ok().json(Readiness {
             status: "ok",
             node: state.ctx.node,
             backend: state.db.backend(),
+            replica: state.replica.name.clone(),
+            dispatcher: state.replica.holds(crate::app::leases::DISPATCHER),
+            timers: state.replica.holds(crate::app::leases::TIMERS),
         }),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");

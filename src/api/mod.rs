@@ -82,6 +82,8 @@ pub struct AppState {
     pub convergence: crate::peer::convergence::Convergence,
     /// How long console sessions live.
     pub session_limits: crate::app::sign_in::SessionLimits,
+    /// This process among the node's replicas: which leases it holds.
+    pub replica: crate::replica::Replica,
 }
 
 impl AppState {

@@ -25,6 +25,7 @@ pub mod erasure;
 pub mod exchange;
 pub mod handover;
 pub mod inbox;
+pub mod leases;
 pub mod receipts;
 pub mod reconciliation;
 pub mod reports;

@@ -19,17 +19,31 @@ impl App {
     /// and applies them; keeps the signer's certificate. Returns the signed
     /// receipts, and where and why the batch stopped if a message was
     /// refused outright (the ones before it are kept).
+    ///
+    /// The incoming chain is locked first, so that batches arriving at two
+    /// replicas at once are checked in turn; a batch whose `fence` (the
+    /// sending dispatcher's term) is older than one already taken in is
+    /// refused whole (see [`super::leases`]).
     pub async fn receive_batch(
         &self,
         messages: Vec<Signed>,
         envelopes: Vec<Envelope>,
         signer_fingerprint: String,
         signer_pem: String,
+        fence: Option<i64>,
     ) -> Result<(Vec<Signed>, Option<BatchRefusal>), DbError> {
         let (ctx, now) = (self.ctx.clone(), self.now());
         self.db
             .write(move |c| {
                 let mut receipts = Vec::with_capacity(envelopes.len());
+                if let Err(highest) = super::leases::fence_incoming(c, fence)? {
+                    let detail = format!(
+                        "this batch was sent under term {}, and a replica under term {highest} has delivered since: it lost its lease",
+                        fence.unwrap_or_default()
+                    );
+                    let id = envelopes.first().map(|e| e.message_id.to_string());
+                    return Ok((receipts, Some((0, id, ProblemCode::StaleDispatcher, detail))));
+                }
                 if !envelopes.is_empty() {
                     super::exchange::remember_certificate(
                         c,

@@ -12,7 +12,9 @@
 //! (f) review at scale: every interactive list and review operation, timed
 //!     through the API as the history grows to a million audit entries;
 //! (g) the cost of a slow link: bytes on the wire per referral, an idle
-//!     referral's round trip, a backlog drained through the link.
+//!     referral's round trip, a backlog drained through the link;
+//! (h) with `--replicas N` on PostgreSQL only: end-to-end referrals through
+//!     a round-robin proxy in front of one, then N replicas of Niamey.
 //!
 //! Build with `--release`; the figures are printed, not asserted.
 
@@ -28,11 +30,13 @@ use crate::tls::{pki, NodeTls};
 
 mod audit_log;
 mod backlog;
+pub mod balancer;
 mod ceilings;
 mod cpu;
 mod end_to_end;
 mod link_cost;
 mod pair;
+mod replicas;
 mod scale;
 pub mod slowlink;
 
@@ -64,6 +68,8 @@ pub struct BenchOptions {
     pub scale_only: bool,
     /// Run (a) to (c) only.
     pub referrals_only: bool,
+    /// Run (h) only, with one and then this many replicas of Niamey.
+    pub replicas: Option<usize>,
     /// Where the nodes of (c), (d) and (f) keep their data.
     pub backend: Backend,
     /// What (f) grows the nodes to.
@@ -103,6 +109,9 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
     }
     if opts.link_only {
         return over_slow_link(&opts.certs, &opts.backend, &opts.link).await;
+    }
+    if let Some(n) = opts.replicas {
+        return replicas::replicas(&opts, n).await;
     }
     if opts.scale_only {
         let tls = NodeTls::load(&tls_settings, NodeId::NeAnltp)?;

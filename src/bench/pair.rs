@@ -210,6 +210,21 @@ impl Pair {
         }
     }
 
+    /// Another replica of Niamey over its database (PostgreSQL), with
+    /// listeners of its own; Abuja still reaches the first one.
+    pub(super) async fn ne_replica(&self) -> anyhow::Result<Node> {
+        let settings = node_settings(
+            NodeId::NeAnltp,
+            &self.dir.join("ne"),
+            &self.certs,
+            0,
+            self.link.as_ref().map_or(self.ports.1, |l| l.port()),
+            self.batch_size,
+            self.urls.0.as_ref(),
+        );
+        start(settings).await
+    }
+
     pub(super) async fn stop(self) {
         self.ne.stop.stop(false).await;
         self.ng.stop.stop(false).await;
@@ -219,6 +234,14 @@ impl Pair {
         for (admin, name) in &self.scratch {
             let _ = crate::store::scratch::drop_pg_database(admin, name);
         }
+    }
+}
+
+impl Node {
+    /// Stops this node (a replica) and waits until it has.
+    pub(super) async fn stop(self) {
+        self.stop.stop(false).await;
+        let _ = self.task.await;
     }
 }
 

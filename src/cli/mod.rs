@@ -45,7 +45,8 @@ pub enum Command {
         /// The backup file to write (must not exist).
         file: PathBuf,
     },
-    /// Replace the database by a backup (stop the node first). At its next
+    /// Replace the database by a backup (stop the node, every replica of it,
+    /// first). At its next
     /// start the node compares its chains with the other node's and holds
     /// delivery if the backup is older than what the other node holds.
     Restore {
@@ -105,6 +106,11 @@ pub enum Command {
         /// where their CPU goes, and case reads.
         #[arg(long)]
         referrals_only: bool,
+        /// Run only (h): end-to-end referrals (as in (c)) through a
+        /// round-robin proxy in front of one, then this many replicas of
+        /// Niamey over one database (needs --backend postgres).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=8))]
+        replicas: Option<u32>,
         /// Where the two nodes of (c), (d) and (f) keep their data: `sqlite`
         /// (a file each) or `postgres` (a fresh database each on the server
         /// of --pg-url, dropped afterwards).
@@ -306,6 +312,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             audit_only,
             scale_only,
             referrals_only,
+            replicas,
             backend,
             pg_url,
             scale_cases,
@@ -325,6 +332,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 audit_only: *audit_only,
                 scale_only: *scale_only,
                 referrals_only: *referrals_only,
+                replicas: replicas.map(|n| n as usize),
                 backend: match backend.as_str() {
                     "postgres" => crate::bench::Backend::Postgres {
                         admin_url: pg_url.clone(),
@@ -420,7 +428,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Restore { file } => {
             // Refused while a node serves the database.
-            let _node_lock = store::node_lock::acquire(&settings.database_url())?;
+            let _node_lock = store::node_lock::acquire(
+                &settings.database_url(),
+                store::node_lock::Purpose::Alone,
+            )?;
             store::backup::restore_from(&settings.database_url(), &file)?;
             let db = open_db(&settings)?; // applies newer migrations, if any
             println!(

@@ -168,6 +168,8 @@ problem_codes! {
         "Un message manque dans la séquence de l'autre nœud.";
     SequenceAhead = "sequence_ahead", 409, "Batch ahead of its turn", "Lot arrivé avant son tour",
         "Le lot précédent a été refusé : renvoyez à partir du premier message sans accusé de réception.";
+    StaleDispatcher = "stale_dispatcher", 409, "Dispatcher no longer current", "Répartiteur périmé",
+        "Une autre réplique du nœud expéditeur a repris l'envoi : ce lot vient d'une réplique qui a perdu son bail.";
     SequenceReplay = "sequence_replay", 409, "Replayed message", "Message rejoué",
         "Ce numéro de séquence a déjà servi pour un autre message.";
     ChainBroken = "chain_broken", 409, "Broken hash chain", "Chaîne de hachage rompue",

@@ -22,6 +22,10 @@ use crate::store::{Db, DbError};
 /// in transit.
 pub const PIPELINED: &str = "passerelle-pipelined";
 
+/// The request header of a batch carrying the sending dispatcher's term, its
+/// fencing token (see [`crate::app::leases`]).
+pub const FENCE: &str = "passerelle-fence";
+
 /// How often the chain is read again while waiting (other paths than the
 /// listener, such as a recovery, may move it without a signal).
 const RECHECK: Duration = Duration::from_millis(250);

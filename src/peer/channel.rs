@@ -100,7 +100,7 @@ pub async fn recover_incoming(
             let (fp, pem) = (envelope::fingerprint(der), pem.clone());
             let batch: Vec<Signed> = vec![message];
             let (_, refused) = app
-                .receive_batch(batch, vec![env], fp, pem)
+                .receive_batch(batch, vec![env], fp, pem, None)
                 .await
                 .map_err(|e| e.to_string())?;
             if let Some((_, _, code, detail)) = refused {

@@ -35,6 +35,8 @@ pub struct PeerClient {
 pub struct Hooks {
     /// Sent while the batch before it may still be in transit.
     pub pipelined: bool,
+    /// The dispatcher's term, sent as its fencing token.
+    pub fence: Option<i64>,
     /// Notified once the whole body has been handed to the connection.
     pub body_out: Option<Arc<tokio::sync::Notify>>,
 }
@@ -244,6 +246,9 @@ impl PeerClient {
             .header(reqwest::header::ACCEPT_ENCODING, "gzip");
         if hooks.pipelined {
             req = req.header(super::arrivals::PIPELINED, "1");
+        }
+        if let Some(fence) = hooks.fence {
+            req = req.header(super::arrivals::FENCE, fence);
         }
         if let Some(body) = body {
             let mut bytes = serde_json::to_vec(body)

@@ -69,6 +69,12 @@ pub struct Dispatcher {
     /// Checks the certificates of messages recovered from the peer's copies
     /// (without it, a node behind the peer only holds and alerts).
     pub peer_signer: Option<crate::tls::PeerSigner>,
+    /// The term of the dispatcher lease this dispatcher runs under, sent
+    /// with every batch as its fencing token (`None`: not fenced).
+    pub fence: Option<i64>,
+    /// The peer refused a batch as fenced off: another replica of this node
+    /// took the lease over, and this dispatcher stops.
+    pub deposed: bool,
 }
 
 impl Dispatcher {
@@ -99,6 +105,8 @@ impl Dispatcher {
             held: false,
             heard: Default::default(),
             peer_signer: None,
+            fence: None,
+            deposed: false,
         }
     }
 }
@@ -125,11 +133,12 @@ const STALE_CHECK: Duration = Duration::from_secs(5);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Dispatcher {
-    /// Runs until the task is dropped.
+    /// Runs until the task is dropped, or until the peer says that another
+    /// replica of this node delivers under a newer term.
     pub async fn run(mut self) {
         let poll = Duration::from_millis(self.settings.poll_interval_ms.max(10));
         let probe = Duration::from_millis(self.settings.probe_interval_ms.max(10));
-        loop {
+        while !self.deposed {
             self.watch_backlog().await;
             if !self.channels_checked {
                 self.check_channels().await;
@@ -376,6 +385,14 @@ impl Dispatcher {
                     tracing::info!("delivery to the peer works again");
                 }
                 self.settle(batch, delivery).await
+            }
+            Err(SendError::Refused(problem)) if problem.code == "stale_dispatcher" => {
+                tracing::warn!(
+                    term = self.fence,
+                    "another replica of this node delivers now: this dispatcher stops"
+                );
+                self.deposed = true;
+                Ok(Next::Wait(None))
             }
             Err(SendError::Refused(problem)) if !is_transient_refusal(&problem.code) => {
                 self.metrics

@@ -73,6 +73,7 @@ impl Dispatcher {
         let out = Arc::new(Notify::new());
         let hooks = Hooks {
             pipelined: !self.sending.is_empty(),
+            fence: self.fence,
             body_out: Some(out.clone()),
         };
         let client = self.client.clone();

@@ -32,6 +32,9 @@ pub fn is_transient_refusal(code: &str) -> bool {
             | "awaiting_receipts"
             | "payload_too_large"
             | "sequence_ahead"
+            // Another replica of this node took over delivery: the message
+            // is its to send, never suspended for it.
+            | "stale_dispatcher"
     )
 }
 

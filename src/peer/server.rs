@@ -20,7 +20,7 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use super::arrivals::{Turn, PIPELINED};
+use super::arrivals::{Turn, FENCE, PIPELINED};
 use super::error::PeerError;
 use super::receipts::{CatchUpError, RecordError};
 use crate::api::error::Problem;
@@ -271,6 +271,20 @@ async fn take_in(
     )
     .unwrap_or_default();
     let fp = envelope::fingerprint(&cert.0);
+    let fence = match req.headers().get(FENCE) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|t| t.parse::<i64>().ok())
+                .ok_or_else(|| {
+                    PeerError::Refused(
+                        ProblemCode::InvalidBody,
+                        format!("the {FENCE} header is not a whole number"),
+                    )
+                })?,
+        ),
+    };
 
     let messages = batch.messages;
     let mut checked = Vec::with_capacity(messages.len());
@@ -336,7 +350,7 @@ async fn take_in(
     }
     let seqs: Vec<i64> = checked.iter().map(|e| e.seq).collect();
     let app = crate::app::service::App::new(state.db.clone(), state.ctx.clone());
-    let (receipts, db_refusal) = app.receive_batch(messages, checked, fp, pem).await?;
+    let (receipts, db_refusal) = app.receive_batch(messages, checked, fp, pem, fence).await?;
     if let Some(last) = receipts.len().checked_sub(1).and_then(|i| seqs.get(i)) {
         state.arrivals.taken_in(*last);
     }

@@ -20,13 +20,22 @@ pub fn remember(
         .count()
         .get_result(conn)?;
     if known == 0 {
-        diesel::insert_into(certificates::table)
-            .values((
-                certificates::fingerprint.eq(fingerprint),
-                certificates::pem.eq(pem),
-                certificates::first_seen.eq(now),
-            ))
-            .execute(conn)?;
+        // Another replica may keep it at the same moment.
+        let row = (
+            certificates::fingerprint.eq(fingerprint),
+            certificates::pem.eq(pem),
+            certificates::first_seen.eq(now),
+        );
+        match conn {
+            AnyConnection::Sqlite(c) => diesel::insert_into(certificates::table)
+                .values(row)
+                .on_conflict_do_nothing()
+                .execute(c)?,
+            AnyConnection::Postgresql(c) => diesel::insert_into(certificates::table)
+                .values(row)
+                .on_conflict_do_nothing()
+                .execute(c)?,
+        };
     }
     Ok(())
 }
@@ -48,13 +57,22 @@ pub fn remember_own(
         .count()
         .get_result(conn)?;
     if known == 0 {
-        diesel::insert_into(own_certificates::table)
-            .values((
-                own_certificates::fingerprint.eq(fingerprint),
-                own_certificates::pem.eq(pem),
-                own_certificates::first_used.eq(now),
-            ))
-            .execute(conn)?;
+        // Replicas starting at once all keep it.
+        let row = (
+            own_certificates::fingerprint.eq(fingerprint),
+            own_certificates::pem.eq(pem),
+            own_certificates::first_used.eq(now),
+        );
+        match conn {
+            AnyConnection::Sqlite(c) => diesel::insert_into(own_certificates::table)
+                .values(row)
+                .on_conflict_do_nothing()
+                .execute(c)?,
+            AnyConnection::Postgresql(c) => diesel::insert_into(own_certificates::table)
+                .values(row)
+                .on_conflict_do_nothing()
+                .execute(c)?,
+        };
     }
     Ok(())
 }

@@ -46,6 +46,28 @@ pub fn incoming_head(conn: &mut AnyConnection) -> Result<(i64, String), DbError>
         .first(conn)?)
 }
 
+/// Locks the incoming head until the transaction ends (the `UPDATE` takes
+/// the row's lock on PostgreSQL; SQLite has one writer anyway), so that
+/// batches arriving at two replicas at once are checked against the chain
+/// one after the other. Returns the highest fencing token taken in so far.
+pub fn lock_incoming(conn: &mut AnyConnection) -> Result<i64, DbError> {
+    diesel::update(peer_channels::table.find(INCOMING))
+        .set(peer_channels::fence.eq(peer_channels::fence))
+        .execute(conn)?;
+    Ok(peer_channels::table
+        .find(INCOMING)
+        .select(peer_channels::fence)
+        .first(conn)?)
+}
+
+/// Records `fence` as the highest fencing token taken in.
+pub fn set_incoming_fence(conn: &mut AnyConnection, fence: i64) -> Result<(), DbError> {
+    diesel::update(peer_channels::table.find(INCOMING))
+        .set(peer_channels::fence.eq(fence))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Moves the incoming head to a message just taken into the chain.
 pub fn set_incoming_head(conn: &mut AnyConnection, seq: i64, hash: &str) -> Result<(), DbError> {
     diesel::update(peer_channels::table.find(INCOMING))

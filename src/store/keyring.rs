@@ -141,6 +141,12 @@ impl KeyRing {
         Ok(())
     }
 
+    /// Reads the directory again: forgets the KEKs whose files another
+    /// replica of the node destroyed, and learns the ones it made.
+    pub fn refresh(&self) -> Result<(), DbError> {
+        self.reload()
+    }
+
     /// The epochs held, oldest first.
     pub fn epochs(&self) -> Vec<i64> {
         self.keys

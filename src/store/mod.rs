@@ -24,6 +24,7 @@ pub mod group_commit;
 pub mod handovers;
 pub mod inbox;
 pub mod keyring;
+pub mod leases;
 pub mod models;
 pub mod name_index;
 pub mod node_lock;
@@ -402,6 +403,16 @@ impl Db {
         let (epoch, _) = self.read(sealed::state).await?;
         let ring = self.ring.clone();
         actix_web::rt::task::spawn_blocking(move || ring.destroy_before(epoch))
+            .await
+            .map_err(|_| DbError::Cancelled)?
+    }
+
+    /// Reads the key directory again (see [`keyring::KeyRing::refresh`]): a replica
+    /// that does not run the key rotation forgets the keys another one
+    /// destroyed.
+    pub async fn refresh_keys(&self) -> Result<(), DbError> {
+        let ring = self.ring.clone();
+        actix_web::rt::task::spawn_blocking(move || ring.refresh())
             .await
             .map_err(|_| DbError::Cancelled)?
     }

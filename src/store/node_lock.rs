@@ -1,14 +1,19 @@
-//! One node process per database: a node that serves holds a lock for as
-//! long as it runs, so that a second node started on the same database
-//! (two dispatchers, two sets of timers over one hash chain) is refused
-//! with a clear error instead of sending out of order. Command-line tools
-//! (users, backups) do not take it.
+//! Who serves a database: a node that serves holds a lock for as long as it
+//! runs, and a restore takes it alone. Other command-line tools (users,
+//! backups) do not take it.
 //!
-//! - SQLite: an exclusive `flock` on `<database>.node-lock`, a file of its
-//!   own (opening and closing the database file itself would drop SQLite's
-//!   own locks held in this process).
-//! - PostgreSQL: a session advisory lock, held on a connection of its own;
-//!   the server releases it when that connection or the process dies.
+//! - SQLite: one process serves a database. An exclusive `flock` on
+//!   `<database>.node-lock`, a file of its own (opening and closing the
+//!   database file itself would drop SQLite's own locks held in this
+//!   process): a second node started on the same database (two
+//!   dispatchers, two sets of timers over one hash chain) is refused with a
+//!   clear error instead of sending out of order.
+//! - PostgreSQL: several replicas serve one database (they share the
+//!   dispatcher and the timers through leases, see `app::leases`).
+//!   Each holds a *shared* session advisory lock on a connection of its
+//!   own, and a restore needs it *exclusive*: it is refused while any
+//!   replica serves. The server releases the lock when that connection or
+//!   the process dies.
 
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
@@ -22,6 +27,19 @@ use super::{DbError, Target};
 /// How long a node waits for the lock before refusing: a node restarted
 /// in place may start while the one before it is still letting go.
 const WAIT: Duration = Duration::from_secs(5);
+
+/// What the lock is taken for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Serving the database as a node (one of its replicas on PostgreSQL).
+    Serve,
+    /// Replacing the database (a restore): no node may serve it meanwhile.
+    Alone,
+    /// Starting a replica (migrations, the first writes of a start): one
+    /// replica at a time, on PostgreSQL only (on SQLite the node's own lock
+    /// covers it). Released once the replica is built.
+    Start,
+}
 
 /// Held while the node runs; released when dropped (or when the process
 /// ends, however it ends).
@@ -44,16 +62,32 @@ fn try_lock(file: &std::fs::File) -> bool {
     unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
 }
 
-/// Takes the node lock of the database at `url`, waiting a little, or says
-/// that another node holds it.
-pub fn acquire(url: &SecretString) -> Result<NodeLock, DbError> {
+/// Takes the node lock of the database at `url` for `purpose`, waiting a
+/// little, or says that another node holds it.
+pub fn acquire(url: &SecretString, purpose: Purpose) -> Result<NodeLock, DbError> {
     match Target::parse(url)? {
         Target::Sqlite(db) => lock_file(&db),
-        Target::Postgres(url) => lock_advisory(&url),
+        Target::Postgres(url) => lock_advisory(&url, purpose),
     }
 }
 
-fn lock_advisory(url: &SecretString) -> Result<NodeLock, DbError> {
+/// While a replica starts: `None` on SQLite (its node lock covers it), the
+/// start lock on PostgreSQL, waited for as long as other replicas take to
+/// start (at most [`START_WAIT`]).
+pub fn starting(url: &SecretString) -> Result<Option<NodeLock>, DbError> {
+    match Target::parse(url)? {
+        Target::Sqlite(_) => Ok(None),
+        Target::Postgres(url) => lock_advisory(&url, Purpose::Start).map(Some),
+    }
+}
+
+/// How long a replica waits for the others to start (migrations included).
+pub const START_WAIT: Duration = Duration::from_secs(600);
+
+/// The start lock's key: "passerelle start" in ASCII, per database.
+const START_KEY: i64 = 0x7061_7373_7374_7274;
+
+fn lock_advisory(url: &SecretString, purpose: Purpose) -> Result<NodeLock, DbError> {
     use diesel::connection::Connection;
     use diesel::prelude::*;
     use secrecy::ExposeSecret;
@@ -66,15 +100,33 @@ fn lock_advisory(url: &SecretString) -> Result<NodeLock, DbError> {
         .map_err(|e| DbError::Url(format!("cannot connect to PostgreSQL: {e}")))?;
     let started = Instant::now();
     loop {
-        let got: Taken = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS taken")
-            .bind::<diesel::sql_types::BigInt, _>(ADVISORY_KEY)
+        let (query, key) = match purpose {
+            Purpose::Serve => (
+                "SELECT pg_try_advisory_lock_shared($1) AS taken",
+                ADVISORY_KEY,
+            ),
+            Purpose::Alone => ("SELECT pg_try_advisory_lock($1) AS taken", ADVISORY_KEY),
+            Purpose::Start => ("SELECT pg_try_advisory_lock($1) AS taken", START_KEY),
+        };
+        let got: Taken = diesel::sql_query(query)
+            .bind::<diesel::sql_types::BigInt, _>(key)
             .get_result(&mut conn)?;
         if got.taken {
             return Ok(NodeLock::Postgres(conn));
         }
-        if started.elapsed() >= WAIT {
+        let wait = if purpose == Purpose::Start {
+            START_WAIT
+        } else {
+            WAIT
+        };
+        if started.elapsed() >= wait {
             return Err(DbError::Url(
-                "another node already serves this PostgreSQL database: running several node processes over one database is not supported yet; stop it first".into(),
+                match purpose {
+                    Purpose::Start => "another replica has been starting for 10 minutes (migrations?): look at its log",
+                    Purpose::Alone => "a node serves this PostgreSQL database: stop every replica of it first",
+                    Purpose::Serve => "this PostgreSQL database is being restored: start the node once the restore is done",
+                }
+                .into(),
             ));
         }
         std::thread::sleep(Duration::from_millis(50));

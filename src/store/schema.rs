@@ -242,6 +242,7 @@ diesel::table! {
         direction -> Text,
         last_seq -> BigInt,
         last_hash -> Text,
+        fence -> BigInt,
     }
 }
 
@@ -450,6 +451,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    leases (name) {
+        name -> Text,
+        holder -> Text,
+        term -> BigInt,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_tokens,
@@ -485,4 +495,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_passwords,
     sessions,
     sign_in_attempts,
+    leases,
 );

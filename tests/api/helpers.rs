@@ -94,6 +94,8 @@ pub struct TestNode {
     pub stop: StopHandle,
     pub ports: Ports,
     pub wake: std::sync::Arc<tokio::sync::Notify>,
+    /// The node's run, until it has stopped.
+    task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<std::io::Result<()>>>>,
     /// The fake other node, made on first use (single-node tests only).
     fake_peer: std::sync::OnceLock<crate::fake_peer::FakePeer>,
     _pg: Option<PgDatabase>,
@@ -160,6 +162,11 @@ pub fn settings(node: NodeId, dir: &std::path::Path, database_url: &str, ports: 
         tokens: Default::default(),
         audit: Default::default(),
         console: Default::default(),
+        // A replica that dies is replaced within 1.5 s (6 s by default).
+        replica: passerelle::config::ReplicaSettings {
+            lease_ttl_ms: 1500,
+            ..Default::default()
+        },
         peer: PeerSettings {
             url: format!("https://127.0.0.1:{}", ports.other_peer),
             listen: format!("127.0.0.1:{}", ports.peer).parse().unwrap(),
@@ -371,8 +378,9 @@ async fn start(
     let ctx = app.ctx();
     let stop = app.stop_handle();
     let wake = app.wake();
-    tokio::spawn(app.run_until_stopped());
+    let task = tokio::spawn(app.run_until_stopped());
     TestNode {
+        task: tokio::sync::Mutex::new(Some(task)),
         tweak,
         address,
         client: api_client(node),
@@ -392,8 +400,16 @@ async fn start(
 
 impl TestNode {
     /// Stops the node (as if it went down); its database stays.
+    /// Returns once it has let go of its database.
     pub async fn shut_down(&self) {
         self.stop.stop(false).await;
+        if let Some(task) = self.task.lock().await.take() {
+            tokio::time::timeout(std::time::Duration::from_secs(30), task)
+                .await
+                .expect("the node stops within 30 s")
+                .expect("the node's task ends")
+                .expect("the node stops cleanly");
+        }
     }
 
     /// Starts the node again on the same database and ports.
@@ -432,6 +448,15 @@ pub struct Call {
 }
 
 impl Call {
+    /// A request made with `client` (for nodes the tests did not start
+    /// in-process, such as replicas behind a proxy).
+    pub fn new(client: &reqwest::Client, method: Method, url: &str) -> Self {
+        Self {
+            client: client.clone(),
+            inner: client.request(method, url),
+        }
+    }
+
     pub fn json<T: serde::Serialize + ?Sized>(self, body: &T) -> Self {
         Self {
             inner: self.inner.json(body),

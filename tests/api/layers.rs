@@ -17,7 +17,7 @@ fn layer(module: &str) -> Option<u8> {
         "domain" | "audit" | "meter" => 0,
         "store" => 1,
         "app" => 2,
-        "api" | "peer" | "tls" | "config" | "telemetry" => 3,
+        "api" | "peer" | "tls" | "config" | "telemetry" | "replica" => 3,
         // What assembles and runs nodes: the binary, its commands, the demo
         // and the bench.
         "startup" | "main" | "lib" | "cli" | "demo" | "bench" => 4,

@@ -28,6 +28,7 @@ mod peer_port;
 mod pipelined;
 mod privacy;
 mod properties;
+mod replicas;
 mod review_at_scale;
 mod roles;
 mod session;

@@ -3,7 +3,7 @@
 use passerelle::domain::ids::NodeId;
 use passerelle::domain::roles::Role::*;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::helpers::*;
 
@@ -22,12 +22,27 @@ async fn health_readiness_metrics_and_request_ids() {
         (v["node"].as_str(), v["backend"].as_str()),
         (Some("ng-naptip"), Some(backend().as_str()))
     );
-    let res = n
-        .anonymous(reqwest::Method::GET, "/readyz")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    // A node's one replica takes the dispatcher's and the timers' leases.
+    let mut ready = Value::Null;
+    for _ in 0..100 {
+        let res = n
+            .anonymous(reqwest::Method::GET, "/readyz")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        ready = res.json().await.unwrap();
+        if ready["dispatcher"] == true && ready["timers"] == true {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        (&ready["dispatcher"], &ready["timers"]),
+        (&json!(true), &json!(true)),
+        "{ready}"
+    );
+    assert!(ready["replica"].as_str().is_some_and(|r| !r.is_empty()));
 
     n.get("/api/v1/me", Caseworker).send().await.unwrap();
     let res = n

@@ -1,0 +1,2 @@
+ALTER TABLE peer_channels DROP COLUMN fence;
+DROP TABLE leases;

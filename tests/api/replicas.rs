@@ -1,0 +1,455 @@
+//! High availability on PostgreSQL: three replicas of Abuja and two of
+//! Niamey, each a `passerelle serve` process, behind round-robin TCP
+//! proxies (the caseworker API of Niamey, and each node's peer listener).
+//! 1,000 referrals are made through the proxy; in the middle of their
+//! delivery the replica holding Niamey's dispatcher is killed (SIGKILL).
+//! The other takes the dispatcher over within seconds, and in the end every
+//! referral made was delivered and received exactly once, in a gapless
+//! chain, and both audit logs verify and reconcile.
+//!
+//! Replicas need PostgreSQL: this test runs in the suite's PostgreSQL pass
+//! (on SQLite a second process is refused, see `node_lock.rs`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
+use passerelle::bench::balancer::Balancer;
+use passerelle::domain::ids::NodeId;
+use passerelle::domain::roles::Role;
+use passerelle::store::{users, Db};
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const REFERRALS: usize = 1_000;
+/// Kill Niamey's dispatcher once this many referrals were delivered.
+const KILL_AFTER: i64 = 150;
+
+/// A replica's process, killed if the test ends early.
+struct Replica {
+    name: String,
+    api: u16,
+    child: Child,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One node: its database, its replicas and the tokens of its users.
+struct Node {
+    id: NodeId,
+    db: PgDatabase,
+    dir: tempfile::TempDir,
+    replicas: Vec<Replica>,
+    tokens: std::collections::HashMap<Role, String>,
+}
+
+fn config(
+    node: NodeId,
+    dir: &Path,
+    url: &str,
+    name: &str,
+    api: u16,
+    peer: u16,
+    other: u16,
+) -> String {
+    let tls = tls_settings(node);
+    format!(
+        "[node]\nid = \"{id}\"\nagency = \"{agency}\"\ncountry = \"{country}\"\ndata_dir = \"{data}\"\n\
+         [http]\nlisten = \"127.0.0.1:{api}\"\nworkers = 2\n\
+         [database]\nurl = \"{url}\"\nmax_connections = 6\n\
+         [replica]\nname = \"{name}\"\nlease_ttl_ms = 2000\n\
+         [peer]\nurl = \"https://127.0.0.1:{other}\"\nlisten = \"127.0.0.1:{peer}\"\nbatch_size = 10\n\
+         retry_initial_ms = 50\nretry_max_ms = 400\nprobe_interval_ms = 200\npoll_interval_ms = 100\nstall_timeout_secs = 5\n\
+         [log]\nfilter = \"info\"\n\
+         [tls]\nserver_cert = \"{sc}\"\nserver_key = \"{sk}\"\nclient_cert = \"{cc}\"\nclient_key = \"{ck}\"\npeer_ca = [\"{ca}\"]\n",
+        id = node.as_str(),
+        agency = if node == NodeId::NeAnltp { "ANLTP/TIM" } else { "NAPTIP" },
+        country = node.country(),
+        data = dir.display(),
+        sc = tls.server_cert.display(),
+        sk = tls.server_key.display(),
+        cc = tls.client_cert.display(),
+        ck = tls.client_key.display(),
+        ca = tls.peer_ca[0].display(),
+    )
+}
+
+impl Node {
+    /// A fresh database with one user and token per role.
+    fn new(id: NodeId) -> Node {
+        let db = PgDatabase::create();
+        let dir = tempfile::tempdir().unwrap();
+        let url = SecretString::from(db.url());
+        let store = Db::open(&url, &dir.path().join("keys"), 2, 5_000).unwrap();
+        let mut tokens = std::collections::HashMap::new();
+        for role in Role::ALL {
+            let name = role.as_str().replace('_', "-");
+            let token = store
+                .write_blocking(|c| {
+                    users::create_user(
+                        c,
+                        &name,
+                        &format!("Test {name}"),
+                        role,
+                        "test agency",
+                        now(),
+                    )?;
+                    users::issue_token(c, &name, "test", 30, now())
+                })
+                .unwrap();
+            tokens.insert(role, token.secret);
+        }
+        Node {
+            id,
+            db,
+            dir,
+            replicas: Vec::new(),
+            tokens,
+        }
+    }
+
+    /// Starts a replica listening on `api` and `peer`, reaching the other
+    /// node at `other` (its proxy).
+    fn start(&mut self, name: &str, api: u16, peer: u16, other: u16) {
+        let file = self.dir.path().join(format!("{name}.toml"));
+        let text = config(
+            self.id,
+            self.dir.path(),
+            &self.db.url(),
+            name,
+            api,
+            peer,
+            other,
+        );
+        std::fs::write(&file, text).unwrap();
+        let log = std::fs::File::create(self.dir.path().join(format!("{name}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+            .args(["serve", "--config"])
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.replicas.push(Replica {
+            name: name.to_owned(),
+            api,
+            child,
+        });
+    }
+
+    fn log_of(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}.log"))
+    }
+
+    fn sql(&self) -> PgConnection {
+        PgConnection::establish(&self.db.url()).unwrap()
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+fn count(conn: &mut PgConnection, query: &str) -> i64 {
+    diesel::sql_query(query)
+        .get_result::<Count>(conn)
+        .unwrap()
+        .n
+}
+
+/// The readiness of the replica answering on `port`, if it answers.
+async fn readiness(client: &reqwest::Client, port: u16) -> Option<Value> {
+    let url = format!("https://127.0.0.1:{port}/readyz");
+    let res = Call::new(client, Method::GET, &url).send().await.ok()?;
+    (res.status() == StatusCode::OK).then_some(())?;
+    res.json().await.ok()
+}
+
+/// Makes one referral through `api`: a case created, submitted and
+/// approved. A request cut by a replica dying is tried again, and an
+/// approve whose answer was lost is found done by reading the case.
+async fn refer(
+    client: &reqwest::Client,
+    api: &str,
+    tokens: &std::collections::HashMap<Role, String>,
+) {
+    let key = uuid::Uuid::new_v4().to_string();
+    let case: Value = loop {
+        let res = Call::new(client, Method::POST, &format!("{api}/api/v1/cases"))
+            .bearer_auth(&tokens[&Role::Caseworker])
+            .header("Idempotency-Key", &key)
+            .json(&ready_case())
+            .send()
+            .await;
+        match res {
+            Ok(r) if r.status().is_success() => break r.json().await.unwrap(),
+            Ok(r) => panic!("create answered {}", r.status()),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    let id = case["id"].as_str().unwrap().to_owned();
+    for (role, action, before) in [
+        (Role::Caseworker, "submit", "draft"),
+        (Role::Supervisor, "approve", "submitted"),
+    ] {
+        loop {
+            let res = Call::new(client, Method::GET, &format!("{api}/api/v1/cases/{id}"))
+                .bearer_auth(&tokens[&role])
+                .send()
+                .await;
+            let Ok(res) = res else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            assert_eq!(res.status(), StatusCode::OK);
+            let tag = etag(&res);
+            let now: Value = res.json().await.unwrap();
+            if now["state"] != before {
+                break;
+            }
+            let url = format!("{api}/api/v1/cases/{id}/transitions");
+            let res = Call::new(client, Method::POST, &url)
+                .bearer_auth(&tokens[&role])
+                .header("If-Match", &tag)
+                .json(&json!({ "action": action }))
+                .send()
+                .await;
+            match res {
+                Ok(r) if r.status().is_success() => break,
+                // Another try crossed this one: read again.
+                Ok(r) if r.status() == StatusCode::PRECONDITION_FAILED => {}
+                Ok(r) => panic!("{action} answered {}", r.status()),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_replicas_lose_nothing_when_the_dispatcher_holder_is_killed_mid_delivery() {
+    if backend() != "postgres" {
+        return;
+    }
+    let client = api_client(NodeId::NeAnltp);
+    let mut ne = Node::new(NodeId::NeAnltp);
+    let mut ng = Node::new(NodeId::NgNaptip);
+    let ne_ports: Vec<(u16, u16)> = (0..2).map(|_| (free_port(), free_port())).collect();
+    let ng_ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let to_ne = Balancer::start(0, ne_ports.iter().map(|p| p.1).collect())
+        .await
+        .unwrap();
+    let to_ng = Balancer::start(0, ng_ports.iter().map(|p| p.1).collect())
+        .await
+        .unwrap();
+    let ne_api = Balancer::start(0, ne_ports.iter().map(|p| p.0).collect())
+        .await
+        .unwrap();
+    for (i, (api, peer)) in ne_ports.iter().enumerate() {
+        ne.start(&format!("ne-{}", i + 1), *api, *peer, to_ng.port());
+    }
+    for (i, (api, peer)) in ng_ports.iter().enumerate() {
+        ng.start(&format!("ng-{}", i + 1), *api, *peer, to_ne.port());
+    }
+    // Every replica is ready, and one of each node's holds the dispatcher.
+    let started = Instant::now();
+    for node in [&ne, &ng] {
+        loop {
+            let mut ready = 0;
+            let mut holders = 0;
+            let client = api_client(node.id);
+            for r in &node.replicas {
+                if let Some(v) = readiness(&client, r.api).await {
+                    ready += 1;
+                    holders += usize::from(v["dispatcher"] == true);
+                }
+            }
+            if ready == node.replicas.len() && holders == 1 {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                for r in &node.replicas {
+                    let log = std::fs::read_to_string(node.log_of(&r.name)).unwrap_or_default();
+                    eprintln!("--- {}:\n{log}", r.name);
+                }
+                panic!("replicas not ready");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // A token works on every replica (sessions and tokens live in the database).
+    for r in &ne.replicas {
+        let url = format!("https://127.0.0.1:{}/api/v1/me", r.api);
+        let res = Call::new(&client, Method::GET, &url)
+            .bearer_auth(&ne.tokens[&Role::Caseworker])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{}", r.name);
+    }
+
+    // 1,000 referrals through the proxy, 16 at a time.
+    let api = format!("https://127.0.0.1:{}", ne_api.port());
+    let tokens = Arc::new(ne.tokens.clone());
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..16 {
+        let (client, api, tokens, next) =
+            (client.clone(), api.clone(), tokens.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < REFERRALS {
+                refer(&client, &api, &tokens).await;
+            }
+        }));
+    }
+
+    // In the middle of delivery, the replica holding Niamey's dispatcher dies.
+    let mut ne_sql = ne.sql();
+    let delivered = "SELECT count(*) AS n FROM outbox_messages WHERE status = 'delivered'";
+    while count(&mut ne_sql, delivered) < KILL_AFTER {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut holder = None;
+    for (i, r) in ne.replicas.iter().enumerate() {
+        if readiness(&client, r.api)
+            .await
+            .is_some_and(|v| v["dispatcher"] == true)
+        {
+            holder = Some(i);
+        }
+    }
+    let holder = holder.expect("a replica of Niamey holds the dispatcher");
+    let killed = &mut ne.replicas[holder];
+    killed.child.kill().unwrap();
+    killed.child.wait().unwrap();
+    let killed_at = Instant::now();
+    let at_kill = count(&mut ne_sql, delivered);
+    assert!(
+        at_kill < REFERRALS as i64,
+        "delivery was over before the kill"
+    );
+    let survivor = ne.replicas[1 - holder].api;
+    loop {
+        if readiness(&client, survivor)
+            .await
+            .is_some_and(|v| v["dispatcher"] == true)
+        {
+            break;
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(10),
+            "no replica took Niamey's dispatcher over within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took_over = killed_at.elapsed();
+
+    for w in workers {
+        w.await.unwrap();
+    }
+    // Everything made is delivered.
+    let made = "SELECT count(*) AS n FROM outbox_messages WHERE message_type = 'referral_request'";
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while count(&mut ne_sql, delivered) < REFERRALS as i64 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {REFERRALS} delivered; see {}",
+            count(&mut ne_sql, delivered),
+            ne.log_of(&ne.replicas[1 - holder].name).display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut ng_sql = ng.sql();
+    let approved = count(
+        &mut ne_sql,
+        "SELECT count(*) AS n FROM cases WHERE direction = 'outgoing' AND state <> 'draft' AND state <> 'submitted'",
+    );
+    assert_eq!(approved, REFERRALS as i64, "referrals made");
+    assert_eq!(
+        count(&mut ne_sql, made),
+        REFERRALS as i64,
+        "one message per referral"
+    );
+    assert_eq!(
+        count(
+            &mut ne_sql,
+            "SELECT count(*) AS n FROM outbox_messages WHERE status <> 'delivered'"
+        ),
+        0
+    );
+    // Received once each, in a gapless chain.
+    let received = [
+        "SELECT count(*) AS n FROM inbox_messages",
+        "SELECT count(DISTINCT id) AS n FROM inbox_messages",
+        "SELECT count(DISTINCT seq) AS n FROM inbox_messages",
+        "SELECT max(seq) AS n FROM inbox_messages",
+        "SELECT last_seq AS n FROM peer_channels WHERE direction = 'incoming'",
+        "SELECT count(*) AS n FROM cases WHERE direction = 'incoming'",
+    ];
+    for q in received {
+        assert_eq!(count(&mut ng_sql, q), REFERRALS as i64, "{q}");
+    }
+    // The new holder's batches came under a newer term than the old one's.
+    let fence = count(
+        &mut ng_sql,
+        "SELECT fence AS n FROM peer_channels WHERE direction = 'incoming'",
+    );
+    let term = count(
+        &mut ne_sql,
+        "SELECT term AS n FROM leases WHERE name = 'dispatcher'",
+    );
+    assert_eq!(fence, term, "Abuja took in the batches of the current term");
+
+    // Both audit logs verify, and reconcile with each other.
+    let mut bundles = Vec::new();
+    for node in [&ne, &ng] {
+        let file = node.dir.path().join("export.json");
+        let config = node
+            .dir
+            .path()
+            .join(format!("{}.toml", node.replicas[0].name));
+        let out = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+            .args(["audit", "export"])
+            .arg(&file)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bytes = std::fs::read(&file).unwrap();
+        crate::audit::verify(&bytes).expect("the audit log verifies");
+        bundles.push(file);
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_passerelle"))
+        .args(["audit", "reconcile"])
+        .args(&bundles)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("RECONCILED"),
+        "{stdout}"
+    );
+    eprintln!(
+        "replicas: killed {} after {at_kill} deliveries; the other held the dispatcher {:.1} s later",
+        ne.replicas[holder].name,
+        took_over.as_secs_f64()
+    );
+}
