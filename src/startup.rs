@@ -55,6 +55,9 @@ pub struct Application {
     deadline_check: Duration,
     follow_up_months: Vec<u32>,
     purge_interval: Duration,
+    /// On PostgreSQL: where to listen for messages other replicas queue
+    /// (see [`crate::store::wakeups`]).
+    listen_url: Option<secrecy::SecretString>,
     /// This node's hold on its SQLite database (see [`crate::store::node_lock`]).
     node_lock: Option<crate::store::node_lock::NodeLock>,
 }
@@ -97,11 +100,13 @@ impl Application {
         })
         .await
         .context("database lock task failed")??;
+        let listen_url = starting.is_some().then(|| url.clone());
         let db = actix_web::rt::task::spawn_blocking(move || Db::open(&url, &keys, max, busy))
             .await
             .context("database start-up task failed")??;
         let mut app = Self::with_db(settings, db)?;
         drop(starting);
+        app.listen_url = listen_url;
         app.node_lock = Some(node_lock);
         Ok(app)
     }
@@ -332,6 +337,7 @@ impl Application {
             deadline_check: Duration::from_secs(settings.deadlines.check_interval_secs),
             follow_up_months: settings.deadlines.follow_up_months.clone(),
             purge_interval: Duration::from_secs(settings.database.purge_interval_secs.max(1)),
+            listen_url: None,
             node_lock: None,
         })
     }
@@ -428,11 +434,20 @@ impl Application {
             self.db.clone(),
             self.purge_interval,
         ));
+        // Messages other replicas queue wake this one's dispatcher.
+        let listening = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Some(url) = self.listen_url.clone() {
+            let (stop, wake) = (listening.clone(), self.wake.clone());
+            std::thread::Builder::new()
+                .name("outbox-listener".into())
+                .spawn(move || crate::store::wakeups::listen(&url, &stop, || wake.notify_one()))?;
+        }
         let result = futures_util::future::try_join(self.api_server, self.peer_server).await;
         dispatching.abort();
         timers.abort();
         refusals.abort();
         keys.abort();
+        listening.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = futures_util::future::join(dispatching, timers).await;
         // Another replica takes over at once.
         replica.release().await;

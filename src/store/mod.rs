@@ -39,6 +39,7 @@ pub mod sealed;
 pub mod sessions;
 pub mod statistics;
 pub mod users;
+pub mod wakeups;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -36,7 +36,7 @@ pub fn insert(conn: &mut AnyConnection, row: &OutboxRow) -> Result<(), DbError> 
             ..row.clone()
         })
         .execute(conn)?;
-    Ok(())
+    super::wakeups::notify(conn)
 }
 
 /// Rows with their bodies opened (an erased body reads [`ERASED_BODY`]).
@@ -224,12 +224,17 @@ pub fn retry(
     if let Some(id) = id {
         q = q.filter(outbox_messages::id.eq(id.to_string()));
     }
-    Ok(q.set((
-        outbox_messages::status.eq(status::PENDING),
-        outbox_messages::attempts.eq(0),
-        outbox_messages::next_attempt_at.eq(now),
-    ))
-    .execute(conn)?)
+    let n = q
+        .set((
+            outbox_messages::status.eq(status::PENDING),
+            outbox_messages::attempts.eq(0),
+            outbox_messages::next_attempt_at.eq(now),
+        ))
+        .execute(conn)?;
+    if n > 0 {
+        super::wakeups::notify(conn)?;
+    }
+    Ok(n)
 }
 
 /// Outgoing messages, optionally by status and case, in sequence order

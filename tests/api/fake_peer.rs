@@ -148,6 +148,18 @@ impl FakePeer {
             .unwrap()
     }
 
+    /// Posts a batch as a dispatcher working under the lease term `fence`
+    /// sends it (`passerelle-fence`).
+    pub async fn post_fenced(&self, messages: &[Signed], fence: i64) -> reqwest::Response {
+        self.client
+            .post(format!("https://127.0.0.1:{}/peer/v1/messages", self.port))
+            .header(passerelle::peer::arrivals::FENCE, fence.to_string())
+            .json(&json!({ "messages": messages }))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Posts a JSON body to a path of the node's peer listener, over this
     /// peer's mTLS connection.
     pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {

@@ -79,3 +79,34 @@ async fn a_pipelined_batch_behind_a_refused_one_is_refused_at_once_and_sent_agai
     }
     assert_eq!(crate::exchange::received_seqs(&ng).await, vec![1, 2]);
 }
+
+/// Fencing: once a batch came under a newer lease term of the sender (a
+/// replica that took its dispatcher over), a batch under an older term (a
+/// replica that lost the lease while paused) is refused whole, and changes
+/// nothing; the newer term's batches go on.
+#[tokio::test]
+async fn a_batch_from_a_dispatcher_that_lost_its_lease_is_refused() {
+    let ng = spawn_node(NodeId::NgNaptip).await;
+    let ne = ng.fake_peer();
+    let first = ne.sign(&ne.referral_envelope(1, GENESIS_HASH, "referral_request"));
+    let second = ne.sign(&ne.referral_envelope(2, &first.hash(), "referral_request"));
+    let third = ne.sign(&ne.referral_envelope(3, &second.hash(), "referral_request"));
+    let res = ne.post_fenced(std::slice::from_ref(&first), 100).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // The replica that took over (term 200) delivers the second message.
+    let res = ne.post_fenced(std::slice::from_ref(&second), 200).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // The former holder wakes up and sends what it had: refused.
+    let res = ne.post_fenced(std::slice::from_ref(&third), 100).await;
+    assert_problem(res, StatusCode::CONFLICT, "stale_dispatcher").await;
+    assert_eq!(crate::exchange::received_seqs(&ng).await, vec![1, 2]);
+    // The current holder sends it: taken in.
+    let res = ne.post_fenced(std::slice::from_ref(&third), 200).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(crate::exchange::received_seqs(&ng).await, vec![1, 2, 3]);
+    // The refusal is in the audit log, with who made it.
+    let log = ng.audit_log().await;
+    assert!(log
+        .iter()
+        .any(|e| e.code.as_deref() == Some("stale_dispatcher") && e.actor == "peer:ne-anltp"));
+}

@@ -453,3 +453,66 @@ async fn five_replicas_lose_nothing_when_the_dispatcher_holder_is_killed_mid_del
         took_over.as_secs_f64()
     );
 }
+
+/// A referral approved on a replica that does not deliver is delivered at
+/// once by the one that does: the queuing transaction notifies the other
+/// replicas (PostgreSQL `NOTIFY`), instead of waiting for the dispatcher's
+/// next look at the outbox (a minute here).
+#[tokio::test]
+async fn a_message_queued_on_one_replica_wakes_the_dispatcher_of_another() {
+    if backend() != "postgres" {
+        return;
+    }
+    let slow_poll: Tweak = Arc::new(|s: &mut passerelle::config::Settings| {
+        s.peer.poll_interval_ms = 60_000;
+    });
+    let (ne, ng) = spawn_pair_with(slow_poll.clone(), no_tweak()).await;
+    let ports = Ports {
+        api: 0,
+        peer: 0,
+        other_peer: ne.ports.other_peer,
+    };
+    let mut second = settings(NodeId::NeAnltp, ne.dir.path(), &ne.database_url, ports);
+    slow_poll(&mut second);
+    let app = passerelle::startup::Application::build(second)
+        .await
+        .unwrap();
+    let api = app.api_url();
+    let stop = app.stop_handle();
+    let task = tokio::spawn(app.run_until_stopped());
+    let ready = readiness(&ne.client, port_of(&api)).await.unwrap();
+    assert_eq!(ready["dispatcher"], false, "{ready}");
+
+    // The whole referral is made on the second replica.
+    let (id, tag) = ne.draft(&ready_case()).await;
+    let mut tag = tag;
+    for (role, action) in [(Role::Caseworker, "submit"), (Role::Supervisor, "approve")] {
+        let res = Call::new(
+            &ne.client,
+            Method::POST,
+            &format!("{api}/api/v1/cases/{id}/transitions"),
+        )
+        .bearer_auth(&ne.tokens[&role])
+        .header("If-Match", &tag)
+        .json(&json!({ "action": action }))
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{action}");
+        tag = etag(&res);
+    }
+    let approved = Instant::now();
+    while crate::exchange::received_seqs(&ng).await != vec![1] {
+        assert!(
+            approved.elapsed() < Duration::from_secs(5),
+            "not delivered within 5 s of the approval"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.stop(true).await;
+    task.await.unwrap().unwrap();
+}
+
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':').next().unwrap().parse().unwrap()
+}
