@@ -114,7 +114,10 @@ pub struct DatabaseSettings {
     /// `database.max_connections`: size of the read pool (SQLite) or of the
     /// whole pool (PostgreSQL) (default 8). SQLite always has exactly one writer.
     pub max_connections: u32,
-    /// `database.busy_timeout_ms`: SQLite busy timeout (default 5000).
+    /// `database.busy_timeout_ms`: SQLite busy timeout (default 5000). On
+    /// PostgreSQL, a transaction whose client stays silent for twice this
+    /// long is ended by the server (`idle_in_transaction_session_timeout`):
+    /// a replica paused or cut off in the middle of one lets go of its locks.
     pub busy_timeout_ms: u64,
     /// `database.purge_interval_secs`: how often the node begins a new key
     /// epoch after a person's data key was destroyed (and destroys the

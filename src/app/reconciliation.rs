@@ -81,7 +81,7 @@ pub fn catch_up_own(
     node: NodeId,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let mut cur = store::cursor(c)?;
+    let mut cur = store::cursor_for_update(c)?;
     let after = u64::try_from(cur.own_after).ok();
     let entries = audit_store::entries_of_kinds_after(c, EXCHANGE_KINDS, after, OWN_CHUNK)?;
     let done = (entries.len() as i64) < OWN_CHUNK;
@@ -112,7 +112,7 @@ pub fn apply_peer(
     entries: &[Entry],
     read_to_end_at: Option<NaiveDateTime>,
 ) -> Result<(), DbError> {
-    let mut cur = store::cursor(c)?;
+    let mut cur = store::cursor_for_update(c)?;
     let fresh: Vec<Entry> = entries
         .iter()
         .filter(|e| i64::try_from(e.index).is_ok_and(|i| i > cur.peer_after))

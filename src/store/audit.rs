@@ -362,9 +362,8 @@ pub fn insert_checkpoint(conn: &mut AnyConnection, row: &CheckpointRow) -> Resul
         .count()
         .get_result(conn)?;
     if exists == 0 {
-        diesel::insert_into(audit_checkpoints::table)
-            .values(row)
-            .execute(conn)?;
+        // Two replicas may record it at once: the first is kept.
+        super::insert_or_ignore!(conn, audit_checkpoints::table, row)?;
     }
     Ok(())
 }
@@ -457,9 +456,8 @@ pub fn insert_cosignature(conn: &mut AnyConnection, row: &CosignatureRow) -> Res
         .count()
         .get_result(conn)?;
     if exists == 0 {
-        diesel::insert_into(audit_cosignatures::table)
-            .values(row)
-            .execute(conn)?;
+        // Two replicas may record it at once: the first is kept.
+        super::insert_or_ignore!(conn, audit_cosignatures::table, row)?;
     }
     Ok(())
 }

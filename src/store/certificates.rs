@@ -26,16 +26,7 @@ pub fn remember(
             certificates::pem.eq(pem),
             certificates::first_seen.eq(now),
         );
-        match conn {
-            AnyConnection::Sqlite(c) => diesel::insert_into(certificates::table)
-                .values(row)
-                .on_conflict_do_nothing()
-                .execute(c)?,
-            AnyConnection::Postgresql(c) => diesel::insert_into(certificates::table)
-                .values(row)
-                .on_conflict_do_nothing()
-                .execute(c)?,
-        };
+        super::insert_or_ignore!(conn, certificates::table, row)?;
     }
     Ok(())
 }
@@ -63,16 +54,7 @@ pub fn remember_own(
             own_certificates::pem.eq(pem),
             own_certificates::first_used.eq(now),
         );
-        match conn {
-            AnyConnection::Sqlite(c) => diesel::insert_into(own_certificates::table)
-                .values(row)
-                .on_conflict_do_nothing()
-                .execute(c)?,
-            AnyConnection::Postgresql(c) => diesel::insert_into(own_certificates::table)
-                .values(row)
-                .on_conflict_do_nothing()
-                .execute(c)?,
-        };
+        super::insert_or_ignore!(conn, own_certificates::table, row)?;
     }
     Ok(())
 }

@@ -40,17 +40,7 @@ pub fn create(
         leases::term.eq(term),
         leases::expires_at.eq(expires_at),
     );
-    let n = match conn {
-        AnyConnection::Sqlite(c) => diesel::insert_into(leases::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-        AnyConnection::Postgresql(c) => diesel::insert_into(leases::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    };
-    Ok(n == 1)
+    Ok(super::insert_or_ignore!(conn, leases::table, row)? == 1)
 }
 
 /// Gives the lease `name`, still at term `old_term` and expired before

@@ -7,6 +7,25 @@
 //! timeout, with exactly one writer connection (fair and fast under load) and
 //! a pool of read-only connections beside it.
 
+/// `INSERT … ON CONFLICT DO NOTHING` of `$values` into `$table` on either
+/// backend (the multi-backend connection cannot build it): the rows
+/// inserted. For rows that replicas, or two requests, may insert at once.
+macro_rules! insert_or_ignore {
+    ($conn:expr, $table:expr, $values:expr) => {
+        match $conn {
+            $crate::store::AnyConnection::Sqlite(c) => diesel::insert_into($table)
+                .values($values)
+                .on_conflict_do_nothing()
+                .execute(c),
+            $crate::store::AnyConnection::Postgresql(c) => diesel::insert_into($table)
+                .values($values)
+                .on_conflict_do_nothing()
+                .execute(c),
+        }
+    };
+}
+pub(crate) use insert_or_ignore;
+
 pub mod alerts;
 pub mod audit;
 pub mod audit_lookup;
@@ -217,9 +236,18 @@ impl r2d2::ManageConnection for Manager {
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(AnyConnection::Sqlite(c))
             }
-            Target::Postgres(url) => diesel::PgConnection::establish(url.expose_secret())
-                .map(AnyConnection::Postgresql)
-                .map_err(r2d2::Error::ConnectionError),
+            Target::Postgres(url) => {
+                let mut c = diesel::PgConnection::establish(url.expose_secret())
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // A replica paused or cut off inside a transaction must not
+                // hold the others up for longer than this.
+                c.batch_execute(&format!(
+                    "SET idle_in_transaction_session_timeout = {}",
+                    self.busy_timeout_ms.saturating_mul(2)
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Postgresql(c))
+            }
         }
     }
 

@@ -88,6 +88,16 @@ pub fn put(conn: &mut AnyConnection, row: &FactsRow) -> Result<(), DbError> {
     Ok(())
 }
 
+/// How far each log was folded in, the row locked until the transaction
+/// ends (the `UPDATE` takes its lock on PostgreSQL): replicas folding at
+/// once fold in turn, the second from where the first stopped.
+pub fn cursor_for_update(conn: &mut AnyConnection) -> Result<CursorRow, DbError> {
+    diesel::update(reconciliation_cursor::table.find(1_i64))
+        .set(reconciliation_cursor::own_after.eq(reconciliation_cursor::own_after))
+        .execute(conn)?;
+    cursor(conn)
+}
+
 pub fn cursor(conn: &mut AnyConnection) -> Result<CursorRow, DbError> {
     Ok(reconciliation_cursor::table
         .find(1_i64)

@@ -30,6 +30,8 @@ use crate::helpers::*;
 const REFERRALS: usize = 1_000;
 /// Kill Niamey's dispatcher once this many referrals were delivered.
 const KILL_AFTER: i64 = 150;
+/// Referrals made after the killed replica came back.
+const MORE: usize = 200;
 
 /// A replica's process, killed if the test ends early.
 struct Replica {
@@ -67,7 +69,7 @@ fn config(
     format!(
         "[node]\nid = \"{id}\"\nagency = \"{agency}\"\ncountry = \"{country}\"\ndata_dir = \"{data}\"\n\
          [http]\nlisten = \"127.0.0.1:{api}\"\nworkers = 2\n\
-         [database]\nurl = \"{url}\"\nmax_connections = 6\n\
+         [database]\nurl = \"{url}\"\nmax_connections = 6\nbusy_timeout_ms = 1500\n\
          [replica]\nname = \"{name}\"\nlease_ttl_ms = 2000\n\
          [peer]\nurl = \"https://127.0.0.1:{other}\"\nlisten = \"127.0.0.1:{peer}\"\nbatch_size = 10\n\
          retry_initial_ms = 50\nretry_max_ms = 400\nprobe_interval_ms = 200\npoll_interval_ms = 100\nstall_timeout_secs = 5\n\
@@ -303,115 +305,89 @@ async fn five_replicas_lose_nothing_when_the_dispatcher_holder_is_killed_mid_del
 
     // 1,000 referrals through the proxy, 16 at a time.
     let api = format!("https://127.0.0.1:{}", ne_api.port());
-    let tokens = Arc::new(ne.tokens.clone());
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut workers = Vec::new();
-    for _ in 0..16 {
-        let (client, api, tokens, next) =
-            (client.clone(), api.clone(), tokens.clone(), next.clone());
-        workers.push(tokio::spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < REFERRALS {
-                refer(&client, &api, &tokens).await;
-            }
-        }));
-    }
+    let workers = make(REFERRALS, &client, &api, &ne.tokens);
 
     // In the middle of delivery, the replica holding Niamey's dispatcher dies.
     let mut ne_sql = ne.sql();
-    let delivered = "SELECT count(*) AS n FROM outbox_messages WHERE status = 'delivered'";
-    while count(&mut ne_sql, delivered) < KILL_AFTER {
+    let mut ng_sql = ng.sql();
+    while count(&mut ne_sql, DELIVERED) < KILL_AFTER {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut holder = None;
-    for (i, r) in ne.replicas.iter().enumerate() {
-        if readiness(&client, r.api)
-            .await
-            .is_some_and(|v| v["dispatcher"] == true)
-        {
-            holder = Some(i);
-        }
-    }
-    let holder = holder.expect("a replica of Niamey holds the dispatcher");
+    let holder = holder_of(&ne, &client).await;
     let killed = &mut ne.replicas[holder];
     killed.child.kill().unwrap();
     killed.child.wait().unwrap();
     let killed_at = Instant::now();
-    let at_kill = count(&mut ne_sql, delivered);
+    let at_kill = count(&mut ne_sql, DELIVERED);
     assert!(
         at_kill < REFERRALS as i64,
         "delivery was over before the kill"
     );
-    let survivor = ne.replicas[1 - holder].api;
-    loop {
-        if readiness(&client, survivor)
-            .await
-            .is_some_and(|v| v["dispatcher"] == true)
-        {
-            break;
-        }
-        assert!(
-            killed_at.elapsed() < Duration::from_secs(10),
-            "no replica took Niamey's dispatcher over within 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let survivor = 1 - holder;
+    takes_over(&client, ne.replicas[survivor].api).await;
     let took_over = killed_at.elapsed();
-
     for w in workers {
         w.await.unwrap();
     }
-    // Everything made is delivered.
-    let made = "SELECT count(*) AS n FROM outbox_messages WHERE message_type = 'referral_request'";
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while count(&mut ne_sql, delivered) < REFERRALS as i64 {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {REFERRALS} delivered; see {}",
-            count(&mut ne_sql, delivered),
-            ne.log_of(&ne.replicas[1 - holder].name).display()
-        );
+    delivered_exactly_once(&ne, &mut ne_sql, &mut ng_sql, REFERRALS).await;
+    eprintln!(
+        "replicas: killed {} after {at_kill} deliveries; the other held the dispatcher {:.1} s later",
+        ne.replicas[holder].name,
+        took_over.as_secs_f64()
+    );
+
+    // The killed replica comes back; then the one delivering is paused
+    // (SIGSTOP) past its lease in the middle of more deliveries, and
+    // resumes (SIGCONT) after the other took over: it delivers nothing
+    // behind it (fenced), and stops delivering.
+    let (api_port, peer_port) = ne_ports[holder];
+    ne.replicas.remove(holder);
+    ne.start("ne-back", api_port, peer_port, to_ng.port());
+    let back = ne.replicas.len() - 1;
+    let paused = 0; // the survivor, now first
+    while readiness(&client, api_port).await.is_none() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let mut ng_sql = ng.sql();
-    let approved = count(
-        &mut ne_sql,
-        "SELECT count(*) AS n FROM cases WHERE direction = 'outgoing' AND state <> 'draft' AND state <> 'submitted'",
-    );
-    assert_eq!(approved, REFERRALS as i64, "referrals made");
-    assert_eq!(
-        count(&mut ne_sql, made),
-        REFERRALS as i64,
-        "one message per referral"
-    );
-    assert_eq!(
-        count(
-            &mut ne_sql,
-            "SELECT count(*) AS n FROM outbox_messages WHERE status <> 'delivered'"
-        ),
-        0
-    );
-    // Received once each, in a gapless chain.
-    let received = [
-        "SELECT count(*) AS n FROM inbox_messages",
-        "SELECT count(DISTINCT id) AS n FROM inbox_messages",
-        "SELECT count(DISTINCT seq) AS n FROM inbox_messages",
-        "SELECT max(seq) AS n FROM inbox_messages",
-        "SELECT last_seq AS n FROM peer_channels WHERE direction = 'incoming'",
-        "SELECT count(*) AS n FROM cases WHERE direction = 'incoming'",
-    ];
-    for q in received {
-        assert_eq!(count(&mut ng_sql, q), REFERRALS as i64, "{q}");
+    assert_eq!(holder_of(&ne, &client).await, paused);
+    let workers = make(MORE, &client, &api, &ne.tokens);
+    while count(&mut ne_sql, DELIVERED) < (REFERRALS + MORE / 5) as i64 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // The new holder's batches came under a newer term than the old one's.
-    let fence = count(
-        &mut ng_sql,
-        "SELECT fence AS n FROM peer_channels WHERE direction = 'incoming'",
+    let pid = ne.replicas[paused].child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    takes_over(&client, ne.replicas[back].api).await;
+    assert!(Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    for w in workers {
+        w.await.unwrap();
+    }
+    delivered_exactly_once(&ne, &mut ne_sql, &mut ng_sql, REFERRALS + MORE).await;
+    let again = readiness(&client, ne.replicas[paused].api).await.unwrap();
+    assert_eq!(
+        again["dispatcher"], false,
+        "the paused replica delivers no more: {again}"
     );
-    let term = count(
-        &mut ne_sql,
-        "SELECT term AS n FROM leases WHERE name = 'dispatcher'",
+    let log = std::fs::read_to_string(ne.log_of(&ne.replicas[paused].name)).unwrap();
+    let fenced = log.contains("this dispatcher stops");
+    assert!(
+        fenced || log.contains("the job stops here"),
+        "the paused replica did not stop delivering: {log}"
     );
-    assert_eq!(fence, term, "Abuja took in the batches of the current term");
+    eprintln!(
+        "replicas: the paused replica stopped delivering when {}",
+        if fenced {
+            "Abuja refused its batch (stale_dispatcher)"
+        } else {
+            "it found its lease taken over"
+        }
+    );
 
     // Both audit logs verify, and reconcile with each other.
     let mut bundles = Vec::new();
@@ -447,11 +423,111 @@ async fn five_replicas_lose_nothing_when_the_dispatcher_holder_is_killed_mid_del
         out.status.success() && stdout.contains("RECONCILED"),
         "{stdout}"
     );
-    eprintln!(
-        "replicas: killed {} after {at_kill} deliveries; the other held the dispatcher {:.1} s later",
-        ne.replicas[holder].name,
-        took_over.as_secs_f64()
+}
+
+/// Referrals made once each through `api`, 16 at a time, from now on.
+fn make(
+    n: usize,
+    client: &reqwest::Client,
+    api: &str,
+    tokens: &std::collections::HashMap<Role, String>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let tokens = Arc::new(tokens.clone());
+    let next = Arc::new(AtomicUsize::new(0));
+    (0..16)
+        .map(|_| {
+            let (client, api, tokens, next) =
+                (client.clone(), api.to_owned(), tokens.clone(), next.clone());
+            tokio::spawn(async move {
+                while next.fetch_add(1, Ordering::Relaxed) < n {
+                    refer(&client, &api, &tokens).await;
+                }
+            })
+        })
+        .collect()
+}
+
+/// Which of the node's replicas holds the dispatcher.
+async fn holder_of(node: &Node, client: &reqwest::Client) -> usize {
+    for (i, r) in node.replicas.iter().enumerate() {
+        if readiness(client, r.api)
+            .await
+            .is_some_and(|v| v["dispatcher"] == true)
+        {
+            return i;
+        }
+    }
+    panic!("no replica holds the dispatcher");
+}
+
+/// Waits until the replica answering on `port` holds the dispatcher: at
+/// most 10 s (the lease lasts 2 s).
+async fn takes_over(client: &reqwest::Client, port: u16) {
+    let since = Instant::now();
+    while !readiness(client, port)
+        .await
+        .is_some_and(|v| v["dispatcher"] == true)
+    {
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "no replica took the dispatcher over within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const DELIVERED: &str = "SELECT count(*) AS n FROM outbox_messages WHERE status = 'delivered'";
+
+/// Waits until Niamey has delivered `n` referrals, then checks that each
+/// was made once, delivered once and received once, in a gapless chain,
+/// and that Abuja took in the current term's batches last.
+async fn delivered_exactly_once(
+    ne: &Node,
+    ne_sql: &mut PgConnection,
+    ng_sql: &mut PgConnection,
+    n: usize,
+) {
+    let n = n as i64;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while count(ne_sql, DELIVERED) < n {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} delivered; see the logs in {}",
+            count(ne_sql, DELIVERED),
+            ne.dir.path().display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let made = [
+        "SELECT count(*) AS n FROM cases WHERE direction = 'outgoing' AND state <> 'draft' AND state <> 'submitted'",
+        "SELECT count(*) AS n FROM outbox_messages WHERE message_type = 'referral_request'",
+        "SELECT count(*) AS n FROM outbox_messages",
+        DELIVERED,
+    ];
+    for q in made {
+        assert_eq!(count(ne_sql, q), n, "{q}");
+    }
+    // Received once each, in a gapless chain.
+    let received = [
+        "SELECT count(*) AS n FROM inbox_messages",
+        "SELECT count(DISTINCT id) AS n FROM inbox_messages",
+        "SELECT count(DISTINCT seq) AS n FROM inbox_messages",
+        "SELECT max(seq) AS n FROM inbox_messages",
+        "SELECT last_seq AS n FROM peer_channels WHERE direction = 'incoming'",
+        "SELECT count(*) AS n FROM cases WHERE direction = 'incoming'",
+    ];
+    for q in received {
+        assert_eq!(count(ng_sql, q), n, "{q}");
+    }
+    let fence = count(
+        ng_sql,
+        "SELECT fence AS n FROM peer_channels WHERE direction = 'incoming'",
     );
+    let term = count(
+        ne_sql,
+        "SELECT term AS n FROM leases WHERE name = 'dispatcher'",
+    );
+    assert_eq!(fence, term, "Abuja took in the batches of the current term");
 }
 
 /// A referral approved on a replica that does not deliver is delivered at
