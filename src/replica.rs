@@ -85,6 +85,9 @@ impl Replica {
             };
             tracing::info!(lease = name, term, replica = %self.name, "lease taken: the job runs here");
             state.send_replace(Some(term));
+            if name == crate::app::leases::DISPATCHER {
+                self.db.set_delivers_here(true);
+            }
             let mut task = Job(tokio::spawn(job(term)));
             // The lease is surely ours until this instant (counted from
             // before the request that took or renewed it).
@@ -127,6 +130,9 @@ impl Replica {
             task.0.abort();
             let _ = (&mut task.0).await;
             state.send_replace(None);
+            if name == crate::app::leases::DISPATCHER {
+                self.db.set_delivers_here(false);
+            }
         }
     }
 
@@ -157,6 +163,9 @@ impl Replica {
                 }
             }
             self.state(name).send_replace(None);
+            if name == crate::app::leases::DISPATCHER {
+                self.db.set_delivers_here(false);
+            }
         }
     }
 

@@ -71,7 +71,9 @@ pub(super) async fn replicas(opts: &BenchOptions, most: usize) -> anyhow::Result
                 }
             });
         }
-        let n_cases = (opts.seconds as usize * 8_000).max(opts.concurrency * 10);
+        // Enough for the peak and half-peak phases at PostgreSQL's rates
+        // (a few hundred referrals a second here); seeding is not timed but slow.
+        let n_cases = (opts.seconds as usize * 2_000).max(opts.concurrency * 10);
         let (db, ctx) = (pair.ne.db.clone(), pair.ne.ctx.clone());
         let (ids, token) =
             tokio::task::spawn_blocking(move || seed(&db, &ctx, n_cases, false)).await??;

@@ -273,6 +273,8 @@ pub struct Db {
     group: Option<std::sync::Arc<group_commit::GroupWriter>>,
     /// The key-encryption keys personal data at rest is sealed under.
     ring: std::sync::Arc<keyring::KeyRing>,
+    /// Whether this process's dispatcher delivers ([`Db::set_delivers_here`]).
+    delivers_here: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Db {
@@ -363,6 +365,7 @@ impl Db {
                     backend: "sqlite",
                     group,
                     ring,
+                    delivers_here: Default::default(),
                 }
             }
             Target::Postgres(_) => {
@@ -382,6 +385,7 @@ impl Db {
                     backend: "postgres",
                     group: None,
                     ring,
+                    delivers_here: Default::default(),
                 }
             }
         };
@@ -459,18 +463,30 @@ impl Db {
         }
         let pool = self.writer.clone();
         let ring = self.ring.clone();
+        let delivers_here = self.delivers_here.clone();
         actix_web::rt::task::spawn_blocking(move || {
             let _keys = sealed::enter(&ring);
             let mut conn = pool.get().map_err(DbError::from)?;
-            crate::meter::scope(crate::meter::Part::Storage, || {
+            wakeups::take_queued();
+            let done = crate::meter::scope(crate::meter::Part::Storage, || {
                 (*conn).transaction(|c| {
                     take_write_lock(c)?;
                     statistics::deferred(c, f)
                 })
-            })
+            });
+            tell_other_replicas(&mut conn, done.is_ok(), &delivers_here);
+            done
         })
         .await
         .map_err(|_| DbError::Cancelled)?
+    }
+
+    /// Whether this process's dispatcher delivers: if not, a committed
+    /// transaction that queued a message wakes the one that does (see
+    /// [`wakeups`]).
+    pub fn set_delivers_here(&self, delivers: bool) {
+        self.delivers_here
+            .store(delivers, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Runs `f` on a read connection, on the blocking thread pool, in one
@@ -512,10 +528,13 @@ impl Db {
     {
         let _keys = sealed::enter(&self.ring);
         let mut conn = self.writer.get().map_err(DbError::from)?;
-        (*conn).transaction(|c| {
+        wakeups::take_queued();
+        let done = (*conn).transaction(|c| {
             take_write_lock(c)?;
             statistics::deferred(c, f)
-        })
+        });
+        tell_other_replicas(&mut conn, done.is_ok(), &self.delivers_here);
+        done
     }
 
     /// Synchronous read, for command-line tools.
@@ -568,6 +587,24 @@ pub fn count_statements() -> Result<(), DbError> {
     }
     set_default_instrumentation(counter)?;
     Ok(())
+}
+
+/// After a write transaction: if it committed a queued message and this
+/// process does not deliver, wakes the replica that does (a failure only
+/// delays delivery to that replica's next look at the outbox).
+fn tell_other_replicas(
+    conn: &mut AnyConnection,
+    committed: bool,
+    delivers_here: &std::sync::atomic::AtomicBool,
+) {
+    if wakeups::take_queued()
+        && committed
+        && !delivers_here.load(std::sync::atomic::Ordering::Relaxed)
+    {
+        if let Err(e) = wakeups::notify(conn) {
+            tracing::warn!(error = %e, "the replica that delivers was not woken; it looks again shortly");
+        }
+    }
 }
 
 pub(crate) fn take_write_lock(conn: &mut AnyConnection) -> Result<(), diesel::result::Error> {

@@ -36,7 +36,8 @@ pub fn insert(conn: &mut AnyConnection, row: &OutboxRow) -> Result<(), DbError> 
             ..row.clone()
         })
         .execute(conn)?;
-    super::wakeups::notify(conn)
+    super::wakeups::queued();
+    Ok(())
 }
 
 /// Rows with their bodies opened (an erased body reads [`ERASED_BODY`]).
@@ -232,7 +233,7 @@ pub fn retry(
         ))
         .execute(conn)?;
     if n > 0 {
-        super::wakeups::notify(conn)?;
+        super::wakeups::queued();
     }
     Ok(n)
 }

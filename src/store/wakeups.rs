@@ -1,10 +1,15 @@
-//! Waking the dispatcher of another replica: on PostgreSQL, a transaction
-//! that queues a message for the other node also sends `NOTIFY` on
-//! [`CHANNEL`] (delivered at commit), and every replica listens on a
-//! connection of its own, so that the replica holding the dispatcher
-//! delivers at once a message that a caseworker's request queued on
-//! another. On SQLite (one process) the dispatcher is woken in-process.
+//! Waking the dispatcher of another replica: on PostgreSQL, once a
+//! transaction that queued a message for the other node has committed on a
+//! replica that does not deliver, that replica sends `NOTIFY` on
+//! [`CHANNEL`], and every replica listens on a connection of its own, so
+//! that the one holding the dispatcher delivers at once a message that a
+//! caseworker's request queued on another. The `NOTIFY` goes in a statement
+//! of its own after the commit: inside the transaction it would make every
+//! such commit, with its flush to disk, wait for the one before (PostgreSQL
+//! serialises the commits of notifying transactions). On SQLite (one
+//! process) the dispatcher is woken in-process only.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +27,24 @@ pub const CHANNEL: &str = "passerelle_outbox";
 /// notifications already received are read from its socket).
 const LOOK: Duration = Duration::from_millis(10);
 
-/// Tells the other replicas that messages wait (at commit; nothing on SQLite).
+thread_local! {
+    /// Whether the transaction running on this thread queued a message.
+    static QUEUED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The transaction running on this thread queued a message for the other node.
+pub fn queued() {
+    QUEUED.with(|q| q.set(true));
+}
+
+/// Whether the transaction that ran on this thread queued a message (and
+/// forgets it).
+pub fn take_queued() -> bool {
+    QUEUED.with(|q| q.replace(false))
+}
+
+/// Tells the other replicas that messages wait (outside a transaction:
+/// at once; nothing on SQLite).
 pub fn notify(conn: &mut AnyConnection) -> Result<(), DbError> {
     if let AnyConnection::Postgresql(c) = conn {
         diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(c)?;
