@@ -101,7 +101,7 @@ pub(super) async fn replicas(opts: &BenchOptions, most: usize) -> anyhow::Result
         }
         pair.stop().await;
     }
-    println!("    (replicas are for availability: on one machine they share its cores, so more of them do not make it faster)");
+    println!("    (the replicas share this machine's cores and the one database; one of them delivers)");
     load_rt.shutdown_background();
     Ok(())
 }
