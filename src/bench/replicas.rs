@@ -101,7 +101,9 @@ pub(super) async fn replicas(opts: &BenchOptions, most: usize) -> anyhow::Result
         }
         pair.stop().await;
     }
-    println!("    (the replicas share this machine's cores and the one database; one of them delivers)");
+    println!(
+        "    (the replicas share this machine's cores and the one database; one of them delivers)"
+    );
     load_rt.shutdown_background();
     Ok(())
 }
