@@ -148,6 +148,17 @@ impl FakePeer {
             .unwrap()
     }
 
+    /// Posts a batch to the peer listener on `port` (another replica of
+    /// the node under test), as it is.
+    pub async fn post_batch_to(&self, port: u16, messages: &[Signed]) -> reqwest::Response {
+        self.client
+            .post(format!("https://127.0.0.1:{port}/peer/v1/messages"))
+            .json(&json!({ "messages": messages }))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Posts a batch as a dispatcher working under the lease term `fence`
     /// sends it (`passerelle-fence`).
     pub async fn post_fenced(&self, messages: &[Signed], fence: i64) -> reqwest::Response {

@@ -592,3 +592,51 @@ async fn a_message_queued_on_one_replica_wakes_the_dispatcher_of_another() {
 fn port_of(url: &str) -> u16 {
     url.rsplit(':').next().unwrap().parse().unwrap()
 }
+
+/// Batches from the other node that reach two replicas at once are taken
+/// in one after the other: the same message sent to both at the same
+/// moment (a sender retrying through the proxy) is taken in once, and both
+/// answers carry the same receipt.
+#[tokio::test]
+async fn the_same_batch_at_two_replicas_at_once_is_taken_in_once() {
+    if backend() != "postgres" {
+        return;
+    }
+    let ng = spawn_node(NodeId::NgNaptip).await;
+    let ports = Ports {
+        api: 0,
+        peer: 0,
+        other_peer: ng.ports.other_peer,
+    };
+    let second = settings(NodeId::NgNaptip, ng.dir.path(), &ng.database_url, ports);
+    let app = passerelle::startup::Application::build(second)
+        .await
+        .unwrap();
+    let other = app.peer_port();
+    let stop = app.stop_handle();
+    let task = tokio::spawn(app.run_until_stopped());
+    let ne = ng.fake_peer();
+    let mut prev = passerelle::domain::envelope::GENESIS_HASH.to_owned();
+    for seq in 1..=20 {
+        let signed = ne.sign(&ne.referral_envelope(seq, &prev, "referral_request"));
+        prev = signed.hash();
+        let batch = std::slice::from_ref(&signed);
+        let (a, b) = tokio::join!(
+            ne.post_batch_to(ng.ports.peer, batch),
+            ne.post_batch_to(other, batch)
+        );
+        let mut receipts = Vec::new();
+        for res in [a, b] {
+            assert_eq!(res.status(), StatusCode::OK, "message {seq}");
+            let body: Value = res.json().await.unwrap();
+            assert!(body["refusal"].is_null(), "message {seq}: {body}");
+            receipts.push(body["receipts"][0]["body"].clone());
+        }
+        assert_eq!(receipts[0], receipts[1], "message {seq}: one receipt");
+        assert_eq!(receipts[0]["status"], "accepted");
+    }
+    let seqs = crate::exchange::received_seqs(&ng).await;
+    assert_eq!(seqs, (1..=20).collect::<Vec<i64>>());
+    stop.stop(true).await;
+    task.await.unwrap().unwrap();
+}
