@@ -7,24 +7,8 @@
 //! timeout, with exactly one writer connection (fair and fast under load) and
 //! a pool of read-only connections beside it.
 
-/// `INSERT … ON CONFLICT DO NOTHING` of `$values` into `$table` on either
-/// backend (the multi-backend connection cannot build it): the rows
-/// inserted. For rows that replicas, or two requests, may insert at once.
-macro_rules! insert_or_ignore {
-    ($conn:expr, $table:expr, $values:expr) => {
-        match $conn {
-            $crate::store::AnyConnection::Sqlite(c) => diesel::insert_into($table)
-                .values($values)
-                .on_conflict_do_nothing()
-                .execute(c),
-            $crate::store::AnyConnection::Postgresql(c) => diesel::insert_into($table)
-                .values($values)
-                .on_conflict_do_nothing()
-                .execute(c),
-        }
-    };
-}
-pub(crate) use insert_or_ignore;
+mod insert_or_ignore;
+pub(crate) use insert_or_ignore::insert_or_ignore;
 
 pub mod alerts;
 pub mod audit;
@@ -474,7 +458,7 @@ impl Db {
                     statistics::deferred(c, f)
                 })
             });
-            tell_other_replicas(&mut conn, done.is_ok(), &delivers_here);
+            wakeups::after_commit(&mut conn, done.is_ok(), &delivers_here);
             done
         })
         .await
@@ -533,7 +517,7 @@ impl Db {
             take_write_lock(c)?;
             statistics::deferred(c, f)
         });
-        tell_other_replicas(&mut conn, done.is_ok(), &self.delivers_here);
+        wakeups::after_commit(&mut conn, done.is_ok(), &self.delivers_here);
         done
     }
 
@@ -587,24 +571,6 @@ pub fn count_statements() -> Result<(), DbError> {
     }
     set_default_instrumentation(counter)?;
     Ok(())
-}
-
-/// After a write transaction: if it committed a queued message and this
-/// process does not deliver, wakes the replica that does (a failure only
-/// delays delivery to that replica's next look at the outbox).
-fn tell_other_replicas(
-    conn: &mut AnyConnection,
-    committed: bool,
-    delivers_here: &std::sync::atomic::AtomicBool,
-) {
-    if wakeups::take_queued()
-        && committed
-        && !delivers_here.load(std::sync::atomic::Ordering::Relaxed)
-    {
-        if let Err(e) = wakeups::notify(conn) {
-            tracing::warn!(error = %e, "the replica that delivers was not woken; it looks again shortly");
-        }
-    }
 }
 
 pub(crate) fn take_write_lock(conn: &mut AnyConnection) -> Result<(), diesel::result::Error> {

@@ -90,3 +90,18 @@ pub fn listen(url: &SecretString, stop: &Arc<AtomicBool>, wake: impl Fn()) {
         }
     }
 }
+
+/// After a write transaction: if it committed a queued message and this
+/// process does not deliver, wakes the replica that does (a failure only
+/// delays delivery to that replica's next look at the outbox).
+pub(super) fn after_commit(
+    conn: &mut AnyConnection,
+    committed: bool,
+    delivers_here: &std::sync::atomic::AtomicBool,
+) {
+    if take_queued() && committed && !delivers_here.load(std::sync::atomic::Ordering::Relaxed) {
+        if let Err(e) = notify(conn) {
+            tracing::warn!(error = %e, "the replica that delivers was not woken; it looks again shortly");
+        }
+    }
+}
