@@ -60,7 +60,6 @@ impl Replica {
         F: Fn(i64) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let state = self.state(name).clone();
         let every = self.ttl / 3;
         let ttl = chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::seconds(6));
         loop {
@@ -84,10 +83,7 @@ impl Replica {
                 }
             };
             tracing::info!(lease = name, term, replica = %self.name, "lease taken: the job runs here");
-            state.send_replace(Some(term));
-            if name == crate::app::leases::DISPATCHER {
-                self.db.set_delivers_here(true);
-            }
+            self.mark(name, Some(term));
             let mut task = Job(tokio::spawn(job(term)));
             // The lease is surely ours until this instant (counted from
             // before the request that took or renewed it).
@@ -129,10 +125,17 @@ impl Replica {
             }
             task.0.abort();
             let _ = (&mut task.0).await;
-            state.send_replace(None);
-            if name == crate::app::leases::DISPATCHER {
-                self.db.set_delivers_here(false);
-            }
+            self.mark(name, None);
+        }
+    }
+
+    /// Records that this replica holds the lease `name` under `term`, or
+    /// no longer holds it; the database learns whether this process
+    /// delivers (see [`Db::set_delivers_here`]).
+    fn mark(&self, name: &str, term: Option<i64>) {
+        self.state(name).send_replace(term);
+        if name == crate::app::leases::DISPATCHER {
+            self.db.set_delivers_here(term.is_some());
         }
     }
 
@@ -162,10 +165,7 @@ impl Replica {
                     tracing::warn!(lease = name, error = %e, "lease not given back: it expires")
                 }
             }
-            self.state(name).send_replace(None);
-            if name == crate::app::leases::DISPATCHER {
-                self.db.set_delivers_here(false);
-            }
+            self.mark(name, None);
         }
     }
 

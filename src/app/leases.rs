@@ -87,11 +87,6 @@ pub fn release(
     Ok(())
 }
 
-/// Every lease, for operators: name, holder, term, expiry.
-pub fn all(conn: &mut AnyConnection) -> Result<Vec<(String, Lease)>, DbError> {
-    leases::all(conn)
-}
-
 /// Locks the incoming chain for the rest of the transaction (batches that
 /// reach two replicas at once are taken in one after the other) and checks
 /// the sender's fencing token: `Err(highest)` when a newer dispatcher of the

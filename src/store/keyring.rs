@@ -125,8 +125,9 @@ impl KeyRing {
             .ok_or_else(|| ring_error("the key ring is not bound to the database yet"))
     }
 
-    /// Reads the directory again (another replica may have rotated).
-    fn reload(&self) -> Result<(), DbError> {
+    /// Reads the directory again: learns the KEKs another replica of the
+    /// node made, and forgets the ones it destroyed.
+    pub fn reload(&self) -> Result<(), DbError> {
         let ring = self.ring_id()?;
         let mut found = BTreeMap::new();
         let entries = std::fs::read_dir(&self.dir)
@@ -139,12 +140,6 @@ impl KeyRing {
         }
         *self.keys.write().map_err(|_| ring_error("key ring lock"))? = found;
         Ok(())
-    }
-
-    /// Reads the directory again: forgets the KEKs whose files another
-    /// replica of the node destroyed, and learns the ones it made.
-    pub fn refresh(&self) -> Result<(), DbError> {
-        self.reload()
     }
 
     /// The epochs held, oldest first.

@@ -89,29 +89,3 @@ pub fn extend(
     .execute(conn)?;
     Ok(n == 1)
 }
-
-/// Every lease, by name.
-pub fn all(conn: &mut AnyConnection) -> Result<Vec<(String, Lease)>, DbError> {
-    let rows: Vec<(String, String, i64, NaiveDateTime)> = leases::table
-        .order(leases::name)
-        .select((
-            leases::name,
-            leases::holder,
-            leases::term,
-            leases::expires_at,
-        ))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(name, holder, term, expires_at)| {
-            (
-                name,
-                Lease {
-                    holder,
-                    term,
-                    expires_at,
-                },
-            )
-        })
-        .collect())
-}

@@ -424,12 +424,12 @@ impl Db {
             .map_err(|_| DbError::Cancelled)?
     }
 
-    /// Reads the key directory again (see [`keyring::KeyRing::refresh`]): a replica
+    /// Reads the key directory again (see [`keyring::KeyRing::reload`]): a replica
     /// that does not run the key rotation forgets the keys another one
     /// destroyed.
     pub async fn refresh_keys(&self) -> Result<(), DbError> {
         let ring = self.ring.clone();
-        actix_web::rt::task::spawn_blocking(move || ring.refresh())
+        actix_web::rt::task::spawn_blocking(move || ring.reload())
             .await
             .map_err(|_| DbError::Cancelled)?
     }

@@ -12,14 +12,10 @@ use serde_json::Value;
 use crate::helpers::*;
 
 async fn readiness(url: &str) -> Value {
-    api_client(NodeId::NeAnltp)
-        .get(format!("{url}/readyz"))
-        .send()
+    let client = api_client(NodeId::NeAnltp);
+    crate::replicas::readiness(&client, crate::replicas::port_of(url))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+        .expect("the replica is ready")
 }
 
 #[tokio::test]

@@ -174,7 +174,7 @@ fn count(conn: &mut PgConnection, query: &str) -> i64 {
 }
 
 /// The readiness of the replica answering on `port`, if it answers.
-async fn readiness(client: &reqwest::Client, port: u16) -> Option<Value> {
+pub async fn readiness(client: &reqwest::Client, port: u16) -> Option<Value> {
     let url = format!("https://127.0.0.1:{port}/readyz");
     let res = Call::new(client, Method::GET, &url).send().await.ok()?;
     (res.status() == StatusCode::OK).then_some(())?;
@@ -589,7 +589,7 @@ async fn a_message_queued_on_one_replica_wakes_the_dispatcher_of_another() {
     task.await.unwrap().unwrap();
 }
 
-fn port_of(url: &str) -> u16 {
+pub fn port_of(url: &str) -> u16 {
     url.rsplit(':').next().unwrap().parse().unwrap()
 }
 
