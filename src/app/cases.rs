@@ -310,7 +310,9 @@ pub fn apply_from_peer(
     params: TransitionParams,
     now: NaiveDateTime,
 ) -> Result<Case, CaseError> {
-    let case = find_by_referral(conn, referral_id)?.ok_or(CaseError::NotFound)?;
+    // The other node never approves here, the one step that sends the
+    // identity block: it is left sealed.
+    let case = rows::by_referral_without_identity(conn, referral_id)?.ok_or(CaseError::NotFound)?;
     apply(conn, ctx, case, action, params, Actor::Peer, None, now)
 }
 

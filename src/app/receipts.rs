@@ -42,7 +42,7 @@ pub fn settle(
 ) -> Result<String, SettleError> {
     let r: Receipt = serde_json::from_value(receipt.body.clone())
         .map_err(|e| SettleError::Mismatch("?".into(), format!("unreadable receipt: {e}")))?;
-    let row = outbox::get(conn, &r.message_id.to_string())?.ok_or_else(|| {
+    let row = outbox::header(conn, &r.message_id.to_string())?.ok_or_else(|| {
         SettleError::Mismatch(r.message_id.to_string(), "no such outgoing message".into())
     })?;
     if r.message_hash != row.hash

@@ -7,6 +7,7 @@ use chrono::{NaiveDateTime, TimeZone, Utc};
 use diesel::prelude::*;
 
 pub use super::audit_lookup::{digests_of, first_index_at, INDEX_SLACK};
+use super::cached::cached;
 pub use super::models::CheckpointRow;
 use super::models::{AuditRow, CosignatureRow, EvidenceRow};
 use super::schema::{
@@ -67,10 +68,12 @@ pub fn append(conn: &mut AnyConnection, entry: Entry) -> Result<Entry, DbError> 
 }
 
 fn append_now(conn: &mut AnyConnection, mut entry: Entry) -> Result<Entry, DbError> {
-    let size: i64 = diesel::update(audit_head::table.find(1_i64))
-        .set(audit_head::size.eq(audit_head::size + 1))
-        .returning(audit_head::size)
-        .get_result(conn)?;
+    let size: i64 = cached(
+        diesel::update(audit_head::table.find(1_i64))
+            .set(audit_head::size.eq(audit_head::size + 1))
+            .returning(audit_head::size),
+    )
+    .get_result(conn)?;
     let index = (size - 1) as u64;
     entry.index = index;
     let leaf = entry.leaf_hash();
@@ -117,8 +120,6 @@ fn append_leaf(
         right = merkle::node_hash(&left, &right);
         nodes.push((i64::from(level), idx as i64, to_hex(&right)));
     }
-    // One statement for the leaf and the nodes it completes (the
-    // multi-backend connection does not batch inserts itself).
     let rows: Vec<_> = nodes
         .into_iter()
         .map(|(l, i, h)| {
@@ -130,10 +131,26 @@ fn append_leaf(
             )
         })
         .collect();
-    let insert = diesel::insert_into(audit_tree::table).values(rows);
     match conn {
-        AnyConnection::Sqlite(c) => insert.execute(c)?,
-        AnyConnection::Postgresql(c) => insert.execute(c)?,
+        // One kept statement per row: SQLite runs a prepared statement
+        // again for less than it takes to parse a multi-row one.
+        AnyConnection::Sqlite(c) => {
+            for row in rows {
+                cached(
+                    diesel::insert_into(audit_tree::table)
+                        .values(row)
+                        .returning(audit_tree::idx),
+                )
+                .get_result::<i64>(c)?;
+            }
+        }
+        // One statement for the leaf and the nodes it completes (one round
+        // trip; at most one shape per tree level).
+        AnyConnection::Postgresql(c) => {
+            diesel::insert_into(audit_tree::table)
+                .values(rows)
+                .execute(c)?;
+        }
     };
     Ok(())
 }

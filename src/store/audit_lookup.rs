@@ -4,6 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::cached;
 use super::schema::audit_log;
 use super::{AnyConnection, DbError};
 
@@ -53,11 +54,15 @@ pub fn queued_at(
 ) -> Result<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>, DbError> {
     let mut out = std::collections::HashMap::new();
     for chunk in message_ids.chunks(500) {
-        let rows: Vec<(Option<String>, NaiveDateTime)> = audit_log::table
+        let query = audit_log::table
             .filter(audit_log::kind.eq(crate::audit::kinds::MESSAGE_QUEUED))
             .filter(audit_log::message_id.eq_any(chunk))
-            .select((audit_log::message_id, audit_log::at))
-            .load(conn)?;
+            .select((audit_log::message_id, audit_log::at));
+        let rows: Vec<(Option<String>, NaiveDateTime)> = if chunk.len() <= cached::SHORT_LIST {
+            cached::cached(query).load(conn)?
+        } else {
+            query.load(conn)?
+        };
         out.extend(
             rows.into_iter()
                 .filter_map(|(id, at)| Some((id?, at.and_utc()))),

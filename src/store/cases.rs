@@ -6,6 +6,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::cached::cached;
 use super::models::{CaseRow, IdempotencyRow, IdentityRow};
 use super::schema::{case_erasures, case_identities, cases, idempotency_keys};
 use super::sealed::{self, Column};
@@ -128,9 +129,32 @@ pub fn get(conn: &mut AnyConnection, id: CaseId) -> Result<Option<Case>, DbError
         .select(IdentityRow::as_select())
         .first(conn)
         .optional()?;
-    let mut case = open_row(conn, row, identity)?;
+    let case = open_row(conn, row, identity)?;
+    with_erasure(conn, id, case).map(Some)
+}
+
+/// This node's copy of a referral without its identity block (a step the
+/// other node reports needs only the state), if it has one.
+pub fn by_referral_without_identity(
+    conn: &mut AnyConnection,
+    referral_id: ReferralId,
+) -> Result<Option<Case>, DbError> {
+    let Some(row) = cases::table
+        .filter(cases::referral_id.eq(referral_id.to_string()))
+        .select(CaseRow::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let id = parse_case_id(&row.id)?;
+    let case = open_row(conn, row, None)?;
+    with_erasure(conn, id, case).map(Some)
+}
+
+fn with_erasure(conn: &mut AnyConnection, id: CaseId, mut case: Case) -> Result<Case, DbError> {
     case.erased_at = erasure(conn, id)?.map(|(at, _)| at);
-    Ok(Some(case))
+    Ok(case)
 }
 
 /// The id of this node's copy of a referral, if it has one.
@@ -182,7 +206,10 @@ pub fn insert(conn: &mut AnyConnection, case: &Case) -> Result<(), DbError> {
     diesel::insert_into(cases::table)
         .values(&row)
         .execute(conn)?;
-    set_identity(conn, case.id, case.identity.as_ref(), case.updated_at)
+    match &case.identity {
+        Some(identity) => add_identity(conn, case.id, &referral, identity, case.updated_at),
+        None => Ok(()),
+    }
 }
 
 /// The referral a case on this node is a copy of, as stored.
@@ -203,28 +230,42 @@ pub fn set_identity(
 ) -> Result<(), DbError> {
     diesel::delete(case_identities::table.find(id.to_string())).execute(conn)?;
     super::name_index::remove(conn, &id.to_string())?;
-    if let Some(identity) = identity {
-        let referral = referral_of(conn, id)?;
-        let names: Vec<&str> = [
-            &identity.given_name,
-            &identity.family_name,
-            &identity.other_names,
-        ]
-        .into_iter()
-        .flatten()
-        .map(String::as_str)
-        .collect();
-        diesel::insert_into(case_identities::table)
-            .values(IdentityRow {
-                case_id: id.to_string(),
-                identity: sealed::seal(conn, &referral, Column::Identity, &to_json(identity)?)?,
-                updated_at: now,
-            })
-            .execute(conn)?;
-        let grams = sealed::name_grams(conn, &names)?;
-        super::name_index::insert(conn, &id.to_string(), &grams)?;
+    match identity {
+        Some(identity) => {
+            let referral = referral_of(conn, id)?;
+            add_identity(conn, id, &referral, identity, now)
+        }
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Writes the identity block of a case that has none, sealed under its
+/// referral's key, with the blind index of its names.
+fn add_identity(
+    conn: &mut AnyConnection,
+    id: CaseId,
+    referral: &str,
+    identity: &Identity,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    let names: Vec<&str> = [
+        &identity.given_name,
+        &identity.family_name,
+        &identity.other_names,
+    ]
+    .into_iter()
+    .flatten()
+    .map(String::as_str)
+    .collect();
+    diesel::insert_into(case_identities::table)
+        .values(IdentityRow {
+            case_id: id.to_string(),
+            identity: sealed::seal(conn, referral, Column::Identity, &to_json(identity)?)?,
+            updated_at: now,
+        })
+        .execute(conn)?;
+    let grams = sealed::name_grams(conn, &names)?;
+    super::name_index::insert(conn, &id.to_string(), &grams)
 }
 
 /// Replaces a case's data set if it is still at `expected` version, moving
@@ -283,23 +324,27 @@ pub fn write_state(
     next: &StateChange,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let n = diesel::update(
-        cases::table
-            .filter(cases::id.eq(id.to_string()))
-            .filter(cases::version.eq(expected)),
+    let n = cached(
+        diesel::update(
+            cases::table
+                .filter(cases::id.eq(id.to_string()))
+                .filter(cases::version.eq(expected)),
+        )
+        .set((
+            cases::state.eq(next.to.as_str()),
+            cases::hold_from_state.eq(next.hold_from.map(State::as_str)),
+            cases::version.eq(expected + 1),
+            cases::updated_at.eq(now),
+            cases::state_changed_at.eq(now),
+            cases::due_at.eq(next.due_at),
+            cases::closure_outcome.eq(next.closure_outcome.clone()),
+            cases::reason_code.eq(next.reason_code.clone()),
+        ))
+        .returning(cases::version),
     )
-    .set((
-        cases::state.eq(next.to.as_str()),
-        cases::hold_from_state.eq(next.hold_from.map(State::as_str)),
-        cases::version.eq(expected + 1),
-        cases::updated_at.eq(now),
-        cases::state_changed_at.eq(now),
-        cases::due_at.eq(next.due_at),
-        cases::closure_outcome.eq(next.closure_outcome.clone()),
-        cases::reason_code.eq(next.reason_code.clone()),
-    ))
-    .execute(conn)?;
-    Ok(n == 1)
+    .get_result::<i64>(conn)
+    .optional()?;
+    Ok(n.is_some())
 }
 
 /// Moves a case from `expected` to the next version without changing its

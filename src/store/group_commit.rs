@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use diesel::connection::Connection;
 use diesel::r2d2::Pool;
 
-use super::{take_write_lock, AnyConnection, DbError, Manager};
+use super::{AnyConnection, DbError, Manager};
 
 /// Most requests committed together.
 pub const MAX_GROUP: usize = 512;
@@ -124,4 +124,23 @@ fn run(pool: &Pool<Manager>, rx: &mpsc::Receiver<Job>) {
             }
         }
     }
+}
+
+/// On SQLite, makes the transaction just begun a write transaction at once
+/// (what `BEGIN IMMEDIATE` does): a write statement that changes nothing
+/// takes the write lock, waiting up to the busy timeout. Without it a
+/// transaction that reads before it writes fails at once with
+/// `SQLITE_BUSY_SNAPSHOT` if another process (a CLI command) wrote in between.
+pub(crate) fn take_write_lock(conn: &mut AnyConnection) -> Result<(), diesel::result::Error> {
+    if let AnyConnection::Sqlite(_) = conn {
+        use super::schema::peer_channels;
+        use diesel::prelude::*;
+        super::cached::cached(
+            diesel::update(peer_channels::table.filter(peer_channels::direction.eq("")))
+                .set(peer_channels::last_seq.eq(peer_channels::last_seq))
+                .returning(peer_channels::last_seq),
+        )
+        .get_results::<i64>(conn)?;
+    }
+    Ok(())
 }

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod audit_lookup;
 pub mod audit_watch;
 pub mod backup;
+pub mod cached;
 pub mod case_events;
 pub mod cases;
 pub mod certificates;
@@ -211,9 +212,13 @@ impl r2d2::ManageConnection for Manager {
                 let mut c = diesel::SqliteConnection::establish(path)
                     .map_err(r2d2::Error::ConnectionError)?;
                 // busy_timeout first: switching to WAL needs a lock.
+                // temp_store = MEMORY keeps the statement journals of the
+                // savepoints (one per request in a group commit) in memory:
+                // on disk they cost a write of every page a request touches,
+                // and they held copies of the pages in a temporary file.
                 c.batch_execute(&format!(
                     "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                     PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;{}",
+                     PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY;{}",
                     self.busy_timeout_ms,
                     if self.read_only { " PRAGMA query_only = ON;" } else { "" }
                 ))
@@ -454,7 +459,7 @@ impl Db {
             wakeups::take_queued();
             let done = crate::meter::scope(crate::meter::Part::Storage, || {
                 (*conn).transaction(|c| {
-                    take_write_lock(c)?;
+                    group_commit::take_write_lock(c)?;
                     statistics::deferred(c, f)
                 })
             });
@@ -514,7 +519,7 @@ impl Db {
         let mut conn = self.writer.get().map_err(DbError::from)?;
         wakeups::take_queued();
         let done = (*conn).transaction(|c| {
-            take_write_lock(c)?;
+            group_commit::take_write_lock(c)?;
             statistics::deferred(c, f)
         });
         wakeups::after_commit(&mut conn, done.is_ok(), &self.delivers_here);
@@ -553,11 +558,6 @@ impl Db {
     }
 }
 
-/// On SQLite, makes the transaction just begun a write transaction at once
-/// (what `BEGIN IMMEDIATE` does): a write statement that changes nothing
-/// takes the write lock, waiting up to the busy timeout. Without it a
-/// transaction that reads before it writes fails at once with
-/// `SQLITE_BUSY_SNAPSHOT` if another process (a CLI command) wrote in between.
 /// Has every database connection opened from now on count its statements
 /// and transactions in [`crate::meter`] (the bench's figures).
 pub fn count_statements() -> Result<(), DbError> {
@@ -570,14 +570,6 @@ pub fn count_statements() -> Result<(), DbError> {
         }))
     }
     set_default_instrumentation(counter)?;
-    Ok(())
-}
-
-pub(crate) fn take_write_lock(conn: &mut AnyConnection) -> Result<(), diesel::result::Error> {
-    if let AnyConnection::Sqlite(_) = conn {
-        diesel::sql_query("UPDATE peer_channels SET last_seq = last_seq WHERE 1 = 0")
-            .execute(conn)?;
-    }
     Ok(())
 }
 

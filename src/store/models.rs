@@ -99,6 +99,21 @@ pub struct OutboxRow {
     pub receipt_signer: Option<String>,
 }
 
+/// An outgoing message without its body, signature and receipt: what
+/// settling its receipt needs (nothing to unseal).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = outbox_messages)]
+pub struct OutboxHeader {
+    pub id: String,
+    pub seq: i64,
+    pub case_id: String,
+    pub referral_id: String,
+    pub message_type: String,
+    pub hash: String,
+    pub status: String,
+    pub attempts: i64,
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = inbox_messages)]
 pub struct InboxRow {

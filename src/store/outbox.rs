@@ -4,7 +4,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::models::OutboxRow;
+use super::cached::cached;
+use super::models::{OutboxHeader, OutboxRow};
 use super::schema::outbox_messages;
 use super::sealed::{self, Column};
 use super::{AnyConnection, DbError};
@@ -17,6 +18,17 @@ pub mod status {
     pub const DELIVERED: &str = "delivered";
     pub const REJECTED: &str = "rejected";
     pub const SUSPENDED: &str = "suspended";
+}
+
+/// Pending or suspended: not yet settled by a receipt. Two comparisons
+/// rather than `IN`, which diesel would prepare anew at every run.
+fn unsettled() -> diesel::dsl::Or<
+    diesel::dsl::Eq<outbox_messages::status, &'static str>,
+    diesel::dsl::Eq<outbox_messages::status, &'static str>,
+> {
+    outbox_messages::status
+        .eq(status::PENDING)
+        .or(outbox_messages::status.eq(status::SUSPENDED))
 }
 
 /// How many messages about a case this node has written for the other node.
@@ -59,6 +71,16 @@ pub fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<OutboxRow>, DbEr
         .first(conn)
         .optional()?;
     Ok(opened(conn, row.into_iter().collect())?.pop())
+}
+
+/// The outgoing message with this id, without its body (nothing is
+/// unsealed), if any.
+pub fn header(conn: &mut AnyConnection, id: &str) -> Result<Option<OutboxHeader>, DbError> {
+    Ok(outbox_messages::table
+        .find(id)
+        .select(OutboxHeader::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 /// The signed message of an outbox row, as sent.
@@ -140,7 +162,7 @@ pub fn oldest_undelivered(
     case: Option<CaseId>,
 ) -> Result<Option<NaiveDateTime>, DbError> {
     let mut q = outbox_messages::table
-        .filter(outbox_messages::status.eq_any([status::PENDING, status::SUSPENDED]))
+        .filter(unsettled())
         .select(outbox_messages::created_at)
         .into_boxed();
     if let Some(case) = case {
@@ -290,25 +312,25 @@ pub struct Settlement<'a> {
 /// at once (the dispatcher's and the listener's catch-up) have one effect:
 /// on PostgreSQL the second waits for the first and then matches no row.
 pub fn settle(conn: &mut AnyConnection, id: &str, s: &Settlement<'_>) -> Result<bool, DbError> {
-    let n = diesel::update(
-        outbox_messages::table
-            .find(id)
-            .filter(outbox_messages::status.eq_any([status::PENDING, status::SUSPENDED])),
+    let n = cached(
+        diesel::update(outbox_messages::table.find(id).filter(unsettled()))
+            .set((
+                outbox_messages::status.eq(if s.delivered {
+                    status::DELIVERED
+                } else {
+                    status::REJECTED
+                }),
+                outbox_messages::settled_at.eq(Some(s.at)),
+                outbox_messages::attempts.eq(s.attempts),
+                outbox_messages::receipt.eq(Some(s.receipt)),
+                outbox_messages::receipt_signer.eq(Some(s.signer)),
+                outbox_messages::last_error.eq(s.code.clone()),
+            ))
+            .returning(outbox_messages::seq),
     )
-    .set((
-        outbox_messages::status.eq(if s.delivered {
-            status::DELIVERED
-        } else {
-            status::REJECTED
-        }),
-        outbox_messages::settled_at.eq(Some(s.at)),
-        outbox_messages::attempts.eq(s.attempts),
-        outbox_messages::receipt.eq(Some(s.receipt)),
-        outbox_messages::receipt_signer.eq(Some(s.signer)),
-        outbox_messages::last_error.eq(s.code.clone()),
-    ))
-    .execute(conn)?;
-    Ok(n == 1)
+    .get_result::<i64>(conn)
+    .optional()?;
+    Ok(n.is_some())
 }
 
 /// Replaces a settled message's body by an erasure marker (consent was

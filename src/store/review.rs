@@ -5,6 +5,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::cached;
 use super::schema::{case_events, cases};
 use super::{AnyConnection, DbError};
 
@@ -44,11 +45,12 @@ pub fn states_entered(
     };
     let mut rows: Vec<(String, String, NaiveDateTime)> = Vec::new();
     for chunk in ids.chunks(500) {
-        rows.extend(all.filter(case_events::case_id.eq_any(chunk)).load::<(
-            String,
-            String,
-            NaiveDateTime,
-        )>(conn)?);
+        let query = all.filter(case_events::case_id.eq_any(chunk));
+        rows.extend(if chunk.len() <= cached::SHORT_LIST {
+            cached::cached(query).load::<(String, String, NaiveDateTime)>(conn)?
+        } else {
+            query.load(conn)?
+        });
     }
     rows.sort_by_key(|r| r.2);
     Ok(rows)

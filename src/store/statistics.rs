@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
+use super::cached::cached;
 use super::schema::{statistics_cells, statistics_rollup};
 use super::{AnyConnection, DbError};
 use crate::domain::statistics::{Cell, Metric};
@@ -74,8 +75,31 @@ fn write(conn: &mut AnyConnection, cells: Vec<Cell>) -> Result<(), DbError> {
             )
         })
         .collect();
-    // A bounded number of rows per statement (SQLite allows 32,766 bound
-    // variables).
+    if let AnyConnection::Sqlite(c) = conn {
+        // One kept statement run per cell: on SQLite that costs less than
+        // parsing a multi-row upsert at every commit.
+        for row in rows {
+            cached(
+                diesel::insert_into(statistics_cells::table)
+                    .values(row)
+                    .on_conflict((
+                        statistics_cells::month,
+                        statistics_cells::metric,
+                        statistics_cells::key,
+                        statistics_cells::bucket,
+                    ))
+                    .do_update()
+                    .set(
+                        statistics_cells::count
+                            .eq(statistics_cells::count + excluded(statistics_cells::count)),
+                    )
+                    .returning(statistics_cells::count),
+            )
+            .get_result::<i64>(c)?;
+        }
+        return Ok(());
+    }
+    // A bounded number of rows per statement (a rebuild writes thousands).
     for batch in rows.chunks(1000) {
         let upsert = diesel::insert_into(statistics_cells::table)
             .values(batch)
@@ -90,10 +114,9 @@ fn write(conn: &mut AnyConnection, cells: Vec<Cell>) -> Result<(), DbError> {
                 statistics_cells::count
                     .eq(statistics_cells::count + excluded(statistics_cells::count)),
             );
-        match conn {
-            AnyConnection::Sqlite(c) => upsert.execute(c)?,
-            AnyConnection::Postgresql(c) => upsert.execute(c)?,
-        };
+        if let AnyConnection::Postgresql(c) = conn {
+            upsert.execute(c)?;
+        }
     }
     Ok(())
 }
