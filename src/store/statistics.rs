@@ -75,47 +75,38 @@ fn write(conn: &mut AnyConnection, cells: Vec<Cell>) -> Result<(), DbError> {
             )
         })
         .collect();
-    if let AnyConnection::Sqlite(c) = conn {
+    // Adds each row's count to its cell (a new cell starts at it).
+    macro_rules! add_to_cells {
+        ($values:expr) => {
+            diesel::insert_into(statistics_cells::table)
+                .values($values)
+                .on_conflict((
+                    statistics_cells::month,
+                    statistics_cells::metric,
+                    statistics_cells::key,
+                    statistics_cells::bucket,
+                ))
+                .do_update()
+                .set(
+                    statistics_cells::count
+                        .eq(statistics_cells::count + excluded(statistics_cells::count)),
+                )
+        };
+    }
+    match conn {
         // One kept statement run per cell: on SQLite that costs less than
         // parsing a multi-row upsert at every commit.
-        for row in rows {
-            cached(
-                diesel::insert_into(statistics_cells::table)
-                    .values(row)
-                    .on_conflict((
-                        statistics_cells::month,
-                        statistics_cells::metric,
-                        statistics_cells::key,
-                        statistics_cells::bucket,
-                    ))
-                    .do_update()
-                    .set(
-                        statistics_cells::count
-                            .eq(statistics_cells::count + excluded(statistics_cells::count)),
-                    )
-                    .returning(statistics_cells::count),
-            )
-            .get_result::<i64>(c)?;
+        AnyConnection::Sqlite(c) => {
+            for row in rows {
+                cached(add_to_cells!(row).returning(statistics_cells::count))
+                    .get_result::<i64>(c)?;
+            }
         }
-        return Ok(());
-    }
-    // A bounded number of rows per statement (a rebuild writes thousands).
-    for batch in rows.chunks(1000) {
-        let upsert = diesel::insert_into(statistics_cells::table)
-            .values(batch)
-            .on_conflict((
-                statistics_cells::month,
-                statistics_cells::metric,
-                statistics_cells::key,
-                statistics_cells::bucket,
-            ))
-            .do_update()
-            .set(
-                statistics_cells::count
-                    .eq(statistics_cells::count + excluded(statistics_cells::count)),
-            );
-        if let AnyConnection::Postgresql(c) = conn {
-            upsert.execute(c)?;
+        // A bounded number of rows per statement (a rebuild writes thousands).
+        AnyConnection::Postgresql(c) => {
+            for batch in rows.chunks(1000) {
+                add_to_cells!(batch).execute(c)?;
+            }
         }
     }
     Ok(())
