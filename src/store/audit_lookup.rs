@@ -58,11 +58,8 @@ pub fn queued_at(
             .filter(audit_log::kind.eq(crate::audit::kinds::MESSAGE_QUEUED))
             .filter(audit_log::message_id.eq_any(chunk))
             .select((audit_log::message_id, audit_log::at));
-        let rows: Vec<(Option<String>, NaiveDateTime)> = if chunk.len() <= cached::SHORT_LIST {
-            cached::cached(query).load(conn)?
-        } else {
-            query.load(conn)?
-        };
+        let rows: Vec<(Option<String>, NaiveDateTime)> =
+            cached::load_list(query, chunk.len(), conn)?;
         out.extend(
             rows.into_iter()
                 .filter_map(|(id, at)| Some((id?, at.and_utc()))),

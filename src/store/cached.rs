@@ -55,6 +55,25 @@ impl<Q, Conn> diesel::RunQueryDsl<Conn> for Cached<Q> {}
 /// length, so only the short ones).
 pub const SHORT_LIST: usize = 8;
 
+/// Loads `query`, an `IN` list of `list_len` values, keeping its prepared
+/// form when the list is at most [`SHORT_LIST`] long.
+pub fn load_list<'q, Q, U>(
+    query: Q,
+    list_len: usize,
+    conn: &mut super::AnyConnection,
+) -> QueryResult<Vec<U>>
+where
+    Q: diesel::query_dsl::LoadQuery<'q, super::AnyConnection, U>,
+    Cached<Q>: diesel::query_dsl::LoadQuery<'q, super::AnyConnection, U>,
+{
+    use diesel::RunQueryDsl;
+    if list_len <= SHORT_LIST {
+        Cached(query).load(conn)
+    } else {
+        query.load(conn)
+    }
+}
+
 /// Wraps `query` so that its prepared form is kept (see the module).
 pub fn cached<Q>(query: Q) -> Cached<Q> {
     Cached(query)

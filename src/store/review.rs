@@ -46,11 +46,11 @@ pub fn states_entered(
     let mut rows: Vec<(String, String, NaiveDateTime)> = Vec::new();
     for chunk in ids.chunks(500) {
         let query = all.filter(case_events::case_id.eq_any(chunk));
-        rows.extend(if chunk.len() <= cached::SHORT_LIST {
-            cached::cached(query).load::<(String, String, NaiveDateTime)>(conn)?
-        } else {
-            query.load(conn)?
-        });
+        rows.extend(cached::load_list::<_, (String, String, NaiveDateTime)>(
+            query,
+            chunk.len(),
+            conn,
+        )?);
     }
     rows.sort_by_key(|r| r.2);
     Ok(rows)
