@@ -39,6 +39,8 @@ pub struct Hooks {
     pub fence: Option<i64>,
     /// Notified once the whole body has been handed to the connection.
     pub body_out: Option<Arc<tokio::sync::Notify>>,
+    /// Ask for the receipts in compact form (a delivery).
+    pub compact_receipts: bool,
 }
 
 /// A batch answered by the peer.
@@ -249,6 +251,9 @@ impl PeerClient {
         }
         if let Some(fence) = hooks.fence {
             req = req.header(super::arrivals::FENCE, fence);
+        }
+        if hooks.compact_receipts {
+            req = req.header(super::server::RECEIPTS, "compact");
         }
         if let Some(body) = body {
             let mut bytes = serde_json::to_vec(body)

@@ -352,7 +352,7 @@ impl Dispatcher {
             }),
         };
         let whole = matches!(&outcome, Ok((d, _))
-            if d.response.refusal.is_none() && d.response.receipts.len() == oldest.batch.len());
+            if d.response.refusal.is_none() && d.response.receipted() == oldest.batch.len());
         if !whole {
             // The batches behind it cannot be taken in before it: they are
             // abandoned (dropping aborts them) and sent again in order.
@@ -511,14 +511,17 @@ impl Dispatcher {
     async fn settle(
         &mut self,
         batch: &[OutboxRow],
-        delivery: super::client::Delivery,
+        mut delivery: super::client::Delivery,
     ) -> Result<Next, DbError> {
-        let receipts = delivery.response.receipts;
-        if receipts.len() > batch.len() {
-            return self
-                .protocol_failure(&batch[0], "more receipts than messages")
-                .await;
-        }
+        let receipts = match receipts::whole(&mut delivery.response, batch, self.ctx.node) {
+            Ok(r) if r.len() <= batch.len() => r,
+            Ok(_) => {
+                return self
+                    .protocol_failure(&batch[0], "more receipts than messages")
+                    .await
+            }
+            Err(why) => return self.protocol_failure(&batch[0], &why).await,
+        };
         let refused = delivery.response.refusal.map(|r| {
             let row = batch.get(r.index).cloned();
             (row, r.problem)

@@ -75,6 +75,7 @@ impl Dispatcher {
             pipelined: !self.sending.is_empty(),
             fence: self.fence,
             body_out: Some(out.clone()),
+            compact_receipts: true,
         };
         let client = self.client.clone();
         let task = tokio::spawn(async move { client.send(signed, hooks).await });

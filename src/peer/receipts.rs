@@ -6,8 +6,11 @@
 use std::sync::Arc;
 
 use super::client::{PeerClient, SendError};
+use super::server::BatchResponse;
+use crate::app::exchange::OutboxRow;
 use crate::app::NodeCtx;
-use crate::domain::envelope::{self, Signed};
+use crate::domain::envelope::{self, ReceiptSubject, Signed};
+use crate::domain::ids::NodeId;
 use crate::store::{Db, DbError};
 
 /// What the dispatcher and the listener tell each other about receipts.
@@ -63,6 +66,45 @@ pub async fn record(
         .settle_receipts(receipts, fp, pem)
         .await?;
     outcome.map_err(RecordError::Mismatch)
+}
+
+/// The whole signed receipts of the answer to `batch`, in order: as they
+/// came, or put back together from their compact form with what this node
+/// sent (the n-th answers the n-th message). Their signatures are verified
+/// when they are recorded.
+pub fn whole(
+    response: &mut BatchResponse,
+    batch: &[OutboxRow],
+    node: NodeId,
+) -> Result<Vec<Signed>, String> {
+    let compact = std::mem::take(&mut response.compact_receipts);
+    if compact.is_empty() {
+        return Ok(std::mem::take(&mut response.receipts));
+    }
+    if !response.receipts.is_empty() {
+        return Err("an answer with both whole and compact receipts".into());
+    }
+    if compact.len() > batch.len() {
+        return Err("more receipts than messages".into());
+    }
+    compact
+        .into_iter()
+        .zip(batch)
+        .map(|(c, row)| {
+            let subject = ReceiptSubject {
+                message_id: row
+                    .id
+                    .parse()
+                    .map_err(|_| format!("outgoing message id {}", row.id))?,
+                message_hash: row.hash.clone(),
+                sender: node,
+                receiver: node.counterpart(),
+                seq: row.seq,
+            };
+            c.expand(subject)
+                .map_err(|e| format!("cannot put a receipt together: {e}"))
+        })
+        .collect()
 }
 
 /// Why this node could not catch up on receipts.

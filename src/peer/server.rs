@@ -28,7 +28,7 @@ use crate::app::audit as audit_store;
 use crate::app::exchange as store;
 use crate::app::NodeCtx;
 use crate::audit::{kinds, Entry};
-use crate::domain::envelope::{self, Envelope, Signed, SUPPORTED_SOP_VERSIONS};
+use crate::domain::envelope::{self, CompactReceipt, Envelope, Signed, SUPPORTED_SOP_VERSIONS};
 use crate::domain::ids::NodeId;
 use crate::store::Db;
 
@@ -89,11 +89,41 @@ pub struct ProblemBody {
     pub detail: String,
 }
 
-/// Receipts for the messages taken, in order, and the refusal that stopped the batch.
+/// The request header by which the sender of a batch asks for its receipts
+/// in compact form (value `compact`; see [`CompactReceipt`]).
+pub const RECEIPTS: &str = "passerelle-receipts";
+
+/// Receipts for the messages taken, in order, and the refusal that stopped
+/// the batch. The receipts are either all whole (`receipts`) or, when the
+/// sender asked for them so, all compact (`compact_receipts`).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct BatchResponse {
     pub receipts: Vec<Signed>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compact_receipts: Vec<CompactReceipt>,
     pub refusal: Option<Refusal>,
+}
+
+impl BatchResponse {
+    /// How many messages the answer receipts.
+    pub fn receipted(&self) -> usize {
+        self.receipts.len() + self.compact_receipts.len()
+    }
+
+    /// The answer to a sender that asked for compact receipts: compact when
+    /// every receipt can be, whole otherwise.
+    fn compacted(mut self) -> Self {
+        if let Some(compact) = self
+            .receipts
+            .iter()
+            .map(CompactReceipt::of)
+            .collect::<Option<Vec<_>>>()
+        {
+            self.compact_receipts = compact;
+            self.receipts.clear();
+        }
+        self
+    }
 }
 
 pub(super) struct Refused {
@@ -377,11 +407,16 @@ async fn take_in(
             .await?;
     }
     let whole = refusal.is_none();
+    let compact = req
+        .headers()
+        .get(RECEIPTS)
+        .is_some_and(|v| v.as_bytes() == b"compact");
     match refusal {
         Some((0, _, r)) => Ok((Problem::of(r.code, r.detail).response(), false)),
-        other => Ok((
-            HttpResponse::Ok().json(BatchResponse {
+        other => {
+            let answer = BatchResponse {
                 receipts,
+                compact_receipts: Vec::new(),
                 refusal: other.map(|(index, message_id, r)| Refusal {
                     index,
                     message_id,
@@ -391,9 +426,10 @@ async fn take_in(
                         detail: r.detail,
                     },
                 }),
-            }),
-            whole,
-        )),
+            };
+            let answer = if compact { answer.compacted() } else { answer };
+            Ok((HttpResponse::Ok().json(answer), whole))
+        }
     }
 }
 

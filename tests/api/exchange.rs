@@ -548,6 +548,71 @@ async fn tampered_replayed_out_of_sequence_and_unknown_messages_are_refused() {
 }
 
 #[tokio::test]
+async fn receipts_asked_compact_leave_out_what_the_sender_holds_and_put_together_verify() {
+    use passerelle::domain::envelope::{
+        public_key_of, CompactReceipt, ReceiptSubject, GENESIS_HASH,
+    };
+    let ng = spawn_node(NodeId::NgNaptip).await;
+    let ne = ng.fake_peer();
+    // One message applied, one kept with a coded rejection, in one batch.
+    let first = ne.sign(&ne.referral_envelope(1, GENESIS_HASH, "referral_request"));
+    let mut cancel = ne.referral_envelope(2, &first.hash(), "cancellation");
+    cancel.payload = json!({ "action": "accept", "reason_code": null, "outcome": null });
+    let second = ne.sign(&cancel);
+    let batch = [first, second];
+    let res = ne.post_batch_compact(&batch).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(answer["receipts"], json!([]), "{answer}");
+    let compact = answer["compact_receipts"].as_array().unwrap().clone();
+    assert_eq!(compact.len(), 2);
+    for c in &compact {
+        for field in ["message_id", "message_hash", "sender", "receiver", "seq"] {
+            assert!(c.get(field).is_none(), "{field} travels: {c}");
+        }
+    }
+    assert_eq!(compact[1]["status"], "rejected");
+    assert_eq!(compact[1]["code"], "invalid_payload");
+    // Put back together with what Niamey sent, each verifies against
+    // Abuja's server certificate and is the receipt Abuja keeps.
+    let pem =
+        std::fs::read(passerelle::tls::pki::node_files(&certs_dir(), NodeId::NgNaptip).server_cert)
+            .unwrap();
+    let public = public_key_of(
+        &openssl::x509::X509::from_pem(&pem)
+            .unwrap()
+            .to_der()
+            .unwrap(),
+    )
+    .unwrap();
+    // Sent again without asking: the same receipts, whole.
+    let res = ne.post_batch(&batch).await;
+    let whole: Value = res.json().await.unwrap();
+    for (i, (c, m)) in compact.iter().zip(&batch).enumerate() {
+        let c: CompactReceipt = serde_json::from_value(c.clone()).unwrap();
+        let subject = ReceiptSubject {
+            message_id: serde_json::from_value(m.body["message_id"].clone()).unwrap(),
+            message_hash: m.hash(),
+            sender: NodeId::NeAnltp,
+            receiver: NodeId::NgNaptip,
+            seq: i as i64 + 1,
+        };
+        let receipt = c.clone().expand(subject.clone()).unwrap();
+        receipt.verify(&public).unwrap();
+        assert_eq!(
+            serde_json::to_value(&receipt).unwrap(),
+            whole["receipts"][i]
+        );
+        // For another message, it does not verify.
+        let other = ReceiptSubject {
+            seq: subject.seq + 1,
+            ..subject
+        };
+        assert!(c.expand(other).unwrap().verify(&public).is_err());
+    }
+}
+
+#[tokio::test]
 async fn everything_queued_while_the_peer_is_down_is_delivered_once_in_order() {
     let (ne, ng) = spawn_pair().await;
     ng.shut_down().await;

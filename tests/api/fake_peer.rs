@@ -136,6 +136,18 @@ impl FakePeer {
             .await
     }
 
+    /// Posts a batch asking for its receipts in compact form
+    /// (`passerelle-receipts: compact`), as the node's dispatcher does.
+    pub async fn post_batch_compact(&self, messages: &[Signed]) -> reqwest::Response {
+        self.client
+            .post(format!("https://127.0.0.1:{}/peer/v1/messages", self.port))
+            .header(passerelle::peer::server::RECEIPTS, "compact")
+            .json(&json!({ "messages": messages }))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Posts a batch marked as sent while the one before it may still be in
     /// transit (`passerelle-pipelined`): the node takes it in its turn.
     pub async fn post_pipelined(&self, messages: &[Signed]) -> reqwest::Response {

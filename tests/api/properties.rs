@@ -59,7 +59,7 @@ use passerelle::audit::bundle;
 use passerelle::audit::merkle::{self, Hash, MemoryTree, VerifyError};
 use passerelle::audit::note::{self, Checkpoint, Note, NoteError, NoteSignature};
 use passerelle::audit::{from_hex, to_hex};
-use passerelle::domain::envelope::{canonical, Envelope, Receipt, Signed};
+use passerelle::domain::envelope::{canonical, CompactReceipt, Envelope, Receipt, Signed};
 use passerelle::domain::ids::NodeId;
 use passerelle::peer::server::{Batch, BatchResponse};
 use passerelle::tls::{self, pki};
@@ -925,6 +925,7 @@ proptest! {
         check_typed::<Envelope>(&v, len)?;
         check_typed::<Receipt>(&v, len)?;
         let _ = bounded(len, || serde_json::from_value::<Signed>(v.clone()))?;
+        let _ = bounded(len, || serde_json::from_value::<CompactReceipt>(v.clone()))?;
         let _ = bounded(len, || serde_json::from_value::<Batch>(v.clone()))?;
         let _ = bounded(len, || serde_json::from_value::<BatchResponse>(v.clone()))?;
     }
