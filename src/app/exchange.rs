@@ -23,8 +23,8 @@ pub use crate::store::models::{
 };
 pub use crate::store::outbox::status;
 pub use crate::store::outbox::{
-    delivery_counts, next_batch, oldest_undelivered, resume_now, retry, signed_of, unsettled_up_to,
-    wire_size,
+    delivery_counts, is_unsettled, next_batch, oldest_undelivered, resume_now, retry, signed_of,
+    unsettled_up_to, wire_size,
 };
 
 pub(super) fn signing_error(e: envelope::SignatureError) -> DbError {

@@ -199,12 +199,19 @@ impl App {
     pub async fn case_file(&self, id: CaseId) -> Result<CaseFile, CaseError> {
         self.db
             .read(move |c| {
+                let case = cases::get(c, id)?;
+                let counts = super::exchange::delivery_counts(c, id)?;
+                let waiting_since = counts
+                    .iter()
+                    .filter(|(s, ..)| super::exchange::is_unsettled(s))
+                    .filter_map(|(.., oldest)| *oldest)
+                    .min();
                 Ok(CaseFile {
-                    case: cases::get(c, id)?,
-                    waiting_since: super::exchange::oldest_undelivered(c, Some(id))?,
+                    case,
+                    waiting_since,
                     disagreement: super::disagreements::open_for_case(c, id)?,
                     handover: super::handover::plan(c, id)?,
-                    delivery: super::exchange::delivery_counts(c, id)?,
+                    delivery: counts.into_iter().map(|(s, n, _)| (s, n)).collect(),
                     reports: super::reports::reports(c, id)?,
                     monitoring_started: super::reports::monitoring_started(c, id)?,
                 })

@@ -24,8 +24,9 @@ impl App {
     ) -> Result<Result<Principal, AuthFailure>, DbError> {
         // Token lifetimes run on the system clock, not the node's.
         let now = chrono::Utc::now().naive_utc();
+        // One statement: the token and its user.
         self.db
-            .read(move |c| {
+            .read_one(move |c| {
                 crate::meter::scope(crate::meter::Part::Authentication, || {
                     super::accounts::authenticate(c, &token, now)
                 })

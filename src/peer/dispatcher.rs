@@ -284,7 +284,7 @@ impl Dispatcher {
             return;
         }
         self.last_stale_check = Some(Instant::now());
-        let oldest = match self.db.read(|c| store::oldest_undelivered(c, None)).await {
+        let oldest = match self.db.read(store::oldest_undelivered).await {
             Ok(o) => o,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the outbox");

@@ -116,19 +116,16 @@ fn parse_row(row: CaseRow, identity: Option<String>) -> Result<Case, DbError> {
 
 /// One case with its identity block and erasure date.
 pub fn get(conn: &mut AnyConnection, id: CaseId) -> Result<Option<Case>, DbError> {
-    let Some(row) = cases::table
-        .find(id.to_string())
-        .select(CaseRow::as_select())
-        .first(conn)
+    // The case and its identity block in one statement.
+    let Some((row, identity)) = cases::table
+        .left_join(case_identities::table)
+        .filter(cases::id.eq(id.to_string()))
+        .select((CaseRow::as_select(), Option::<IdentityRow>::as_select()))
+        .first::<(CaseRow, Option<IdentityRow>)>(conn)
         .optional()?
     else {
         return Ok(None);
     };
-    let identity: Option<IdentityRow> = case_identities::table
-        .find(id.to_string())
-        .select(IdentityRow::as_select())
-        .first(conn)
-        .optional()?;
     let case = open_row(conn, row, identity)?;
     with_erasure(conn, id, case).map(Some)
 }

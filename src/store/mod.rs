@@ -488,11 +488,14 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
-        self.on_reader(move |c| snapshot(c, f)).await
+        self.read_one(move |c| snapshot(c, f)).await
     }
 
-    /// Runs `f` on a read connection, on the blocking thread pool, as it is.
-    async fn on_reader<T, E, F>(&self, f: F) -> Result<T, E>
+    /// Runs `f`, which reads with one statement, on a read connection
+    /// without a transaction around it: one statement reads one consistent
+    /// state by itself, and the `BEGIN` and `COMMIT` would only cost (each
+    /// request's authentication).
+    pub async fn read_one<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -541,7 +544,7 @@ impl Db {
     pub async fn ready(&self) -> Result<(), DbError> {
         // Not in a read-only transaction: the migration check may create
         // its bookkeeping table.
-        self.on_reader(|conn| {
+        self.read_one(|conn| {
             conn.batch_execute("SELECT 1")?;
             let pending = match conn {
                 AnyConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),

@@ -1,7 +1,8 @@
 //! The name search's blind index, inverted: one row per keyed hash of a
 //! trigram of a person's names (a "gram", computed in [`super::sealed`])
-//! and case. A search reads the cases holding the term's rarest gram, newest
-//! first a page at a time, so its cost follows the matches, not the cases.
+//! and case. A search reads the cases holding the term's two rarest grams,
+//! newest first a page at a time, so its cost follows the matches, not the
+//! cases.
 
 use diesel::dsl::sql;
 use diesel::prelude::*;
@@ -13,7 +14,11 @@ use super::{AnyConnection, DbError};
 
 /// How many cases of a gram are counted to rank the grams by rarity: a
 /// gram held by this many cases or more is common, and only breaks ties.
-const PROBE: i64 = 1000;
+const PROBE: usize = 1000;
+
+/// The counts tried in turn: most terms have grams held by few cases, and
+/// each gram is then read no further than that.
+const PROBE_STEPS: [usize; 3] = [32, 256, PROBE];
 
 /// Adds `grams` for `case_id`, which holds none yet.
 pub fn insert(conn: &mut AnyConnection, case_id: &str, grams: &[String]) -> Result<(), DbError> {
@@ -46,42 +51,80 @@ pub fn clear(conn: &mut AnyConnection) -> Result<(), DbError> {
     Ok(())
 }
 
-/// The gram of `grams` held by the fewest cases (counted up to [`PROBE`]
-/// each, so that the cost stays bounded however common a gram is).
-pub fn rarest<'a>(
+/// The grams of `grams`, the two held by the fewest cases first (in that
+/// order), each counted no further than it can still be one of those two:
+/// up to 32 cases each, then 256, then [`PROBE`], and never past the second
+/// fewest found so far. The cost stays bounded however common a gram is,
+/// and small when two are rare.
+pub fn ranked<'a>(
     conn: &mut AnyConnection,
     grams: &'a [String],
-) -> Result<Option<&'a String>, DbError> {
-    let mut best: Option<(usize, &String)> = None;
-    for g in grams {
-        // In key order, so that the read stops at the limit.
-        let held = name_index::table
-            .filter(name_index::gram.eq(g))
-            .order(name_index::case_id.asc())
-            .select(sql::<Integer>("1"))
-            .limit(PROBE)
-            .load::<i32>(conn)?
-            .len();
-        if best.is_none_or(|(n, _)| held < n) {
-            best = Some((held, g));
+) -> Result<Vec<&'a String>, DbError> {
+    let mut counted: Vec<(usize, &String)> = Vec::with_capacity(grams.len());
+    for step in PROBE_STEPS {
+        counted.clear();
+        // The two fewest counted exactly so far.
+        let mut fewest: [Option<usize>; 2] = [None, None];
+        for g in grams {
+            let limit = fewest[1].map_or(step, |n| n.min(step));
+            let held = holders(conn, g, limit)?;
+            if held < limit {
+                // Exact, and among the two fewest so far.
+                fewest = match fewest[0] {
+                    Some(a) if a <= held => [Some(a), Some(held)],
+                    a => [Some(held), a],
+                };
+            }
+            counted.push((held, g));
         }
-        if held == 0 {
+        if fewest[0].is_some() || step == PROBE {
             break;
         }
     }
-    Ok(best.map(|(_, g)| g))
+    // Stable: among grams counted alike, the order of `grams`.
+    counted.sort_by_key(|(held, _)| *held);
+    Ok(counted.into_iter().map(|(_, g)| g).collect())
 }
 
-/// The cases holding `gram`, newest first, `limit` of them, before the case
+/// How many cases hold `gram`, counted up to `limit`.
+fn holders(conn: &mut AnyConnection, gram: &str, limit: usize) -> Result<usize, DbError> {
+    // In key order, so that the read stops at the limit.
+    Ok(name_index::table
+        .filter(name_index::gram.eq(gram))
+        .order(name_index::case_id.asc())
+        .select(sql::<Integer>("1"))
+        .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+        .load::<i32>(conn)?
+        .len())
+}
+
+/// The cases holding `gram` (and `also`, when given: one indexed lookup
+/// per case of `gram`), newest first, `limit` of them, before the case
 /// `before` when given.
 pub fn cases_holding(
     conn: &mut AnyConnection,
     gram: &str,
+    also: Option<&str>,
     before: Option<&str>,
     limit: i64,
 ) -> Result<Vec<String>, DbError> {
     let mut q = name_index::table
         .filter(name_index::gram.eq(gram))
+        .select(name_index::case_id)
+        .order(name_index::case_id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(before) = before {
+        q = q.filter(name_index::case_id.lt(before));
+    }
+    let Some(also) = also else {
+        return Ok(q.load(conn)?);
+    };
+    diesel::alias!(name_index as second: SecondGram);
+    let mut q = name_index::table
+        .inner_join(second.on(second.field(name_index::case_id).eq(name_index::case_id)))
+        .filter(name_index::gram.eq(gram))
+        .filter(second.field(name_index::gram).eq(also))
         .select(name_index::case_id)
         .order(name_index::case_id.desc())
         .limit(limit)
@@ -128,18 +171,24 @@ const NAME_PAGE: i64 = 500;
 pub fn cases_named(conn: &mut AnyConnection, term: &str) -> Result<Vec<String>, DbError> {
     let needle = term.trim().to_lowercase();
     let grams = sealed::term_grams(conn, &needle)?;
-    let Some(rarest) = rarest(conn, &grams)? else {
+    let ranked = ranked(conn, &grams)?;
+    let Some((rarest, others)) = ranked.split_first() else {
         return Ok(Vec::new());
     };
-    let others: Vec<&String> = grams.iter().filter(|g| *g != rarest).collect();
+    // The two rarest are intersected in SQL, the others (rarest first) a
+    // page at a time.
+    let (second, others) = match others.split_first() {
+        Some((second, rest)) => (Some(second.as_str()), rest),
+        None => (None, others),
+    };
     let mut found = Vec::new();
     let mut before: Option<String> = None;
     loop {
-        let page = cases_holding(conn, rarest, before.as_deref(), NAME_PAGE)?;
+        let page = cases_holding(conn, rarest, second, before.as_deref(), NAME_PAGE)?;
         let Some(last) = page.last().cloned() else {
             return Ok(found);
         };
-        let held = holding_all(conn, &page, &others)?;
+        let held = holding_all(conn, &page, others)?;
         let rows: Vec<(String, String, String)> = case_identities::table
             .inner_join(cases::table)
             .filter(case_identities::case_id.eq_any(&held))

@@ -156,31 +156,36 @@ pub fn resume_now(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<usize,
 }
 
 /// When the oldest message not yet delivered (pending or suspended) was
-/// queued: of all, or of one case's ("waiting for the other node since …").
-pub fn oldest_undelivered(
-    conn: &mut AnyConnection,
-    case: Option<CaseId>,
-) -> Result<Option<NaiveDateTime>, DbError> {
-    let mut q = outbox_messages::table
+/// queued.
+pub fn oldest_undelivered(conn: &mut AnyConnection) -> Result<Option<NaiveDateTime>, DbError> {
+    Ok(outbox_messages::table
         .filter(unsettled())
         .select(outbox_messages::created_at)
-        .into_boxed();
-    if let Some(case) = case {
-        q = q.filter(outbox_messages::case_id.eq(case.to_string()));
-    }
-    Ok(q.order(outbox_messages::seq.asc()).first(conn).optional()?)
+        .order(outbox_messages::seq.asc())
+        .first(conn)
+        .optional()?)
 }
 
-/// How many of one case's outgoing messages have each status.
+/// How many of one case's outgoing messages have each status, and when the
+/// oldest of them was queued.
 pub fn delivery_counts(
     conn: &mut AnyConnection,
     case: CaseId,
-) -> Result<Vec<(String, i64)>, DbError> {
+) -> Result<Vec<(String, i64, Option<NaiveDateTime>)>, DbError> {
     Ok(outbox_messages::table
         .filter(outbox_messages::case_id.eq(case.to_string()))
         .group_by(outbox_messages::status)
-        .select((outbox_messages::status, diesel::dsl::count_star()))
+        .select((
+            outbox_messages::status,
+            diesel::dsl::count_star(),
+            diesel::dsl::min(outbox_messages::created_at),
+        ))
         .load(conn)?)
+}
+
+/// Whether a message in `s` still waits for its receipt (pending or suspended).
+pub fn is_unsettled(s: &str) -> bool {
+    s == status::PENDING || s == status::SUSPENDED
 }
 
 /// The outgoing messages up to `ack` still waiting for their receipts:
