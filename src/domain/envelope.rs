@@ -299,6 +299,24 @@ mod tests {
     use crate::tls::pki;
     use serde_json::json;
 
+    /// A fresh key and the public key of its certificate.
+    fn signer(usage: pki::Usage) -> (PKey<openssl::pkey::Public>, PKey<Private>) {
+        let ca = pki::new_authority("test", 1).unwrap();
+        let (cert, key) = pki::issue(
+            &ca,
+            &pki::LeafSpec {
+                common_name: "n",
+                dns: vec!["n".into()],
+                ips: vec![],
+                usage,
+                not_before_days: -1,
+                not_after_days: 1,
+            },
+        )
+        .unwrap();
+        (public_key_of(&cert.to_der().unwrap()).unwrap(), key)
+    }
+
     #[test]
     fn canonical_form_ignores_key_order_and_whitespace() {
         let a: Value = serde_json::from_str(r#"{ "b": 1, "a": {"y": [1, 2], "x": "é"} }"#).unwrap();
@@ -312,20 +330,7 @@ mod tests {
 
     #[test]
     fn a_compact_receipt_expands_to_the_signed_one_and_only_for_its_message() {
-        let ca = pki::new_authority("test", 1).unwrap();
-        let (cert, key) = pki::issue(
-            &ca,
-            &pki::LeafSpec {
-                common_name: "n",
-                dns: vec!["n".into()],
-                ips: vec![],
-                usage: pki::Usage::Server,
-                not_before_days: -1,
-                not_after_days: 1,
-            },
-        )
-        .unwrap();
-        let public = public_key_of(&cert.to_der().unwrap()).unwrap();
+        let (public, key) = signer(pki::Usage::Server);
         let subject = ReceiptSubject {
             message_id: MessageId::new(),
             message_hash: "ab".repeat(32),
@@ -372,20 +377,7 @@ mod tests {
 
     #[test]
     fn signatures_verify_and_tampering_is_detected() {
-        let ca = pki::new_authority("test", 1).unwrap();
-        let (cert, key) = pki::issue(
-            &ca,
-            &pki::LeafSpec {
-                common_name: "n",
-                dns: vec!["n".into()],
-                ips: vec![],
-                usage: pki::Usage::Client,
-                not_before_days: -1,
-                not_after_days: 1,
-            },
-        )
-        .unwrap();
-        let public = public_key_of(&cert.to_der().unwrap()).unwrap();
+        let (public, key) = signer(pki::Usage::Client);
         let signed = Signed::sign(json!({"seq": 1, "payload": {"x": "y"}}), &key).unwrap();
         signed.verify(&public).unwrap();
         let mut tampered = signed.clone();
@@ -406,20 +398,7 @@ mod tests {
             Err(SignatureError::Encoding)
         ));
         // Another key does not verify it.
-        let (other, _) = pki::issue(
-            &ca,
-            &pki::LeafSpec {
-                common_name: "m",
-                dns: vec!["m".into()],
-                ips: vec![],
-                usage: pki::Usage::Client,
-                not_before_days: -1,
-                not_after_days: 1,
-            },
-        )
-        .unwrap();
-        assert!(signed
-            .verify(&public_key_of(&other.to_der().unwrap()).unwrap())
-            .is_err());
+        let (other, _) = signer(pki::Usage::Client);
+        assert!(signed.verify(&other).is_err());
     }
 }

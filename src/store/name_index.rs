@@ -98,28 +98,16 @@ fn holders(conn: &mut AnyConnection, gram: &str, limit: usize) -> Result<usize, 
         .len())
 }
 
-/// The cases holding `gram` (and `also`, when given: one indexed lookup
-/// per case of `gram`), newest first, `limit` of them, before the case
-/// `before` when given.
+/// The cases holding `gram` and `also` (one indexed lookup per case of
+/// `gram`; the same gram twice for a term of one), newest first, `limit` of
+/// them, before the case `before` when given.
 pub fn cases_holding(
     conn: &mut AnyConnection,
     gram: &str,
-    also: Option<&str>,
+    also: &str,
     before: Option<&str>,
     limit: i64,
 ) -> Result<Vec<String>, DbError> {
-    let mut q = name_index::table
-        .filter(name_index::gram.eq(gram))
-        .select(name_index::case_id)
-        .order(name_index::case_id.desc())
-        .limit(limit)
-        .into_boxed();
-    if let Some(before) = before {
-        q = q.filter(name_index::case_id.lt(before));
-    }
-    let Some(also) = also else {
-        return Ok(q.load(conn)?);
-    };
     diesel::alias!(name_index as second: SecondGram);
     let mut q = name_index::table
         .inner_join(second.on(second.field(name_index::case_id).eq(name_index::case_id)))
@@ -177,10 +165,7 @@ pub fn cases_named(conn: &mut AnyConnection, term: &str) -> Result<Vec<String>, 
     };
     // The two rarest are intersected in SQL, the others (rarest first) a
     // page at a time.
-    let (second, others) = match others.split_first() {
-        Some((second, rest)) => (Some(second.as_str()), rest),
-        None => (None, others),
-    };
+    let (second, others) = others.split_first().unwrap_or((rarest, others));
     let mut found = Vec::new();
     let mut before: Option<String> = None;
     loop {

@@ -139,45 +139,57 @@ impl FakePeer {
     /// Posts a batch asking for its receipts in compact form
     /// (`passerelle-receipts: compact`), as the node's dispatcher does.
     pub async fn post_batch_compact(&self, messages: &[Signed]) -> reqwest::Response {
-        self.client
-            .post(format!("https://127.0.0.1:{}/peer/v1/messages", self.port))
-            .header(passerelle::peer::server::RECEIPTS, "compact")
-            .json(&json!({ "messages": messages }))
-            .send()
-            .await
-            .unwrap()
+        self.post_batch_with(
+            self.port,
+            messages,
+            Some((passerelle::peer::server::RECEIPTS, "compact".into())),
+        )
+        .await
     }
 
     /// Posts a batch marked as sent while the one before it may still be in
     /// transit (`passerelle-pipelined`): the node takes it in its turn.
     pub async fn post_pipelined(&self, messages: &[Signed]) -> reqwest::Response {
-        self.client
-            .post(format!("https://127.0.0.1:{}/peer/v1/messages", self.port))
-            .header(passerelle::peer::arrivals::PIPELINED, "1")
-            .json(&json!({ "messages": messages }))
-            .send()
-            .await
-            .unwrap()
+        self.post_batch_with(
+            self.port,
+            messages,
+            Some((passerelle::peer::arrivals::PIPELINED, "1".into())),
+        )
+        .await
     }
 
     /// Posts a batch to the peer listener on `port` (another replica of
     /// the node under test), as it is.
     pub async fn post_batch_to(&self, port: u16, messages: &[Signed]) -> reqwest::Response {
-        self.client
-            .post(format!("https://127.0.0.1:{port}/peer/v1/messages"))
-            .json(&json!({ "messages": messages }))
-            .send()
-            .await
-            .unwrap()
+        self.post_batch_with(port, messages, None).await
     }
 
     /// Posts a batch as a dispatcher working under the lease term `fence`
     /// sends it (`passerelle-fence`).
     pub async fn post_fenced(&self, messages: &[Signed], fence: i64) -> reqwest::Response {
-        self.client
-            .post(format!("https://127.0.0.1:{}/peer/v1/messages", self.port))
-            .header(passerelle::peer::arrivals::FENCE, fence.to_string())
-            .json(&json!({ "messages": messages }))
+        self.post_batch_with(
+            self.port,
+            messages,
+            Some((passerelle::peer::arrivals::FENCE, fence.to_string())),
+        )
+        .await
+    }
+
+    /// Posts a batch to the peer listener on `port`, with one request
+    /// header when given.
+    async fn post_batch_with(
+        &self,
+        port: u16,
+        messages: &[Signed],
+        header: Option<(&str, String)>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(format!("https://127.0.0.1:{port}/peer/v1/messages"));
+        if let Some((name, value)) = header {
+            req = req.header(name, value);
+        }
+        req.json(&json!({ "messages": messages }))
             .send()
             .await
             .unwrap()
