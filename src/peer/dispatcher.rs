@@ -514,12 +514,7 @@ impl Dispatcher {
         mut delivery: super::client::Delivery,
     ) -> Result<Next, DbError> {
         let receipts = match receipts::whole(&mut delivery.response, batch, self.ctx.node) {
-            Ok(r) if r.len() <= batch.len() => r,
-            Ok(_) => {
-                return self
-                    .protocol_failure(&batch[0], "more receipts than messages")
-                    .await
-            }
+            Ok(r) => r,
             Err(why) => return self.protocol_failure(&batch[0], &why).await,
         };
         let refused = delivery.response.refusal.map(|r| {

@@ -70,22 +70,23 @@ pub async fn record(
 
 /// The whole signed receipts of the answer to `batch`, in order: as they
 /// came, or put back together from their compact form with what this node
-/// sent (the n-th answers the n-th message). Their signatures are verified
-/// when they are recorded.
+/// sent (the n-th answers the n-th message); never more than the batch.
+/// Their signatures are verified when they are recorded.
 pub fn whole(
     response: &mut BatchResponse,
     batch: &[OutboxRow],
     node: NodeId,
 ) -> Result<Vec<Signed>, String> {
     let compact = std::mem::take(&mut response.compact_receipts);
-    if compact.is_empty() {
-        return Ok(std::mem::take(&mut response.receipts));
-    }
-    if !response.receipts.is_empty() {
-        return Err("an answer with both whole and compact receipts".into());
-    }
-    if compact.len() > batch.len() {
+    let whole = std::mem::take(&mut response.receipts);
+    if compact.len().max(whole.len()) > batch.len() {
         return Err("more receipts than messages".into());
+    }
+    if compact.is_empty() {
+        return Ok(whole);
+    }
+    if !whole.is_empty() {
+        return Err("an answer with both whole and compact receipts".into());
     }
     compact
         .into_iter()
