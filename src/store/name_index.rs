@@ -1,26 +1,20 @@
 //! The name search's blind index, inverted: one row per keyed hash of a
 //! trigram of a person's names (a "gram", computed in [`super::sealed`])
-//! and case. A search reads the cases holding the term's two rarest grams,
-//! newest first a page at a time, so its cost follows the matches, not the
-//! cases.
+//! and case, and per gram the number of cases holding it. A search reads
+//! the cases holding the term's two rarest grams, newest first a page at a
+//! time, so its cost follows the matches, not the cases.
 
-use diesel::dsl::sql;
+use std::collections::HashMap;
+
 use diesel::prelude::*;
-use diesel::sql_types::Integer;
+use diesel::sql_types::BigInt;
 
-use super::schema::{case_identities, cases, name_index};
+use super::schema::{case_identities, cases, name_grams, name_index};
 use super::sealed::{self, Column};
 use super::{AnyConnection, DbError};
 
-/// How many cases of a gram are counted to rank the grams by rarity: a
-/// gram held by this many cases or more is common, and only breaks ties.
-const PROBE: usize = 1000;
-
-/// The counts tried in turn: most terms have grams held by few cases, and
-/// each gram is then read no further than that.
-const PROBE_STEPS: [usize; 3] = [32, 256, PROBE];
-
-/// Adds `grams` for `case_id`, which holds none yet.
+/// Adds `grams` for `case_id`, which holds none yet, and counts the case
+/// among each gram's holders.
 pub fn insert(conn: &mut AnyConnection, case_id: &str, grams: &[String]) -> Result<(), DbError> {
     let rows: Vec<_> = grams
         .iter()
@@ -30,17 +24,46 @@ pub fn insert(conn: &mut AnyConnection, case_id: &str, grams: &[String]) -> Resu
         return Ok(());
     }
     // One statement for all the rows (the multi-backend connection does not
-    // batch inserts itself).
+    // batch inserts itself), then one for the counts, from the rows just
+    // written in key order (concurrent writers on PostgreSQL then lock the
+    // counts in the same order).
     let insert = diesel::insert_into(name_index::table).values(rows);
+    let its_grams = name_index::table
+        .filter(name_index::case_id.eq(case_id))
+        .select((name_index::gram, 1_i64.into_sql::<BigInt>()))
+        .order(name_index::gram.asc());
+    macro_rules! count_in {
+        () => {
+            diesel::insert_into(name_grams::table)
+                .values(its_grams)
+                .into_columns((name_grams::gram, name_grams::holders))
+                .on_conflict(name_grams::gram)
+                .do_update()
+                .set(name_grams::holders.eq(name_grams::holders + 1))
+        };
+    }
     match conn {
-        AnyConnection::Sqlite(c) => insert.execute(c)?,
-        AnyConnection::Postgresql(c) => insert.execute(c)?,
+        AnyConnection::Sqlite(c) => {
+            insert.execute(c)?;
+            count_in!().execute(c)?;
+        }
+        AnyConnection::Postgresql(c) => {
+            insert.execute(c)?;
+            count_in!().execute(c)?;
+        }
     };
     Ok(())
 }
 
-/// Removes the grams of `case_id` (its identity was erased or removed).
+/// Removes the grams of `case_id` (its identity was erased or removed), and
+/// the case from each gram's count.
 pub fn remove(conn: &mut AnyConnection, case_id: &str) -> Result<(), DbError> {
+    let its_grams = name_index::table
+        .filter(name_index::case_id.eq(case_id))
+        .select(name_index::gram);
+    diesel::update(name_grams::table.filter(name_grams::gram.eq_any(its_grams)))
+        .set(name_grams::holders.eq(name_grams::holders - 1))
+        .execute(conn)?;
     diesel::delete(name_index::table.filter(name_index::case_id.eq(case_id))).execute(conn)?;
     Ok(())
 }
@@ -48,54 +71,35 @@ pub fn remove(conn: &mut AnyConnection, case_id: &str) -> Result<(), DbError> {
 /// Removes every gram (the key they were made under is being replaced).
 pub fn clear(conn: &mut AnyConnection) -> Result<(), DbError> {
     diesel::delete(name_index::table).execute(conn)?;
+    diesel::delete(name_grams::table).execute(conn)?;
     Ok(())
 }
 
-/// The grams of `grams`, the two held by the fewest cases first (in that
-/// order), each counted no further than it can still be one of those two:
-/// up to 32 cases each, then 256, then [`PROBE`], and never past the second
-/// fewest found so far. The cost stays bounded however common a gram is,
-/// and small when two are rare.
+/// The grams of `grams`, the fewest held first, each ranked by its kept
+/// count: one indexed lookup per gram however many cases hold it (a term
+/// has at most a hundred characters, so the list stays short). Empty when
+/// a gram is held by no case: no case then holds them all.
 pub fn ranked<'a>(
     conn: &mut AnyConnection,
     grams: &'a [String],
 ) -> Result<Vec<&'a String>, DbError> {
-    let mut counted: Vec<(usize, &String)> = Vec::with_capacity(grams.len());
-    for step in PROBE_STEPS {
-        counted.clear();
-        // The two fewest counted exactly so far.
-        let mut fewest: [Option<usize>; 2] = [None, None];
-        for g in grams {
-            let limit = fewest[1].map_or(step, |n| n.min(step));
-            let held = holders(conn, g, limit)?;
-            if held < limit {
-                // Exact, and among the two fewest so far.
-                fewest = match fewest[0] {
-                    Some(a) if a <= held => [Some(a), Some(held)],
-                    a => [Some(held), a],
-                };
-            }
-            counted.push((held, g));
-        }
-        if fewest[0].is_some() || step == PROBE {
-            break;
-        }
+    let counts: HashMap<String, i64> = name_grams::table
+        .filter(name_grams::gram.eq_any(grams))
+        .filter(name_grams::holders.gt(0))
+        .select((name_grams::gram, name_grams::holders))
+        .load::<(String, i64)>(conn)?
+        .into_iter()
+        .collect();
+    let mut counted = Vec::with_capacity(grams.len());
+    for g in grams {
+        let Some(held) = counts.get(g) else {
+            return Ok(Vec::new());
+        };
+        counted.push((*held, g));
     }
-    // Stable: among grams counted alike, the order of `grams`.
+    // Stable: among grams held alike, the order of `grams`.
     counted.sort_by_key(|(held, _)| *held);
     Ok(counted.into_iter().map(|(_, g)| g).collect())
-}
-
-/// How many cases hold `gram`, counted up to `limit`.
-fn holders(conn: &mut AnyConnection, gram: &str, limit: usize) -> Result<usize, DbError> {
-    // In key order, so that the read stops at the limit.
-    Ok(name_index::table
-        .filter(name_index::gram.eq(gram))
-        .order(name_index::case_id.asc())
-        .select(sql::<Integer>("1"))
-        .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-        .load::<i32>(conn)?
-        .len())
 }
 
 /// The cases holding `gram` and `also` (one indexed lookup per case of

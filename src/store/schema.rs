@@ -160,6 +160,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    name_grams (gram) {
+        gram -> Text,
+        holders -> BigInt,
+    }
+}
+
+diesel::table! {
     name_index (gram, case_id) {
         gram -> Text,
         case_id -> Text,
@@ -466,6 +473,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     cases,
     case_identities,
     name_index,
+    name_grams,
     case_keys,
     vault_state,
     case_events,

@@ -56,6 +56,26 @@ async fn a_case_is_found_by_part_of_any_of_its_names_newest_first() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+    let tag = res.headers()["etag"].to_str().unwrap().to_owned();
     assert_eq!(found(&n, "qwerty").await, Vec::<String>::new());
     assert_eq!(found(&n, "konkw").await, vec![zainab.clone()]);
+
+    // A name two cases hold stays found when one of them lets it go (the
+    // index counts each gram's holders to rank them).
+    let (fatima, _) = n.draft(&person("Fatima", "Okonkwo", None)).await;
+    assert_eq!(
+        found(&n, "konkw").await,
+        vec![fatima.clone(), zainab.clone()]
+    );
+    let res = n
+        .request(Method::PUT, &format!("/api/v1/cases/{zainab}"), Caseworker)
+        .header("If-Match", &tag)
+        .json(&person("Zainab", "Musa", None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(found(&n, "konkw").await, vec![fatima.clone()]);
+    assert_eq!(found(&n, "okonkwo").await, vec![fatima]);
+    assert_eq!(found(&n, "musa").await, vec![zainab]);
 }
