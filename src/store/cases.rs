@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use super::cached::cached;
 use super::models::{CaseRow, IdempotencyRow, IdentityRow};
-use super::schema::{case_erasures, case_identities, cases, idempotency_keys};
+use super::schema::{case_erasures, case_identities, case_keys, cases, idempotency_keys};
 use super::sealed::{self, Column};
 use super::{AnyConnection, DbError};
 use crate::domain::case::{CaseDetails, Identity};
@@ -116,18 +116,34 @@ fn parse_row(row: CaseRow, identity: Option<String>) -> Result<Case, DbError> {
 
 /// One case with its identity block and erasure date.
 pub fn get(conn: &mut AnyConnection, id: CaseId) -> Result<Option<Case>, DbError> {
-    // The case and its identity block in one statement.
-    let Some((row, identity)) = cases::table
+    // The case, its identity block, its erasure and its wrapped data key
+    // in one statement.
+    type Joined = (
+        CaseRow,
+        Option<IdentityRow>,
+        Option<NaiveDateTime>,
+        Option<(i64, String)>,
+    );
+    let Some((row, identity, erased_at, key)) = cases::table
         .left_join(case_identities::table)
+        .left_join(case_erasures::table)
+        .left_join(case_keys::table.on(case_keys::referral_id.eq(cases::referral_id)))
         .filter(cases::id.eq(id.to_string()))
-        .select((CaseRow::as_select(), Option::<IdentityRow>::as_select()))
-        .first::<(CaseRow, Option<IdentityRow>)>(conn)
+        .select((
+            CaseRow::as_select(),
+            Option::<IdentityRow>::as_select(),
+            case_erasures::erased_at.nullable(),
+            (case_keys::epoch, case_keys::wrapped).nullable(),
+        ))
+        .first::<Joined>(conn)
         .optional()?
     else {
         return Ok(None);
     };
-    let case = open_row(conn, row, identity)?;
-    with_erasure(conn, id, case).map(Some)
+    sealed::prime(&row.referral_id, key)?;
+    let mut case = open_row(conn, row, identity)?;
+    case.erased_at = erased_at;
+    Ok(Some(case))
 }
 
 /// This node's copy of a referral without its identity block (a step the

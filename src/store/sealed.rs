@@ -203,14 +203,7 @@ fn data_key(
         .first(conn)
         .optional()?;
     let key = match row {
-        Some((epoch, wrapped)) => match ring.get(epoch)? {
-            Some(kek) => Some(unwrap_key(&kek, referral, &wrapped).ok_or_else(|| {
-                DbError::Corrupt(format!(
-                    "the data key of a referral does not unwrap (epoch {epoch})"
-                ))
-            })?),
-            None => None,
-        },
+        Some((epoch, wrapped)) => unwrapped(&ring, referral, epoch, &wrapped)?,
         None if create => {
             let epoch = current_epoch(conn, true)?;
             let kek = ring.ensure(epoch)?;
@@ -298,6 +291,49 @@ fn open_now(
     String::from_utf8(plain)
         .map(Some)
         .map_err(|_| DbError::Corrupt(format!("a sealed {} is not text", column.tag())))
+}
+
+/// The data key wrapped under `epoch`'s KEK, if this node still holds it.
+fn unwrapped(
+    ring: &super::keyring::KeyRing,
+    referral: &str,
+    epoch: i64,
+    wrapped: &str,
+) -> Result<Option<DataKey>, DbError> {
+    match ring.get(epoch)? {
+        Some(kek) => Ok(Some(unwrap_key(&kek, referral, wrapped).ok_or_else(
+            || {
+                DbError::Corrupt(format!(
+                    "the data key of a referral does not unwrap (epoch {epoch})"
+                ))
+            },
+        )?)),
+        None => Ok(None),
+    }
+}
+
+/// Takes the referral's wrapped data key (`(epoch, wrapped)`, `None` when
+/// it has none) read in the same statement as its row, so that opening
+/// the row's values needs no query of its own.
+/// Without a key ring (a call that opens nothing sealed) it does nothing.
+pub fn prime(referral: &str, wrapped: Option<(i64, String)>) -> Result<(), DbError> {
+    let primed = CONTEXT.with(|c| {
+        c.borrow()
+            .last()
+            .is_none_or(|ctx| ctx.keys.contains_key(referral))
+    });
+    if primed {
+        return Ok(());
+    }
+    let ring = with_context(|ctx| Ok(ctx.ring.clone()))?;
+    let key = match wrapped {
+        Some((epoch, wrapped)) => unwrapped(&ring, referral, epoch, &wrapped)?,
+        None => None,
+    };
+    with_context(|ctx| {
+        ctx.keys.insert(referral.to_owned(), key);
+        Ok(())
+    })
 }
 
 /// Unwraps the data keys of these referrals in one query, ahead of opening
