@@ -325,14 +325,16 @@ pub fn prime(referral: &str, wrapped: Option<(i64, String)>) -> Result<(), DbErr
     if primed {
         return Ok(());
     }
-    let ring = with_context(|ctx| Ok(ctx.ring.clone()))?;
-    let key = match wrapped {
-        Some((epoch, wrapped)) => unwrapped(&ring, referral, epoch, &wrapped)?,
-        None => None,
-    };
-    with_context(|ctx| {
-        ctx.keys.insert(referral.to_owned(), key);
-        Ok(())
+    crate::meter::scope(crate::meter::Part::Sealing, || {
+        let ring = with_context(|ctx| Ok(ctx.ring.clone()))?;
+        let key = match wrapped {
+            Some((epoch, wrapped)) => unwrapped(&ring, referral, epoch, &wrapped)?,
+            None => None,
+        };
+        with_context(|ctx| {
+            ctx.keys.insert(referral.to_owned(), key);
+            Ok(())
+        })
     })
 }
 
