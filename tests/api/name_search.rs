@@ -29,6 +29,19 @@ async fn found(n: &TestNode, term: &str) -> Vec<String> {
         .collect()
 }
 
+/// Replaces the draft's data and names; returns its new `ETag`.
+async fn rename(n: &TestNode, id: &str, tag: &str, body: &Value) -> String {
+    let res = n
+        .request(Method::PUT, &format!("/api/v1/cases/{id}"), Caseworker)
+        .header("If-Match", tag)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.headers()["etag"].to_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn a_case_is_found_by_part_of_any_of_its_names_newest_first() {
     let n = spawn_node(passerelle::domain::ids::NodeId::NeAnltp).await;
@@ -48,15 +61,7 @@ async fn a_case_is_found_by_part_of_any_of_its_names_newest_first() {
     assert_eq!(found(&n, "nobody").await, Vec::<String>::new());
 
     // A new name replaces the old in the index.
-    let res = n
-        .request(Method::PUT, &format!("/api/v1/cases/{zainab}"), Caseworker)
-        .header("If-Match", &tag)
-        .json(&person("Zainab", "Okonkwo", None))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let tag = res.headers()["etag"].to_str().unwrap().to_owned();
+    let tag = rename(&n, &zainab, &tag, &person("Zainab", "Okonkwo", None)).await;
     assert_eq!(found(&n, "qwerty").await, Vec::<String>::new());
     assert_eq!(found(&n, "konkw").await, vec![zainab.clone()]);
 
@@ -67,14 +72,7 @@ async fn a_case_is_found_by_part_of_any_of_its_names_newest_first() {
         found(&n, "konkw").await,
         vec![fatima.clone(), zainab.clone()]
     );
-    let res = n
-        .request(Method::PUT, &format!("/api/v1/cases/{zainab}"), Caseworker)
-        .header("If-Match", &tag)
-        .json(&person("Zainab", "Musa", None))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    rename(&n, &zainab, &tag, &person("Zainab", "Musa", None)).await;
     assert_eq!(found(&n, "konkw").await, vec![fatima.clone()]);
     assert_eq!(found(&n, "okonkwo").await, vec![fatima]);
     assert_eq!(found(&n, "musa").await, vec![zainab]);
