@@ -179,7 +179,9 @@ pub fn create_draft(
 ) -> Result<Created, CaseError> {
     let now = now.trunc_subsecs(6);
     if let Some((key, digest)) = &draft.idempotency {
-        if let Some((earlier, id)) = rows::idempotent_case(conn, actor.user_id, key)? {
+        if let Some((earlier, id)) =
+            crate::store::idempotency::idempotent_case(conn, actor.user_id, key)?
+        {
             if !openssl::memcmp::eq(earlier.as_bytes(), digest.as_bytes()) {
                 return Err(CaseError::IdempotencyKeyReused);
             }
@@ -204,7 +206,14 @@ pub fn create_draft(
     rows::insert(conn, &case)?;
     record_event(conn, &case, "created", None, Some(actor), None)?;
     if let Some((key, digest)) = draft.idempotency {
-        rows::remember_idempotency(conn, actor.user_id, key, digest, case.id, now)?;
+        crate::store::idempotency::remember_idempotency(
+            conn,
+            actor.user_id,
+            key,
+            digest,
+            case.id,
+            now,
+        )?;
     }
     Ok(Created {
         case,

@@ -20,6 +20,7 @@ pub mod i18n;
 pub mod ids;
 pub mod lifecycle;
 pub mod message_type;
+pub mod name_trigrams;
 pub mod problem;
 pub mod problem_details;
 pub mod reports;

@@ -7,8 +7,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::cached::cached;
-use super::models::{CaseRow, IdempotencyRow, IdentityRow};
-use super::schema::{case_erasures, case_identities, case_keys, cases, idempotency_keys};
+use super::models::{CaseRow, IdentityRow};
+use super::schema::{case_erasures, case_identities, case_keys, cases};
 use super::sealed::{self, Column};
 use super::{AnyConnection, DbError};
 use crate::domain::case::{CaseDetails, Identity};
@@ -376,44 +376,6 @@ pub fn bump_version(
     .set((cases::version.eq(expected + 1), cases::updated_at.eq(now)))
     .execute(conn)?;
     Ok(n == 1)
-}
-
-/// The case an earlier request with this user's Idempotency-Key created,
-/// with that request's digest.
-pub fn idempotent_case(
-    conn: &mut AnyConnection,
-    user: UserId,
-    key: &str,
-) -> Result<Option<(String, CaseId)>, DbError> {
-    let earlier: Option<IdempotencyRow> = idempotency_keys::table
-        .find((user.to_string(), key))
-        .select(IdempotencyRow::as_select())
-        .first(conn)
-        .optional()?;
-    earlier
-        .map(|e| Ok((e.request_hash, parse_case_id(&e.case_id)?)))
-        .transpose()
-}
-
-/// Remembers which case a user's Idempotency-Key created.
-pub fn remember_idempotency(
-    conn: &mut AnyConnection,
-    user: UserId,
-    key: String,
-    digest: String,
-    case: CaseId,
-    now: NaiveDateTime,
-) -> Result<(), DbError> {
-    diesel::insert_into(idempotency_keys::table)
-        .values(IdempotencyRow {
-            user_id: user.to_string(),
-            idem_key: key,
-            request_hash: digest,
-            case_id: case.to_string(),
-            created_at: now,
-        })
-        .execute(conn)?;
-    Ok(())
 }
 
 /// When the case's data was erased, and when the other node confirmed its own erasure.

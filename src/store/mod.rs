@@ -26,6 +26,7 @@ pub mod directory;
 pub mod erasures;
 pub mod group_commit;
 pub mod handovers;
+pub mod idempotency;
 pub mod inbox;
 pub mod keyring;
 pub mod leases;
