@@ -50,8 +50,9 @@ pub async fn withdraw_consent(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Permission::WithdrawConsent)?;
     let now = state.ctx.clock.now();
-    let withdrawn_on = body.into_inner().withdrawn_on.unwrap_or(now.date());
-    if withdrawn_on > now.date() {
+    let today = crate::domain::deadlines::local_date(now);
+    let withdrawn_on = body.into_inner().withdrawn_on.unwrap_or(today);
+    if withdrawn_on > today {
         return Err(ApiError::Validation(vec![FieldError::new(
             "withdrawn_on",
             "in_future",

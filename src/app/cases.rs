@@ -359,7 +359,7 @@ pub(super) fn apply(
     }
     if action == Action::Submit {
         case.details
-            .check_ready(now.date())
+            .check_ready(crate::domain::deadlines::local_date(now))
             .map_err(CaseError::Incomplete)?;
     }
     let hold_from = match decision.to {

@@ -69,3 +69,26 @@ impl DeadlineSettings {
         hours.map(|h| chrono::Duration::hours(i64::from(h)))
     }
 }
+
+/// The date it is where the two agencies work: West Africa Time, UTC+1, in
+/// Niger and Nigeria alike and all year (neither keeps daylight saving).
+/// A date a caseworker enters (a consent given, a consent withdrawn) is in
+/// the future only after this one: from 23:00 UTC it is already tomorrow.
+pub fn local_date(now: chrono::NaiveDateTime) -> chrono::NaiveDate {
+    (now + chrono::Duration::hours(1)).date()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agencies_date_turns_at_23_utc() {
+        let d = chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+        assert_eq!(local_date(d.and_hms_opt(22, 59, 59).unwrap()), d);
+        assert_eq!(
+            local_date(d.and_hms_opt(23, 0, 0).unwrap()),
+            d.succ_opt().unwrap()
+        );
+    }
+}
