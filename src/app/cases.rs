@@ -22,6 +22,7 @@ use crate::domain::message_type::MessageType;
 use crate::domain::FieldError;
 use crate::store::cases as rows;
 pub use crate::store::cases::CaseFilter;
+use crate::store::idempotency;
 use crate::store::users::Principal;
 use crate::store::{case_events, AnyConnection, DbError};
 
@@ -179,9 +180,7 @@ pub fn create_draft(
 ) -> Result<Created, CaseError> {
     let now = now.trunc_subsecs(6);
     if let Some((key, digest)) = &draft.idempotency {
-        if let Some((earlier, id)) =
-            crate::store::idempotency::idempotent_case(conn, actor.user_id, key)?
-        {
+        if let Some((earlier, id)) = idempotency::idempotent_case(conn, actor.user_id, key)? {
             if !openssl::memcmp::eq(earlier.as_bytes(), digest.as_bytes()) {
                 return Err(CaseError::IdempotencyKeyReused);
             }
@@ -206,14 +205,7 @@ pub fn create_draft(
     rows::insert(conn, &case)?;
     record_event(conn, &case, "created", None, Some(actor), None)?;
     if let Some((key, digest)) = draft.idempotency {
-        crate::store::idempotency::remember_idempotency(
-            conn,
-            actor.user_id,
-            key,
-            digest,
-            case.id,
-            now,
-        )?;
+        idempotency::remember_idempotency(conn, actor.user_id, key, digest, case.id, now)?;
     }
     Ok(Created {
         case,

@@ -1,6 +1,7 @@
 //! The SOP's time limits: how long a case may stay in a state, and when
 //! reintegration follow-ups are due. Read from the `[deadlines]` section of
 //! the configuration (each setting is documented where it is declared).
+//! Also the agencies' calendar date, against which entered dates are judged.
 
 use serde::Deserialize;
 

@@ -296,7 +296,7 @@ fn open_now(
 
 /// The data key wrapped under `epoch`'s KEK, if this node still holds it.
 fn unwrapped(
-    ring: &super::keyring::KeyRing,
+    ring: &KeyRing,
     referral: &str,
     epoch: i64,
     wrapped: &str,
