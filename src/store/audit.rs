@@ -77,9 +77,12 @@ fn append_now(conn: &mut AnyConnection, mut entry: Entry) -> Result<Entry, DbErr
     let index = (size - 1) as u64;
     entry.index = index;
     let leaf = entry.leaf_hash();
-    diesel::insert_into(audit_log::table)
-        .values(row_of(&entry))
-        .execute(conn)?;
+    super::cached::write::<_, i64>(
+        diesel::insert_into(audit_log::table)
+            .values(row_of(&entry))
+            .returning(audit_log::idx),
+        conn,
+    )?;
     append_leaf(conn, Tree::Own, index, leaf)?;
     Ok(entry)
 }

@@ -74,6 +74,18 @@ where
     }
 }
 
+/// Runs `query`, an `INSERT`, `UPDATE` or `DELETE` ending in `RETURNING`,
+/// keeping its prepared form: how many rows it wrote. For the writes every
+/// referral or case read makes (diesel would prepare an `INSERT` of a row
+/// struct anew at each run through the multi-backend connection).
+pub fn write<'q, Q, U>(query: Q, conn: &mut super::AnyConnection) -> QueryResult<usize>
+where
+    Cached<Q>: diesel::query_dsl::LoadQuery<'q, super::AnyConnection, U>,
+{
+    use diesel::RunQueryDsl;
+    Ok(Cached(query).load::<U>(conn)?.len())
+}
+
 /// Wraps `query` so that its prepared form is kept (see the module).
 pub fn cached<Q>(query: Q) -> Cached<Q> {
     Cached(query)

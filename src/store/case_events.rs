@@ -22,23 +22,27 @@ pub fn insert(conn: &mut AnyConnection, case_id: CaseId, event: &Event) -> Resul
         }
         None => None,
     };
-    diesel::insert_into(case_events::table)
-        .values(EventRow {
-            id: MessageId::new().to_string(),
-            case_id: case_id.to_string(),
-            version: event.version,
-            at: event.at,
-            kind: event.kind.clone(),
-            from_state: event.from_state.map(|s| s.as_str().into()),
-            to_state: event.to_state.as_str().into(),
-            actor_kind: event.actor_kind.clone(),
-            actor_user_id: event.actor_user_id.map(|u| u.to_string()),
-            actor_role: event.actor_role.clone(),
-            reason_code: event.reason_code.clone(),
-            outcome: event.outcome.clone(),
-            comment,
-        })
-        .execute(conn)?;
+    let row = EventRow {
+        id: MessageId::new().to_string(),
+        case_id: case_id.to_string(),
+        version: event.version,
+        at: event.at,
+        kind: event.kind.clone(),
+        from_state: event.from_state.map(|s| s.as_str().into()),
+        to_state: event.to_state.as_str().into(),
+        actor_kind: event.actor_kind.clone(),
+        actor_user_id: event.actor_user_id.map(|u| u.to_string()),
+        actor_role: event.actor_role.clone(),
+        reason_code: event.reason_code.clone(),
+        outcome: event.outcome.clone(),
+        comment,
+    };
+    super::cached::write::<_, i64>(
+        diesel::insert_into(case_events::table)
+            .values(row)
+            .returning(case_events::version),
+        conn,
+    )?;
     Ok(())
 }
 

@@ -216,9 +216,12 @@ pub fn insert(conn: &mut AnyConnection, case: &Case) -> Result<(), DbError> {
         closure_outcome: case.closure_outcome.clone(),
         reason_code: case.reason_code.clone(),
     };
-    diesel::insert_into(cases::table)
-        .values(&row)
-        .execute(conn)?;
+    super::cached::write::<_, i64>(
+        diesel::insert_into(cases::table)
+            .values(&row)
+            .returning(cases::version),
+        conn,
+    )?;
     match &case.identity {
         Some(identity) => add_identity(conn, case.id, &referral, identity, case.updated_at),
         None => Ok(()),
@@ -270,13 +273,17 @@ fn add_identity(
     .flatten()
     .map(String::as_str)
     .collect();
-    diesel::insert_into(case_identities::table)
-        .values(IdentityRow {
-            case_id: id.to_string(),
-            identity: sealed::seal(conn, referral, Column::Identity, &to_json(identity)?)?,
-            updated_at: now,
-        })
-        .execute(conn)?;
+    let row = IdentityRow {
+        case_id: id.to_string(),
+        identity: sealed::seal(conn, referral, Column::Identity, &to_json(identity)?)?,
+        updated_at: now,
+    };
+    super::cached::write::<_, NaiveDateTime>(
+        diesel::insert_into(case_identities::table)
+            .values(row)
+            .returning(case_identities::updated_at),
+        conn,
+    )?;
     let grams = sealed::name_grams(conn, &names)?;
     super::name_index::insert(conn, &id.to_string(), &grams)
 }

@@ -42,12 +42,15 @@ pub fn count_for_case(conn: &mut AnyConnection, case: CaseId) -> Result<i64, DbE
 /// Writes a message of the outgoing chain, its body sealed.
 pub fn insert(conn: &mut AnyConnection, row: &OutboxRow) -> Result<(), DbError> {
     let body = sealed::seal(conn, &row.referral_id, Column::Body, &row.body)?;
-    diesel::insert_into(outbox_messages::table)
-        .values(OutboxRow {
-            body,
-            ..row.clone()
-        })
-        .execute(conn)?;
+    super::cached::write::<_, i64>(
+        diesel::insert_into(outbox_messages::table)
+            .values(OutboxRow {
+                body,
+                ..row.clone()
+            })
+            .returning(outbox_messages::seq),
+        conn,
+    )?;
     super::wakeups::queued();
     Ok(())
 }

@@ -55,6 +55,13 @@ where
     Ok(out)
 }
 
+/// Writes the rollup changes pending on this thread (summed by cell, in
+/// the cells' order): a group commit's, once for all its requests.
+pub(crate) fn write_pending(conn: &mut AnyConnection) -> Result<(), DbError> {
+    let cells = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    write(conn, cells)
+}
+
 fn write(conn: &mut AnyConnection, cells: Vec<Cell>) -> Result<(), DbError> {
     let mut sums: BTreeMap<(String, &'static str, String, i64), i64> = BTreeMap::new();
     for c in cells {
