@@ -11,10 +11,11 @@
 //! - the statistics rollup: the requests' changes to its cells are summed
 //!   and written at the end of the group (one upsert per cell, where a busy
 //!   group of referrals changes the same few cells);
-//! - isolation: a request alone in its group runs without a savepoint (a
+//! - isolation: the first request of a group runs without a savepoint (a
 //!   savepoint makes SQLite copy every page the request changes into its
-//!   sub-journal); if it fails, the whole transaction rolls back, which
-//!   undoes exactly what it wrote.
+//!   sub-journal); if it fails, the transaction, which holds nothing else,
+//!   rolls back, and the rest of the group runs in the next one. Under
+//!   light load, and for a batch from the peer, that is every request.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
@@ -30,7 +31,8 @@ pub const MAX_GROUP: usize = 512;
 /// Told after the group's commit: `None` if it succeeded, else why not.
 type Completion = Box<dyn FnOnce(Option<&str>) + Send>;
 /// Runs one request in the open transaction (or is told why it could not
-/// run); `alone`: the only request of its group, run without a savepoint.
+/// run); `bare`: the first request of its transaction, run without a
+/// savepoint.
 type Job = Box<dyn FnOnce(Result<(&mut AnyConnection, bool), &str>) -> Option<Ran> + Send>;
 
 /// A request that ran: how to answer it, and whether it failed.
@@ -73,11 +75,11 @@ impl GroupWriter {
                 let _ = tx.send(Err(E::from(DbError::Commit(why.to_owned()))));
                 None
             }
-            Ok((conn, alone)) => {
+            Ok((conn, bare)) => {
                 let result = {
                     let _keys = super::sealed::enter(&ring);
                     let mark = super::statistics::pending();
-                    let result = if alone { f(conn) } else { conn.transaction(f) };
+                    let result = if bare { f(conn) } else { conn.transaction(f) };
                     if result.is_err() {
                         super::statistics::discard_from(mark);
                     }
@@ -120,50 +122,60 @@ fn run(pool: &Pool<Manager>, rx: &mpsc::Receiver<Job>) {
                 continue;
             }
         };
-        let mut completions: Vec<Completion> = Vec::with_capacity(jobs.len());
-        let alone = jobs.len() == 1;
-        let mut pending = jobs.into_iter();
-        // The lone request failed (or panicked) without a savepoint: the
-        // transaction rolls back, and it is answered with its own error.
-        let mut undone = false;
-        super::statistics::discard_from(0);
-        let outcome = crate::meter::scope(crate::meter::Part::Storage, || {
-            (*conn).transaction::<_, diesel::result::Error, _>(|c| {
-                take_write_lock(c)?;
-                for job in pending.by_ref() {
-                    // A panicking request drops its answer channel (its
-                    // caller gets a 503); the others go on.
-                    match catch_unwind(AssertUnwindSafe(|| job(Ok((&mut *c, alone))))) {
-                        Ok(Some(ran)) => {
-                            undone |= alone && ran.failed;
-                            completions.push(ran.done);
-                        }
-                        Ok(None) => {}
-                        Err(_) => undone |= alone,
+        let mut pending = jobs.into_iter().peekable();
+        while pending.peek().is_some() {
+            run_group(&mut conn, &mut pending);
+        }
+    }
+}
+
+/// Runs the requests of `pending` in one transaction, the first bare and
+/// each other in a savepoint, and answers them after the commit. If the
+/// first fails (or panics), the transaction rolls back with nothing else in
+/// it, the request is answered with its own error, and the others are left
+/// in `pending` for the next transaction.
+fn run_group(conn: &mut AnyConnection, pending: &mut impl Iterator<Item = Job>) {
+    let mut completions: Vec<Completion> = Vec::new();
+    let mut undone = false;
+    super::statistics::discard_from(0);
+    let outcome = crate::meter::scope(crate::meter::Part::Storage, || {
+        conn.transaction::<_, diesel::result::Error, _>(|c| {
+            take_write_lock(c)?;
+            let mut bare = true;
+            for job in pending.by_ref() {
+                // A panicking request drops its answer channel (its caller
+                // gets a 503); the others go on.
+                match catch_unwind(AssertUnwindSafe(|| job(Ok((&mut *c, bare))))) {
+                    Ok(Some(ran)) => {
+                        undone = bare && ran.failed;
+                        completions.push(ran.done);
                     }
+                    Ok(None) => {}
+                    Err(_) => undone = bare,
                 }
                 if undone {
                     super::statistics::discard_from(0);
                     return Err(diesel::result::Error::RollbackTransaction);
                 }
-                super::statistics::write_pending(c).map_err(|e| match e {
-                    DbError::Query(e) => e,
-                    other => diesel::result::Error::QueryBuilderError(other.to_string().into()),
-                })
-            })
-        });
-        match outcome {
-            Ok(()) => completions.into_iter().for_each(|done| done(None)),
-            Err(diesel::result::Error::RollbackTransaction) if undone => {
-                completions.into_iter().for_each(|done| done(None))
+                bare = false;
             }
-            Err(e) => {
-                let why = e.to_string();
-                tracing::error!(error = %why, "group commit failed");
-                completions.into_iter().for_each(|done| done(Some(&why)));
-                for job in pending {
-                    job(Err(&why));
-                }
+            super::statistics::write_pending(c).map_err(|e| match e {
+                DbError::Query(e) => e,
+                other => diesel::result::Error::QueryBuilderError(other.to_string().into()),
+            })
+        })
+    });
+    match outcome {
+        Ok(()) => completions.into_iter().for_each(|done| done(None)),
+        Err(diesel::result::Error::RollbackTransaction) if undone => {
+            completions.into_iter().for_each(|done| done(None))
+        }
+        Err(e) => {
+            let why = e.to_string();
+            tracing::error!(error = %why, "group commit failed");
+            completions.into_iter().for_each(|done| done(Some(&why)));
+            for job in pending {
+                job(Err(&why));
             }
         }
     }
@@ -210,10 +222,11 @@ mod tests {
         .unwrap_or(-1)
     }
 
-    /// Whether it ran alone (no savepoint) or in a group, a request that
-    /// fails after writing leaves nothing, and the others keep what they wrote.
+    /// Whether it ran first in its transaction (no savepoint) or later in a
+    /// group, a request that fails after writing leaves nothing, and the
+    /// others keep what they wrote.
     #[tokio::test]
-    async fn a_failing_request_rolls_back_alone_in_a_group_or_alone() {
+    async fn a_request_that_fails_after_writing_rolls_back_alone_first_or_later_in_its_group() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("g.db").display());
         let db = Db::open(&url.into(), &dir.path().join("keys"), 4, 5000).unwrap();
