@@ -343,7 +343,21 @@ impl Dispatcher {
         let Some(mut oldest) = self.sending.pop_front() else {
             return Ok(Next::Continue);
         };
-        let outcome = match (&mut oldest.task).await {
+        // With room in the pipeline, a message queued meanwhile leaves at
+        // once rather than after this batch's answer (a round trip later).
+        let answer = if self.sending.len() + 1 < depth {
+            tokio::select! {
+                answer = &mut oldest.task => Some(answer),
+                _ = self.wake.notified() => None,
+            }
+        } else {
+            Some((&mut oldest.task).await)
+        };
+        let Some(answer) = answer else {
+            self.sending.push_front(oldest);
+            return Ok(Next::Continue);
+        };
+        let outcome = match answer {
             Ok(outcome) => outcome,
             Err(e) => Err(SendError::Broken {
                 detail: format!("the sending task ended: {e}"),
