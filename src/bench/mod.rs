@@ -117,8 +117,6 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<()> {
         let tls = NodeTls::load(&tls_settings, NodeId::NeAnltp)?;
         return scale(&opts, &tls).await;
     }
-    // Counted only while (c) runs (see `crate::meter`).
-    crate::store::count_statements()?;
     // (a) trivial mTLS requests.
     let mut pair = Pair::on(&opts.certs, 256, &opts.backend).await?;
     let tls = NodeTls::load(&tls_settings, NodeId::NeAnltp)?;

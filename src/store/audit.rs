@@ -6,13 +6,12 @@
 use chrono::{NaiveDateTime, TimeZone, Utc};
 use diesel::prelude::*;
 
+pub use super::audit_checkpoints::*;
 pub use super::audit_lookup::{digests_of, first_index_at, INDEX_SLACK};
-use super::cached::cached;
+use super::cached::fixed;
+use super::models::AuditRow;
 pub use super::models::CheckpointRow;
-use super::models::{AuditRow, CosignatureRow, EvidenceRow};
-use super::schema::{
-    audit_checkpoints, audit_cosignatures, audit_evidence, audit_head, audit_log, audit_tree,
-};
+use super::schema::{audit_head, audit_log, audit_tree};
 use super::{AnyConnection, DbError};
 use crate::audit::merkle::{self, Hash, MerkleError};
 use crate::audit::{from_hex, to_hex, Entry};
@@ -68,19 +67,17 @@ pub fn append(conn: &mut AnyConnection, entry: Entry) -> Result<Entry, DbError> 
 }
 
 fn append_now(conn: &mut AnyConnection, mut entry: Entry) -> Result<Entry, DbError> {
-    let size: i64 = cached(
-        diesel::update(audit_head::table.find(1_i64))
-            .set(audit_head::size.eq(audit_head::size + 1))
-            .returning(audit_head::size),
-    )
+    let size: i64 = fixed!(diesel::update(audit_head::table.find(1_i64))
+        .set(audit_head::size.eq(audit_head::size + 1))
+        .returning(audit_head::size),)
     .get_result(conn)?;
     let index = (size - 1) as u64;
     entry.index = index;
     let leaf = entry.leaf_hash();
-    super::cached::write::<_, i64>(
-        diesel::insert_into(audit_log::table)
+    super::cached::write_fixed::<_, _, i64>(
+        super::cached::fixed!(diesel::insert_into(audit_log::table)
             .values(row_of(&entry))
-            .returning(audit_log::idx),
+            .returning(audit_log::idx)),
         conn,
     )?;
     append_leaf(conn, Tree::Own, index, leaf)?;
@@ -110,27 +107,38 @@ fn append_leaf(
     index: u64,
     leaf: Hash,
 ) -> Result<(), DbError> {
-    let mut nodes = vec![(0_i64, index as i64, to_hex(&leaf))];
+    // On the writer thread, the left siblings are kept in memory.
+    let kept = match tree {
+        Tree::Own => super::audit_frontier::left_siblings(conn, index)?,
+        Tree::Peer => None,
+    };
+    let mut nodes: Vec<(u32, u64, Hash)> = vec![(0, index, leaf)];
     let mut right = leaf;
     for (level, idx) in merkle::completed_by(index) {
-        let left = node(conn, tree, level - 1, 2 * idx)?.ok_or_else(|| {
-            DbError::Corrupt(format!(
-                "audit tree node ({}, {}) is missing",
-                level - 1,
-                2 * idx
-            ))
-        })?;
+        let left = match kept
+            .as_ref()
+            .and_then(|k| k.get(level as usize - 1).copied().flatten())
+        {
+            Some(left) => left,
+            None => node(conn, tree, level - 1, 2 * idx)?.ok_or_else(|| {
+                DbError::Corrupt(format!(
+                    "audit tree node ({}, {}) is missing",
+                    level - 1,
+                    2 * idx
+                ))
+            })?,
+        };
         right = merkle::node_hash(&left, &right);
-        nodes.push((i64::from(level), idx as i64, to_hex(&right)));
+        nodes.push((level, idx, right));
     }
     let rows: Vec<_> = nodes
-        .into_iter()
-        .map(|(l, i, h)| {
+        .iter()
+        .map(|&(l, i, h)| {
             (
                 audit_tree::tree.eq(tree.as_str()),
-                audit_tree::level.eq(l),
-                audit_tree::idx.eq(i),
-                audit_tree::hash.eq(h),
+                audit_tree::level.eq(i64::from(l)),
+                audit_tree::idx.eq(i as i64),
+                audit_tree::hash.eq(to_hex(&h)),
             )
         })
         .collect();
@@ -139,11 +147,9 @@ fn append_leaf(
         // again for less than it takes to parse a multi-row one.
         AnyConnection::Sqlite(c) => {
             for row in rows {
-                cached(
-                    diesel::insert_into(audit_tree::table)
-                        .values(row)
-                        .returning(audit_tree::idx),
-                )
+                fixed!(diesel::insert_into(audit_tree::table)
+                    .values(row)
+                    .returning(audit_tree::idx),)
                 .get_result::<i64>(c)?;
             }
         }
@@ -155,6 +161,9 @@ fn append_leaf(
                 .execute(c)?;
         }
     };
+    if let Some(left) = kept {
+        super::audit_frontier::appended(index, left, &nodes);
+    }
     Ok(())
 }
 
@@ -375,149 +384,6 @@ pub fn leaves(conn: &mut AnyConnection, from: u64, to: u64) -> Result<Vec<(u64, 
         .collect())
 }
 
-/// Stores a checkpoint (this node's or one of the peer's it witnessed).
-pub fn insert_checkpoint(conn: &mut AnyConnection, row: &CheckpointRow) -> Result<(), DbError> {
-    let exists: i64 = audit_checkpoints::table
-        .find((row.origin.as_str(), row.size))
-        .count()
-        .get_result(conn)?;
-    if exists == 0 {
-        // Two replicas may record it at once: the first is kept.
-        super::insert_or_ignore!(conn, audit_checkpoints::table, row)?;
-    }
-    Ok(())
-}
-
-/// The latest checkpoint of `origin`.
-pub fn latest_checkpoint(
-    conn: &mut AnyConnection,
-    origin: &str,
-) -> Result<Option<CheckpointRow>, DbError> {
-    Ok(audit_checkpoints::table
-        .filter(audit_checkpoints::origin.eq(origin))
-        .order(audit_checkpoints::size.desc())
-        .select(CheckpointRow::as_select())
-        .first(conn)
-        .optional()?)
-}
-
-/// Checkpoints of `origin` of size `min_size` or more, smallest first, at
-/// most `limit`.
-pub fn checkpoints_from(
-    conn: &mut AnyConnection,
-    origin: &str,
-    min_size: i64,
-    limit: i64,
-) -> Result<Vec<CheckpointRow>, DbError> {
-    Ok(audit_checkpoints::table
-        .filter(audit_checkpoints::origin.eq(origin))
-        .filter(audit_checkpoints::size.ge(min_size))
-        .order(audit_checkpoints::size.asc())
-        .limit(limit)
-        .select(CheckpointRow::as_select())
-        .load(conn)?)
-}
-
-/// Checkpoints of `origin` signed in `[from, to)` after the size `after`
-/// (above it, smallest first; or with `newest`, below it, largest first),
-/// at most `limit`.
-pub fn checkpoints_where(
-    conn: &mut AnyConnection,
-    origin: &str,
-    from: Option<NaiveDateTime>,
-    to: Option<NaiveDateTime>,
-    after: Option<i64>,
-    newest: bool,
-    limit: i64,
-) -> Result<Vec<CheckpointRow>, DbError> {
-    let mut q = audit_checkpoints::table
-        .filter(audit_checkpoints::origin.eq(origin.to_owned()))
-        .select(CheckpointRow::as_select())
-        .into_boxed();
-    if let Some(f) = from {
-        q = q.filter(audit_checkpoints::signed_at.ge(f));
-    }
-    if let Some(t) = to {
-        q = q.filter(audit_checkpoints::signed_at.lt(t));
-    }
-    q = match (after, newest) {
-        (Some(a), false) => q.filter(audit_checkpoints::size.gt(a)),
-        (Some(a), true) => q.filter(audit_checkpoints::size.lt(a)),
-        (None, _) => q,
-    };
-    q = if newest {
-        q.order(audit_checkpoints::size.desc())
-    } else {
-        q.order(audit_checkpoints::size.asc())
-    };
-    Ok(q.limit(limit).load(conn)?)
-}
-
-/// Cosignatures on checkpoints of `origin` with sizes in `[first, last]`.
-pub fn cosignatures_between(
-    conn: &mut AnyConnection,
-    origin: &str,
-    first: i64,
-    last: i64,
-) -> Result<Vec<CosignatureRow>, DbError> {
-    Ok(audit_cosignatures::table
-        .filter(audit_cosignatures::origin.eq(origin))
-        .filter(audit_cosignatures::size.ge(first))
-        .filter(audit_cosignatures::size.le(last))
-        .order(audit_cosignatures::size.asc())
-        .select(CosignatureRow::as_select())
-        .load(conn)?)
-}
-
-/// Stores a cosignature (idempotent).
-pub fn insert_cosignature(conn: &mut AnyConnection, row: &CosignatureRow) -> Result<(), DbError> {
-    let exists: i64 = audit_cosignatures::table
-        .find((row.origin.as_str(), row.size, row.witness.as_str()))
-        .count()
-        .get_result(conn)?;
-    if exists == 0 {
-        // Two replicas may record it at once: the first is kept.
-        super::insert_or_ignore!(conn, audit_cosignatures::table, row)?;
-    }
-    Ok(())
-}
-
-/// The largest size of `origin` that `witness` cosigned.
-pub fn last_cosigned(
-    conn: &mut AnyConnection,
-    origin: &str,
-    witness: &str,
-) -> Result<Option<CheckpointRow>, DbError> {
-    let size: Option<i64> = audit_cosignatures::table
-        .filter(audit_cosignatures::origin.eq(origin))
-        .filter(audit_cosignatures::witness.eq(witness))
-        .select(diesel::dsl::max(audit_cosignatures::size))
-        .first(conn)?;
-    let Some(size) = size else { return Ok(None) };
-    Ok(audit_checkpoints::table
-        .find((origin, size))
-        .select(CheckpointRow::as_select())
-        .first(conn)
-        .optional()?)
-}
-
-/// Keeps a refused checkpoint as evidence.
-pub fn insert_evidence(conn: &mut AnyConnection, row: &EvidenceRow) -> Result<(), DbError> {
-    diesel::insert_into(audit_evidence::table)
-        .values(row)
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Evidence kept, newest first.
-pub fn evidence(conn: &mut AnyConnection, limit: i64) -> Result<Vec<EvidenceRow>, DbError> {
-    Ok(audit_evidence::table
-        .order(audit_evidence::received_at.desc())
-        .limit(limit)
-        .select(EvidenceRow::as_select())
-        .load(conn)?)
-}
-
 /// How many of the peer's leaf hashes this node keeps.
 pub fn peer_leaves_len(conn: &mut AnyConnection) -> Result<u64, DbError> {
     // Leaves are added in order from 0: the count is the last index + 1,
@@ -563,19 +429,6 @@ pub fn peer_leaves(conn: &mut AnyConnection, from: u64, to: u64) -> Result<Vec<H
 /// When something was recorded, as stored.
 pub fn utc(at: NaiveDateTime) -> chrono::DateTime<Utc> {
     Utc.from_utc_datetime(&at)
-}
-
-/// The checkpoint of `origin` at `size` entries, if one was signed.
-pub fn checkpoint_at(
-    conn: &mut AnyConnection,
-    origin: &str,
-    size: u64,
-) -> Result<Option<CheckpointRow>, DbError> {
-    Ok(audit_checkpoints::table
-        .find((origin, size as i64))
-        .select(CheckpointRow::as_select())
-        .first(conn)
-        .optional()?)
 }
 
 /// Entries of the given kinds after index `after` (all when `None`), in order.

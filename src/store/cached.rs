@@ -1,19 +1,29 @@
 //! Prepared statements kept for the statements every request runs.
 //!
 //! diesel keeps a prepared statement only for a query it can prove has one
-//! shape. It never keeps an `UPDATE`, an upsert or an `IN (…)` list, and
-//! several statements of every referral are one of those: each was parsed
-//! and planned again at every run. [`Cached`] marks a statement safe to
-//! keep; it is then kept under its SQL text, so each distinct shape (which
-//! optional columns are set, how many rows) is prepared once per connection
-//! and run again with new values after that. Use it only where the shapes
-//! are few: every shape stays in the connection's cache.
+//! shape. It never keeps an `UPDATE`, an upsert, an `IN (…)` list or (on the
+//! multi-backend connection) an `INSERT` of a row struct, and several
+//! statements of every referral are one of those: each was parsed and
+//! planned again at every run. Two wrappers mark a statement safe to keep:
+//!
+//! - [`fixed!`], for a statement whose SQL text never changes (the same
+//!   columns every time: no optional filter, no list, and row structs that
+//!   bind `None` as `NULL` rather than leaving the column out). It is kept
+//!   under a type declared where it is written, so finding it again costs
+//!   nothing. Debug builds check that its text stays the same
+//!   ([`check_fixed`]).
+//! - [`Cached`], for a statement with a few shapes (an `IN` list of up to
+//!   [`SHORT_LIST`] values): kept under its SQL text, so each shape is
+//!   prepared once per connection, but finding it costs building that text
+//!   at every run (a string per column name: about 7 % of a referral's CPU
+//!   in a profile of the bench, before the hot statements became
+//!   [`fixed!`]).
 //!
 //! diesel asks the statement itself only when it is handed the statement by
 //! value (`get_result`, `get_results`, `load`); `execute` hands it a
 //! reference, and then diesel walks the statement and finds it unsafe. So a
 //! kept `UPDATE` or `INSERT` ends in `RETURNING` and is run with
-//! `get_result`.
+//! `get_result` or [`write_fixed`].
 
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
@@ -50,6 +60,115 @@ impl<Q: Query> Query for Cached<Q> {
 
 impl<Q, Conn> diesel::RunQueryDsl<Conn> for Cached<Q> {}
 
+/// A statement whose SQL text is the same at every run, kept prepared
+/// under the type `M` (one per place it is written: see [`fixed!`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Fixed<M, Q>(pub Q, pub std::marker::PhantomData<M>);
+
+impl<M, Q, DB> QueryFragment<DB> for Fixed<M, Q>
+where
+    DB: Backend,
+    Q: QueryFragment<DB>,
+    M: 'static,
+{
+    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        #[cfg(debug_assertions)]
+        shape::running(std::any::TypeId::of::<M>());
+        self.0.walk_ast(pass)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &DB) -> QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<M: 'static, Q> QueryId for Fixed<M, Q> {
+    type QueryId = M;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<M, Q: Query> Query for Fixed<M, Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<M, Q, Conn> diesel::RunQueryDsl<Conn> for Fixed<M, Q> {}
+
+/// Wraps a statement whose SQL text never changes (see the module) so that
+/// it is kept prepared and found without building that text: a type
+/// declared here names it.
+macro_rules! fixed {
+    ($query:expr $(,)?) => {{
+        #[derive(Debug, Clone, Copy)]
+        struct Site;
+        $crate::store::cached::Fixed::<Site, _>($query, ::std::marker::PhantomData)
+    }};
+}
+pub(crate) use fixed;
+
+/// Runs `query`, a [`fixed!`] `INSERT`, `UPDATE` or `DELETE` ending in
+/// `RETURNING`: how many rows it wrote.
+pub fn write_fixed<'q, M, Q, U>(
+    query: Fixed<M, Q>,
+    conn: &mut super::AnyConnection,
+) -> QueryResult<usize>
+where
+    Fixed<M, Q>: diesel::query_dsl::LoadQuery<'q, super::AnyConnection, U>,
+{
+    use diesel::RunQueryDsl;
+    Ok(query.load::<U>(conn)?.len())
+}
+
+/// Debug builds: checks, when a [`fixed!`] statement has run, that its SQL
+/// text is the one it had before (a statement kept under a type must never
+/// be run with another text). Called by the connections' instrumentation.
+#[cfg(debug_assertions)]
+pub fn check_fixed(query: &dyn diesel::connection::DebugQuery) {
+    shape::check(query)
+}
+
+#[cfg(debug_assertions)]
+mod shape {
+    use std::any::TypeId;
+    use std::cell::Cell;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    thread_local! {
+        /// The [`super::Fixed`] statement walked last on this thread.
+        static RUNNING: Cell<Option<TypeId>> = const { Cell::new(None) };
+    }
+    static TEXTS: Mutex<Option<HashMap<TypeId, String>>> = Mutex::new(None);
+
+    pub(super) fn running(id: TypeId) {
+        RUNNING.with(|r| r.set(Some(id)));
+    }
+
+    pub(super) fn check(query: &dyn diesel::connection::DebugQuery) {
+        let Some(id) = RUNNING.with(Cell::take) else {
+            return;
+        };
+        let text = query.to_string();
+        // Writing the text walks the statement again: only a fixed one
+        // names itself.
+        if RUNNING.with(Cell::take) != Some(id) {
+            return;
+        }
+        let sql = text
+            .split(" -- binds")
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let mut texts = TEXTS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let seen = texts
+            .get_or_insert_with(HashMap::new)
+            .entry(id)
+            .or_insert_with(|| sql.clone());
+        assert_eq!(*seen, sql, "a fixed! statement ran with another SQL text");
+    }
+}
+
 /// The longest `IN (…)` list whose statement is kept: a receipt or a case
 /// read asks about one or two, a review about hundreds (one shape per
 /// length, so only the short ones).
@@ -74,19 +193,42 @@ where
     }
 }
 
-/// Runs `query`, an `INSERT`, `UPDATE` or `DELETE` ending in `RETURNING`,
-/// keeping its prepared form: how many rows it wrote. For the writes every
-/// referral or case read makes (diesel would prepare an `INSERT` of a row
-/// struct anew at each run through the multi-backend connection).
-pub fn write<'q, Q, U>(query: Q, conn: &mut super::AnyConnection) -> QueryResult<usize>
-where
-    Cached<Q>: diesel::query_dsl::LoadQuery<'q, super::AnyConnection, U>,
-{
+#[cfg(test)]
+mod tests {
+    use diesel::connection::Connection;
     use diesel::RunQueryDsl;
-    Ok(Cached(query).load::<U>(conn)?.len())
-}
 
-/// Wraps `query` so that its prepared form is kept (see the module).
-pub fn cached<Q>(query: Q) -> Cached<Q> {
-    Cached(query)
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+
+    /// Kept under its site's type, a statement whose text changed would
+    /// run the first text with the new values: debug builds stop there.
+    #[test]
+    #[should_panic(expected = "another SQL text")]
+    fn a_fixed_statement_whose_text_changes_is_caught() {
+        let mut c = diesel::SqliteConnection::establish(":memory:").unwrap();
+        c.set_instrumentation(super::super::instrumentation());
+        for n in [1, 2] {
+            let got = fixed!(diesel::sql_query(format!("SELECT {n} AS n")))
+                .load::<N>(&mut c)
+                .unwrap();
+            assert_eq!(got[0].n, n);
+        }
+    }
+
+    #[test]
+    fn a_fixed_statement_runs_again_with_new_values() {
+        let mut c = diesel::SqliteConnection::establish(":memory:").unwrap();
+        c.set_instrumentation(super::super::instrumentation());
+        for n in [1_i64, 2, 3] {
+            let got =
+                fixed!(diesel::sql_query("SELECT ? AS n").bind::<diesel::sql_types::BigInt, _>(n))
+                    .load::<N>(&mut c)
+                    .unwrap();
+            assert_eq!(got[0].n, n);
+        }
+    }
 }

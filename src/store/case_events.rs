@@ -37,10 +37,10 @@ pub fn insert(conn: &mut AnyConnection, case_id: CaseId, event: &Event) -> Resul
         outcome: event.outcome.clone(),
         comment,
     };
-    super::cached::write::<_, i64>(
-        diesel::insert_into(case_events::table)
+    super::cached::write_fixed::<_, _, i64>(
+        super::cached::fixed!(diesel::insert_into(case_events::table)
             .values(row)
-            .returning(case_events::version),
+            .returning(case_events::version)),
         conn,
     )?;
     Ok(())

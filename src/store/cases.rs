@@ -6,7 +6,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::cached::cached;
+use super::cached::fixed;
 use super::models::{CaseRow, IdentityRow};
 use super::schema::{case_erasures, case_identities, case_keys, cases};
 use super::sealed::{self, Column};
@@ -216,10 +216,10 @@ pub fn insert(conn: &mut AnyConnection, case: &Case) -> Result<(), DbError> {
         closure_outcome: case.closure_outcome.clone(),
         reason_code: case.reason_code.clone(),
     };
-    super::cached::write::<_, i64>(
-        diesel::insert_into(cases::table)
+    super::cached::write_fixed::<_, _, i64>(
+        super::cached::fixed!(diesel::insert_into(cases::table)
             .values(&row)
-            .returning(cases::version),
+            .returning(cases::version)),
         conn,
     )?;
     match &case.identity {
@@ -278,10 +278,10 @@ fn add_identity(
         identity: sealed::seal(conn, referral, Column::Identity, &to_json(identity)?)?,
         updated_at: now,
     };
-    super::cached::write::<_, NaiveDateTime>(
-        diesel::insert_into(case_identities::table)
+    super::cached::write_fixed::<_, _, NaiveDateTime>(
+        super::cached::fixed!(diesel::insert_into(case_identities::table)
             .values(row)
-            .returning(case_identities::updated_at),
+            .returning(case_identities::updated_at)),
         conn,
     )?;
     let grams = sealed::name_grams(conn, &names)?;
@@ -344,24 +344,22 @@ pub fn write_state(
     next: &StateChange,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let n = cached(
-        diesel::update(
-            cases::table
-                .filter(cases::id.eq(id.to_string()))
-                .filter(cases::version.eq(expected)),
-        )
-        .set((
-            cases::state.eq(next.to.as_str()),
-            cases::hold_from_state.eq(next.hold_from.map(State::as_str)),
-            cases::version.eq(expected + 1),
-            cases::updated_at.eq(now),
-            cases::state_changed_at.eq(now),
-            cases::due_at.eq(next.due_at),
-            cases::closure_outcome.eq(next.closure_outcome.clone()),
-            cases::reason_code.eq(next.reason_code.clone()),
-        ))
-        .returning(cases::version),
+    let n = fixed!(diesel::update(
+        cases::table
+            .filter(cases::id.eq(id.to_string()))
+            .filter(cases::version.eq(expected)),
     )
+    .set((
+        cases::state.eq(next.to.as_str()),
+        cases::hold_from_state.eq(next.hold_from.map(State::as_str)),
+        cases::version.eq(expected + 1),
+        cases::updated_at.eq(now),
+        cases::state_changed_at.eq(now),
+        cases::due_at.eq(next.due_at),
+        cases::closure_outcome.eq(next.closure_outcome.clone()),
+        cases::reason_code.eq(next.reason_code.clone()),
+    ))
+    .returning(cases::version),)
     .get_result::<i64>(conn)
     .optional()?;
     Ok(n.is_some())

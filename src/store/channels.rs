@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 
-use super::cached::cached;
+use super::cached::fixed;
 use super::schema::peer_channels;
 use super::{AnyConnection, DbError};
 
@@ -17,12 +17,11 @@ const INCOMING: &str = "incoming";
 /// first, which on PostgreSQL also locks the row, so concurrent writers take
 /// sequence numbers in turn.
 pub fn take_outgoing_seq(conn: &mut AnyConnection) -> Result<(i64, String, i64), DbError> {
-    let (seq, prev_hash): (i64, String) = cached(
-        diesel::update(peer_channels::table.find(OUTGOING))
+    let (seq, prev_hash): (i64, String) =
+        fixed!(diesel::update(peer_channels::table.find(OUTGOING))
             .set(peer_channels::last_seq.eq(peer_channels::last_seq + 1))
-            .returning((peer_channels::last_seq, peer_channels::last_hash)),
-    )
-    .get_result(conn)?;
+            .returning((peer_channels::last_seq, peer_channels::last_hash)),)
+        .get_result(conn)?;
     let ack: i64 = peer_channels::table
         .find(INCOMING)
         .select(peer_channels::last_seq)
@@ -32,11 +31,9 @@ pub fn take_outgoing_seq(conn: &mut AnyConnection) -> Result<(i64, String, i64),
 
 /// Sets the hash of the last outgoing message (its sequence number was taken).
 pub fn set_outgoing_hash(conn: &mut AnyConnection, hash: &str) -> Result<(), DbError> {
-    cached(
-        diesel::update(peer_channels::table.find(OUTGOING))
-            .set(peer_channels::last_hash.eq(hash))
-            .returning(peer_channels::last_seq),
-    )
+    fixed!(diesel::update(peer_channels::table.find(OUTGOING))
+        .set(peer_channels::last_hash.eq(hash))
+        .returning(peer_channels::last_seq),)
     .get_result::<i64>(conn)?;
     Ok(())
 }
@@ -54,35 +51,29 @@ pub fn incoming_head(conn: &mut AnyConnection) -> Result<(i64, String), DbError>
 /// batches arriving at two replicas at once are checked against the chain
 /// one after the other. Returns the highest fencing token taken in so far.
 pub fn lock_incoming(conn: &mut AnyConnection) -> Result<i64, DbError> {
-    Ok(cached(
-        diesel::update(peer_channels::table.find(INCOMING))
-            .set(peer_channels::fence.eq(peer_channels::fence))
-            .returning(peer_channels::fence),
-    )
+    Ok(fixed!(diesel::update(peer_channels::table.find(INCOMING))
+        .set(peer_channels::fence.eq(peer_channels::fence))
+        .returning(peer_channels::fence),)
     .get_result(conn)?)
 }
 
 /// Records `fence` as the highest fencing token taken in.
 pub fn set_incoming_fence(conn: &mut AnyConnection, fence: i64) -> Result<(), DbError> {
-    cached(
-        diesel::update(peer_channels::table.find(INCOMING))
-            .set(peer_channels::fence.eq(fence))
-            .returning(peer_channels::fence),
-    )
+    fixed!(diesel::update(peer_channels::table.find(INCOMING))
+        .set(peer_channels::fence.eq(fence))
+        .returning(peer_channels::fence),)
     .get_result::<i64>(conn)?;
     Ok(())
 }
 
 /// Moves the incoming head to a message just taken into the chain.
 pub fn set_incoming_head(conn: &mut AnyConnection, seq: i64, hash: &str) -> Result<(), DbError> {
-    cached(
-        diesel::update(peer_channels::table.find(INCOMING))
-            .set((
-                peer_channels::last_seq.eq(seq),
-                peer_channels::last_hash.eq(hash),
-            ))
-            .returning(peer_channels::last_seq),
-    )
+    fixed!(diesel::update(peer_channels::table.find(INCOMING))
+        .set((
+            peer_channels::last_seq.eq(seq),
+            peer_channels::last_hash.eq(hash),
+        ))
+        .returning(peer_channels::last_seq),)
     .get_result::<i64>(conn)?;
     Ok(())
 }

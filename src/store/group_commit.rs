@@ -104,6 +104,7 @@ impl GroupWriter {
 }
 
 fn run(pool: &Pool<Manager>, rx: &mpsc::Receiver<Job>) {
+    super::audit_frontier::keep_on_this_thread();
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
@@ -171,6 +172,7 @@ fn run_group(conn: &mut AnyConnection, pending: &mut impl Iterator<Item = Job>) 
             completions.into_iter().for_each(|done| done(None))
         }
         Err(e) => {
+            super::audit_frontier::forget();
             let why = e.to_string();
             tracing::error!(error = %why, "group commit failed");
             completions.into_iter().for_each(|done| done(Some(&why)));
@@ -190,12 +192,12 @@ pub(crate) fn take_write_lock(conn: &mut AnyConnection) -> Result<(), diesel::re
     if let AnyConnection::Sqlite(_) = conn {
         use super::schema::peer_channels;
         use diesel::prelude::*;
-        super::cached::cached(
-            diesel::update(peer_channels::table.filter(peer_channels::direction.eq("")))
-                .set(peer_channels::last_seq.eq(peer_channels::last_seq))
-                .returning(peer_channels::last_seq),
+        let lock = super::cached::fixed!(diesel::update(
+            peer_channels::table.filter(peer_channels::direction.eq(""))
         )
-        .get_results::<i64>(conn)?;
+        .set(peer_channels::last_seq.eq(peer_channels::last_seq))
+        .returning(peer_channels::last_seq));
+        lock.get_results::<i64>(conn)?;
     }
     Ok(())
 }

@@ -12,6 +12,8 @@ pub(crate) use insert_or_ignore::insert_or_ignore;
 
 pub mod alerts;
 pub mod audit;
+mod audit_checkpoints;
+mod audit_frontier;
 pub mod audit_lookup;
 pub mod audit_watch;
 pub mod backup;
@@ -212,6 +214,7 @@ impl r2d2::ManageConnection for Manager {
                 })?;
                 let mut c = diesel::SqliteConnection::establish(path)
                     .map_err(r2d2::Error::ConnectionError)?;
+                c.set_instrumentation(instrumentation());
                 // busy_timeout first: switching to WAL needs a lock.
                 // temp_store = MEMORY keeps the statement journals of the
                 // savepoints (one per request in a group commit) in memory:
@@ -229,6 +232,7 @@ impl r2d2::ManageConnection for Manager {
             Target::Postgres(url) => {
                 let mut c = diesel::PgConnection::establish(url.expose_secret())
                     .map_err(r2d2::Error::ConnectionError)?;
+                c.set_instrumentation(instrumentation());
                 // A replica paused or cut off inside a transaction must not
                 // hold the others up for longer than this.
                 c.batch_execute(&format!(
@@ -562,19 +566,23 @@ impl Db {
     }
 }
 
-/// Has every database connection opened from now on count its statements
-/// and transactions in [`crate::meter`] (the bench's figures).
-pub fn count_statements() -> Result<(), DbError> {
-    use diesel::connection::{set_default_instrumentation, Instrumentation, InstrumentationEvent};
-    fn counter() -> Option<Box<dyn Instrumentation>> {
-        Some(Box::new(|event: InstrumentationEvent<'_>| match event {
-            InstrumentationEvent::StartQuery { .. } => crate::meter::statement(false),
-            InstrumentationEvent::BeginTransaction { .. } => crate::meter::statement(true),
-            _ => {}
-        }))
+/// What every connection reports of its statements: counted for the
+/// bench's figures ([`crate::meter`], while counting is on), a rollback
+/// forgets what the writer thread kept of the audit tree
+/// ([`audit_frontier`]), and in debug builds statements are checked
+/// ([`cached::check_fixed`]).
+fn instrumentation() -> impl diesel::connection::Instrumentation {
+    use diesel::connection::InstrumentationEvent;
+    |event: InstrumentationEvent<'_>| match event {
+        InstrumentationEvent::StartQuery { .. } => crate::meter::statement(false),
+        InstrumentationEvent::BeginTransaction { .. } => crate::meter::statement(true),
+        InstrumentationEvent::RollbackTransaction { .. } => audit_frontier::forget(),
+        #[cfg(debug_assertions)]
+        InstrumentationEvent::FinishQuery {
+            query, error: None, ..
+        } => cached::check_fixed(query),
+        _ => {}
     }
-    set_default_instrumentation(counter)?;
-    Ok(())
 }
 
 /// Applies pending migrations; returns how many were applied.

@@ -32,7 +32,7 @@ pub struct TokenRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = cases, treat_none_as_null = true)]
+#[diesel(table_name = cases, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct CaseRow {
     pub id: String,
     pub referral_id: String,
@@ -53,7 +53,7 @@ pub struct CaseRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = case_identities)]
+#[diesel(table_name = case_identities, treat_none_as_default_value = false)]
 pub struct IdentityRow {
     pub case_id: String,
     pub identity: String,
@@ -61,7 +61,7 @@ pub struct IdentityRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = case_events)]
+#[diesel(table_name = case_events, treat_none_as_default_value = false)]
 pub struct EventRow {
     pub id: String,
     pub case_id: String,
@@ -79,7 +79,7 @@ pub struct EventRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = outbox_messages)]
+#[diesel(table_name = outbox_messages, treat_none_as_default_value = false)]
 pub struct OutboxRow {
     pub id: String,
     pub seq: i64,
@@ -115,7 +115,7 @@ pub struct OutboxHeader {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = inbox_messages)]
+#[diesel(table_name = inbox_messages, treat_none_as_default_value = false)]
 pub struct InboxRow {
     pub id: String,
     pub seq: i64,
@@ -152,7 +152,7 @@ pub struct IdempotencyRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = audit_log)]
+#[diesel(table_name = audit_log, treat_none_as_default_value = false)]
 pub struct AuditRow {
     pub idx: i64,
     pub at: NaiveDateTime,

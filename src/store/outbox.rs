@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::cached::cached;
+use super::cached::fixed;
 use super::models::{OutboxHeader, OutboxRow};
 use super::schema::outbox_messages;
 use super::sealed::{self, Column};
@@ -42,13 +42,13 @@ pub fn count_for_case(conn: &mut AnyConnection, case: CaseId) -> Result<i64, DbE
 /// Writes a message of the outgoing chain, its body sealed.
 pub fn insert(conn: &mut AnyConnection, row: &OutboxRow) -> Result<(), DbError> {
     let body = sealed::seal(conn, &row.referral_id, Column::Body, &row.body)?;
-    super::cached::write::<_, i64>(
-        diesel::insert_into(outbox_messages::table)
+    super::cached::write_fixed::<_, _, i64>(
+        super::cached::fixed!(diesel::insert_into(outbox_messages::table)
             .values(OutboxRow {
                 body,
                 ..row.clone()
             })
-            .returning(outbox_messages::seq),
+            .returning(outbox_messages::seq)),
         conn,
     )?;
     super::wakeups::queued();
@@ -320,7 +320,7 @@ pub struct Settlement<'a> {
 /// at once (the dispatcher's and the listener's catch-up) have one effect:
 /// on PostgreSQL the second waits for the first and then matches no row.
 pub fn settle(conn: &mut AnyConnection, id: &str, s: &Settlement<'_>) -> Result<bool, DbError> {
-    let n = cached(
+    let n = fixed!(
         diesel::update(outbox_messages::table.find(id).filter(unsettled()))
             .set((
                 outbox_messages::status.eq(if s.delivered {

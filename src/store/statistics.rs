@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
-use super::cached::cached;
+use super::cached::fixed;
 use super::schema::{statistics_cells, statistics_rollup};
 use super::{AnyConnection, DbError};
 use crate::domain::statistics::{Cell, Metric};
@@ -105,7 +105,7 @@ fn write(conn: &mut AnyConnection, cells: Vec<Cell>) -> Result<(), DbError> {
         // parsing a multi-row upsert at every commit.
         AnyConnection::Sqlite(c) => {
             for row in rows {
-                cached(add_to_cells!(row).returning(statistics_cells::count))
+                fixed!(add_to_cells!(row).returning(statistics_cells::count))
                     .get_result::<i64>(c)?;
             }
         }
