@@ -67,19 +67,21 @@ pub fn append(conn: &mut AnyConnection, entry: Entry) -> Result<Entry, DbError> 
 }
 
 fn append_now(conn: &mut AnyConnection, mut entry: Entry) -> Result<Entry, DbError> {
-    let size: i64 = fixed!(diesel::update(audit_head::table.find(1_i64))
-        .set(audit_head::size.eq(audit_head::size + 1))
-        .returning(audit_head::size),)
-    .get_result(conn)?;
+    let size: i64 = super::cached::native!(conn, |c| fixed!(diesel::update(
+        audit_head::table.find(1_i64)
+    )
+    .set(audit_head::size.eq(audit_head::size + 1))
+    .returning(audit_head::size))
+    .get_result(c))?;
     let index = (size - 1) as u64;
     entry.index = index;
     let leaf = entry.leaf_hash();
-    super::cached::write_fixed::<_, _, i64>(
+    super::cached::native!(conn, |c| super::cached::write_fixed::<_, _, i64, _>(
         super::cached::fixed!(diesel::insert_into(audit_log::table)
             .values(row_of(&entry))
             .returning(audit_log::idx)),
-        conn,
-    )?;
+        c
+    ))?;
     append_leaf(conn, Tree::Own, index, leaf)?;
     Ok(entry)
 }
@@ -149,7 +151,7 @@ fn append_leaf(
             for row in rows {
                 fixed!(diesel::insert_into(audit_tree::table)
                     .values(row)
-                    .returning(audit_tree::idx),)
+                    .returning(audit_tree::idx))
                 .get_result::<i64>(c)?;
             }
         }

@@ -19,6 +19,14 @@
 //!   in a profile of the bench, before the hot statements became
 //!   [`fixed!`]).
 //!
+//! Through the multi-backend connection ([`super::AnyConnection`]) a
+//! statement's SQL text is built again at every run whatever its cache key
+//! (diesel's generated wrapper writes it out in each pass over the
+//! statement: a string per column name, twice per run; about a tenth of the
+//! CPU of a case read in a profile). The hot statements run on the
+//! backend's own connection instead ([`native!`]), where a kept statement is
+//! only walked to bind its values.
+//!
 //! diesel asks the statement itself only when it is handed the statement by
 //! value (`get_result`, `get_results`, `load`); `execute` hands it a
 //! reference, and then diesel walks the statement and finds it unsafe. So a
@@ -105,14 +113,24 @@ macro_rules! fixed {
 }
 pub(crate) use fixed;
 
+/// Runs `$body` with `$c` bound to the backend's own connection (see the
+/// module): the body is written once and compiled for each backend.
+macro_rules! native {
+    ($conn:expr, |$c:ident| $body:expr $(,)?) => {
+        match &mut *$conn {
+            $crate::store::AnyConnection::Sqlite($c) => $body,
+            $crate::store::AnyConnection::Postgresql($c) => $body,
+        }
+    };
+}
+pub(crate) use native;
+
 /// Runs `query`, a [`fixed!`] `INSERT`, `UPDATE` or `DELETE` ending in
 /// `RETURNING`: how many rows it wrote.
-pub fn write_fixed<'q, M, Q, U>(
-    query: Fixed<M, Q>,
-    conn: &mut super::AnyConnection,
-) -> QueryResult<usize>
+pub fn write_fixed<'q, M, Q, U, C>(query: Fixed<M, Q>, conn: &mut C) -> QueryResult<usize>
 where
-    Fixed<M, Q>: diesel::query_dsl::LoadQuery<'q, super::AnyConnection, U>,
+    C: diesel::Connection,
+    Fixed<M, Q>: diesel::query_dsl::LoadQuery<'q, C, U>,
 {
     use diesel::RunQueryDsl;
     Ok(query.load::<U>(conn)?.len())

@@ -37,12 +37,12 @@ pub fn insert(conn: &mut AnyConnection, case_id: CaseId, event: &Event) -> Resul
         outcome: event.outcome.clone(),
         comment,
     };
-    super::cached::write_fixed::<_, _, i64>(
+    super::cached::native!(conn, |c| super::cached::write_fixed::<_, _, i64, _>(
         super::cached::fixed!(diesel::insert_into(case_events::table)
             .values(row)
             .returning(case_events::version)),
-        conn,
-    )?;
+        c
+    ))?;
     Ok(())
 }
 
@@ -91,9 +91,9 @@ pub fn first_entered(
     id: CaseId,
     state: State,
 ) -> Result<Option<NaiveDateTime>, DbError> {
-    Ok(case_events::table
+    Ok(super::cached::native!(conn, |c| case_events::table
         .filter(case_events::case_id.eq(id.to_string()))
         .filter(case_events::to_state.eq(state.as_str()))
         .select(diesel::dsl::min(case_events::at))
-        .first(conn)?)
+        .first(c))?)
 }

@@ -124,7 +124,7 @@ pub fn get(conn: &mut AnyConnection, id: CaseId) -> Result<Option<Case>, DbError
         Option<NaiveDateTime>,
         Option<(i64, String)>,
     );
-    let Some((row, identity, erased_at, key)) = cases::table
+    let found = super::cached::native!(conn, |c| fixed!(cases::table
         .left_join(case_identities::table)
         .left_join(case_erasures::table)
         .left_join(case_keys::table.on(case_keys::referral_id.eq(cases::referral_id)))
@@ -135,9 +135,10 @@ pub fn get(conn: &mut AnyConnection, id: CaseId) -> Result<Option<Case>, DbError
             case_erasures::erased_at.nullable(),
             (case_keys::epoch, case_keys::wrapped).nullable(),
         ))
-        .first::<Joined>(conn)
-        .optional()?
-    else {
+        .limit(1))
+    .get_result::<Joined>(c)
+    .optional())?;
+    let Some((row, identity, erased_at, key)) = found else {
         return Ok(None);
     };
     sealed::prime(&row.referral_id, key)?;
@@ -152,12 +153,12 @@ pub fn by_referral_without_identity(
     conn: &mut AnyConnection,
     referral_id: ReferralId,
 ) -> Result<Option<Case>, DbError> {
-    let Some(row) = cases::table
+    let found = super::cached::native!(conn, |c| cases::table
         .filter(cases::referral_id.eq(referral_id.to_string()))
         .select(CaseRow::as_select())
-        .first(conn)
-        .optional()?
-    else {
+        .first(c)
+        .optional())?;
+    let Some(row) = found else {
         return Ok(None);
     };
     let id = parse_case_id(&row.id)?;
@@ -216,12 +217,12 @@ pub fn insert(conn: &mut AnyConnection, case: &Case) -> Result<(), DbError> {
         closure_outcome: case.closure_outcome.clone(),
         reason_code: case.reason_code.clone(),
     };
-    super::cached::write_fixed::<_, _, i64>(
+    super::cached::native!(conn, |c| super::cached::write_fixed::<_, _, i64, _>(
         super::cached::fixed!(diesel::insert_into(cases::table)
             .values(&row)
             .returning(cases::version)),
-        conn,
-    )?;
+        c
+    ))?;
     match &case.identity {
         Some(identity) => add_identity(conn, case.id, &referral, identity, case.updated_at),
         None => Ok(()),
@@ -278,11 +279,14 @@ fn add_identity(
         identity: sealed::seal(conn, referral, Column::Identity, &to_json(identity)?)?,
         updated_at: now,
     };
-    super::cached::write_fixed::<_, _, NaiveDateTime>(
-        super::cached::fixed!(diesel::insert_into(case_identities::table)
-            .values(row)
-            .returning(case_identities::updated_at)),
+    super::cached::native!(
         conn,
+        |c| super::cached::write_fixed::<_, _, NaiveDateTime, _>(
+            super::cached::fixed!(diesel::insert_into(case_identities::table)
+                .values(row)
+                .returning(case_identities::updated_at)),
+            c
+        )
     )?;
     let grams = sealed::name_grams(conn, &names)?;
     super::name_index::insert(conn, &id.to_string(), &grams)
@@ -344,7 +348,7 @@ pub fn write_state(
     next: &StateChange,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let n = fixed!(diesel::update(
+    let n = super::cached::native!(conn, |c| fixed!(diesel::update(
         cases::table
             .filter(cases::id.eq(id.to_string()))
             .filter(cases::version.eq(expected)),
@@ -359,8 +363,8 @@ pub fn write_state(
         cases::closure_outcome.eq(next.closure_outcome.clone()),
         cases::reason_code.eq(next.reason_code.clone()),
     ))
-    .returning(cases::version),)
-    .get_result::<i64>(conn)
+    .returning(cases::version))
+    .get_result::<i64>(c))
     .optional()?;
     Ok(n.is_some())
 }
@@ -388,14 +392,14 @@ pub fn erasure(
     conn: &mut AnyConnection,
     id: CaseId,
 ) -> Result<Option<(NaiveDateTime, Option<NaiveDateTime>)>, DbError> {
-    Ok(case_erasures::table
+    Ok(super::cached::native!(conn, |c| case_erasures::table
         .find(id.to_string())
         .select((
             case_erasures::erased_at,
             case_erasures::confirmed_by_peer_at,
         ))
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 /// Filters for [`list`].

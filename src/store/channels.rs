@@ -17,33 +17,36 @@ const INCOMING: &str = "incoming";
 /// first, which on PostgreSQL also locks the row, so concurrent writers take
 /// sequence numbers in turn.
 pub fn take_outgoing_seq(conn: &mut AnyConnection) -> Result<(i64, String, i64), DbError> {
-    let (seq, prev_hash): (i64, String) =
-        fixed!(diesel::update(peer_channels::table.find(OUTGOING))
+    let (seq, prev_hash): (i64, String) = super::cached::native!(conn, |c| fixed!(
+        diesel::update(peer_channels::table.find(OUTGOING))
             .set(peer_channels::last_seq.eq(peer_channels::last_seq + 1))
-            .returning((peer_channels::last_seq, peer_channels::last_hash)),)
-        .get_result(conn)?;
-    let ack: i64 = peer_channels::table
+            .returning((peer_channels::last_seq, peer_channels::last_hash))
+    )
+    .get_result(c))?;
+    let ack: i64 = super::cached::native!(conn, |c| peer_channels::table
         .find(INCOMING)
         .select(peer_channels::last_seq)
-        .first(conn)?;
+        .first(c))?;
     Ok((seq, prev_hash, ack))
 }
 
 /// Sets the hash of the last outgoing message (its sequence number was taken).
 pub fn set_outgoing_hash(conn: &mut AnyConnection, hash: &str) -> Result<(), DbError> {
-    fixed!(diesel::update(peer_channels::table.find(OUTGOING))
-        .set(peer_channels::last_hash.eq(hash))
-        .returning(peer_channels::last_seq),)
-    .get_result::<i64>(conn)?;
+    super::cached::native!(conn, |c| fixed!(diesel::update(
+        peer_channels::table.find(OUTGOING)
+    )
+    .set(peer_channels::last_hash.eq(hash))
+    .returning(peer_channels::last_seq))
+    .get_result::<i64>(c))?;
     Ok(())
 }
 
 /// The incoming head: last sequence number received and its hash.
 pub fn incoming_head(conn: &mut AnyConnection) -> Result<(i64, String), DbError> {
-    Ok(peer_channels::table
+    Ok(super::cached::native!(conn, |c| peer_channels::table
         .find(INCOMING)
         .select((peer_channels::last_seq, peer_channels::last_hash))
-        .first(conn)?)
+        .first(c))?)
 }
 
 /// Locks the incoming head until the transaction ends (the `UPDATE` takes
@@ -51,30 +54,36 @@ pub fn incoming_head(conn: &mut AnyConnection) -> Result<(i64, String), DbError>
 /// batches arriving at two replicas at once are checked against the chain
 /// one after the other. Returns the highest fencing token taken in so far.
 pub fn lock_incoming(conn: &mut AnyConnection) -> Result<i64, DbError> {
-    Ok(fixed!(diesel::update(peer_channels::table.find(INCOMING))
-        .set(peer_channels::fence.eq(peer_channels::fence))
-        .returning(peer_channels::fence),)
-    .get_result(conn)?)
+    Ok(super::cached::native!(conn, |c| fixed!(diesel::update(
+        peer_channels::table.find(INCOMING)
+    )
+    .set(peer_channels::fence.eq(peer_channels::fence))
+    .returning(peer_channels::fence))
+    .get_result(c))?)
 }
 
 /// Records `fence` as the highest fencing token taken in.
 pub fn set_incoming_fence(conn: &mut AnyConnection, fence: i64) -> Result<(), DbError> {
-    fixed!(diesel::update(peer_channels::table.find(INCOMING))
-        .set(peer_channels::fence.eq(fence))
-        .returning(peer_channels::fence),)
-    .get_result::<i64>(conn)?;
+    super::cached::native!(conn, |c| fixed!(diesel::update(
+        peer_channels::table.find(INCOMING)
+    )
+    .set(peer_channels::fence.eq(fence))
+    .returning(peer_channels::fence))
+    .get_result::<i64>(c))?;
     Ok(())
 }
 
 /// Moves the incoming head to a message just taken into the chain.
 pub fn set_incoming_head(conn: &mut AnyConnection, seq: i64, hash: &str) -> Result<(), DbError> {
-    fixed!(diesel::update(peer_channels::table.find(INCOMING))
-        .set((
-            peer_channels::last_seq.eq(seq),
-            peer_channels::last_hash.eq(hash),
-        ))
-        .returning(peer_channels::last_seq),)
-    .get_result::<i64>(conn)?;
+    super::cached::native!(conn, |c| fixed!(diesel::update(
+        peer_channels::table.find(INCOMING)
+    )
+    .set((
+        peer_channels::last_seq.eq(seq),
+        peer_channels::last_hash.eq(hash),
+    ))
+    .returning(peer_channels::last_seq))
+    .get_result::<i64>(c))?;
     Ok(())
 }
 

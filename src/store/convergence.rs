@@ -244,12 +244,12 @@ pub fn open_for_case(
     conn: &mut AnyConnection,
     case: CaseId,
 ) -> Result<Option<DisagreementRow>, DbError> {
-    Ok(case_disagreements::table
+    Ok(super::cached::native!(conn, |c| case_disagreements::table
         .filter(case_disagreements::case_id.eq(case.to_string()))
         .filter(case_disagreements::resolved_at.is_null())
         .select(DisagreementRow::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 /// Parses a state from the other node's digest.

@@ -189,7 +189,7 @@ fn run_group(conn: &mut AnyConnection, pending: &mut impl Iterator<Item = Job>) 
 /// transaction that reads before it writes fails at once with
 /// `SQLITE_BUSY_SNAPSHOT` if another process (a CLI command) wrote in between.
 pub(crate) fn take_write_lock(conn: &mut AnyConnection) -> Result<(), diesel::result::Error> {
-    if let AnyConnection::Sqlite(_) = conn {
+    if let AnyConnection::Sqlite(c) = conn {
         use super::schema::peer_channels;
         use diesel::prelude::*;
         let lock = super::cached::fixed!(diesel::update(
@@ -197,7 +197,7 @@ pub(crate) fn take_write_lock(conn: &mut AnyConnection) -> Result<(), diesel::re
         )
         .set(peer_channels::last_seq.eq(peer_channels::last_seq))
         .returning(peer_channels::last_seq));
-        lock.get_results::<i64>(conn)?;
+        lock.get_results::<i64>(c)?;
     }
     Ok(())
 }

@@ -78,11 +78,11 @@ fn parse_row(r: Row) -> Result<Handover, DbError> {
 
 /// The case's handover, if one was proposed.
 pub fn get(conn: &mut AnyConnection, case: CaseId) -> Result<Option<Handover>, DbError> {
-    let row: Option<Row> = handovers::table
+    let row: Option<Row> = super::cached::native!(conn, |c| handovers::table
         .find(case.to_string())
         .select(Row::as_select())
-        .first(conn)
-        .optional()?;
+        .first(c)
+        .optional())?;
     row.map(parse_row).transpose()
 }
 

@@ -12,11 +12,11 @@ use crate::domain::ids::{MessageId, ReferralId};
 
 /// The message received with this id, if any.
 pub fn get(conn: &mut AnyConnection, id: MessageId) -> Result<Option<InboxRow>, DbError> {
-    let row = inbox_messages::table
+    let row = super::cached::native!(conn, |c| inbox_messages::table
         .find(id.to_string())
         .select(InboxRow::as_select())
-        .first(conn)
-        .optional()?;
+        .first(c)
+        .optional())?;
     Ok(opened(conn, row.into_iter().collect())?.pop())
 }
 
@@ -34,15 +34,15 @@ fn opened(conn: &mut AnyConnection, mut rows: Vec<InboxRow>) -> Result<Vec<Inbox
 /// Writes a message taken into the chain, its body sealed.
 pub fn insert(conn: &mut AnyConnection, row: &InboxRow) -> Result<(), DbError> {
     let body = sealed::seal(conn, &row.referral_id, Column::Body, &row.body)?;
-    super::cached::write_fixed::<_, _, i64>(
+    super::cached::native!(conn, |c| super::cached::write_fixed::<_, _, i64, _>(
         super::cached::fixed!(diesel::insert_into(inbox_messages::table)
             .values(InboxRow {
                 body,
                 ..row.clone()
             })
             .returning(inbox_messages::seq)),
-        conn,
-    )?;
+        c
+    ))?;
     Ok(())
 }
 

@@ -42,15 +42,15 @@ pub fn count_for_case(conn: &mut AnyConnection, case: CaseId) -> Result<i64, DbE
 /// Writes a message of the outgoing chain, its body sealed.
 pub fn insert(conn: &mut AnyConnection, row: &OutboxRow) -> Result<(), DbError> {
     let body = sealed::seal(conn, &row.referral_id, Column::Body, &row.body)?;
-    super::cached::write_fixed::<_, _, i64>(
+    super::cached::native!(conn, |c| super::cached::write_fixed::<_, _, i64, _>(
         super::cached::fixed!(diesel::insert_into(outbox_messages::table)
             .values(OutboxRow {
                 body,
                 ..row.clone()
             })
             .returning(outbox_messages::seq)),
-        conn,
-    )?;
+        c
+    ))?;
     super::wakeups::queued();
     Ok(())
 }
@@ -175,7 +175,7 @@ pub fn delivery_counts(
     conn: &mut AnyConnection,
     case: CaseId,
 ) -> Result<Vec<(String, i64, Option<NaiveDateTime>)>, DbError> {
-    Ok(outbox_messages::table
+    Ok(super::cached::native!(conn, |c| outbox_messages::table
         .filter(outbox_messages::case_id.eq(case.to_string()))
         .group_by(outbox_messages::status)
         .select((
@@ -183,7 +183,7 @@ pub fn delivery_counts(
             diesel::dsl::count_star(),
             diesel::dsl::min(outbox_messages::created_at),
         ))
-        .load(conn)?)
+        .load(c))?)
 }
 
 /// Whether a message in `s` still waits for its receipt (pending or suspended).
@@ -320,23 +320,23 @@ pub struct Settlement<'a> {
 /// at once (the dispatcher's and the listener's catch-up) have one effect:
 /// on PostgreSQL the second waits for the first and then matches no row.
 pub fn settle(conn: &mut AnyConnection, id: &str, s: &Settlement<'_>) -> Result<bool, DbError> {
-    let n = fixed!(
-        diesel::update(outbox_messages::table.find(id).filter(unsettled()))
-            .set((
-                outbox_messages::status.eq(if s.delivered {
-                    status::DELIVERED
-                } else {
-                    status::REJECTED
-                }),
-                outbox_messages::settled_at.eq(Some(s.at)),
-                outbox_messages::attempts.eq(s.attempts),
-                outbox_messages::receipt.eq(Some(s.receipt)),
-                outbox_messages::receipt_signer.eq(Some(s.signer)),
-                outbox_messages::last_error.eq(s.code.clone()),
-            ))
-            .returning(outbox_messages::seq),
+    let n = super::cached::native!(conn, |c| fixed!(diesel::update(
+        outbox_messages::table.find(id).filter(unsettled())
     )
-    .get_result::<i64>(conn)
+    .set((
+        outbox_messages::status.eq(if s.delivered {
+            status::DELIVERED
+        } else {
+            status::REJECTED
+        }),
+        outbox_messages::settled_at.eq(Some(s.at)),
+        outbox_messages::attempts.eq(s.attempts),
+        outbox_messages::receipt.eq(Some(s.receipt)),
+        outbox_messages::receipt_signer.eq(Some(s.signer)),
+        outbox_messages::last_error.eq(s.code.clone()),
+    ))
+    .returning(outbox_messages::seq),)
+    .get_result::<i64>(c))
     .optional()?;
     Ok(n.is_some())
 }

@@ -75,17 +75,18 @@ pub fn insert(conn: &mut AnyConnection, case: CaseId, report: &Report) -> Result
 
 /// A case's reports, by kind and number.
 pub fn list(conn: &mut AnyConnection, id: CaseId) -> Result<Vec<Report>, DbError> {
-    let rows: Vec<(String, i64, String, String, NaiveDateTime)> = case_reports::table
-        .filter(case_reports::case_id.eq(id.to_string()))
-        .order((case_reports::kind.asc(), case_reports::number.asc()))
-        .select((
-            case_reports::kind,
-            case_reports::number,
-            case_reports::data,
-            case_reports::by_side,
-            case_reports::recorded_at,
-        ))
-        .load(conn)?;
+    let rows: Vec<(String, i64, String, String, NaiveDateTime)> =
+        super::cached::native!(conn, |c| case_reports::table
+            .filter(case_reports::case_id.eq(id.to_string()))
+            .order((case_reports::kind.asc(), case_reports::number.asc()))
+            .select((
+                case_reports::kind,
+                case_reports::number,
+                case_reports::data,
+                case_reports::by_side,
+                case_reports::recorded_at,
+            ))
+            .load(c))?;
     let referral = if rows.is_empty() {
         String::new()
     } else {

@@ -180,7 +180,7 @@ fn current_epoch(conn: &mut AnyConnection, lock: bool) -> Result<i64, DbError> {
     let q = vault_state::table.find(1).select(vault_state::epoch);
     Ok(match conn {
         AnyConnection::Postgresql(pg) if lock => q.for_share().first(pg)?,
-        _ => q.first(conn)?,
+        _ => super::cached::native!(conn, |c| q.first(c))?,
     })
 }
 
@@ -198,11 +198,11 @@ fn data_key(
         }
     }
     let ring = with_context(|ctx| Ok(ctx.ring.clone()))?;
-    let row: Option<(i64, String)> = case_keys::table
+    let row: Option<(i64, String)> = super::cached::native!(conn, |c| case_keys::table
         .find(referral)
         .select((case_keys::epoch, case_keys::wrapped))
-        .first(conn)
-        .optional()?;
+        .first(c)
+        .optional())?;
     let key = match row {
         Some((epoch, wrapped)) => unwrapped(&ring, referral, epoch, &wrapped)?,
         None if create => {
@@ -210,7 +210,7 @@ fn data_key(
             let kek = ring.ensure(epoch)?;
             let mut key = [0u8; 32];
             openssl::rand::rand_bytes(&mut key).map_err(crypto)?;
-            super::cached::write_fixed::<_, _, i64>(
+            super::cached::native!(conn, |c| super::cached::write_fixed::<_, _, i64, _>(
                 super::cached::fixed!(diesel::insert_into(case_keys::table)
                     .values((
                         case_keys::referral_id.eq(referral),
@@ -219,8 +219,8 @@ fn data_key(
                         case_keys::created_at.eq(chrono::Utc::now().naive_utc()),
                     ))
                     .returning(case_keys::epoch)),
-                conn,
-            )?;
+                c
+            ))?;
             Some(key)
         }
         None => None,

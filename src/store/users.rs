@@ -391,12 +391,15 @@ pub fn authenticate(
         return Ok(Err(AuthFailure::Malformed));
     }
     let hash = digest(presented);
-    let found: Option<(TokenRow, UserRow)> = api_tokens::table
-        .inner_join(users::table)
-        .filter(api_tokens::token_hash.eq(&hash))
-        .select((TokenRow::as_select(), UserRow::as_select()))
-        .first(conn)
-        .optional()?;
+    let found: Option<(TokenRow, UserRow)> = super::cached::native!(conn, |c| {
+        super::cached::fixed!(api_tokens::table
+            .inner_join(users::table)
+            .filter(api_tokens::token_hash.eq(&hash))
+            .select((TokenRow::as_select(), UserRow::as_select()))
+            .limit(1))
+        .get_result(c)
+        .optional()
+    })?;
     let Some((token, user)) = found else {
         return Ok(Err(AuthFailure::Unknown));
     };
