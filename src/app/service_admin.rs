@@ -37,7 +37,7 @@ impl App {
     /// Writes an audit entry on its own (a refusal, an access).
     pub async fn log(&self, entry: Entry) -> Result<(), DbError> {
         self.db
-            .write(move |c| super::audit::record(c, entry).map(|_| ()))
+            .write_unguarded(move |c| super::audit::record(c, entry).map(|_| ()))
             .await
     }
 

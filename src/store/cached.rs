@@ -228,7 +228,7 @@ mod tests {
     #[should_panic(expected = "another SQL text")]
     fn a_fixed_statement_whose_text_changes_is_caught() {
         let mut c = diesel::SqliteConnection::establish(":memory:").unwrap();
-        c.set_instrumentation(super::super::instrumentation());
+        c.set_instrumentation(super::super::connections::instrumentation());
         for n in [1, 2] {
             let got = fixed!(diesel::sql_query(format!("SELECT {n} AS n")))
                 .load::<N>(&mut c)
@@ -240,7 +240,7 @@ mod tests {
     #[test]
     fn a_fixed_statement_runs_again_with_new_values() {
         let mut c = diesel::SqliteConnection::establish(":memory:").unwrap();
-        c.set_instrumentation(super::super::instrumentation());
+        c.set_instrumentation(super::super::connections::instrumentation());
         for n in [1_i64, 2, 3] {
             let got =
                 fixed!(diesel::sql_query("SELECT ? AS n").bind::<diesel::sql_types::BigInt, _>(n))

@@ -16,6 +16,12 @@
 //!   sub-journal); if it fails, the transaction, which holds nothing else,
 //!   rolls back, and the rest of the group runs in the next one. Under
 //!   light load, and for a batch from the peer, that is every request.
+//!
+//! A request that can fail only when the database does (an audit entry and
+//! nothing else, as every API request writes) runs without a savepoint
+//! wherever it is in the group ([`GroupWriter::submit`] with `guarded`
+//! false). If it fails, nothing of its group is kept: the others are told
+//! the group failed, as they would be of a failed commit.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
@@ -35,10 +41,13 @@ type Completion = Box<dyn FnOnce(Option<&str>) + Send>;
 /// savepoint.
 type Job = Box<dyn FnOnce(Result<(&mut AnyConnection, bool), &str>) -> Option<Ran> + Send>;
 
-/// A request that ran: how to answer it, and whether it failed.
+/// A request that ran: how to answer it, whether it failed, and whether it
+/// ran without a savepoint (its failure then leaves its writes in the
+/// transaction).
 struct Ran {
     done: Completion,
     failed: bool,
+    unguarded: bool,
 }
 
 /// Handle on the writer thread.
@@ -62,7 +71,7 @@ impl GroupWriter {
     }
 
     /// Runs `f` in a savepoint of the next group commit; resolves after the commit.
-    pub async fn submit<T, E, F>(&self, f: F) -> Result<T, E>
+    pub async fn submit<T, E, F>(&self, f: F, guarded: bool) -> Result<T, E>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -79,7 +88,11 @@ impl GroupWriter {
                 let result = {
                     let _keys = super::sealed::enter(&ring);
                     let mark = super::statistics::pending();
-                    let result = if bare { f(conn) } else { conn.transaction(f) };
+                    let result = if bare || !guarded {
+                        f(conn)
+                    } else {
+                        conn.transaction(f)
+                    };
                     if result.is_err() {
                         super::statistics::discard_from(mark);
                     }
@@ -93,7 +106,11 @@ impl GroupWriter {
                     };
                     let _ = tx.send(out);
                 });
-                Some(Ran { done, failed })
+                Some(Ran {
+                    done,
+                    failed,
+                    unguarded: bare || !guarded,
+                })
             }
         });
         self.jobs
@@ -138,6 +155,9 @@ fn run(pool: &Pool<Manager>, rx: &mpsc::Receiver<Job>) {
 fn run_group(conn: &mut AnyConnection, pending: &mut impl Iterator<Item = Job>) {
     let mut completions: Vec<Completion> = Vec::new();
     let mut undone = false;
+    // A request run without a savepoint after the first failed: its
+    // writes cannot be taken back alone (its position among the answers).
+    let mut spoiled: Option<usize> = None;
     super::statistics::discard_from(0);
     let outcome = crate::meter::scope(crate::meter::Part::Storage, || {
         conn.transaction::<_, diesel::result::Error, _>(|c| {
@@ -149,12 +169,15 @@ fn run_group(conn: &mut AnyConnection, pending: &mut impl Iterator<Item = Job>) 
                 match catch_unwind(AssertUnwindSafe(|| job(Ok((&mut *c, bare))))) {
                     Ok(Some(ran)) => {
                         undone = bare && ran.failed;
+                        if ran.failed && ran.unguarded && !bare {
+                            spoiled = Some(completions.len());
+                        }
                         completions.push(ran.done);
                     }
                     Ok(None) => {}
                     Err(_) => undone = bare,
                 }
-                if undone {
+                if undone || spoiled.is_some() {
                     super::statistics::discard_from(0);
                     return Err(diesel::result::Error::RollbackTransaction);
                 }
@@ -170,6 +193,14 @@ fn run_group(conn: &mut AnyConnection, pending: &mut impl Iterator<Item = Job>) 
         Ok(()) => completions.into_iter().for_each(|done| done(None)),
         Err(diesel::result::Error::RollbackTransaction) if undone => {
             completions.into_iter().for_each(|done| done(None))
+        }
+        // The rest of the pending requests run in the next group.
+        Err(diesel::result::Error::RollbackTransaction) if spoiled.is_some() => {
+            super::audit_frontier::forget();
+            let why = "a request committed in the same transaction failed; nothing of it was kept";
+            for (i, done) in completions.into_iter().enumerate() {
+                done((Some(i) != spoiled).then_some(why));
+            }
         }
         Err(e) => {
             super::audit_frontier::forget();
@@ -268,5 +299,54 @@ mod tests {
             expected += 5;
             assert_eq!(count(&db), expected, "round {round}");
         }
+    }
+
+    /// A request run without a savepoint that fails takes back what it
+    /// wrote, and with it what its group wrote: every caller told "done"
+    /// finds its row, every caller told it failed finds none.
+    #[tokio::test]
+    async fn an_unguarded_request_that_fails_takes_its_group_back_and_every_answer_is_true() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("u.db").display());
+        let db = Db::open(&url.into(), &dir.path().join("keys"), 4, 5000).unwrap();
+        db.write(|c| {
+            diesel::sql_query("CREATE TABLE t (v INTEGER NOT NULL)").execute(c)?;
+            Ok::<_, DbError>(())
+        })
+        .await
+        .unwrap();
+        let insert = |fail: bool, guarded: bool| {
+            let db = db.clone();
+            async move {
+                let f = move |c: &mut super::super::AnyConnection| {
+                    diesel::sql_query("INSERT INTO t (v) VALUES (1)").execute(c)?;
+                    if fail {
+                        return Err(DbError::Corrupt("refused after writing".into()));
+                    }
+                    Ok(())
+                };
+                if guarded {
+                    db.write(f).await
+                } else {
+                    db.write_unguarded(f).await
+                }
+            }
+        };
+        let mut kept = 0;
+        let mut spoiled_groups = 0;
+        for round in 0..30 {
+            let tasks: Vec<_> = (0..6)
+                .map(|i| tokio::spawn(insert(i == round % 6, i % 2 == 1)))
+                .collect();
+            let mut ok = 0;
+            for t in tasks {
+                ok += usize::from(t.await.unwrap().is_ok());
+            }
+            spoiled_groups += usize::from(ok < 5);
+            kept += ok as i64;
+            assert_eq!(count(&db), kept, "round {round}");
+        }
+        // Unguarded failures later in a group did happen (and took others).
+        assert!(spoiled_groups > 0);
     }
 }

@@ -22,6 +22,7 @@ pub mod case_events;
 pub mod cases;
 pub mod certificates;
 pub mod channels;
+mod connections;
 pub mod convergence;
 pub mod crossings;
 pub mod directory;
@@ -48,14 +49,17 @@ pub mod statistics;
 pub mod users;
 pub mod wakeups;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+pub(crate) use connections::Manager;
+pub use connections::Target;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{self, Pool};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -147,111 +151,6 @@ impl DbError {
                 _
             ))
         )
-    }
-}
-
-/// Which backend a URL designates.
-#[derive(Debug, Clone)]
-pub enum Target {
-    Sqlite(PathBuf),
-    Postgres(SecretString),
-}
-
-impl Target {
-    /// `sqlite://PATH`, `sqlite:PATH`, a plain path, or `postgres://…` /
-    /// `postgresql://…`. Anything else is refused.
-    pub fn parse(url: &SecretString) -> Result<Target, DbError> {
-        let raw = url.expose_secret().trim();
-        if raw.is_empty() {
-            return Err(DbError::Url("the database URL is empty".into()));
-        }
-        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            return Ok(Target::Postgres(SecretString::from(raw.to_owned())));
-        }
-        if let Some(path) = raw
-            .strip_prefix("sqlite://")
-            .or_else(|| raw.strip_prefix("sqlite:"))
-        {
-            if path.is_empty() {
-                return Err(DbError::Url("`sqlite://` needs a file path".into()));
-            }
-            return Ok(Target::Sqlite(PathBuf::from(path)));
-        }
-        if let Some((scheme, _)) = raw.split_once(':') {
-            let looks_like_scheme = scheme.len() > 1
-                && scheme
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.');
-            if looks_like_scheme {
-                return Err(DbError::Url(format!(
-                    "scheme `{scheme}:` is not supported: use sqlite://PATH or postgres://…"
-                )));
-            }
-        }
-        Ok(Target::Sqlite(PathBuf::from(raw)))
-    }
-}
-
-/// Opens connections for one [`Target`].
-#[derive(Debug)]
-pub(crate) struct Manager {
-    target: Target,
-    busy_timeout_ms: u64,
-    read_only: bool,
-}
-
-impl r2d2::ManageConnection for Manager {
-    type Connection = AnyConnection;
-    type Error = r2d2::Error;
-
-    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
-        match &self.target {
-            Target::Sqlite(path) => {
-                let path = path.to_str().ok_or_else(|| {
-                    r2d2::Error::ConnectionError(ConnectionError::InvalidConnectionUrl(
-                        "the SQLite path is not valid UTF-8".into(),
-                    ))
-                })?;
-                let mut c = diesel::SqliteConnection::establish(path)
-                    .map_err(r2d2::Error::ConnectionError)?;
-                c.set_instrumentation(instrumentation());
-                // busy_timeout first: switching to WAL needs a lock.
-                // temp_store = MEMORY keeps the statement journals of the
-                // savepoints (one per request in a group commit) in memory:
-                // on disk they cost a write of every page a request touches,
-                // and they held copies of the pages in a temporary file.
-                c.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                     PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY;{}",
-                    self.busy_timeout_ms,
-                    if self.read_only { " PRAGMA query_only = ON;" } else { "" }
-                ))
-                .map_err(r2d2::Error::QueryError)?;
-                Ok(AnyConnection::Sqlite(c))
-            }
-            Target::Postgres(url) => {
-                let mut c = diesel::PgConnection::establish(url.expose_secret())
-                    .map_err(r2d2::Error::ConnectionError)?;
-                c.set_instrumentation(instrumentation());
-                // A replica paused or cut off inside a transaction must not
-                // hold the others up for longer than this.
-                c.batch_execute(&format!(
-                    "SET idle_in_transaction_session_timeout = {}",
-                    self.busy_timeout_ms.saturating_mul(2)
-                ))
-                .map_err(r2d2::Error::QueryError)?;
-                Ok(AnyConnection::Postgresql(c))
-            }
-        }
-    }
-
-    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
-        false
     }
 }
 
@@ -452,8 +351,30 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
+        self.write_in(f, true).await
+    }
+
+    /// [`Db::write`] for an `f` that fails only when the database does (an
+    /// audit entry alone): in a group commit it runs without a savepoint of
+    /// its own, and if it fails its whole group fails with it, as at a failed
+    /// commit (see [`group_commit`]).
+    pub async fn write_unguarded<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        self.write_in(f, false).await
+    }
+
+    async fn write_in<T, E, F>(&self, f: F, guarded: bool) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
         if let Some(group) = &self.group {
-            return group.submit(f).await;
+            return group.submit(f, guarded).await;
         }
         let pool = self.writer.clone();
         let ring = self.ring.clone();
@@ -563,25 +484,6 @@ impl Db {
             }
         })
         .await
-    }
-}
-
-/// What every connection reports of its statements: counted for the
-/// bench's figures ([`crate::meter`], while counting is on), a rollback
-/// forgets what the writer thread kept of the audit tree
-/// ([`audit_frontier`]), and in debug builds statements are checked
-/// ([`cached::check_fixed`]).
-fn instrumentation() -> impl diesel::connection::Instrumentation {
-    use diesel::connection::InstrumentationEvent;
-    |event: InstrumentationEvent<'_>| match event {
-        InstrumentationEvent::StartQuery { .. } => crate::meter::statement(false),
-        InstrumentationEvent::BeginTransaction { .. } => crate::meter::statement(true),
-        InstrumentationEvent::RollbackTransaction { .. } => audit_frontier::forget(),
-        #[cfg(debug_assertions)]
-        InstrumentationEvent::FinishQuery {
-            query, error: None, ..
-        } => cached::check_fixed(query),
-        _ => {}
     }
 }
 
