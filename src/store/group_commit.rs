@@ -255,11 +255,8 @@ mod tests {
         .unwrap_or(-1)
     }
 
-    /// Whether it ran first in its transaction (no savepoint) or later in a
-    /// group, a request that fails after writing leaves nothing, and the
-    /// others keep what they wrote.
-    #[tokio::test]
-    async fn a_request_that_fails_after_writing_rolls_back_alone_first_or_later_in_its_group() {
+    /// A fresh database (in the directory returned with it) with one table `t`.
+    async fn db_with_table() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("g.db").display());
         let db = Db::open(&url.into(), &dir.path().join("keys"), 4, 5000).unwrap();
@@ -269,6 +266,15 @@ mod tests {
         })
         .await
         .unwrap();
+        (dir, db)
+    }
+
+    /// Whether it ran first in its transaction (no savepoint) or later in a
+    /// group, a request that fails after writing leaves nothing, and the
+    /// others keep what they wrote.
+    #[tokio::test]
+    async fn a_request_that_fails_after_writing_rolls_back_alone_first_or_later_in_its_group() {
+        let (_dir, db) = db_with_table().await;
         let insert = |fail: bool| {
             let db = db.clone();
             async move {
@@ -306,15 +312,7 @@ mod tests {
     /// finds its row, every caller told it failed finds none.
     #[tokio::test]
     async fn an_unguarded_request_that_fails_takes_its_group_back_and_every_answer_is_true() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("u.db").display());
-        let db = Db::open(&url.into(), &dir.path().join("keys"), 4, 5000).unwrap();
-        db.write(|c| {
-            diesel::sql_query("CREATE TABLE t (v INTEGER NOT NULL)").execute(c)?;
-            Ok::<_, DbError>(())
-        })
-        .await
-        .unwrap();
+        let (_dir, db) = db_with_table().await;
         let insert = |fail: bool, guarded: bool| {
             let db = db.clone();
             async move {
