@@ -59,7 +59,7 @@ pub fn queued_at(
             .filter(audit_log::message_id.eq_any(chunk))
             .select((audit_log::message_id, audit_log::at));
         let rows: Vec<(Option<String>, NaiveDateTime)> =
-            cached::load_list(query, chunk.len(), conn)?;
+            cached::native!(conn, |c| cached::load_list(query, chunk.len(), c))?;
         out.extend(
             rows.into_iter()
                 .filter_map(|(id, at)| Some((id?, at.and_utc()))),

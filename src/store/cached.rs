@@ -194,14 +194,11 @@ pub const SHORT_LIST: usize = 8;
 
 /// Loads `query`, an `IN` list of `list_len` values, keeping its prepared
 /// form when the list is at most [`SHORT_LIST`] long.
-pub fn load_list<'q, Q, U>(
-    query: Q,
-    list_len: usize,
-    conn: &mut super::AnyConnection,
-) -> QueryResult<Vec<U>>
+pub fn load_list<'q, Q, U, C>(query: Q, list_len: usize, conn: &mut C) -> QueryResult<Vec<U>>
 where
-    Q: diesel::query_dsl::LoadQuery<'q, super::AnyConnection, U>,
-    Cached<Q>: diesel::query_dsl::LoadQuery<'q, super::AnyConnection, U>,
+    C: diesel::Connection,
+    Q: diesel::query_dsl::LoadQuery<'q, C, U>,
+    Cached<Q>: diesel::query_dsl::LoadQuery<'q, C, U>,
 {
     use diesel::RunQueryDsl;
     if list_len <= SHORT_LIST {

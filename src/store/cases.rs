@@ -153,22 +153,27 @@ pub fn by_referral_without_identity(
     conn: &mut AnyConnection,
     referral_id: ReferralId,
 ) -> Result<Option<Case>, DbError> {
-    let found = super::cached::native!(conn, |c| cases::table
+    // The case, its erasure and its wrapped data key in one statement.
+    type Joined = (CaseRow, Option<NaiveDateTime>, Option<(i64, String)>);
+    let found = super::cached::native!(conn, |c| fixed!(cases::table
+        .left_join(case_erasures::table)
+        .left_join(case_keys::table.on(case_keys::referral_id.eq(cases::referral_id)))
         .filter(cases::referral_id.eq(referral_id.to_string()))
-        .select(CaseRow::as_select())
-        .first(c)
-        .optional())?;
-    let Some(row) = found else {
+        .select((
+            CaseRow::as_select(),
+            case_erasures::erased_at.nullable(),
+            (case_keys::epoch, case_keys::wrapped).nullable(),
+        ))
+        .limit(1))
+    .get_result::<Joined>(c)
+    .optional())?;
+    let Some((row, erased_at, key)) = found else {
         return Ok(None);
     };
-    let id = parse_case_id(&row.id)?;
-    let case = open_row(conn, row, None)?;
-    with_erasure(conn, id, case).map(Some)
-}
-
-fn with_erasure(conn: &mut AnyConnection, id: CaseId, mut case: Case) -> Result<Case, DbError> {
-    case.erased_at = erasure(conn, id)?.map(|(at, _)| at);
-    Ok(case)
+    sealed::prime(&row.referral_id, key)?;
+    let mut case = open_row(conn, row, None)?;
+    case.erased_at = erased_at;
+    Ok(Some(case))
 }
 
 /// The id of this node's copy of a referral, if it has one.

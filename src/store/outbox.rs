@@ -116,15 +116,13 @@ pub fn next_batch(
     // the delivered history before `after_seq` is never walked.
     let mut rows: Vec<OutboxRow> = Vec::new();
     for s in [status::PENDING, status::SUSPENDED] {
-        rows.extend(
-            outbox_messages::table
-                .filter(outbox_messages::status.eq(s))
-                .filter(outbox_messages::seq.gt(after_seq))
-                .order(outbox_messages::seq.asc())
-                .limit(limit)
-                .select(OutboxRow::as_select())
-                .load::<OutboxRow>(conn)?,
-        );
+        rows.extend(super::cached::native!(conn, |c| outbox_messages::table
+            .filter(outbox_messages::status.eq(s))
+            .filter(outbox_messages::seq.gt(after_seq))
+            .order(outbox_messages::seq.asc())
+            .limit(limit)
+            .select(OutboxRow::as_select())
+            .load::<OutboxRow>(c))?);
     }
     rows.sort_unstable_by_key(|r| r.seq);
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));

@@ -46,11 +46,11 @@ pub fn states_entered(
     let mut rows: Vec<(String, String, NaiveDateTime)> = Vec::new();
     for chunk in ids.chunks(500) {
         let query = all.filter(case_events::case_id.eq_any(chunk));
-        rows.extend(cached::load_list::<_, (String, String, NaiveDateTime)>(
-            query,
-            chunk.len(),
-            conn,
-        )?);
+        rows.extend(cached::native!(conn, |c| cached::load_list::<
+            _,
+            (String, String, NaiveDateTime),
+            _,
+        >(query, chunk.len(), c))?);
     }
     rows.sort_by_key(|r| r.2);
     Ok(rows)
