@@ -76,12 +76,13 @@ fn append_now(conn: &mut AnyConnection, mut entry: Entry) -> Result<Entry, DbErr
     let index = (size - 1) as u64;
     entry.index = index;
     let leaf = entry.leaf_hash();
-    super::cached::native!(conn, |c| super::cached::write_fixed::<_, _, i64, _>(
-        super::cached::fixed!(diesel::insert_into(audit_log::table)
+    super::cached::write_fixed!(
+        conn,
+        i64,
+        diesel::insert_into(audit_log::table)
             .values(row_of(&entry))
-            .returning(audit_log::idx)),
-        c
-    ))?;
+            .returning(audit_log::idx)
+    )?;
     append_leaf(conn, Tree::Own, index, leaf)?;
     Ok(entry)
 }
@@ -122,13 +123,7 @@ fn append_leaf(
             .and_then(|k| k.get(level as usize - 1).copied().flatten())
         {
             Some(left) => left,
-            None => node(conn, tree, level - 1, 2 * idx)?.ok_or_else(|| {
-                DbError::Corrupt(format!(
-                    "audit tree node ({}, {}) is missing",
-                    level - 1,
-                    2 * idx
-                ))
-            })?,
+            None => stored_node(conn, tree, level - 1, 2 * idx)?,
         };
         right = merkle::node_hash(&left, &right);
         nodes.push((level, idx, right));
@@ -196,6 +191,18 @@ pub fn node(
             DbError::Corrupt(format!("audit tree node ({level}, {idx}) is not a hash"))
         }),
     }
+}
+
+/// A stored perfect subtree hash that must be there (the tree is corrupt
+/// if it is not).
+pub(super) fn stored_node(
+    conn: &mut AnyConnection,
+    tree: Tree,
+    level: u32,
+    idx: u64,
+) -> Result<Hash, DbError> {
+    node(conn, tree, level, idx)?
+        .ok_or_else(|| DbError::Corrupt(format!("audit tree node ({level}, {idx}) is missing")))
 }
 
 fn merkle_error(e: MerkleError<DbError>) -> DbError {

@@ -14,7 +14,7 @@
 
 use std::cell::RefCell;
 
-use super::audit::{node, Tree};
+use super::audit::{stored_node, Tree};
 use super::{AnyConnection, DbError};
 use crate::audit::merkle::Hash;
 
@@ -72,9 +72,7 @@ pub(super) fn left_siblings(
                     break;
                 }
                 if k & 1 == 1 {
-                    *slot = Some(node(conn, Tree::Own, level as u32, k - 1)?.ok_or_else(|| {
-                        DbError::Corrupt(format!("audit tree node ({level}, {}) is missing", k - 1))
-                    })?);
+                    *slot = Some(stored_node(conn, Tree::Own, level as u32, k - 1)?);
                 }
             }
             Ok(Some(left))

@@ -31,7 +31,7 @@
 //! value (`get_result`, `get_results`, `load`); `execute` hands it a
 //! reference, and then diesel walks the statement and finds it unsafe. So a
 //! kept `UPDATE` or `INSERT` ends in `RETURNING` and is run with
-//! `get_result` or [`write_fixed`].
+//! `get_result` or [`write_fixed!`].
 
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
@@ -125,16 +125,20 @@ macro_rules! native {
 }
 pub(crate) use native;
 
-/// Runs `query`, a [`fixed!`] `INSERT`, `UPDATE` or `DELETE` ending in
-/// `RETURNING`: how many rows it wrote.
-pub fn write_fixed<'q, M, Q, U, C>(query: Fixed<M, Q>, conn: &mut C) -> QueryResult<usize>
-where
-    C: diesel::Connection,
-    Fixed<M, Q>: diesel::query_dsl::LoadQuery<'q, C, U>,
-{
-    use diesel::RunQueryDsl;
-    Ok(query.load::<U>(conn)?.len())
+/// Runs `$query`, an `INSERT`, `UPDATE` or `DELETE` ending in `RETURNING`
+/// a `$returning`, as a [`fixed!`] statement on the backend's own
+/// connection ([`native!`]): how many rows it wrote.
+macro_rules! write_fixed {
+    ($conn:expr, $returning:ty, $query:expr $(,)?) => {
+        $crate::store::cached::native!($conn, |c| {
+            use diesel::RunQueryDsl;
+            $crate::store::cached::fixed!($query)
+                .load::<$returning>(c)
+                .map(|rows| rows.len())
+        })
+    };
 }
+pub(crate) use write_fixed;
 
 /// Debug builds: checks, when a [`fixed!`] statement has run, that its SQL
 /// text is the one it had before (a statement kept under a type must never

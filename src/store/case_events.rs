@@ -37,12 +37,13 @@ pub fn insert(conn: &mut AnyConnection, case_id: CaseId, event: &Event) -> Resul
         outcome: event.outcome.clone(),
         comment,
     };
-    super::cached::native!(conn, |c| super::cached::write_fixed::<_, _, i64, _>(
-        super::cached::fixed!(diesel::insert_into(case_events::table)
+    super::cached::write_fixed!(
+        conn,
+        i64,
+        diesel::insert_into(case_events::table)
             .values(row)
-            .returning(case_events::version)),
-        c
-    ))?;
+            .returning(case_events::version)
+    )?;
     Ok(())
 }
 

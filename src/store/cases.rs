@@ -222,12 +222,13 @@ pub fn insert(conn: &mut AnyConnection, case: &Case) -> Result<(), DbError> {
         closure_outcome: case.closure_outcome.clone(),
         reason_code: case.reason_code.clone(),
     };
-    super::cached::native!(conn, |c| super::cached::write_fixed::<_, _, i64, _>(
-        super::cached::fixed!(diesel::insert_into(cases::table)
+    super::cached::write_fixed!(
+        conn,
+        i64,
+        diesel::insert_into(cases::table)
             .values(&row)
-            .returning(cases::version)),
-        c
-    ))?;
+            .returning(cases::version)
+    )?;
     match &case.identity {
         Some(identity) => add_identity(conn, case.id, &referral, identity, case.updated_at),
         None => Ok(()),
@@ -284,14 +285,12 @@ fn add_identity(
         identity: sealed::seal(conn, referral, Column::Identity, &to_json(identity)?)?,
         updated_at: now,
     };
-    super::cached::native!(
+    super::cached::write_fixed!(
         conn,
-        |c| super::cached::write_fixed::<_, _, NaiveDateTime, _>(
-            super::cached::fixed!(diesel::insert_into(case_identities::table)
-                .values(row)
-                .returning(case_identities::updated_at)),
-            c
-        )
+        NaiveDateTime,
+        diesel::insert_into(case_identities::table)
+            .values(row)
+            .returning(case_identities::updated_at)
     )?;
     let grams = sealed::name_grams(conn, &names)?;
     super::name_index::insert(conn, &id.to_string(), &grams)

@@ -42,12 +42,12 @@ type Completion = Box<dyn FnOnce(Option<&str>) + Send>;
 type Job = Box<dyn FnOnce(Result<(&mut AnyConnection, bool), &str>) -> Option<Ran> + Send>;
 
 /// A request that ran: how to answer it, whether it failed, and whether it
-/// ran without a savepoint (its failure then leaves its writes in the
-/// transaction).
+/// asked for a savepoint (unless first in its transaction, a failure
+/// without one leaves its writes in the transaction).
 struct Ran {
     done: Completion,
     failed: bool,
-    unguarded: bool,
+    guarded: bool,
 }
 
 /// Handle on the writer thread.
@@ -109,7 +109,7 @@ impl GroupWriter {
                 Some(Ran {
                     done,
                     failed,
-                    unguarded: bare || !guarded,
+                    guarded,
                 })
             }
         });
@@ -169,7 +169,7 @@ fn run_group(conn: &mut AnyConnection, pending: &mut impl Iterator<Item = Job>) 
                 match catch_unwind(AssertUnwindSafe(|| job(Ok((&mut *c, bare))))) {
                     Ok(Some(ran)) => {
                         undone = bare && ran.failed;
-                        if ran.failed && ran.unguarded && !bare {
+                        if ran.failed && !ran.guarded && !bare {
                             spoiled = Some(completions.len());
                         }
                         completions.push(ran.done);

@@ -34,15 +34,16 @@ fn opened(conn: &mut AnyConnection, mut rows: Vec<InboxRow>) -> Result<Vec<Inbox
 /// Writes a message taken into the chain, its body sealed.
 pub fn insert(conn: &mut AnyConnection, row: &InboxRow) -> Result<(), DbError> {
     let body = sealed::seal(conn, &row.referral_id, Column::Body, &row.body)?;
-    super::cached::native!(conn, |c| super::cached::write_fixed::<_, _, i64, _>(
-        super::cached::fixed!(diesel::insert_into(inbox_messages::table)
+    super::cached::write_fixed!(
+        conn,
+        i64,
+        diesel::insert_into(inbox_messages::table)
             .values(InboxRow {
                 body,
                 ..row.clone()
             })
-            .returning(inbox_messages::seq)),
-        c
-    ))?;
+            .returning(inbox_messages::seq)
+    )?;
     Ok(())
 }
 

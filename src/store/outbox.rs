@@ -42,15 +42,16 @@ pub fn count_for_case(conn: &mut AnyConnection, case: CaseId) -> Result<i64, DbE
 /// Writes a message of the outgoing chain, its body sealed.
 pub fn insert(conn: &mut AnyConnection, row: &OutboxRow) -> Result<(), DbError> {
     let body = sealed::seal(conn, &row.referral_id, Column::Body, &row.body)?;
-    super::cached::native!(conn, |c| super::cached::write_fixed::<_, _, i64, _>(
-        super::cached::fixed!(diesel::insert_into(outbox_messages::table)
+    super::cached::write_fixed!(
+        conn,
+        i64,
+        diesel::insert_into(outbox_messages::table)
             .values(OutboxRow {
                 body,
                 ..row.clone()
             })
-            .returning(outbox_messages::seq)),
-        c
-    ))?;
+            .returning(outbox_messages::seq)
+    )?;
     super::wakeups::queued();
     Ok(())
 }

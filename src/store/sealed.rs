@@ -210,17 +210,18 @@ fn data_key(
             let kek = ring.ensure(epoch)?;
             let mut key = [0u8; 32];
             openssl::rand::rand_bytes(&mut key).map_err(crypto)?;
-            super::cached::native!(conn, |c| super::cached::write_fixed::<_, _, i64, _>(
-                super::cached::fixed!(diesel::insert_into(case_keys::table)
+            super::cached::write_fixed!(
+                conn,
+                i64,
+                diesel::insert_into(case_keys::table)
                     .values((
                         case_keys::referral_id.eq(referral),
                         case_keys::epoch.eq(epoch),
                         case_keys::wrapped.eq(wrap(&kek, referral, &key)?),
                         case_keys::created_at.eq(chrono::Utc::now().naive_utc()),
                     ))
-                    .returning(case_keys::epoch)),
-                c
-            ))?;
+                    .returning(case_keys::epoch)
+            )?;
             Some(key)
         }
         None => None,
