@@ -274,6 +274,12 @@ impl Application {
                         wake.notify_one();
                         actix_web::dev::Service::call(srv, req)
                     })
+                    // Every answer says this node understands batch
+                    // signatures, so the peer signs its deliveries as one batch.
+                    .wrap(
+                        actix_web::middleware::DefaultHeaders::new()
+                            .add((peer_server::SIGNATURES, "batch")),
+                    )
                     // Answers in gzip to a node that asks for it.
                     .wrap(actix_web::middleware::Compress::default())
                     .wrap(ErrorHandlers::new().default_handler(problem_fallback))

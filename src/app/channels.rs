@@ -8,6 +8,7 @@
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
+use super::NodeCtx;
 use crate::store::channels;
 use crate::store::{AnyConnection, DbError};
 
@@ -103,13 +104,33 @@ pub struct Resent {
 /// Most messages sent again in one answer.
 pub const RESEND_LIMIT: i64 = 200;
 
-pub fn resend(c: &mut AnyConnection, after: i64) -> Result<Resent, DbError> {
+/// The copies, signed now if they were sent signed with their batch (as one
+/// batch when `as_batch`, else each alone). An erased message stays unsigned:
+/// its content is gone, and nothing may vouch for what is left.
+pub fn resend(
+    c: &mut AnyConnection,
+    ctx: &NodeCtx,
+    after: i64,
+    as_batch: bool,
+) -> Result<Resent, DbError> {
     let rows = crate::store::outbox::receipted_after(c, after, RESEND_LIMIT)?;
+    let mut intact = Vec::new();
+    let mut messages = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let signed = crate::store::outbox::signed_of(row)?;
+        if signed.is_unsigned() && signed.hash() == row.hash {
+            intact.push(messages.len());
+        }
+        messages.push(signed);
+    }
+    let mut to_sign: Vec<_> = intact.iter().map(|&i| messages[i].clone()).collect();
+    crate::domain::batch_signature::sign_pending(&mut to_sign, &ctx.message_key, as_batch)
+        .map_err(super::exchange::signing_error)?;
+    for (i, signed) in intact.into_iter().zip(to_sign) {
+        messages[i] = signed;
+    }
     Ok(Resent {
-        messages: rows
-            .iter()
-            .map(crate::store::outbox::signed_of)
-            .collect::<Result<_, _>>()?,
+        messages,
         signer_certificates: crate::store::certificates::own_all_pem(c)?,
     })
 }

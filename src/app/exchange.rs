@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::NodeCtx;
 use crate::audit::{kinds, Entry};
-use crate::domain::envelope::{self, Envelope, Signed, SOP_VERSION};
+use crate::domain::envelope::{self, Envelope, SOP_VERSION};
 use crate::domain::ids::{CaseId, MessageId, ReferralId};
 use crate::domain::lifecycle::{Action, TransitionParams};
 use crate::domain::message_type::MessageType;
@@ -35,7 +35,8 @@ pub(super) fn canonical_text(body: &Value) -> Result<String, DbError> {
     String::from_utf8(envelope::canonical(body)).map_err(|e| DbError::Corrupt(e.to_string()))
 }
 
-/// Appends a signed message to the outgoing chain, in the caller's transaction.
+/// Appends a message to the outgoing chain, in the caller's transaction
+/// unsigned: it is signed when it leaves, with the rest of its delivery.
 #[allow(clippy::too_many_arguments)]
 pub fn append_outgoing(
     conn: &mut AnyConnection,
@@ -62,8 +63,9 @@ pub fn append_outgoing(
         ack: Some(ack),
     };
     let body = serde_json::to_value(&env).map_err(|e| DbError::Corrupt(e.to_string()))?;
-    let signed = Signed::sign(body, &ctx.message_key).map_err(signing_error)?;
-    let hash = signed.hash();
+    // Signed when it leaves, with the other messages of its delivery
+    // (`peer::pipeline`): the chain needs only the body's hash.
+    let hash = envelope::digest(&body);
     outbox::insert(
         conn,
         &OutboxRow {
@@ -72,8 +74,8 @@ pub fn append_outgoing(
             case_id: case_id.to_string(),
             referral_id: referral_id.to_string(),
             message_type: message_type.as_str().to_owned(),
-            body: canonical_text(&signed.body)?,
-            signature: signed.signature,
+            body: canonical_text(&body)?,
+            signature: String::new(),
             hash: hash.clone(),
             status: status::PENDING.into(),
             attempts: 0,

@@ -7,7 +7,7 @@ use chrono::{NaiveDateTime, TimeZone, Utc};
 use serde_json::Value;
 
 use super::cases::{self, CaseError};
-use super::exchange::{alert, canonical_text, signing_error};
+use super::exchange::{alert, canonical_text};
 use super::NodeCtx;
 use crate::audit::{kinds, Entry};
 use crate::domain::case::{CaseDetails, Identity};
@@ -141,7 +141,8 @@ pub fn receive(
         ack: Some(env.seq),
     };
     let body = serde_json::to_value(&receipt).map_err(|e| DbError::Corrupt(e.to_string()))?;
-    let signed_receipt = Signed::sign(body, &ctx.receipt_key).map_err(signing_error)?;
+    // Signed when it is sent, with the others of its answer (`peer::server`).
+    let signed_receipt = Signed::unsigned(body);
     inbox::insert(
         conn,
         &InboxRow {

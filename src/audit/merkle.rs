@@ -243,6 +243,25 @@ pub fn verify_inclusion(
     proof: &[Hash],
     root: &Hash,
 ) -> Result<(), VerifyError> {
+    if root_from_inclusion(leaf, index, size, proof)? == *root {
+        Ok(())
+    } else {
+        Err(VerifyError::RootMismatch)
+    }
+}
+
+/// The root that the inclusion proof `proof` of the leaf hash `leaf` at
+/// `index` in a tree of `size` leaves leads to (RFC 9162 §2.1.3.2, without
+/// the final comparison): what a signature over that root must cover.
+///
+/// Returns [`VerifyError::Malformed`] when `index >= size` or the proof has
+/// the wrong length.
+pub fn root_from_inclusion(
+    leaf: &Hash,
+    index: u64,
+    size: u64,
+    proof: &[Hash],
+) -> Result<Hash, VerifyError> {
     if index >= size {
         return Err(VerifyError::Malformed(format!(
             "leaf index {index} is not less than tree size {size}"
@@ -271,11 +290,7 @@ pub fn verify_inclusion(
             "inclusion proof too short for index {index} in size {size}"
         )));
     }
-    if r == *root {
-        Ok(())
-    } else {
-        Err(VerifyError::RootMismatch)
-    }
+    Ok(r)
 }
 
 /// RFC 9162 §2.1.4.2 verification of the consistency proof between the tree

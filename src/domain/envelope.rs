@@ -17,6 +17,7 @@ use openssl::sign::{Signer, Verifier};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::batch_signature::{self, BatchSignature};
 use crate::domain::ids::{MessageId, NodeId, ReferralId};
 
 /// SOP version this node follows and sends.
@@ -114,6 +115,11 @@ impl Signed {
     }
 
     fn verify_now<T: HasPublic>(&self, key: &PKeyRef<T>) -> Result<(), SignatureError> {
+        if BatchSignature::is_batch(&self.signature) {
+            let batch = BatchSignature::parse(&self.signature)?;
+            let statement = batch.statement_for(&self.body)?;
+            return batch_signature::verify_statement(&statement, &batch.signature, key);
+        }
         let sig = base64::engine::general_purpose::STANDARD
             .decode(&self.signature)
             .map_err(|_| SignatureError::Encoding)?;
@@ -126,43 +132,97 @@ impl Signed {
         }
     }
 
+    /// An object whose signature is still to be made: what a node keeps of
+    /// a receipt until it sends it, signed with the others of its batch.
+    pub fn unsigned(body: Value) -> Signed {
+        Signed {
+            body,
+            signature: String::new(),
+        }
+    }
+
+    /// Whether the signature is still to be made (see [`Signed::unsigned`]).
+    pub fn is_unsigned(&self) -> bool {
+        self.signature.is_empty()
+    }
+
     /// Hash of the signed body.
     pub fn hash(&self) -> String {
         digest(&self.body)
     }
 }
 
-/// Verifies every signature of `messages` with `key`, spread over the
-/// machine's cores for large batches. Returns the position of the first
-/// message that does not verify.
+/// Verifies every signature of `messages` with `key`. Plain signatures are
+/// spread over the machine's cores for large batches; the objects of a
+/// signed batch ([`batch_signature`]) each lead to their batch's statement
+/// through their own path, and each distinct statement and signature is
+/// checked once. Returns the position of the first object that does not
+/// verify.
 pub fn verify_all<T: HasPublic>(messages: &[Signed], key: &PKeyRef<T>) -> Result<(), usize> {
+    let (batched, plain): (Vec<_>, Vec<_>) = messages
+        .iter()
+        .enumerate()
+        .partition(|(_, m)| BatchSignature::is_batch(&m.signature));
+    let bad_batched = crate::meter::scope(crate::meter::Part::Signatures, || {
+        // (statement, signature) pairs already found good.
+        let mut good: Vec<(String, Vec<u8>)> = Vec::new();
+        batched.iter().map(|(i, _)| *i).find(|&i| {
+            let m = &messages[i];
+            let Ok(batch) = BatchSignature::parse(&m.signature) else {
+                return true;
+            };
+            let Ok(statement) = batch.statement_for(&m.body) else {
+                return true;
+            };
+            if good
+                .iter()
+                .any(|(s, sig)| *s == statement && *sig == batch.signature)
+            {
+                return false;
+            }
+            if batch_signature::verify_statement(&statement, &batch.signature, key).is_err() {
+                return true;
+            }
+            good.push((statement, batch.signature));
+            false
+        })
+    });
+    let plain: Vec<(usize, &Signed)> = plain;
+    let bad_plain = first_bad_plain(&plain, key);
+    match (bad_batched, bad_plain) {
+        (None, None) => Ok(()),
+        (a, b) => Err(a.unwrap_or(usize::MAX).min(b.unwrap_or(usize::MAX))),
+    }
+}
+
+/// The position of the first of `messages` (position, object) whose
+/// signature does not verify, on all cores for large batches.
+fn first_bad_plain<T: HasPublic>(messages: &[(usize, &Signed)], key: &PKeyRef<T>) -> Option<usize> {
     const PER_THREAD: usize = 16;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(messages.len() / PER_THREAD)
         .max(1);
-    let first_bad = |chunk: &[Signed], offset: usize| {
+    let first_bad = |chunk: &[(usize, &Signed)]| {
         chunk
             .iter()
-            .position(|m| m.verify(key).is_err())
-            .map(|i| i + offset)
+            .find(|(_, m)| m.verify(key).is_err())
+            .map(|(i, _)| *i)
     };
     if threads == 1 {
-        return first_bad(messages, 0).map_or(Ok(()), Err);
+        return first_bad(messages);
     }
     let size = messages.len().div_ceil(threads);
-    let bad = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let handles: Vec<_> = messages
             .chunks(size)
-            .enumerate()
-            .map(|(i, chunk)| s.spawn(move || first_bad(chunk, i * size)))
+            .map(|chunk| s.spawn(move || first_bad(chunk)))
             .collect();
         handles
             .into_iter()
             .filter_map(|h| h.join().unwrap_or(Some(0)))
             .min()
-    });
-    bad.map_or(Ok(()), Err)
+    })
 }
 
 /// Public key of a DER certificate.
@@ -230,7 +290,10 @@ pub struct CompactReceipt {
     pub received_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack: Option<i64>,
-    /// The receiver's signature over the whole receipt.
+    /// The receiver's signature over the whole receipt; absent when the
+    /// answer's receipts were signed as one batch (`receipts_signature` of
+    /// the answer).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub signature: String,
 }
 
@@ -249,7 +312,13 @@ impl CompactReceipt {
     /// The compact form of a signed receipt, if putting it back together
     /// gives exactly the body that was signed (else it travels whole).
     pub fn of(signed: &Signed) -> Option<CompactReceipt> {
-        let r: Receipt = serde_json::from_value(signed.body.clone()).ok()?;
+        Self::of_parts(&signed.body, &signed.signature)
+    }
+
+    /// The compact form of the receipt `body` with `signature` (empty: the
+    /// receipt is signed with the others of its answer, as one batch).
+    pub fn of_parts(body: &Value, signature: &str) -> Option<CompactReceipt> {
+        let r: Receipt = serde_json::from_value(body.clone()).ok()?;
         let subject = ReceiptSubject {
             message_id: r.message_id,
             message_hash: r.message_hash,
@@ -264,10 +333,10 @@ impl CompactReceipt {
             log_index: r.log_index,
             received_at: r.received_at,
             ack: r.ack,
-            signature: signed.signature.clone(),
+            signature: signature.to_owned(),
         };
         let again = compact.clone().expand(subject).ok()?;
-        (again.body == signed.body).then_some(compact)
+        (again.body == *body).then_some(compact)
     }
 
     /// The whole signed receipt, for the message `subject` (its signature

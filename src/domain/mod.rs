@@ -5,6 +5,7 @@
 //! other layers parse their input into these types at the edge and ask these
 //! rules for decisions.
 
+pub mod batch_signature;
 pub mod case;
 pub mod case_record;
 pub mod code_lists;

@@ -34,10 +34,18 @@ pub struct After {
 #[get("/peer/v1/channel/sent")]
 pub async fn sent(
     state: web::Data<PeerState>,
+    req: actix_web::HttpRequest,
     q: web::Query<After>,
 ) -> Result<HttpResponse, PeerError> {
     let after = q.into_inner().after.max(0);
-    let resent = state.db.read(move |c| channels::resend(c, after)).await?;
+    let (ctx, as_batch) = (
+        state.ctx.clone(),
+        super::server::ReceiptForm::of(&req).batch,
+    );
+    let resent = state
+        .db
+        .read(move |c| channels::resend(c, &ctx, after, as_batch))
+        .await?;
     Ok(HttpResponse::Ok().json(resent))
 }
 

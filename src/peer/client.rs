@@ -16,7 +16,6 @@ use serde::Serialize;
 use super::link::{Link, Progress};
 use super::server::{Batch, BatchResponse, ProblemBody};
 use crate::config::PeerSettings;
-use crate::domain::envelope::Signed;
 
 /// Talks to the peer's listener.
 #[derive(Clone)]
@@ -28,6 +27,10 @@ pub struct PeerClient {
     /// Whether the peer answered in gzip, so understands it: request bodies
     /// are then compressed (`peer::compression`).
     peer_gzip: Arc<std::sync::atomic::AtomicBool>,
+    /// Whether the peer's answers say it understands batch signatures
+    /// (`passerelle-signatures: batch`): deliveries are then signed as one
+    /// batch (`peer::pipeline`).
+    peer_batches: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// How a batch is sent.
@@ -145,6 +148,7 @@ impl PeerClient {
             stall,
             link,
             peer_gzip: Arc::default(),
+            peer_batches: Arc::default(),
         })
     }
 
@@ -155,6 +159,11 @@ impl PeerClient {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Whether the peer has shown it understands batch signatures.
+    pub fn peer_takes_batch_signatures(&self) -> bool {
+        self.peer_batches.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The link estimate this client feeds.
@@ -168,14 +177,14 @@ impl PeerClient {
     /// body has been handed to the connection.
     pub async fn send(
         &self,
-        messages: Vec<Signed>,
+        batch: Batch,
         hooks: Hooks,
     ) -> Result<(Delivery, Transfer), SendError> {
         let (response, server_certificate, transfer) = self
             .exchange(
                 reqwest::Method::POST,
                 "/peer/v1/messages",
-                Some(&Batch { messages }),
+                Some(&batch),
                 self.stall,
                 hooks,
             )
@@ -245,7 +254,8 @@ impl PeerClient {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.url))
-            .header(reqwest::header::ACCEPT_ENCODING, "gzip");
+            .header(reqwest::header::ACCEPT_ENCODING, "gzip")
+            .header(super::server::SIGNATURES, "batch");
         if hooks.pipelined {
             req = req.header(super::arrivals::PIPELINED, "1");
         }
@@ -344,6 +354,14 @@ impl PeerClient {
             .headers()
             .get(reqwest::header::CONTENT_ENCODING)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        if res
+            .headers()
+            .get(super::server::SIGNATURES)
+            .is_some_and(|v| v.as_bytes() == b"batch")
+        {
+            self.peer_batches
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let mut body = Vec::new();
         while let Some(piece) = res.chunk().await.map_err(|e| broken(&e, &progress))? {
             progress.add_received(piece.len());

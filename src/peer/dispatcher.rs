@@ -477,7 +477,7 @@ impl Dispatcher {
     }
 
     /// Records a failed try of `row`: retried after `retry`, or suspended.
-    async fn fail(
+    pub(super) async fn fail(
         &self,
         row: &OutboxRow,
         error: String,

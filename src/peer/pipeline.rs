@@ -12,9 +12,11 @@ use tokio::sync::Notify;
 
 use super::client::{Delivery, Hooks, SendError, Transfer};
 use super::dispatcher::Dispatcher;
+use super::server::Batch;
 use crate::app::exchange as store;
 use crate::app::exchange::OutboxRow;
-use crate::domain::envelope::Signed;
+use crate::domain::batch_signature;
+use crate::domain::envelope::{SignatureError, Signed};
 use crate::store::DbError;
 
 /// A batch on its way to the peer; dropping it abandons the request.
@@ -29,6 +31,54 @@ impl Drop for Sending {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// What signing a delivery gave.
+pub(super) enum Signing {
+    /// The batch, ready to leave.
+    Ready(Batch),
+    /// The message at this position no longer matches the hash it was
+    /// chained with when it was queued (storage damage): it is not signed,
+    /// and nothing after it leaves before it.
+    Damaged(usize),
+}
+
+/// A delivery of `rows`, signed as it leaves: as one batch (one signature
+/// over the Merkle root of their envelopes) when the peer understands batch
+/// signatures, else each alone (a message signed by an older version keeps
+/// its signature). A body is signed only if it still has the hash it was
+/// chained with.
+pub(super) fn sign(
+    rows: &[OutboxRow],
+    key: &openssl::pkey::PKeyRef<openssl::pkey::Private>,
+    as_batch: bool,
+) -> Result<Signing, DbError> {
+    let failed = |e: SignatureError| DbError::Corrupt(format!("signing failed: {e}"));
+    let mut messages: Vec<Signed> = rows
+        .iter()
+        .map(store::signed_of)
+        .collect::<Result<_, _>>()?;
+    if let Some(bad) = messages
+        .iter()
+        .zip(rows)
+        .position(|(m, row)| m.is_unsigned() && m.hash() != row.hash)
+    {
+        return Ok(Signing::Damaged(bad));
+    }
+    if as_batch && !messages.is_empty() {
+        let envelopes: Vec<serde_json::Value> = messages.into_iter().map(|m| m.body).collect();
+        let signature = batch_signature::sign(&envelopes, key).map_err(failed)?;
+        return Ok(Signing::Ready(Batch {
+            messages: Vec::new(),
+            envelopes,
+            signature: Some(signature),
+        }));
+    }
+    batch_signature::sign_pending(&mut messages, key, false).map_err(failed)?;
+    Ok(Signing::Ready(Batch {
+        messages,
+        ..Batch::default()
+    }))
 }
 
 impl Dispatcher {
@@ -62,13 +112,21 @@ impl Dispatcher {
     /// follows it on the link.
     pub(super) async fn launch(
         &mut self,
-        batch: Vec<OutboxRow>,
+        mut batch: Vec<OutboxRow>,
         depth: usize,
     ) -> Result<(), DbError> {
-        let signed: Vec<Signed> = batch
-            .iter()
-            .map(store::signed_of)
-            .collect::<Result<_, _>>()?;
+        let as_batch = self.client.peer_takes_batch_signatures();
+        let signed = match sign(&batch, &self.ctx.message_key, as_batch)? {
+            Signing::Ready(signed) => signed,
+            Signing::Damaged(0) => return self.damaged(&batch[0]).await,
+            Signing::Damaged(bad) => {
+                batch.truncate(bad);
+                match sign(&batch, &self.ctx.message_key, as_batch)? {
+                    Signing::Ready(signed) => signed,
+                    Signing::Damaged(_) => return self.damaged(&batch[0]).await,
+                }
+            }
+        };
         let bytes: usize = batch.iter().map(store::wire_size).sum();
         let out = Arc::new(Notify::new());
         let hooks = Hooks {
@@ -93,5 +151,20 @@ impl Dispatcher {
             }
         }
         Ok(())
+    }
+
+    /// `row` no longer has the hash it was chained with: suspended with an
+    /// alert, for an administrator to repair and retry.
+    async fn damaged(&self, row: &OutboxRow) -> Result<(), DbError> {
+        tracing::error!(
+            seq = row.seq,
+            "an outgoing message no longer matches its hash: not sent"
+        );
+        self.fail(
+            row,
+            "stored_message_damaged: the stored message no longer has the hash it was queued with (storage damage); it was not sent".into(),
+            None,
+        )
+        .await
     }
 }

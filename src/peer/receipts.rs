@@ -70,7 +70,9 @@ pub async fn record(
 
 /// The whole signed receipts of the answer to `batch`, in order: as they
 /// came, or put back together from their compact form with what this node
-/// sent (the n-th answers the n-th message); never more than the batch.
+/// sent (the n-th answers the n-th message), each with its own copy of
+/// their batch signature when they were signed as one; never more than the
+/// batch.
 /// Their signatures are verified when they are recorded.
 pub fn whole(
     response: &mut BatchResponse,
@@ -79,16 +81,23 @@ pub fn whole(
 ) -> Result<Vec<Signed>, String> {
     let compact = std::mem::take(&mut response.compact_receipts);
     let whole = std::mem::take(&mut response.receipts);
+    let batch_signature = response.receipts_signature.take();
     if compact.len().max(whole.len()) > batch.len() {
         return Err("more receipts than messages".into());
     }
     if compact.is_empty() {
-        return Ok(whole);
+        return match batch_signature {
+            None => Ok(whole),
+            Some(_) => Err("a batch signature without compact receipts".into()),
+        };
     }
     if !whole.is_empty() {
         return Err("an answer with both whole and compact receipts".into());
     }
-    compact
+    if batch_signature.is_some() && compact.iter().any(|c| !c.signature.is_empty()) {
+        return Err("compact receipts signed both alone and as one batch".into());
+    }
+    let receipts: Vec<Signed> = compact
         .into_iter()
         .zip(batch)
         .map(|(c, row)| {
@@ -105,7 +114,17 @@ pub fn whole(
             c.expand(subject)
                 .map_err(|e| format!("cannot put a receipt together: {e}"))
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    match batch_signature {
+        // Each receipt gets its own copy of the batch's signature, with its
+        // path: what is stored, and proven later, on its own.
+        Some(signature) => crate::domain::batch_signature::expand(
+            receipts.into_iter().map(|r| r.body).collect(),
+            &signature,
+        )
+        .map_err(|e| format!("the receipts' batch signature: {e}")),
+        None => Ok(receipts),
+    }
 }
 
 /// Why this node could not catch up on receipts.

@@ -28,6 +28,7 @@ use crate::app::audit as audit_store;
 use crate::app::exchange as store;
 use crate::app::NodeCtx;
 use crate::audit::{kinds, Entry};
+use crate::domain::batch_signature;
 use crate::domain::envelope::{self, CompactReceipt, Envelope, Signed, SUPPORTED_SOP_VERSIONS};
 use crate::domain::ids::NodeId;
 use crate::store::Db;
@@ -64,12 +65,53 @@ pub fn capture_client_certificate(
     }
 }
 
-/// A batch of signed messages, in sequence order.
-#[derive(Debug, Serialize, Deserialize)]
+/// A batch of signed messages, in sequence order: either each signed alone
+/// (`messages`), or signed as one batch (`envelopes` and `signature`, see
+/// [`batch_signature`]), which a sender does once the receiver has shown it
+/// understands them (the [`SIGNATURES`] header on an answer).
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Batch {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub messages: Vec<Signed>,
+    /// The envelopes of a batch signed as one, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub envelopes: Vec<serde_json::Value>,
+    /// The one signature of `envelopes` (base64 DER over the batch's statement).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
+
+impl Batch {
+    /// Each message with its own signature string (those of a batch signed
+    /// as one rebuilt with their paths; nothing is verified here).
+    fn into_messages(self) -> Result<Vec<Signed>, PeerError> {
+        let invalid = |detail: &str| PeerError::Refused(ProblemCode::InvalidBody, detail.into());
+        match (
+            self.messages.is_empty(),
+            self.envelopes.is_empty(),
+            self.signature,
+        ) {
+            (_, true, None) => Ok(self.messages),
+            (true, false, Some(signature)) => batch_signature::expand(self.envelopes, &signature)
+                .map_err(|_| {
+                    PeerError::Refused(
+                        ProblemCode::InvalidSignature,
+                        "the batch's signature is not a base64 DER signature".into(),
+                    )
+                }),
+            _ => Err(invalid(
+                "a batch holds either `messages`, or `envelopes` with their one `signature`",
+            )),
+        }
+    }
+}
+
+/// The header by which a node says it understands batch signatures (value
+/// `batch`): a sender asks with it for its receipts signed as one batch
+/// (see [`BatchResponse::receipts_signature`]), and the receiver's answer
+/// carries it so that the sender then signs its deliveries as one batch.
+pub const SIGNATURES: &str = "passerelle-signatures";
 
 /// The first message of a batch that was refused.
 #[derive(Debug, Serialize, Deserialize)]
@@ -101,6 +143,12 @@ pub struct BatchResponse {
     pub receipts: Vec<Signed>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compact_receipts: Vec<CompactReceipt>,
+    /// When the sender asked for batch signatures and the receipts travel
+    /// compact: their one signature (base64 DER over the statement of the
+    /// batch of whole receipts, in order); the compact receipts then carry
+    /// none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipts_signature: Option<String>,
     pub refusal: Option<Refusal>,
 }
 
@@ -110,19 +158,76 @@ impl BatchResponse {
         self.receipts.len() + self.compact_receipts.len()
     }
 
-    /// The answer to a sender that asked for compact receipts: compact when
-    /// every receipt can be, whole otherwise.
-    fn compacted(mut self) -> Self {
-        if let Some(compact) = self
-            .receipts
-            .iter()
-            .map(CompactReceipt::of)
-            .collect::<Option<Vec<_>>>()
-        {
-            self.compact_receipts = compact;
-            self.receipts.clear();
+    /// Signs the receipts (those kept unsigned since they were made) in the
+    /// form the sender asked for: as one batch, compact with one
+    /// `receipts_signature` when every receipt can be and whole (each with
+    /// its path) otherwise; or, for a sender that does not know batch
+    /// signatures, each alone, compact when asked and possible.
+    fn signed(
+        mut self,
+        key: &openssl::pkey::PKeyRef<openssl::pkey::Private>,
+        form: ReceiptForm,
+    ) -> Result<Self, envelope::SignatureError> {
+        if form.batch && !self.receipts.is_empty() {
+            let bodies: Vec<serde_json::Value> = std::mem::take(&mut self.receipts)
+                .into_iter()
+                .map(|r| r.body)
+                .collect();
+            let signature = batch_signature::sign(&bodies, key)?;
+            let compact = form
+                .compact
+                .then(|| {
+                    bodies
+                        .iter()
+                        .map(|b| CompactReceipt::of_parts(b, ""))
+                        .collect::<Option<Vec<_>>>()
+                })
+                .flatten();
+            match compact {
+                Some(compact) => {
+                    self.compact_receipts = compact;
+                    self.receipts_signature = Some(signature);
+                }
+                None => self.receipts = batch_signature::expand(bodies, &signature)?,
+            }
+            return Ok(self);
         }
-        self
+        batch_signature::sign_pending(&mut self.receipts, key, false)?;
+        if form.compact {
+            if let Some(compact) = self
+                .receipts
+                .iter()
+                .map(CompactReceipt::of)
+                .collect::<Option<Vec<_>>>()
+            {
+                self.compact_receipts = compact;
+                self.receipts.clear();
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// How the sender of a request wants the receipts it gets back.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ReceiptForm {
+    /// Compact ([`RECEIPTS`]`: compact`).
+    compact: bool,
+    /// Signed as one batch ([`SIGNATURES`]`: batch`).
+    pub(super) batch: bool,
+}
+
+impl ReceiptForm {
+    pub(super) fn of(req: &HttpRequest) -> ReceiptForm {
+        let is = |name: &str, value: &[u8]| {
+            req.headers()
+                .get(name)
+                .is_some_and(|v| v.as_bytes() == value)
+        };
+        ReceiptForm {
+            compact: is(RECEIPTS, b"compact"),
+            batch: is(SIGNATURES, b"batch"),
+        }
     }
 }
 
@@ -316,7 +421,7 @@ async fn take_in(
         ),
     };
 
-    let messages = batch.messages;
+    let messages = batch.into_messages()?;
     let mut checked = Vec::with_capacity(messages.len());
     let mut refusal: Option<(usize, Option<String>, Refused)> = None;
     // Signatures first, on all cores: nothing unsigned is even parsed.
@@ -407,16 +512,13 @@ async fn take_in(
             .await?;
     }
     let whole = refusal.is_none();
-    let compact = req
-        .headers()
-        .get(RECEIPTS)
-        .is_some_and(|v| v.as_bytes() == b"compact");
     match refusal {
         Some((0, _, r)) => Ok((Problem::of(r.code, r.detail).response(), false)),
         other => {
             let answer = BatchResponse {
                 receipts,
                 compact_receipts: Vec::new(),
+                receipts_signature: None,
                 refusal: other.map(|(index, message_id, r)| Refusal {
                     index,
                     message_id,
@@ -427,7 +529,10 @@ async fn take_in(
                     },
                 }),
             };
-            let answer = if compact { answer.compacted() } else { answer };
+            // Signed here, off the writer, once for the whole answer.
+            let answer = answer
+                .signed(&state.ctx.receipt_key, ReceiptForm::of(req))
+                .map_err(|e| PeerError::Internal(format!("signing the receipts: {e}")))?;
             Ok((HttpResponse::Ok().json(answer), whole))
         }
     }
@@ -449,6 +554,7 @@ pub struct ReceiptRange {
 #[get("/peer/v1/receipts")]
 pub async fn receipts_given(
     state: web::Data<PeerState>,
+    req: HttpRequest,
     range: web::Query<ReceiptRange>,
 ) -> Result<HttpResponse, PeerError> {
     let ReceiptRange {
@@ -465,10 +571,16 @@ pub async fn receipts_given(
     let max = max_bytes
         .unwrap_or(1024 * 1024)
         .clamp(1024, 4 * 1024 * 1024);
-    let page = state
+    let mut page = state
         .db
         .read(move |c| store::receipts_between(c, from, to, max))
         .await?;
+    batch_signature::sign_pending(
+        &mut page,
+        &state.ctx.receipt_key,
+        ReceiptForm::of(&req).batch,
+    )
+    .map_err(|e| PeerError::Internal(format!("signing the receipts: {e}")))?;
     Ok(HttpResponse::Ok().json(page))
 }
 

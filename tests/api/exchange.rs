@@ -501,11 +501,14 @@ async fn tampered_replayed_out_of_sequence_and_unknown_messages_are_refused() {
     assert_eq!(logged.kind, "message_received");
     assert_eq!(logged.digest.as_deref(), Some(first.hash().as_str()));
     assert_eq!(case_count(&ng).await, 1);
-    // Replayed: the original receipt again, and no second effect.
+    // Replayed: the original receipt again (signed anew), and no second effect.
     let res = ne.post_batch(std::slice::from_ref(&first)).await;
     assert_eq!(res.status(), StatusCode::OK);
     let again: Value = res.json().await.unwrap();
-    assert_eq!(again["receipts"][0], receipt);
+    assert_eq!(again["receipts"][0]["body"], receipt["body"]);
+    let again: passerelle::domain::envelope::Signed =
+        serde_json::from_value(again["receipts"][0].clone()).unwrap();
+    again.verify(&receipt_key(NodeId::NgNaptip)).unwrap();
     assert_eq!(case_count(&ng).await, 1);
     // Replayed under a new id with a used sequence number.
     let res = ne
@@ -600,8 +603,8 @@ async fn receipts_asked_compact_leave_out_what_the_sender_holds_and_put_together
         let receipt = c.clone().expand(subject.clone()).unwrap();
         receipt.verify(&public).unwrap();
         assert_eq!(
-            serde_json::to_value(&receipt).unwrap(),
-            whole["receipts"][i]
+            serde_json::to_value(&receipt.body).unwrap(),
+            whole["receipts"][i]["body"]
         );
         // For another message, it does not verify.
         let other = ReceiptSubject {
@@ -653,22 +656,26 @@ async fn a_message_the_peer_refuses_outright_is_suspended_until_an_administrator
     let (ne, ng) = spawn_pair().await;
     ng.shut_down().await;
     let (id, referral) = refer(&ne).await;
-    // Its signature is damaged while it waits (a disk fault, say): Abuja
-    // refuses it for good, which no resend can cure.
+    // Its type is damaged while it waits (a disk fault that left it
+    // consistent with its hash, say): Abuja refuses it for good, which no
+    // resend can cure.
     // Fault injection of storage damage, which no front door can cause.
-    let good: String = ne
+    let good: (String, String) = ne
         .db
         .write(|c| {
             use diesel::prelude::*;
             use passerelle::store::schema::outbox_messages::dsl::*;
-            let sig: String = outbox_messages
-                .select(signature)
-                .filter(seq.eq(1))
-                .first(c)?;
+            let row = passerelle::app::exchange::list_outgoing(c, None, None, None, 1)?.remove(0);
+            let (b, h) = (row.body, row.hash);
+            let mut damaged: Value = serde_json::from_str(&b).unwrap();
+            damaged["message_type"] = json!("referral_teleport");
             diesel::update(outbox_messages.filter(seq.eq(1)))
-                .set(signature.eq("MEUCIQDeadBeef"))
+                .set((
+                    body.eq(damaged.to_string()),
+                    hash.eq(passerelle::domain::envelope::digest(&damaged)),
+                ))
                 .execute(c)?;
-            Ok::<_, passerelle::store::DbError>(sig)
+            Ok::<_, passerelle::store::DbError>((b, h))
         })
         .await
         .unwrap();
@@ -682,7 +689,7 @@ async fn a_message_the_peer_refuses_outright_is_suspended_until_an_administrator
         msg["last_error"]
             .as_str()
             .unwrap()
-            .contains("invalid_signature"),
+            .contains("unknown_message_type"),
         "{msg}"
     );
     let listed: Value = ne
@@ -700,7 +707,7 @@ async fn a_message_the_peer_refuses_outright_is_suspended_until_an_administrator
             use diesel::prelude::*;
             use passerelle::store::schema::outbox_messages::dsl::*;
             diesel::update(outbox_messages.filter(seq.eq(1)))
-                .set(signature.eq(good))
+                .set((body.eq(good.0), hash.eq(good.1)))
                 .execute(c)?;
             Ok::<_, passerelle::store::DbError>(())
         })
@@ -727,6 +734,209 @@ async fn a_message_the_peer_refuses_outright_is_suspended_until_an_administrator
     both_in(&ne, &ng, referral, "received").await;
     let res = retry(Admin).send().await.unwrap();
     assert_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[tokio::test]
+async fn a_message_damaged_in_storage_is_never_signed_nor_sent() {
+    let (ne, ng) = spawn_pair().await;
+    ng.shut_down().await;
+    let (id, referral) = refer(&ne).await;
+    // Its content changes while it waits (a disk fault): it no longer has
+    // the hash it was chained with, so this node will not vouch for it.
+    // Fault injection of storage damage, which no front door can cause.
+    ne.db
+        .write(|c| {
+            use diesel::prelude::*;
+            use passerelle::store::schema::outbox_messages::dsl::*;
+            let b = passerelle::app::exchange::list_outgoing(c, None, None, None, 1)?
+                .remove(0)
+                .body;
+            diesel::update(outbox_messages.filter(seq.eq(1)))
+                .set(body.eq(b.replacen("referral_request", "referral_decision", 1)))
+                .execute(c)?;
+            Ok::<_, passerelle::store::DbError>(())
+        })
+        .await
+        .unwrap();
+    let ng = ng.restart().await;
+    let msg = eventually("suspension", || async {
+        let m = messages(&ne, &id).await;
+        (m[0]["status"] == "suspended").then(|| m[0].clone())
+    })
+    .await;
+    assert!(
+        msg["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("stored_message_damaged"),
+        "{msg}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        copy_of(&ng, referral).await.is_none(),
+        "nothing reached Abuja"
+    );
+}
+
+#[tokio::test]
+async fn between_two_nodes_every_stored_message_and_receipt_is_proof_on_its_own() {
+    let (ne, ng) = spawn_pair().await;
+    let mut referrals = Vec::new();
+    for _ in 0..4 {
+        referrals.push(refer(&ne).await);
+    }
+    for (_, referral) in &referrals {
+        both_in(&ne, &ng, *referral, "received").await;
+    }
+    // Niamey's receipts from Abuja, each with its own copy of the
+    // signature of the answer it came in.
+    let receipts: Vec<String> = ne
+        .db
+        .read_blocking(|c| passerelle::app::exchange::list_outgoing(c, None, None, None, 100))
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.receipt)
+        .collect();
+    assert!(receipts.len() >= 4, "{receipts:?}");
+    for r in receipts {
+        let r: passerelle::domain::envelope::Signed = serde_json::from_str(&r).unwrap();
+        assert!(r.signature.starts_with("batch1."), "{}", r.signature);
+        r.verify(&receipt_key(NodeId::NgNaptip)).unwrap();
+    }
+    // Abuja's copies of Niamey's messages, signed as they left.
+    let mut batched = 0;
+    for (_, referral) in referrals {
+        let kept = ng
+            .db
+            .read_blocking(move |c| passerelle::app::exchange::list_incoming(c, referral))
+            .unwrap();
+        assert_eq!(kept.len(), 1);
+        for k in kept {
+            let m = passerelle::domain::envelope::Signed {
+                body: serde_json::from_str(&k.body).unwrap(),
+                signature: k.signature,
+            };
+            batched += usize::from(m.signature.starts_with("batch1."));
+            m.verify(&message_key(NodeId::NeAnltp)).unwrap();
+        }
+    }
+    assert!(batched > 0, "no message was signed as part of a batch");
+}
+
+/// The public key of `node`'s server certificate, which signs its receipts.
+pub fn receipt_key(node: NodeId) -> openssl::pkey::PKey<openssl::pkey::Public> {
+    let pem =
+        std::fs::read(passerelle::tls::pki::node_files(&certs_dir(), node).server_cert).unwrap();
+    openssl::x509::X509::from_pem(&pem)
+        .unwrap()
+        .public_key()
+        .unwrap()
+}
+
+/// The public key of `node`'s client certificate, which signs its messages.
+pub fn message_key(node: NodeId) -> openssl::pkey::PKey<openssl::pkey::Public> {
+    let pem =
+        std::fs::read(passerelle::tls::pki::node_files(&certs_dir(), node).client_cert).unwrap();
+    openssl::x509::X509::from_pem(&pem)
+        .unwrap()
+        .public_key()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_batch_signed_as_one_is_taken_whole_and_each_message_and_receipt_verifies_alone() {
+    use passerelle::domain::batch_signature;
+    use passerelle::domain::envelope::{CompactReceipt, ReceiptSubject, GENESIS_HASH};
+    let ng = spawn_node(NodeId::NgNaptip).await;
+    let ne = ng.fake_peer();
+    let first =
+        serde_json::to_value(ne.referral_envelope(1, GENESIS_HASH, "referral_request")).unwrap();
+    let second = serde_json::to_value(ne.referral_envelope(
+        2,
+        &passerelle::domain::envelope::digest(&first),
+        "referral_request",
+    ))
+    .unwrap();
+    let bodies = vec![first.clone(), second.clone()];
+    let signature = batch_signature::sign(&bodies, ne.key()).unwrap();
+    // One envelope changed after signing: the whole batch is refused, nothing applied.
+    let mut changed = bodies.clone();
+    changed[1]["created_at"] = json!("2026-01-01T00:00:00Z");
+    let res = ne.post_batch_signed_as_one(&changed, &signature).await;
+    assert_problem(res, StatusCode::FORBIDDEN, "invalid_signature").await;
+    // Both forms at once, or envelopes without their signature: a bad body.
+    let res = ne
+        .post(
+            "/peer/v1/messages",
+            &json!({ "messages": [ne.sign_body(first.clone())], "envelopes": bodies, "signature": signature }),
+        )
+        .await;
+    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_body").await;
+    let res = ne
+        .post("/peer/v1/messages", &json!({ "envelopes": bodies }))
+        .await;
+    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_body").await;
+    assert_eq!(case_count(&ng).await, 0, "nothing refused was applied");
+    // As signed: both taken in, and the answer carries compact receipts
+    // with one signature for all of them.
+    let res = ne.post_batch_signed_as_one(&bodies, &signature).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers()[passerelle::peer::server::SIGNATURES],
+        "batch",
+        "the receiver says it takes batch signatures"
+    );
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(case_count(&ng).await, 2);
+    let receipts_signature = answer["receipts_signature"].as_str().unwrap();
+    let compact = answer["compact_receipts"].as_array().unwrap();
+    assert_eq!(compact.len(), 2);
+    let receipts: Vec<Value> = compact
+        .iter()
+        .zip(&bodies)
+        .map(|(c, m)| {
+            assert!(c.get("signature").is_none(), "{c}");
+            let c: CompactReceipt = serde_json::from_value(c.clone()).unwrap();
+            let subject = ReceiptSubject {
+                message_id: serde_json::from_value(m["message_id"].clone()).unwrap(),
+                message_hash: passerelle::domain::envelope::digest(m),
+                sender: NodeId::NeAnltp,
+                receiver: NodeId::NgNaptip,
+                seq: m["seq"].as_i64().unwrap(),
+            };
+            c.expand(subject).unwrap().body
+        })
+        .collect();
+    // Each receipt, with its own copy of the signature and its path, is
+    // proof on its own; moved to another receipt's place it is not.
+    let signed = batch_signature::expand(receipts, receipts_signature).unwrap();
+    let key = receipt_key(NodeId::NgNaptip);
+    for r in &signed {
+        assert!(r.signature.starts_with("batch1."), "{}", r.signature);
+        let alone: passerelle::domain::envelope::Signed =
+            serde_json::from_str(&serde_json::to_string(r).unwrap()).unwrap();
+        alone.verify(&key).unwrap();
+    }
+    let mut swapped = signed[0].clone();
+    swapped.signature = signed[1].signature.clone();
+    assert!(swapped.verify(&key).is_err());
+    // The receiver keeps each message with its own copy of the batch's
+    // signature: it verifies alone, against the sender's certificate.
+    for m in &bodies {
+        let referral = serde_json::from_value(m["referral_id"].clone()).unwrap();
+        let kept = ng
+            .db
+            .read_blocking(move |c| passerelle::app::exchange::list_incoming(c, referral))
+            .unwrap();
+        assert_eq!(kept.len(), 1);
+        let kept = passerelle::domain::envelope::Signed {
+            body: serde_json::from_str(&kept[0].body).unwrap(),
+            signature: kept[0].signature.clone(),
+        };
+        assert_eq!(&kept.body, m);
+        assert!(kept.signature.starts_with("batch1."));
+        kept.verify(&message_key(NodeId::NeAnltp)).unwrap();
+    }
 }
 
 /// The node's count of failed deliveries to its peer, all causes (from its metrics).

@@ -147,6 +147,29 @@ impl FakePeer {
         .await
     }
 
+    /// Posts envelopes signed as one batch (`envelopes` and their one
+    /// `signature`), asking for compact receipts signed as one batch, as
+    /// the node's dispatcher does once it knows the receiver takes them.
+    pub async fn post_batch_signed_as_one(
+        &self,
+        envelopes: &[Value],
+        signature: &str,
+    ) -> reqwest::Response {
+        self.client
+            .post(format!("https://127.0.0.1:{}/peer/v1/messages", self.port))
+            .header(passerelle::peer::server::RECEIPTS, "compact")
+            .header(passerelle::peer::server::SIGNATURES, "batch")
+            .json(&json!({ "envelopes": envelopes, "signature": signature }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// This peer's signing key.
+    pub fn key(&self) -> &PKey<Private> {
+        &self.key
+    }
+
     /// Posts a batch marked as sent while the one before it may still be in
     /// transit (`passerelle-pipelined`): the node takes it in its turn.
     pub async fn post_pipelined(&self, messages: &[Signed]) -> reqwest::Response {
