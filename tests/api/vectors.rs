@@ -14,6 +14,7 @@ use base64::Engine;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Public};
 use openssl::sign::Verifier;
+use passerelle::domain::ids::ReferralId;
 use serde_json::{json, Map, Value};
 
 use crate::helpers::*;
@@ -167,6 +168,57 @@ fn mth(leaves: &[[u8; 32]]) -> [u8; 32] {
     }
 }
 
+// ---- FORMAT.md §7.1: batch signatures -----------------------------------
+
+/// RFC 9162 §2.1.3.2: the root an inclusion path leads to from `leaf`, or
+/// `None` when the path does not fit `index` and `size`.
+fn root_of_path(leaf: [u8; 32], index: u64, size: u64, path: &[[u8; 32]]) -> Option<[u8; 32]> {
+    if index >= size {
+        return None;
+    }
+    let (mut fn_, mut sn, mut r) = (index, size - 1, leaf);
+    for p in path {
+        if sn == 0 {
+            return None;
+        }
+        if fn_ & 1 == 1 || fn_ == sn {
+            r = sha256(&[&[0x01], p, &r]);
+            while fn_ & 1 == 0 && fn_ != 0 {
+                fn_ >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            r = sha256(&[&[0x01], &r, p]);
+        }
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    (sn == 0).then_some(r)
+}
+
+/// Whether a signed object (§7) verifies with `key`: a plain signature
+/// over its canonical body, or a batch signature (§7.1) over the statement
+/// of the root its path leads to.
+fn signed_object_ok(key: &PKey<Public>, object: &Value) -> bool {
+    let body = canonical_bytes(&object["body"]);
+    let signature = object["signature"].as_str().unwrap();
+    let Some(rest) = signature.strip_prefix("batch1.") else {
+        return ecdsa_ok(key, &body, &b64(signature));
+    };
+    let parts: Vec<&str> = rest.split('.').collect();
+    assert_eq!(parts.len(), 4, "{signature}");
+    let (index, size): (u64, u64) = (parts[0].parse().unwrap(), parts[1].parse().unwrap());
+    let path: Vec<[u8; 32]> = b64(parts[2])
+        .chunks(32)
+        .map(|c| c.try_into().unwrap())
+        .collect();
+    let Some(root) = root_of_path(leaf_hash(&body), index, size, &path) else {
+        return false;
+    };
+    let statement = format!("passerelle-batch/v1\n{size}\n{}\n", hex(&root));
+    ecdsa_ok(key, statement.as_bytes(), &b64(parts[3]))
+}
+
 // ---- FORMAT.md §4–5: checkpoints and cosignatures ----------------------
 
 fn public_key(pem: &str) -> PKey<Public> {
@@ -314,19 +366,33 @@ fn derive(bundle_text: &[u8], exchange: &Value) -> Value {
     let sender = public_key(exchange["sender_certificate"].as_str().unwrap());
     let receiver = public_key(exchange["receiver_certificate"].as_str().unwrap());
     let message_bytes = canonical_bytes(&message["body"]);
-    assert!(ecdsa_ok(
-        &sender,
-        &message_bytes,
-        &b64(message["signature"].as_str().unwrap())
-    ));
-    assert!(ecdsa_ok(
-        &receiver,
-        &canonical_bytes(&receipt["body"]),
-        &b64(receipt["signature"].as_str().unwrap())
-    ));
+    assert!(
+        signed_object_ok(&sender, message),
+        "the message's signature"
+    );
+    assert!(
+        signed_object_ok(&receiver, receipt),
+        "the receipt's signature"
+    );
     let message_hash = hex(&sha256(&[&message_bytes]));
     assert_eq!(receipt["body"]["message_hash"], message_hash);
+    // Messages delivered in one batch (§7.1), each verifiable alone; moved
+    // to another's place, a signature does not verify.
+    let batch = exchange["batch"].as_array().unwrap();
+    assert!(batch.len() >= 3, "a batch of several messages");
+    let mut batch_hashes = Vec::new();
+    for (i, m) in batch.iter().enumerate() {
+        assert!(signed_object_ok(&sender, m), "batch message {i}");
+        let other = &batch[(i + 1) % batch.len()];
+        let swapped = json!({ "body": m["body"], "signature": other["signature"] });
+        assert!(
+            !signed_object_ok(&sender, &swapped),
+            "batch message {i} under another's signature"
+        );
+        batch_hashes.push(hex(&sha256(&[&canonical_bytes(&m["body"])])));
+    }
     json!({
+        "batch_hashes": batch_hashes,
         "leaf_hashes": leaves.iter().map(|l| hex(l)).collect::<Vec<_>>(),
         "checkpoints": checkpoints,
         "cosigned_size": cosigned_size,
@@ -341,28 +407,41 @@ fn derive(bundle_text: &[u8], exchange: &Value) -> Value {
 async fn make_vectors() -> (Vec<u8>, Value) {
     let (ne, ng) = crate::audit::exchanged_pair_with(no_tweak(), no_tweak()).await;
     let bundle = crate::audit::export(&ne);
-    let (body, signature, receipt) = ne
+    // Niamey's first message as Abuja keeps it, and Abuja's receipt for it
+    // as Niamey keeps it.
+    let sent = ne
         .db
-        .read_blocking(|c| {
-            use diesel::prelude::*;
-            use passerelle::store::schema::outbox_messages as o;
-            o::table
-                .filter(o::receipt.is_not_null())
-                .order(o::seq)
-                .select((o::body, o::signature, o::receipt.assume_not_null()))
-                .first::<(String, String, String)>(c)
-                .map_err(passerelle::store::DbError::from)
-        })
-        .unwrap();
-    let message = json!({
-        "body": serde_json::from_str::<Value>(&body).unwrap(),
-        "signature": signature,
-    })
-    .to_string();
+        .read_blocking(|c| passerelle::app::exchange::list_outgoing(c, None, None, None, 1))
+        .unwrap()
+        .remove(0);
+    let kept = |ng: &TestNode, referral: ReferralId| {
+        ng.db
+            .read_blocking(move |c| passerelle::app::exchange::list_incoming(c, referral))
+            .unwrap()
+            .into_iter()
+            .map(|m| json!({ "body": serde_json::from_str::<Value>(&m.body).unwrap(), "signature": m.signature }))
+            .next()
+            .unwrap()
+    };
+    let message = kept(&ng, sent.referral_id.parse().unwrap());
+    let receipt = sent.receipt.unwrap();
+    // Three referrals queued while Abuja is down leave in one batch.
+    ng.shut_down().await;
+    let mut referrals = Vec::new();
+    for _ in 0..3 {
+        referrals.push(crate::exchange::refer(&ne).await.1);
+    }
+    let ng = ng.restart().await;
+    let mut batch = Vec::new();
+    for referral in referrals {
+        crate::exchange::both_in(&ne, &ng, referral, "received").await;
+        batch.push(kept(&ng, referral));
+    }
     let files = |n| passerelle::tls::pki::node_files(&certs_dir(), n);
     let pem = |p: PathBuf| std::fs::read_to_string(p).unwrap();
     let exchange = json!({
-        "message": serde_json::from_str::<Value>(&message).unwrap(),
+        "message": message,
+        "batch": batch,
         "receipt": serde_json::from_str::<Value>(&receipt).unwrap(),
         "sender_certificate": pem(files(ne.node).client_cert),
         "receiver_certificate": pem(files(ng.node).server_cert),
