@@ -69,14 +69,14 @@ pub(super) fn sign(
         let envelopes: Vec<serde_json::Value> = messages.into_iter().map(|m| m.body).collect();
         let signature = batch_signature::sign(&envelopes, key).map_err(failed)?;
         return Ok(Signing::Ready(Batch {
-            messages: Vec::new(),
+            messages: None,
             envelopes,
             signature: Some(signature),
         }));
     }
     batch_signature::sign_pending(&mut messages, key, false).map_err(failed)?;
     Ok(Signing::Ready(Batch {
-        messages,
+        messages: Some(messages),
         ..Batch::default()
     }))
 }

@@ -72,8 +72,9 @@ pub fn capture_client_certificate(
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Batch {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub messages: Vec<Signed>,
+    /// Each signed alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<Signed>>,
     /// The envelopes of a batch signed as one, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub envelopes: Vec<serde_json::Value>,
@@ -87,13 +88,9 @@ impl Batch {
     /// as one rebuilt with their paths; nothing is verified here).
     fn into_messages(self) -> Result<Vec<Signed>, PeerError> {
         let invalid = |detail: &str| PeerError::Refused(ProblemCode::InvalidBody, detail.into());
-        match (
-            self.messages.is_empty(),
-            self.envelopes.is_empty(),
-            self.signature,
-        ) {
-            (_, true, None) => Ok(self.messages),
-            (true, false, Some(signature)) => batch_signature::expand(self.envelopes, &signature)
+        match (self.messages, self.envelopes.is_empty(), self.signature) {
+            (Some(messages), true, None) => Ok(messages),
+            (None, false, Some(signature)) => batch_signature::expand(self.envelopes, &signature)
                 .map_err(|_| {
                     PeerError::Refused(
                         ProblemCode::InvalidSignature,

@@ -864,9 +864,64 @@ proptest! {
         for v in [&batch, &other] {
             let bytes = to_bytes(v, pretty);
             if let Ok(b) = bounded(bytes.len(), || serde_json::from_slice::<Batch>(&bytes))? {
-                for m in &b.messages {
+                for m in b.messages.iter().flatten() {
                     check_signed::<Envelope>(m, &f.message, &f.sender_key, bytes.len())?;
                 }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    /// Mutations of a valid batch signed as one (the three committed
+    /// referral requests of `batch`, their bodies and Niamey's one
+    /// signature), JSON-level then byte-level: the batch parses or not;
+    /// rebuilt, its messages all verify exactly when every body and the
+    /// signature are unchanged, and none does otherwise.
+    #[test]
+    fn batch_signed_as_one_from_mutated_valid_batch(
+        json_edits in vec(json_edit(EXCHANGE_FIELDS), 0..3),
+        pretty in any::<bool>(),
+        edits in vec(edit(), 0..4),
+    ) {
+        let f = fx();
+        let exchange: Value = serde_json::from_slice(&read_vector("exchange.json")).unwrap();
+        let bodies: Vec<Value> = exchange["batch"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["body"].clone())
+            .collect();
+        let signature = passerelle::domain::batch_signature::BatchSignature::parse(
+            exchange["batch"][0]["signature"].as_str().unwrap(),
+        )
+        .unwrap()
+        .signature;
+        let signature = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, signature);
+        let mut v = json!({"envelopes": bodies, "signature": signature});
+        apply_json_edits(&mut v, &json_edits);
+        let bytes = apply_edits(&to_bytes(&v, pretty), &edits);
+        if let Ok(b) = bounded(bytes.len(), || serde_json::from_slice::<Batch>(&bytes))? {
+            let (Some(sig), false) = (b.signature.clone(), b.envelopes.is_empty()) else {
+                return Ok(());
+            };
+            let unchanged = b.envelopes == bodies && sig == signature;
+            match passerelle::domain::batch_signature::expand(b.envelopes, &sig) {
+                Ok(messages) => {
+                    let verified: Vec<bool> =
+                        messages.iter().map(|m| m.verify(&f.sender_key).is_ok()).collect();
+                    prop_assert!(
+                        verified.iter().all(|&ok| ok == unchanged),
+                        "unchanged {unchanged}, verified {verified:?}"
+                    );
+                    prop_assert_eq!(
+                        passerelle::domain::envelope::verify_all(&messages, &f.sender_key).is_ok(),
+                        unchanged
+                    );
+                }
+                Err(_) => prop_assert!(!unchanged),
             }
         }
     }
@@ -890,7 +945,7 @@ proptest! {
         apply_json_edits(&mut v, &json_edits);
         let bytes = apply_edits(&to_bytes(&v, pretty), &edits);
         if let Ok(b) = bounded(bytes.len(), || serde_json::from_slice::<Batch>(&bytes))? {
-            for m in &b.messages {
+            for m in b.messages.iter().flatten() {
                 check_signed::<Envelope>(m, &f.message, &f.sender_key, bytes.len())?;
             }
         }
