@@ -250,26 +250,13 @@ pub fn expand(bodies: Vec<Value>, signature: &str) -> Result<Vec<Signed>, Signat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::envelope::{public_key_of, verify_all};
+    use crate::domain::envelope::verify_all;
     use crate::tls::pki;
     use openssl::pkey::{PKey, Public};
     use serde_json::json;
 
     fn signer() -> (PKey<Public>, PKey<Private>) {
-        let ca = pki::new_authority("test", 1).unwrap();
-        let (cert, key) = pki::issue(
-            &ca,
-            &pki::LeafSpec {
-                common_name: "n",
-                dns: vec!["n".into()],
-                ips: vec![],
-                usage: pki::Usage::Client,
-                not_before_days: -1,
-                not_after_days: 1,
-            },
-        )
-        .unwrap();
-        (public_key_of(&cert.to_der().unwrap()).unwrap(), key)
+        crate::domain::envelope::tests::signer(pki::Usage::Client)
     }
 
     fn bodies(n: i64) -> Vec<Value> {

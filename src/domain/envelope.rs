@@ -363,13 +363,13 @@ impl CompactReceipt {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::tls::pki;
     use serde_json::json;
 
     /// A fresh key and the public key of its certificate.
-    fn signer(usage: pki::Usage) -> (PKey<openssl::pkey::Public>, PKey<Private>) {
+    pub(crate) fn signer(usage: pki::Usage) -> (PKey<openssl::pkey::Public>, PKey<Private>) {
         let ca = pki::new_authority("test", 1).unwrap();
         let (cert, key) = pki::issue(
             &ca,

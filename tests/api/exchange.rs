@@ -680,18 +680,7 @@ async fn a_message_the_peer_refuses_outright_is_suspended_until_an_administrator
         .await
         .unwrap();
     let ng = ng.restart().await;
-    let msg = eventually("suspension", || async {
-        let m = messages(&ne, &id).await;
-        (m[0]["status"] == "suspended").then(|| m[0].clone())
-    })
-    .await;
-    assert!(
-        msg["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("unknown_message_type"),
-        "{msg}"
-    );
+    let msg = suspended(&ne, &id, "unknown_message_type").await;
     let listed: Value = ne
         .get("/api/v1/admin/messages?status=suspended", Admin)
         .send()
@@ -736,6 +725,20 @@ async fn a_message_the_peer_refuses_outright_is_suspended_until_an_administrator
     assert_problem(res, StatusCode::NOT_FOUND, "not_found").await;
 }
 
+/// Waits until the case's first message is suspended for `code`; returns it.
+async fn suspended(ne: &TestNode, case: &str, code: &str) -> Value {
+    let msg = eventually("suspension", || async {
+        let m = messages(ne, case).await;
+        (m[0]["status"] == "suspended").then(|| m[0].clone())
+    })
+    .await;
+    assert!(
+        msg["last_error"].as_str().unwrap().starts_with(code),
+        "{msg}"
+    );
+    msg
+}
+
 #[tokio::test]
 async fn a_message_damaged_in_storage_is_never_signed_nor_sent() {
     let (ne, ng) = spawn_pair().await;
@@ -759,18 +762,7 @@ async fn a_message_damaged_in_storage_is_never_signed_nor_sent() {
         .await
         .unwrap();
     let ng = ng.restart().await;
-    let msg = eventually("suspension", || async {
-        let m = messages(&ne, &id).await;
-        (m[0]["status"] == "suspended").then(|| m[0].clone())
-    })
-    .await;
-    assert!(
-        msg["last_error"]
-            .as_str()
-            .unwrap()
-            .starts_with("stored_message_damaged"),
-        "{msg}"
-    );
+    suspended(&ne, &id, "stored_message_damaged").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         copy_of(&ng, referral).await.is_none(),
