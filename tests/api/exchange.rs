@@ -659,23 +659,34 @@ async fn a_message_the_peer_refuses_outright_is_suspended_until_an_administrator
     // Its type is damaged while it waits (a disk fault that left it
     // consistent with its hash, say): Abuja refuses it for good, which no
     // resend can cure.
-    // Fault injection of storage damage, which no front door can cause.
+    // Fault injection of storage damage, which no front door can cause
+    // (sealed again, as the node stores bodies: the person's data never
+    // lies in the clear, not even in a test).
     let good: (String, String) = ne
         .db
         .write(|c| {
             use diesel::prelude::*;
             use passerelle::store::schema::outbox_messages::dsl::*;
+            let stored: (String, String) = outbox_messages
+                .filter(seq.eq(1))
+                .select((body, hash))
+                .first(c)?;
             let row = passerelle::app::exchange::list_outgoing(c, None, None, None, 1)?.remove(0);
-            let (b, h) = (row.body, row.hash);
-            let mut damaged: Value = serde_json::from_str(&b).unwrap();
+            let mut damaged: Value = serde_json::from_str(&row.body).unwrap();
             damaged["message_type"] = json!("referral_teleport");
+            let sealed = passerelle::store::sealed::seal(
+                c,
+                &row.referral_id,
+                passerelle::store::sealed::Column::Body,
+                &damaged.to_string(),
+            )?;
             diesel::update(outbox_messages.filter(seq.eq(1)))
                 .set((
-                    body.eq(damaged.to_string()),
+                    body.eq(sealed),
                     hash.eq(passerelle::domain::envelope::digest(&damaged)),
                 ))
                 .execute(c)?;
-            Ok::<_, passerelle::store::DbError>((b, h))
+            Ok::<_, passerelle::store::DbError>(stored)
         })
         .await
         .unwrap();
@@ -744,18 +755,17 @@ async fn a_message_damaged_in_storage_is_never_signed_nor_sent() {
     let (ne, ng) = spawn_pair().await;
     ng.shut_down().await;
     let (id, referral) = refer(&ne).await;
-    // Its content changes while it waits (a disk fault): it no longer has
-    // the hash it was chained with, so this node will not vouch for it.
-    // Fault injection of storage damage, which no front door can cause.
+    // Damaged while it waits (a disk fault): it no longer has the hash it
+    // was chained with, so this node will not vouch for it.
+    // Fault injection of storage damage, which no front door can cause:
+    // the stored body and the hash it was chained with no longer agree
+    // (here the hash is hit; the body stays sealed).
     ne.db
         .write(|c| {
             use diesel::prelude::*;
             use passerelle::store::schema::outbox_messages::dsl::*;
-            let b = passerelle::app::exchange::list_outgoing(c, None, None, None, 1)?
-                .remove(0)
-                .body;
             diesel::update(outbox_messages.filter(seq.eq(1)))
-                .set(body.eq(b.replacen("referral_request", "referral_decision", 1)))
+                .set(hash.eq("0".repeat(64)))
                 .execute(c)?;
             Ok::<_, passerelle::store::DbError>(())
         })
