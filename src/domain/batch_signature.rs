@@ -114,12 +114,18 @@ impl BatchSignature {
         let signature = B64
             .decode(signature)
             .map_err(|_| SignatureError::Encoding)?;
-        Ok(BatchSignature {
+        let parsed = BatchSignature {
             index,
             size,
             path,
             signature,
-        })
+        };
+        // One string per signature: no leading zeros, nothing else that
+        // would read the same.
+        if parsed.encode() != text {
+            return Err(SignatureError::Encoding);
+        }
+        Ok(parsed)
     }
 
     /// The signature string.
@@ -312,6 +318,20 @@ mod tests {
         .verify(&public)
         .is_err());
         assert!(edit(&|b| b.signature[10] ^= 1).verify(&public).is_err());
+        // The same signature written another way is not accepted: one
+        // string per signature.
+        for other in [
+            signed[1].signature.replacen("batch1.1.", "batch1.01.", 1),
+            signed[1].signature.replacen(".5.", ".05.", 1),
+        ] {
+            assert_ne!(other, signed[1].signature);
+            let s = Signed {
+                body: signed[1].body.clone(),
+                signature: other,
+            };
+            assert!(s.verify(&public).is_err());
+            assert!(verify_all(std::slice::from_ref(&s), &public).is_err());
+        }
         // Another signer.
         let (other, _) = signer();
         assert!(signed[0].verify(&other).is_err());
