@@ -187,7 +187,6 @@ pub fn verify_all<T: HasPublic>(messages: &[Signed], key: &PKeyRef<T>) -> Result
             false
         })
     });
-    let plain: Vec<(usize, &Signed)> = plain;
     let bad_plain = first_bad_plain(&plain, key);
     match (bad_batched, bad_plain) {
         (None, None) => Ok(()),

@@ -35,12 +35,13 @@ impl Drop for Sending {
 
 /// What signing a delivery gave.
 pub(super) enum Signing {
-    /// The batch, ready to leave.
-    Ready(Batch),
-    /// The message at this position no longer matches the hash it was
-    /// chained with when it was queued (storage damage): it is not signed,
-    /// and nothing after it leaves before it.
-    Damaged(usize),
+    /// The batch of the first `.1` rows, ready to leave: all of them, or
+    /// those before the first that no longer has its hash (which waits).
+    Ready(Batch, usize),
+    /// The first message no longer matches the hash it was chained with
+    /// when it was queued (storage damage): it is not signed, and nothing
+    /// after it leaves before it.
+    Damaged,
 }
 
 /// A delivery of `rows`, signed as it leaves: as one batch (one signature
@@ -63,22 +64,28 @@ pub(super) fn sign(
         .zip(rows)
         .position(|(m, row)| m.is_unsigned() && m.hash() != row.hash)
     {
-        return Ok(Signing::Damaged(bad));
+        messages.truncate(bad);
     }
-    if as_batch && !messages.is_empty() {
+    let taken = messages.len();
+    if taken == 0 {
+        return Ok(Signing::Damaged);
+    }
+    if as_batch {
         let envelopes: Vec<serde_json::Value> = messages.into_iter().map(|m| m.body).collect();
         let signature = batch_signature::sign(&envelopes, key).map_err(failed)?;
-        return Ok(Signing::Ready(Batch {
+        let batch = Batch {
             messages: None,
             envelopes,
             signature: Some(signature),
-        }));
+        };
+        return Ok(Signing::Ready(batch, taken));
     }
     batch_signature::sign_pending(&mut messages, key, false).map_err(failed)?;
-    Ok(Signing::Ready(Batch {
+    let batch = Batch {
         messages: Some(messages),
         ..Batch::default()
-    }))
+    };
+    Ok(Signing::Ready(batch, taken))
 }
 
 impl Dispatcher {
@@ -117,15 +124,11 @@ impl Dispatcher {
     ) -> Result<(), DbError> {
         let as_batch = self.client.peer_takes_batch_signatures();
         let signed = match sign(&batch, &self.ctx.message_key, as_batch)? {
-            Signing::Ready(signed) => signed,
-            Signing::Damaged(0) => return self.damaged(&batch[0]).await,
-            Signing::Damaged(bad) => {
-                batch.truncate(bad);
-                match sign(&batch, &self.ctx.message_key, as_batch)? {
-                    Signing::Ready(signed) => signed,
-                    Signing::Damaged(_) => return self.damaged(&batch[0]).await,
-                }
+            Signing::Ready(signed, taken) => {
+                batch.truncate(taken);
+                signed
             }
+            Signing::Damaged => return self.damaged(&batch[0]).await,
         };
         let bytes: usize = batch.iter().map(store::wire_size).sum();
         let out = Arc::new(Notify::new());
