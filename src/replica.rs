@@ -68,7 +68,7 @@ impl Replica {
             let asked = Instant::now();
             let taken = self
                 .db
-                .write(move |c| crate::app::leases::acquire(c, name, &holder, now, ttl))
+                .write_apart(move |c| crate::app::leases::acquire(c, name, &holder, now, ttl))
                 .await;
             let term = match taken {
                 Ok(Some(term)) => term,
@@ -88,10 +88,14 @@ impl Replica {
             // The lease is surely ours until this instant (counted from
             // before the request that took or renewed it).
             let mut safe_until = asked + self.ttl;
+            // Whether the job's handle has yielded its end (it must not be
+            // awaited again).
+            let mut ended = false;
             loop {
                 tokio::select! {
                     _ = &mut task.0 => {
                         tracing::info!(lease = name, term, "the job stopped on its own");
+                        ended = true;
                         break;
                     }
                     _ = tokio::time::sleep(every) => {}
@@ -101,7 +105,9 @@ impl Replica {
                 let asked = Instant::now();
                 let kept = self
                     .db
-                    .write(move |c| crate::app::leases::renew(c, name, &holder, term, now, ttl))
+                    .write_apart(move |c| {
+                        crate::app::leases::renew(c, name, &holder, term, now, ttl)
+                    })
                     .await;
                 match kept {
                     Ok(true) => safe_until = asked + self.ttl,
@@ -123,8 +129,10 @@ impl Replica {
                     }
                 }
             }
-            task.0.abort();
-            let _ = (&mut task.0).await;
+            if !ended {
+                task.0.abort();
+                let _ = (&mut task.0).await;
+            }
             self.mark(name, None);
         }
     }
@@ -157,7 +165,7 @@ impl Replica {
             let holder = self.name.clone();
             let given = self
                 .db
-                .write(move |c| crate::app::leases::release(c, name, &holder, term))
+                .write_apart(move |c| crate::app::leases::release(c, name, &holder, term))
                 .await;
             match given {
                 Ok(()) => tracing::info!(lease = name, term, "lease given back"),
@@ -195,5 +203,43 @@ pub async fn refresh_keys(db: Db, every: Duration) {
         if let Err(e) = db.refresh_keys().await {
             tracing::warn!(error = %e, "key directory not read again; next at the next interval");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// A job that stops on its own (a dispatcher told that a newer one
+    /// delivers) leaves the replica asking for the lease again, and running
+    /// the job again once it has it: the loop outlives its job.
+    #[tokio::test]
+    async fn a_job_that_stops_on_its_own_runs_again_at_the_next_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("r.db").display());
+        let db = Db::open(&url.into(), &dir.path().join("keys"), 2, 5000).unwrap();
+        let replica = Replica::new(db, Some("test"), Duration::from_millis(500));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = runs.clone();
+        let hold = tokio::spawn(replica.hold(crate::app::leases::DISPATCHER, move |_term| {
+            let runs = counted.clone();
+            async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+        let since = Instant::now();
+        while runs.load(Ordering::SeqCst) < 2 && since.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            !hold.is_finished(),
+            "the lease loop ended: {:?}",
+            hold.await
+        );
+        assert!(runs.load(Ordering::SeqCst) >= 2);
+        hold.abort();
     }
 }

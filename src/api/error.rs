@@ -129,6 +129,7 @@ pub fn db_problem(e: &DbError) -> ProblemCode {
         DbError::Pool(_) | DbError::Cancelled | DbError::Commit(_) => {
             ProblemCode::DatabaseUnavailable
         }
+        e if e.is_connection_lost() => ProblemCode::DatabaseUnavailable,
         // Another process holds SQLite's write lock beyond the busy
         // timeout, or PostgreSQL aborted a transaction that conflicted
         // with another: nothing was written and retrying is safe.

@@ -143,6 +143,23 @@ impl DbError {
         }
     }
 
+    /// The connection was lost mid-request: the server went away or ended
+    /// the session (a restart, a failover, `pg_terminate_backend`, or
+    /// `idle_in_transaction_session_timeout` after this process was paused).
+    /// The server rolled the open transaction back, so nothing of it was
+    /// kept, unless it was lost while its `COMMIT` was on the way; a retry
+    /// is safe for a request with an `Idempotency-Key` or an `If-Match`.
+    pub fn is_connection_lost(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        matches!(
+            self,
+            DbError::Query(Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _
+            ))
+        )
+    }
+
     pub fn is_unique_violation(&self) -> bool {
         matches!(
             self,
@@ -168,6 +185,9 @@ pub struct Db {
     ring: std::sync::Arc<keyring::KeyRing>,
     /// Whether this process's dispatcher delivers ([`Db::set_delivers_here`]).
     delivers_here: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// PostgreSQL: one connection, opened on first use, for the writes that
+    /// must not wait for one of the pool's ([`Db::write_apart`]).
+    apart: Option<AnyPool>,
 }
 
 impl std::fmt::Debug for Db {
@@ -259,6 +279,7 @@ impl Db {
                     group,
                     ring,
                     delivers_here: Default::default(),
+                    apart: None,
                 }
             }
             Target::Postgres(_) => {
@@ -267,11 +288,20 @@ impl Db {
                     .min_idle(Some(min_idle))
                     .connection_timeout(timeout)
                     .build(Manager {
-                        target,
+                        target: target.clone(),
                         busy_timeout_ms,
                         read_only: false,
                     })?;
                 migrate(&mut *pool.get()?)?;
+                let apart = Pool::builder()
+                    .max_size(1)
+                    .min_idle(Some(0))
+                    .connection_timeout(timeout)
+                    .build_unchecked(Manager {
+                        target,
+                        busy_timeout_ms,
+                        read_only: false,
+                    });
                 Db {
                     writer: pool.clone(),
                     reader: pool,
@@ -279,6 +309,7 @@ impl Db {
                     group: None,
                     ring,
                     delivers_here: Default::default(),
+                    apart: Some(apart),
                 }
             }
         };
@@ -391,6 +422,31 @@ impl Db {
             });
             wakeups::after_commit(&mut conn, done.is_ok(), &delivers_here);
             done
+        })
+        .await
+        .map_err(|_| DbError::Cancelled)?
+    }
+
+    /// [`Db::write`] on a connection of its own (PostgreSQL), for short
+    /// writes that must be done in time, such as renewing a replica's
+    /// lease: they never queue for a connection behind the node's other
+    /// work, which may all be waiting for a lock (held, say, by a replica
+    /// paused in the middle of a transaction, until the server ends its
+    /// session). SQLite has one writer for everything: [`Db::write`].
+    pub async fn write_apart<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        let Some(pool) = self.apart.clone() else {
+            return self.write(f).await;
+        };
+        let ring = self.ring.clone();
+        actix_web::rt::task::spawn_blocking(move || {
+            let _keys = sealed::enter(&ring);
+            let mut conn = pool.get().map_err(DbError::from)?;
+            (*conn).transaction(f)
         })
         .await
         .map_err(|_| DbError::Cancelled)?

@@ -180,3 +180,157 @@ async fn creates_are_idempotent_with_a_key() {
     let res = post("", ready_case()).await.unwrap();
     assert_problem(res, StatusCode::BAD_REQUEST, "invalid_idempotency_key").await;
 }
+
+/// PostgreSQL ends the node's sessions while caseworkers create, submit and
+/// read cases (a server restart, a failover, or a replica paused past
+/// `idle_in_transaction_session_timeout`, whose session the server ends).
+/// Every answer is the request's outcome or a 503 that says to retry
+/// (`database_unavailable`, or `audit_unavailable` when it was the access
+/// log's entry that could not be written; nothing was changed), never a 500; retrying makes each case
+/// exactly once and submits it once.
+#[tokio::test]
+async fn a_lost_database_connection_is_503_and_a_retry_loses_nothing() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    if backend() != "postgres" {
+        return;
+    }
+    let n = Arc::new(spawn_node(NodeId::NeAnltp).await);
+    let name = n.database_url.rsplit('/').next().unwrap().to_owned();
+    let admin = std::env::var("PASSERELLE_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    // Ends every session of the node's database, 25 times a second.
+    let stop = Arc::new(AtomicBool::new(false));
+    let ended = Arc::new(AtomicUsize::new(0));
+    let cutter = {
+        let (stop, ended) = (stop.clone(), ended.clone());
+        std::thread::spawn(move || {
+            use diesel::{Connection, RunQueryDsl};
+            #[derive(diesel::QueryableByName)]
+            struct Ended {
+                #[diesel(sql_type = diesel::sql_types::Bool)]
+                ended: bool,
+            }
+            let mut c = diesel::PgConnection::establish(&admin).unwrap();
+            let sql = format!(
+                "SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity \
+                 WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            );
+            while !stop.load(Ordering::Relaxed) {
+                let rows: Vec<Ended> = diesel::sql_query(&sql).load(&mut c).unwrap();
+                ended.fetch_add(rows.iter().filter(|r| r.ended).count(), Ordering::Relaxed);
+                std::thread::sleep(std::time::Duration::from_millis(40));
+            }
+        })
+    };
+    // Answers other than the outcome: each must say to retry.
+    let unavailable = Arc::new(AtomicUsize::new(0));
+    let until_done = |n: Arc<TestNode>,
+                      unavailable: Arc<AtomicUsize>,
+                      call: Arc<dyn Fn(&TestNode) -> Call + Send + Sync>| async move {
+        loop {
+            let res = call(&n).send().await.unwrap();
+            if res.status().is_success() {
+                return res;
+            }
+            let status = res.status();
+            let body: Value = res.json().await.unwrap();
+            assert!(
+                status == StatusCode::SERVICE_UNAVAILABLE
+                    && ["database_unavailable", "database_busy", "audit_unavailable"]
+                        .contains(&body["code"].as_str().unwrap_or_default()),
+                "{status}: {body}"
+            );
+            unavailable.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    let workers: Vec<_> = (0..6)
+        .map(|w| {
+            let (n, unavailable) = (n.clone(), unavailable.clone());
+            tokio::spawn(async move {
+                for i in 0..8 {
+                    let key = format!("cut-{w}-{i}");
+                    let create: Arc<dyn Fn(&TestNode) -> Call + Send + Sync> =
+                        Arc::new(move |n: &TestNode| {
+                            n.request(Method::POST, "/api/v1/cases", Caseworker)
+                                .header("Idempotency-Key", &key)
+                                .json(&ready_case())
+                        });
+                    let res = until_done(n.clone(), unavailable.clone(), create).await;
+                    let tag = etag(&res);
+                    let id = res.json::<Value>().await.unwrap()["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned();
+                    // A submit whose answer was lost may have happened: a
+                    // retry with the old ETag then gets 412, and a read says.
+                    let submit: Arc<dyn Fn(&TestNode) -> Call + Send + Sync> = {
+                        let id = id.clone();
+                        Arc::new(move |n: &TestNode| {
+                            n.request(
+                                Method::POST,
+                                &format!("/api/v1/cases/{id}/transitions"),
+                                Caseworker,
+                            )
+                            .header("If-Match", &tag)
+                            .json(&json!({ "action": "submit" }))
+                        })
+                    };
+                    let res = submit(&n).send().await.unwrap();
+                    if !res.status().is_success() {
+                        let status = res.status();
+                        let body: Value = res.json().await.unwrap();
+                        assert!(
+                            [
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                StatusCode::PRECONDITION_FAILED
+                            ]
+                            .contains(&status),
+                            "{status}: {body}"
+                        );
+                        if status == StatusCode::SERVICE_UNAVAILABLE {
+                            unavailable.fetch_add(1, Ordering::Relaxed);
+                            until_done(n.clone(), unavailable.clone(), submit).await;
+                        }
+                    }
+                    let read: Arc<dyn Fn(&TestNode) -> Call + Send + Sync> = {
+                        let id = id.clone();
+                        Arc::new(move |n: &TestNode| {
+                            n.get(&format!("/api/v1/cases/{id}"), Caseworker)
+                        })
+                    };
+                    let state = until_done(n.clone(), unavailable.clone(), read)
+                        .await
+                        .json::<Value>()
+                        .await
+                        .unwrap()["state"]
+                        .clone();
+                    assert_eq!(state, "submitted");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    cutter.join().unwrap();
+    // Once the database stays up, every case is there exactly once, submitted once.
+    let all: Value = n
+        .get("/api/v1/cases?limit=200", Caseworker)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = all["items"].as_array().unwrap();
+    assert_eq!(items.len(), 48);
+    assert!(items.iter().all(|c| c["state"] == "submitted"));
+    eprintln!(
+        "connections cut: {} sessions ended, {} answers said to retry",
+        ended.load(Ordering::Relaxed),
+        unavailable.load(Ordering::Relaxed)
+    );
+    assert!(ended.load(Ordering::Relaxed) > 0);
+}
