@@ -49,8 +49,9 @@ pub struct Dispatcher {
     pub signals: receipts::Signals,
     /// Batches on their way, oldest first (at most `peer.pipeline`).
     pub sending: std::collections::VecDeque<Sending>,
-    /// Receipts of the last batch being recorded while the next batch is sent.
-    pub in_flight: Option<InFlight>,
+    /// Answered batches whose receipts are being recorded while the next
+    /// batches travel, oldest first (at most [`RECORDING`]).
+    pub recording: std::collections::VecDeque<InFlight>,
     /// Since when deliveries fail for transport reasons (the peer is probed meanwhile).
     pub down_since: Option<Instant>,
     pub last_probe: Option<Instant>,
@@ -96,7 +97,7 @@ impl Dispatcher {
             settings,
             metrics,
             sending: Default::default(),
-            in_flight: None,
+            recording: Default::default(),
             down_since: None,
             last_probe: None,
             last_stale_check: None,
@@ -110,6 +111,11 @@ impl Dispatcher {
         }
     }
 }
+
+/// Most answered batches whose receipts are being recorded at once. Their
+/// writes are queued in the order the batches were answered, so a group
+/// commit takes several together rather than one after another.
+const RECORDING: usize = 4;
 
 /// A batch the peer has answered whose receipts are still being recorded.
 pub struct InFlight {
@@ -330,8 +336,8 @@ impl Dispatcher {
                     return Ok(Next::Continue);
                 }
                 Err(until) if self.sending.is_empty() => {
-                    if self.in_flight.is_some() {
-                        self.finish_in_flight().await?;
+                    if !self.recording.is_empty() {
+                        self.finish_recording().await?;
                         return Ok(Next::Continue);
                     }
                     return Ok(Next::Wait(until));
@@ -501,8 +507,9 @@ impl Dispatcher {
     /// Waits for the receipts of the previous batch to be recorded. If that
     /// failed, its messages are still pending and are simply sent again (the
     /// peer answers duplicates with their original receipts).
-    async fn finish_in_flight(&mut self) -> Result<(), DbError> {
-        let Some(f) = self.in_flight.take() else {
+    /// Waits for the oldest batch's receipts to be recorded.
+    async fn finish_recording(&mut self) -> Result<(), DbError> {
+        let Some(f) = self.recording.pop_front() else {
             return Ok(());
         };
         match f.task.await {
@@ -551,29 +558,44 @@ impl Dispatcher {
             });
         }
         let settled = receipts.len();
-        let db = self.db.clone();
-        let ctx = self.ctx.clone();
         let announce = self.signals.settled.clone();
-        let cert = delivery.server_certificate;
+        // Checked here, and queued for the writer before the next batch's.
+        let write =
+            match receipts::record(&self.db, &self.ctx, receipts, &delivery.server_certificate) {
+                Ok(write) => write,
+                Err(e) => {
+                    while !self.recording.is_empty() {
+                        self.finish_recording().await?;
+                    }
+                    return match e {
+                        RecordError::Mismatch(why) => self.protocol_failure(&batch[0], &why).await,
+                        RecordError::Db(e) => Err(e),
+                    };
+                }
+            };
         let record = async move {
-            let cases = receipts::record(&db, &ctx, receipts, &cert).await?;
-            for case in cases {
+            for case in write.await? {
                 // Nobody listening is fine.
                 let _ = announce.send(case);
             }
             Ok::<_, RecordError>(())
         };
-        // One batch's receipts at a time are recorded in the background while
-        // the next batch travels; a refusal is handled in order instead.
-        self.finish_in_flight().await?;
+        // Receipts are recorded in the background while the next batches
+        // travel; a refusal is handled in order instead.
         if refused.is_none() && settled > 0 {
+            while self.recording.len() >= RECORDING {
+                self.finish_recording().await?;
+            }
             let up_to = batch[settled - 1].seq;
-            self.in_flight = Some(InFlight {
+            self.recording.push_back(InFlight {
                 up_to,
                 head: batch[0].clone(),
                 task: tokio::spawn(record),
             });
             return Ok(Next::Continue);
+        }
+        while !self.recording.is_empty() {
+            self.finish_recording().await?;
         }
         match record.await {
             Ok(()) => {}

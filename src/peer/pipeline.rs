@@ -102,7 +102,7 @@ impl Dispatcher {
             .back()
             .and_then(|s| s.batch.last())
             .map(|r| r.seq)
-            .or(self.in_flight.as_ref().map(|f| f.up_to))
+            .or(self.recording.back().map(|f| f.up_to))
             .unwrap_or(0);
         let batch = self
             .db

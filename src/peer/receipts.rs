@@ -9,6 +9,7 @@ use super::client::{PeerClient, SendError};
 use super::server::BatchResponse;
 use crate::app::exchange::OutboxRow;
 use crate::app::NodeCtx;
+use crate::domain::batch_signature::BatchSignature;
 use crate::domain::envelope::{self, ReceiptSubject, Signed};
 use crate::domain::ids::NodeId;
 use crate::store::{Db, DbError};
@@ -34,38 +35,74 @@ pub enum RecordError {
     Db(#[from] DbError),
 }
 
+/// The recording of receipts, queued: resolves with the case ids of the
+/// messages they settle once they are durable.
+pub type Recording = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Vec<String>, RecordError>> + Send + 'static>,
+>;
+
 /// Verifies receipts against the server certificate of the connection they
-/// came over, and records them in one transaction. Returns the case ids of
-/// the messages they settle.
-pub async fn record(
+/// came over and queues their recording in one transaction: the future
+/// resolves with the case ids of the messages they settle once they are
+/// durable.
+///
+/// Receipts signed as one batch (one check, however many) are checked on
+/// the caller's task and queued before this returns, so that batches'
+/// receipts are written in the order they are handed here and a group
+/// commit can take several together. Receipts of an older peer, signed one
+/// by one, are checked on the blocking pool first.
+pub fn record(
     db: &Db,
     ctx: &Arc<NodeCtx>,
     receipts: Vec<Signed>,
     server_certificate: &[u8],
-) -> Result<Vec<String>, RecordError> {
+) -> Result<Recording, RecordError> {
     if receipts.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Box::pin(std::future::ready(Ok(Vec::new()))));
     }
     let public = envelope::public_key_of(server_certificate)
         .map_err(|_| RecordError::Mismatch("unreadable server certificate".into()))?;
-    // A failed task yields (no receipts, not verified).
-    let (receipts, verified) = tokio::task::spawn_blocking(move || {
-        let verified = envelope::verify_all(&receipts, &public).is_ok();
-        (receipts, verified)
-    })
-    .await
-    .unwrap_or_default();
-    if !verified {
-        return Err(RecordError::Mismatch(
-            "a receipt is not signed by the peer's server certificate".into(),
-        ));
-    }
     let fp = envelope::fingerprint(server_certificate);
     let pem = envelope::pem_of(server_certificate);
-    let outcome = crate::app::service::App::new(db.clone(), ctx.clone())
-        .settle_receipts(receipts, fp, pem)
-        .await?;
-    outcome.map_err(RecordError::Mismatch)
+    let app = crate::app::service::App::new(db.clone(), ctx.clone());
+    let one_by_one = receipts
+        .iter()
+        .filter(|r| !BatchSignature::is_batch(&r.signature))
+        .count();
+    if one_by_one > 1 {
+        return Ok(Box::pin(async move {
+            let (receipts, verified) = tokio::task::spawn_blocking(move || {
+                let verified = envelope::verify_all(&receipts, &public).is_ok();
+                (receipts, verified)
+            })
+            .await
+            .unwrap_or_default();
+            if !verified {
+                return Err(not_signed());
+            }
+            app.settle_receipts(receipts, fp, pem)
+                .await?
+                .map_err(RecordError::Mismatch)
+        }));
+    }
+    if envelope::verify_all(&receipts, &public).is_err() {
+        return Err(not_signed());
+    }
+    let mut write: Recording = Box::pin(async move {
+        app.settle_receipts(receipts, fp, pem)
+            .await?
+            .map_err(RecordError::Mismatch)
+    });
+    // Polled once, the write is in the writer's queue (SQLite) or on its
+    // way to a connection (PostgreSQL) before the next batch's.
+    match futures_util::FutureExt::now_or_never(&mut write) {
+        Some(done) => Ok(Box::pin(std::future::ready(done))),
+        None => Ok(write),
+    }
+}
+
+fn not_signed() -> RecordError {
+    RecordError::Mismatch("a receipt is not signed by the peer's server certificate".into())
 }
 
 /// The whole signed receipts of the answer to `batch`, in order: as they
@@ -163,7 +200,7 @@ pub async fn catch_up(
             .and_then(serde_json::Value::as_i64);
         match last {
             Some(last) if last >= next => {
-                cases.extend(record(db, ctx, page, &cert).await?);
+                cases.extend(record(db, ctx, page, &cert)?.await?);
                 next = last + 1;
             }
             _ => return Err(CatchUpError::Missing(next)),
