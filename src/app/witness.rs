@@ -52,6 +52,11 @@ pub fn cosign(
 ) -> Result<Result<String, Refusal>, DbError> {
     let peer_origin = origin(ctx.node.counterpart());
     let witness_name = origin(ctx.node);
+    // Replicas of this node (PostgreSQL) may be handed submissions at
+    // once: each is judged against what the one before it kept, never both
+    // against the same last checkpoint (the second would then collide with
+    // the first one's leaves).
+    crate::store::channels::lock_incoming(c)?;
     let last = store::latest_checkpoint(c, &peer_origin)?;
     let (last_size, last_root) = match &last {
         Some(r) => (

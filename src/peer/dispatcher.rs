@@ -26,8 +26,9 @@ use tokio::sync::Notify;
 
 use super::client::{PeerClient, SendError};
 use super::pipeline::Sending;
-use super::receipts::{self, RecordError};
+use super::receipts;
 use super::retry::{backoff, is_transient_refusal};
+use super::settling::InFlight;
 use crate::app::exchange as store;
 use crate::app::exchange::OutboxRow;
 use crate::app::NodeCtx;
@@ -112,21 +113,8 @@ impl Dispatcher {
     }
 }
 
-/// Most answered batches whose receipts are being recorded at once. Their
-/// writes are queued in the order the batches were answered, so a group
-/// commit takes several together rather than one after another.
-const RECORDING: usize = 4;
-
-/// A batch the peer has answered whose receipts are still being recorded.
-pub struct InFlight {
-    /// Highest sequence number of the batch: the next batch starts after it.
-    pub(super) up_to: i64,
-    head: OutboxRow,
-    task: tokio::task::JoinHandle<Result<(), RecordError>>,
-}
-
 /// What the loop does next.
-enum Next {
+pub(super) enum Next {
     /// More may be ready: go again at once.
     Continue,
     /// Nothing due: wait for new messages, or until this time.
@@ -470,7 +458,7 @@ impl Dispatcher {
 
     /// The peer refused `row`: retried later if a resend can cure it, else
     /// suspended. Logged by code only (the detail may quote the payload).
-    async fn refused(
+    pub(super) async fn refused(
         &self,
         row: &OutboxRow,
         problem: &super::server::ProblemBody,
@@ -507,111 +495,11 @@ impl Dispatcher {
     /// Waits for the receipts of the previous batch to be recorded. If that
     /// failed, its messages are still pending and are simply sent again (the
     /// peer answers duplicates with their original receipts).
-    /// Waits for the oldest batch's receipts to be recorded.
-    async fn finish_recording(&mut self) -> Result<(), DbError> {
-        let Some(f) = self.recording.pop_front() else {
-            return Ok(());
-        };
-        match f.task.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(RecordError::Mismatch(why))) => {
-                self.protocol_failure(&f.head, &why).await?;
-                Ok(())
-            }
-            Ok(Err(RecordError::Db(e))) => {
-                tracing::warn!(error = %e, "recording receipts failed; the batch will be sent again");
-                Ok(())
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "receipt task failed; the batch will be sent again");
-                Ok(())
-            }
-        }
-    }
-
-    async fn settle(
-        &mut self,
-        batch: &[OutboxRow],
-        mut delivery: super::client::Delivery,
+    pub(super) async fn protocol_failure(
+        &self,
+        head: &OutboxRow,
+        why: &str,
     ) -> Result<Next, DbError> {
-        let receipts = match receipts::whole(&mut delivery.response, batch, self.ctx.node) {
-            Ok(r) => r,
-            Err(why) => return self.protocol_failure(&batch[0], &why).await,
-        };
-        let refused = delivery.response.refusal.map(|r| {
-            let row = batch.get(r.index).cloned();
-            (row, r.problem)
-        });
-        if matches!(&refused, Some((None, _))) {
-            return self
-                .protocol_failure(&batch[0], "a refusal names a message outside the batch")
-                .await;
-        }
-        if let Some(last) = batch.get(receipts.len().wrapping_sub(1)) {
-            // The listener need not fetch what is about to be recorded.
-            self.signals.in_hand.send_if_modified(|v| {
-                let higher = last.seq > *v;
-                if higher {
-                    *v = last.seq;
-                }
-                higher
-            });
-        }
-        let settled = receipts.len();
-        let announce = self.signals.settled.clone();
-        // Checked here, and queued for the writer before the next batch's.
-        let write =
-            match receipts::record(&self.db, &self.ctx, receipts, &delivery.server_certificate) {
-                Ok(write) => write,
-                Err(e) => {
-                    while !self.recording.is_empty() {
-                        self.finish_recording().await?;
-                    }
-                    return match e {
-                        RecordError::Mismatch(why) => self.protocol_failure(&batch[0], &why).await,
-                        RecordError::Db(e) => Err(e),
-                    };
-                }
-            };
-        let record = async move {
-            for case in write.await? {
-                // Nobody listening is fine.
-                let _ = announce.send(case);
-            }
-            Ok::<_, RecordError>(())
-        };
-        // Receipts are recorded in the background while the next batches
-        // travel; a refusal is handled in order instead.
-        if refused.is_none() && settled > 0 {
-            while self.recording.len() >= RECORDING {
-                self.finish_recording().await?;
-            }
-            let up_to = batch[settled - 1].seq;
-            self.recording.push_back(InFlight {
-                up_to,
-                head: batch[0].clone(),
-                task: tokio::spawn(record),
-            });
-            return Ok(Next::Continue);
-        }
-        while !self.recording.is_empty() {
-            self.finish_recording().await?;
-        }
-        match record.await {
-            Ok(()) => {}
-            Err(RecordError::Mismatch(why)) => {
-                return self.protocol_failure(&batch[0], &why).await;
-            }
-            Err(RecordError::Db(e)) => return Err(e),
-        }
-        if let Some((Some(row), problem)) = refused {
-            self.refused(&row, &problem).await?;
-        }
-        tracing::debug!(settled, "batch delivered");
-        Ok(Next::Continue)
-    }
-
-    async fn protocol_failure(&self, head: &OutboxRow, why: &str) -> Result<Next, DbError> {
         tracing::error!(seq = head.seq, why, "peer protocol failure");
         self.fail(head, format!("protocol: {why}"), None).await?;
         Ok(Next::Continue)

@@ -14,4 +14,5 @@ pub mod pipeline;
 pub mod receipts;
 pub mod retry;
 pub mod server;
+pub mod settling;
 pub mod witness;
