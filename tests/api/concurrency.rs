@@ -316,14 +316,7 @@ async fn a_lost_database_connection_is_503_and_a_retry_loses_nothing() {
     stop.store(true, Ordering::Relaxed);
     cutter.join().unwrap();
     // Once the database stays up, every case is there exactly once, submitted once.
-    let all: Value = n
-        .get("/api/v1/cases?limit=200", Caseworker)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all = n.get_ok("/api/v1/cases?limit=200", Caseworker).await;
     let items = all["items"].as_array().unwrap();
     assert_eq!(items.len(), 48);
     assert!(items.iter().all(|c| c["state"] == "submitted"));
