@@ -51,7 +51,7 @@ pub struct Dispatcher {
     /// Batches on their way, oldest first (at most `peer.pipeline`).
     pub sending: std::collections::VecDeque<Sending>,
     /// Answered batches whose receipts are being recorded while the next
-    /// batches travel, oldest first (at most [`RECORDING`]).
+    /// batches travel, oldest first (a few at most: see [`super::settling`]).
     pub recording: std::collections::VecDeque<InFlight>,
     /// Since when deliveries fail for transport reasons (the peer is probed meanwhile).
     pub down_since: Option<Instant>,
@@ -492,9 +492,8 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Waits for the receipts of the previous batch to be recorded. If that
-    /// failed, its messages are still pending and are simply sent again (the
-    /// peer answers duplicates with their original receipts).
+    /// The peer's answer to the batch that `head` begins does not match
+    /// what was sent: logged, and the message retried or suspended.
     pub(super) async fn protocol_failure(
         &self,
         head: &OutboxRow,

@@ -21,7 +21,9 @@ pub struct InFlight {
 }
 
 impl Dispatcher {
-    /// Waits for the oldest batch's receipts to be recorded.
+    /// Waits for the oldest batch's receipts to be recorded. If that
+    /// failed, its messages are still pending and are simply sent again
+    /// (the peer answers duplicates with their original receipts).
     pub(super) async fn finish_recording(&mut self) -> Result<(), DbError> {
         let Some(f) = self.recording.pop_front() else {
             return Ok(());
@@ -43,6 +45,9 @@ impl Dispatcher {
         }
     }
 
+    /// What the peer answered to `batch`: its receipts checked and their
+    /// recording queued behind the batches' before; a refusal in it is
+    /// handled once every receipt before it is recorded.
     pub(super) async fn settle(
         &mut self,
         batch: &[OutboxRow],
