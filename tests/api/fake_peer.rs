@@ -221,8 +221,25 @@ impl FakePeer {
     /// Posts a JSON body to a path of the node's peer listener, over this
     /// peer's mTLS connection.
     pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.post_to(self.port, path, body).await
+    }
+
+    /// Reads a path of the node's peer listener, expecting 200.
+    pub async fn get(&self, path: &str) -> Value {
+        let res = self
+            .client
+            .get(format!("https://127.0.0.1:{}{path}", self.port))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), reqwest::StatusCode::OK, "{path}");
+        res.json().await.unwrap()
+    }
+
+    /// The same to the peer listener on `port` (another replica of the node).
+    pub async fn post_to(&self, port: u16, path: &str, body: &Value) -> reqwest::Response {
         self.client
-            .post(format!("https://127.0.0.1:{}{path}", self.port))
+            .post(format!("https://127.0.0.1:{port}{path}"))
             .json(body)
             .send()
             .await

@@ -661,3 +661,79 @@ async fn the_same_batch_at_two_replicas_at_once_is_taken_in_once() {
     stop.stop(true).await;
     task.await.unwrap().unwrap();
 }
+
+/// Two replicas of Abuja handed the same checkpoint of Niamey's log at
+/// once: one cosigns it, the other refuses it as already past (judged
+/// against what the first kept), neither answers 500, and Abuja keeps the
+/// witnessed leaves once.
+#[tokio::test]
+async fn the_same_checkpoint_at_two_replicas_at_once_is_cosigned_once() {
+    if backend() != "postgres" {
+        return;
+    }
+    // Niamey's log: the entries of a few cases, and a signed checkpoint.
+    let ne = spawn_node(NodeId::NeAnltp).await;
+    for _ in 0..3 {
+        ne.draft(&ready_case()).await;
+    }
+    let ctx = ne.ctx.clone();
+    let (cp, proof, leaves) = ne
+        .db
+        .write(move |c| {
+            let now = chrono::Utc::now().naive_utc();
+            let (_, cp) = passerelle::app::witness::prepare_submission(c, &ctx, 0, 1_000, now)?
+                .expect("entries to cosign");
+            let (proof, leaves) = passerelle::app::witness::submission_body(c, 0, cp.size as u64)?;
+            Ok::<_, passerelle::store::DbError>((cp, proof, leaves))
+        })
+        .await
+        .unwrap();
+    let submission = json!({
+        "checkpoint": cp.note,
+        "from_size": 0,
+        "consistency": proof.iter().map(|h| passerelle::audit::to_hex(h)).collect::<Vec<_>>(),
+        "leaves": leaves.into_iter().map(|(_, h)| h).collect::<Vec<_>>(),
+    });
+    // Abuja, two replicas on one database.
+    let ng = spawn_node(NodeId::NgNaptip).await;
+    let ports = Ports {
+        api: 0,
+        peer: 0,
+        other_peer: ng.ports.other_peer,
+    };
+    let second = settings(NodeId::NgNaptip, ng.dir.path(), &ng.database_url, ports);
+    let app = passerelle::startup::Application::build(second)
+        .await
+        .unwrap();
+    let other = app.peer_port();
+    let stop = app.stop_handle();
+    let task = tokio::spawn(app.run_until_stopped());
+    let peer = ng.fake_peer();
+    let (a, b) = tokio::join!(
+        peer.post_to(ng.ports.peer, "/peer/v1/checkpoints", &submission),
+        peer.post_to(other, "/peer/v1/checkpoints", &submission)
+    );
+    let mut answers = Vec::new();
+    for res in [a, b] {
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        answers.push((status, body));
+    }
+    answers.sort_by_key(|(s, _)| *s);
+    assert_eq!(answers[0].0, StatusCode::OK, "{answers:?}");
+    assert!(
+        answers[1].0 == StatusCode::OK || answers[1].0.is_client_error(),
+        "the second submission: {answers:?}"
+    );
+    if answers[1].0 != StatusCode::OK {
+        assert_eq!(
+            answers[1].1["code"], "consistency_base_mismatch",
+            "{answers:?}"
+        );
+    }
+    // The checkpoint is Abuja's latest of Niamey's log.
+    let latest = peer.get("/peer/v1/checkpoints/latest").await;
+    assert_eq!(latest["size"], cp.size, "{latest}");
+    stop.stop(true).await;
+    task.await.unwrap().unwrap();
+}
