@@ -167,6 +167,17 @@ impl Node {
     }
 }
 
+/// How many of Niamey's messages are in one status.
+#[derive(QueryableByName, Debug)]
+struct Status {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    #[allow(dead_code)] // read through Debug
+    status: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    #[allow(dead_code)] // read through Debug
+    n: i64,
+}
+
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -350,7 +361,7 @@ async fn five_replicas_lose_nothing_when_the_dispatcher_holder_is_killed_mid_del
     for w in workers {
         w.await.unwrap();
     }
-    delivered_exactly_once(&ne, &mut ne_sql, &mut ng_sql, REFERRALS).await;
+    delivered_exactly_once([&ne, &ng], &mut ne_sql, &mut ng_sql, REFERRALS).await;
     eprintln!(
         "replicas: killed {} after {at_kill} deliveries; the other held the dispatcher {:.1} s later",
         ne.replicas[holder].name,
@@ -389,7 +400,7 @@ async fn five_replicas_lose_nothing_when_the_dispatcher_holder_is_killed_mid_del
     for w in workers {
         w.await.unwrap();
     }
-    delivered_exactly_once(&ne, &mut ne_sql, &mut ng_sql, REFERRALS + MORE).await;
+    delivered_exactly_once([&ne, &ng], &mut ne_sql, &mut ng_sql, REFERRALS + MORE).await;
     let again = readiness(&client, ne.replicas[paused].api).await.unwrap();
     assert_eq!(
         again["dispatcher"], false,
@@ -503,7 +514,7 @@ const DELIVERED: &str = "SELECT count(*) AS n FROM outbox_messages WHERE status 
 /// was made once, delivered once and received once, in a gapless chain,
 /// and that Abuja took in the current term's batches last.
 async fn delivered_exactly_once(
-    ne: &Node,
+    [ne, ng]: [&Node; 2],
     ne_sql: &mut PgConnection,
     ng_sql: &mut PgConnection,
     n: usize,
@@ -511,12 +522,30 @@ async fn delivered_exactly_once(
     let n = n as i64;
     let deadline = Instant::now() + Duration::from_secs(180);
     while count(ne_sql, DELIVERED) < n {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {n} delivered; see the logs in {}",
-            count(ne_sql, DELIVERED),
-            ne.dir.path().display()
-        );
+        if Instant::now() >= deadline {
+            // The replicas' logs go with the test's directories: what they
+            // warned of is printed here.
+            for node in [ne, ng] {
+                for r in &node.replicas {
+                    let log = std::fs::read_to_string(node.log_of(&r.name)).unwrap_or_default();
+                    for line in log
+                        .lines()
+                        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                    {
+                        eprintln!("{}: {line}", r.name);
+                    }
+                }
+            }
+            let pending: Vec<Status> = diesel::sql_query(
+                "SELECT status, count(*) AS n FROM outbox_messages GROUP BY status",
+            )
+            .load(ne_sql)
+            .unwrap();
+            panic!(
+                "only {} of {n} delivered; Niamey's outbox: {pending:?}",
+                count(ne_sql, DELIVERED)
+            );
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let made = [
