@@ -653,18 +653,7 @@ async fn the_same_batch_at_two_replicas_at_once_is_taken_in_once() {
         return;
     }
     let ng = spawn_node(NodeId::NgNaptip).await;
-    let ports = Ports {
-        api: 0,
-        peer: 0,
-        other_peer: ng.ports.other_peer,
-    };
-    let second = settings(NodeId::NgNaptip, ng.dir.path(), &ng.database_url, ports);
-    let app = passerelle::startup::Application::build(second)
-        .await
-        .unwrap();
-    let other = app.peer_port();
-    let stop = app.stop_handle();
-    let task = tokio::spawn(app.run_until_stopped());
+    let (other, second) = second_replica(&ng).await;
     let ne = ng.fake_peer();
     let mut prev = passerelle::domain::envelope::GENESIS_HASH.to_owned();
     for seq in 1..=20 {
@@ -687,8 +676,7 @@ async fn the_same_batch_at_two_replicas_at_once_is_taken_in_once() {
     }
     let seqs = crate::exchange::received_seqs(&ng).await;
     assert_eq!(seqs, (1..=20).collect::<Vec<i64>>());
-    stop.stop(true).await;
-    task.await.unwrap().unwrap();
+    second.stop().await;
 }
 
 /// Two replicas of Abuja handed the same checkpoint of Niamey's log at
@@ -725,18 +713,7 @@ async fn the_same_checkpoint_at_two_replicas_at_once_is_cosigned_once() {
     });
     // Abuja, two replicas on one database.
     let ng = spawn_node(NodeId::NgNaptip).await;
-    let ports = Ports {
-        api: 0,
-        peer: 0,
-        other_peer: ng.ports.other_peer,
-    };
-    let second = settings(NodeId::NgNaptip, ng.dir.path(), &ng.database_url, ports);
-    let app = passerelle::startup::Application::build(second)
-        .await
-        .unwrap();
-    let other = app.peer_port();
-    let stop = app.stop_handle();
-    let task = tokio::spawn(app.run_until_stopped());
+    let (other, second) = second_replica(&ng).await;
     let peer = ng.fake_peer();
     let (a, b) = tokio::join!(
         peer.post_to(ng.ports.peer, "/peer/v1/checkpoints", &submission),
@@ -763,6 +740,36 @@ async fn the_same_checkpoint_at_two_replicas_at_once_is_cosigned_once() {
     // The checkpoint is Abuja's latest of Niamey's log.
     let latest = peer.get("/peer/v1/checkpoints/latest").await;
     assert_eq!(latest["size"], cp.size, "{latest}");
-    stop.stop(true).await;
-    task.await.unwrap().unwrap();
+    second.stop().await;
+}
+
+/// A second replica of the node `n`, in this process, on its database: its
+/// peer listener's port, and the replica (to stop it).
+async fn second_replica(n: &TestNode) -> (u16, SecondReplica) {
+    let ports = Ports {
+        api: 0,
+        peer: 0,
+        other_peer: n.ports.other_peer,
+    };
+    let second = settings(n.node, n.dir.path(), &n.database_url, ports);
+    let app = passerelle::startup::Application::build(second)
+        .await
+        .unwrap();
+    let port = app.peer_port();
+    let stop = app.stop_handle();
+    let task = tokio::spawn(app.run_until_stopped());
+    (port, SecondReplica { stop, task })
+}
+
+/// A replica started by [`second_replica`].
+struct SecondReplica {
+    stop: passerelle::startup::StopHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl SecondReplica {
+    async fn stop(self) {
+        self.stop.stop(true).await;
+        self.task.await.unwrap().unwrap();
+    }
 }
