@@ -65,12 +65,20 @@ pub fn record(
     let fp = envelope::fingerprint(server_certificate);
     let pem = envelope::pem_of(server_certificate);
     let app = crate::app::service::App::new(db.clone(), ctx.clone());
-    let one_by_one = receipts
+    // Receipts signed one by one (an older peer) are checked on the
+    // blocking pool, on the way to their write.
+    let check_here = receipts
         .iter()
         .filter(|r| !BatchSignature::is_batch(&r.signature))
-        .count();
-    if one_by_one > 1 {
-        return Ok(Box::pin(async move {
+        .count()
+        <= 1;
+    if check_here && envelope::verify_all(&receipts, &public).is_err() {
+        return Err(not_signed());
+    }
+    let mut write: Recording = Box::pin(async move {
+        let receipts = if check_here {
+            receipts
+        } else {
             let (receipts, verified) = tokio::task::spawn_blocking(move || {
                 let verified = envelope::verify_all(&receipts, &public).is_ok();
                 (receipts, verified)
@@ -80,21 +88,15 @@ pub fn record(
             if !verified {
                 return Err(not_signed());
             }
-            app.settle_receipts(receipts, fp, pem)
-                .await?
-                .map_err(RecordError::Mismatch)
-        }));
-    }
-    if envelope::verify_all(&receipts, &public).is_err() {
-        return Err(not_signed());
-    }
-    let mut write: Recording = Box::pin(async move {
+            receipts
+        };
         app.settle_receipts(receipts, fp, pem)
             .await?
             .map_err(RecordError::Mismatch)
     });
-    // Polled once, the write is in the writer's queue (SQLite) or on its
-    // way to a connection (PostgreSQL) before the next batch's.
+    // Polled once, the write (or the check before it) is on its way before
+    // the next batch's: in the writer's queue (SQLite) or on a connection
+    // (PostgreSQL).
     match futures_util::FutureExt::now_or_never(&mut write) {
         Some(done) => Ok(Box::pin(std::future::ready(done))),
         None => Ok(write),

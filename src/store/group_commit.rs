@@ -85,18 +85,23 @@ impl GroupWriter {
                 None
             }
             Ok((conn, bare)) => {
-                let result = {
+                // `isolated`: whether a failure leaves nothing of this request
+                // in the transaction (false if its savepoint itself failed).
+                let (result, isolated) = {
                     let _keys = super::sealed::enter(&ring);
                     let mark = super::statistics::pending();
-                    let result = if bare || !guarded {
-                        f(conn)
+                    let (result, isolated) = if bare || !guarded {
+                        (f(conn), true)
                     } else {
-                        in_savepoint(conn, f)
+                        match in_savepoint(conn, f) {
+                            Ok(result) => (result, true),
+                            Err(e) => (Err(E::from(e)), false),
+                        }
                     };
                     if result.is_err() {
                         super::statistics::discard_from(mark);
                     }
-                    result
+                    (result, isolated)
                 };
                 let failed = result.is_err();
                 let done: Completion = Box::new(move |commit_error: Option<&str>| {
@@ -109,7 +114,7 @@ impl GroupWriter {
                 Some(Ran {
                     done,
                     failed,
-                    guarded,
+                    guarded: guarded && isolated,
                 })
             }
         });
@@ -218,14 +223,20 @@ fn run_group(conn: &mut AnyConnection, pending: &mut impl Iterator<Item = Job>) 
 /// `f` fails (or panics), released if not. On SQLite its statements are
 /// kept prepared, where diesel's own savepoints are parsed again at every
 /// use (two or three savepoints per referral on a busy node). Whatever
-/// transactions `f` opens itself nest inside it.
-fn in_savepoint<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
+/// transactions `f` opens itself nest inside it. The outer error: the
+/// savepoint's own statements failed, and what `f` wrote may still be in
+/// the transaction (its group must not commit).
+fn in_savepoint<T, E, F>(
+    conn: &mut AnyConnection,
+    f: F,
+) -> Result<Result<T, E>, diesel::result::Error>
 where
     F: FnOnce(&mut AnyConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
     if !matches!(conn, AnyConnection::Sqlite(_)) {
-        return conn.transaction(f);
+        // Only SQLite has a group writer; any other keeps diesel's savepoint.
+        return Ok(conn.transaction(f));
     }
     savepoint(conn, Savepoint::Begin)?;
     // Counted as diesel's savepoints are (the bench's line of statements
@@ -240,7 +251,7 @@ where
     }
     savepoint(conn, Savepoint::Release)?;
     match result {
-        Ok(r) => r,
+        Ok(r) => Ok(r),
         Err(panic) => std::panic::resume_unwind(panic),
     }
 }

@@ -407,7 +407,17 @@ impl Db {
         if let Some(group) = &self.group {
             return group.submit(f, guarded).await;
         }
-        let pool = self.writer.clone();
+        self.write_on(self.writer.clone(), f).await
+    }
+
+    /// One write transaction on a connection of `pool`, on the blocking
+    /// thread pool (backends without a group writer).
+    async fn write_on<T, E, F>(&self, pool: AnyPool, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
         let ring = self.ring.clone();
         let delivers_here = self.delivers_here.clone();
         actix_web::rt::task::spawn_blocking(move || {
@@ -439,17 +449,10 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
-        let Some(pool) = self.apart.clone() else {
-            return self.write(f).await;
-        };
-        let ring = self.ring.clone();
-        actix_web::rt::task::spawn_blocking(move || {
-            let _keys = sealed::enter(&ring);
-            let mut conn = pool.get().map_err(DbError::from)?;
-            (*conn).transaction(f)
-        })
-        .await
-        .map_err(|_| DbError::Cancelled)?
+        match self.apart.clone() {
+            Some(pool) => self.write_on(pool, f).await,
+            None => self.write(f).await,
+        }
     }
 
     /// Whether this process's dispatcher delivers: if not, a committed
