@@ -192,13 +192,14 @@ impl App {
 
     /// One case.
     pub async fn case(&self, id: CaseId) -> Result<Case, CaseError> {
-        self.db.read(move |c| cases::get(c, id)).await
+        self.db.read_here(move |c| cases::get(c, id)).await
     }
 
     /// One case with what its page shows besides.
     pub async fn case_file(&self, id: CaseId) -> Result<CaseFile, CaseError> {
+        // A few rows by key, read on the calling thread.
         self.db
-            .read(move |c| {
+            .read_here(move |c| {
                 let case = cases::get(c, id)?;
                 let counts = super::exchange::delivery_counts(c, id)?;
                 let waiting_since = counts
@@ -228,7 +229,7 @@ impl App {
     /// A case and its timeline.
     pub async fn timeline(&self, id: CaseId) -> Result<(Case, Vec<Event>), CaseError> {
         self.db
-            .read(move |c| Ok((cases::get(c, id)?, cases::events(c, id)?)))
+            .read_here(move |c| Ok((cases::get(c, id)?, cases::events(c, id)?)))
             .await
     }
 

@@ -24,9 +24,10 @@ impl App {
     ) -> Result<Result<Principal, AuthFailure>, DbError> {
         // Token lifetimes run on the system clock, not the node's.
         let now = chrono::Utc::now().naive_utc();
-        // One statement: the token and its user.
+        // One statement: the token and its user (every request: read on
+        // the calling thread).
         self.db
-            .read_one(move |c| {
+            .read_one_here(move |c| {
                 crate::meter::scope(crate::meter::Part::Authentication, || {
                     super::accounts::authenticate(c, &token, now)
                 })

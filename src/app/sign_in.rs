@@ -237,7 +237,7 @@ impl App {
         let hash = users::digest(&token);
         let found = self
             .db
-            .read(move |c| sessions::by_token_hash(c, &hash))
+            .read_here(move |c| sessions::by_token_hash(c, &hash))
             .await?;
         let Some((session, user)) = found else {
             return Ok(Err(AuthFailure::Unknown));

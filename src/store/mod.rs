@@ -38,6 +38,7 @@ pub mod name_index;
 pub mod node_lock;
 pub mod outbox;
 pub mod overdue;
+mod read_here;
 pub mod reconciliation;
 pub mod reports;
 pub mod review;
