@@ -85,7 +85,8 @@ impl Arrivals {
         let refusals = rx.borrow_and_update().refusals;
         let deadline = Instant::now() + limit;
         loop {
-            let head = db.read(crate::app::channels::incoming_seq).await?;
+            // One row by key, for every batch: read on the calling thread.
+            let head = db.read_one_here(crate::app::channels::incoming_seq).await?;
             if head + 1 >= first || Instant::now() >= deadline {
                 return Ok(Turn::Now);
             }

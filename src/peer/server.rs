@@ -289,7 +289,11 @@ fn names_node(cert: &openssl::x509::X509Ref, peer: NodeId) -> bool {
 /// Returns the answer to give instead (503 `awaiting_receipts`) when they
 /// cannot be had now; the peer then sends the batch again later.
 async fn settle_up_to(state: &PeerState, ack: i64) -> Result<Option<HttpResponse>, PeerError> {
-    let unsettled = |db: Db| async move { db.read(move |c| store::unsettled_up_to(c, ack)).await };
+    // One statement on an index, for every batch: read on the calling thread.
+    let unsettled = |db: Db| async move {
+        db.read_one_here(move |c| store::unsettled_up_to(c, ack))
+            .await
+    };
     let Some((_, to)) = unsettled(state.db.clone()).await? else {
         return Ok(None);
     };
