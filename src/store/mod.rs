@@ -490,9 +490,8 @@ impl Db {
         let pool = self.reader.clone();
         let ring = self.ring.clone();
         actix_web::rt::task::spawn_blocking(move || {
-            let _keys = sealed::enter(&ring);
             let mut conn = pool.get().map_err(DbError::from)?;
-            crate::meter::scope(crate::meter::Part::Storage, || f(&mut conn))
+            read_here::run(&ring, &mut conn, f)
         })
         .await
         .map_err(|_| DbError::Cancelled)?

@@ -2,10 +2,11 @@
 //!
 //! [`Db::read`] hands its work to the blocking pool and back: two thread
 //! hand-offs, which on a SQLite file cost more CPU than a point read itself
-//! (the bench measured 245–265 µs of CPU per case read with its reads run
-//! here, 334–346 µs with them handed off). A SQLite read in WAL mode never
-//! waits for the writer, so a read of a few rows by key holds the calling
-//! thread (an HTTP worker) for tens of microseconds, less than the hand-off.
+//! (in runs of the bench taken in turn, 221–248 µs of CPU per case read
+//! with its reads run here, 311–373 µs with them handed off). A SQLite read
+//! in WAL mode never waits for the writer, so a read of a few rows by key
+//! holds the calling thread (an HTTP worker) for tens of microseconds, less
+//! than the hand-off.
 //!
 //! Only such reads belong here: a list, a search or an export may take
 //! milliseconds and would hold up every other request on the same worker.
@@ -13,6 +14,9 @@
 //! does any read that finds no free read connection at once (waiting for one
 //! would block the worker).
 
+use std::sync::Arc;
+
+use super::keyring::KeyRing;
 use super::{sealed, snapshot, Db, DbError};
 use crate::store::AnyConnection;
 
@@ -38,12 +42,23 @@ impl Db {
     {
         if self.backend == "sqlite" {
             if let Some(mut conn) = self.reader.try_get() {
-                let _keys = sealed::enter(&self.ring);
-                return crate::meter::scope(crate::meter::Part::Storage, || f(&mut conn));
+                return run(&self.ring, &mut conn, f);
             }
         }
         self.read_one(f).await
     }
+}
+
+/// Runs a read's work on a read connection, wherever it runs: with the
+/// node's key ring entered (sealed values open) and its CPU counted as
+/// storage.
+pub(super) fn run<T>(
+    ring: &Arc<KeyRing>,
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> T,
+) -> T {
+    let _keys = sealed::enter(ring);
+    crate::meter::scope(crate::meter::Part::Storage, || f(conn))
 }
 
 #[cfg(test)]
