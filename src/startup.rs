@@ -288,6 +288,8 @@ impl Application {
         )
         .context("cannot start the peer listener")?;
 
+        // A transaction that queues a message wakes the dispatcher as it commits.
+        db.wake_on_queued(wake.clone());
         let make_dispatcher = {
             let (db, ctx, client, wake) = (db.clone(), ctx.clone(), client.clone(), wake.clone());
             let (peer, metrics, signer) = (

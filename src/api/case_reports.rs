@@ -14,7 +14,7 @@ use crate::domain::ids::CaseId;
 use crate::domain::roles::Permission;
 
 use super::case_views::*;
-use super::cases::{caller, write_case, Peer};
+use super::cases::{caller, write_case};
 
 /// Record a repatriation report (family tracing and assessment, risk, travel
 /// documents, return plan); it is sent to the other node. Family tracing
@@ -103,7 +103,7 @@ async fn record_report(
     auth.require(Permission::ReportOutcomes)?;
     let app = state.app();
     let change = app.record_report(caller(&req, &auth, None), id, report);
-    write_case(&state, &req, auth.0.role, Peer::MayBeTold, change).await
+    write_case(&state, &req, auth.0.role, change).await
 }
 
 /// A follow-up of the schedule.

@@ -40,22 +40,18 @@ pub(super) fn caller(req: &HttpRequest, auth: &Auth, lifecycle_action: Option<&s
 }
 
 /// What every case-changing handler does after its use case (which wrote
-/// the change and the caller's audit entry in one transaction): marks the
-/// request audited, wakes the dispatcher for a use case that may have queued
-/// a message for the other node (`Peer::MayBeTold`), and answers with the
-/// case in the caller's view and its new `ETag`.
+/// the change and the caller's audit entry in one transaction, and woke the
+/// dispatcher as it committed if it queued a message for the other node):
+/// marks the request audited and answers with the case in the caller's view
+/// and its new `ETag`.
 pub(super) async fn write_case(
     state: &AppState,
     req: &HttpRequest,
     role: Role,
-    peer: Peer,
     change: impl std::future::Future<Output = Result<Case, CaseError>>,
 ) -> Result<HttpResponse, ApiError> {
     let case = change.await?;
     req.extensions_mut().insert(audit::Audited);
-    if peer == Peer::MayBeTold {
-        state.wake.notify_one();
-    }
     tracing::info!(case = %case.id, state = %case.state, version = case.version, "case changed");
     Ok(case_response(
         actix_web::http::StatusCode::OK,
@@ -63,14 +59,6 @@ pub(super) async fn write_case(
         role,
         state.ctx.clock.now(),
     ))
-}
-
-/// Whether a case write may have queued a message for the other node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Peer {
-    /// A draft edit: the other node knows nothing of drafts.
-    NotTold,
-    MayBeTold,
 }
 
 /// Largest page of a case list.
@@ -400,7 +388,7 @@ pub async fn update_case(
     let id = id.into_inner();
     let app = state.app();
     let change = app.edit_draft(caller(&req, &auth, None), id, expected, details, identity);
-    write_case(&state, &req, auth.0.role, Peer::NotTold, change).await
+    write_case(&state, &req, auth.0.role, change).await
 }
 
 /// Move a case through its lifecycle. Needs `If-Match` with the current `ETag`.
@@ -472,7 +460,7 @@ pub async fn transition_case(
         action,
         params,
     );
-    write_case(&state, &req, auth.0.role, Peer::MayBeTold, change).await
+    write_case(&state, &req, auth.0.role, change).await
 }
 
 /// The timeline of a case, oldest first. Comments and user ids are shown

@@ -12,7 +12,7 @@ use crate::domain::ids::CaseId;
 use crate::domain::roles::Permission;
 
 use super::case_views::*;
-use super::cases::{caller, write_case, Peer};
+use super::cases::{caller, write_case};
 
 /// Withdrawal of consent.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -63,5 +63,5 @@ pub async fn withdraw_consent(
     let _ctx = state.ctx.clone();
     let app = state.app();
     let change = app.withdraw_consent(caller(&req, &auth, None), id, withdrawn_on);
-    write_case(&state, &req, auth.0.role, Peer::MayBeTold, change).await
+    write_case(&state, &req, auth.0.role, change).await
 }

@@ -14,7 +14,7 @@ use crate::domain::lifecycle::State;
 use crate::domain::roles::Permission;
 
 use super::case_views::*;
-use super::cases::{caller, if_match, write_case, Peer};
+use super::cases::{caller, if_match, write_case};
 
 /// Counter-propose the handover plan (the side that did not make the current
 /// proposal): another crossing point, window or escort.
@@ -93,7 +93,7 @@ async fn answer_handover(
     let expected = if_match(&req)?;
     let app = state.app();
     let change = app.answer_handover(caller(&req, &auth, None), id, expected, plan);
-    write_case(&state, &req, auth.0.role, Peer::MayBeTold, change).await
+    write_case(&state, &req, auth.0.role, change).await
 }
 
 /// One handover on the liaisons' board.

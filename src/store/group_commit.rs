@@ -61,11 +61,12 @@ impl GroupWriter {
     pub(crate) fn start(
         pool: Pool<Manager>,
         ring: std::sync::Arc<super::keyring::KeyRing>,
+        wakeup: std::sync::Arc<super::wakeups::Wakeup>,
     ) -> Result<Self, DbError> {
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(&pool, &rx))
+            .spawn(move || run(&pool, &rx, &wakeup))
             .map_err(|e| DbError::Commit(format!("cannot start the writer thread: {e}")))?;
         Ok(Self { jobs, ring })
     }
@@ -125,7 +126,7 @@ impl GroupWriter {
     }
 }
 
-fn run(pool: &Pool<Manager>, rx: &mpsc::Receiver<Job>) {
+fn run(pool: &Pool<Manager>, rx: &mpsc::Receiver<Job>, wakeup: &super::wakeups::Wakeup) {
     super::audit_frontier::keep_on_this_thread();
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
@@ -147,7 +148,7 @@ fn run(pool: &Pool<Manager>, rx: &mpsc::Receiver<Job>) {
         };
         let mut pending = jobs.into_iter().peekable();
         while pending.peek().is_some() {
-            run_group(&mut conn, &mut pending);
+            run_group(&mut conn, &mut pending, wakeup);
         }
     }
 }
@@ -157,7 +158,11 @@ fn run(pool: &Pool<Manager>, rx: &mpsc::Receiver<Job>) {
 /// first fails (or panics), the transaction rolls back with nothing else in
 /// it, the request is answered with its own error, and the others are left
 /// in `pending` for the next transaction.
-fn run_group(conn: &mut AnyConnection, pending: &mut impl Iterator<Item = Job>) {
+fn run_group(
+    conn: &mut AnyConnection,
+    pending: &mut impl Iterator<Item = Job>,
+    wakeup: &super::wakeups::Wakeup,
+) {
     let mut completions: Vec<Completion> = Vec::new();
     let mut undone = false;
     // A request run without a savepoint after the first failed: its
@@ -194,6 +199,9 @@ fn run_group(conn: &mut AnyConnection, pending: &mut impl Iterator<Item = Job>) 
             })
         })
     });
+    // The dispatcher first: it reads what was queued while the requests
+    // are answered.
+    wakeup.after_commit(conn, outcome.is_ok());
     match outcome {
         Ok(()) => completions.into_iter().for_each(|done| done(None)),
         Err(diesel::result::Error::RollbackTransaction) if undone => {

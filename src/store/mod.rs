@@ -184,8 +184,8 @@ pub struct Db {
     group: Option<std::sync::Arc<group_commit::GroupWriter>>,
     /// The key-encryption keys personal data at rest is sealed under.
     ring: std::sync::Arc<keyring::KeyRing>,
-    /// Whether this process's dispatcher delivers ([`Db::set_delivers_here`]).
-    delivers_here: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Who is woken when a committed transaction queued a message.
+    wakeup: std::sync::Arc<wakeups::Wakeup>,
     /// PostgreSQL: one connection, opened on first use, for the writes that
     /// must not wait for one of the pool's ([`Db::write_apart`]).
     apart: Option<AnyPool>,
@@ -269,9 +269,11 @@ impl Db {
                         busy_timeout_ms,
                         read_only: true,
                     })?;
+                let wakeup = std::sync::Arc::<wakeups::Wakeup>::default();
                 let group = Some(std::sync::Arc::new(group_commit::GroupWriter::start(
                     writer.clone(),
                     ring.clone(),
+                    wakeup.clone(),
                 )?));
                 Db {
                     writer,
@@ -279,7 +281,7 @@ impl Db {
                     backend: "sqlite",
                     group,
                     ring,
-                    delivers_here: Default::default(),
+                    wakeup,
                     apart: None,
                 }
             }
@@ -309,7 +311,7 @@ impl Db {
                     backend: "postgres",
                     group: None,
                     ring,
-                    delivers_here: Default::default(),
+                    wakeup: Default::default(),
                     apart: Some(apart),
                 }
             }
@@ -420,7 +422,7 @@ impl Db {
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
         let ring = self.ring.clone();
-        let delivers_here = self.delivers_here.clone();
+        let wakeup = self.wakeup.clone();
         actix_web::rt::task::spawn_blocking(move || {
             let _keys = sealed::enter(&ring);
             let mut conn = pool.get().map_err(DbError::from)?;
@@ -431,7 +433,7 @@ impl Db {
                     statistics::deferred(c, f)
                 })
             });
-            wakeups::after_commit(&mut conn, done.is_ok(), &delivers_here);
+            wakeup.after_commit(&mut conn, done.is_ok());
             done
         })
         .await
@@ -460,7 +462,8 @@ impl Db {
     /// transaction that queued a message wakes the one that does (see
     /// [`wakeups`]).
     pub fn set_delivers_here(&self, delivers: bool) {
-        self.delivers_here
+        self.wakeup
+            .delivers_here
             .store(delivers, std::sync::atomic::Ordering::Relaxed);
     }
 
@@ -510,7 +513,7 @@ impl Db {
             group_commit::take_write_lock(c)?;
             statistics::deferred(c, f)
         });
-        wakeups::after_commit(&mut conn, done.is_ok(), &self.delivers_here);
+        self.wakeup.after_commit(&mut conn, done.is_ok());
         done
     }
 

@@ -91,17 +91,93 @@ pub fn listen(url: &SecretString, stop: &Arc<AtomicBool>, wake: impl Fn()) {
     }
 }
 
-/// After a write transaction: if it committed a queued message and this
-/// process does not deliver, wakes the replica that does (a failure only
-/// delays delivery to that replica's next look at the outbox).
-pub(super) fn after_commit(
-    conn: &mut AnyConnection,
-    committed: bool,
-    delivers_here: &std::sync::atomic::AtomicBool,
-) {
-    if take_queued() && committed && !delivers_here.load(std::sync::atomic::Ordering::Relaxed) {
-        if let Err(e) = notify(conn) {
-            tracing::warn!(error = %e, "the replica that delivers was not woken; it looks again shortly");
+/// Who is woken when a committed transaction queued a message for the
+/// other node: this process's dispatcher at once, straight from the thread
+/// that committed (on SQLite, the writer thread, one hand-off sooner than
+/// from the request's handler after its answer), and, on a replica that
+/// does not deliver, the one that does.
+#[derive(Default)]
+pub(crate) struct Wakeup {
+    /// Whether this process's dispatcher delivers ([`super::Db::set_delivers_here`]).
+    pub(super) delivers_here: AtomicBool,
+    /// This process's dispatcher, once it runs.
+    dispatcher: std::sync::OnceLock<Arc<tokio::sync::Notify>>,
+}
+
+impl Wakeup {
+    /// After a write transaction: if it committed a queued message, wakes
+    /// this process's dispatcher, and the replica that delivers if that is
+    /// another (a failure there only delays delivery to that replica's next
+    /// look at the outbox).
+    pub(super) fn after_commit(&self, conn: &mut AnyConnection, committed: bool) {
+        if !(take_queued() && committed) {
+            return;
         }
+        if let Some(dispatcher) = self.dispatcher.get() {
+            dispatcher.notify_one();
+        }
+        if !self.delivers_here.load(Ordering::Relaxed) {
+            if let Err(e) = notify(conn) {
+                tracing::warn!(error = %e, "the replica that delivers was not woken; it looks again shortly");
+            }
+        }
+    }
+}
+
+impl super::Db {
+    /// Wakes `dispatcher` whenever a transaction that queued a message for
+    /// the other node commits (set once, when the dispatcher starts).
+    pub fn wake_on_queued(&self, dispatcher: Arc<tokio::sync::Notify>) {
+        let _ = self.wakeup.dispatcher.set(dispatcher);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::sync::Notify;
+
+    use super::super::{Db, DbError};
+
+    /// Whether `wake` is notified within `wait`.
+    async fn woken(wake: &Notify, wait: Duration) -> bool {
+        tokio::time::timeout(wait, wake.notified()).await.is_ok()
+    }
+
+    /// The dispatcher is woken by the commit of a transaction that queued a
+    /// message, and not by one that queued nothing or rolled back.
+    #[tokio::test]
+    async fn a_commit_that_queued_a_message_wakes_the_dispatcher() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("f.db").display());
+        let db = Db::open(&url.into(), &dir.path().join("keys"), 2, 5000).unwrap();
+        let wake = Arc::new(Notify::new());
+        db.wake_on_queued(wake.clone());
+        let short = Duration::from_millis(200);
+
+        db.write(|_| Ok::<_, DbError>(())).await.unwrap();
+        assert!(!woken(&wake, short).await, "nothing was queued");
+
+        let failed = db
+            .write(|_| {
+                super::queued();
+                Err::<(), _>(DbError::Corrupt("refused".into()))
+            })
+            .await;
+        assert!(failed.is_err());
+        assert!(!woken(&wake, short).await, "what was queued rolled back");
+
+        db.write(|_| {
+            super::queued();
+            Ok::<_, DbError>(())
+        })
+        .await
+        .unwrap();
+        assert!(
+            woken(&wake, Duration::from_secs(5)).await,
+            "a queued message committed"
+        );
     }
 }
