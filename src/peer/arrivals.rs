@@ -8,8 +8,11 @@
 //! the catch-up limit (well below the sender's stall timeout). If the batch
 //! before it is refused meanwhile, it is refused at once with the transient
 //! `sequence_ahead`, and the sender sends again from its first unreceipted
-//! message. When the wait runs out the batch gets the usual verdict (a gap,
-//! alerted). A batch without the header is judged at once, as always.
+//! message. So it is when the wait runs out: a batch sent while the one
+//! before it was in transit proves no loss when that one is late (held up
+//! on another replica of this node, say), and the sender's next delivery,
+//! from its first unreceipted message, is judged as it stands (a real gap is
+//! alerted then). A batch without the header is judged at once, as always.
 
 use std::time::Duration;
 
@@ -55,11 +58,12 @@ impl Default for Arrivals {
 /// When a batch's turn came.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Turn {
-    /// The chain reaches the message before it (or the wait ran out: the
-    /// batch is then judged as it stands).
+    /// The chain reaches the message before it.
     Now,
     /// A batch was refused while this one waited: it cannot follow.
     AfterRefusal,
+    /// The message before it was not taken in within the wait.
+    TooLate,
 }
 
 impl Arrivals {
@@ -79,6 +83,31 @@ impl Arrivals {
         self.mark.send_modify(|m| m.refusals += 1);
     }
 
+    /// Why a pipelined batch that starts at `first` cannot be taken in (the
+    /// detail of its `sequence_ahead` refusal), after waiting for its turn;
+    /// `None` once its turn came.
+    pub async fn why_not_in_turn(
+        &self,
+        db: &Db,
+        first: i64,
+        limit: Duration,
+    ) -> Result<Option<String>, DbError> {
+        let why = match self.turn(db, first, limit).await? {
+            Turn::Now => return Ok(None),
+            Turn::AfterRefusal => "the batch before this one was refused",
+            Turn::TooLate => {
+                tracing::warn!(
+                    seq = first,
+                    "the batch before a pipelined batch was not taken in within the wait"
+                );
+                "the batch before this one was not taken in within the wait"
+            }
+        };
+        Ok(Some(format!(
+            "{why}; send again from the first message without a receipt"
+        )))
+    }
+
     /// Waits until the incoming chain reaches `first - 1`, at most `limit`.
     pub async fn turn(&self, db: &Db, first: i64, limit: Duration) -> Result<Turn, DbError> {
         let mut rx = self.mark.subscribe();
@@ -87,8 +116,11 @@ impl Arrivals {
         loop {
             // One row by key, for every batch: read on the calling thread.
             let head = db.read_one_here(crate::app::channels::incoming_seq).await?;
-            if head + 1 >= first || Instant::now() >= deadline {
+            if head + 1 >= first {
                 return Ok(Turn::Now);
+            }
+            if Instant::now() >= deadline {
+                return Ok(Turn::TooLate);
             }
             let wake = deadline.min(Instant::now() + RECHECK);
             // A change, a recheck or the deadline: read the chain again.

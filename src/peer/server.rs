@@ -20,7 +20,7 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use super::arrivals::{Turn, FENCE, PIPELINED};
+use super::arrivals::{FENCE, PIPELINED};
 use super::error::PeerError;
 use super::receipts::{CatchUpError, RecordError};
 use crate::api::error::Problem;
@@ -464,11 +464,11 @@ async fn take_in(
         .first()
         .filter(|_| req.headers().contains_key(PIPELINED))
     {
-        let turn = state
-            .arrivals
-            .turn(&state.db, first.seq, state.catch_up_limit);
-        if turn.await? == Turn::AfterRefusal {
-            let detail = "the batch before this one was refused; send again from the first message without a receipt";
+        let not_in_turn =
+            state
+                .arrivals
+                .why_not_in_turn(&state.db, first.seq, state.catch_up_limit);
+        if let Some(detail) = not_in_turn.await? {
             return Ok((
                 Problem::of(ProblemCode::SequenceAhead, detail).response(),
                 false,

@@ -2,7 +2,8 @@
 //! `passerelle-pipelined` that overtakes the one it follows waits for its
 //! turn and is taken in after it, with no gap and no alert; behind a refused
 //! batch it is refused at once as `sequence_ahead` (the sender starts again
-//! from its first unreceipted message); unmarked, out of turn is a gap.
+//! from its first unreceipted message), and so it is when the batch before
+//! it is not taken in within the wait; unmarked, out of turn is a gap.
 
 use std::time::{Duration, Instant};
 
@@ -109,4 +110,32 @@ async fn a_batch_from_a_dispatcher_that_lost_its_lease_is_refused() {
     assert!(log
         .iter()
         .any(|e| e.code.as_deref() == Some("stale_dispatcher") && e.actor == "peer:ne-anltp"));
+}
+
+/// A pipelined batch whose predecessor is not taken in within the wait (it
+/// is late, say on another replica of the receiving node) proves no loss:
+/// it is refused as the transient `sequence_ahead`, not as a gap that would
+/// suspend it, and raises no alert; sent again in order, both are taken in.
+#[tokio::test]
+async fn a_pipelined_batch_whose_predecessor_is_late_is_refused_as_ahead_not_as_a_gap() {
+    let ng = spawn_node(NodeId::NgNaptip).await;
+    let ne = ng.fake_peer();
+    let first = ne.referral_envelope(1, GENESIS_HASH, "referral_request");
+    let signed_first = ne.sign(&first);
+    let second = ne.referral_envelope(2, &signed_first.hash(), "referral_request");
+    let signed_second = ne.sign(&second);
+
+    // The first never comes within the wait (half the test's 5 s stall timeout).
+    let early = ne
+        .post_pipelined(std::slice::from_ref(&signed_second))
+        .await;
+    assert_problem(early, StatusCode::CONFLICT, "sequence_ahead").await;
+    assert!(crate::exchange::received_seqs(&ng).await.is_empty());
+    assert!(!alert_kinds(&ng).await.iter().any(|k| k == "sequence_gap"));
+
+    for signed in [&signed_first, &signed_second] {
+        let res = ne.post_batch(std::slice::from_ref(signed)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    assert_eq!(crate::exchange::received_seqs(&ng).await, vec![1, 2]);
 }
