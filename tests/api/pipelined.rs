@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use passerelle::domain::envelope::GENESIS_HASH;
+use passerelle::domain::envelope::{Signed, GENESIS_HASH};
 use passerelle::domain::ids::NodeId;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -73,12 +73,19 @@ async fn a_pipelined_batch_behind_a_refused_one_is_refused_at_once_and_sent_agai
     );
     assert!(!alert_kinds(&ng).await.iter().any(|k| k == "sequence_gap"));
 
-    // Sent again in order, both are taken in.
-    for signed in [&signed_first, &signed_second] {
-        let res = ne.post_batch(std::slice::from_ref(signed)).await;
+    sent_again_in_order_both_are_taken_in(&ng, [&signed_first, &signed_second]).await;
+}
+
+/// Sent again in order, one batch each, both messages are taken in.
+async fn sent_again_in_order_both_are_taken_in(ng: &TestNode, batches: [&Signed; 2]) {
+    for signed in batches {
+        let res = ng
+            .fake_peer()
+            .post_batch(std::slice::from_ref(signed))
+            .await;
         assert_eq!(res.status(), StatusCode::OK);
     }
-    assert_eq!(crate::exchange::received_seqs(&ng).await, vec![1, 2]);
+    assert_eq!(crate::exchange::received_seqs(ng).await, vec![1, 2]);
 }
 
 /// Fencing: once a batch came under a newer lease term of the sender (a
@@ -120,22 +127,14 @@ async fn a_batch_from_a_dispatcher_that_lost_its_lease_is_refused() {
 async fn a_pipelined_batch_whose_predecessor_is_late_is_refused_as_ahead_not_as_a_gap() {
     let ng = spawn_node(NodeId::NgNaptip).await;
     let ne = ng.fake_peer();
-    let first = ne.referral_envelope(1, GENESIS_HASH, "referral_request");
-    let signed_first = ne.sign(&first);
-    let second = ne.referral_envelope(2, &signed_first.hash(), "referral_request");
-    let signed_second = ne.sign(&second);
+    let first = ne.sign(&ne.referral_envelope(1, GENESIS_HASH, "referral_request"));
+    let second = ne.sign(&ne.referral_envelope(2, &first.hash(), "referral_request"));
 
     // The first never comes within the wait (half the test's 5 s stall timeout).
-    let early = ne
-        .post_pipelined(std::slice::from_ref(&signed_second))
-        .await;
+    let early = ne.post_pipelined(std::slice::from_ref(&second)).await;
     assert_problem(early, StatusCode::CONFLICT, "sequence_ahead").await;
     assert!(crate::exchange::received_seqs(&ng).await.is_empty());
     assert!(!alert_kinds(&ng).await.iter().any(|k| k == "sequence_gap"));
 
-    for signed in [&signed_first, &signed_second] {
-        let res = ne.post_batch(std::slice::from_ref(signed)).await;
-        assert_eq!(res.status(), StatusCode::OK);
-    }
-    assert_eq!(crate::exchange::received_seqs(&ng).await, vec![1, 2]);
+    sent_again_in_order_both_are_taken_in(&ng, [&first, &second]).await;
 }
