@@ -56,8 +56,8 @@ impl Default for Arrivals {
 }
 
 /// When a batch's turn came.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Turn {
+#[derive(Debug)]
+enum Turn {
     /// The chain reaches the message before it.
     Now,
     /// A batch was refused while this one waited: it cannot follow.
@@ -109,7 +109,7 @@ impl Arrivals {
     }
 
     /// Waits until the incoming chain reaches `first - 1`, at most `limit`.
-    pub async fn turn(&self, db: &Db, first: i64, limit: Duration) -> Result<Turn, DbError> {
+    async fn turn(&self, db: &Db, first: i64, limit: Duration) -> Result<Turn, DbError> {
         let mut rx = self.mark.subscribe();
         let refusals = rx.borrow_and_update().refusals;
         let deadline = Instant::now() + limit;
