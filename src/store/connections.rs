@@ -58,6 +58,10 @@ pub(crate) struct Manager {
     pub(super) target: Target,
     pub(super) busy_timeout_ms: u64,
     pub(super) read_only: bool,
+    /// SQLite: pages of write-ahead log past which a commit on this
+    /// connection checkpoints it (`wal_autocheckpoint`); `None`: SQLite's
+    /// default (see [`super::wal_checkpointer`]).
+    pub(super) wal_autocheckpoint: Option<u32>,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -82,9 +86,12 @@ impl r2d2::ManageConnection for Manager {
                 // and they held copies of the pages in a temporary file.
                 c.batch_execute(&format!(
                     "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                     PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY;{}",
+                     PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY;{}{}",
                     self.busy_timeout_ms,
-                    if self.read_only { " PRAGMA query_only = ON;" } else { "" }
+                    if self.read_only { " PRAGMA query_only = ON;" } else { "" },
+                    self.wal_autocheckpoint
+                        .map(|pages| format!(" PRAGMA wal_autocheckpoint = {pages};"))
+                        .unwrap_or_default()
                 ))
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(AnyConnection::Sqlite(c))

@@ -49,6 +49,7 @@ pub mod sessions;
 pub mod statistics;
 pub mod users;
 pub mod wakeups;
+mod wal_checkpointer;
 
 use std::path::Path;
 
@@ -189,6 +190,9 @@ pub struct Db {
     /// PostgreSQL: one connection, opened on first use, for the writes that
     /// must not wait for one of the pool's ([`Db::write_apart`]).
     apart: Option<AnyPool>,
+    /// SQLite: the thread that checkpoints the write-ahead log off the
+    /// writer's path, stopped with the last handle.
+    checkpointer: Option<std::sync::Arc<wal_checkpointer::Checkpointer>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -256,6 +260,7 @@ impl Db {
                         target: target.clone(),
                         busy_timeout_ms,
                         read_only: false,
+                        wal_autocheckpoint: Some(wal_checkpointer::WRITER_BACKSTOP_PAGES),
                     })?;
                 // Migrate before readers open, so they see the schema.
                 migrate(&mut *writer.get()?)?;
@@ -265,10 +270,17 @@ impl Db {
                     .min_idle(Some(min_idle))
                     .connection_timeout(timeout)
                     .build(Manager {
-                        target,
+                        target: target.clone(),
                         busy_timeout_ms,
                         read_only: true,
+                        wal_autocheckpoint: None,
                     })?;
+                let checkpointer = wal_checkpointer::Checkpointer::start(Manager {
+                    target,
+                    busy_timeout_ms,
+                    read_only: false,
+                    wal_autocheckpoint: None,
+                })?;
                 let wakeup = std::sync::Arc::<wakeups::Wakeup>::default();
                 let group = Some(std::sync::Arc::new(group_commit::GroupWriter::start(
                     writer.clone(),
@@ -283,6 +295,7 @@ impl Db {
                     ring,
                     wakeup,
                     apart: None,
+                    checkpointer: Some(std::sync::Arc::new(checkpointer)),
                 }
             }
             Target::Postgres(_) => {
@@ -294,6 +307,7 @@ impl Db {
                         target: target.clone(),
                         busy_timeout_ms,
                         read_only: false,
+                        wal_autocheckpoint: None,
                     })?;
                 migrate(&mut *pool.get()?)?;
                 let apart = Pool::builder()
@@ -304,6 +318,7 @@ impl Db {
                         target,
                         busy_timeout_ms,
                         read_only: false,
+                        wal_autocheckpoint: None,
                     });
                 Db {
                     writer: pool.clone(),
@@ -313,6 +328,7 @@ impl Db {
                     ring,
                     wakeup: Default::default(),
                     apart: Some(apart),
+                    checkpointer: None,
                 }
             }
         };
@@ -347,9 +363,14 @@ impl Db {
             return Ok(());
         }
         let writer = self.writer.clone();
+        let checkpointer = self.checkpointer.clone();
         actix_web::rt::task::spawn_blocking(move || {
             let mut conn = writer.get()?;
-            (*conn).batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")?;
+            let mut truncate = || (*conn).batch_execute("PRAGMA wal_checkpoint(TRUNCATE)");
+            match checkpointer {
+                Some(other) => other.exclusive(truncate)?,
+                None => truncate()?,
+            }
             Ok::<_, DbError>(())
         })
         .await
