@@ -2,6 +2,7 @@
 //! listener (server), and the dispatcher that delivers the outbox (client).
 
 pub mod arrivals;
+pub mod certificate;
 pub mod channel;
 pub mod client;
 pub mod compression;

@@ -60,10 +60,10 @@ pub fn record(
     if receipts.is_empty() {
         return Ok(Box::pin(std::future::ready(Ok(Vec::new()))));
     }
-    let public = envelope::public_key_of(server_certificate)
+    let signer = super::certificate::read(server_certificate)
         .map_err(|_| RecordError::Mismatch("unreadable server certificate".into()))?;
-    let fp = envelope::fingerprint(server_certificate);
-    let pem = envelope::pem_of(server_certificate);
+    let public = signer.public_key.clone();
+    let (fp, pem) = (signer.fingerprint.clone(), signer.pem.clone());
     let app = crate::app::service::App::new(db.clone(), ctx.clone());
     // Receipts signed one by one (an older peer) are checked on the
     // blocking pool, on the way to their write.

@@ -386,9 +386,9 @@ async fn take_in(
     };
     // The handshake checked this already; checked again so that no
     // misconfiguration of the listener can let another identity through.
-    let x509 = openssl::x509::X509::from_der(&cert.0)
+    let sender = super::certificate::read(&cert.0)
         .ok()
-        .filter(|c| names_node(c, node.counterpart()))
+        .filter(|c| names_node(&c.x509, node.counterpart()))
         .ok_or_else(|| {
             PeerError::Refused(
                 ProblemCode::WrongPeerIdentity,
@@ -398,15 +398,8 @@ async fn take_in(
                 ),
             )
         })?;
-    let public = x509
-        .public_key()
-        .map_err(|e| PeerError::Internal(e.to_string()))?;
-    let pem = String::from_utf8(
-        x509.to_pem()
-            .map_err(|e| PeerError::Internal(e.to_string()))?,
-    )
-    .unwrap_or_default();
-    let fp = envelope::fingerprint(&cert.0);
+    let public = sender.public_key.clone();
+    let (pem, fp) = (sender.pem.clone(), sender.fingerprint.clone());
     let fence = match req.headers().get(FENCE) {
         None => None,
         Some(v) => Some(

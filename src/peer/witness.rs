@@ -269,18 +269,18 @@ impl Witnessing {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let key = crate::domain::envelope::public_key_of(&server_cert)
+            let signer = super::certificate::read(&server_cert)
                 .map_err(|e| WitnessError::Protocol(e.to_string()))?;
+            let key = &signer.public_key;
             let sig = NoteSignature::parse_line(cosigned.cosignature.trim_end())
                 .map_err(|e| WitnessError::Protocol(format!("unreadable cosignature: {e}")))?;
             let body = note::Note::parse(&cp.note)
                 .and_then(|n| note::Checkpoint::parse_body(&n.body))
                 .map_err(|e| WitnessError::Protocol(e.to_string()))?;
             let witness = origin(self.ctx.node.counterpart());
-            let at = note::verify_cosignature(&body, &sig, &witness, &key)
+            let at = note::verify_cosignature(&body, &sig, &witness, key)
                 .map_err(|e| WitnessError::Protocol(format!("cosignature does not verify: {e}")))?;
-            let pem = crate::domain::envelope::pem_of(&server_cert);
-            let fp = crate::domain::envelope::fingerprint(&server_cert);
+            let (pem, fp) = (signer.pem.clone(), signer.fingerprint.clone());
             let row = CosignatureRow {
                 origin: cp.origin.clone(),
                 size: cp.size,

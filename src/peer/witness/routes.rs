@@ -32,8 +32,8 @@ fn cert_key(
                 "a client certificate is required".into(),
             )
         })?;
-    let key = openssl::x509::X509::from_der(&cert.0)
-        .and_then(|c| c.public_key())
+    let key = crate::peer::certificate::read(&cert.0)
+        .map(|c| c.public_key.clone())
         .map_err(|_| {
             PeerError::Refused(
                 ProblemCode::WrongPeerIdentity,
