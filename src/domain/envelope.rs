@@ -198,10 +198,16 @@ pub fn verify_all<T: HasPublic>(messages: &[Signed], key: &PKeyRef<T>) -> Result
 /// signature does not verify, on all cores for large batches.
 fn first_bad_plain<T: HasPublic>(messages: &[(usize, &Signed)], key: &PKeyRef<T>) -> Option<usize> {
     const PER_THREAD: usize = 16;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(messages.len() / PER_THREAD)
-        .max(1);
+    // Asked once: the standard library reads the cgroup's CPU quota from
+    // files at every call, which cost more than a batch's signature check.
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let threads = if messages.len() < 2 * PER_THREAD {
+        1
+    } else {
+        let cores =
+            *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        cores.min(messages.len() / PER_THREAD).max(1)
+    };
     let first_bad = |chunk: &[(usize, &Signed)]| {
         chunk
             .iter()
