@@ -127,7 +127,9 @@ pub(super) async fn review_at_scale(
             started.elapsed().as_secs_f64()
         );
         let case = some_case.context("no case was seeded")?;
-        let month_to = Utc::now();
+        // The API takes whole seconds: a second more, so that the period
+        // holds all of the month, even one sent within a single second.
+        let month_to = Utc::now() + chrono::Duration::seconds(1);
         let ops = operations(&people, case, have_cases, month_from, month_to);
         for (k, op) in ops.iter().enumerate() {
             let lat = time(pair, http, op, opts.samples).await?;
