@@ -235,14 +235,6 @@ pub fn public_key_of(cert_der: &[u8]) -> Result<PKey<openssl::pkey::Public>, Sig
     Ok(openssl::x509::X509::from_der(cert_der)?.public_key()?)
 }
 
-/// PEM of a DER certificate (empty if it cannot be read), as kept with what it signed.
-pub fn pem_of(cert_der: &[u8]) -> String {
-    openssl::x509::X509::from_der(cert_der)
-        .and_then(|c| c.to_pem())
-        .map(|p| String::from_utf8_lossy(&p).into_owned())
-        .unwrap_or_default()
-}
-
 /// SHA-256 fingerprint of a DER certificate, hex.
 pub fn fingerprint(cert_der: &[u8]) -> String {
     hex(&openssl::sha::sha256(cert_der))
